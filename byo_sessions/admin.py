@@ -1,0 +1,176 @@
+"""Django admin: sessions (with a per-session timeline and "end" actions), devices,
+tag policies (validated in words a non-engineer can act on) and the audit trail.
+
+Tokens never appear here: the models only hold their hashes, and those are not shown.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from . import clock
+from .models import AuditEvent, Device, EndReason, PolicySetting, Session, TagPolicy
+from .policy import POLICY_KEYS, PolicyValueError, validate_overrides
+from .services import sessions as session_service
+from .tags import TagFormatError, parse_tag
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("expired", "Expired, not yet marked"), ("ended", "Ended")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> QuerySet[Session]:
+        now = clock.now()
+        if self.value() == "active":
+            return queryset.filter(ended_at__isnull=True, expires_at__gt=now)
+        if self.value() == "expired":
+            return queryset.filter(ended_at__isnull=True, expires_at__lte=now)
+        if self.value() == "ended":
+            return queryset.filter(ended_at__isnull=False)
+        return queryset
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "client_display", "last_ip_address", "created_at", "last_activity_at",
+                    "status", "end_reason")
+    list_filter = (StatusFilter, "end_reason", "created_at")
+    search_fields = ("id", "user__username", "user__email", "external_user_id", "ip_address", "last_ip_address")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    actions = ("end_selected",)
+    readonly_fields = ("id", "user", "external_user_id", "created_at", "last_activity_at", "expires_at",
+                       "token_issued_at", "generation", "ended_at", "end_reason", "ended_by", "ip_address",
+                       "last_ip_address", "user_agent", "last_user_agent", "client", "tags", "metadata", "device",
+                       "timeline")
+    exclude = ("token_hash", "previous_token_hash", "previous_token_valid_until")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # read-only; sessions end through the action, never by editing
+
+    @admin.display(description="user")
+    def owner(self, obj: Session) -> str:
+        return str(obj.user) if obj.user_id is not None else f"{obj.external_user_id} (external)"
+
+    @admin.display(description="browser")
+    def client_display(self, obj: Session) -> str:
+        return (obj.client or {}).get("display_name") or "Unknown"
+
+    @admin.display(description="status")
+    def status(self, obj: Session) -> str:
+        if obj.ended_at is not None:
+            return "ended"
+        return "active" if obj.expires_at > clock.now() else "expired"
+
+    @admin.display(description="timeline")
+    def timeline(self, obj: Session) -> str:
+        events = AuditEvent.objects.filter(session_id=obj.id).order_by("created_at", "id")[:200]
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.event_type, e.reason,
+              e.ip_address or "", e.actor) for e in events),
+        )
+        return format_html("<table><tr><th>time</th><th>event</th><th>reason</th><th>IP</th><th>actor</th></tr>"
+                           "{}</table>", rows)
+
+    @admin.action(description="End the selected sessions")
+    def end_selected(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        result = session_service.invalidate_where(queryset=queryset, reason=EndReason.ADMIN, actor=_actor(request))
+        self.message_user(request, f"Ended {result.data} session(s).", messages.SUCCESS)
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "external_user_id", "display_name", "thumbprint", "first_seen_at",
+                    "last_seen_at", "last_ip_address", "remembered")
+    search_fields = ("id", "user__username", "external_user_id", "thumbprint", "display_name")
+    list_filter = ("remembered",)
+    readonly_fields = ("id", "user", "external_user_id", "thumbprint", "public_jwk", "first_seen_at",
+                       "last_seen_at", "last_ip_address", "last_user_agent")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class TagPolicyForm(forms.ModelForm):
+    class Meta:
+        model = TagPolicy
+        fields = "__all__"
+
+    def clean_selector(self) -> str:
+        selector = self.cleaned_data["selector"].strip()
+        type_, _, value = selector.partition(":")
+        probe = f"{type_}:x" if value == "*" else selector
+        try:
+            parse_tag(probe)
+        except TagFormatError as exc:
+            raise forms.ValidationError(f"{exc.reason} Write a tag like org:acme, or a tag type like org:*.")
+        return selector
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        overrides = {key: data.get(key) for key in POLICY_KEYS}
+        try:
+            validate_overrides(overrides, path="")
+        except PolicyValueError as exc:
+            for path, message in exc.errors:
+                key = path.lstrip(".").split("[")[0].split(".")[0]
+                self.add_error(key if key in self.fields else None, message)
+        return data
+
+
+@admin.register(TagPolicy)
+class TagPolicyAdmin(admin.ModelAdmin):
+    form = TagPolicyForm
+    list_display = ("selector", "priority", "absolute_lifetime_secs", "inactivity_timeout_secs",
+                    "max_concurrent_sessions_per_user", "on_ip_address_change", "device_verification_required",
+                    "updated_at")
+    search_fields = ("selector", "description")
+    fieldsets = (
+        (None, {"fields": ("selector", "priority", "description")}),
+        ("Lifetimes", {"fields": ("absolute_lifetime_secs", "inactivity_timeout_secs", "rotation_interval_secs")}),
+        ("Networks", {"fields": ("ip_allowlist", "ip_blocklist", "disallow_ip_address_changes",
+                                 "on_ip_address_change")}),
+        ("Browser and device", {"fields": ("on_user_agent_change", "device_verification_required")}),
+        ("Concurrent sessions", {"fields": ("max_concurrent_sessions_per_user",
+                                            "max_concurrent_sessions_per_user_per_tag",
+                                            "on_session_limit_exceeded")}),
+    )
+
+
+@admin.register(PolicySetting)
+class PolicySettingAdmin(admin.ModelAdmin):
+    list_display = ("key", "value", "updated_at")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "event_type", "session_id", "user_ref", "ip_address", "reason", "actor")
+    list_filter = ("event_type", "reason", "created_at")
+    search_fields = ("session_id", "user_ref", "ip_address", "actor")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

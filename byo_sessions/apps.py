@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ByoSessionsConfig(AppConfig):
+    name = "byo_sessions"
+    verbose_name = "Sessions"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers system checks)
+        from . import policy_store
+
+        policy_store.connect_signals()

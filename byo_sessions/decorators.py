@@ -1,0 +1,67 @@
+"""View decorators: ``login_required`` (redirect for pages, JSON 401 for API calls) and
+the device opt-out ``ignore_device_for_verification``. Sync and async views both work."""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+
+from . import http
+from .request_state import state_for
+from .results import ErrorType, SessionError
+
+View = Callable[..., Any]
+_NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authentication required.",
+                                                             "reason": "no_session"})
+
+
+def _refusal(request: HttpRequest, login_url: str | None) -> HttpResponse:
+    state = state_for(request)
+    error = state.error or _NO_SESSION
+    if http.wants_json(request) or error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+        response: HttpResponse = http.error_response(error)
+        if response.status_code == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="byo_sessions"'
+        return response
+    return redirect_to_login(request.get_full_path(), login_url or settings.LOGIN_URL)
+
+
+def login_required(view: View | None = None, *, login_url: str | None = None) -> Any:
+    """Let the view run only for a request with a valid session."""
+
+    def decorate(func: View) -> View:
+        if iscoroutinefunction(func):
+            @wraps(func)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                state = state_for(request)
+                await state.auser()
+                if state.session is None:
+                    return _refusal(request, login_url)
+                return await func(request, *args, **kwargs)
+
+            return async_wrapper
+
+        @wraps(func)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            state = state_for(request)
+            state.resolve(view_func=func)
+            if state.session is None:
+                return _refusal(request, login_url)
+            return func(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def ignore_device_for_verification(view: View) -> View:
+    """Mark a view whose requests need no device proof (e.g. the challenge endpoint)."""
+    view.byo_ignore_device = True  # type: ignore[attr-defined]
+    return view
+
+
+__all__ = ["login_required", "ignore_device_for_verification"]

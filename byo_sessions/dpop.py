@@ -1,0 +1,415 @@
+"""Verification of DPoP-style device proofs (RFC 9449 proof format).
+
+A browser holds a non-extractable ECDSA P-256 key and signs a short JWT per
+request (``typ: dpop+jwt``, ``alg: ES256``, public ``jwk`` in the header,
+claims ``jti``, ``htm``, ``htu``, ``iat`` and the server ``nonce``). This
+module checks one proof in isolation: format, key, signature, method, URL and
+time window. It is pure: no database, no Django settings; everything that is
+configurable is an argument. Single use of ``jti``, the nonce (challenge) and
+the binding of the thumbprint to a session are the caller's job, done only
+after :func:`verify_proof` succeeded so a bad proof cannot burn a real ``jti``.
+
+Every failure is a :class:`ProofError` whose ``reason`` is one of
+:data:`PROOF_ERROR_REASONS`:
+
+``missing``            no proof was sent
+``multiple_headers``   more than one ``DPoP`` header (RFC 9449 §4.3 check 1)
+``too_large``          proof longer than ``max_length``
+``malformed``          not one compact JWS of strict base64url JSON objects
+                       (also: duplicate JSON members, ``crit``/``b64`` headers)
+``bad_typ``            header ``typ`` is not ``dpop+jwt``
+``bad_alg``            header ``alg`` is not ``ES256`` (none, MACs, RSA, ...)
+``bad_key``            ``jwk`` is not an EC P-256 public key on the curve
+``private_key_in_jwk`` ``jwk`` carries a private member (``d``, ...)
+``bad_signature``      signature is not 64 raw bytes or does not verify
+``missing_claim``      ``jti``, ``htm``, ``htu`` or ``iat`` absent
+``bad_claim``          a claim has the wrong type or size (huge ``jti``, ...)
+``htm_mismatch``       ``htm`` differs from the request method
+``htu_mismatch``       ``htu`` differs from the request URL (after normalising)
+``iat_too_old``        ``iat`` older than ``max_age_secs``
+``iat_in_future``      ``iat`` later than ``max_future_secs`` ahead
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+__all__ = [
+    "PROOF_ERROR_REASONS",
+    "ProofError",
+    "VerifiedProof",
+    "extract_proof_header",
+    "jwk_thumbprint",
+    "normalise_htu",
+    "verify_proof",
+]
+
+PROOF_ERROR_REASONS = frozenset(
+    {
+        "missing",
+        "multiple_headers",
+        "too_large",
+        "malformed",
+        "bad_typ",
+        "bad_alg",
+        "bad_key",
+        "private_key_in_jwk",
+        "bad_signature",
+        "missing_claim",
+        "bad_claim",
+        "htm_mismatch",
+        "htu_mismatch",
+        "iat_too_old",
+        "iat_in_future",
+    }
+)
+
+PROOF_TYP = "dpop+jwt"
+PROOF_ALG = "ES256"
+MAX_JTI_LENGTH = 128
+MAX_NONCE_LENGTH = 512
+_COORD_BYTES = 32  # P-256
+_ECDSA_SIG_BYTES = 2 * _COORD_BYTES  # raw r || s, as JWS requires
+# Private members of EC and RSA JWKs (RFC 7518 §6.2.2, §6.3.2).
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_SNIP = 24
+
+
+class ProofError(Exception):
+    """A proof was refused; ``reason`` is a machine code, ``message`` for humans."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        if reason not in PROOF_ERROR_REASONS:
+            raise ValueError(f"unknown proof error reason {reason!r}")
+        self.reason = reason
+        self.message = message or reason.replace("_", " ")
+        super().__init__(f"{reason}: {self.message}")
+
+
+@dataclass(frozen=True)
+class VerifiedProof:
+    """What a valid proof establishes; ``thumbprint`` identifies the device.
+
+    ``public_jwk`` is a fresh plain dict (crv, kty, x, y only) so it can be
+    stored as JSON; ``htu`` is the normalised URL.
+    """
+
+    thumbprint: str
+    public_jwk: Mapping[str, str]
+    jti: str
+    nonce: str | None
+    iat: int
+    htm: str
+    htu: str
+
+
+def _snip(value: object) -> str:
+    """A short, repr-quoted prefix of attacker input, safe for logs and messages."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > _SNIP:
+        return repr(text[:_SNIP]) + "..."
+    return repr(text)
+
+
+def _b64url_decode(segment: str) -> bytes:
+    """Strict, canonical base64url without padding (RFC 7515 §2)."""
+    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise ValueError("not base64url")
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    # Refuse non-canonical encodings (stray bits in the last character), so one
+    # proof has exactly one spelling.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        raise ValueError("non-canonical base64url")
+    return raw
+
+
+def _b64url_encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON object hook: duplicate members are ambiguous across parsers, refuse them."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate member {_snip(key)}")
+        result[key] = value
+    return result
+
+
+def _json_object(segment: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(
+            _b64url_decode(segment).decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_refuse_constant,
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError, binascii.Error) as exc:
+        raise ProofError("malformed", f"{what} is not base64url JSON") from exc
+    if not isinstance(value, dict):
+        raise ProofError("malformed", f"{what} is not a JSON object")
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 thumbprint of an EC key: SHA-256 of the canonical required members."""
+    canonical = json.dumps(
+        {k: jwk[k] for k in ("crv", "kty", "x", "y")},
+        separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return _b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def _public_key(jwk: object) -> tuple[ec.EllipticCurvePublicKey, dict[str, str]]:
+    """Accept only an EC P-256 public key whose point lies on the curve."""
+    if not isinstance(jwk, dict):
+        raise ProofError("bad_key", "jwk is not a JSON object")
+    if _PRIVATE_JWK_MEMBERS & jwk.keys():
+        raise ProofError("private_key_in_jwk", "jwk contains private key material")
+    if jwk.get("kty") != "EC":
+        raise ProofError("bad_key", f"jwk kty must be EC, got {_snip(jwk.get('kty'))}")
+    if jwk.get("crv") != "P-256":
+        raise ProofError("bad_key", f"jwk crv must be P-256, got {_snip(jwk.get('crv'))}")
+    coords: list[int] = []
+    for name in ("x", "y"):
+        value = jwk.get(name)
+        try:
+            if not isinstance(value, str):
+                raise ValueError("not a string")
+            raw = _b64url_decode(value)
+        except ValueError as exc:
+            raise ProofError("bad_key", f"jwk {name} is not base64url") from exc
+        if len(raw) != _COORD_BYTES:
+            raise ProofError("bad_key", f"jwk {name} must be {_COORD_BYTES} bytes")
+        coords.append(int.from_bytes(raw, "big"))
+    try:
+        key = ec.EllipticCurvePublicNumbers(coords[0], coords[1], ec.SECP256R1()).public_key()
+    except ValueError as exc:  # point not on the curve (invalid-curve attacks)
+        raise ProofError("bad_key", "jwk point is not on P-256") from exc
+    public = {"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
+    return key, public
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4."""
+    output: list[str] = []
+    while path:
+        if path.startswith("../"):
+            path = path[3:]
+        elif path.startswith("./"):
+            path = path[2:]
+        elif path.startswith("/./"):
+            path = path[2:]
+        elif path == "/.":
+            path = "/"
+        elif path.startswith("/../"):
+            path = path[3:]
+            if output:
+                output.pop()
+        elif path == "/..":
+            path = "/"
+            if output:
+                output.pop()
+        elif path in (".", ".."):
+            path = ""
+        else:
+            start = 1 if path.startswith("/") else 0
+            end = path.find("/", start)
+            end = len(path) if end == -1 else end
+            output.append(path[:end])
+            path = path[end:]
+    return "".join(output)
+
+
+def _normalise_percent(text: str) -> str:
+    """Uppercase percent-encodings; decode those of unreserved characters (§6.2.2.1-2)."""
+
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    return _PCT.sub(fix, text)
+
+
+def normalise_htu(url: str) -> str:
+    """Normalise an HTTP(S) URL for ``htu`` comparison (RFC 3986 §6.2.2, §6.2.3).
+
+    Lowercases scheme and host, drops the default port, the query and the
+    fragment, normalises percent-encoding and dot segments, and turns an empty
+    path into ``/``. Raises ``ValueError`` for anything that is not an absolute
+    URL with a host.
+    """
+    if not isinstance(url, str) or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise ValueError("URL must be a string without whitespace or controls")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname  # lowercased, IPv6 brackets removed
+    if not scheme or not host:
+        raise ValueError("URL must be absolute with a host")
+    port = parts.port  # ValueError when not a valid port number
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = _normalise_percent(host)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("URL must not contain user information")
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{netloc}:{port}"
+    path = _remove_dot_segments(_normalise_percent(parts.path)) or "/"
+    return f"{scheme}://{netloc}{path}"
+
+
+def extract_proof_header(meta: Mapping[str, str]) -> str | None:
+    """Read the single ``DPoP`` header from a WSGI-like ``META``.
+
+    WSGI servers join repeated headers with ``", "``; a compact JWS never
+    contains a comma, so a comma means the client sent more than one proof.
+    """
+    value = meta.get("HTTP_DPOP")
+    if value is None:
+        return None
+    if "," in value:
+        raise ProofError("multiple_headers", "more than one DPoP header")
+    value = value.strip()
+    return value or None
+
+
+def _claim_str(claims: Mapping[str, Any], name: str, max_length: int) -> str:
+    value = claims.get(name)
+    if value is None:
+        raise ProofError("missing_claim", f"claim {name} is required")
+    if not isinstance(value, str) or not 1 <= len(value) <= max_length:
+        raise ProofError("bad_claim", f"claim {name} must be a string of 1..{max_length} characters")
+    return value
+
+
+def verify_proof(
+    proof: str | None,
+    *,
+    method: str,
+    url: str,
+    now: float,
+    max_age_secs: int = 60,
+    max_future_secs: int = 5,
+    max_length: int = 4096,
+) -> VerifiedProof:
+    """Verify one DPoP proof for a request to ``method url`` at time ``now``.
+
+    Checks are ordered cheap-to-expensive: size and structure, header, key,
+    then the signature (PyJWT, ``ES256`` pinned), then the claims. Raises
+    :class:`ProofError`; never anything else for any string input.
+    """
+    if proof is None or proof == "":
+        raise ProofError("missing", "no DPoP proof")
+    if not isinstance(proof, str):
+        raise ProofError("malformed", "proof must be a string")
+    if len(proof) > max_length:
+        raise ProofError("too_large", f"proof longer than {max_length} characters")
+    if not proof.isascii():
+        raise ProofError("malformed", "proof must be ASCII")
+    segments = proof.split(".")
+    if len(segments) != 3:
+        raise ProofError("malformed", f"a compact JWS has 3 segments, got {len(segments)}")
+
+    header = _json_object(segments[0], "header")
+    claims = _json_object(segments[1], "payload")
+    if "crit" in header or "b64" in header:
+        raise ProofError("malformed", "crit and b64 headers are not supported")
+    if header.get("typ") != PROOF_TYP:
+        raise ProofError("bad_typ", f"typ must be {PROOF_TYP}, got {_snip(header.get('typ'))}")
+    if header.get("alg") != PROOF_ALG:
+        raise ProofError("bad_alg", f"alg must be {PROOF_ALG}, got {_snip(header.get('alg'))}")
+    key, public_jwk = _public_key(header.get("jwk"))
+
+    try:
+        signature = _b64url_decode(segments[2])
+    except ValueError as exc:
+        raise ProofError("malformed", "signature is not base64url") from exc
+    if len(signature) != _ECDSA_SIG_BYTES:  # DER or truncated signatures
+        raise ProofError("bad_signature", "ES256 signature must be 64 raw bytes (r || s)")
+    try:
+        jwt.decode(
+            proof,
+            key=key,
+            algorithms=[PROOF_ALG],
+            # PyJWT only verifies the signature here; the DPoP claim rules
+            # (required claims, iat window) are enforced below, with our clock.
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+                "require": [],
+            },
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise ProofError("bad_signature", "signature does not verify") from exc
+    except jwt.PyJWTError as exc:
+        raise ProofError("malformed", "proof rejected by the JWS parser") from exc
+
+    jti = _claim_str(claims, "jti", MAX_JTI_LENGTH)
+    htm = _claim_str(claims, "htm", 32)
+    htu = _claim_str(claims, "htu", 2048)
+    iat_value = claims.get("iat")
+    if iat_value is None:
+        raise ProofError("missing_claim", "claim iat is required")
+    if (
+        isinstance(iat_value, bool)
+        or not isinstance(iat_value, (int, float))
+        or not math.isfinite(iat_value)
+        or abs(iat_value) > 2**53
+    ):
+        raise ProofError("bad_claim", "claim iat must be a number")
+    nonce = claims.get("nonce")
+    if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= MAX_NONCE_LENGTH):
+        raise ProofError("bad_claim", "claim nonce must be a non-empty string")
+
+    if htm != method:
+        raise ProofError("htm_mismatch", f"htm {_snip(htm)} does not match the request method")
+    try:
+        matches = normalise_htu(htu) == normalise_htu(url)
+    except ValueError:
+        matches = False
+    if not matches:
+        raise ProofError("htu_mismatch", f"htu {_snip(htu)} does not match the request URL")
+    iat = int(iat_value)
+    if iat_value < now - max_age_secs:
+        raise ProofError("iat_too_old", f"proof older than {max_age_secs} s")
+    if iat_value > now + max_future_secs:
+        raise ProofError("iat_in_future", f"proof more than {max_future_secs} s in the future")
+
+    return VerifiedProof(
+        thumbprint=jwk_thumbprint(public_jwk),
+        public_jwk=public_jwk,
+        jti=jti,
+        nonce=nonce,
+        iat=iat,
+        htm=htm,
+        htu=normalise_htu(htu),
+    )

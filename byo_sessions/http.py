@@ -1,0 +1,126 @@
+"""The HTTP edge's shared pieces: error->status table, token transport, client info.
+
+Everything that turns a Django request into service arguments, or a service result
+into a response, lives here so the middleware, decorators, DRF classes and the session
+server agree on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from . import clock
+from .conf import byo_settings
+from .network import client_ip
+from .results import ErrorType, SessionError
+
+STATUS_BY_ERROR: dict[ErrorType, int] = {
+    ErrorType.INVALID_SESSION_TOKEN: 401,
+    ErrorType.SESSION_EXPIRED: 401,
+    ErrorType.SESSION_INVALIDATED: 401,
+    ErrorType.USER_INACTIVE: 401,
+    ErrorType.TOKEN_REUSE_DETECTED: 401,
+    ErrorType.IP_ADDRESS_CHANGED: 401,
+    ErrorType.USER_AGENT_CHANGED: 401,
+    ErrorType.DEVICE_VERIFICATION_REQUIRED: 401,
+    ErrorType.DEVICE_VERIFICATION_FAILED: 401,
+    ErrorType.IP_ADDRESS_NOT_ALLOWED: 403,
+    ErrorType.MISSING_REQUIRED_TAGS: 403,
+    ErrorType.SESSION_NOT_FOUND: 404,
+    ErrorType.UNKNOWN_USER: 404,
+    ErrorType.DEVICE_ALREADY_REGISTERED: 409,
+    ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED: 425,
+    ErrorType.SESSION_LIMIT_EXCEEDED: 429,
+    ErrorType.INVALID_IP_ADDRESS: 400,
+    ErrorType.INVALID_TAG_FORMAT: 400,
+    ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS: 400,
+    ErrorType.CONFLICTING_METADATA_OPTIONS: 400,
+    ErrorType.INVALID_METADATA: 400,
+    ErrorType.INVALID_DEVICE_REGISTRATION: 400,
+    ErrorType.UNEXPECTED_ERROR: 503,
+}
+
+# After these the token is worthless: the cookie is cleared.
+TERMINAL_ERRORS = frozenset({
+    ErrorType.INVALID_SESSION_TOKEN, ErrorType.SESSION_EXPIRED, ErrorType.SESSION_INVALIDATED,
+    ErrorType.USER_INACTIVE, ErrorType.TOKEN_REUSE_DETECTED, ErrorType.USER_AGENT_CHANGED,
+})
+
+
+def status_for(error: SessionError) -> int:
+    return STATUS_BY_ERROR.get(error.type, 400)
+
+
+def error_body(error: SessionError) -> dict[str, Any]:
+    return {"type": str(error.type), "details": error.details}
+
+
+def error_response(error: SessionError) -> JsonResponse:
+    response = JsonResponse(error_body(error), status=status_for(error))
+    if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+        # What device.js reads to sign and retry.
+        response = JsonResponse({**error_body(error), "deviceChallenge": error.details.get("device_challenge"),
+                                 "expiresAt": error.details.get("expires_at")}, status=425)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedToken:
+    value: str
+    transport: str  # "cookie" | "bearer"
+
+
+def presented_token(request: HttpRequest) -> PresentedToken | None:
+    """The token from ``Authorization: Bearer`` (API clients) or the session cookie."""
+    if byo_settings.ALLOW_BEARER:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return PresentedToken(value.strip(), "bearer")
+    cookie = request.COOKIES.get(byo_settings.cookie_name)
+    if cookie:
+        return PresentedToken(cookie, "cookie")
+    return None
+
+
+def request_ip(request: HttpRequest) -> str | None:
+    return client_ip(request.META, proxy_count=byo_settings.PROXY_COUNT,
+                     trusted_proxies=tuple(byo_settings.TRUSTED_PROXIES))
+
+
+def request_user_agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")
+
+
+def set_session_cookie(response: HttpResponse, token: str, expires_at: datetime) -> None:
+    max_age = None
+    if byo_settings.COOKIE_PERSISTENT:
+        max_age = max(0, int((expires_at - clock.now()).total_seconds()))
+    response.set_cookie(
+        byo_settings.cookie_name, token, max_age=max_age, path=byo_settings.COOKIE_PATH,
+        domain=byo_settings.COOKIE_DOMAIN, secure=byo_settings.cookie_secure,
+        httponly=byo_settings.COOKIE_HTTPONLY, samesite=byo_settings.COOKIE_SAMESITE,
+    )
+
+
+def clear_session_cookie(response: HttpResponse) -> None:
+    response.delete_cookie(byo_settings.cookie_name, path=byo_settings.COOKIE_PATH,
+                           domain=byo_settings.COOKIE_DOMAIN, samesite=byo_settings.COOKIE_SAMESITE)
+    # delete_cookie sets Secure only for __Host-/__Secure- names; keep the flag consistent.
+    if byo_settings.cookie_secure:
+        response.cookies[byo_settings.cookie_name]["secure"] = True
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """API-style requests get JSON errors instead of redirects."""
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return (
+        "application/json" in accept
+        or request.META.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest"
+        or request.META.get("HTTP_AUTHORIZATION", "").lower().startswith("bearer ")
+        or request.content_type == "application/json"
+    )

@@ -1,0 +1,258 @@
+"""Data: sessions, their tags, devices, tag policies, audit events, used proof ids.
+
+Writes happen only in ``services/``; these classes hold structure and small derived
+properties. A session belongs either to a Django user (``user``) or, when the HTTP
+session server serves another backend, to the caller's own string id
+(``external_user_id``); a check constraint keeps exactly one of them set.
+"""
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_session_id() -> str:
+    return "ses_" + secrets.token_urlsafe(16)
+
+
+def new_device_id() -> str:
+    return "dev_" + secrets.token_urlsafe(12)
+
+
+class EndReason(models.TextChoices):
+    LOGOUT = "logout", "Logged out"
+    LOGIN_REPLACED = "login_replaced", "Replaced by a new login"
+    USER = "user", "Ended by the user"
+    ADMIN = "admin", "Ended by an admin"
+    BULK = "bulk", "Bulk invalidation"
+    API = "api", "Ended through the API"
+    EXPIRED_ABSOLUTE = "expired_absolute", "Expired (absolute lifetime)"
+    EXPIRED_INACTIVITY = "expired_inactivity", "Expired (inactivity)"
+    USER_INACTIVE = "user_inactive", "User deactivated"
+    TOKEN_REUSE_DETECTED = "token_reuse_detected", "Token reuse detected"
+    IP_NOT_ALLOWED = "ip_not_allowed", "IP address not allowed"
+    IP_CHANGED = "ip_changed", "IP address changed"
+    USER_AGENT_CHANGED = "user_agent_changed", "User-Agent changed"
+    SESSION_LIMIT = "session_limit", "Concurrent session limit"
+    DEVICE_VERIFICATION_FAILED = "device_verification_failed", "Device verification failed"
+
+
+class Session(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=new_session_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_sessions"
+    )
+    external_user_id = models.CharField(max_length=255, null=True, blank=True)
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    previous_token_hash = models.CharField(max_length=64, null=True, blank=True, editable=False, db_index=True)
+    previous_token_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    generation = models.PositiveIntegerField(default=0, editable=False)
+    token_issued_at = models.DateTimeField()
+
+    created_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="Absolute expiry fixed at creation.")
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    end_reason = models.CharField(max_length=40, choices=EndReason.choices, blank=True, default="")
+    ended_by = models.CharField(max_length=200, blank=True, default="")
+
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    last_ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    last_user_agent = models.TextField(blank=True, default="")
+    client = models.JSONField(default=dict, blank=True, help_text="Parsed User-Agent summary.")
+
+    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    device = models.ForeignKey("Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "ended_at"], name="byo_session_user_idx"),
+            models.Index(fields=["external_user_id", "ended_at"], name="byo_session_ext_user_idx"),
+            models.Index(fields=["expires_at"], name="byo_session_expires_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(external_user_id__isnull=True))
+                | (Q(user__isnull=True) & Q(external_user_id__isnull=False)),
+                name="byo_session_one_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def owner_ref(self) -> str:
+        """The user as a string, whichever kind of owner this is."""
+        return str(self.user_id) if self.user_id is not None else str(self.external_user_id)
+
+    @property
+    def is_ended(self) -> bool:
+        return self.ended_at is not None
+
+
+class SessionTag(models.Model):
+    """One row per (session, tag): the indexed form of ``Session.tags`` for bulk selection."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tag_rows")
+    tag = models.CharField(max_length=161)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "tag"], name="byo_session_tag_unique")]
+        indexes = [models.Index(fields=["tag"], name="byo_session_tag_idx")]
+
+
+class RetiredToken(models.Model):
+    """Hashes of tokens older than ``previous``; presenting one is token theft."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="retired_tokens")
+    generation = models.PositiveIntegerField()
+    retired_at = models.DateTimeField()
+
+
+class Device(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=new_device_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_devices"
+    )
+    external_user_id = models.CharField(max_length=255, null=True, blank=True)
+    thumbprint = models.CharField(max_length=64, help_text="RFC 7638 JWK thumbprint of the device key.")
+    public_jwk = models.JSONField()
+    display_name = models.CharField(max_length=200, blank=True, default="")
+    remembered = models.BooleanField(default=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    last_ip_address = models.GenericIPAddressField(null=True, blank=True)
+    last_user_agent = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "thumbprint"], condition=Q(user__isnull=False), name="byo_device_user_key"
+            ),
+            models.UniqueConstraint(
+                fields=["external_user_id", "thumbprint"],
+                condition=Q(external_user_id__isnull=False),
+                name="byo_device_ext_user_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.thumbprint[:12]
+
+
+class UsedProof(models.Model):
+    """``jti`` values of accepted device proofs, kept until they could no longer be replayed."""
+
+    jti_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+
+class TagPolicy(models.Model):
+    """A rule selected by a session tag (``org:acme``) or a tag type (``org:*``).
+
+    Each field left empty means "not set by this rule"; see ``docs/policies.md`` for how
+    several matching rules and the defaults merge.
+    """
+
+    selector = models.CharField(
+        max_length=161, unique=True, help_text="A tag such as org:acme, or a tag type such as org:* ."
+    )
+    priority = models.IntegerField(default=100, help_text="Lower wins among rules of the same tag type.")
+    description = models.CharField(max_length=300, blank=True, default="")
+    absolute_lifetime_secs = models.PositiveIntegerField(null=True, blank=True)
+    inactivity_timeout_secs = models.PositiveIntegerField(null=True, blank=True)
+    ip_allowlist = models.JSONField(null=True, blank=True, help_text='CIDR list, e.g. ["10.0.0.0/8", "2001:db8::/32"].')
+    ip_blocklist = models.JSONField(null=True, blank=True, help_text="CIDR list.")
+    disallow_ip_address_changes = models.BooleanField(null=True, blank=True)
+    on_ip_address_change = models.CharField(
+        max_length=20,
+        null=True,
+        blank=True,
+        choices=[("allow", "Allow"), ("challenge", "Require a device challenge"), ("invalidate", "End the session")],
+    )
+    on_user_agent_change = models.CharField(
+        max_length=20, null=True, blank=True, choices=[("allow", "Allow"), ("invalidate", "End the session")]
+    )
+    max_concurrent_sessions_per_user = models.PositiveIntegerField(null=True, blank=True)
+    max_concurrent_sessions_per_user_per_tag = models.PositiveIntegerField(null=True, blank=True)
+    on_session_limit_exceeded = models.CharField(
+        max_length=40,
+        null=True,
+        blank=True,
+        choices=[
+            ("drop_oldest", "End the oldest session"),
+            ("drop_least_recently_active", "End the least recently active session"),
+            ("reject_new", "Refuse the new login"),
+        ],
+    )
+    rotation_interval_secs = models.PositiveIntegerField(null=True, blank=True)
+    device_verification_required = models.BooleanField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "selector"]
+        verbose_name_plural = "tag policies"
+
+    def __str__(self) -> str:
+        return self.selector
+
+
+class PolicySetting(models.Model):
+    """Singleton-ish key/value rows for policy-wide settings edited in admin (tag priority, create-only types)."""
+
+    key = models.CharField(max_length=50, unique=True)
+    value = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class PolicyVersion(models.Model):
+    """One row whose counter bumps on every policy change; processes compare it to drop their cache."""
+
+    version = models.BigIntegerField(default=0)
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a session lifecycle event. Never holds a raw token."""
+
+    class Type(models.TextChoices):
+        SESSION_CREATED = "session_created"
+        SESSION_ROTATED = "session_rotated"
+        SESSION_INVALIDATED = "session_invalidated"
+        SESSION_EXPIRED = "session_expired"
+        SESSION_UPDATED = "session_updated"
+        VALIDATION_FAILED = "validation_failed"
+        TOKEN_REUSE_DETECTED = "token_reuse_detected"
+        IP_CHANGED = "ip_changed"
+        USER_AGENT_CHANGED = "user_agent_changed"
+        SESSION_LIMIT_EXCEEDED = "session_limit_exceeded"
+        DEVICE_REGISTERED = "device_registered"
+        NEW_DEVICE_DETECTED = "new_device_detected"
+        DEVICE_VERIFICATION_FAILED = "device_verification_failed"
+        DEVICE_CHALLENGE_ISSUED = "device_challenge_issued"
+        POLICY_CHANGED = "policy_changed"
+
+    created_at = models.DateTimeField(db_index=True)
+    event_type = models.CharField(max_length=40, choices=Type.choices, db_index=True)
+    session_id = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    user_ref = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    reason = models.CharField(max_length=60, blank=True, default="")
+    actor = models.CharField(max_length=200, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.session_id}"

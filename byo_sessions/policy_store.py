@@ -1,0 +1,122 @@
+"""Where the live ``PolicySet`` comes from: settings defaults + ``TagPolicy`` rows.
+
+The set is built once per process and kept in memory. A change made in admin, by the
+import command or in code bumps ``PolicyVersion``; every process compares its cached
+version with the row at most every ``POLICY_REFRESH_SECS`` seconds, so a change reaches
+all processes within that time, without a restart and without a query per request.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+
+from .conf import byo_settings
+from .policy import POLICY_KEYS, Policy, PolicyRule, PolicySet, validate_overrides
+
+_lock = threading.Lock()
+_cached: PolicySet | None = None
+_cached_version: int | None = None
+_checked_at: float = 0.0
+
+TAG_PRIORITY_KEY = "tag_priority"
+CREATE_ONLY_KEY = "on_create_only_tags"
+
+
+def settings_defaults() -> dict[str, Any]:
+    """Policy defaults derived from ``BYO_SESSIONS`` (``DEFAULT_POLICY`` wins over the flat keys)."""
+    raw: dict[str, Any] = {
+        "absolute_lifetime_secs": byo_settings.ABSOLUTE_LIFETIME_SECS,
+        "inactivity_timeout_secs": byo_settings.INACTIVITY_TIMEOUT_SECS,
+        "rotation_interval_secs": byo_settings.ROTATION_INTERVAL_SECS,
+        "max_concurrent_sessions_per_user": byo_settings.MAX_SESSIONS_PER_USER,
+        "on_session_limit_exceeded": byo_settings.ON_SESSION_LIMIT_EXCEEDED,
+    }
+    raw.update(byo_settings.DEFAULT_POLICY or {})
+    return validate_overrides(raw, path="BYO_SESSIONS")
+
+
+def rule_from_row(row: Any) -> PolicyRule:
+    data = {key: getattr(row, key) for key in POLICY_KEYS}
+    overrides = validate_overrides(data, path=row.selector)
+    return PolicyRule(selector=row.selector, priority=row.priority, overrides=overrides, label=row.selector)
+
+
+def _read_version() -> int:
+    from .models import PolicyVersion
+
+    row = PolicyVersion.objects.filter(pk=1).values_list("version", flat=True).first()
+    return int(row or 0)
+
+
+def _build() -> PolicySet:
+    from .models import PolicySetting, TagPolicy
+
+    stored = dict(PolicySetting.objects.values_list("key", "value"))
+    tag_priority = stored.get(TAG_PRIORITY_KEY) or byo_settings.TAG_PRIORITY
+    create_only = stored.get(CREATE_ONLY_KEY) or byo_settings.CREATE_ONLY_TAG_TYPES
+    rules = tuple(rule_from_row(row) for row in TagPolicy.objects.all())
+    return PolicySet(
+        defaults=settings_defaults(),
+        rules=rules,
+        tag_priority=tuple(tag_priority),
+        create_only_tag_types=tuple(create_only),
+    )
+
+
+def current() -> PolicySet:
+    """The policy set, re-checked against the version row at most every POLICY_REFRESH_SECS."""
+    global _cached, _cached_version, _checked_at
+    cached = _cached
+    now = time.monotonic()
+    if cached is not None and now - _checked_at < byo_settings.POLICY_REFRESH_SECS:
+        return cached
+    with _lock:
+        version = _read_version()
+        if _cached is None or version != _cached_version:
+            _cached = _build()
+            _cached_version = version
+        _checked_at = now
+        return _cached
+
+
+def resolve(tags: list[str] | tuple[str, ...]) -> Policy:
+    return current().resolve(tuple(tags))
+
+
+def forget_cached() -> None:
+    """Drop this process's cache (settings changed, or a policy was written here)."""
+    global _cached, _cached_version, _checked_at
+    with _lock:
+        _cached = None
+        _cached_version = None
+        _checked_at = 0.0
+
+
+def bump_version() -> None:
+    """Tell every process that the policy set changed. Call inside the writing transaction."""
+    from .models import PolicyVersion
+
+    updated = PolicyVersion.objects.filter(pk=1).update(version=F("version") + 1)
+    if not updated:
+        PolicyVersion.objects.get_or_create(pk=1, defaults={"version": 1})
+    transaction.on_commit(forget_cached)
+    forget_cached()
+
+
+def _on_policy_write(sender: Any, **kwargs: Any) -> None:
+    if kwargs.get("raw"):
+        return
+    bump_version()
+
+
+def connect_signals() -> None:
+    from .models import PolicySetting, TagPolicy
+
+    for model in (TagPolicy, PolicySetting):
+        post_save.connect(_on_policy_write, sender=model, dispatch_uid=f"byo_policy_save_{model.__name__}")
+        post_delete.connect(_on_policy_write, sender=model, dispatch_uid=f"byo_policy_delete_{model.__name__}")

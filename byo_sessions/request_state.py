@@ -1,0 +1,101 @@
+"""Per-request authentication state shared by the middleware, ``login``/``logout`` and
+the decorators. Validation runs at most once per request, on first need."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+
+from . import http
+from .results import Err, SessionError
+from .values import ValidatedSession
+
+_ATTR = "_byo_state"
+
+
+class RequestState:
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.token = http.presented_token(request)
+        self.resolved = False
+        self.session: ValidatedSession | None = None
+        self.error: SessionError | None = None
+        self._user: Any = AnonymousUser()
+        self.pending_token: str | None = None
+        self.pending_expires_at: datetime | None = None
+        self.clear_cookie = False
+
+    @property
+    def uses_cookie(self) -> bool:
+        return self.token is None or self.token.transport == "cookie"
+
+    def resolve(self, view_func: Callable[..., Any] | None = None) -> None:
+        if self.resolved:
+            return
+        self.resolved = True
+        if self.token is None:
+            return
+        from .services import sessions
+
+        request = self.request
+        result = sessions.validate_and_refresh(
+            session_token=self.token.value,
+            ip_address=http.request_ip(request),
+            user_agent=http.request_user_agent(request),
+        )
+        if isinstance(result, Err):
+            self.fail(result.error)
+            return
+        self.accept(result.data)
+        if result.data.new_session_token:
+            self.pending_token = result.data.new_session_token
+            self.pending_expires_at = result.data.expires_at
+
+    def accept(self, session: ValidatedSession) -> None:
+        self.session, self.error = session, None
+        self._user = session.user if session.user is not None else AnonymousUser()
+        self.request.byo_session = session  # type: ignore[attr-defined]
+        self.request.byo_session_error = None  # type: ignore[attr-defined]
+
+    def fail(self, error: SessionError) -> None:
+        self.session, self.error = None, error
+        self._user = AnonymousUser()
+        self.request.byo_session = None  # type: ignore[attr-defined]
+        self.request.byo_session_error = error  # type: ignore[attr-defined]
+        if error.type in http.TERMINAL_ERRORS and self.uses_cookie:
+            self.clear_cookie = True
+
+    def user(self) -> Any:
+        self.resolve()
+        return self._user
+
+    async def auser(self) -> Any:
+        if not self.resolved:
+            await sync_to_async(self.resolve)()
+        return self._user
+
+    def logged_in(self, session: ValidatedSession, token: str) -> None:
+        """``login()`` issued a new token: it is what the response must carry."""
+        self.resolved = True
+        self.accept(session)
+        self.pending_token, self.pending_expires_at = token, session.expires_at
+        self.clear_cookie = False
+
+    def logged_out(self) -> None:
+        self.resolved = True
+        self.session, self.error = None, None
+        self._user = AnonymousUser()
+        self.request.byo_session = None  # type: ignore[attr-defined]
+        self.pending_token = self.pending_expires_at = None
+        self.clear_cookie = True
+
+
+def state_for(request: HttpRequest) -> RequestState:
+    state = getattr(request, _ATTR, None)
+    if state is None:
+        state = RequestState(request)
+        setattr(request, _ATTR, state)
+    return state

@@ -1,0 +1,107 @@
+"""Reads. The hot one (session + user by token hash) bypasses the ORM's query building.
+
+Building a query through the ORM costs several times what PostgreSQL needs to answer
+it (measured: ~480 us for ``.get()`` vs ~115 us for the same SELECT on a cursor). The
+statement here is compiled once per database alias from the models' metadata, run on a
+cursor, and its rows turned into model instances with the backend's own converters and
+``Model.from_db``, so callers get ordinary ``Session`` and user objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from django.contrib.auth import get_user_model
+from django.db import connections, models
+
+from .models import RetiredToken, Session
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    session_fields: list[str]
+    user_fields: list[str]
+    converters: list[tuple[int, list[Converter], Any]]
+    n_session: int
+
+
+_plans: dict[tuple[str, str], _Plan] = {}
+
+
+def _concrete(model: type[models.Model]) -> list[models.Field]:
+    return list(model._meta.concrete_fields)
+
+
+def _plan(alias: str) -> _Plan:
+    user_model = get_user_model()
+    key = (alias, user_model._meta.label)
+    plan = _plans.get(key)
+    if plan is not None:
+        return plan
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    s_fields = _concrete(Session)
+    u_fields = _concrete(user_model)
+    s_table, u_table = Session._meta.db_table, user_model._meta.db_table
+    columns = [f"s.{qn(f.column)}" for f in s_fields] + [f"u.{qn(f.column)}" for f in u_fields]
+    user_fk = Session._meta.get_field("user")
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {qn(s_table)} s "
+        f"LEFT OUTER JOIN {qn(u_table)} u ON s.{qn(user_fk.column)} = u.{qn(user_model._meta.pk.column)} "
+        f"WHERE s.{qn(Session._meta.get_field('token_hash').column)} = %s"
+    )
+    converters = []
+    for index, (field, alias_name) in enumerate([(f, "s") for f in s_fields] + [(f, "u") for f in u_fields]):
+        expression = field.get_col(alias_name)
+        funcs = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if funcs:
+            converters.append((index, funcs, expression))
+    plan = _Plan(
+        sql=sql,
+        session_fields=[f.attname for f in s_fields],
+        user_fields=[f.attname for f in u_fields],
+        converters=converters,
+        n_session=len(s_fields),
+    )
+    _plans[key] = plan
+    return plan
+
+
+def session_by_token_hash(token_hash: str, *, using: str = "default") -> Session | None:
+    """The session whose *current* token has this hash, with its user loaded (one query)."""
+    plan = _plan(using)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(plan.sql, [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index, funcs, expression in plan.converters:
+        value = values[index]
+        for func in funcs:
+            value = func(value, expression, connection)
+        values[index] = value
+    session = Session.from_db(using, plan.session_fields, values[: plan.n_session])
+    user_values = values[plan.n_session :]
+    if session.user_id is not None and user_values[0] is not None:
+        session.user = get_user_model().from_db(using, plan.user_fields, user_values)
+    elif session.user_id is None:
+        session.user = None
+    return session
+
+
+def session_by_previous_hash(token_hash: str) -> Session | None:
+    return Session.objects.select_related("user").filter(previous_token_hash=token_hash).first()
+
+
+def retired_token(token_hash: str) -> RetiredToken | None:
+    return RetiredToken.objects.select_related("session").filter(token_hash=token_hash).first()
+
+
+def forget_plans() -> None:
+    """For tests that swap AUTH_USER_MODEL or databases."""
+    _plans.clear()

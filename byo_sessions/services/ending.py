@@ -1,0 +1,63 @@
+"""Ending sessions: one row or many, always set-based, always audited and signalled."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from .. import audit, clock, signals
+from ..audit import Event, EventType
+from ..models import Session
+
+_AUDIT_COLUMNS = ("id", "user_id", "external_user_id", "last_ip_address", "last_user_agent")
+
+
+def end_sessions(
+    queryset: QuerySet[Session], *, reason: str, actor: str = "", details: dict[str, Any] | None = None,
+    event_type: str = EventType.SESSION_INVALIDATED,
+) -> int:
+    """End every still-active session in ``queryset``; returns how many this call ended.
+
+    Rows are locked (PostgreSQL) before the UPDATE so two concurrent bulk calls never
+    both report (and audit) the same session.
+    """
+    now = clock.now()
+    with transaction.atomic():
+        rows = list(queryset.filter(ended_at__isnull=True).select_for_update().values_list(*_AUDIT_COLUMNS))
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        ended = Session.objects.filter(id__in=ids, ended_at__isnull=True).update(
+            ended_at=now, end_reason=reason, ended_by=actor[:200]
+        )
+        audit.record_many(
+            Event(
+                event_type=event_type,
+                session_id=sid,
+                user_ref=str(uid if uid is not None else ext),
+                ip_address=ip,
+                user_agent=ua,
+                reason=reason,
+                actor=actor,
+                details=details or {},
+            )
+            for sid, uid, ext, ip, ua in rows
+        )
+        for sid, uid, ext, _ip, _ua in rows:
+            transaction.on_commit(
+                lambda sid=sid, ref=str(uid if uid is not None else ext): signals.session_invalidated.send(
+                    sender=Session, session_id=sid, user_ref=ref, reason=reason, actor=actor
+                )
+            )
+    return ended
+
+
+def end_session(session: Session, *, reason: str, actor: str = "", details: dict[str, Any] | None = None,
+                event_type: str = EventType.SESSION_INVALIDATED) -> bool:
+    ended = end_sessions(Session.objects.filter(pk=session.pk), reason=reason, actor=actor, details=details,
+                         event_type=event_type)
+    if ended:
+        session.ended_at = clock.now()
+        session.end_reason = reason
+    return bool(ended)

@@ -1,0 +1,393 @@
+"""Session lifecycle: create, validate (and refresh), invalidate, fetch, update.
+
+All functions are keyword-only, never see an ``HttpRequest``, and answer ``Ok(data)`` or
+``Err(SessionError)`` for every expected outcome. A session's owner is either a Django
+user (``user_id`` = its pk) or, for the HTTP session server, the caller's own string id
+(``external_user_id``).
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from .. import audit, clock, policy_store, selectors, signals
+from ..audit import Event, EventType
+from ..models import EndReason, Session, SessionTag
+from ..network import InvalidIpAddress, normalise_ip
+from ..results import Err, ErrorType, Ok, err
+from ..tags import TagFormatError, is_create_only, normalise_tags
+from ..tokens import hash_token, is_well_formed, new_token
+from ..user_agent import parse_user_agent
+from ..values import ClientDevice, CreatedSession, SessionInfo, ValidatedSession
+from . import limits, rotation
+from .ending import end_session, end_sessions
+from .validation import RequestContext, check_session, effective_expiry, ip_rule_error
+
+MAX_METADATA_BYTES = 16 * 1024
+MAX_USER_AGENT_LENGTH = 1024
+MAX_EXTERNAL_USER_ID_LENGTH = 255
+
+
+# --- input cleaning -------------------------------------------------------------------
+
+def _clean_ip(ip_address: str | None) -> str | None | Err:
+    try:
+        return normalise_ip(ip_address)
+    except InvalidIpAddress as exc:
+        return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
+
+
+def _clean_user_agent(user_agent: str | None) -> str | None:
+    if user_agent is None:
+        return None
+    return str(user_agent)[:MAX_USER_AGENT_LENGTH]
+
+
+def _clean_metadata(metadata: Any) -> dict[str, Any] | Err:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        return err(ErrorType.INVALID_METADATA, "Metadata must be a JSON object.")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return err(ErrorType.INVALID_METADATA, f"Metadata must be JSON-serialisable: {exc}")
+    if len(encoded.encode()) > MAX_METADATA_BYTES:
+        return err(ErrorType.INVALID_METADATA, f"Metadata is larger than {MAX_METADATA_BYTES} bytes.")
+    return json.loads(encoded)
+
+
+def _clean_tags(tags: Any) -> list[str] | Err:
+    try:
+        return normalise_tags(tags)
+    except TagFormatError as exc:
+        return err(ErrorType.INVALID_TAG_FORMAT, exc.reason, tag=exc.tag)
+
+
+def _owner(user_id: Any, external_user_id: str | None) -> limits.Owner | Err:
+    if (user_id is None) == (external_user_id is None):
+        return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
+    if external_user_id is not None:
+        if not isinstance(external_user_id, str) or not external_user_id.strip() or \
+                len(external_user_id) > MAX_EXTERNAL_USER_ID_LENGTH:
+            return err(ErrorType.UNKNOWN_USER, "external_user_id must be a non-empty string of at most 255 chars.")
+        return limits.Owner(external_user_id=external_user_id)
+    user_model = get_user_model()
+    try:
+        state = user_model._default_manager.filter(pk=user_id).values_list("is_active", flat=True).first()
+    except (TypeError, ValueError):
+        state = None
+    if state is None:
+        return err(ErrorType.UNKNOWN_USER, "No such user.")
+    if state is False:
+        return err(ErrorType.USER_INACTIVE, "The user is inactive.")
+    return limits.Owner(user_id=user_model._meta.pk.to_python(user_id))
+
+
+def _owner_queryset(user_id: Any = None, external_user_id: str | None = None) -> QuerySet[Session]:
+    if external_user_id is not None:
+        return Session.objects.filter(external_user_id=external_user_id)
+    return Session.objects.filter(user_id=user_id)
+
+
+def _with_tags(queryset: QuerySet[Session], session_tags: list[str] | None) -> QuerySet[Session]:
+    for tag in session_tags or ():
+        queryset = queryset.filter(id__in=SessionTag.objects.filter(tag=tag).values("session_id"))
+    return queryset
+
+
+# --- create ---------------------------------------------------------------------------
+
+def create(*, user_id: Any = None, external_user_id: str | None = None, ip_address: str | None = None,
+           user_agent: str | None = None, tags: list[str] | None = None,
+           metadata: dict[str, Any] | None = None, actor: str = "") -> Ok[CreatedSession] | Err:
+    """Start a session. Returns the raw token once; only its hash is stored."""
+    owner = _owner(user_id, external_user_id)
+    if isinstance(owner, Err):
+        return owner
+    clean_tags = _clean_tags(tags)
+    if isinstance(clean_tags, Err):
+        return clean_tags
+    clean_metadata = _clean_metadata(metadata)
+    if isinstance(clean_metadata, Err):
+        return clean_metadata
+    ip = _clean_ip(ip_address)
+    if isinstance(ip, Err):
+        return ip
+    ua = _clean_user_agent(user_agent) or ""
+
+    policy_set = policy_store.current()
+    policy = policy_set.resolve(tuple(clean_tags))
+    refused = ip_rule_error(ip, policy)
+    if refused is not None:
+        reason, message, details = refused
+        return err(ErrorType.IP_ADDRESS_NOT_ALLOWED, message, reason=reason, **details)
+
+    now = clock.now()
+    token = new_token()
+    session = Session(
+        user_id=owner.user_id, external_user_id=owner.external_user_id, token_hash=hash_token(token),
+        token_issued_at=now, created_at=now, last_activity_at=now,
+        expires_at=now + timedelta(seconds=policy.absolute_lifetime_secs),
+        ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua,
+        client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata,
+    )
+    with transaction.atomic():
+        limits.lock_owner(owner)
+        refused_limit = limits.enforce(owner, tuple(clean_tags), policy, policy_set.per_tag_limits(clean_tags), now)
+        if isinstance(refused_limit, Err):
+            audit.record(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=owner.ref, ip_address=ip, user_agent=ua,
+                               reason="reject_new", actor=actor, details=dict(refused_limit.error.details)))
+            return refused_limit
+        session.save(force_insert=True)
+        SessionTag.objects.bulk_create([SessionTag(session=session, tag=t) for t in clean_tags])
+        audit.record(Event.for_session(EventType.SESSION_CREATED, session, actor=actor,
+                                       details={"tags": clean_tags}))
+        transaction.on_commit(lambda: signals.session_created.send(
+            sender=Session, session_id=session.id, user_ref=owner.ref, tags=clean_tags, metadata=clean_metadata,
+            ip_address=ip, user_agent=ua))
+    return Ok(CreatedSession(session_id=session.id, session_token=token, created_at=now, expires_at=session.expires_at,
+                             user_id=session.user_id if session.user_id is not None else session.external_user_id))
+
+
+# --- validate -------------------------------------------------------------------------
+
+def _invalid_token(message: str, reason: str) -> Err:
+    audit.log_only(Event(EventType.VALIDATION_FAILED, reason=reason))
+    return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
+
+
+def _validated(session: Session, policy_expiry: Any, new_token_value: str | None) -> ValidatedSession:
+    return ValidatedSession(
+        session_id=session.id,
+        user_id=session.user_id if session.user_id is not None else session.external_user_id,
+        created_at=session.created_at,
+        expires_at=policy_expiry,
+        last_activity_at=session.last_activity_at,
+        tags=tuple(session.tags),
+        metadata=session.metadata,
+        has_device_registered=session.device_id is not None,
+        device_id=session.device_id,
+        new_session_token=new_token_value,
+        user=session.user if session.user_id is not None else None,
+    )
+
+
+def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | None,
+              required_tags: list[str] | None, refresh: bool) -> Ok[ValidatedSession] | Err:
+    if not is_well_formed(session_token):
+        return _invalid_token("The session token is missing or malformed.", "malformed_token")
+    ip = _clean_ip(ip_address)
+    if isinstance(ip, Err):
+        return ip
+    now = clock.now()
+    ctx = RequestContext(now=now, ip_address=ip, user_agent=_clean_user_agent(user_agent),
+                         required_tags=tuple(required_tags or ()))
+    token_hash = hash_token(session_token)
+    session = selectors.session_by_token_hash(token_hash)
+    successor: str | None = None
+    if session is None:
+        found = _find_by_old_token(session_token, token_hash, ctx)
+        if isinstance(found, Err):
+            return found
+        session, successor = found
+
+    policy = policy_store.resolve(session.tags)
+    checked = check_session(session, policy, ctx)
+    if isinstance(checked, Err):
+        return checked
+    new_token_value = successor
+    if refresh and successor is None and rotation.is_due(session, policy.rotation_interval_secs, now):
+        outcome = rotation.rotate(session, session_token, now, checked.fields)
+        if outcome == rotation.LOST_RACE:
+            # Another request rotated first: our token is now the previous one, which
+            # leads to the same successor.
+            return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
+                             required_tags=required_tags, refresh=True)
+        if outcome != rotation.FAILED:
+            new_token_value = outcome
+            checked.fields.clear()
+    if checked.fields:
+        Session.objects.filter(pk=session.pk).update(**checked.fields)
+        for name, value in checked.fields.items():
+            setattr(session, name, value)
+    if checked.events:
+        for event in checked.events:
+            audit.record(event)
+    expiry, _why = effective_expiry(session, policy)
+    return Ok(_validated(session, expiry, new_token_value if refresh else None))
+
+
+def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tuple[Session, str | None] | Err:
+    """A token that is not current: the previous one (grace) or a retired one (theft)."""
+    session = selectors.session_by_previous_hash(token_hash)
+    if session is not None:
+        if session.ended_at is not None:
+            return rotation.report_reuse(session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
+                                         why="previous_token_of_ended_session") \
+                if session.end_reason == EndReason.TOKEN_REUSE_DETECTED else _ended(session)
+        successor = rotation.previous_token_successor(session, token, ctx.now)
+        if successor is None:
+            return rotation.report_reuse(session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
+                                         why="previous_token_after_grace")
+        return session, successor
+    retired = selectors.retired_token(token_hash)
+    if retired is not None:
+        return rotation.report_reuse(retired.session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
+                                     why="retired_token")
+    return _invalid_token("The session token is not recognised.", "unknown_token")
+
+
+def _ended(session: Session) -> Err:
+    from .validation import ended_error
+
+    return ended_error(session)
+
+
+def validate(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
+             required_tags: list[str] | None = None) -> Ok[ValidatedSession] | Err:
+    """Check a token for this request. Never rotates; one SELECT on the steady path."""
+    return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
+                     required_tags=required_tags, refresh=False)
+
+
+def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
+                         required_tags: list[str] | None = None) -> Ok[ValidatedSession] | Err:
+    """Like ``validate``, and rotates the token when due (``data.new_session_token``)."""
+    return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
+                     required_tags=required_tags, refresh=True)
+
+
+# --- invalidate -----------------------------------------------------------------------
+
+def invalidate_by_token(*, session_token: Any, reason: str = EndReason.LOGOUT, actor: str = "") -> Ok[int]:
+    """End the session holding this (current or previous) token. Unknown tokens are fine: Ok(0)."""
+    if not is_well_formed(session_token):
+        return Ok(0)
+    token_hash = hash_token(session_token)
+    queryset = Session.objects.filter(Q(token_hash=token_hash) | Q(previous_token_hash=token_hash))
+    return Ok(end_sessions(queryset, reason=reason, actor=actor))
+
+
+def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: str | None = None,
+                     reason: str = EndReason.API, actor: str = "") -> Ok[int] | Err:
+    queryset = Session.objects.filter(pk=session_id)
+    if user_id is not None or external_user_id is not None:
+        queryset = queryset & _owner_queryset(user_id, external_user_id)
+    if not queryset.exists():
+        return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
+    return Ok(end_sessions(queryset, reason=reason, actor=actor))
+
+
+def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
+                            session_tags: list[str] | None = None, reason: str = EndReason.API,
+                            actor: str = "") -> Ok[int]:
+    queryset = _with_tags(_owner_queryset(user_id, external_user_id), session_tags)
+    return Ok(end_sessions(queryset, reason=reason, actor=actor))
+
+
+def invalidate_all_for_user_except_one(*, session_token_to_keep: Any, user_id: Any = None,
+                                       external_user_id: str | None = None, session_tags: list[str] | None = None,
+                                       reason: str = EndReason.USER, actor: str = "") -> Ok[int]:
+    queryset = _with_tags(_owner_queryset(user_id, external_user_id), session_tags)
+    if is_well_formed(session_token_to_keep):
+        queryset = queryset.exclude(token_hash=hash_token(session_token_to_keep))
+    return Ok(end_sessions(queryset, reason=reason, actor=actor))
+
+
+def invalidate_where(*, queryset: QuerySet[Session], reason: str = EndReason.BULK, actor: str = "") -> Ok[int]:
+    """Bulk: end every active session in ``queryset`` (admin actions, management commands)."""
+    return Ok(end_sessions(queryset, reason=reason, actor=actor))
+
+
+# --- read -----------------------------------------------------------------------------
+
+def session_info(session: Session) -> SessionInfo:
+    summary = session.client or {}
+    policy = policy_store.resolve(session.tags)
+    expiry, _ = effective_expiry(session, policy)
+    return SessionInfo(
+        session_id=session.id,
+        user_id=session.user_id if session.user_id is not None else session.external_user_id,
+        created_at=session.created_at, expires_at=expiry, last_activity_at=session.last_activity_at,
+        ended_at=session.ended_at, end_reason=session.end_reason,
+        ip_address=session.ip_address, last_ip_address=session.last_ip_address,
+        device=ClientDevice(
+            display_name=summary.get("display_name") or "Unknown device",
+            device_type=summary.get("device_type") or "Unknown",
+            browser=summary.get("browser"), browser_version=summary.get("browser_version"),
+            os=summary.get("os"), os_version=summary.get("os_version"),
+        ),
+        tags=tuple(session.tags), metadata=session.metadata, has_device_registered=session.device_id is not None,
+    )
+
+
+def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
+                       session_tags: list[str] | None = None) -> Ok[list[SessionInfo]]:
+    """The user's live sessions (not ended, not expired under the current policy), newest first."""
+    now = clock.now()
+    queryset = _with_tags(_owner_queryset(user_id, external_user_id), session_tags)
+    infos = [session_info(s) for s in queryset.filter(ended_at__isnull=True, expires_at__gt=now)]
+    return Ok([info for info in infos if info.expires_at > now])
+
+
+def fetch_by_id(*, session_id: str) -> Ok[SessionInfo] | Err:
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
+    return Ok(session_info(session))
+
+
+# --- update ---------------------------------------------------------------------------
+
+def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_remove: list[str] | None = None,
+           new_metadata: dict[str, Any] | None = None, patch_metadata: dict[str, Any] | None = None,
+           actor: str = "") -> Ok[None] | Err:
+    """Change tags and metadata. ``new_metadata`` replaces, ``patch_metadata`` merges (not both)."""
+    if new_metadata is not None and patch_metadata is not None:
+        return err(ErrorType.CONFLICTING_METADATA_OPTIONS, "Pass new_metadata or patch_metadata, not both.")
+    adding = _clean_tags(tags_to_add)
+    if isinstance(adding, Err):
+        return adding
+    removing = _clean_tags(tags_to_remove)
+    if isinstance(removing, Err):
+        return removing
+    given_metadata = new_metadata if new_metadata is not None else patch_metadata
+    cleaned_metadata = _clean_metadata(given_metadata) if given_metadata is not None else None
+    if isinstance(cleaned_metadata, Err):
+        return cleaned_metadata
+    create_only = policy_store.current().create_only_tag_types
+    locked = [t for t in adding + removing if is_create_only(t, create_only)]
+    with transaction.atomic():
+        session = Session.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
+        locked = [t for t in locked if (t in adding and t not in session.tags) or (t in removing and t in session.tags)]
+        if locked:
+            return err(ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS, "These tags can only be set at creation.",
+                       tag_names=locked)
+        tags = [t for t in session.tags if t not in removing] + [t for t in adding if t not in session.tags]
+        metadata = session.metadata
+        if new_metadata is not None:
+            metadata = cleaned_metadata
+        elif patch_metadata is not None:
+            metadata = {**session.metadata, **cleaned_metadata}
+        if len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
+            return err(ErrorType.INVALID_METADATA, f"Metadata is larger than {MAX_METADATA_BYTES} bytes.")
+        Session.objects.filter(pk=session.pk).update(tags=tags, metadata=metadata)
+        SessionTag.objects.filter(session=session, tag__in=removing).delete()
+        SessionTag.objects.bulk_create([SessionTag(session=session, tag=t) for t in adding if t not in session.tags])
+        audit.record(Event.for_session(EventType.SESSION_UPDATED, session, actor=actor,
+                                       details={"tags_added": adding, "tags_removed": removing,
+                                                "metadata_changed": given_metadata is not None}))
+    return Ok(None)
+
+
+def end(session: Session, *, reason: str, actor: str = "") -> bool:
+    """End one loaded session (used by logout and admin)."""
+    return end_session(session, reason=reason, actor=actor)

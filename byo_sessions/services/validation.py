@@ -1,0 +1,164 @@
+"""The per-request rules: is this loaded session still good for this request?
+
+``check_session`` never writes by itself except to end a session that a rule says must
+end; everything else it wants persisted (last activity, last IP/User-Agent) comes back
+as ``Changes`` so the caller can fold it into one UPDATE (with a rotation, if due).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import audit
+from ..audit import Event, EventType
+from ..conf import byo_settings
+from ..models import EndReason, Session
+from ..network import find_matching_network, parse_ip
+from ..policy import IpChangeAction, Policy, UaChangeAction
+from ..results import Err, ErrorType, err
+from ..user_agent import parse_user_agent, suspicious_change
+from ..values import DeviceVerification
+from .ending import end_session
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    now: datetime
+    ip_address: str | None = None  # already normalised
+    user_agent: str | None = None
+    required_tags: tuple[str, ...] = ()
+    device_verification: DeviceVerification | None = None
+    ignore_device: bool = False
+
+
+@dataclass(slots=True)
+class Changes:
+    """Columns to write for this request (empty on the steady path) and events to record."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+
+
+def effective_expiry(session: Session, policy: Policy) -> tuple[datetime, str]:
+    """The moment the session ends under the *current* policy, and which rule ends it."""
+    absolute = min(session.expires_at, session.created_at + timedelta(seconds=policy.absolute_lifetime_secs))
+    if policy.inactivity_timeout_secs:
+        idle = session.last_activity_at + timedelta(seconds=policy.inactivity_timeout_secs)
+        if idle < absolute:
+            return idle, EndReason.EXPIRED_INACTIVITY
+    return absolute, EndReason.EXPIRED_ABSOLUTE
+
+
+def _fail(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, message: str,
+          **details: Any) -> Err:
+    audit.record(Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
+                                   user_agent=ctx.user_agent or "", reason=reason,
+                                   details={"error": str(type_), **details}))
+    return err(type_, message, reason=reason, **details)
+
+
+def ended_error(session: Session) -> Err:
+    """The answer for a session that has already ended: expired ones say so."""
+    reason = session.end_reason
+    if reason in (EndReason.EXPIRED_ABSOLUTE, EndReason.EXPIRED_INACTIVITY):
+        return err(ErrorType.SESSION_EXPIRED, "The session has expired.", reason=reason)
+    return err(ErrorType.SESSION_INVALIDATED, "The session has ended.", reason=reason)
+
+
+def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err | Changes:
+    if session.ended_at is not None:
+        return ended_error(session)
+    expiry, why = effective_expiry(session, policy)
+    if ctx.now >= expiry:
+        end_session(session, reason=why, event_type=EventType.SESSION_EXPIRED)
+        return err(ErrorType.SESSION_EXPIRED, "The session has expired.", reason=why)
+    if session.user_id is not None and (session.user is None or not session.user.is_active):
+        end_session(session, reason=EndReason.USER_INACTIVE)
+        return err(ErrorType.USER_INACTIVE, "The user is inactive.", reason=EndReason.USER_INACTIVE)
+    missing = [tag for tag in ctx.required_tags if tag not in session.tags]
+    if missing:
+        return err(ErrorType.MISSING_REQUIRED_TAGS, "The session lacks required tags.", missing_tags=missing)
+
+    changes = Changes()
+    ip_error = _check_ip(session, policy, ctx, changes)
+    if ip_error is not None:
+        return ip_error
+    ua_error = _check_user_agent(session, policy, ctx, changes)
+    if ua_error is not None:
+        return ua_error
+    touch_due = ctx.now - session.last_activity_at >= timedelta(seconds=byo_settings.TOUCH_INTERVAL_SECS)
+    if touch_due or changes.fields:
+        changes.fields["last_activity_at"] = ctx.now
+    return changes
+
+
+def ip_rule_error(ip: str | None, policy: Policy) -> tuple[str, str, dict[str, Any]] | None:
+    """(reason, message, details) when the policy's allow/block lists refuse ``ip``."""
+    if not policy.ip_allowlist and not policy.ip_blocklist:
+        return None
+    if ip is None:
+        return ("ip_required", "This session's policy needs the client IP address.",
+                {"policy": policy.sources.get("ip_allowlist") or policy.sources.get("ip_blocklist")})
+    address = parse_ip(ip)
+    if policy.ip_allowlist and find_matching_network(address, policy.ip_allowlist) is None:
+        return ("ip_not_in_allowlist", f"{ip} is not in the allowed networks.",
+                {"ip_address": ip, "policy": policy.sources.get("ip_allowlist", "")})
+    if policy.ip_blocklist:
+        blocked = find_matching_network(address, policy.ip_blocklist)
+        if blocked is not None:
+            return ("ip_in_blocklist", f"{ip} is in the blocked network {blocked}.",
+                    {"ip_address": ip, "network": str(blocked), "policy": policy.sources.get("ip_blocklist", "")})
+    return None
+
+
+def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Changes) -> Err | None:
+    refused = ip_rule_error(ctx.ip_address, policy)
+    if refused is not None:
+        reason, message, details = refused
+        return _fail(session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, reason, message, **details)
+    ip, last = ctx.ip_address, session.last_ip_address
+    if ip is None or last is None or ip == last:
+        if ip is not None and last is None:
+            changes.fields["last_ip_address"] = ip
+        return None
+    if policy.disallow_ip_address_changes and ip != session.ip_address:
+        return _fail(session, ctx, ErrorType.IP_ADDRESS_CHANGED, "ip_changes_disallowed",
+                     "This session is pinned to the IP address it was created from.",
+                     ip_address=ip, session_ip_address=session.ip_address,
+                     policy=policy.sources.get("disallow_ip_address_changes", ""))
+    action = policy.on_ip_address_change
+    if action == IpChangeAction.INVALIDATE:
+        end_session(session, reason=EndReason.IP_CHANGED,
+                    details={"before": last, "after": ip, "policy": policy.sources.get("on_ip_address_change", "")})
+        return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because its IP address changed.",
+                   reason=EndReason.IP_CHANGED, ip_address=ip)
+    # "challenge" is resolved by the device layer (services.devices) before we get here;
+    # what remains is an accepted change, recorded once.
+    changes.fields["last_ip_address"] = ip
+    changes.events.append(Event.for_session(EventType.IP_CHANGED, session, ip_address=ip,
+                                            user_agent=ctx.user_agent or "", reason=str(action),
+                                            details={"before": last, "after": ip}))
+    return None
+
+
+def _check_user_agent(session: Session, policy: Policy, ctx: RequestContext, changes: Changes) -> Err | None:
+    ua, last = ctx.user_agent, session.last_user_agent
+    if ua is None or ua == last:
+        return None
+    before, after = parse_user_agent(last), parse_user_agent(ua)
+    reason = suspicious_change(before, after) if last else None
+    if reason is None:
+        changes.fields["last_user_agent"] = ua
+        return None
+    details = {"before": last, "after": ua, "change": reason,
+               "before_summary": before.display_name, "after_summary": after.display_name}
+    if policy.on_user_agent_change == UaChangeAction.INVALIDATE:
+        end_session(session, reason=EndReason.USER_AGENT_CHANGED,
+                    event_type=EventType.USER_AGENT_CHANGED, details=details)
+        return err(ErrorType.USER_AGENT_CHANGED, "The session ended because the browser changed.",
+                   reason=reason, before=before.display_name, after=after.display_name)
+    changes.fields["last_user_agent"] = ua
+    changes.events.append(Event.for_session(EventType.USER_AGENT_CHANGED, session, ip_address=ctx.ip_address,
+                                            user_agent=ua, reason=reason, details=details))
+    return None

@@ -1,0 +1,43 @@
+"""The public session API: ``from byo_sessions import sessions``.
+
+Call shapes follow the BYO-style clients (``sessions.create(...)``, ``validate``,
+``validate_and_refresh``, ``invalidate_by_token``, ...), each with an async twin named
+the Django way (``acreate``, ``avalidate``, ...). See ``docs/api.md``.
+"""
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+
+from .services.sessions import (
+    create,
+    fetch_all_for_user,
+    fetch_by_id,
+    invalidate_all_for_user,
+    invalidate_all_for_user_except_one,
+    invalidate_by_id,
+    invalidate_by_token,
+    invalidate_where,
+    update,
+    validate,
+    validate_and_refresh,
+)
+
+acreate = sync_to_async(create)
+avalidate = sync_to_async(validate)
+avalidate_and_refresh = sync_to_async(validate_and_refresh)
+ainvalidate_by_token = sync_to_async(invalidate_by_token)
+ainvalidate_by_id = sync_to_async(invalidate_by_id)
+ainvalidate_all_for_user = sync_to_async(invalidate_all_for_user)
+ainvalidate_all_for_user_except_one = sync_to_async(invalidate_all_for_user_except_one)
+afetch_all_for_user = sync_to_async(fetch_all_for_user)
+afetch_by_id = sync_to_async(fetch_by_id)
+aupdate = sync_to_async(update)
+
+__all__ = [
+    "create", "validate", "validate_and_refresh", "invalidate_by_token", "invalidate_by_id",
+    "invalidate_all_for_user", "invalidate_all_for_user_except_one", "invalidate_where",
+    "fetch_all_for_user", "fetch_by_id", "update",
+    "acreate", "avalidate", "avalidate_and_refresh", "ainvalidate_by_token", "ainvalidate_by_id",
+    "ainvalidate_all_for_user", "ainvalidate_all_for_user_except_one", "afetch_all_for_user",
+    "afetch_by_id", "aupdate",
+]

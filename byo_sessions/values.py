@@ -1,0 +1,84 @@
+"""Values returned by (and passed to) the service layer. Plain frozen dataclasses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRegistration:
+    """A signed device challenge presented at login (``create``) or with ``device.register``."""
+
+    signed_device_challenge: str
+    remember_device: bool = True
+    request_url: str | None = None
+    request_method: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceVerification:
+    """A fresh device proof presented with a request (``validate``)."""
+
+    signed_device_challenge: str
+    request_url: str | None = None
+    request_method: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedSession:
+    session_id: str
+    session_token: str = field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+    user_id: Any
+    new_device_detected: bool = False
+    device_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedSession:
+    session_id: str
+    user_id: Any  # the Django user's pk, or the caller's string id (session server)
+    created_at: datetime
+    expires_at: datetime  # the earlier of absolute and inactivity expiry
+    last_activity_at: datetime
+    tags: tuple[str, ...]
+    metadata: dict[str, Any]
+    has_device_registered: bool
+    device_id: str | None = None
+    new_session_token: str | None = field(default=None, repr=False)
+    user: Any = field(default=None, repr=False, compare=False)  # the Django user, already loaded
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDevice:
+    """What the User-Agent says about the browser (BYO's ``device`` object)."""
+
+    display_name: str
+    device_type: str
+    browser: str | None
+    browser_version: str | None
+    os: str | None
+    os_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    session_id: str
+    user_id: Any
+    created_at: datetime
+    expires_at: datetime
+    last_activity_at: datetime
+    ended_at: datetime | None
+    end_reason: str
+    ip_address: str | None
+    last_ip_address: str | None
+    device: ClientDevice
+    tags: tuple[str, ...]
+    metadata: dict[str, Any]
+    has_device_registered: bool
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None

@@ -1,0 +1,54 @@
+"""Shared fixtures: a movable clock, users, and the database vendor switch."""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import pytest
+from django.db import connection
+
+from byo_sessions import clock as byo_clock
+from byo_sessions import policy_store
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    on_postgres = bool(os.environ.get("BYO_TEST_POSTGRES"))
+    for item in items:
+        if "postgres_only" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(
+                reason="needs PostgreSQL: runs in the PostgreSQL pass of scripts/test.sh (BYO_TEST_POSTGRES)"))
+
+
+class Clock:
+    def advance(self, seconds: float) -> None:
+        byo_clock.advance(seconds)
+
+    def now(self) -> Any:
+        return byo_clock.now()
+
+
+@pytest.fixture(autouse=True)
+def clock(request: Any) -> Iterator[Clock]:
+    """Time stands still unless a test moves it (threaded tests opt out with ``live_clock``)."""
+    byo_clock.reset()
+    if "live_clock" not in request.keywords:
+        byo_clock.freeze()
+    policy_store.forget_cached()
+    yield Clock()
+    byo_clock.reset()
+    policy_store.forget_cached()
+
+
+@pytest.fixture
+def user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user(username="alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user(username="bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"

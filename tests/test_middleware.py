@@ -1,0 +1,211 @@
+"""The HTTP edge: middleware, cookie and Bearer transports, login/logout, decorators."""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from byo_sessions import is_ok, sessions
+from byo_sessions.conf import byo_settings
+from byo_sessions.models import AuditEvent, Session
+
+pytestmark = pytest.mark.django_db
+
+COOKIE = "byo_session"  # tests run with DEBUG=False but COOKIE_SECURE forced off where noted
+
+
+@pytest.fixture(autouse=True)
+def plain_cookie(settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+
+
+def login(client: Client, username: str = "alice") -> str:
+    response = client.post("/login/", {"username": username})
+    assert response.status_code == 200, response.content
+    return response.cookies[COOKIE].value
+
+
+def test_login_sets_a_hardened_cookie(client, user):
+    response = client.post("/login/", {"username": "alice"})
+    morsel = response.cookies[COOKIE]
+    assert morsel["httponly"] is True
+    assert morsel["samesite"] == "Lax"
+    assert morsel["path"] == "/"
+    assert int(morsel["max-age"]) == byo_settings.ABSOLUTE_LIFETIME_SECS
+    assert Session.objects.get().token_hash != morsel.value
+
+
+def test_secure_cookie_uses_host_prefix(client, user, settings):
+    settings.BYO_SESSIONS = {}
+    settings.DEBUG = False
+    response = client.post("/login/", {"username": "alice"})
+    morsel = response.cookies["__Host-byo_session"]
+    assert morsel["secure"] is True and morsel["path"] == "/" and not morsel["domain"]
+
+
+def test_cookie_name_and_attributes_are_settable(client, user, settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False, "COOKIE_NAME": "sid", "COOKIE_SAMESITE": "Strict",
+                             "COOKIE_PERSISTENT": False}
+    response = client.post("/login/", {"username": "alice"})
+    morsel = response.cookies["sid"]
+    assert morsel["samesite"] == "Strict" and morsel["max-age"] == ""
+    assert client.get("/whoami/").json()["user"] == "alice"
+
+
+def test_authenticated_request_costs_one_query_and_no_write(client, user, django_assert_num_queries):
+    login(client)
+    client.get("/whoami/")  # warm the policy cache
+    with django_assert_num_queries(1) as ctx:
+        body = client.get("/protected/").json()
+    assert body["user"] == "alice"
+    assert "UPDATE" not in ctx.captured_queries[0]["sql"].upper()
+
+
+def test_anonymous_request_costs_no_query(client, db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert client.get("/whoami/").json() == {"user": None, "session_id": None, "error": None}
+
+
+def test_login_ends_the_presented_session_no_fixation(client, user):
+    first = login(client)
+    second = login(client)
+    assert first != second
+    other = Client()
+    other.cookies[COOKIE] = first
+    assert other.get("/whoami/").json()["error"] == "SessionInvalidated"
+    reasons = list(Session.objects.order_by("created_at").values_list("end_reason", flat=True))
+    assert reasons == ["login_replaced", ""]
+
+
+def test_planted_token_is_replaced_at_login(client, user, other_user):
+    planted = sessions.create(user_id=other_user.pk).data.session_token
+    client.cookies[COOKIE] = planted
+    fresh = login(client)
+    assert fresh != planted
+    assert sessions.validate(session_token=planted).error.type == "SessionInvalidated"
+
+
+def test_logout_clears_cookie_and_ends_session(client, user):
+    token = login(client)
+    response = client.get("/logout/")
+    assert response.cookies[COOKIE].value == "" and response.cookies[COOKIE]["max-age"] == 0
+    assert sessions.validate(session_token=token).error.details["reason"] == "logout"
+    assert client.get("/whoami/").json()["user"] is None
+
+
+def test_dead_cookie_is_cleared(client, user):
+    token = login(client)
+    sessions.invalidate_by_token(session_token=token)
+    response = client.get("/whoami/")
+    assert response.json()["error"] == "SessionInvalidated"
+    assert response.cookies[COOKIE].value == ""
+
+
+def test_bearer_transport(user):
+    token = sessions.create(user_id=user.pk).data.session_token
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get("/protected/").json()["user"] == "alice"
+
+
+def test_bearer_requests_are_csrf_exempt_but_cookie_requests_are_not(user):
+    token = sessions.create(user_id=user.pk).data.session_token
+    bearer = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert bearer.post("/post-echo/").status_code == 200
+    browser = Client(enforce_csrf_checks=True)
+    browser.cookies[COOKIE] = token
+    assert browser.post("/post-echo/").status_code == 403
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "x" * 8000, "byo_s_" + "é" * 43, "Bearer", "byo_s_" + "A" * 43,
+                                   "byo_s_" + "\u202e" * 43])
+def test_garbage_bearer_tokens_get_typed_401(user, token):
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT="application/json")
+    response = api.get("/protected/")
+    assert response.status_code == 401
+    assert response.json()["type"] == "InvalidSessionToken"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("token", ["garbage", "byo_s_" + "A" * 43, "%00%ff", "a" * 4000])
+def test_garbage_cookies_redirect_pages_and_401_json(client, db, token):
+    client.cookies[COOKIE] = token
+    page = client.get("/protected/")
+    assert page.status_code == 302 and page["Location"].startswith("/admin/login/?next=/protected/")
+    api = client.get("/protected/", HTTP_ACCEPT="application/json")
+    assert api.status_code == 401 and api.json()["type"] == "InvalidSessionToken"
+
+
+def test_expired_session_says_so_in_json(client, user, clock, settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False, "ABSOLUTE_LIFETIME_SECS": 60, "INACTIVITY_TIMEOUT_SECS": None}
+    login(client)
+    clock.advance(61)
+    response = client.get("/protected/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401
+    assert response.json()["type"] == "SessionExpired"
+    assert response.json()["details"]["reason"] == "expired_absolute"
+
+
+def test_django_login_required_works(client, user):
+    assert client.get("/django-protected/").status_code == 302
+    login(client)
+    assert client.get("/django-protected/").json() == {"user": "alice"}
+
+
+def test_async_views(async_client, user):
+    from asgiref.sync import async_to_sync
+
+    token = sessions.create(user_id=user.pk).data.session_token
+
+    async def run():
+        async_client.cookies[COOKIE] = token
+        ok = await async_client.get("/async-protected/")
+        who = await async_client.get("/async-whoami/")
+        async_client.cookies[COOKIE] = "garbage"
+        refused = await async_client.get("/async-protected/", headers={"accept": "application/json"})
+        return ok, who, refused
+
+    ok, who, refused = async_to_sync(run)()
+    assert ok.status_code == 200 and ok.json()["user"] == "alice"
+    assert who.json() == {"user": "alice"}
+    assert refused.status_code == 401 and refused.json()["type"] == "InvalidSessionToken"
+
+
+def test_deactivated_user_is_logged_out_on_next_request(client, user):
+    login(client)
+    user.is_active = False
+    user.save()
+    response = client.get("/protected/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401 and response.json()["type"] == "UserInactive"
+
+
+def test_admin_login_and_logout_go_through_byo_sessions(client, django_user_model):
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    page = client.get("/admin/login/")
+    assert page.status_code == 200
+    response = client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/byo_sessions/session/").status_code == 200
+    session = Session.objects.get()
+    detail = client.get(f"/admin/byo_sessions/session/{session.pk}/change/")
+    assert detail.status_code == 200 and b"session_created" in detail.content
+    assert session.token_hash.encode() not in detail.content
+    client.post("/admin/logout/")
+    assert client.get("/admin/").status_code == 302
+
+
+def test_admin_refuses_non_staff(client, user):
+    response = client.post("/admin/login/", {"username": "alice", "password": "pw-alice-123"})
+    assert response.status_code == 200 and Session.objects.count() == 0
+
+
+def test_admin_bulk_end_action(client, django_user_model, user):
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+    targets = [sessions.create(user_id=user.pk).data for _ in range(3)]
+    response = client.post("/admin/byo_sessions/session/", {
+        "action": "end_selected", "_selected_action": [t.session_id for t in targets]})
+    assert response.status_code == 302
+    for t in targets:
+        assert sessions.validate(session_token=t.session_token).error.details["reason"] == "admin"
+    assert AuditEvent.objects.filter(actor="admin:root", event_type="session_invalidated").count() == 3
+    assert is_ok(sessions.validate(session_token=client.cookies[COOKIE].value))  # the admin's own session lives

@@ -1,0 +1,292 @@
+"""The session service: create, validate, invalidate, list, update, and every error type."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from byo_sessions import ErrorType, is_err, is_ok, sessions
+from byo_sessions.models import AuditEvent, Session, SessionTag
+from byo_sessions.tokens import hash_token
+
+pytestmark = pytest.mark.django_db
+
+UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+
+def make(user, **kwargs):
+    kwargs.setdefault("ip_address", "203.0.113.7")
+    kwargs.setdefault("user_agent", UA)
+    result = sessions.create(user_id=user.pk, **kwargs)
+    assert is_ok(result), result
+    return result.data
+
+
+def test_create_returns_a_prefixed_256_bit_token_and_stores_only_its_hash(user):
+    created = make(user, tags=["org:acme"], metadata={"role": "admin"})
+    assert created.session_token.startswith("byo_s_")
+    assert len(created.session_token) == len("byo_s_") + 43
+    row = Session.objects.get(pk=created.session_id)
+    assert row.token_hash == hash_token(created.session_token)
+    assert created.session_token not in str(Session.objects.filter(pk=row.pk).values().first())
+    assert row.tags == ["org:acme"] and row.metadata == {"role": "admin"}
+    assert list(SessionTag.objects.filter(session=row).values_list("tag", flat=True)) == ["org:acme"]
+    assert row.client["browser"] == "Chrome"
+
+
+def test_two_sessions_get_different_tokens(user):
+    assert make(user).session_token != make(user).session_token
+
+
+def test_validate_returns_user_and_metadata(user):
+    created = make(user, tags=["org:acme"], metadata={"role": "admin"})
+    result = sessions.validate(session_token=created.session_token, ip_address="203.0.113.7", user_agent=UA)
+    assert is_ok(result)
+    assert result.data.user_id == user.pk
+    assert result.data.user == user
+    assert result.data.session_id == created.session_id
+    assert result.data.metadata == {"role": "admin"}
+    assert result.data.tags == ("org:acme",)
+    assert result.data.new_session_token is None
+
+
+@pytest.mark.parametrize("token", ["", "byo_s_", "x" * 10_000, "byo_s_" + "é" * 43, "wrong_" + "a" * 43,
+                                   None, 12345, "byo_s_" + "a" * 42, "byo_s_" + "a" * 43 + "\x00"])
+def test_garbage_tokens_are_invalid_session_token(token):
+    result = sessions.validate(session_token=token)
+    assert is_err(result)
+    assert result.error.type == ErrorType.INVALID_SESSION_TOKEN
+    assert result.error.details["reason"] == "malformed_token"
+
+
+def test_unknown_well_formed_token(user):
+    result = sessions.validate(session_token="byo_s_" + "A" * 43)
+    assert is_err(result) and result.error.type == "InvalidSessionToken"
+    assert result.error.details["reason"] == "unknown_token"
+
+
+def test_expiry_by_absolute_lifetime(user, clock, settings):
+    settings.BYO_SESSIONS = {"ABSOLUTE_LIFETIME_SECS": 3600, "INACTIVITY_TIMEOUT_SECS": None}
+    created = make(user)
+    for _ in range(5):  # activity does not extend the absolute lifetime
+        clock.advance(700)
+        assert is_ok(sessions.validate(session_token=created.session_token))
+    clock.advance(200)
+    result = sessions.validate(session_token=created.session_token)
+    assert is_err(result) and result.error.type == ErrorType.SESSION_EXPIRED
+    assert result.error.details["reason"] == "expired_absolute"
+    row = Session.objects.get(pk=created.session_id)
+    assert row.end_reason == "expired_absolute"  # kept for inspection, marked once
+    assert AuditEvent.objects.filter(session_id=row.id, event_type="session_expired").count() == 1
+    again = sessions.validate(session_token=created.session_token)
+    assert again.error.type == ErrorType.SESSION_EXPIRED
+
+
+def test_expiry_by_inactivity(user, clock, settings):
+    settings.BYO_SESSIONS = {"INACTIVITY_TIMEOUT_SECS": 600, "TOUCH_INTERVAL_SECS": 60}
+    created = make(user)
+    clock.advance(590)
+    assert is_ok(sessions.validate(session_token=created.session_token))  # touches last activity
+    clock.advance(590)
+    assert is_ok(sessions.validate(session_token=created.session_token))
+    clock.advance(601)
+    result = sessions.validate(session_token=created.session_token)
+    assert is_err(result) and result.error.type == ErrorType.SESSION_EXPIRED
+    assert result.error.details["reason"] == "expired_inactivity"
+
+
+def test_last_activity_written_at_most_once_per_touch_interval(user, clock, settings,
+                                                               django_assert_num_queries):
+    settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60}
+    created = make(user)
+    kw = dict(session_token=created.session_token, ip_address="203.0.113.7", user_agent=UA)
+    sessions.validate(**kw)
+    clock.advance(30)
+    with django_assert_num_queries(1):
+        assert is_ok(sessions.validate(**kw))
+    clock.advance(31)
+    with django_assert_num_queries(2):  # SELECT + one UPDATE of last_activity_at
+        assert is_ok(sessions.validate(**kw))
+    row = Session.objects.get(pk=created.session_id)
+    assert row.last_activity_at == clock.now()
+
+
+def test_invalidate_by_token(user):
+    created = make(user)
+    assert sessions.invalidate_by_token(session_token=created.session_token).data == 1
+    result = sessions.validate(session_token=created.session_token)
+    assert result.error.type == ErrorType.SESSION_INVALIDATED
+    assert result.error.details["reason"] == "logout"
+    assert sessions.invalidate_by_token(session_token=created.session_token).data == 0
+    assert sessions.invalidate_by_token(session_token="garbage").data == 0
+
+
+def test_invalidate_by_id_and_not_found(user, other_user):
+    created = make(user)
+    wrong_owner = sessions.invalidate_by_id(session_id=created.session_id, user_id=other_user.pk)
+    assert is_err(wrong_owner) and wrong_owner.error.type == ErrorType.SESSION_NOT_FOUND
+    assert sessions.invalidate_by_id(session_id=created.session_id, reason="admin", actor="admin:root").data == 1
+    result = sessions.validate(session_token=created.session_token)
+    assert result.error.details["reason"] == "admin"
+    event = AuditEvent.objects.get(session_id=created.session_id, event_type="session_invalidated")
+    assert (event.reason, event.actor) == ("admin", "admin:root")
+    missing = sessions.invalidate_by_id(session_id="ses_nope")
+    assert is_err(missing) and missing.error.type == ErrorType.SESSION_NOT_FOUND
+
+
+def test_invalidate_all_for_user_with_and_without_tags(user, other_user):
+    a, b, c = make(user, tags=["org:acme"]), make(user, tags=["org:other"]), make(user)
+    theirs = make(other_user, tags=["org:acme"])
+    assert sessions.invalidate_all_for_user(user_id=user.pk, session_tags=["org:acme"]).data == 1
+    assert is_err(sessions.validate(session_token=a.session_token))
+    assert is_ok(sessions.validate(session_token=b.session_token))
+    assert sessions.invalidate_all_for_user(user_id=user.pk).data == 2
+    assert is_err(sessions.validate(session_token=c.session_token))
+    assert is_ok(sessions.validate(session_token=theirs.session_token))
+
+
+def test_invalidate_all_except_one(user):
+    keep, drop1, drop2 = make(user), make(user), make(user)
+    result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_token_to_keep=keep.session_token)
+    assert result.data == 2
+    assert is_ok(sessions.validate(session_token=keep.session_token))
+    assert is_err(sessions.validate(session_token=drop1.session_token))
+    assert is_err(sessions.validate(session_token=drop2.session_token))
+
+
+def test_fetch_all_for_user_lists_live_sessions_only(user, other_user):
+    a, b = make(user, tags=["org:acme"]), make(user)
+    make(other_user)
+    sessions.invalidate_by_token(session_token=b.session_token)
+    listed = sessions.fetch_all_for_user(user_id=user.pk).data
+    assert [s.session_id for s in listed] == [a.session_id]
+    info = listed[0]
+    assert info.device.browser == "Chrome" and info.device.device_type == "Desktop"
+    assert info.ip_address == "203.0.113.7" and info.tags == ("org:acme",)
+    assert sessions.fetch_all_for_user(user_id=user.pk, session_tags=["org:none"]).data == []
+
+
+def test_fetch_by_id(user):
+    created = make(user)
+    assert sessions.fetch_by_id(session_id=created.session_id).data.session_id == created.session_id
+    assert sessions.fetch_by_id(session_id="ses_missing").error.type == ErrorType.SESSION_NOT_FOUND
+
+
+def test_update_tags_and_metadata(user):
+    created = make(user, tags=["org:acme"], metadata={"a": 1, "b": 2})
+    assert is_ok(sessions.update(session_id=created.session_id, tags_to_add=["role:root"],
+                                 tags_to_remove=["org:acme"], patch_metadata={"b": 3, "c": 4}))
+    data = sessions.validate(session_token=created.session_token).data
+    assert data.tags == ("role:root",)
+    assert data.metadata == {"a": 1, "b": 3, "c": 4}
+    assert set(SessionTag.objects.filter(session_id=created.session_id).values_list("tag", flat=True)) == {"role:root"}
+    assert is_ok(sessions.update(session_id=created.session_id, new_metadata={"z": 0}))
+    assert sessions.validate(session_token=created.session_token).data.metadata == {"z": 0}
+
+
+def test_update_errors(user, settings):
+    settings.BYO_SESSIONS = {"CREATE_ONLY_TAG_TYPES": ["org"]}
+    created = make(user, tags=["org:acme"])
+    both = sessions.update(session_id=created.session_id, new_metadata={}, patch_metadata={})
+    assert both.error.type == ErrorType.CONFLICTING_METADATA_OPTIONS
+    bad_tag = sessions.update(session_id=created.session_id, tags_to_add=["no colon"])
+    assert bad_tag.error.type == ErrorType.INVALID_TAG_FORMAT and bad_tag.error.details["tag"] == "no colon"
+    locked = sessions.update(session_id=created.session_id, tags_to_remove=["org:acme"])
+    assert locked.error.type == ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS
+    assert locked.error.details["tag_names"] == ["org:acme"]
+    missing = sessions.update(session_id="ses_missing", tags_to_add=["x:y"])
+    assert missing.error.type == ErrorType.SESSION_NOT_FOUND
+    assert sessions.validate(session_token=created.session_token).data.tags == ("org:acme",)
+
+
+@pytest.mark.parametrize("kwargs,error_type", [
+    ({"tags": ["bad tag"]}, ErrorType.INVALID_TAG_FORMAT),
+    ({"tags": "org:acme"}, ErrorType.INVALID_TAG_FORMAT),
+    ({"metadata": ["not", "a", "dict"]}, ErrorType.INVALID_METADATA),
+    ({"metadata": {"x": object()}}, ErrorType.INVALID_METADATA),
+    ({"metadata": {"x": "y" * 20_000}}, ErrorType.INVALID_METADATA),
+    ({"ip_address": "999.1.1.1"}, ErrorType.INVALID_IP_ADDRESS),
+])
+def test_create_input_errors_write_nothing(user, kwargs, error_type):
+    result = sessions.create(user_id=user.pk, **kwargs)
+    assert is_err(result) and result.error.type == error_type
+    assert Session.objects.count() == 0
+
+
+def test_create_for_unknown_or_inactive_user(user):
+    assert sessions.create(user_id=999_999).error.type == ErrorType.UNKNOWN_USER
+    assert sessions.create(user_id="not-an-int").error.type == ErrorType.UNKNOWN_USER
+    assert sessions.create().error.type == ErrorType.UNKNOWN_USER
+    user.is_active = False
+    user.save()
+    assert sessions.create(user_id=user.pk).error.type == ErrorType.USER_INACTIVE
+
+
+def test_deactivated_user_loses_sessions(user):
+    created = make(user)
+    user.is_active = False
+    user.save()
+    result = sessions.validate(session_token=created.session_token)
+    assert is_err(result) and result.error.type == ErrorType.USER_INACTIVE
+    user.is_active = True
+    user.save()
+    assert is_err(sessions.validate(session_token=created.session_token))  # stays ended
+
+
+def test_deleted_user_has_no_session(user):
+    created = make(user)
+    user.delete()
+    assert sessions.validate(session_token=created.session_token).error.type == ErrorType.INVALID_SESSION_TOKEN
+
+
+def test_external_user_ids(db):
+    result = sessions.create(external_user_id="user_42", ip_address="198.51.100.1")
+    assert is_ok(result)
+    data = sessions.validate(session_token=result.data.session_token).data
+    assert data.user_id == "user_42" and data.user is None
+    assert len(sessions.fetch_all_for_user(external_user_id="user_42").data) == 1
+    assert sessions.invalidate_all_for_user(external_user_id="user_42").data == 1
+    assert sessions.create(external_user_id="").error.type == ErrorType.UNKNOWN_USER
+    assert sessions.create(external_user_id="x" * 300).error.type == ErrorType.UNKNOWN_USER
+
+
+def test_required_tags(user):
+    created = make(user, tags=["org:acme"])
+    assert is_ok(sessions.validate(session_token=created.session_token, required_tags=["org:acme"]))
+    result = sessions.validate(session_token=created.session_token, required_tags=["role:root"])
+    assert result.error.type == ErrorType.MISSING_REQUIRED_TAGS
+
+
+def test_tokens_never_reach_logs_or_audit(user, caplog):
+    caplog.set_level(logging.DEBUG)
+    created = make(user)
+    sessions.validate(session_token=created.session_token)
+    sessions.validate(session_token="byo_s_" + "B" * 43)
+    sessions.invalidate_by_token(session_token=created.session_token)
+    assert created.session_token not in caplog.text
+    assert "B" * 43 not in caplog.text
+    for event in AuditEvent.objects.all():
+        assert created.session_token not in str(event.details) + event.reason
+    assert created.session_token not in repr(created)
+
+
+def test_audit_log_line_is_json(user, caplog):
+    import json
+
+    caplog.set_level(logging.INFO, logger="byo_sessions.audit")
+    created = make(user)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "byo_sessions.audit"]
+    assert lines[0]["event"] == "session_created" and lines[0]["session_id"] == created.session_id
+
+
+def test_async_twins(user):
+    from asgiref.sync import async_to_sync
+
+    async def flow():
+        created = await sessions.acreate(user_id=user.pk)
+        assert is_ok(created)
+        validated = await sessions.avalidate(session_token=created.data.session_token)
+        assert is_ok(validated) and validated.data.user_id == user.pk
+        return (await sessions.ainvalidate_by_token(session_token=created.data.session_token)).data
+
+    assert async_to_sync(flow)() == 1
