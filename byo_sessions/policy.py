@@ -55,7 +55,15 @@ from ipaddress import IPv4Network, IPv6Network
 from types import MappingProxyType
 from typing import Any
 
-from .network import IpAddress, IpNetwork, InvalidIpAddress, InvalidNetwork, find_matching_network, parse_ip, parse_network
+from .network import (
+    InvalidIpAddress,
+    InvalidNetwork,
+    IpAddress,
+    IpNetwork,
+    find_matching_network,
+    parse_ip,
+    parse_network,
+)
 from .tags import ALL_TYPES, TagFormatError, is_create_only, is_valid_tag_type, parse_tag
 
 __all__ = [
@@ -180,7 +188,8 @@ def _choice(kind: type[enum.StrEnum]) -> Callable[[object, str], enum.StrEnum]:
 
 def _networks(value: object, path: str) -> tuple[IpNetwork, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise _Invalid([(path, f'must be a list of IP networks such as ["10.0.0.0/8"]; got {_shown(value)}.')])
+        message = f'must be a list of IP networks such as ["10.0.0.0/8"]; got {_shown(value)}.'
+        raise _Invalid([(path, message)])
     if len(value) > MAX_NETWORKS:
         raise _Invalid([(path, f"may hold at most {MAX_NETWORKS} networks; got {len(value)}.")])
     parsed: list[IpNetwork] = []
@@ -283,7 +292,10 @@ def _selector_error(selector: object) -> str | None:
 def _priority_error(priority: object) -> str | None:
     if _is_int(priority) and -MAX_PRIORITY <= priority <= MAX_PRIORITY:  # type: ignore[operator]
         return None
-    return f"must be a whole number from {-MAX_PRIORITY} to {MAX_PRIORITY} (lower wins); got {_shown(priority)}."
+    return (
+        f"must be a whole number from {-MAX_PRIORITY} to {MAX_PRIORITY} (lower wins); "
+        f"got {_shown(priority)}."
+    )
 
 
 @dataclass(frozen=True)
@@ -371,14 +383,16 @@ class Policy:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if _inactivity_problem(self.inactivity_timeout_secs, self.absolute_lifetime_secs):
+        inactivity, lifetime = self.inactivity_timeout_secs, self.absolute_lifetime_secs
+        if inactivity is not None and lifetime is not None and inactivity > lifetime:
             raise PolicyValueError([("inactivity_timeout_secs", (
-                f"The inactivity timeout ({_human_secs(self.inactivity_timeout_secs)}, from "  # type: ignore[arg-type]
+                f"The inactivity timeout ({_human_secs(inactivity)}, from "
                 f"{self.source('inactivity_timeout_secs')}) is longer than the absolute lifetime "
-                f"({_human_secs(self.absolute_lifetime_secs)}, from {self.source('absolute_lifetime_secs')}), "  # type: ignore[arg-type]
+                f"({_human_secs(lifetime)}, from {self.source('absolute_lifetime_secs')}), "
                 "so it could never apply."
             ))])
-        object.__setattr__(self, PER_TAG_KEY, MappingProxyType(dict(self.max_concurrent_sessions_per_user_per_tag)))
+        per_tag = MappingProxyType(dict(self.max_concurrent_sessions_per_user_per_tag))
+        object.__setattr__(self, PER_TAG_KEY, per_tag)
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
     def source(self, key: str) -> str:
@@ -395,10 +409,11 @@ class Policy:
         if address is not None and (net := find_matching_network(address, self.ip_blocklist)):
             return f"IP address {address} is in {net}, blocked by policy {self.source('ip_blocklist')}."
         if self.ip_allowlist:
+            policy = self.source("ip_allowlist")
             if address is None:
-                return f"No valid client IP address, but policy {self.source('ip_allowlist')} requires one from its allowlist."
+                return f"No valid client IP address, but policy {policy} requires one from its allowlist."
             if find_matching_network(address, self.ip_allowlist) is None:
-                return f"IP address {address} is not in the allowlist of policy {self.source('ip_allowlist')}."
+                return f"IP address {address} is not in the allowlist of policy {policy}."
         return None
 
 
@@ -407,7 +422,10 @@ class Policy:
 RuleRank = tuple[int, int, bool, str]
 
 
-def _tag_type_errors(values: object, path: str, *, allow_all: bool) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+Errors = list[tuple[str, str]]
+
+
+def _tag_type_errors(values: object, path: str, *, allow_all: bool) -> tuple[Errors, tuple[str, ...]]:
     if values is None:
         return [], ()
     if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
@@ -452,14 +470,17 @@ class PolicySet:
             defaults = validate_overrides(self.defaults, path="defaults")
         except PolicyValueError as exc:
             errors.extend(exc.errors)
-        errors.extend(_defaults_per_tag_error(defaults, "defaults"))
+        errors.extend(_defaults_per_tag_error(self.defaults, "defaults"))
         rules = tuple(self.rules)
         for index, rule in enumerate(rules):
             if not isinstance(rule, PolicyRule):
                 errors.append((f"rules[{index}]", f"must be a PolicyRule; got {_shown(rule)}."))
-        errors.extend(_duplicate_selector_errors([r.selector for r in rules], lambda i: f"rules[{i}].selector"))
+        selectors = [r.selector if isinstance(r, PolicyRule) else None for r in rules]
+        errors.extend(_duplicate_selector_errors(selectors, lambda i: f"rules[{i}].selector"))
         priority_errors, tag_priority = _tag_type_errors(self.tag_priority, "tag_priority", allow_all=False)
-        create_errors, create_only = _tag_type_errors(self.create_only_tag_types, "create_only_tag_types", allow_all=True)
+        create_errors, create_only = _tag_type_errors(
+            self.create_only_tag_types, "create_only_tag_types", allow_all=True
+        )
         errors += priority_errors + create_errors
         if not errors:
             errors.extend(_consistency_errors(defaults, rules, tag_priority, lambda i: f"rules[{i}]"))
@@ -533,13 +554,14 @@ def _rank(rule: PolicyRule, tag_priority: Sequence[str]) -> RuleRank:
     return (type_index, rule.priority, rule.is_wildcard, rule.selector)
 
 
-def _defaults_per_tag_error(defaults: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
-    if PER_TAG_KEY in defaults:
-        return [(_join(path, PER_TAG_KEY), "can only be set on a tag rule, since it limits the sessions that carry that tag.")]
+def _defaults_per_tag_error(defaults: object, path: str) -> list[tuple[str, str]]:
+    if isinstance(defaults, Mapping) and defaults.get(PER_TAG_KEY) is not None:
+        message = "can only be set on a tag rule, since it limits the sessions that carry that tag."
+        return [(_join(path, PER_TAG_KEY), message)]
     return []
 
 
-def _duplicate_selector_errors(selectors: Sequence[object], path_of: Callable[[int], str]) -> list[tuple[str, str]]:
+def _duplicate_selector_errors(selectors: Sequence[object], path_of: Callable[[int], str]) -> Errors:
     seen: set[object] = set()
     errors = []
     for index, selector in enumerate(selectors):
@@ -570,7 +592,8 @@ def _consistency_errors(
     :meth:`PolicySet.resolve` never builds an inconsistent :class:`Policy`.
     """
     lifetime, inactivity = "absolute_lifetime_secs", "inactivity_timeout_secs"
-    sources: list[tuple[str, str, Mapping[str, Any], RuleRank | None]] = [("defaults", DEFAULTS_LABEL, defaults, None)]
+    sources: list[tuple[str, str, Mapping[str, Any], RuleRank | None]]
+    sources = [("defaults", DEFAULTS_LABEL, defaults, None)]
     sources += [(path_of(i), r.label, r.overrides, _rank(r, tag_priority)) for i, r in enumerate(rules)]
     errors: list[tuple[str, str]] = []
     for b_path, _b_label, b, b_rank in sources:
@@ -579,9 +602,9 @@ def _consistency_errors(
         for _a_path, a_label, a, a_rank in sources:
             if not _inactivity_problem(b[inactivity], a.get(lifetime)):
                 continue
-            if a is not b and (
-                (lifetime in b and _outranks(b_rank, a_rank)) or (inactivity in a and _outranks(a_rank, b_rank))
-            ):
+            b_shadows_a = lifetime in b and _outranks(b_rank, a_rank)
+            a_shadows_b = inactivity in a and _outranks(a_rank, b_rank)
+            if a is not b and (b_shadows_a or a_shadows_b):
                 continue
             where = "its own" if a is b else f"from {a_label}, which can apply to the same session"
             errors.append((_join(b_path, inactivity), (
@@ -613,16 +636,19 @@ def parse_policy_document(doc: Any) -> PolicySet:
     errors: list[tuple[str, str]] = []
     for key in doc:
         if key not in _DOCUMENT_KEYS:
-            errors.append((_join("", key), f"{_shown(key)} is not a section of the policy document; expected {', '.join(_DOCUMENT_KEYS)}."))
+            expected = ", ".join(_DOCUMENT_KEYS)
+            errors.append((_join("", key), f"{_shown(key)} is not a section of the policy document; expected {expected}."))
 
     defaults: dict[str, Any] = {}
     try:
         defaults = validate_overrides(doc.get("defaults") or {}, path="defaults")
     except PolicyValueError as exc:
         errors.extend(exc.errors)
-    errors.extend(_defaults_per_tag_error(defaults, "defaults"))
+    errors.extend(_defaults_per_tag_error(doc.get("defaults"), "defaults"))
     priority_errors, tag_priority = _tag_type_errors(doc.get("tag_priority"), "tag_priority", allow_all=False)
-    create_errors, create_only = _tag_type_errors(doc.get("on_create_only_tags"), "on_create_only_tags", allow_all=True)
+    create_errors, create_only = _tag_type_errors(
+        doc.get("on_create_only_tags"), "on_create_only_tags", allow_all=True
+    )
     errors += priority_errors + create_errors
 
     entries = doc.get("tags")
@@ -630,7 +656,8 @@ def parse_policy_document(doc: Any) -> PolicySet:
         entries = []
     rules: list[PolicyRule] = []
     if not isinstance(entries, (list, tuple)):
-        errors.append(("tags", f'must be a list of tag rules such as [{{"tag": "org:acme", ...}}]; got {_shown(entries)}.'))
+        message = f'must be a list of tag rules such as [{{"tag": "org:acme", ...}}]; got {_shown(entries)}.'
+        errors.append(("tags", message))
         entries = []
     for index, entry in enumerate(entries):
         rule, rule_errors = _parse_rule(entry, f"tags[{index}]")
@@ -644,16 +671,20 @@ def parse_policy_document(doc: Any) -> PolicySet:
     consistency = _consistency_errors(defaults, rules, tag_priority, lambda i: f"tags[{i}]")
     if consistency:
         raise PolicyValueError(consistency)
-    return PolicySet(defaults=defaults, rules=tuple(rules), tag_priority=tag_priority, create_only_tag_types=create_only)
+    return PolicySet(
+        defaults=defaults, rules=tuple(rules), tag_priority=tag_priority, create_only_tag_types=create_only
+    )
 
 
 def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, list[tuple[str, str]]]:
     if not isinstance(entry, Mapping):
-        return None, [(path, f'must be an object such as {{"tag": "org:acme", "absolute_lifetime_secs": 3600}}; got {_shown(entry)}.')]
+        example = '{"tag": "org:acme", "absolute_lifetime_secs": 3600}'
+        return None, [(path, f"must be an object such as {example}; got {_shown(entry)}.")]
     errors: list[tuple[str, str]] = []
     selector = entry.get("tag")
     if selector is None:
-        errors.append((f"{path}.tag", "is required: the tag this rule applies to, e.g. 'org:acme' or 'org:*'."))
+        message = "is required: the tag this rule applies to, e.g. 'org:acme' or 'org:*'."
+        errors.append((f"{path}.tag", message))
     elif (problem := _selector_error(selector)) is not None:
         errors.append((f"{path}.tag", problem))
     priority = entry.get("priority", 0)
@@ -661,7 +692,8 @@ def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, list[tuple
         errors.append((f"{path}.priority", problem))
     label = entry.get("label", "")
     if not isinstance(label, str) or len(label) > MAX_LABEL_LENGTH:
-        errors.append((f"{path}.label", f"must be text of at most {MAX_LABEL_LENGTH} characters; got {_shown(label)}."))
+        message = f"must be text of at most {MAX_LABEL_LENGTH} characters; got {_shown(label)}."
+        errors.append((f"{path}.label", message))
     overrides = {k: v for k, v in entry.items() if k not in _RULE_KEYS}
     try:
         overrides = validate_overrides(overrides, path=path)

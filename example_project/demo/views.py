@@ -1,0 +1,69 @@
+"""The demo site's pages: a thin layer over byo_sessions' services."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+import byo_sessions
+from byo_sessions import sessions
+from byo_sessions.decorators import login_required
+from byo_sessions.http import presented_token
+from byo_sessions.views import LoginView
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "demo/home.html")
+
+
+class DemoLoginView(LoginView):
+    template_name = "demo/login.html"
+
+    def get_session_tags(self, user):
+        return ["role:staff"] if user.is_staff else ["role:member"]
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    return render(request, "demo/account.html", {"session": request.byo_session})
+
+
+@login_required
+def session_list(request: HttpRequest) -> HttpResponse:
+    listed = sessions.fetch_all_for_user(user_id=request.user.pk).data
+    return render(request, "demo/sessions.html", {
+        "sessions": listed, "current_id": request.byo_session.session_id})
+
+
+@require_POST
+@login_required
+def end_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    result = sessions.invalidate_by_id(session_id=session_id, user_id=request.user.pk, reason="user",
+                                       actor=f"user:{request.user.pk}")
+    if byo_sessions.is_ok(result):
+        messages.success(request, "That session has ended.")
+    else:
+        messages.error(request, result.error.message)
+    if session_id == request.byo_session.session_id:
+        return HttpResponseRedirect(reverse("login"))
+    return HttpResponseRedirect(reverse("sessions"))
+
+
+@require_POST
+@login_required
+def end_other_sessions(request: HttpRequest) -> HttpResponse:
+    token = presented_token(request)
+    ended = sessions.invalidate_all_for_user_except_one(
+        user_id=request.user.pk, session_token_to_keep=token.value if token else None, reason="user",
+        actor=f"user:{request.user.pk}").data
+    messages.success(request, f"Ended {ended} other session(s).")
+    return HttpResponseRedirect(reverse("sessions"))
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    byo_sessions.logout(request)
+    messages.info(request, "You are logged out.")
+    return HttpResponseRedirect(reverse("home"))

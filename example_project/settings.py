@@ -1,0 +1,71 @@
+"""Settings for the byo-sessions demo site (SQLite, DEBUG on, console email)."""
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "demo-only-secret-key-change-me-0123456789abcdefghijklmnop"
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "byo_sessions",
+    "example_project.demo",
+]
+
+# byo_sessions.middleware.SessionMiddleware replaces Django's SessionMiddleware and
+# AuthenticationMiddleware; the admin's check for them is silenced below.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "byo_sessions.middleware.SessionMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E410"]
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
+ROOT_URLCONF = "example_project.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "/static/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/account/"
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+BYO_SESSIONS = {
+    "ABSOLUTE_LIFETIME_SECS": 12 * 3600,
+    "INACTIVITY_TIMEOUT_SECS": 2 * 3600,
+    "ROTATION_INTERVAL_SECS": 300,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"byo_sessions.audit": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: a SQLite pass (everything, browser tests included),
+# then a PostgreSQL pass against a throwaway server this script starts and stops itself.
+# Extra arguments go to pytest (both passes). With CI=true a missing PostgreSQL or
+# Chromium is a failure, not a skip.
+set -euo pipefail
+source "$(dirname "$0")/_venv.sh"
+cd "$ROOT"
+CI="${CI:-false}"
+
+# --- Chromium for the device.js browser tests (Debian's package; never `playwright install`)
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing Debian's chromium for the browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || true
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$CI" = true ]; then echo "error: /usr/bin/chromium is missing and CI=true" >&2; exit 1; fi
+    echo "note: /usr/bin/chromium is missing: browser tests will skip"
+  fi
+fi
+
+# --- A throwaway PostgreSQL server
+PG_BIN=""
+for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) ; do
+  [ -x "$dir/pg_ctl" ] && { PG_BIN="$dir"; break; }
+done
+[ -z "$PG_BIN" ] && command -v pg_ctl >/dev/null && PG_BIN="$(dirname "$(command -v pg_ctl)")"
+
+PG_DIR=""
+stop_pg() {
+  if [ -n "$PG_DIR" ] && [ -d "$PG_DIR" ]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+}
+trap stop_pg EXIT
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_pg() {
+  PG_DIR="$(mktemp -d /tmp/byo-pg.XXXXXX)"
+  chmod 755 "$PG_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+  PG_PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >"$PG_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 start -o \
+    "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
+}
+
+echo "==> pass 1/2: SQLite"
+python -m pytest -q "$@"
+
+if [ -z "$PG_BIN" ]; then
+  if [ "$CI" = true ]; then echo "error: PostgreSQL binaries not found and CI=true" >&2; exit 1; fi
+  echo "note: PostgreSQL binaries not found: skipping the PostgreSQL pass (install postgresql to run it)"
+  exit 0
+fi
+echo "==> starting a throwaway PostgreSQL ($PG_BIN)"
+start_pg || { echo "error: could not start PostgreSQL" >&2; exit 1; }
+echo "==> pass 2/2: PostgreSQL on 127.0.0.1:$PG_PORT"
+BYO_TEST_POSTGRES="127.0.0.1:$PG_PORT" python -m pytest -q -m "not browser" "$@"
