@@ -90,6 +90,7 @@ MAX_LABEL_LENGTH = 200
 DEFAULTS_LABEL = "defaults"
 PER_TAG_KEY = "max_concurrent_sessions_per_user_per_tag"
 _RESOLVE_CACHE_SIZE = 4096
+Errors = list[tuple[str, str]]  # (key path, message) pairs
 _SHOWN_CHARS = 60
 
 
@@ -114,14 +115,14 @@ class PolicyValueError(ValueError):
     """One or more invalid policy values; ``errors`` holds (key path, message) pairs."""
 
     def __init__(self, errors: Iterable[tuple[str, str]]) -> None:
-        self.errors: list[tuple[str, str]] = list(errors)
+        self.errors: Errors = list(errors)
         super().__init__("; ".join(f"{path}: {msg}" if path else msg for path, msg in self.errors))
 
 
 class _Invalid(Exception):
     """Internal: problems found while cleaning one value."""
 
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
+    def __init__(self, errors: Errors) -> None:
         self.errors = errors
 
 
@@ -193,7 +194,7 @@ def _networks(value: object, path: str) -> tuple[IpNetwork, ...]:
     if len(value) > MAX_NETWORKS:
         raise _Invalid([(path, f"may hold at most {MAX_NETWORKS} networks; got {len(value)}.")])
     parsed: list[IpNetwork] = []
-    errors: list[tuple[str, str]] = []
+    errors: Errors = []
     for index, item in enumerate(value):
         if isinstance(item, (IPv4Network, IPv6Network)):
             item = str(item)  # already parsed: round-trip through the parser to re-check
@@ -234,7 +235,7 @@ def validate_overrides(data: Mapping[str, Any], *, path: str = "") -> dict[str, 
     """
     if not isinstance(data, Mapping):
         raise PolicyValueError([(path, f"must be an object of policy settings; got {_shown(data)}.")])
-    errors: list[tuple[str, str]] = []
+    errors: Errors = []
     cleaned: dict[str, Any] = {}
     for key, value in data.items():
         if key not in _CLEANERS:
@@ -310,7 +311,7 @@ class PolicyRule:
     is_wildcard: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        errors: list[tuple[str, str]] = []
+        errors: Errors = []
         if (problem := _selector_error(self.selector)) is not None:
             errors.append(("selector", problem))
         if (problem := _priority_error(self.priority)) is not None:
@@ -422,15 +423,12 @@ class Policy:
 RuleRank = tuple[int, int, bool, str]
 
 
-Errors = list[tuple[str, str]]
-
-
 def _tag_type_errors(values: object, path: str, *, allow_all: bool) -> tuple[Errors, tuple[str, ...]]:
     if values is None:
         return [], ()
     if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
         return [(path, f'must be a list of tag types such as ["org", "role"]; got {_shown(values)}.')], ()
-    errors: list[tuple[str, str]] = []
+    errors: Errors = []
     seen: dict[str, None] = {}
     for index, value in enumerate(values):
         if allow_all and value == ALL_TYPES:
@@ -464,7 +462,7 @@ class PolicySet:
     _cache: dict[frozenset[str], Policy] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        errors: list[tuple[str, str]] = []
+        errors: Errors = []
         defaults: dict[str, Any] = {}
         try:
             defaults = validate_overrides(self.defaults, path="defaults")
@@ -554,7 +552,7 @@ def _rank(rule: PolicyRule, tag_priority: Sequence[str]) -> RuleRank:
     return (type_index, rule.priority, rule.is_wildcard, rule.selector)
 
 
-def _defaults_per_tag_error(defaults: object, path: str) -> list[tuple[str, str]]:
+def _defaults_per_tag_error(defaults: object, path: str) -> Errors:
     if isinstance(defaults, Mapping) and defaults.get(PER_TAG_KEY) is not None:
         message = "can only be set on a tag rule, since it limits the sessions that carry that tag."
         return [(_join(path, PER_TAG_KEY), message)]
@@ -581,7 +579,7 @@ def _consistency_errors(
     rules: Sequence[PolicyRule],
     tag_priority: Sequence[str],
     path_of: Callable[[int], str],
-) -> list[tuple[str, str]]:
+) -> Errors:
     """Inactivity timeouts longer than a lifetime they can be combined with.
 
     A session holds many tags, so any two rules may apply together. Source
@@ -595,7 +593,7 @@ def _consistency_errors(
     sources: list[tuple[str, str, Mapping[str, Any], RuleRank | None]]
     sources = [("defaults", DEFAULTS_LABEL, defaults, None)]
     sources += [(path_of(i), r.label, r.overrides, _rank(r, tag_priority)) for i, r in enumerate(rules)]
-    errors: list[tuple[str, str]] = []
+    errors: Errors = []
     for b_path, _b_label, b, b_rank in sources:
         if b.get(inactivity) is None:
             continue
@@ -633,11 +631,12 @@ def parse_policy_document(doc: Any) -> PolicySet:
             "The policy document must be a JSON object with the sections "
             f"{', '.join(_DOCUMENT_KEYS)}; got {_shown(doc)}."
         ))])
-    errors: list[tuple[str, str]] = []
+    errors: Errors = []
     for key in doc:
         if key not in _DOCUMENT_KEYS:
             expected = ", ".join(_DOCUMENT_KEYS)
-            errors.append((_join("", key), f"{_shown(key)} is not a section of the policy document; expected {expected}."))
+            message = f"{_shown(key)} is not a section of the policy document; expected {expected}."
+            errors.append((_join("", key), message))
 
     defaults: dict[str, Any] = {}
     try:
@@ -676,11 +675,11 @@ def parse_policy_document(doc: Any) -> PolicySet:
     )
 
 
-def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, list[tuple[str, str]]]:
+def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, Errors]:
     if not isinstance(entry, Mapping):
         example = '{"tag": "org:acme", "absolute_lifetime_secs": 3600}'
         return None, [(path, f"must be an object such as {example}; got {_shown(entry)}.")]
-    errors: list[tuple[str, str]] = []
+    errors: Errors = []
     selector = entry.get("tag")
     if selector is None:
         message = "is required: the tag this rule applies to, e.g. 'org:acme' or 'org:*'."

@@ -1,0 +1,77 @@
+"""Django settings for ``benchmarks/bench_requests.py``.
+
+Both authentication stacks are installed side by side: ``django.contrib.sessions`` (db
+backend) + ``django.contrib.auth`` and ``byo_sessions``. ``MIDDLEWARE`` here is only a
+default; the benchmark builds one WSGI handler per stack with its own middleware list.
+
+The database comes from the environment, which ``bench_requests.py`` sets before
+``django.setup()``:
+
+* ``BYO_BENCH_POSTGRES=host:port`` (+ ``BYO_BENCH_PGNAME``, ``BYO_BENCH_PGUSER``), or
+* ``BYO_BENCH_SQLITE=/path/to/file.sqlite3``.
+"""
+import os
+
+SECRET_KEY = "benchmark-secret-key-not-for-production-0123456789abcdef"
+DEBUG = False  # no query log; CaptureQueriesContext forces it for the one probe request
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "benchmarks.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "rest_framework",
+    "byo_sessions",
+]
+
+# Overridden per handler by bench_requests.py.
+MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "byo_sessions.middleware.SessionMiddleware",
+]
+
+TEMPLATES: list = []
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Stock stack: database-backed sessions, nothing written on a read-only request.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_SAVE_EVERY_REQUEST = False
+
+# byo stack: plain-HTTP cookie ("byo_session"); no rotation and no last-activity write
+# during the run, so every measured request takes the steady path (one SELECT).
+BYO_SESSIONS = {
+    "COOKIE_SECURE": False,
+    "ROTATION_INTERVAL_SECS": None,
+    "TOUCH_INTERVAL_SECS": 3600,
+}
+
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E410", "byo_sessions.W001"]
+
+# Persistent connections for both stacks: a WSGI server sends request_started /
+# request_finished around every request, and with CONN_MAX_AGE=0 each request would
+# reconnect (a cost that has nothing to do with authentication).
+_pg = os.environ.get("BYO_BENCH_POSTGRES")
+_sqlite = os.environ.get("BYO_BENCH_SQLITE")
+if _pg:
+    _host, _, _port = _pg.partition(":")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("BYO_BENCH_PGNAME", "byo_bench"),
+            "USER": os.environ.get("BYO_BENCH_PGUSER", "postgres"),
+            "HOST": _host,
+            "PORT": _port or "5432",
+            "CONN_MAX_AGE": None,
+        }
+    }
+elif _sqlite:
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite, "CONN_MAX_AGE": None}
+    }
+else:
+    raise RuntimeError("benchmarks.settings: set BYO_BENCH_POSTGRES or BYO_BENCH_SQLITE "
+                       "(bench_requests.py does this for you)")

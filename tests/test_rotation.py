@@ -1,0 +1,210 @@
+"""Token rotation with theft detection (docs/rotation.md)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import DatabaseError, connection
+from django.test import Client
+
+from byo_sessions import ErrorType, is_err, is_ok, sessions, signals
+from byo_sessions.models import AuditEvent, RetiredToken, Session
+
+INTERVAL = 900
+GRACE = 30
+UA_A = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+UA_B = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+@pytest.fixture(autouse=True)
+def rotation_settings(settings):
+    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": INTERVAL, "ROTATION_GRACE_SECS": GRACE,
+                             "COOKIE_SECURE": False, "INACTIVITY_TIMEOUT_SECS": None}
+
+
+def refresh(token, **kwargs):
+    kwargs.setdefault("ip_address", "198.51.100.10")
+    kwargs.setdefault("user_agent", UA_A)
+    return sessions.validate_and_refresh(session_token=token, **kwargs)
+
+
+def new_session(user):
+    return sessions.create(user_id=user.pk, ip_address="198.51.100.10", user_agent=UA_A).data
+
+
+@pytest.mark.django_db
+def test_no_rotation_before_the_interval(user, clock):
+    created = new_session(user)
+    clock.advance(INTERVAL - 1)
+    result = refresh(created.session_token)
+    assert is_ok(result) and result.data.new_session_token is None
+
+
+@pytest.mark.django_db
+def test_rotation_keeps_id_creation_time_and_absolute_expiry(user, clock):
+    created = new_session(user)
+    row_before = Session.objects.get(pk=created.session_id)
+    clock.advance(INTERVAL)
+    result = refresh(created.session_token)
+    new_token = result.data.new_session_token
+    assert new_token and new_token != created.session_token and new_token.startswith("byo_s_")
+    row = Session.objects.get(pk=created.session_id)
+    assert (row.id, row.created_at, row.expires_at) == (row_before.id, row_before.created_at, row_before.expires_at)
+    assert row.generation == 1
+    assert is_ok(refresh(new_token)) and refresh(new_token).data.new_session_token is None
+    assert AuditEvent.objects.filter(session_id=row.id, event_type="session_rotated").count() == 1
+
+
+@pytest.mark.django_db
+def test_validate_never_rotates(user, clock):
+    created = new_session(user)
+    clock.advance(INTERVAL * 2)
+    assert sessions.validate(session_token=created.session_token).data.new_session_token is None
+    assert Session.objects.get(pk=created.session_id).generation == 0
+
+
+@pytest.mark.django_db
+def test_retry_with_previous_token_inside_window_recovers_the_same_successor(user, clock):
+    created = new_session(user)
+    clock.advance(INTERVAL)
+    first = refresh(created.session_token).data.new_session_token  # imagine this response was lost
+    clock.advance(GRACE - 1)
+    retry = refresh(created.session_token)
+    assert is_ok(retry) and retry.data.new_session_token == first
+    assert Session.objects.get(pk=created.session_id).generation == 1
+    assert is_ok(refresh(first))
+    assert not AuditEvent.objects.filter(event_type="token_reuse_detected").exists()
+
+
+@pytest.mark.django_db
+def test_previous_token_after_window_is_theft(user, clock, django_capture_on_commit_callbacks):
+    received = []
+    signals.token_reuse_detected.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t1")
+    try:
+        created = new_session(user)
+        clock.advance(INTERVAL)
+        successor = refresh(created.session_token).data.new_session_token
+        clock.advance(GRACE)
+        with django_capture_on_commit_callbacks(execute=True):
+            stolen = refresh(created.session_token, ip_address="203.0.113.99", user_agent=UA_B)
+        assert is_err(stolen) and stolen.error.type == ErrorType.TOKEN_REUSE_DETECTED
+        honest = refresh(successor)
+        assert is_err(honest) and honest.error.type == ErrorType.SESSION_INVALIDATED
+        assert honest.error.details["reason"] == "token_reuse_detected"
+        event = AuditEvent.objects.get(event_type="token_reuse_detected")
+        assert event.details["presented_from"] == {"ip_address": "203.0.113.99", "user_agent": UA_B}
+        assert event.details["session_last_seen"] == {"ip_address": "198.51.100.10", "user_agent": UA_A}
+        assert [r["session_id"] for r in received] == [created.session_id]
+    finally:
+        signals.token_reuse_detected.disconnect(dispatch_uid="t1")
+
+
+@pytest.mark.django_db
+def test_token_two_generations_old_inside_window_is_theft(user, clock):
+    created = new_session(user)
+    clock.advance(INTERVAL)
+    gen1 = refresh(created.session_token).data.new_session_token
+    clock.advance(INTERVAL)
+    gen2 = refresh(gen1).data.new_session_token
+    assert gen2 and RetiredToken.objects.count() == 1
+    clock.advance(1)  # gen1 is the previous token and inside its window; gen0 is two generations old
+    result = refresh(created.session_token)
+    assert is_err(result) and result.error.type == ErrorType.TOKEN_REUSE_DETECTED
+    assert result.error.details["reason"] == "retired_token"
+    assert refresh(gen2).error.type == ErrorType.SESSION_INVALIDATED
+
+
+@pytest.mark.django_db
+def test_grace_zero_makes_the_previous_token_theft_at_once(user, clock, settings):
+    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "ROTATION_GRACE_SECS": 0}
+    created = new_session(user)
+    clock.advance(INTERVAL)
+    assert refresh(created.session_token).data.new_session_token
+    assert refresh(created.session_token).error.type == ErrorType.TOKEN_REUSE_DETECTED
+
+
+@pytest.mark.django_db
+def test_database_error_during_rotation_leaves_the_old_token_working(user, clock, monkeypatch):
+    created = new_session(user)
+    clock.advance(INTERVAL)
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(RetiredToken.objects, "bulk_create", broken)
+    result = refresh(created.session_token)
+    assert is_ok(result) and result.data.new_session_token is None
+    row = Session.objects.get(pk=created.session_id)
+    assert row.generation == 0 and row.previous_token_hash is None  # the UPDATE was rolled back
+    monkeypatch.undo()
+    assert refresh(created.session_token).data.new_session_token  # a later request rotates
+
+
+@pytest.mark.django_db
+def test_middleware_rewrites_cookie_and_bearer_header(user, clock):
+    token = new_session(user).session_token
+    client = Client()
+    client.cookies["byo_session"] = token
+    clock.advance(INTERVAL)
+    response = client.get("/protected/")
+    assert response.status_code == 200
+    rotated = response.cookies["byo_session"].value
+    assert rotated and rotated != token
+    assert client.get("/protected/").status_code == 200  # the client now sends the new cookie
+
+    bearer_token = new_session(user).session_token
+    clock.advance(INTERVAL)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {bearer_token}")
+    response = api.get("/protected/")
+    assert response.status_code == 200 and response["BYO-Session-Token"].startswith("byo_s_")
+    assert "byo_session" not in response.cookies
+
+
+def _parallel(n: int, target) -> list:
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = target()
+        except Exception as exc:  # surfaced by the assertions below
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_at_the_rotation_boundary_share_one_successor(user, clock):
+    created = new_session(user)
+    clock.advance(INTERVAL)
+    results = _parallel(24, lambda: refresh(created.session_token))
+    assert all(is_ok(r) for r in results), results
+    successors = {r.data.new_session_token for r in results}
+    assert len(successors) == 1 and None not in successors
+    row = Session.objects.get(pk=created.session_id)
+    assert row.generation == 1 and row.ended_at is None
+    assert not AuditEvent.objects.filter(event_type="token_reuse_detected").exists()
+    assert AuditEvent.objects.filter(event_type="session_rotated").count() == 1
+    assert is_ok(refresh(successors.pop()))
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_then_theft_still_detected(user, clock):
+    created = new_session(user)
+    clock.advance(INTERVAL)
+    results = _parallel(20, lambda: refresh(created.session_token))
+    successor = results[0].data.new_session_token
+    clock.advance(INTERVAL)
+    gen2 = refresh(successor).data.new_session_token
+    assert gen2
+    assert refresh(created.session_token).error.type == ErrorType.TOKEN_REUSE_DETECTED
