@@ -18,19 +18,27 @@ from .models import EndReason
 from .request_state import state_for
 from .results import Err, Ok
 from .services import sessions
-from .values import CreatedSession, ValidatedSession
+from .values import CreatedSession, DeviceRegistration, ValidatedSession
 
 
 def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
-          metadata: dict[str, Any] | None = None) -> Ok[CreatedSession] | Err:
-    """Start a session for ``user``; on ``Err`` nothing changes and no cookie is set."""
+          metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
+          remember_device: bool = True) -> Ok[CreatedSession] | Err:
+    """Start a session for ``user``; on ``Err`` nothing changes and no cookie is set.
+
+    A device proof is taken from ``device_registration`` or, when absent, from the
+    request's ``DPoP`` header or its ``device_proof`` form field (what ``device.js``'s
+    ``getDeviceProof`` fills in), signed over this request's method and URL.
+    """
     state = state_for(request)
+    if device_registration is None:
+        device_registration = _registration_from_request(request, remember_device)
     if state.token is not None:
         sessions.invalidate_by_token(session_token=state.token.value, reason=EndReason.LOGIN_REPLACED,
                                      actor=f"login:{user.pk}")
     result = sessions.create(
         user_id=user.pk, ip_address=http.request_ip(request), user_agent=http.request_user_agent(request),
-        tags=tags, metadata=metadata, actor=f"user:{user.pk}",
+        tags=tags, metadata=metadata, device_registration=device_registration, actor=f"user:{user.pk}",
     )
     if isinstance(result, Err):
         return result
@@ -47,6 +55,14 @@ def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
     rotate_token(request)
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return result
+
+
+def _registration_from_request(request: HttpRequest, remember: bool) -> DeviceRegistration | None:
+    proof = request.META.get("HTTP_DPOP") or (request.POST.get("device_proof") if request.method == "POST" else None)
+    if not proof:
+        return None
+    return DeviceRegistration(signed_device_challenge=proof, remember_device=remember,
+                              request_url=http.request_url(request), request_method=request.method)
 
 
 def logout(request: HttpRequest) -> None:

@@ -64,4 +64,10 @@ def ignore_device_for_verification(view: View) -> View:
     return view
 
 
-__all__ = ["login_required", "ignore_device_for_verification"]
+def device_verification_required(view: View) -> View:
+    """Demand a fresh device proof (``DPoP`` header) on every request to this view."""
+    view.byo_device_required = True  # type: ignore[attr-defined]
+    return view
+
+
+__all__ = ["login_required", "ignore_device_for_verification", "device_verification_required"]

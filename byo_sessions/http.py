@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import clock
 from .conf import byo_settings
 from .network import client_ip
 from .results import ErrorType, SessionError
+from .values import DeviceVerification
 
 STATUS_BY_ERROR: dict[ErrorType, int] = {
     ErrorType.INVALID_SESSION_TOKEN: 401,
@@ -94,6 +96,27 @@ def request_ip(request: HttpRequest) -> str | None:
 
 def request_user_agent(request: HttpRequest) -> str:
     return request.META.get("HTTP_USER_AGENT", "")
+
+
+def request_url(request: HttpRequest) -> str | None:
+    """The absolute URL a device proof must name (``htu``); None if the host is refused."""
+    try:
+        return request.build_absolute_uri(request.path)
+    except DisallowedHost:
+        return None
+
+
+def device_proof(request: HttpRequest) -> DeviceVerification | None:
+    """The ``DPoP`` header as a ``DeviceVerification`` for this request, if one was sent.
+
+    A repeated header reaches Django joined with ", "; it is passed on as is and refused
+    by the verifier (``multiple_headers``), so the refusal is audited like any other.
+    """
+    value = request.META.get("HTTP_DPOP")
+    if not value:
+        return None
+    return DeviceVerification(signed_device_challenge=value, request_url=request_url(request),
+                              request_method=request.method)
 
 
 def set_session_cookie(response: HttpResponse, token: str, expires_at: datetime) -> None:

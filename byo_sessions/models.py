@@ -69,6 +69,8 @@ class Session(models.Model):
     tags = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     device = models.ForeignKey("Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+    # The bound key's thumbprint, copied here so per-request device checks need no join.
+    device_thumbprint = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -226,7 +226,7 @@ def client_ip(
             return remote  # the peer is not our proxy, so its headers are the client's words
         pick = partial(_behind_trusted, trusted=trusted)
     elif proxy_count:
-        pick = partial(_behind_count, proxy_count=proxy_count + 1)
+        pick = partial(_behind_count, proxy_count=proxy_count)
     else:
         return remote
     present = False

@@ -384,14 +384,6 @@ class Policy:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        inactivity, lifetime = self.inactivity_timeout_secs, self.absolute_lifetime_secs
-        if inactivity is not None and lifetime is not None and inactivity > lifetime:
-            raise PolicyValueError([("inactivity_timeout_secs", (
-                f"The inactivity timeout ({_human_secs(inactivity)}, from "
-                f"{self.source('inactivity_timeout_secs')}) is longer than the absolute lifetime "
-                f"({_human_secs(lifetime)}, from {self.source('absolute_lifetime_secs')}), "
-                "so it could never apply."
-            ))])
         per_tag = MappingProxyType(dict(self.max_concurrent_sessions_per_user_per_tag))
         object.__setattr__(self, PER_TAG_KEY, per_tag)
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
@@ -580,36 +572,21 @@ def _consistency_errors(
     tag_priority: Sequence[str],
     path_of: Callable[[int], str],
 ) -> Errors:
-    """Inactivity timeouts longer than a lifetime they can be combined with.
+    """An inactivity timeout longer than the lifetime *set by the same rule* (or the defaults).
 
-    A session holds many tags, so any two rules may apply together. Source
-    B's inactivity timeout meets source A's lifetime unless B also sets a
-    lifetime and outranks A, or A also sets an inactivity timeout and
-    outranks B (the defaults rank below every rule). The check is
-    conservative (a third rule might always shadow A), and it guarantees that
-    :meth:`PolicySet.resolve` never builds an inconsistent :class:`Policy`.
+    That is a contradiction in one entry, almost surely a typo. Across different rules
+    it is not: a session with ``org:acme`` (12 h lifetime) under defaults with a 7-day
+    inactivity timeout simply ends after 12 h, the earlier of the two.
     """
     lifetime, inactivity = "absolute_lifetime_secs", "inactivity_timeout_secs"
-    sources: list[tuple[str, str, Mapping[str, Any], RuleRank | None]]
-    sources = [("defaults", DEFAULTS_LABEL, defaults, None)]
-    sources += [(path_of(i), r.label, r.overrides, _rank(r, tag_priority)) for i, r in enumerate(rules)]
+    sources = [("defaults", defaults)] + [(path_of(i), r.overrides) for i, r in enumerate(rules)]
     errors: Errors = []
-    for b_path, _b_label, b, b_rank in sources:
-        if b.get(inactivity) is None:
-            continue
-        for _a_path, a_label, a, a_rank in sources:
-            if not _inactivity_problem(b[inactivity], a.get(lifetime)):
-                continue
-            b_shadows_a = lifetime in b and _outranks(b_rank, a_rank)
-            a_shadows_b = inactivity in a and _outranks(a_rank, b_rank)
-            if a is not b and (b_shadows_a or a_shadows_b):
-                continue
-            where = "its own" if a is b else f"from {a_label}, which can apply to the same session"
-            errors.append((_join(b_path, inactivity), (
-                f"The inactivity timeout ({_human_secs(b[inactivity])}) is longer than the absolute lifetime "
-                f"({_human_secs(a[lifetime])}, {where}), so it could never apply."
+    for path, values in sources:
+        if _inactivity_problem(values.get(inactivity), values.get(lifetime)):
+            errors.append((_join(path, inactivity), (
+                f"The inactivity timeout ({_human_secs(values[inactivity])}) is longer than the absolute lifetime "
+                f"({_human_secs(values[lifetime])}) set in the same place, so it could never apply."
             )))
-            break
     return errors
 
 

@@ -45,6 +45,9 @@ class RequestState:
             session_token=self.token.value,
             ip_address=http.request_ip(request),
             user_agent=http.request_user_agent(request),
+            device_verification=http.device_proof(request),
+            ignore_device_for_verification=_view_flag(view_func, "byo_ignore_device"),
+            device_verification_required=_view_flag(view_func, "byo_device_required"),
         )
         if isinstance(result, Err):
             self.fail(result.error)
@@ -91,6 +94,14 @@ class RequestState:
         self.request.byo_session = None  # type: ignore[attr-defined]
         self.pending_token = self.pending_expires_at = None
         self.clear_cookie = True
+
+
+def _view_flag(view: Any, name: str) -> bool:
+    """A marker set by a decorator on a function view, or a class attribute of a CBV/DRF view."""
+    if view is None:
+        return False
+    return bool(getattr(view, name, False) or getattr(getattr(view, "view_class", None), name, False)
+                or getattr(getattr(view, "cls", None), name, False))
 
 
 def state_for(request: HttpRequest) -> RequestState:

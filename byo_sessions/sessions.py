@@ -22,6 +22,8 @@ from .services.sessions import (
     validate_and_refresh,
 )
 
+from .services import devices as device  # sessions.device.create_challenge / register
+
 acreate = sync_to_async(create)
 avalidate = sync_to_async(validate)
 avalidate_and_refresh = sync_to_async(validate_and_refresh)
@@ -36,7 +38,7 @@ aupdate = sync_to_async(update)
 __all__ = [
     "create", "validate", "validate_and_refresh", "invalidate_by_token", "invalidate_by_id",
     "invalidate_all_for_user", "invalidate_all_for_user_except_one", "invalidate_where",
-    "fetch_all_for_user", "fetch_by_id", "update",
+    "fetch_all_for_user", "fetch_by_id", "update", "device",
     "acreate", "avalidate", "avalidate_and_refresh", "ainvalidate_by_token", "ainvalidate_by_id",
     "ainvalidate_all_for_user", "ainvalidate_all_for_user_except_one", "afetch_all_for_user",
     "afetch_by_id", "aupdate",

@@ -1,12 +1,14 @@
 """URLs to include.
 
+* ``path("byo/", include("byo_sessions.urls"))`` mounts ``device/challenge`` (the
+  default ``fetchChallenge`` URL of ``device.js`` is ``/byo/device/challenge``).
 * ``path("admin/", include(byo_sessions.urls.admin_auth_patterns))`` *before*
   ``admin.site.urls`` makes the admin log in through byo sessions.
-* ``path("byo/", include("byo_sessions.urls"))`` mounts the device-challenge endpoint.
 """
 from django.urls import path
 
 from . import views
+from .api.views import DeviceChallengeView
 
 app_name = "byo_sessions"
 
@@ -15,4 +17,6 @@ admin_auth_patterns = [
     path("logout/", views.AdminLogoutView.as_view(), name="byo-admin-logout"),
 ]
 
-urlpatterns: list = []
+urlpatterns = [
+    path("device/challenge", DeviceChallengeView.as_view(), name="device-challenge"),
+]

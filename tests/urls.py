@@ -9,7 +9,7 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 import byo_sessions
-from byo_sessions.decorators import login_required
+from byo_sessions.decorators import device_verification_required, login_required
 from byo_sessions.urls import admin_auth_patterns
 
 
@@ -64,6 +64,12 @@ def api_login(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"token": result.data.session_token})
 
 
+@login_required
+@device_verification_required
+def device_api(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": request.user.get_username()})
+
+
 def post_echo(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"method": request.method, "user": request.user.get_username()})
 
@@ -78,6 +84,8 @@ urlpatterns = [
     path("logout/", logout_view),
     path("api-login/", api_login),
     path("post-echo/", post_echo),
+    path("device-api/", device_api),
+    path("byo/", include("byo_sessions.urls")),
     path("admin/", include(admin_auth_patterns)),
     path("admin/", admin.site.urls),
 ]

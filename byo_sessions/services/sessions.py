@@ -23,8 +23,8 @@ from ..results import Err, ErrorType, Ok, err
 from ..tags import TagFormatError, is_create_only, normalise_tags
 from ..tokens import hash_token, is_well_formed, new_token
 from ..user_agent import parse_user_agent
-from ..values import ClientDevice, CreatedSession, SessionInfo, ValidatedSession
-from . import limits, rotation
+from ..values import ClientDevice, CreatedSession, DeviceRegistration, DeviceVerification, SessionInfo, ValidatedSession
+from . import devices, limits, rotation
 from .ending import end_session, end_sessions
 from .validation import RequestContext, check_session, effective_expiry, ip_rule_error
 
@@ -105,8 +105,14 @@ def _with_tags(queryset: QuerySet[Session], session_tags: list[str] | None) -> Q
 
 def create(*, user_id: Any = None, external_user_id: str | None = None, ip_address: str | None = None,
            user_agent: str | None = None, tags: list[str] | None = None,
-           metadata: dict[str, Any] | None = None, actor: str = "") -> Ok[CreatedSession] | Err:
-    """Start a session. Returns the raw token once; only its hash is stored."""
+           metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
+           actor: str = "") -> Ok[CreatedSession] | Err:
+    """Start a session. Returns the raw token once; only its hash is stored.
+
+    With ``device_registration`` the signed challenge is verified first and the device
+    is bound to the session; ``new_device_detected`` says whether this user had not
+    used that key before (the ``new_device_detected`` signal fires too).
+    """
     owner = _owner(user_id, external_user_id)
     if isinstance(owner, Err):
         return owner
@@ -128,6 +134,15 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         reason, message, details = refused
         return err(ErrorType.IP_ADDRESS_NOT_ALLOWED, message, reason=reason, **details)
 
+    proof = None
+    if device_registration is not None:
+        proof = devices.check_proof(
+            proof=device_registration.signed_device_challenge, method=device_registration.request_method,
+            url=device_registration.request_url, ip_address=ip, user_agent=ua,
+            failure=ErrorType.INVALID_DEVICE_REGISTRATION)
+        if isinstance(proof, Err):
+            return proof
+
     now = clock.now()
     token = new_token()
     session = Session(
@@ -148,11 +163,20 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         SessionTag.objects.bulk_create([SessionTag(session=session, tag=t) for t in clean_tags])
         audit.record(Event.for_session(EventType.SESSION_CREATED, session, actor=actor,
                                        details={"tags": clean_tags}))
+        new_device = False
+        if proof is not None:
+            refused = devices.consume_jti(proof, ErrorType.INVALID_DEVICE_REGISTRATION)
+            if refused is not None:
+                transaction.set_rollback(True)
+                return refused
+            _device, new_device = devices.bind_device(session, proof, remember=device_registration.remember_device,
+                                                      ip_address=ip, user_agent=ua)
         transaction.on_commit(lambda: signals.session_created.send(
             sender=Session, session_id=session.id, user_ref=owner.ref, tags=clean_tags, metadata=clean_metadata,
             ip_address=ip, user_agent=ua))
     return Ok(CreatedSession(session_id=session.id, session_token=token, created_at=now, expires_at=session.expires_at,
-                             user_id=session.user_id if session.user_id is not None else session.external_user_id))
+                             user_id=session.user_id if session.user_id is not None else session.external_user_id,
+                             new_device_detected=new_device, device_id=session.device_id))
 
 
 # --- validate -------------------------------------------------------------------------
@@ -179,7 +203,9 @@ def _validated(session: Session, policy_expiry: Any, new_token_value: str | None
 
 
 def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | None,
-              required_tags: list[str] | None, refresh: bool) -> Ok[ValidatedSession] | Err:
+              required_tags: list[str] | None, refresh: bool, device_verification: DeviceVerification | None = None,
+              ignore_device_for_verification: bool = False,
+              device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
     if not is_well_formed(session_token):
         return _invalid_token("The session token is missing or malformed.", "malformed_token")
     ip = _clean_ip(ip_address)
@@ -187,7 +213,8 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
         return ip
     now = clock.now()
     ctx = RequestContext(now=now, ip_address=ip, user_agent=_clean_user_agent(user_agent),
-                         required_tags=tuple(required_tags or ()))
+                         required_tags=tuple(required_tags or ()), device_verification=device_verification,
+                         ignore_device=ignore_device_for_verification, device_required=device_verification_required)
     token_hash = hash_token(session_token)
     session = selectors.session_by_token_hash(token_hash)
     successor: str | None = None
@@ -208,7 +235,8 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
             # Another request rotated first: our token is now the previous one, which
             # leads to the same successor.
             return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
-                             required_tags=required_tags, refresh=True)
+                             required_tags=required_tags, refresh=True, device_verification=None,
+                             ignore_device_for_verification=True)
         if outcome != rotation.FAILED:
             new_token_value = outcome
             checked.fields.clear()
@@ -250,17 +278,25 @@ def _ended(session: Session) -> Err:
 
 
 def validate(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
-             required_tags: list[str] | None = None) -> Ok[ValidatedSession] | Err:
+             required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
+             ignore_device_for_verification: bool = False,
+             device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
     """Check a token for this request. Never rotates; one SELECT on the steady path."""
     return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
-                     required_tags=required_tags, refresh=False)
+                     required_tags=required_tags, refresh=False, device_verification=device_verification,
+                     ignore_device_for_verification=ignore_device_for_verification,
+                     device_verification_required=device_verification_required)
 
 
 def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
-                         required_tags: list[str] | None = None) -> Ok[ValidatedSession] | Err:
+                         required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
+                         ignore_device_for_verification: bool = False,
+                         device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
     """Like ``validate``, and rotates the token when due (``data.new_session_token``)."""
     return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
-                     required_tags=required_tags, refresh=True)
+                     required_tags=required_tags, refresh=True, device_verification=device_verification,
+                     ignore_device_for_verification=ignore_device_for_verification,
+                     device_verification_required=device_verification_required)
 
 
 # --- invalidate -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..policy import IpChangeAction, Policy, UaChangeAction
 from ..results import Err, ErrorType, err
 from ..user_agent import parse_user_agent, suspicious_change
 from ..values import DeviceVerification
+from . import devices
 from .ending import end_session
 
 
@@ -29,7 +30,8 @@ class RequestContext:
     user_agent: str | None = None
     required_tags: tuple[str, ...] = ()
     device_verification: DeviceVerification | None = None
-    ignore_device: bool = False
+    ignore_device: bool = False  # the view opted out of device checks
+    device_required: bool = False  # the view demands a device proof whatever the policy says
 
 
 @dataclass(slots=True)
@@ -81,12 +83,17 @@ def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err 
         return err(ErrorType.MISSING_REQUIRED_TAGS, "The session lacks required tags.", missing_tags=missing)
 
     changes = Changes()
-    ip_error = _check_ip(session, policy, ctx, changes)
-    if ip_error is not None:
-        return ip_error
+    ip_result = _check_ip(session, policy, ctx, changes)
+    if isinstance(ip_result, Err):
+        return ip_result
     ua_error = _check_user_agent(session, policy, ctx, changes)
     if ua_error is not None:
         return ua_error
+    device_error = devices.check_request_device(session, policy, ctx, ip_change_pending=ip_result)
+    if device_error is not None:
+        return device_error
+    if ip_result and not ctx.ignore_device:
+        _accept_ip_change(session, ctx, changes, "challenge_passed")
     touch_due = ctx.now - session.last_activity_at >= timedelta(seconds=byo_settings.TOUCH_INTERVAL_SECS)
     if touch_due or changes.fields:
         changes.fields["last_activity_at"] = ctx.now
@@ -112,7 +119,8 @@ def ip_rule_error(ip: str | None, policy: Policy) -> tuple[str, str, dict[str, A
     return None
 
 
-def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Changes) -> Err | None:
+def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Changes) -> Err | bool:
+    """An error, or whether an IP change now waits for a device proof (``challenge``)."""
     refused = ip_rule_error(ctx.ip_address, policy)
     if refused is not None:
         reason, message, details = refused
@@ -121,7 +129,7 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
     if ip is None or last is None or ip == last:
         if ip is not None and last is None:
             changes.fields["last_ip_address"] = ip
-        return None
+        return False
     if policy.disallow_ip_address_changes and ip != session.ip_address:
         return _fail(session, ctx, ErrorType.IP_ADDRESS_CHANGED, "ip_changes_disallowed",
                      "This session is pinned to the IP address it was created from.",
@@ -133,13 +141,18 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
                     details={"before": last, "after": ip, "policy": policy.sources.get("on_ip_address_change", "")})
         return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because its IP address changed.",
                    reason=EndReason.IP_CHANGED, ip_address=ip)
-    # "challenge" is resolved by the device layer (services.devices) before we get here;
-    # what remains is an accepted change, recorded once.
-    changes.fields["last_ip_address"] = ip
-    changes.events.append(Event.for_session(EventType.IP_CHANGED, session, ip_address=ip,
-                                            user_agent=ctx.user_agent or "", reason=str(action),
-                                            details={"before": last, "after": ip}))
-    return None
+    if action == IpChangeAction.CHALLENGE:
+        return True  # services.devices decides; the change is recorded only once proven
+    _accept_ip_change(session, ctx, changes, str(action))
+    return False
+
+
+def _accept_ip_change(session: Session, ctx: RequestContext, changes: Changes, how: str) -> None:
+    """Remember the new IP (so the change is acted on once) and audit it."""
+    changes.fields["last_ip_address"] = ctx.ip_address
+    changes.events.append(Event.for_session(EventType.IP_CHANGED, session, ip_address=ctx.ip_address,
+                                            user_agent=ctx.user_agent or "", reason=how,
+                                            details={"before": session.last_ip_address, "after": ctx.ip_address}))
 
 
 def _check_user_agent(session: Session, policy: Policy, ctx: RequestContext, changes: Changes) -> Err | None:

@@ -1,0 +1,72 @@
+"""Django REST framework authentication backed by byo sessions.
+
+``SessionTokenAuthentication`` accepts the session cookie (with DRF's CSRF check, as
+``SessionAuthentication`` does) and ``Authorization: Bearer`` (no CSRF: browsers never
+attach that header on their own). It reuses the middleware's validation for the
+request, so a DRF view costs no second query; without the middleware it validates by
+itself (then a rotated token cannot be written back: install the middleware).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.middleware.csrf import CsrfViewMiddleware
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from .. import http
+from ..request_state import state_for
+from ..results import ErrorType, SessionError
+
+
+class DeviceChallengeRequired(exceptions.APIException):
+    """HTTP 425 with a fresh challenge; ``device.js`` signs it and retries."""
+
+    status_code = 425
+    default_code = "NewDeviceChallengeRequired"
+
+    def __init__(self, error: SessionError) -> None:
+        body = http.error_response(error)
+        import json
+
+        super().__init__(detail=json.loads(body.content))
+
+
+class SessionRefused(exceptions.AuthenticationFailed):
+    def __init__(self, error: SessionError) -> None:
+        super().__init__(detail=http.error_body(error))
+        self.status_code = http.status_for(error)
+
+
+class _CSRFCheck(CsrfViewMiddleware):
+    def _reject(self, request: Any, reason: str) -> str:
+        return reason
+
+
+class SessionTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        django_request = request._request
+        state = state_for(django_request)
+        view = request.parser_context.get("view") if request.parser_context else None
+        state.resolve(view_func=view)
+        if state.token is None:
+            return None
+        if state.session is None:
+            error = state.error or SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Invalid session."})
+            if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+                raise DeviceChallengeRequired(error)
+            raise SessionRefused(error)
+        if state.token.transport == "cookie":
+            self._enforce_csrf(django_request)
+        return (state.session.user, state.session)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="byo_sessions"'
+
+    def _enforce_csrf(self, request: Any) -> None:
+        check = _CSRFCheck(lambda req: None)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason:
+            raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")

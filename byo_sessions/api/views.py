@@ -1,0 +1,27 @@
+"""DRF views: the device-challenge endpoint."""
+from __future__ import annotations
+
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import http
+from ..results import Err
+from ..services import devices
+
+
+class DeviceChallengeView(APIView):
+    """GET -> ``{"deviceChallenge": ..., "expiresAt": <unix seconds>}`` for this IP and User-Agent."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    byo_ignore_device = True
+
+    def get(self, request: Request) -> Response:
+        result = devices.create_challenge(ip_address=http.request_ip(request._request),
+                                          user_agent=http.request_user_agent(request._request))
+        if isinstance(result, Err):
+            return Response(http.error_body(result.error), status=http.status_for(result.error))
+        return Response({"deviceChallenge": result.data.device_challenge, "expiresAt": result.data.expires_at},
+                        headers={"Cache-Control": "no-store"})

@@ -1,0 +1,245 @@
+"""Device binding: challenges, proof checks, registration and per-request verification.
+
+A device is an ECDSA P-256 key held (non-extractable) by the browser. The server issues
+a challenge bound to the client's IP and User-Agent (``challenges.py``, stateless, HMAC
+keyed from ``SECRET_KEY``); the browser returns a DPoP-style proof signed over it
+(``dpop.py``). Here those two pure checks meet the database: single use of ``jti``
+(``UsedProof``), the ``Device`` rows, and the session's bound thumbprint.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.db import IntegrityError, transaction
+
+from .. import audit, clock, signals
+from ..audit import Event, EventType
+from ..challenges import ChallengeError, check_challenge, issue_challenge
+from ..conf import byo_settings
+from ..dpop import ProofError, VerifiedProof, verify_proof
+from ..models import Device, Session, UsedProof
+from ..network import InvalidIpAddress, normalise_ip
+from ..policy import Policy
+from ..results import Err, ErrorType, Ok, err
+from ..tokens import hash_token, is_well_formed
+from ..user_agent import parse_user_agent
+from ..values import DeviceVerification
+
+# Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.
+_RECHALLENGE = {"expired": "challenge_expired", "ip_mismatch": "ip_changed", "ua_mismatch": "user_agent_changed"}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChallenge:
+    device_challenge: str
+    expires_at: int  # Unix seconds
+
+
+def _secret() -> bytes:
+    return hashlib.sha256(b"byo_sessions.device_challenge:" + django_settings.SECRET_KEY.encode()).digest()
+
+
+def _unix(now: datetime) -> float:
+    return now.timestamp()
+
+
+def create_challenge(*, ip_address: str | None = None, user_agent: str | None = None) -> Ok[DeviceChallenge] | Err:
+    """A short-lived challenge bound to this IP and User-Agent."""
+    try:
+        ip = normalise_ip(ip_address)
+    except InvalidIpAddress as exc:
+        return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
+    value, expires_at = issue_challenge(secret=_secret(), ip_address=ip, user_agent=user_agent or "",
+                                        now=_unix(clock.now()), ttl_secs=byo_settings.DEVICE_CHALLENGE_TTL_SECS)
+    return Ok(DeviceChallenge(device_challenge=value, expires_at=expires_at))
+
+
+def challenge_required(*, ip_address: str | None, user_agent: str | None, reason: str) -> Err:
+    """``NewDeviceChallengeRequired`` carrying a fresh challenge (what the 425 answer holds)."""
+    fresh = create_challenge(ip_address=ip_address, user_agent=user_agent)
+    if isinstance(fresh, Err):
+        return fresh
+    return err(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, "Sign this new device challenge and retry.",
+               reason=reason, device_challenge=fresh.data.device_challenge, expires_at=fresh.data.expires_at)
+
+
+def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_address: str | None,
+                user_agent: str | None, failure: ErrorType) -> VerifiedProof | Err:
+    """Verify a proof and its challenge. ``failure`` is the error type for a refused proof
+    (``InvalidDeviceRegistration`` at login, ``DeviceVerificationFailed`` per request)."""
+    now = clock.now()
+    if not method or not url:
+        return err(failure, "The proof needs the request method and URL.", reason="missing_request_url")
+    if isinstance(proof, str) and "," in proof:
+        return err(failure, "Send exactly one DPoP header.", reason="multiple_headers")
+    try:
+        verified = verify_proof(proof, method=method.upper(), url=url, now=_unix(now),
+                                max_age_secs=byo_settings.DEVICE_PROOF_MAX_AGE_SECS)
+    except ProofError as exc:
+        if exc.reason == "iat_too_old":  # a stale proof: sign a fresh one
+            return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=exc.reason)
+        return err(failure, exc.message, reason=exc.reason)
+    except ValueError as exc:  # an URL that cannot be normalised
+        return err(failure, str(exc)[:200], reason="bad_request_url")
+    if not verified.nonce:
+        return challenge_required(ip_address=ip_address, user_agent=user_agent, reason="missing_challenge")
+    try:
+        check_challenge(verified.nonce, secret=_secret(), ip_address=ip_address, user_agent=user_agent or "",
+                        now=_unix(now))
+    except ChallengeError as exc:
+        if exc.reason in _RECHALLENGE:
+            return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=_RECHALLENGE[exc.reason])
+        return err(failure, exc.message, reason=f"challenge_{exc.reason}")
+    return verified
+
+
+def consume_jti(verified: VerifiedProof, failure: ErrorType) -> Err | None:
+    """Record the proof's ``jti``; a second use of the same proof is refused."""
+    now = clock.now()
+    digest = hashlib.sha256(f"{verified.thumbprint}:{verified.jti}".encode()).hexdigest()
+    window = byo_settings.DEVICE_PROOF_MAX_AGE_SECS + 60
+    try:
+        with transaction.atomic():
+            UsedProof.objects.create(jti_hash=digest, expires_at=now + timedelta(seconds=window))
+    except IntegrityError:
+        return err(failure, "This proof was already used.", reason="jti_reused")
+    return None
+
+
+def _owner_devices(session: Session) -> Any:
+    if session.user_id is not None:
+        return Device.objects.filter(user_id=session.user_id)
+    return Device.objects.filter(external_user_id=session.external_user_id)
+
+
+def bind_device(session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None,
+                user_agent: str) -> tuple[Device, bool]:
+    """Attach the proven key to ``session``; returns (device, new_device_detected)."""
+    now = clock.now()
+    device = _owner_devices(session).filter(thumbprint=verified.thumbprint).first()
+    is_new = device is None or not device.remembered
+    if device is None:
+        device = Device(user_id=session.user_id, external_user_id=session.external_user_id,
+                        thumbprint=verified.thumbprint, public_jwk=dict(verified.public_jwk),
+                        display_name=parse_user_agent(user_agent).display_name, remembered=remember,
+                        first_seen_at=now, last_seen_at=now, last_ip_address=ip_address, last_user_agent=user_agent)
+        device.save(force_insert=True)
+    else:
+        Device.objects.filter(pk=device.pk).update(last_seen_at=now, last_ip_address=ip_address,
+                                                   last_user_agent=user_agent, remembered=remember or device.remembered)
+    Session.objects.filter(pk=session.pk).update(device=device, device_thumbprint=verified.thumbprint)
+    session.device_id, session.device_thumbprint = device.pk, verified.thumbprint
+    audit.record(Event.for_session(EventType.DEVICE_REGISTERED, session, ip_address=ip_address,
+                                   user_agent=user_agent, details={"device_id": device.pk, "new": is_new}))
+    if is_new:
+        audit.record(Event.for_session(EventType.NEW_DEVICE_DETECTED, session, ip_address=ip_address,
+                                       user_agent=user_agent, details={"device_id": device.pk}))
+    ref = session.owner_ref
+
+    def announce() -> None:
+        signals.device_registered.send(sender=Device, device_id=device.pk, user_ref=ref, session_id=session.pk)
+        if is_new:
+            signals.new_device_detected.send(sender=Device, device_id=device.pk, user_ref=ref, session_id=session.pk,
+                                             ip_address=ip_address, user_agent=user_agent,
+                                             display_name=device.display_name)
+
+    transaction.on_commit(announce)
+    return device, is_new
+
+
+def register(*, signed_device_challenge: str, remember_device: bool, session_token: str | None = None,
+             session_id: str | None = None, request_url: str | None = None, request_method: str | None = None,
+             ip_address: str | None = None, user_agent: str | None = None) -> Ok[bool] | Err:
+    """Register a device for an existing session (after login). ``Ok(new_device_detected)``."""
+    try:
+        ip = normalise_ip(ip_address)
+    except InvalidIpAddress as exc:
+        return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
+    if session_token is not None:
+        session = Session.objects.filter(token_hash=hash_token(session_token)).first() \
+            if is_well_formed(session_token) else None
+    else:
+        session = Session.objects.filter(pk=session_id).first() if session_id else None
+    if session is None or session.ended_at is not None:
+        return err(ErrorType.SESSION_NOT_FOUND, "No such active session.")
+    if session.device_id is not None:
+        return err(ErrorType.DEVICE_ALREADY_REGISTERED, "This session already has a device.")
+    verified = check_proof(proof=signed_device_challenge, method=request_method, url=request_url, ip_address=ip,
+                           user_agent=user_agent, failure=ErrorType.INVALID_DEVICE_REGISTRATION)
+    if isinstance(verified, Err):
+        return verified
+    with transaction.atomic():
+        refused = consume_jti(verified, ErrorType.INVALID_DEVICE_REGISTRATION)
+        if refused is not None:
+            return refused
+        _device, is_new = bind_device(session, verified, remember=remember_device, ip_address=ip,
+                                      user_agent=user_agent or "")
+    return Ok(is_new)
+
+
+def _refuse(session: Session, ctx: Any, type_: ErrorType, message: str, reason: str) -> Err:
+    event = EventType.DEVICE_VERIFICATION_FAILED if type_ == ErrorType.DEVICE_VERIFICATION_FAILED \
+        else EventType.VALIDATION_FAILED
+    audit.record(Event.for_session(event, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
+                                   reason=reason, details={"error": str(type_)}))
+    return err(type_, message, reason=reason)
+
+
+def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_change_pending: bool) -> Err | None:
+    """Device rules for one request (called by ``validation.check_session``).
+
+    ``ip_change_pending`` means the IP changed under an ``on_ip_address_change:
+    challenge`` policy: only a fresh proof from the session's device accepts the change.
+    """
+    if ctx.ignore_device:
+        return None
+    proof: DeviceVerification | None = ctx.device_verification
+    bound = session.device_thumbprint
+    required = policy.device_verification_required or ctx.device_required or ip_change_pending
+    if proof is None:
+        if not required:
+            return None
+        if bound and ip_change_pending:
+            audit.record(Event.for_session(EventType.DEVICE_CHALLENGE_ISSUED, session, ip_address=ctx.ip_address,
+                                           user_agent=ctx.user_agent or "", reason="ip_changed",
+                                           details={"before": session.last_ip_address, "after": ctx.ip_address}))
+            return challenge_required(ip_address=ctx.ip_address, user_agent=ctx.user_agent, reason="ip_changed")
+        why = "no_device_registered" if not bound else "missing_proof"
+        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_REQUIRED,
+                       "This request needs a proof from the session's device.", why)
+    if not bound:
+        if required:
+            return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_REQUIRED,
+                           "This session has no registered device.", "no_device_registered")
+        return None
+    verified = check_proof(proof=proof.signed_device_challenge, method=proof.request_method, url=proof.request_url,
+                           ip_address=ctx.ip_address, user_agent=ctx.user_agent,
+                           failure=ErrorType.DEVICE_VERIFICATION_FAILED)
+    if isinstance(verified, Err):
+        if verified.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+            audit.record(Event.for_session(EventType.DEVICE_CHALLENGE_ISSUED, session, ip_address=ctx.ip_address,
+                                           user_agent=ctx.user_agent or "",
+                                           reason=verified.error.details.get("reason", "")))
+            return verified
+        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, verified.error.message,
+                       verified.error.details.get("reason", "bad_proof"))
+    if verified.thumbprint != bound:
+        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED,
+                       "The request was signed by a device this session is not bound to.", "unrecognised_device")
+    refused = consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)
+    if refused is not None:
+        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, refused.error.message, "jti_reused")
+    return None
+
+
+def prune_used_proofs(now: datetime | None = None) -> int:
+    """Forget ``jti`` values that can no longer be replayed (their proofs are too old)."""
+    deleted, _ = UsedProof.objects.filter(expires_at__lt=now or clock.now()).delete()
+    return deleted
+
+
+__all__ = ["DeviceChallenge", "create_challenge", "register", "check_request_device", "prune_used_proofs"]
