@@ -40,9 +40,9 @@ resolved for each tag separately (the best rule matching *that* tag) by
 limit that ``defaults`` sets; it can only set another value. An empty
 ``ip_allowlist`` that is set does override: it means "no allowlist".
 
-An inactivity timeout longer than the absolute lifetime could never fire, so
-it is rejected: :class:`Policy` refuses it, and :class:`PolicySet` checks
-every pair of rules that could meet in one session, so ``resolve`` never fails.
+An inactivity timeout longer than the absolute lifetime *in the same entry*
+could never fire, so it is rejected as a likely typo. Across entries it is
+fine: the earlier of the two expiries ends the session.
 """
 
 from __future__ import annotations

@@ -7,16 +7,19 @@ all processes within that time, without a restart and without a query per reques
 """
 from __future__ import annotations
 
+import logging
 import threading
-import time
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 
+from . import clock
 from .conf import byo_settings
-from .policy import POLICY_KEYS, Policy, PolicyRule, PolicySet, validate_overrides
+from .policy import POLICY_KEYS, Policy, PolicyRule, PolicySet, PolicyValueError, validate_overrides
+
+logger = logging.getLogger("byo_sessions")
 
 _lock = threading.Lock()
 _cached: PolicySet | None = None
@@ -25,10 +28,12 @@ _checked_at: float = 0.0
 
 TAG_PRIORITY_KEY = "tag_priority"
 CREATE_ONLY_KEY = "on_create_only_tags"
+DEFAULTS_KEY = "defaults"
 
 
-def settings_defaults() -> dict[str, Any]:
-    """Policy defaults derived from ``BYO_SESSIONS`` (``DEFAULT_POLICY`` wins over the flat keys)."""
+def settings_defaults(stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Policy defaults: ``BYO_SESSIONS`` flat keys, then ``DEFAULT_POLICY``, then the
+    defaults stored in the database by an import (``stored``), each winning over the last."""
     raw: dict[str, Any] = {
         "absolute_lifetime_secs": byo_settings.ABSOLUTE_LIFETIME_SECS,
         "inactivity_timeout_secs": byo_settings.INACTIVITY_TIMEOUT_SECS,
@@ -37,7 +42,8 @@ def settings_defaults() -> dict[str, Any]:
         "on_session_limit_exceeded": byo_settings.ON_SESSION_LIMIT_EXCEEDED,
     }
     raw.update(byo_settings.DEFAULT_POLICY or {})
-    return validate_overrides(raw, path="BYO_SESSIONS")
+    raw.update({k: v for k, v in (stored or {}).items() if v is not None})
+    return validate_overrides(raw, path="defaults")
 
 
 def rule_from_row(row: Any) -> PolicyRule:
@@ -53,15 +59,27 @@ def _read_version() -> int:
     return int(row or 0)
 
 
+def _valid_rules(rows: Any) -> tuple[PolicyRule, ...]:
+    """Rows that fail validation (possible only by writing around admin and the importer)
+    are left out, loudly, rather than taking every request down with them."""
+    rules = []
+    for row in rows:
+        try:
+            rules.append(rule_from_row(row))
+        except PolicyValueError as exc:
+            logger.error("byo_sessions: tag policy %r is invalid and ignored: %s", row.selector, exc.errors)
+    return tuple(rules)
+
+
 def _build() -> PolicySet:
     from .models import PolicySetting, TagPolicy
 
     stored = dict(PolicySetting.objects.values_list("key", "value"))
     tag_priority = stored.get(TAG_PRIORITY_KEY) or byo_settings.TAG_PRIORITY
     create_only = stored.get(CREATE_ONLY_KEY) or byo_settings.CREATE_ONLY_TAG_TYPES
-    rules = tuple(rule_from_row(row) for row in TagPolicy.objects.all())
+    rules = _valid_rules(TagPolicy.objects.all())
     return PolicySet(
-        defaults=settings_defaults(),
+        defaults=settings_defaults(stored.get(DEFAULTS_KEY)),
         rules=rules,
         tag_priority=tuple(tag_priority),
         create_only_tag_types=tuple(create_only),
@@ -72,13 +90,18 @@ def current() -> PolicySet:
     """The policy set, re-checked against the version row at most every POLICY_REFRESH_SECS."""
     global _cached, _cached_version, _checked_at
     cached = _cached
-    now = time.monotonic()
-    if cached is not None and now - _checked_at < byo_settings.POLICY_REFRESH_SECS:
+    now = clock.now().timestamp()
+    if cached is not None and 0 <= now - _checked_at < byo_settings.POLICY_REFRESH_SECS:
         return cached
     with _lock:
         version = _read_version()
         if _cached is None or version != _cached_version:
-            _cached = _build()
+            try:
+                _cached = _build()
+            except PolicyValueError as exc:
+                if _cached is None:
+                    raise
+                logger.error("byo_sessions: the new policy set is invalid; keeping the previous one: %s", exc.errors)
             _cached_version = version
         _checked_at = now
         return _cached

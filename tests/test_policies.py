@@ -1,0 +1,388 @@
+"""Tag policies in the database: live effect, caching, IP and User-Agent rules, limits,
+admin validation, JSON import/export and bulk commands (docs/policies.md)."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from byo_sessions import ErrorType, is_err, is_ok, policy_store, sessions
+from byo_sessions.models import AuditEvent, PolicySetting, PolicyVersion, Session, TagPolicy
+
+UA_MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                 "Chrome/131.0.6778.86 Safari/537.36")
+UA_MAC_CHROME_MINOR = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       "Chrome/131.0.6778.140 Safari/537.36")
+UA_WIN_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                 "Chrome/131.0.6778.86 Safari/537.36")
+IP = "10.1.2.3"
+
+
+def create(user, tags=None, ip=IP, ua=UA_MAC_CHROME):
+    return sessions.create(user_id=user.pk, ip_address=ip, user_agent=ua, tags=tags)
+
+
+def validate(token, ip=IP, ua=UA_MAC_CHROME):
+    return sessions.validate(session_token=token, ip_address=ip, user_agent=ua)
+
+
+pytestmark = pytest.mark.django_db
+
+
+def test_shorter_lifetime_applies_to_live_sessions(user, clock):
+    token = create(user, ["org:acme"]).data.session_token
+    clock.advance(7200)
+    assert is_ok(validate(token))
+    TagPolicy.objects.create(selector="org:acme", absolute_lifetime_secs=3600)
+    result = validate(token)
+    assert is_err(result) and result.error.type == ErrorType.SESSION_EXPIRED
+    assert result.error.details["reason"] == "expired_absolute"
+
+
+def test_inactivity_timeout_from_a_role_rule(user, clock):
+    TagPolicy.objects.create(selector="role:root", inactivity_timeout_secs=900)
+    root = create(user, ["role:root"]).data.session_token
+    member = create(user, ["role:member"]).data.session_token
+    clock.advance(901)
+    assert validate(root).error.details["reason"] == "expired_inactivity"
+    assert is_ok(validate(member))
+
+
+def test_policy_cache_costs_no_query_per_request_and_follows_other_processes(user, clock, settings,
+                                                                           django_assert_num_queries):
+    settings.BYO_SESSIONS = {"POLICY_REFRESH_SECS": 5}
+    token = create(user, ["org:acme"]).data.session_token
+    validate(token)
+    with django_assert_num_queries(1):
+        assert is_ok(validate(token))
+    # Another process changes the policy: simulate with a raw write that bypasses our signals.
+    TagPolicy.objects.bulk_create([TagPolicy(selector="org:acme", ip_allowlist=["192.0.2.0/24"])])
+    PolicyVersion.objects.update_or_create(pk=1, defaults={"version": 999})
+    with django_assert_num_queries(1):
+        assert is_ok(validate(token))  # still the cached set, inside the refresh window
+    clock.advance(5)
+    result = validate(token)
+    assert is_err(result) and result.error.type == ErrorType.IP_ADDRESS_NOT_ALLOWED
+
+
+def test_ip_allowlist_and_blocklist(user):
+    TagPolicy.objects.create(selector="org:acme", ip_allowlist=["10.0.0.0/8", "2001:db8::/32"],
+                             ip_blocklist=["10.66.0.0/16"])
+    token = create(user, ["org:acme"]).data.session_token
+    assert is_ok(validate(token, ip="10.9.9.9"))
+    assert is_ok(validate(token, ip="::ffff:10.9.9.9"))
+    assert is_ok(validate(token, ip="2001:db8::1"))
+    refused = validate(token, ip="192.0.2.1")
+    assert refused.error.type == ErrorType.IP_ADDRESS_NOT_ALLOWED
+    assert refused.error.details["ip_address"] == "192.0.2.1" and refused.error.details["policy"] == "org:acme"
+    blocked = validate(token, ip="10.66.1.1")
+    assert blocked.error.type == ErrorType.IP_ADDRESS_NOT_ALLOWED and blocked.error.details["network"] == "10.66.0.0/16"
+    outside = create(user, ["org:acme"], ip="198.51.100.1")
+    assert is_err(outside) and outside.error.type == ErrorType.IP_ADDRESS_NOT_ALLOWED
+    assert AuditEvent.objects.filter(event_type="validation_failed", reason="ip_not_in_allowlist").exists()
+
+
+def test_missing_ip_with_an_allowlist_is_refused(user):
+    TagPolicy.objects.create(selector="org:acme", ip_allowlist=["10.0.0.0/8"])
+    token = create(user, ["org:acme"]).data.session_token
+    assert sessions.validate(session_token=token).error.type == ErrorType.IP_ADDRESS_NOT_ALLOWED
+
+
+def test_disallow_ip_changes_refuses_without_ending(user):
+    TagPolicy.objects.create(selector="org:*", disallow_ip_address_changes=True)
+    token = create(user, ["org:acme"]).data.session_token
+    assert validate(token, ip="10.1.2.4").error.type == ErrorType.IP_ADDRESS_CHANGED
+    assert is_ok(validate(token))
+
+
+def test_ip_change_invalidate(user):
+    TagPolicy.objects.create(selector="org:acme", on_ip_address_change="invalidate")
+    token = create(user, ["org:acme"]).data.session_token
+    assert validate(token, ip="10.1.2.4").error.type == ErrorType.IP_ADDRESS_CHANGED
+    assert validate(token).error.details["reason"] == "ip_changed"
+
+
+def test_ip_change_allowed_is_recorded_once(user):
+    token = create(user).data.session_token
+    for _ in range(3):
+        assert is_ok(validate(token, ip="10.1.2.4"))
+    events = AuditEvent.objects.filter(event_type="ip_changed")
+    assert events.count() == 1
+    assert events.get().details == {"before": IP, "after": "10.1.2.4"}
+
+
+@pytest.mark.parametrize("new_ua,suspicious", [
+    (UA_MAC_CHROME_MINOR, False),
+    (UA_WIN_CHROME, True),
+])
+def test_user_agent_change_recorded_once_with_before_and_after(user, new_ua, suspicious):
+    token = create(user).data.session_token
+    for _ in range(2):
+        assert is_ok(validate(token, ua=new_ua))
+    events = AuditEvent.objects.filter(event_type="user_agent_changed")
+    assert events.count() == (1 if suspicious else 0)
+    if suspicious:
+        event = events.get()
+        assert event.details["before"] == UA_MAC_CHROME and event.details["after"] == new_ua
+        assert event.reason == "os_changed"
+    assert Session.objects.get().last_user_agent == new_ua
+
+
+def test_user_agent_change_invalidate(user):
+    TagPolicy.objects.create(selector="role:root", on_user_agent_change="invalidate")
+    token = create(user, ["role:root"]).data.session_token
+    assert is_ok(validate(token, ua=UA_MAC_CHROME_MINOR))  # an update is normal
+    result = validate(token, ua=UA_WIN_CHROME)
+    assert result.error.type == ErrorType.USER_AGENT_CHANGED and result.error.details["reason"] == "os_changed"
+    assert Session.objects.get().end_reason == "user_agent_changed"
+
+
+def test_tag_priority_decides_between_types(user, clock):
+    TagPolicy.objects.create(selector="org:acme", absolute_lifetime_secs=3600)
+    TagPolicy.objects.create(selector="role:root", absolute_lifetime_secs=600)
+    PolicySetting.objects.create(key="tag_priority", value=["org", "role"])
+    token = create(user, ["org:acme", "role:root"]).data.session_token
+    clock.advance(601)
+    assert is_ok(validate(token))  # org wins: 1 h
+    PolicySetting.objects.filter(key="tag_priority").update(value=["role", "org"])
+    policy_store.bump_version()
+    assert validate(token).error.type == ErrorType.SESSION_EXPIRED  # now role wins: 10 min
+
+
+@pytest.mark.parametrize("action,expected_survivor", [
+    ("drop_oldest", [1, 2]),
+    ("drop_least_recently_active", [0, 2]),
+])
+def test_limit_drops_a_session(user, clock, action, expected_survivor):
+    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded=action)
+    first = create(user, ["org:acme"]).data.session_token
+    clock.advance(120)
+    second = create(user, ["org:acme"]).data.session_token
+    clock.advance(120)
+    assert is_ok(validate(first))  # first is now the most recently active
+    third = create(user, ["org:acme"]).data.session_token
+    tokens = [first, second, third]
+    alive = [i for i, t in enumerate(tokens) if is_ok(validate(t))]
+    assert alive == expected_survivor
+    assert AuditEvent.objects.filter(event_type="session_invalidated", reason="session_limit").count() == 1
+
+
+def test_limit_reject_new(user):
+    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1, on_session_limit_exceeded="reject_new")
+    assert is_ok(create(user, ["org:acme"]))
+    refused = create(user, ["org:acme"])
+    assert refused.error.type == ErrorType.SESSION_LIMIT_EXCEEDED
+    assert refused.error.details["current_count"] == 1 and refused.error.details["max_allowed"] == 1
+    assert Session.objects.count() == 1
+
+
+def test_limit_per_tag(user):
+    TagPolicy.objects.create(selector="device:*", max_concurrent_sessions_per_user_per_tag=1,
+                             on_session_limit_exceeded="reject_new")
+    assert is_ok(create(user, ["device:kiosk"]))
+    assert is_ok(create(user, ["device:laptop"]))
+    assert is_ok(create(user))
+    assert create(user, ["device:kiosk"]).error.type == ErrorType.SESSION_LIMIT_EXCEEDED
+
+
+def _parallel(n, target):
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = target()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["reject_new", "drop_oldest"])
+def test_limit_holds_exactly_under_parallel_logins(user, action):
+    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=3, on_session_limit_exceeded=action)
+    results = _parallel(12, lambda: create(user, ["org:acme"]))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    live = Session.objects.filter(user=user, ended_at__isnull=True).count()
+    assert live == 3
+    if action == "reject_new":
+        assert sum(is_ok(r) for r in results) == 3
+        assert all(r.error.type == ErrorType.SESSION_LIMIT_EXCEEDED for r in results if is_err(r))
+    else:
+        assert all(is_ok(r) for r in results)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_external_user_limit_holds_under_parallel_creates(db):
+    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded="reject_new")
+    results = _parallel(10, lambda: sessions.create(external_user_id="ext-1", tags=["org:x"]))
+    assert sum(is_ok(r) for r in results) == 2
+
+
+# --- admin -----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def admin_client(client, django_user_model, settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    assert client.post("/admin/login/", {"username": "root", "password": "pw-root-123"}).status_code == 302
+    return client
+
+
+def _policy_form(**fields):
+    data = {"selector": "org:acme", "priority": "100", "description": "", "absolute_lifetime_secs": "",
+            "inactivity_timeout_secs": "", "rotation_interval_secs": "", "ip_allowlist": "null",
+            "ip_blocklist": "null", "disallow_ip_address_changes": "unknown", "on_ip_address_change": "",
+            "on_user_agent_change": "", "device_verification_required": "unknown",
+            "max_concurrent_sessions_per_user": "", "max_concurrent_sessions_per_user_per_tag": "",
+            "on_session_limit_exceeded": ""}
+    data.update(fields)
+    return data
+
+
+def test_admin_explains_a_wrong_cidr_in_words(admin_client):
+    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/",
+                                 _policy_form(ip_allowlist='["10.0.0.1/24"]'))
+    assert response.status_code == 200
+    assert "did you mean 10.0.0.0/24" in response.content.decode()
+    assert not TagPolicy.objects.exists()
+
+
+def test_admin_refuses_a_bad_selector(admin_client):
+    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(selector="Org Acme"))
+    assert response.status_code == 200 and "Write a tag like org:acme" in response.content.decode()
+
+
+def test_admin_saves_a_policy_that_applies_at_once(admin_client, user, clock):
+    token = create(user, ["org:acme"]).data.session_token
+    clock.advance(4000)
+    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/",
+                                 _policy_form(absolute_lifetime_secs="3600", ip_allowlist='["10.0.0.0/8"]'))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert validate(token).error.type == ErrorType.SESSION_EXPIRED
+
+
+# --- import / export ---------------------------------------------------------------------------------------
+
+DOC = {
+    "defaults": {"absolute_lifetime_secs": 86400, "inactivity_timeout_secs": 3600},
+    "tag_priority": ["org", "role"],
+    "on_create_only_tags": ["org"],
+    "tags": [
+        {"tag": "org:acme", "priority": 0, "absolute_lifetime_secs": 43200, "ip_allowlist": ["10.0.0.0/8"]},
+        {"tag": "role:root", "priority": 0, "inactivity_timeout_secs": 900, "on_user_agent_change": "invalidate"},
+    ],
+}
+
+
+def test_import_then_export_round_trips(tmp_path):
+    path = tmp_path / "policies.json"
+    path.write_text(json.dumps(DOC))
+    out = io.StringIO()
+    call_command("byo_policies", "import", str(path), stdout=out)
+    assert "Imported: 2 tag rule(s)." in out.getvalue()
+    assert TagPolicy.objects.get(selector="org:acme").ip_allowlist == ["10.0.0.0/8"]
+    exported = io.StringIO()
+    call_command("byo_policies", "export", stdout=exported)
+    doc = json.loads(exported.getvalue())
+    assert doc["tag_priority"] == ["org", "role"] and doc["on_create_only_tags"] == ["org"]
+    assert {t["tag"] for t in doc["tags"]} == {"org:acme", "role:root"}
+    assert doc["defaults"]["absolute_lifetime_secs"] == 86400
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(doc))
+    call_command("byo_policies", "import", str(again), stdout=io.StringIO())
+    second = io.StringIO()
+    call_command("byo_policies", "export", stdout=second)
+    assert json.loads(second.getvalue()) == doc
+    assert AuditEvent.objects.filter(event_type="policy_changed").count() == 2
+
+
+def test_imported_policy_governs_sessions(tmp_path, user):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(DOC))
+    call_command("byo_policies", "import", str(path), stdout=io.StringIO())
+    assert create(user, ["org:acme"], ip="192.0.2.1").error.type == ErrorType.IP_ADDRESS_NOT_ALLOWED
+    created = create(user, ["org:acme"]).data
+    assert sessions.update(session_id=created.session_id, tags_to_remove=["org:acme"]).error.type == \
+        ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS
+
+
+def test_import_is_all_or_nothing_and_names_every_error(tmp_path):
+    TagPolicy.objects.create(selector="org:old", absolute_lifetime_secs=60)
+    bad = {**DOC, "tags": [
+        {"tag": "org:acme", "ip_allowlist": ["10.0.0.1/24"]},
+        {"tag": "role:root", "inactivity_timeout_secs": -5},
+        {"tag": "Bad Tag"},
+    ]}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="3 error"):
+        call_command("byo_policies", "import", str(path), stdout=io.StringIO(), stderr=err)
+    text = err.getvalue()
+    assert "tags[0].ip_allowlist[0]" in text and "tags[1].inactivity_timeout_secs" in text and "tags[2].tag" in text
+    assert list(TagPolicy.objects.values_list("selector", flat=True)) == ["org:old"]
+
+
+def test_import_rejects_unreadable_json(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{not json")
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("byo_policies", "import", str(path))
+
+
+def test_import_dry_run_changes_nothing(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(DOC))
+    out = io.StringIO()
+    call_command("byo_policies", "import", str(path), "--dry-run", stdout=out)
+    assert "Valid: 2" in out.getvalue() and not TagPolicy.objects.exists()
+
+
+# --- bulk commands -----------------------------------------------------------------------------------------
+
+def test_bulk_invalidate_by_tag_and_user(user, other_user):
+    acme = [create(user, ["org:acme"]).data.session_token for _ in range(2)]
+    other = create(other_user, ["org:acme"]).data.session_token
+    plain = create(user).data.session_token
+    out = io.StringIO()
+    call_command("byo_invalidate", "--tag", "org:acme", "--user", "alice", stdout=out)
+    assert "Ended 2" in out.getvalue()
+    assert all(validate(t).error.details["reason"] == "bulk" for t in acme)
+    assert is_ok(validate(other)) and is_ok(validate(plain))
+    call_command("byo_invalidate", "--all", "--reason", "admin", stdout=out)
+    assert validate(other).error.details["reason"] == "admin"
+    with pytest.raises(CommandError, match="Say which sessions"):
+        call_command("byo_invalidate")
+
+
+def test_prune_deletes_only_long_dead_sessions(user, clock):
+    dead = create(user).data
+    sessions.invalidate_by_id(session_id=dead.session_id)
+    recent_dead = create(user).data
+    alive = create(user).data
+    clock.advance(31 * 86400)
+    sessions.invalidate_by_id(session_id=recent_dead.session_id)
+    out = io.StringIO()
+    call_command("byo_prune", "--days", "30", stdout=out)
+    remaining = set(Session.objects.values_list("id", flat=True))
+    assert dead.session_id not in remaining
+    assert recent_dead.session_id in remaining
+    # "alive" expired by its 14-day lifetime 17 days ago: kept until 30 days have passed
+    assert alive.session_id in remaining
+    assert AuditEvent.objects.filter(session_id=dead.session_id).exists()  # the trail outlives the row
