@@ -97,7 +97,7 @@ def test_expiry_by_inactivity(user, clock, settings):
 
 def test_last_activity_written_at_most_once_per_touch_interval(user, clock, settings,
                                                                django_assert_num_queries):
-    settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60}
+    settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60, "POLICY_REFRESH_SECS": 3600}
     created = make(user)
     kw = dict(session_token=created.session_token, ip_address="203.0.113.7", user_agent=UA)
     sessions.validate(**kw)
