@@ -61,7 +61,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not _is_int(count) or count < 0:
         errors.append(Error(f"BYO_SESSIONS['PROXY_COUNT'] must be an integer >= 0, not {count!r}.",
                             id="byo_sessions.E009"))
-    errors.extend(_check_policy_defaults())
+    if not errors:  # the flat keys feed the policy defaults: report each problem once
+        errors.extend(_check_policy_defaults())
     return errors
 
 
