@@ -12,6 +12,8 @@ prefix /96 or longer, so ``10.0.0.0/8`` matches a client seen as
 
 from __future__ import annotations
 
+import functools
+
 import ipaddress
 from functools import partial
 from collections.abc import Callable, Mapping, Sequence
@@ -104,9 +106,20 @@ def parse_ip(value: str) -> IpAddress:
 
 
 def normalise_ip(value: str | None) -> str | None:
-    """Canonical text of an address, or None for None/blank; garbage raises."""
+    """Canonical text of an address, or None for None/blank; garbage raises.
+
+    Called on every request (often twice: at the edge and in the service), and client
+    addresses repeat, so canonical forms are cached; failures are not.
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if not isinstance(value, str):
+        return str(parse_ip(value))
+    return _canonical_ip(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(value: str) -> str:
     return str(parse_ip(value))
 
 
