@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -43,6 +43,18 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+def overview() -> dict[str, Any]:
+    """Active vs. expired vs. ended-by-reason counts: two aggregate queries."""
+    now = clock.now()
+    open_counts = Session.objects.filter(ended_at__isnull=True).aggregate(
+        active=Count("id", filter=Q(expires_at__gt=now)), expired_unmarked=Count("id", filter=Q(expires_at__lte=now)))
+    labels = dict(EndReason.choices)
+    ended = (Session.objects.filter(ended_at__isnull=False).values("end_reason").annotate(n=Count("id"))
+             .order_by("-n"))
+    return {**open_counts, "ended": [(row["end_reason"], labels.get(row["end_reason"], row["end_reason"]), row["n"])
+                                     for row in ended]}
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = ("id", "owner", "client_display", "last_ip_address", "created_at", "last_activity_at",
@@ -63,6 +75,9 @@ class SessionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # read-only; sessions end through the action, never by editing
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "byo_overview": overview()})
 
     @admin.display(description="user")
     def owner(self, obj: Session) -> str:

@@ -209,3 +209,15 @@ def test_admin_bulk_end_action(client, django_user_model, user):
         assert sessions.validate(session_token=t.session_token).error.details["reason"] == "admin"
     assert AuditEvent.objects.filter(actor="admin:root", event_type="session_invalidated").count() == 3
     assert is_ok(sessions.validate(session_token=client.cookies[COOKIE].value))  # the admin's own session lives
+
+
+def test_admin_overview_counts_sessions_by_state(client, django_user_model, user, clock):
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+    ended = sessions.create(user_id=user.pk).data
+    sessions.invalidate_by_id(session_id=ended.session_id, reason="admin")
+    sessions.create(user_id=user.pk)
+    page = client.get("/admin/byo_sessions/session/").content.decode()
+    overview = page[page.index('id="byo-overview"'):page.index("</table>", page.index('id="byo-overview"'))]
+    assert "<th>Active</th><td>2</td>" in overview  # alice's live session and root's own
+    assert "Ended: Ended by an admin" in overview
