@@ -8,7 +8,12 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
 import byo_sessions
+from byo_sessions.api.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import device_verification_required, login_required
 from byo_sessions.urls import admin_auth_patterns
 
@@ -74,7 +79,24 @@ def post_echo(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"method": request.method, "user": request.user.get_username()})
 
 
+class DrfMe(APIView):
+    authentication_classes = [SessionTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        return Response({"user": request.user.get_username(), "session_id": request.auth.session_id})
+
+    def post(self, request):
+        return Response({"posted": True})
+
+
+class DrfDeviceMe(DrfMe):
+    byo_device_required = True
+
+
 urlpatterns = [
+    path("drf/me/", DrfMe.as_view()),
+    path("drf/device-me/", DrfDeviceMe.as_view()),
     path("whoami/", whoami),
     path("protected/", protected),
     path("django-protected/", django_protected),
