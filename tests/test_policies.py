@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from byo_sessions import ErrorType, is_err, is_ok, policy_store, sessions
 from byo_sessions.models import AuditEvent, PolicySetting, PolicyVersion, Session, TagPolicy
+from tests.concurrency import run_in_parallel
 
 UA_MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
                  "Chrome/131.0.6778.86 Safari/537.36")
@@ -189,33 +188,12 @@ def test_limit_per_tag(user):
     assert create(user, ["device:kiosk"]).error.type == ErrorType.SESSION_LIMIT_EXCEEDED
 
 
-def _parallel(n, target):
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = target()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("action", ["reject_new", "drop_oldest"])
 def test_limit_holds_exactly_under_parallel_logins(user, action):
     TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=3, on_session_limit_exceeded=action)
-    results = _parallel(12, lambda: create(user, ["org:acme"]))
+    results = run_in_parallel(12, lambda: create(user, ["org:acme"]))
     assert not [r for r in results if isinstance(r, Exception)], results
     live = Session.objects.filter(user=user, ended_at__isnull=True).count()
     assert live == 3
@@ -230,7 +208,7 @@ def test_limit_holds_exactly_under_parallel_logins(user, action):
 @pytest.mark.django_db(transaction=True)
 def test_external_user_limit_holds_under_parallel_creates(db):
     TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded="reject_new")
-    results = _parallel(10, lambda: sessions.create(external_user_id="ext-1", tags=["org:x"]))
+    results = run_in_parallel(10, lambda: sessions.create(external_user_id="ext-1", tags=["org:x"]))
     assert sum(is_ok(r) for r in results) == 2
 
 

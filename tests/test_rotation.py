@@ -1,14 +1,14 @@
 """Token rotation with theft detection (docs/rotation.md)."""
 from __future__ import annotations
 
-import threading
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.test import Client
 
 from byo_sessions import ErrorType, is_err, is_ok, sessions, signals
 from byo_sessions.models import AuditEvent, RetiredToken, Session
+from tests.concurrency import run_in_parallel
 
 INTERVAL = 900
 GRACE = 30
@@ -160,33 +160,12 @@ def test_middleware_rewrites_cookie_and_bearer_header(user, clock):
     assert "byo_session" not in response.cookies
 
 
-def _parallel(n: int, target) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = target()
-        except Exception as exc:  # surfaced by the assertions below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_parallel_requests_at_the_rotation_boundary_share_one_successor(user, clock):
     created = new_session(user)
     clock.advance(INTERVAL)
-    results = _parallel(24, lambda: refresh(created.session_token))
+    results = run_in_parallel(24, lambda: refresh(created.session_token))
     assert all(is_ok(r) for r in results), results
     successors = {r.data.new_session_token for r in results}
     assert len(successors) == 1 and None not in successors
@@ -202,7 +181,7 @@ def test_parallel_requests_at_the_rotation_boundary_share_one_successor(user, cl
 def test_parallel_requests_then_theft_still_detected(user, clock):
     created = new_session(user)
     clock.advance(INTERVAL)
-    results = _parallel(20, lambda: refresh(created.session_token))
+    results = run_in_parallel(20, lambda: refresh(created.session_token))
     successor = results[0].data.new_session_token
     clock.advance(INTERVAL)
     gen2 = refresh(successor).data.new_session_token
