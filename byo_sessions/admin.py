@@ -14,11 +14,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import clock
+from . import audit, clock
 from .models import AuditEvent, Device, EndReason, PolicySetting, Session, TagPolicy
-from .policy import POLICY_KEYS, PolicyValueError, validate_overrides
+from .audit import Event, EventType
+from .policy import POLICY_KEYS, PolicyValueError, rule_consistency_errors, validate_overrides
 from .services import sessions as session_service
-from .tags import TagFormatError, parse_tag
+from .tags import TagFormatError, is_valid_tag_type, parse_tag
 
 
 def _actor(request: HttpRequest) -> str:
@@ -76,6 +77,9 @@ class SessionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # read-only; sessions end through the action, never by editing
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # ended sessions stay for inspection; byo_prune deletes them
+
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         return super().changelist_view(request, {**(extra_context or {}), "byo_overview": overview()})
 
@@ -123,6 +127,45 @@ class DeviceAdmin(admin.ModelAdmin):
         return False
 
 
+class PolicySettingForm(forms.ModelForm):
+    key = forms.ChoiceField(choices=[("tag_priority", "Tag priority (tag types, strongest first)"),
+                                     ("on_create_only_tags", "Tag types that cannot change after creation")])
+
+    class Meta:
+        model = PolicySetting
+        fields = ("key", "value")
+
+    def clean_value(self) -> Any:
+        value = self.cleaned_data["value"]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise forms.ValidationError('Write a JSON list of tag types, e.g. ["org", "role"].')
+        bad = [item for item in value if item != "*" and not is_valid_tag_type(item)]
+        if bad:
+            raise forms.ValidationError(f"Not tag types: {', '.join(bad)}. A tag type is like org or login_type.")
+        return value
+
+
+def _audit_policy_change(request: HttpRequest, what: str, details: dict[str, Any]) -> None:
+    audit.record(Event(EventType.POLICY_CHANGED, actor=_actor(request), reason=what, details=details))
+
+
+class PolicyAuditMixin:
+    """Every change to the policy set made in the admin is an audit event."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        _audit_policy_change(request, "admin_change" if change else "admin_add",
+                             {"object": str(obj), "fields": sorted(form.changed_data)})
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        _audit_policy_change(request, "admin_delete", {"object": str(obj)})
+        super().delete_model(request, obj)  # type: ignore[misc]
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _audit_policy_change(request, "admin_delete", {"objects": [str(o) for o in queryset]})
+        super().delete_queryset(request, queryset)  # type: ignore[misc]
+
+
 class TagPolicyForm(forms.ModelForm):
     class Meta:
         model = TagPolicy
@@ -142,16 +185,19 @@ class TagPolicyForm(forms.ModelForm):
         data = super().clean()
         overrides = {key: data.get(key) for key in POLICY_KEYS}
         try:
-            validate_overrides(overrides, path="")
+            cleaned = validate_overrides(overrides, path="")
         except PolicyValueError as exc:
-            for path, message in exc.errors:
-                key = path.lstrip(".").split("[")[0].split(".")[0]
-                self.add_error(key if key in self.fields else None, message)
+            errors = exc.errors
+        else:
+            errors = rule_consistency_errors(cleaned)
+        for path, message in errors:
+            key = path.lstrip(".").split("[")[0].split(".")[0]
+            self.add_error(key if key in self.fields else None, message)
         return data
 
 
 @admin.register(TagPolicy)
-class TagPolicyAdmin(admin.ModelAdmin):
+class TagPolicyAdmin(PolicyAuditMixin, admin.ModelAdmin):
     form = TagPolicyForm
     list_display = ("selector", "priority", "absolute_lifetime_secs", "inactivity_timeout_secs",
                     "max_concurrent_sessions_per_user", "on_ip_address_change", "device_verification_required",
@@ -170,7 +216,8 @@ class TagPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicySetting)
-class PolicySettingAdmin(admin.ModelAdmin):
+class PolicySettingAdmin(PolicyAuditMixin, admin.ModelAdmin):
+    form = PolicySettingForm
     list_display = ("key", "value", "updated_at")
 
 

@@ -33,12 +33,10 @@ def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
     state = state_for(request)
     if device_registration is None:
         device_registration = _registration_from_request(request, remember_device)
-    if state.token is not None:
-        sessions.invalidate_by_token(session_token=state.token.value, reason=EndReason.LOGIN_REPLACED,
-                                     actor=f"login:{user.pk}")
     result = sessions.create(
         user_id=user.pk, ip_address=http.request_ip(request), user_agent=http.request_user_agent(request),
-        tags=tags, metadata=metadata, device_registration=device_registration, actor=f"user:{user.pk}",
+        tags=tags, metadata=metadata, device_registration=device_registration,
+        replaces_session_token=state.token.value if state.token is not None else None, actor=f"user:{user.pk}",
     )
     if isinstance(result, Err):
         return result
@@ -48,7 +46,7 @@ def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
                          expires_at=created.expires_at, last_activity_at=created.created_at,
                          tags=tuple(tags or ()), metadata=dict(metadata or {}),
                          has_device_registered=created.device_id is not None, device_id=created.device_id,
-                         user=user),
+                         user=user, absolute_expires_at=created.expires_at),
         created.session_token,
     )
     request.user = user

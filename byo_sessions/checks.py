@@ -2,6 +2,7 @@
 message that says what to write instead."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -54,15 +55,38 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not byo_settings.cookie_secure and not settings.DEBUG:
         errors.append(Warning("The session cookie is not Secure outside DEBUG.", id="byo_sessions.W001"))
     prefix = byo_settings.TOKEN_PREFIX
-    if not isinstance(prefix, str) or not (1 <= len(prefix) <= 16) or not prefix.replace("_", "").isalnum():
+    if not isinstance(prefix, str) or re.fullmatch(r"[A-Za-z0-9_]{1,16}", prefix) is None:
         errors.append(Error(f"BYO_SESSIONS['TOKEN_PREFIX'] must be 1-16 letters, digits or '_', not {prefix!r}.",
                             id="byo_sessions.E008"))
     count = byo_settings.PROXY_COUNT
     if not _is_int(count) or count < 0:
         errors.append(Error(f"BYO_SESSIONS['PROXY_COUNT'] must be an integer >= 0, not {count!r}.",
                             id="byo_sessions.E009"))
+    errors.extend(_check_lists())
     if not errors:  # the flat keys feed the policy defaults: report each problem once
         errors.extend(_check_policy_defaults())
+    return errors
+
+
+def _check_lists() -> list[Any]:
+    from .network import InvalidNetwork, parse_networks
+    from .tags import is_valid_tag_type
+
+    errors: list[Any] = []
+    for key, allow_all in (("TAG_PRIORITY", False), ("CREATE_ONLY_TAG_TYPES", True)):
+        value = getattr(byo_settings, key)
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) and (is_valid_tag_type(v) or (allow_all and v == "*")) for v in value):
+            errors.append(Error(f"BYO_SESSIONS[{key!r}] must be a list of tag types such as ['org', 'role'], "
+                                f"not {value!r}.", id="byo_sessions.E011"))
+    proxies = byo_settings.TRUSTED_PROXIES
+    try:
+        if not isinstance(proxies, (list, tuple)):
+            raise InvalidNetwork(proxies, "must be a list")
+        parse_networks(list(proxies))
+    except InvalidNetwork as exc:
+        errors.append(Error(f"BYO_SESSIONS['TRUSTED_PROXIES'] must be a list of networks (CIDR): {exc}",
+                            id="byo_sessions.E012"))
     return errors
 
 

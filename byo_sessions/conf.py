@@ -51,8 +51,6 @@ DEFAULTS: dict[str, Any] = {
     "DEVICE_PROOF_MAX_AGE_SECS": 60,
     # Audit.
     "AUDIT_LOGGER": "byo_sessions.audit",
-    # HTTP session server (byo_sessions.server): integration keys as sha256 hex digests.
-    "SERVER_INTEGRATION_KEYS": [],
 }
 
 

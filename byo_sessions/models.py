@@ -33,11 +33,9 @@ class EndReason(models.TextChoices):
     EXPIRED_INACTIVITY = "expired_inactivity", "Expired (inactivity)"
     USER_INACTIVE = "user_inactive", "User deactivated"
     TOKEN_REUSE_DETECTED = "token_reuse_detected", "Token reuse detected"
-    IP_NOT_ALLOWED = "ip_not_allowed", "IP address not allowed"
     IP_CHANGED = "ip_changed", "IP address changed"
     USER_AGENT_CHANGED = "user_agent_changed", "User-Agent changed"
     SESSION_LIMIT = "session_limit", "Concurrent session limit"
-    DEVICE_VERIFICATION_FAILED = "device_verification_failed", "Device verification failed"
 
 
 class Session(models.Model):
@@ -169,7 +167,7 @@ class TagPolicy(models.Model):
     selector = models.CharField(
         max_length=161, unique=True, help_text="A tag such as org:acme, or a tag type such as org:* ."
     )
-    priority = models.IntegerField(default=100, help_text="Lower wins among rules of the same tag type.")
+    priority = models.IntegerField(default=0, help_text="Lower wins among rules of the same tag type.")
     description = models.CharField(max_length=300, blank=True, default="")
     absolute_lifetime_secs = models.PositiveIntegerField(null=True, blank=True)
     inactivity_timeout_secs = models.PositiveIntegerField(null=True, blank=True)

@@ -472,8 +472,6 @@ class PolicySet:
             self.create_only_tag_types, "create_only_tag_types", allow_all=True
         )
         errors += priority_errors + create_errors
-        if not errors:
-            errors.extend(_consistency_errors(defaults, rules, tag_priority, lambda i: f"rules[{i}]"))
         if errors:
             raise PolicyValueError(errors)
         object.__setattr__(self, "defaults", MappingProxyType(defaults))
@@ -566,27 +564,32 @@ def _outranks(x: RuleRank | None, y: RuleRank | None) -> bool:
     return x is not None and (y is None or x < y)
 
 
+def rule_consistency_errors(values: Mapping[str, Any], path: str = "") -> Errors:
+    """An inactivity timeout longer than the lifetime set in the same entry (a likely typo).
+
+    Checked where people write policies (admin form, JSON import), never when a
+    ``PolicySet`` is built: a live set must always resolve, and at validation the
+    earlier of the two expiries simply wins.
+    """
+    lifetime, inactivity = "absolute_lifetime_secs", "inactivity_timeout_secs"
+    if _inactivity_problem(values.get(inactivity), values.get(lifetime)):
+        return [(_join(path, inactivity), (
+            f"The inactivity timeout ({_human_secs(values[inactivity])}) is longer than the absolute lifetime "
+            f"({_human_secs(values[lifetime])}) set in the same place, so it could never apply."
+        ))]
+    return []
+
+
 def _consistency_errors(
     defaults: Mapping[str, Any],
     rules: Sequence[PolicyRule],
     tag_priority: Sequence[str],
     path_of: Callable[[int], str],
 ) -> Errors:
-    """An inactivity timeout longer than the lifetime *set by the same rule* (or the defaults).
-
-    That is a contradiction in one entry, almost surely a typo. Across different rules
-    it is not: a session with ``org:acme`` (12 h lifetime) under defaults with a 7-day
-    inactivity timeout simply ends after 12 h, the earlier of the two.
-    """
-    lifetime, inactivity = "absolute_lifetime_secs", "inactivity_timeout_secs"
-    sources = [("defaults", defaults)] + [(path_of(i), r.overrides) for i, r in enumerate(rules)]
-    errors: Errors = []
-    for path, values in sources:
-        if _inactivity_problem(values.get(inactivity), values.get(lifetime)):
-            errors.append((_join(path, inactivity), (
-                f"The inactivity timeout ({_human_secs(values[inactivity])}) is longer than the absolute lifetime "
-                f"({_human_secs(values[lifetime])}) set in the same place, so it could never apply."
-            )))
+    """``rule_consistency_errors`` for the defaults and every rule of a document."""
+    errors = rule_consistency_errors(defaults, "defaults")
+    for index, rule in enumerate(rules):
+        errors += rule_consistency_errors(rule.overrides, path_of(index))
     return errors
 
 

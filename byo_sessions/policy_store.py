@@ -41,7 +41,8 @@ def settings_defaults(stored: dict[str, Any] | None = None) -> dict[str, Any]:
         "max_concurrent_sessions_per_user": byo_settings.MAX_SESSIONS_PER_USER,
         "on_session_limit_exceeded": byo_settings.ON_SESSION_LIMIT_EXCEEDED,
     }
-    raw.update(byo_settings.DEFAULT_POLICY or {})
+    # None means "not set here" at every layer, so the flat keys stay the floor.
+    raw.update({k: v for k, v in (byo_settings.DEFAULT_POLICY or {}).items() if v is not None})
     raw.update({k: v for k, v in (stored or {}).items() if v is not None})
     return validate_overrides(raw, path="defaults")
 
@@ -75,8 +76,8 @@ def _build() -> PolicySet:
     from .models import PolicySetting, TagPolicy
 
     stored = dict(PolicySetting.objects.values_list("key", "value"))
-    tag_priority = stored.get(TAG_PRIORITY_KEY) or byo_settings.TAG_PRIORITY
-    create_only = stored.get(CREATE_ONLY_KEY) or byo_settings.CREATE_ONLY_TAG_TYPES
+    tag_priority = stored[TAG_PRIORITY_KEY] if TAG_PRIORITY_KEY in stored else byo_settings.TAG_PRIORITY
+    create_only = stored[CREATE_ONLY_KEY] if CREATE_ONLY_KEY in stored else byo_settings.CREATE_ONLY_TAG_TYPES
     rules = _valid_rules(TagPolicy.objects.all())
     return PolicySet(
         defaults=settings_defaults(stored.get(DEFAULTS_KEY)),
@@ -84,6 +85,11 @@ def _build() -> PolicySet:
         tag_priority=tuple(tag_priority),
         create_only_tag_types=tuple(create_only),
     )
+
+
+def _settings_only() -> PolicySet:
+    return PolicySet(defaults=settings_defaults(), tag_priority=tuple(byo_settings.TAG_PRIORITY),
+                     create_only_tag_types=tuple(byo_settings.CREATE_ONLY_TAG_TYPES))
 
 
 def current() -> PolicySet:
@@ -99,9 +105,11 @@ def current() -> PolicySet:
             try:
                 _cached = _build()
             except PolicyValueError as exc:
+                # Only stored policy-wide settings can get here (rules are checked one by
+                # one); serve the settings' own policy rather than fail every request.
+                logger.error("byo_sessions: the stored policy set is invalid: %s", exc.errors)
                 if _cached is None:
-                    raise
-                logger.error("byo_sessions: the new policy set is invalid; keeping the previous one: %s", exc.errors)
+                    _cached = _settings_only()
             _cached_version = version
         _checked_at = now
         return _cached

@@ -2,18 +2,21 @@
 the decorators. Validation runs at most once per request, on first need."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Callable
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 from . import http
-from .results import Err, SessionError
+from .results import Err, ErrorType, SessionError
 from .values import ValidatedSession
 
 _ATTR = "_byo_state"
+logger = logging.getLogger("byo_sessions")
 
 
 class RequestState:
@@ -41,21 +44,28 @@ class RequestState:
         from .services import sessions
 
         request = self.request
-        result = sessions.validate_and_refresh(
-            session_token=self.token.value,
-            ip_address=http.request_ip(request),
-            user_agent=http.request_user_agent(request),
-            device_verification=http.device_proof(request),
-            ignore_device_for_verification=_view_flag(view_func, "byo_ignore_device"),
-            device_verification_required=_view_flag(view_func, "byo_device_required"),
-        )
+        try:
+            result = sessions.validate_and_refresh(
+                session_token=self.token.value,
+                ip_address=http.request_ip(request),
+                user_agent=http.request_user_agent(request),
+                device_verification=http.device_proof(request),
+                ignore_device_for_verification=_view_flag(view_func, "byo_ignore_device"),
+                device_verification_required=_view_flag(view_func, "byo_device_required"),
+            )
+        except DatabaseError:
+            # The session store is unreachable: say so (503), and keep the cookie.
+            logger.exception("byo_sessions: could not validate the session")
+            self.fail(SessionError(ErrorType.UNEXPECTED_ERROR, {"message": "The session store is unavailable.",
+                                                                 "reason": "database_error"}))
+            return
         if isinstance(result, Err):
             self.fail(result.error)
             return
         self.accept(result.data)
         if result.data.new_session_token:
             self.pending_token = result.data.new_session_token
-            self.pending_expires_at = result.data.expires_at
+            self.pending_expires_at = result.data.absolute_expires_at
 
     def accept(self, session: ValidatedSession) -> None:
         self.session, self.error = session, None
@@ -68,7 +78,7 @@ class RequestState:
         self._user = AnonymousUser()
         self.request.byo_session = None  # type: ignore[attr-defined]
         self.request.byo_session_error = error  # type: ignore[attr-defined]
-        if error.type in http.TERMINAL_ERRORS and self.uses_cookie:
+        if (error.type in http.TERMINAL_ERRORS or error.details.get("session_ended")) and self.uses_cookie:
             self.clear_cookie = True
 
     def user(self) -> Any:
@@ -84,7 +94,7 @@ class RequestState:
         """``login()`` issued a new token: it is what the response must carry."""
         self.resolved = True
         self.accept(session)
-        self.pending_token, self.pending_expires_at = token, session.expires_at
+        self.pending_token, self.pending_expires_at = token, session.absolute_expires_at
         self.clear_cookie = False
 
     def logged_out(self) -> None:

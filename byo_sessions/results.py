@@ -2,7 +2,7 @@
 
 Service functions return ``Ok(data)`` or ``Err(SessionError)`` instead of raising for
 expected outcomes (an expired session is not exceptional). ``error.type`` is one of
-``ErrorType``: a closed, documented set (``docs/errors.md``).
+``ErrorType``: a closed, documented set (``docs/api.md``).
 """
 from __future__ import annotations
 

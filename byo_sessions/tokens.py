@@ -33,7 +33,3 @@ def is_well_formed(token: object) -> bool:
     prefix = byo_settings.TOKEN_PREFIX
     return token.startswith(prefix) and _BODY.fullmatch(token, len(prefix)) is not None
 
-
-def fingerprint(token: str) -> str:
-    """A short, non-reversible label for logs ("which token?" without the token)."""
-    return hash_token(token)[:12]

@@ -49,6 +49,7 @@ class ValidatedSession:
     device_id: str | None = None
     new_session_token: str | None = field(default=None, repr=False)
     user: Any = field(default=None, repr=False, compare=False)  # the Django user, already loaded
+    absolute_expires_at: datetime | None = None  # the hard end; what a persistent cookie's Max-Age follows
 
 
 @dataclass(frozen=True, slots=True)

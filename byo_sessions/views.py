@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from . import auth
 from .results import Err
@@ -53,7 +54,7 @@ class AdminLoginView(LoginView):
         return context
 
     def get_success_url(self) -> str:
-        return self.get_redirect_url() or "/admin/"
+        return self.get_redirect_url() or reverse("admin:index")
 
     def form_valid(self, form: Any) -> HttpResponse:
         if not form.get_user().is_staff:
@@ -64,4 +65,6 @@ class AdminLoginView(LoginView):
 
 class AdminLogoutView(LogoutView):
     template_name = "registration/logged_out.html"
-    next_page = "/admin/login/"
+
+    def get_success_url(self) -> str:
+        return self.get_redirect_url() or reverse("admin:login")

@@ -38,3 +38,25 @@ def test_policy_default_error_names_the_key(settings):
     settings.BYO_SESSIONS = {"DEFAULT_POLICY": {"ip_allowlist": ["10.0.0.1/24"]}}
     (error,) = check_settings()
     assert "ip_allowlist" in error.msg and "10.0.0.0/24" in error.msg
+
+
+@pytest.mark.parametrize("value,expected", [
+    ({"TAG_PRIORITY": "org"}, ["byo_sessions.E011"]),
+    ({"TAG_PRIORITY": ["Org Type"]}, ["byo_sessions.E011"]),
+    ({"CREATE_ONLY_TAG_TYPES": ["*"]}, []),
+    ({"TRUSTED_PROXIES": ["10.0.0.0/8", "not-a-network"]}, ["byo_sessions.E012"]),
+    ({"TRUSTED_PROXIES": "10.0.0.0/8"}, ["byo_sessions.E012"]),
+    ({"ABSOLUTE_LIFETIME_SECS": 12 * 3600}, []),  # shorter than the default idle timeout: fine
+    ({"DEFAULT_POLICY": {"absolute_lifetime_secs": None}}, []),  # None means "not set here"
+])
+def test_list_settings_and_lifetimes(settings, value, expected):
+    assert ids(settings, value) == expected
+
+
+@pytest.mark.django_db
+def test_a_short_lifetime_setting_works_at_request_time(settings, user):
+    from byo_sessions import is_ok, sessions
+
+    settings.BYO_SESSIONS = {"ABSOLUTE_LIFETIME_SECS": 12 * 3600, "DEFAULT_POLICY": {"absolute_lifetime_secs": None}}
+    created = sessions.create(user_id=user.pk)
+    assert is_ok(created) and is_ok(sessions.validate(session_token=created.data.session_token))

@@ -315,3 +315,28 @@ def test_stolen_cookie_with_another_key_is_refused(device_client, clock):
     response = thief.get("/device-api/", HTTP_DPOP=proof(TestDevice(), clock), HTTP_ACCEPT="application/json")
     assert response.status_code == 401 and response.json()["details"]["reason"] == "unrecognised_device"
 
+
+
+def test_challenges_survive_a_secret_key_rotation(user, clock, settings):
+    device = TestDevice()
+    token = login(user, device, clock).data.session_token
+    nonce = challenge()
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+    dv = DeviceVerification(signed_device_challenge=proof(device, clock, nonce=nonce), request_url=API_URL,
+                            request_method="GET")
+    assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
+    settings.SECRET_KEY_FALLBACKS = []
+    dv = DeviceVerification(signed_device_challenge=proof(device, clock, nonce=nonce), request_url=API_URL,
+                            request_method="GET")
+    forged = sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)
+    assert forged.error.type == ErrorType.DEVICE_VERIFICATION_FAILED
+    assert forged.error.details["reason"] == "challenge_forged"
+
+
+def test_non_standard_method_is_compared_as_sent(user, clock):
+    device = TestDevice()
+    token = login(user, device, clock).data.session_token
+    dv = DeviceVerification(signed_device_challenge=proof(device, clock, "patch"), request_url=API_URL,
+                            request_method="patch")
+    assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))

@@ -221,3 +221,57 @@ def test_admin_overview_counts_sessions_by_state(client, django_user_model, user
     overview = page[page.index('id="byo-overview"'):page.index("</table>", page.index('id="byo-overview"'))]
     assert "<th>Active</th><td>2</td>" in overview  # alice's live session and root's own
     assert "Ended: Ended by an admin" in overview
+
+
+def test_a_refused_login_leaves_the_current_session_alone(client, user):
+    token = login(client)
+    response = client.post("/login/", {"username": "alice", "tag": "bad tag"})
+    assert response.status_code == 400 and response.json()["type"] == "InvalidTagFormat"
+    assert is_ok(sessions.validate(session_token=token))
+    assert client.get("/whoami/").json()["user"] == "alice"
+
+
+def test_relogin_is_not_blocked_by_the_session_it_replaces(client, user):
+    from byo_sessions.models import TagPolicy
+
+    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1,
+                             on_session_limit_exceeded="reject_new")
+    first = client.post("/login/", {"username": "alice", "tag": "org:acme"}).cookies[COOKIE].value
+    second = client.post("/login/", {"username": "alice", "tag": "org:acme"})
+    assert second.status_code == 200
+    assert sessions.validate(session_token=first).error.details["reason"] == "login_replaced"
+
+
+def test_cookie_max_age_follows_the_absolute_expiry_after_rotation(client, user, clock, settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False, "ABSOLUTE_LIFETIME_SECS": 86400,
+                             "INACTIVITY_TIMEOUT_SECS": 1800, "ROTATION_INTERVAL_SECS": 600}
+    login(client)
+    clock.advance(600)
+    response = client.get("/whoami/")
+    assert int(response.cookies[COOKIE]["max-age"]) == 86400 - 600
+
+
+def test_session_ended_by_an_ip_change_clears_the_cookie(client, user):
+    from byo_sessions.models import TagPolicy
+
+    TagPolicy.objects.create(selector="org:*", on_ip_address_change="invalidate")
+    client.post("/login/", {"username": "alice", "tag": "org:acme"})
+    response = client.get("/whoami/", REMOTE_ADDR="192.0.2.200")
+    assert response.json()["error"] == "IpAddressChanged"
+    assert response.cookies[COOKIE].value == ""
+
+
+def test_database_outage_is_a_typed_503_not_a_500(client, user, monkeypatch):
+    from django.db import OperationalError
+
+    from byo_sessions import selectors
+
+    login(client)
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(selectors, "session_by_token_hash", down)
+    response = client.get("/protected/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 503 and response.json()["type"] == "UnexpectedError"
+    assert COOKIE not in response.cookies  # the cookie is kept for when the database is back

@@ -364,3 +364,12 @@ def test_prune_deletes_only_long_dead_sessions(user, clock):
     # "alive" expired by its 14-day lifetime 17 days ago: kept until 30 days have passed
     assert alive.session_id in remaining
     assert AuditEvent.objects.filter(session_id=dead.session_id).exists()  # the trail outlives the row
+
+
+def test_an_idle_session_does_not_count_against_the_limit(user, clock):
+    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1, inactivity_timeout_secs=1800,
+                             on_session_limit_exceeded="reject_new")
+    idle = create(user, ["org:acme"]).data
+    clock.advance(1801)
+    assert is_ok(create(user, ["org:acme"]))
+    assert Session.objects.get(pk=idle.session_id).end_reason == "expired_inactivity"

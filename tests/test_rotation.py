@@ -187,3 +187,16 @@ def test_parallel_requests_then_theft_still_detected(user, clock):
     gen2 = refresh(successor).data.new_session_token
     assert gen2
     assert refresh(created.session_token).error.type == ErrorType.TOKEN_REUSE_DETECTED
+
+
+@pytest.mark.django_db
+def test_secret_key_rotation_inside_the_window_is_not_theft(user, clock, settings):
+    created = new_session(user)
+    clock.advance(INTERVAL)
+    successor = refresh(created.session_token).data.new_session_token
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+    retry = refresh(created.session_token)
+    assert is_ok(retry) and retry.data.new_session_token == successor
+    settings.SECRET_KEY_FALLBACKS = []
+    assert refresh(created.session_token).error.type == ErrorType.TOKEN_REUSE_DETECTED

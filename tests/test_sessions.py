@@ -290,3 +290,19 @@ def test_async_twins(user):
         return (await sessions.ainvalidate_by_token(session_token=created.data.session_token)).data
 
     assert async_to_sync(flow)() == 1
+
+
+def test_bulk_calls_need_an_owner(user):
+    make(user)
+    assert sessions.invalidate_all_for_user().error.type == ErrorType.UNKNOWN_USER
+    assert sessions.invalidate_all_for_user_except_one(session_token_to_keep="x").error.type == ErrorType.UNKNOWN_USER
+    assert sessions.fetch_all_for_user().error.type == ErrorType.UNKNOWN_USER
+    assert sessions.fetch_all_for_user(user_id="abc").error.type == ErrorType.UNKNOWN_USER
+    assert Session.objects.filter(ended_at__isnull=True).count() == 1
+
+
+def test_update_keeps_the_tag_limit(user):
+    created = make(user, tags=[f"t:{i}" for i in range(32)])
+    result = sessions.update(session_id=created.session_id, tags_to_add=["t:extra"])
+    assert result.error.type == ErrorType.INVALID_TAG_FORMAT
+    assert len(sessions.validate(session_token=created.session_token).data.tags) == 32

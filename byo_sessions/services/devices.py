@@ -39,8 +39,21 @@ class DeviceChallenge:
     expires_at: int  # Unix seconds
 
 
-def _secret() -> bytes:
-    return hashlib.sha256(b"byo_sessions.device_challenge:" + django_settings.SECRET_KEY.encode()).digest()
+def _secret(key: str | None = None) -> bytes:
+    key = django_settings.SECRET_KEY if key is None else key
+    return hashlib.sha256(b"byo_sessions.device_challenge:" + key.encode()).digest()
+
+
+def _check_challenge(challenge: str, *, ip_address: str | None, user_agent: str, now: float) -> None:
+    """Accept challenges signed with SECRET_KEY or one of SECRET_KEY_FALLBACKS."""
+    fallbacks = getattr(django_settings, "SECRET_KEY_FALLBACKS", [])
+    for index, key in enumerate([django_settings.SECRET_KEY, *fallbacks]):
+        try:
+            check_challenge(challenge, secret=_secret(key), ip_address=ip_address, user_agent=user_agent, now=now)
+            return
+        except ChallengeError as exc:
+            if exc.reason != "forged" or index == len(fallbacks):
+                raise
 
 
 def _unix(now: datetime) -> float:
@@ -77,7 +90,8 @@ def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_ad
     if isinstance(proof, str) and "," in proof:
         return err(failure, "Send exactly one DPoP header.", reason="multiple_headers")
     try:
-        verified = verify_proof(proof, method=method.upper(), url=url, now=_unix(now),
+        # The method exactly as sent: fetch() upper-cases only the standard ones.
+        verified = verify_proof(proof, method=method, url=url, now=_unix(now),
                                 max_age_secs=byo_settings.DEVICE_PROOF_MAX_AGE_SECS)
     except ProofError as exc:
         if exc.reason == "iat_too_old":  # a stale proof: sign a fresh one
@@ -88,8 +102,7 @@ def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_ad
     if not verified.nonce:
         return challenge_required(ip_address=ip_address, user_agent=user_agent, reason="missing_challenge")
     try:
-        check_challenge(verified.nonce, secret=_secret(), ip_address=ip_address, user_agent=user_agent or "",
-                        now=_unix(now))
+        _check_challenge(verified.nonce, ip_address=ip_address, user_agent=user_agent or "", now=_unix(now))
     except ChallengeError as exc:
         if exc.reason in _RECHALLENGE:
             return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=_RECHALLENGE[exc.reason])
@@ -186,6 +199,8 @@ def _refuse(session: Session, ctx: Any, type_: ErrorType, message: str, reason: 
         else EventType.VALIDATION_FAILED
     audit.record(Event.for_session(event, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
                                    reason=reason, details={"error": str(type_)}))
+    signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
+                                           error_type=str(type_), reason=reason)
     return err(type_, message, reason=reason)
 
 

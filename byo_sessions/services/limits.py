@@ -14,6 +14,8 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import QuerySet
 
+from .. import policy_store
+from ..audit import EventType
 from ..models import EndReason, Session
 from ..policy import LimitAction, Policy
 from ..results import Err, ErrorType, err
@@ -45,20 +47,39 @@ def lock_owner(owner: Owner) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def _live(queryset: QuerySet[Session], now: datetime) -> QuerySet[Session]:
-    return queryset.filter(ended_at__isnull=True, expires_at__gt=now)
+def _live_ids(queryset: QuerySet[Session], now: datetime, order: str) -> list[str]:
+    """Ids of the sessions that are really alive, in ``order`` (oldest first).
+
+    Expiry depends on each session's own policy (inactivity included), so it is decided
+    here the way validation decides it; sessions found dead on the way are marked ended,
+    so an idle session never blocks a login. A user has few sessions: this is one SELECT.
+    """
+    from .validation import effective_expiry
+
+    rows = list(queryset.filter(ended_at__isnull=True, expires_at__gt=now)
+                .only("id", "created_at", "last_activity_at", "expires_at", "tags").order_by(order, "id"))
+    alive, dead = [], {}
+    for row in rows:
+        expiry, why = effective_expiry(row, policy_store.resolve(row.tags))
+        if expiry > now:
+            alive.append(row.id)
+        else:
+            dead.setdefault(why, []).append(row.id)
+    for why, ids in dead.items():
+        end_sessions(Session.objects.filter(id__in=ids), reason=why, event_type=EventType.SESSION_EXPIRED)
+    return alive
 
 
 def _make_room(queryset: QuerySet[Session], limit: int, action: str, now: datetime, scope: str) -> Err | None:
-    live = _live(queryset, now)
-    count = live.count()
+    order = "last_activity_at" if action == LimitAction.DROP_LEAST_RECENTLY_ACTIVE else "created_at"
+    live = _live_ids(queryset, now, order)
+    count = len(live)
     if count < limit:
         return None
     if action == LimitAction.REJECT_NEW:
         return err(ErrorType.SESSION_LIMIT_EXCEEDED, f"Too many sessions ({scope}).",
                    current_count=count, max_allowed=limit, scope=scope)
-    order = "last_activity_at" if action == LimitAction.DROP_LEAST_RECENTLY_ACTIVE else "created_at"
-    victims = list(live.order_by(order, "id").values_list("id", flat=True)[: count - limit + 1])
+    victims = live[: count - limit + 1]
     end_sessions(Session.objects.filter(id__in=victims), reason=EndReason.SESSION_LIMIT,
                  details={"scope": scope, "max_allowed": limit, "action": str(action)})
     return None

@@ -20,6 +20,7 @@ import base64
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings as django_settings
 from django.db import DatabaseError, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -36,10 +37,16 @@ logger = logging.getLogger("byo_sessions")
 _SALT = "byo_sessions.rotation.successor"
 
 
-def successor_token(session_id: str, generation: int, token: str) -> str:
+def successor_token(session_id: str, generation: int, token: str, secret: str | None = None) -> str:
     """The token that replaces ``token`` when ``session_id`` moves to ``generation``."""
-    digest = salted_hmac(_SALT, f"{session_id}:{generation}:{token}", algorithm="sha256").digest()
+    digest = salted_hmac(_SALT, f"{session_id}:{generation}:{token}", secret=secret, algorithm="sha256").digest()
     return byo_settings.TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _secrets() -> list[str]:
+    """SECRET_KEY first, then SECRET_KEY_FALLBACKS, so a key rotation inside a grace
+    window does not turn an honest retry into "theft"."""
+    return [django_settings.SECRET_KEY, *getattr(django_settings, "SECRET_KEY_FALLBACKS", [])]
 
 
 def is_due(session: Session, interval_secs: int | None, now: datetime) -> bool:
@@ -98,10 +105,11 @@ def previous_token_successor(session: Session, token: str, now: datetime) -> str
     """For a token that is the session's *previous* one: its successor if still in grace."""
     if session.previous_token_valid_until is None or now >= session.previous_token_valid_until:
         return None
-    candidate = successor_token(session.id, session.generation, token)
-    if not constant_time_compare(hash_token(candidate), session.token_hash):
-        return None
-    return candidate
+    for secret in _secrets():
+        candidate = successor_token(session.id, session.generation, token, secret)
+        if constant_time_compare(hash_token(candidate), session.token_hash):
+            return candidate
+    return None
 
 
 def report_reuse(session: Session, *, ip_address: str | None, user_agent: str | None, why: str) -> Err:

@@ -20,13 +20,13 @@ from ..audit import Event, EventType
 from ..models import EndReason, Session, SessionTag
 from ..network import InvalidIpAddress, normalise_ip
 from ..results import Err, ErrorType, Ok, err
-from ..tags import TagFormatError, is_create_only, normalise_tags
+from ..tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..tokens import hash_token, is_well_formed, new_token
 from ..user_agent import parse_user_agent
 from ..values import ClientDevice, CreatedSession, DeviceRegistration, DeviceVerification, SessionInfo, ValidatedSession
 from . import devices, limits, rotation
 from .ending import end_session, end_sessions
-from .validation import RequestContext, check_session, effective_expiry, ip_rule_error
+from .validation import RequestContext, absolute_expiry, check_session, effective_expiry, ip_rule_error
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_USER_AGENT_LENGTH = 1024
@@ -89,10 +89,16 @@ def _owner(user_id: Any, external_user_id: str | None) -> limits.Owner | Err:
     return limits.Owner(user_id=user_model._meta.pk.to_python(user_id))
 
 
-def _owner_queryset(user_id: Any = None, external_user_id: str | None = None) -> QuerySet[Session]:
+def _owner_queryset(user_id: Any = None, external_user_id: str | None = None) -> QuerySet[Session] | Err:
+    """The owner's sessions; naming no owner (or both) is an error, never "everyone"."""
+    if (user_id is None) == (external_user_id is None):
+        return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
     if external_user_id is not None:
         return Session.objects.filter(external_user_id=external_user_id)
-    return Session.objects.filter(user_id=user_id)
+    try:
+        return Session.objects.filter(user_id=user_id)
+    except (TypeError, ValueError):
+        return err(ErrorType.UNKNOWN_USER, "No such user.")
 
 
 def _with_tags(queryset: QuerySet[Session], session_tags: list[str] | None) -> QuerySet[Session]:
@@ -106,12 +112,15 @@ def _with_tags(queryset: QuerySet[Session], session_tags: list[str] | None) -> Q
 def create(*, user_id: Any = None, external_user_id: str | None = None, ip_address: str | None = None,
            user_agent: str | None = None, tags: list[str] | None = None,
            metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
-           actor: str = "") -> Ok[CreatedSession] | Err:
+           replaces_session_token: str | None = None, actor: str = "") -> Ok[CreatedSession] | Err:
     """Start a session. Returns the raw token once; only its hash is stored.
 
     With ``device_registration`` the signed challenge is verified first and the device
     is bound to the session; ``new_device_detected`` says whether this user had not
     used that key before (the ``new_device_detected`` signal fires too).
+
+    ``replaces_session_token`` (what ``login()`` passes) is ended in the same transaction,
+    before limits are counted: a refused login leaves the old session untouched.
     """
     owner = _owner(user_id, external_user_id)
     if isinstance(owner, Err):
@@ -152,31 +161,47 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua,
         client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata,
     )
+    refused_limit: Err | None = None
     with transaction.atomic():
         limits.lock_owner(owner)
+        if is_well_formed(replaces_session_token):
+            end_sessions(_by_any_token(replaces_session_token), reason=EndReason.LOGIN_REPLACED, actor=actor)
         refused_limit = limits.enforce(owner, tuple(clean_tags), policy, policy_set.per_tag_limits(clean_tags), now)
-        if isinstance(refused_limit, Err):
-            audit.record(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=owner.ref, ip_address=ip, user_agent=ua,
-                               reason="reject_new", actor=actor, details=dict(refused_limit.error.details)))
-            return refused_limit
-        session.save(force_insert=True)
-        SessionTag.objects.bulk_create([SessionTag(session=session, tag=t) for t in clean_tags])
-        audit.record(Event.for_session(EventType.SESSION_CREATED, session, actor=actor,
-                                       details={"tags": clean_tags}))
-        new_device = False
-        if proof is not None:
-            refused = devices.consume_jti(proof, ErrorType.INVALID_DEVICE_REGISTRATION)
-            if refused is not None:
+        if refused_limit is None:
+            new_device, refused_device = _insert(session, clean_tags, clean_metadata, owner, ip, ua, actor, proof,
+                                                 device_registration)
+            if refused_device is not None:
                 transaction.set_rollback(True)
-                return refused
-            _device, new_device = devices.bind_device(session, proof, remember=device_registration.remember_device,
-                                                      ip_address=ip, user_agent=ua)
-        transaction.on_commit(lambda: signals.session_created.send(
-            sender=Session, session_id=session.id, user_ref=owner.ref, tags=clean_tags, metadata=clean_metadata,
-            ip_address=ip, user_agent=ua))
+                return refused_device
+        else:
+            transaction.set_rollback(True)
+    if refused_limit is not None:
+        audit.record(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=owner.ref, ip_address=ip, user_agent=ua,
+                           reason="reject_new", actor=actor, details=dict(refused_limit.error.details)))
+        return refused_limit
     return Ok(CreatedSession(session_id=session.id, session_token=token, created_at=now, expires_at=session.expires_at,
                              user_id=session.user_id if session.user_id is not None else session.external_user_id,
                              new_device_detected=new_device, device_id=session.device_id))
+
+
+def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: limits.Owner, ip: str | None,
+            ua: str, actor: str, proof: Any, registration: DeviceRegistration | None) -> tuple[bool, Err | None]:
+    """Write the new session, its tags, its device binding and the audit rows (in the caller's
+    transaction). Returns (new_device_detected, refusal)."""
+    session.save(force_insert=True)
+    SessionTag.objects.bulk_create([SessionTag(session=session, tag=t) for t in tags])
+    audit.record(Event.for_session(EventType.SESSION_CREATED, session, actor=actor, details={"tags": tags}))
+    new_device = False
+    if proof is not None and registration is not None:
+        refused = devices.consume_jti(proof, ErrorType.INVALID_DEVICE_REGISTRATION)
+        if refused is not None:
+            return False, refused
+        _device, new_device = devices.bind_device(session, proof, remember=registration.remember_device,
+                                                  ip_address=ip, user_agent=ua)
+    transaction.on_commit(lambda: signals.session_created.send(
+        sender=Session, session_id=session.id, user_ref=owner.ref, tags=tags, metadata=metadata,
+        ip_address=ip, user_agent=ua))
+    return new_device, None
 
 
 # --- validate -------------------------------------------------------------------------
@@ -186,7 +211,7 @@ def _invalid_token(message: str, reason: str) -> Err:
     return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
 
 
-def _validated(session: Session, policy_expiry: Any, new_token_value: str | None) -> ValidatedSession:
+def _validated(session: Session, policy: Any, policy_expiry: Any, new_token_value: str | None) -> ValidatedSession:
     return ValidatedSession(
         session_id=session.id,
         user_id=session.user_id if session.user_id is not None else session.external_user_id,
@@ -199,6 +224,7 @@ def _validated(session: Session, policy_expiry: Any, new_token_value: str | None
         device_id=session.device_id,
         new_session_token=new_token_value,
         user=session.user if session.user_id is not None else None,
+        absolute_expires_at=absolute_expiry(session, policy),
     )
 
 
@@ -248,7 +274,7 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
         for event in checked.events:
             audit.record(event)
     expiry, _why = effective_expiry(session, policy)
-    return Ok(_validated(session, expiry, new_token_value if refresh else None))
+    return Ok(_validated(session, policy, expiry, new_token_value if refresh else None))
 
 
 def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tuple[Session, str | None] | Err:
@@ -301,20 +327,27 @@ def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, u
 
 # --- invalidate -----------------------------------------------------------------------
 
+def _by_any_token(token: str) -> QuerySet[Session]:
+    """The session whose current or previous token this is."""
+    token_hash = hash_token(token)
+    return Session.objects.filter(Q(token_hash=token_hash) | Q(previous_token_hash=token_hash))
+
+
 def invalidate_by_token(*, session_token: Any, reason: str = EndReason.LOGOUT, actor: str = "") -> Ok[int]:
     """End the session holding this (current or previous) token. Unknown tokens are fine: Ok(0)."""
     if not is_well_formed(session_token):
         return Ok(0)
-    token_hash = hash_token(session_token)
-    queryset = Session.objects.filter(Q(token_hash=token_hash) | Q(previous_token_hash=token_hash))
-    return Ok(end_sessions(queryset, reason=reason, actor=actor))
+    return Ok(end_sessions(_by_any_token(session_token), reason=reason, actor=actor))
 
 
 def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: str | None = None,
                      reason: str = EndReason.API, actor: str = "") -> Ok[int] | Err:
     queryset = Session.objects.filter(pk=session_id)
     if user_id is not None or external_user_id is not None:
-        queryset = queryset & _owner_queryset(user_id, external_user_id)
+        owned = _owner_queryset(user_id, external_user_id)
+        if isinstance(owned, Err):
+            return owned
+        queryset = queryset & owned
     if not queryset.exists():
         return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
@@ -322,15 +355,20 @@ def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: 
 
 def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
                             session_tags: list[str] | None = None, reason: str = EndReason.API,
-                            actor: str = "") -> Ok[int]:
-    queryset = _with_tags(_owner_queryset(user_id, external_user_id), session_tags)
-    return Ok(end_sessions(queryset, reason=reason, actor=actor))
+                            actor: str = "") -> Ok[int] | Err:
+    owned = _owner_queryset(user_id, external_user_id)
+    if isinstance(owned, Err):
+        return owned
+    return Ok(end_sessions(_with_tags(owned, session_tags), reason=reason, actor=actor))
 
 
 def invalidate_all_for_user_except_one(*, session_token_to_keep: Any, user_id: Any = None,
                                        external_user_id: str | None = None, session_tags: list[str] | None = None,
-                                       reason: str = EndReason.USER, actor: str = "") -> Ok[int]:
-    queryset = _with_tags(_owner_queryset(user_id, external_user_id), session_tags)
+                                       reason: str = EndReason.USER, actor: str = "") -> Ok[int] | Err:
+    owned = _owner_queryset(user_id, external_user_id)
+    if isinstance(owned, Err):
+        return owned
+    queryset = _with_tags(owned, session_tags)
     if is_well_formed(session_token_to_keep):
         queryset = queryset.exclude(token_hash=hash_token(session_token_to_keep))
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
@@ -364,10 +402,13 @@ def session_info(session: Session) -> SessionInfo:
 
 
 def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
-                       session_tags: list[str] | None = None) -> Ok[list[SessionInfo]]:
+                       session_tags: list[str] | None = None) -> Ok[list[SessionInfo]] | Err:
     """The user's live sessions (not ended, not expired under the current policy), newest first."""
     now = clock.now()
-    queryset = _with_tags(_owner_queryset(user_id, external_user_id), session_tags)
+    owned = _owner_queryset(user_id, external_user_id)
+    if isinstance(owned, Err):
+        return owned
+    queryset = _with_tags(owned, session_tags)
     infos = [session_info(s) for s in queryset.filter(ended_at__isnull=True, expires_at__gt=now)]
     return Ok([info for info in infos if info.expires_at > now])
 
@@ -408,6 +449,8 @@ def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_rem
             return err(ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS, "These tags can only be set at creation.",
                        tag_names=locked)
         tags = [t for t in session.tags if t not in removing] + [t for t in adding if t not in session.tags]
+        if len(tags) > MAX_TAGS:
+            return err(ErrorType.INVALID_TAG_FORMAT, f"A session holds at most {MAX_TAGS} tags.", tag=tags[-1])
         metadata = session.metadata
         if new_metadata is not None:
             metadata = cleaned_metadata

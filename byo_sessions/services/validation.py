@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import audit
+from .. import audit, signals
 from ..audit import Event, EventType
 from ..conf import byo_settings
 from ..models import EndReason, Session
@@ -42,9 +42,14 @@ class Changes:
     events: list[Event] = field(default_factory=list)
 
 
+def absolute_expiry(session: Session, policy: Policy) -> datetime:
+    """The hard end: the expiry fixed at creation, or sooner if the policy got shorter since."""
+    return min(session.expires_at, session.created_at + timedelta(seconds=policy.absolute_lifetime_secs))
+
+
 def effective_expiry(session: Session, policy: Policy) -> tuple[datetime, str]:
     """The moment the session ends under the *current* policy, and which rule ends it."""
-    absolute = min(session.expires_at, session.created_at + timedelta(seconds=policy.absolute_lifetime_secs))
+    absolute = absolute_expiry(session, policy)
     if policy.inactivity_timeout_secs:
         idle = session.last_activity_at + timedelta(seconds=policy.inactivity_timeout_secs)
         if idle < absolute:
@@ -57,6 +62,8 @@ def _fail(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, 
     audit.record(Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
                                    user_agent=ctx.user_agent or "", reason=reason,
                                    details={"error": str(type_), **details}))
+    signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
+                                           error_type=str(type_), reason=reason)
     return err(type_, message, reason=reason, **details)
 
 
@@ -140,7 +147,7 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
         end_session(session, reason=EndReason.IP_CHANGED,
                     details={"before": last, "after": ip, "policy": policy.sources.get("on_ip_address_change", "")})
         return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because its IP address changed.",
-                   reason=EndReason.IP_CHANGED, ip_address=ip)
+                   reason=EndReason.IP_CHANGED, ip_address=ip, session_ended=True)
     if action == IpChangeAction.CHALLENGE:
         return True  # services.devices decides; the change is recorded only once proven
     _accept_ip_change(session, ctx, changes, str(action))

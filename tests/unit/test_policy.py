@@ -420,7 +420,7 @@ def test_resolved_policy_may_hold_a_timeout_longer_than_the_lifetime() -> None:
     ("defaults", "rules", "bad_path"),
     [
         ({LIFETIME: 3600, INACTIVITY: 7200}, [], "defaults.inactivity_timeout_secs"),
-        ({}, [("org:a", 0, {LIFETIME: 3600, INACTIVITY: 7200})], "rules[0].inactivity_timeout_secs"),
+        ({}, [("org:a", 0, {LIFETIME: 3600, INACTIVITY: 7200})], "tags[0].inactivity_timeout_secs"),
         ({LIFETIME: 3600, INACTIVITY: 3600}, [], None),
         # across sources it is fine: 12 h for org:acme under a 7-day default idle timeout
         ({LIFETIME: 14 * DAY, INACTIVITY: 7 * DAY}, [("org:acme", 0, {LIFETIME: 12 * 3600})], None),
@@ -428,17 +428,24 @@ def test_resolved_policy_may_hold_a_timeout_longer_than_the_lifetime() -> None:
         ({}, [("org:a", 0, {LIFETIME: 3600}), ("role:b", 0, {INACTIVITY: 7200})], None),
     ],
 )
-def test_inactivity_longer_than_lifetime_in_one_entry_is_an_error(defaults: dict, rules: list,
-                                                                  bad_path: str | None) -> None:
-    built = tuple(PolicyRule(s, priority=p, overrides=o) for s, p, o in rules)
+def test_inactivity_longer_than_lifetime_in_one_entry_is_refused_on_import(defaults: dict, rules: list,
+                                                                           bad_path: str | None) -> None:
+    doc = {"defaults": defaults, "tags": [{"tag": s, "priority": p, **o} for s, p, o in rules]}
     if bad_path is None:
-        policy_set = PolicySet(defaults=defaults, rules=built)
+        policy_set = parse_policy_document(doc)
         for combo in (["org:a"], ["role:b"], ["org:a", "role:b"], ["org:acme"], []):
             policy_set.resolve(combo)
     else:
-        errors = errors_of(PolicySet, defaults=defaults, rules=built)
+        errors = errors_of(parse_policy_document, doc)
         assert [path for path, _ in errors] == [bad_path]
         assert "could never apply" in errors[0][1]
+
+
+def test_a_policy_set_always_builds_and_resolves_whatever_the_timeouts() -> None:
+    # What reached the database (or settings) must never make requests fail.
+    policy_set = PolicySet(defaults={LIFETIME: 3600, INACTIVITY: 7200},
+                           rules=(PolicyRule("org:a", overrides={LIFETIME: 60, INACTIVITY: 120}),))
+    assert policy_set.resolve(["org:a"]).absolute_lifetime_secs == 60
 
 
 # --- IP checks on a resolved policy ---------------------------------------------------------------------------
