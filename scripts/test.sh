@@ -52,7 +52,7 @@ start_pg() {
     >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
 }
 
-echo "==> pass 1/2: SQLite"
+echo "==> pass 1/3: SQLite"
 python -m pytest -q "$@"
 
 if [ -z "$PG_BIN" ]; then
@@ -62,5 +62,19 @@ if [ -z "$PG_BIN" ]; then
 fi
 echo "==> starting a throwaway PostgreSQL ($PG_BIN)"
 start_pg || { echo "error: could not start PostgreSQL" >&2; exit 1; }
-echo "==> pass 2/2: PostgreSQL on 127.0.0.1:$PG_PORT"
+echo "==> pass 2/3: PostgreSQL on 127.0.0.1:$PG_PORT"
 BYO_TEST_POSTGRES="127.0.0.1:$PG_PORT" python -m pytest -q -m "not browser" "$@"
+
+# --- The 5.2 LTS we also support, on PostgreSQL (its own venv, same project)
+if [ "${BYO_SKIP_LTS:-false}" != true ]; then
+  LTS="$ROOT/.venv-django52"
+  if [ ! -x "$LTS/bin/python" ]; then "$VENV/bin/python" -m venv "$LTS"; fi
+  if [ ! -f "$LTS/.byo-installed" ] || [ "$(cat "$LTS/.byo-installed")" != "$WANT" ]; then
+    echo "==> installing Django 5.2 LTS into .venv-django52"
+    "$LTS/bin/python" -m pip install --quiet --disable-pip-version-check "Django>=5.2,<5.3" -e "$ROOT[test]" 2>&1 \
+      | grep -v "is ignored: it is neither a file nor a directory" || true
+    echo "$WANT" > "$LTS/.byo-installed"
+  fi
+  echo "==> pass 3/3: Django $("$LTS/bin/python" -c 'import django; print(django.get_version())') on PostgreSQL"
+  BYO_TEST_POSTGRES="127.0.0.1:$PG_PORT" "$LTS/bin/python" -m pytest -q -m "not browser" "$@"
+fi
