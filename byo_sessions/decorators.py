@@ -22,7 +22,8 @@ _NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authent
 def _refusal(request: HttpRequest, login_url: str | None) -> HttpResponse:
     state = state_for(request)
     error = state.error or _NO_SESSION
-    if http.wants_json(request) or error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+    if http.wants_json(request) or (error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
+                                    and http.can_answer_challenge(request)):
         response: HttpResponse = http.error_response(error)
         if response.status_code == 401:
             response["WWW-Authenticate"] = 'Bearer realm="byo_sessions"'

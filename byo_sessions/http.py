@@ -138,6 +138,12 @@ def clear_session_cookie(response: HttpResponse) -> None:
         response.cookies[byo_settings.cookie_name]["secure"] = True
 
 
+def can_answer_challenge(request: HttpRequest) -> bool:
+    """A 425 helps only a caller that can sign (it sent a proof) or reads JSON; a page
+    navigation cannot, so it proceeds as anonymous and may log in again."""
+    return bool(request.META.get("HTTP_DPOP")) or wants_json(request)
+
+
 def wants_json(request: HttpRequest) -> bool:
     """API-style requests get JSON errors instead of redirects."""
     accept = request.META.get("HTTP_ACCEPT", "")

@@ -64,7 +64,8 @@ class SessionMiddleware:
                      view_kwargs: Any) -> HttpResponse | None:
         state = state_for(request)
         state.resolve(view_func=view_func)
-        if state.error is not None and state.error.type == http.ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+        if state.error is not None and state.error.type == http.ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED \
+                and http.can_answer_challenge(request):
             return http.error_response(state.error)
         return None
 

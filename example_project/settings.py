@@ -1,6 +1,8 @@
 """Settings for the byo-sessions demo site (SQLite, DEBUG on, console email)."""
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "demo-only-secret-key-change-me-0123456789abcdefghijklmnop"
@@ -55,7 +57,11 @@ TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/account/"
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Emails (the "new device" notice) are printed to the console.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 BYO_SESSIONS = {
     "ABSOLUTE_LIFETIME_SECS": 12 * 3600,

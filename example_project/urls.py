@@ -12,6 +12,7 @@ urlpatterns = [
     path("account/sessions/", views.session_list, name="sessions"),
     path("account/sessions/<str:session_id>/end/", views.end_session, name="end-session"),
     path("account/sessions/end-others/", views.end_other_sessions, name="end-other-sessions"),
+    path("api/me/", views.MeView.as_view(), name="api-me"),
     path("byo/", include("byo_sessions.urls")),
     path("admin/", include(admin_auth_patterns)),  # admin login/logout through byo sessions
     path("admin/", admin.site.urls),

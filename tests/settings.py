@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "byo_sessions",
+    "example_project.demo",
 ]
 
 MIDDLEWARE = [

@@ -340,3 +340,17 @@ def test_non_standard_method_is_compared_as_sent(user, clock):
     dv = DeviceVerification(signed_device_challenge=proof(device, clock, "patch"), request_url=API_URL,
                             request_method="patch")
     assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
+
+
+def test_page_navigation_after_an_ip_change_is_not_a_raw_425(user, clock, settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    TagPolicy.objects.create(selector="org:*", on_ip_address_change="challenge")
+    device = TestDevice()
+    token = login(user, device, clock, tags=["org:acme"]).data.session_token
+    page = Client(REMOTE_ADDR="203.0.113.60", HTTP_USER_AGENT=UA)
+    page.cookies["byo_session"] = token
+    response = page.get("/protected/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert page.get("/whoami/").json() == {"user": None, "session_id": None, "error": "NewDeviceChallengeRequired"}
+    api = page.get("/protected/", HTTP_ACCEPT="application/json")
+    assert api.status_code == 425 and api.json()["deviceChallenge"]

@@ -6,9 +6,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 import byo_sessions
 from byo_sessions import sessions
+from byo_sessions.api.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import login_required
 from byo_sessions.http import presented_token
 from byo_sessions.views import LoginView
@@ -19,15 +24,43 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 class DemoLoginView(LoginView):
+    """Django's login form; the template adds a device proof (``device_proof``) that
+    ``byo_sessions.login`` verifies and binds to the new session."""
+
     template_name = "demo/login.html"
+    next_page = "account"
 
     def get_session_tags(self, user):
         return ["role:staff"] if user.is_staff else ["role:member"]
+
+    def form_valid(self, form):
+        user = form.get_user()
+        result = byo_sessions.login(self.request, user, tags=self.get_session_tags(user))
+        if byo_sessions.is_err(result):
+            form.add_error(None, result.error.message)
+            return self.form_invalid(form)
+        if result.data.new_device_detected:
+            messages.warning(self.request, "New device detected: we sent you an email.")
+        return HttpResponseRedirect(self.get_success_url())
 
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     return render(request, "demo/account.html", {"session": request.byo_session})
+
+
+class MeView(APIView):
+    """``GET /api/me/``: needs the session and a fresh proof from the session's device."""
+
+    authentication_classes = [SessionTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    byo_device_required = True  # read by byo_sessions' middleware from the view class
+
+    def get(self, request: Request) -> Response:
+        session = request.auth  # the ValidatedSession
+        # Only a request signed by the session's device gets here, so "device" is true.
+        return Response({"username": request.user.get_username(), "session_id": session.session_id,
+                         "device": session.has_device_registered})
 
 
 @login_required

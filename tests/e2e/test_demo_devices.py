@@ -1,0 +1,201 @@
+"""The demo site with device binding, end to end in real headless Chromium.
+
+The browser logs in through the demo's form (``device.js`` signs the POST with a key it
+keeps in IndexedDB), then calls the demo's device-bound ``/api/me/`` with
+``fetchWithDevice``. ``PROXY_COUNT=1`` makes the last ``X-Forwarded-For`` entry the
+client IP (without the header it is ``REMOTE_ADDR``, 127.0.0.1), so page script can
+simulate a move to another network.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from byo_sessions import policy_store
+from byo_sessions.dpop import jwk_thumbprint
+from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.live_clock,  # proofs carry the real time in iat
+    pytest.mark.django_db(transaction=True),  # the live server thread must see the rows
+    pytest.mark.urls("example_project.urls"),
+]
+
+USERNAME, PASSWORD, EMAIL = "alice", "pw-alice-123", "alice@example.com"
+NEW_DEVICE_MESSAGE = "New device detected: we sent you an email."
+DEVICE_JS = "/static/byo_sessions/device.js"
+MOVED_IP = "203.0.113.5"
+
+# Page script: the demo's device.js module (the same instance the page imported).
+CALL_API = """async (headers) => {
+  const { fetchWithDevice } = await import("%s");
+  const response = await fetchWithDevice("/api/me/", { headers });
+  return { status: response.status, body: await response.json() };
+}""" % DEVICE_JS
+
+
+@pytest.fixture
+def demo(settings: Any, django_user_model: Any) -> Any:
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False, "PROXY_COUNT": 1}
+    TagPolicy.objects.create(selector="role:*", on_ip_address_change="challenge")
+    policy_store.forget_cached()
+    return django_user_model.objects.create_user(username=USERNAME, password=PASSWORD, email=EMAIL)
+
+
+def log_in(page: Page) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url("**/account/", timeout=10_000)
+    expect(page.locator("#username")).to_have_text(USERNAME)
+
+
+def messages(page: Page) -> list[str]:
+    return [text.strip() for text in page.locator(".messages li").all_inner_texts()]
+
+
+def new_context(browser: Browser, live_server: Any) -> BrowserContext:
+    return browser.new_context(base_url=live_server.url)
+
+
+def test_login_registers_the_device_and_warns_once(page: Page, demo: Any, mailoutbox: list) -> None:
+    log_in(page)
+    assert messages(page) == [NEW_DEVICE_MESSAGE]
+    expect(page.locator("#device-registered")).to_have_text("yes")
+    page.reload()
+    assert messages(page) == []  # shown once
+    page.click("#logout")
+    page.wait_for_url(lambda url: urlsplit(url).path == "/")
+    assert messages(page) == ["You are logged out."]
+
+    log_in(page)  # same browser context: same IndexedDB, same key
+    assert messages(page) == []
+
+    assert Device.objects.filter(user=demo).count() == 1
+    device = Device.objects.get(user=demo)
+    rows = list(Session.objects.filter(user=demo).order_by("created_at"))
+    assert len(rows) == 2 and rows[0].ended_at is not None and rows[1].ended_at is None
+    assert {row.device_id for row in rows} == {device.pk}
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == [EMAIL] and "new device" in mailoutbox[0].subject.lower()
+
+
+def test_api_needs_the_device_proof(page: Page, demo: Any) -> None:
+    log_in(page)
+    page.click("#call-api")  # the demo's button: initFetchWithDevice() + fetchWithDevice("/api/me/")
+    expect(page.locator("#api-result")).to_contain_text("HTTP 200")
+    shown = page.locator("#api-result").inner_text()
+    body = json.loads(shown.split("\n", 1)[1])
+    session = Session.objects.get(user=demo, ended_at__isnull=True)
+    assert body == {"username": USERNAME, "session_id": session.pk, "device": True}
+
+    plain = page.evaluate("""async () => {
+      const response = await fetch("/api/me/");
+      return { status: response.status, body: await response.json() };
+    }""")
+    assert plain["status"] == 401, plain
+    assert plain["body"]["type"] == "DeviceVerificationRequired"
+    assert plain["body"]["details"]["reason"] == "missing_proof"
+
+
+def test_stolen_cookie_in_another_browser_is_refused(page: Page, demo: Any, browser: Browser,
+                                                       live_server: Any) -> None:
+    log_in(page)
+    stolen = page.context.cookies()
+    assert any(c["name"] == "byo_session" for c in stolen)
+    thief = new_context(browser, live_server)  # a new IndexedDB, so another key
+    try:
+        thief.add_cookies(stolen)
+        thief_page = thief.new_page()
+        thief_page.goto("/account/")  # the page itself needs no proof
+        expect(thief_page.locator("#username")).to_have_text(USERNAME)
+        refused = thief_page.evaluate(CALL_API, {})
+    finally:
+        thief.close()
+    assert refused["status"] == 401, refused
+    assert refused["body"]["type"] == "DeviceVerificationFailed"
+    assert refused["body"]["details"]["reason"] == "unrecognised_device"
+    assert page.evaluate(CALL_API, {})["status"] == 200  # the owner's browser still works
+
+
+def test_ip_change_is_challenged_and_answered_by_the_device(page: Page, demo: Any) -> None:
+    log_in(page)
+    session = Session.objects.get(user=demo, ended_at__isnull=True)
+    assert session.last_ip_address == "127.0.0.1"
+    result = page.evaluate("""async ([url, ip]) => {
+      const seen = [];
+      const realFetch = window.fetch;
+      window.fetch = async (input, init) => {
+        const response = await realFetch(input, init);
+        const request = input instanceof Request ? input : new Request(input, init);
+        seen.push({ path: new URL(request.url).pathname, status: response.status,
+                    xff: request.headers.get("X-Forwarded-For"), dpop: request.headers.has("DPoP") });
+        return response;
+      };
+      try {
+        const { fetchWithDevice } = await import(url);
+        const response = await fetchWithDevice("/api/me/", { headers: { "X-Forwarded-For": ip } });
+        return { status: response.status, body: await response.json(), seen };
+      } finally {
+        window.fetch = realFetch;
+      }
+    }""", [DEVICE_JS, MOVED_IP])
+    api_calls = [call for call in result["seen"] if call["path"] == "/api/me/"]
+    assert [call["status"] for call in api_calls] == [425, 200], result
+    assert all(call["xff"] == MOVED_IP and call["dpop"] for call in api_calls)
+    assert result["status"] == 200 and result["body"]["username"] == USERNAME
+    session.refresh_from_db()
+    assert session.last_ip_address == MOVED_IP
+    assert AuditEvent.objects.filter(event_type="ip_changed", reason="challenge_passed",
+                                     session_id=session.pk).count() == 1
+
+
+def test_stored_private_key_is_not_extractable(page: Page, demo: Any) -> None:
+    log_in(page)
+    result = page.evaluate("""async () => {
+      const db = await new Promise((resolve, reject) => {
+        const open = indexedDB.open("byo-sessions");
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const pair = await new Promise((resolve, reject) => {
+        const get = db.transaction("keys").objectStore("keys").get("device");
+        get.onsuccess = () => resolve(get.result);
+        get.onerror = () => reject(get.error);
+      });
+      db.close();
+      let exported;
+      try {
+        await crypto.subtle.exportKey("pkcs8", pair.privateKey);
+        exported = "exported";
+      } catch (error) {
+        exported = error.name;
+      }
+      return { exported, extractable: pair.privateKey.extractable,
+               publicJwk: await crypto.subtle.exportKey("jwk", pair.publicKey) };
+    }""")
+    assert result["exported"] == "InvalidAccessError"
+    assert result["extractable"] is False
+    # The key in IndexedDB is the one the server bound at login.
+    assert jwk_thumbprint(result["publicJwk"]) == Device.objects.get(user=demo).thumbprint
+
+
+def test_login_without_webcrypto_still_works(browser: Browser, live_server: Any, demo: Any) -> None:
+    context = new_context(browser, live_server)
+    try:
+        # As on a plain-http origin other than localhost: no crypto.subtle.
+        context.add_init_script("Object.defineProperty(globalThis.crypto, 'subtle', { get: () => undefined });")
+        page = context.new_page()
+        log_in(page)
+        assert messages(page) == []
+        expect(page.locator("#device-registered")).to_have_text("no")
+    finally:
+        context.close()
+    assert Session.objects.get(user=demo).device_id is None
+    assert not Device.objects.exists()
