@@ -19,6 +19,31 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
                 reason="needs PostgreSQL: runs in the PostgreSQL pass of scripts/test.sh (BYO_TEST_POSTGRES)"))
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """Debian's Chromium, headless, as root (for tests/device_js and tests/e2e).
+
+    A missing Chromium skips with the reason on a developer machine and fails on CI.
+    """
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing and CI=true: install the chromium package")
+        pytest.skip(f"{CHROMIUM} is missing (install it with apt-get install -y chromium)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
 class Clock:
     def advance(self, seconds: float) -> None:
         byo_clock.advance(seconds)

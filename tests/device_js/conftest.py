@@ -24,16 +24,6 @@ import pytest
 from byo_sessions.challenges import ChallengeError, check_challenge, issue_challenge
 from byo_sessions.dpop import ProofError, extract_proof_header, verify_proof
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STATIC_ROOT = Path(__file__).resolve().parents[2] / "byo_sessions" / "static"
 CHALLENGE_PATHS = {"/byo/device/challenge", "/challenge"}
 
@@ -204,11 +194,3 @@ def app(app_server: Any) -> AppState:
     return state
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """Debian's Chromium, headless, as root; missing Chromium fails on CI."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing and CI=true: install the chromium package")
-        pytest.skip(f"{CHROMIUM} is missing (install it with apt-get install -y chromium)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
