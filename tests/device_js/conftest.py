@@ -9,7 +9,6 @@ challenges with ``byo_sessions.challenges`` and verifies proofs with
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 import time
