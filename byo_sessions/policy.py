@@ -392,22 +392,37 @@ class Policy:
         """Label of the rule that set ``key``, or ``"defaults"``."""
         return self.sources.get(key, DEFAULTS_LABEL)
 
-    def ip_violation(self, ip: str | IpAddress | None) -> str | None:
-        """Why the blocklist or allowlist refuses ``ip`` (a sentence naming the policy), or None."""
+    def ip_refusal(self, ip: str | IpAddress | None) -> IpRefusal | None:
+        """Why the blocklist or allowlist refuses ``ip`` (naming the policy), or None."""
         address: IpAddress | None
         try:
             address = parse_ip(ip) if isinstance(ip, str) else ip
         except InvalidIpAddress:
             address = None
         if address is not None and (net := find_matching_network(address, self.ip_blocklist)):
-            return f"IP address {address} is in {net}, blocked by policy {self.source('ip_blocklist')}."
+            policy = self.source("ip_blocklist")
+            return IpRefusal("ip_in_blocklist", f"IP address {address} is in {net}, blocked by policy {policy}.",
+                             {"ip_address": str(address), "network": str(net), "policy": policy})
         if self.ip_allowlist:
             policy = self.source("ip_allowlist")
             if address is None:
-                return f"No valid client IP address, but policy {policy} requires one from its allowlist."
+                return IpRefusal("ip_required",
+                                 f"No valid client IP address, but policy {policy} requires one from its allowlist.",
+                                 {"policy": policy})
             if find_matching_network(address, self.ip_allowlist) is None:
-                return f"IP address {address} is not in the allowlist of policy {policy}."
+                return IpRefusal("ip_not_in_allowlist",
+                                 f"IP address {address} is not in the allowlist of policy {policy}.",
+                                 {"ip_address": str(address), "policy": policy})
         return None
+
+
+@dataclass(frozen=True)
+class IpRefusal:
+    """A refused client IP: a machine ``reason``, a sentence, and details for the error."""
+
+    reason: str
+    message: str
+    details: Mapping[str, str]
 
 
 # --- policy set ------------------------------------------------------------------

@@ -26,7 +26,7 @@ from ..user_agent import parse_user_agent
 from ..values import ClientDevice, CreatedSession, DeviceRegistration, DeviceVerification, SessionInfo, ValidatedSession
 from . import devices, limits, rotation
 from .ending import end_session, end_sessions
-from .validation import RequestContext, absolute_expiry, check_session, effective_expiry, ip_rule_error
+from .validation import RequestContext, absolute_expiry, check_session, effective_expiry
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_USER_AGENT_LENGTH = 1024
@@ -138,10 +138,9 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
 
     policy_set = policy_store.current()
     policy = policy_set.resolve(tuple(clean_tags))
-    refused = ip_rule_error(ip, policy)
+    refused = policy.ip_refusal(ip)
     if refused is not None:
-        reason, message, details = refused
-        return err(ErrorType.IP_ADDRESS_NOT_ALLOWED, message, reason=reason, **details)
+        return err(ErrorType.IP_ADDRESS_NOT_ALLOWED, refused.message, reason=refused.reason, **refused.details)
 
     proof = None
     if device_registration is not None:

@@ -14,7 +14,6 @@ from .. import audit, signals
 from ..audit import Event, EventType
 from ..conf import byo_settings
 from ..models import EndReason, Session
-from ..network import find_matching_network, parse_ip
 from ..policy import IpChangeAction, Policy, UaChangeAction
 from ..results import Err, ErrorType, err
 from ..user_agent import parse_user_agent, suspicious_change
@@ -107,31 +106,12 @@ def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err 
     return changes
 
 
-def ip_rule_error(ip: str | None, policy: Policy) -> tuple[str, str, dict[str, Any]] | None:
-    """(reason, message, details) when the policy's allow/block lists refuse ``ip``."""
-    if not policy.ip_allowlist and not policy.ip_blocklist:
-        return None
-    if ip is None:
-        return ("ip_required", "This session's policy needs the client IP address.",
-                {"policy": policy.sources.get("ip_allowlist") or policy.sources.get("ip_blocklist")})
-    address = parse_ip(ip)
-    if policy.ip_allowlist and find_matching_network(address, policy.ip_allowlist) is None:
-        return ("ip_not_in_allowlist", f"{ip} is not in the allowed networks.",
-                {"ip_address": ip, "policy": policy.sources.get("ip_allowlist", "")})
-    if policy.ip_blocklist:
-        blocked = find_matching_network(address, policy.ip_blocklist)
-        if blocked is not None:
-            return ("ip_in_blocklist", f"{ip} is in the blocked network {blocked}.",
-                    {"ip_address": ip, "network": str(blocked), "policy": policy.sources.get("ip_blocklist", "")})
-    return None
-
-
 def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Changes) -> Err | bool:
     """An error, or whether an IP change now waits for a device proof (``challenge``)."""
-    refused = ip_rule_error(ctx.ip_address, policy)
+    refused = policy.ip_refusal(ctx.ip_address)
     if refused is not None:
-        reason, message, details = refused
-        return _fail(session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, reason, message, **details)
+        return _fail(session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, refused.reason, refused.message,
+                     **refused.details)
     ip, last = ctx.ip_address, session.last_ip_address
     if ip is None or last is None or ip == last:
         if ip is not None and last is None:

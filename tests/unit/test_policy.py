@@ -463,18 +463,19 @@ def test_a_policy_set_always_builds_and_resolves_whatever_the_timeouts() -> None
         ("garbage", "No valid client IP address, but policy defaults requires one from its allowlist."),
     ],
 )
-def test_ip_violation(ip: str | None, expected: str | None) -> None:
+def test_ip_refusal(ip: str | None, expected: str | None) -> None:
     policy_set = PolicySet(
         defaults={"ip_allowlist": ["10.0.0.0/8"]},
         rules=(PolicyRule("org:acme", overrides={"ip_blocklist": ["10.66.0.0/16"]}),),
     )
-    assert policy_set.resolve(["org:acme"]).ip_violation(ip) == expected
+    refusal = policy_set.resolve(["org:acme"]).ip_refusal(ip)
+    assert (refusal.message if refusal else None) == expected
 
 
 def test_empty_allowlist_set_by_a_rule_lifts_the_default() -> None:
     policy_set = PolicySet(defaults={"ip_allowlist": ["10.0.0.0/8"]}, rules=(PolicyRule("org:open", overrides={"ip_allowlist": []}),))
-    assert policy_set.resolve(["org:open"]).ip_violation("8.8.8.8") is None
-    assert policy_set.resolve(["org:other"]).ip_violation("8.8.8.8") is not None
+    assert policy_set.resolve(["org:open"]).ip_refusal("8.8.8.8") is None
+    assert policy_set.resolve(["org:other"]).ip_refusal("8.8.8.8") is not None
 
 
 # --- document parsing ------------------------------------------------------------------------------------------
