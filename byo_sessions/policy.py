@@ -71,6 +71,7 @@ __all__ = [
     "IpChangeAction",
     "LimitAction",
     "POLICY_KEYS",
+    "IpRefusal",
     "Policy",
     "PolicyRule",
     "PolicySet",
