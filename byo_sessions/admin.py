@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from . import audit, clock
 from .models import AuditEvent, Device, EndReason, PolicySetting, Session, TagPolicy
 from .audit import Event, EventType
-from .policy import POLICY_KEYS, PolicyValueError, rule_consistency_errors, validate_overrides
+from .policy import POLICY_KEYS, PolicySet, PolicyValueError, rule_consistency_errors, validate_overrides
 from .services import sessions as session_service
 from .tags import TagFormatError, is_valid_tag_type, parse_tag
 
@@ -129,20 +129,36 @@ class DeviceAdmin(admin.ModelAdmin):
 
 class PolicySettingForm(forms.ModelForm):
     key = forms.ChoiceField(choices=[("tag_priority", "Tag priority (tag types, strongest first)"),
-                                     ("on_create_only_tags", "Tag types that cannot change after creation")])
+                                     ("on_create_only_tags", "Tag types that cannot change after creation"),
+                                     ("defaults", "Policy defaults (over the BYO_SESSIONS settings)")])
 
     class Meta:
         model = PolicySetting
         fields = ("key", "value")
 
-    def clean_value(self) -> Any:
-        value = self.cleaned_data["value"]
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        key, value = data.get("key"), data.get("value")
+        if key == "defaults":
+            if not isinstance(value, dict):
+                self.add_error("value", 'Write a JSON object, e.g. {"absolute_lifetime_secs": 43200}.')
+                return data
+            try:
+                PolicySet(defaults=validate_overrides(value, path="defaults"))
+            except PolicyValueError as exc:
+                for path, message in exc.errors:
+                    self.add_error("value", f"{path}: {message}")
+            return data
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise forms.ValidationError('Write a JSON list of tag types, e.g. ["org", "role"].')
-        bad = [item for item in value if item != "*" and not is_valid_tag_type(item)]
+            self.add_error("value", 'Write a JSON list of tag types, e.g. ["org", "role"].')
+            return data
+        allow_all = key == "on_create_only_tags"
+        bad = [item for item in value if not (is_valid_tag_type(item) or (allow_all and item == "*"))]
         if bad:
-            raise forms.ValidationError(f"Not tag types: {', '.join(bad)}. A tag type is like org or login_type.")
-        return value
+            self.add_error("value", f"Not tag types: {', '.join(bad)}. A tag type is like org or login_type.")
+        elif len(set(value)) != len(value):
+            self.add_error("value", "Each tag type may be listed once.")
+        return data
 
 
 def _audit_policy_change(request: HttpRequest, what: str, details: dict[str, Any]) -> None:

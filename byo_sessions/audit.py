@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
+
 from . import clock
 from .conf import byo_settings
 from .models import AuditEvent, Session
@@ -64,9 +66,11 @@ def _row(event: Event) -> AuditEvent:
 
 
 def record(event: Event) -> None:
+    """Write the row now and the log line once the transaction commits (a rolled-back
+    event must not appear in the logs either)."""
     row = _row(event)
     row.save(force_insert=True)
-    _log(event, row.created_at.isoformat())
+    transaction.on_commit(lambda: _log(event, row.created_at.isoformat()))
 
 
 def record_many(events: Iterable[Event]) -> None:
@@ -75,8 +79,12 @@ def record_many(events: Iterable[Event]) -> None:
     rows = [_row(e) for e in events]
     if rows:
         AuditEvent.objects.bulk_create(rows, batch_size=500)
-        for event, row in zip(events, rows):
-            _log(event, row.created_at.isoformat())
+
+        def log_all() -> None:
+            for event, row in zip(events, rows):
+                _log(event, row.created_at.isoformat())
+
+        transaction.on_commit(log_all)
 
 
 def log_only(event: Event) -> None:

@@ -6,6 +6,7 @@ session fixation), rotates the CSRF token and sends Django's ``user_logged_in`` 
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -13,7 +14,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 
-from . import http
+from . import http, policy_store
 from .models import EndReason
 from .request_state import state_for
 from .results import Err, Ok
@@ -41,9 +42,11 @@ def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
     if isinstance(result, Err):
         return result
     created = result.data
+    idle = policy_store.resolve(tuple(tags or ())).inactivity_timeout_secs
+    expires_at = min(created.expires_at, created.created_at + timedelta(seconds=idle)) if idle else created.expires_at
     state.logged_in(
         ValidatedSession(session_id=created.session_id, user_id=user.pk, created_at=created.created_at,
-                         expires_at=created.expires_at, last_activity_at=created.created_at,
+                         expires_at=expires_at, last_activity_at=created.created_at,
                          tags=tuple(tags or ()), metadata=dict(metadata or {}),
                          has_device_registered=created.device_id is not None, device_id=created.device_id,
                          user=user, absolute_expires_at=created.expires_at),

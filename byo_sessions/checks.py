@@ -63,7 +63,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(Error(f"BYO_SESSIONS['PROXY_COUNT'] must be an integer >= 0, not {count!r}.",
                             id="byo_sessions.E009"))
     errors.extend(_check_lists())
-    if not errors:  # the flat keys feed the policy defaults: report each problem once
+    if not any(isinstance(e, Error) for e in errors):  # the flat keys feed the policy: report each once
         errors.extend(_check_policy_defaults())
     return errors
 
@@ -92,10 +92,10 @@ def _check_lists() -> list[Any]:
 
 def _check_policy_defaults() -> list[Any]:
     from .policy import PolicyValueError
-    from .policy_store import settings_defaults
+    from .policy_store import settings_policy_set
 
     try:
-        settings_defaults()
+        settings_policy_set()  # the same validation the live policy set gets
     except PolicyValueError as exc:
         return [Error(f"BYO_SESSIONS policy default {path}: {message}", id="byo_sessions.E010")
                 for path, message in exc.errors]

@@ -82,12 +82,13 @@ def _build() -> PolicySet:
     return PolicySet(
         defaults=settings_defaults(stored.get(DEFAULTS_KEY)),
         rules=rules,
-        tag_priority=tuple(tag_priority),
-        create_only_tag_types=tuple(create_only),
+        tag_priority=tag_priority,
+        create_only_tag_types=create_only,
     )
 
 
-def _settings_only() -> PolicySet:
+def settings_policy_set() -> PolicySet:
+    """The policy set from settings alone (what the system check validates)."""
     return PolicySet(defaults=settings_defaults(), tag_priority=tuple(byo_settings.TAG_PRIORITY),
                      create_only_tag_types=tuple(byo_settings.CREATE_ONLY_TAG_TYPES))
 
@@ -104,12 +105,13 @@ def current() -> PolicySet:
         if _cached is None or version != _cached_version:
             try:
                 _cached = _build()
-            except PolicyValueError as exc:
+            except (PolicyValueError, TypeError, ValueError) as exc:
                 # Only stored policy-wide settings can get here (rules are checked one by
-                # one); serve the settings' own policy rather than fail every request.
-                logger.error("byo_sessions: the stored policy set is invalid: %s", exc.errors)
+                # one, settings by the system check); serve the settings' own policy rather
+                # than fail every request.
+                logger.error("byo_sessions: the stored policy set is invalid: %s", getattr(exc, "errors", exc))
                 if _cached is None:
-                    _cached = _settings_only()
+                    _cached = settings_policy_set()
             _cached_version = version
         _checked_at = now
         return _cached

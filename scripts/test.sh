@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite: a SQLite pass (everything, browser tests included),
-# then a PostgreSQL pass against a throwaway server this script starts and stops itself.
+# a PostgreSQL pass against a throwaway server this script starts and stops itself, and
+# a pass with Django 5.2 LTS on that server (BYO_SKIP_LTS=true skips it).
 # Extra arguments go to pytest (both passes). With CI=true a missing PostgreSQL or
 # Chromium is a failure, not a skip.
 set -euo pipefail

@@ -60,3 +60,28 @@ def test_a_short_lifetime_setting_works_at_request_time(settings, user):
     settings.BYO_SESSIONS = {"ABSOLUTE_LIFETIME_SECS": 12 * 3600, "DEFAULT_POLICY": {"absolute_lifetime_secs": None}}
     created = sessions.create(user_id=user.pk)
     assert is_ok(created) and is_ok(sessions.validate(session_token=created.data.session_token))
+
+
+def test_policy_errors_are_reported_beside_a_warning(settings):
+    settings.DEBUG = False
+    assert ids(settings, {"COOKIE_SECURE": False, "DEFAULT_POLICY": {"ip_allowlist": ["x"]}}) == [
+        "byo_sessions.E010", "byo_sessions.W001"]
+
+
+@pytest.mark.parametrize("value", [
+    {"DEFAULT_POLICY": {"max_concurrent_sessions_per_user_per_tag": 3}},
+    {"TAG_PRIORITY": ["org", "org"]},
+])
+def test_whole_policy_set_is_validated(settings, value):
+    assert ids(settings, value) == ["byo_sessions.E010"]
+
+
+@pytest.mark.django_db
+def test_stored_settings_of_the_wrong_shape_fall_back_to_settings(user, caplog):
+    from byo_sessions import is_ok, sessions
+    from byo_sessions.models import PolicySetting
+
+    PolicySetting.objects.create(key="tag_priority", value="org")  # written around the admin form
+    created = sessions.create(user_id=user.pk, tags=["org:a"])
+    assert is_ok(created)
+    assert "stored policy set is invalid" in caplog.text

@@ -257,12 +257,14 @@ def test_required_tags(user):
     assert result.error.type == ErrorType.MISSING_REQUIRED_TAGS
 
 
-def test_tokens_never_reach_logs_or_audit(user, caplog):
+def test_tokens_never_reach_logs_or_audit(user, caplog, django_capture_on_commit_callbacks):
     caplog.set_level(logging.DEBUG)
-    created = make(user)
-    sessions.validate(session_token=created.session_token)
-    sessions.validate(session_token="byo_s_" + "B" * 43)
-    sessions.invalidate_by_token(session_token=created.session_token)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = make(user)
+        sessions.validate(session_token=created.session_token)
+        sessions.validate(session_token="byo_s_" + "B" * 43)
+        sessions.invalidate_by_token(session_token=created.session_token)
+    assert "session_created" in caplog.text and "session_invalidated" in caplog.text  # the lines were written
     assert created.session_token not in caplog.text
     assert "B" * 43 not in caplog.text
     for event in AuditEvent.objects.all():
@@ -270,11 +272,12 @@ def test_tokens_never_reach_logs_or_audit(user, caplog):
     assert created.session_token not in repr(created)
 
 
-def test_audit_log_line_is_json(user, caplog):
+def test_audit_log_line_is_json(user, caplog, django_capture_on_commit_callbacks):
     import json
 
     caplog.set_level(logging.INFO, logger="byo_sessions.audit")
-    created = make(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = make(user)
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "byo_sessions.audit"]
     assert lines[0]["event"] == "session_created" and lines[0]["session_id"] == created.session_id
 
@@ -306,3 +309,19 @@ def test_update_keeps_the_tag_limit(user):
     result = sessions.update(session_id=created.session_id, tags_to_add=["t:extra"])
     assert result.error.type == ErrorType.INVALID_TAG_FORMAT
     assert len(sessions.validate(session_token=created.session_token).data.tags) == 32
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_event_leaves_no_log_line(user, caplog):
+    from byo_sessions.models import TagPolicy
+
+    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1,
+                             on_session_limit_exceeded="reject_new")
+    make(user, tags=["org:a"])
+    other = sessions.create(user_id=user.pk, tags=["org:a"])  # refused; nothing it started may show
+    caplog.set_level(logging.INFO, logger="byo_sessions.audit")
+    assert is_err(other)
+    refused = sessions.create(user_id=user.pk, tags=["org:a"])
+    assert is_err(refused)
+    events = [r.getMessage() for r in caplog.records if r.name == "byo_sessions.audit"]
+    assert len(events) == 1 and "session_limit_exceeded" in events[0]

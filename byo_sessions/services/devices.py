@@ -97,8 +97,6 @@ def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_ad
         if exc.reason == "iat_too_old":  # a stale proof: sign a fresh one
             return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=exc.reason)
         return err(failure, exc.message, reason=exc.reason)
-    except ValueError as exc:  # an URL that cannot be normalised
-        return err(failure, str(exc)[:200], reason="bad_request_url")
     if not verified.nonce:
         return challenge_required(ip_address=ip_address, user_agent=user_agent, reason="missing_challenge")
     try:
