@@ -373,3 +373,26 @@ def test_an_idle_session_does_not_count_against_the_limit(user, clock):
     clock.advance(1801)
     assert is_ok(create(user, ["org:acme"]))
     assert Session.objects.get(pk=idle.session_id).end_reason == "expired_inactivity"
+
+
+@pytest.mark.parametrize("key,value,error", [
+    ("tag_priority", '"org"', "JSON list of tag types"),
+    ("tag_priority", '["org", "org"]', "listed once"),
+    ("tag_priority", '["*"]', "Not tag types"),
+    ("defaults", '{"absolute_lifetime_secs": -1}', "defaults.absolute_lifetime_secs"),
+    ("defaults", '["x"]', "JSON object"),
+])
+def test_admin_policy_settings_are_validated(admin_client, key, value, error):
+    response = admin_client.post("/admin/byo_sessions/policysetting/add/", {"key": key, "value": value})
+    assert response.status_code == 200 and error in response.content.decode()
+    assert not PolicySetting.objects.exists()
+
+
+def test_admin_policy_changes_are_audited(admin_client):
+    response = admin_client.post("/admin/byo_sessions/policysetting/add/",
+                                 {"key": "tag_priority", "value": '["org", "role"]'})
+    assert response.status_code == 302
+    admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(absolute_lifetime_secs="3600"))
+    events = AuditEvent.objects.filter(event_type="policy_changed").order_by("id")
+    assert [(e.reason, e.actor) for e in events] == [("admin_add", "admin:root"), ("admin_add", "admin:root")]
+    assert policy_store.current().tag_priority == ("org", "role")
