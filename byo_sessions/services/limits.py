@@ -58,7 +58,8 @@ def _live_ids(queryset: QuerySet[Session], now: datetime, order: str) -> list[st
 
     rows = list(queryset.filter(ended_at__isnull=True, expires_at__gt=now)
                 .only("id", "created_at", "last_activity_at", "expires_at", "tags").order_by(order, "id"))
-    alive, dead = [], {}
+    alive: list[str] = []
+    dead: dict[str, list[str]] = {}
     for row in rows:
         expiry, why = effective_expiry(row, policy_store.resolve(row.tags))
         if expiry > now:
