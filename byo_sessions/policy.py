@@ -395,6 +395,8 @@ class Policy:
 
     def ip_refusal(self, ip: str | IpAddress | None) -> IpRefusal | None:
         """Why the blocklist or allowlist refuses ``ip`` (naming the policy), or None."""
+        if not self.ip_allowlist and not self.ip_blocklist:
+            return None  # the common case: no address parsing on the hot path
         address: IpAddress | None
         try:
             address = parse_ip(ip) if isinstance(ip, str) else ip
