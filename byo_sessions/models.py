@@ -93,10 +93,6 @@ class Session(models.Model):
         """The user as a string, whichever kind of owner this is."""
         return str(self.user_id) if self.user_id is not None else str(self.external_user_id)
 
-    @property
-    def is_ended(self) -> bool:
-        return self.ended_at is not None
-
 
 class SessionTag(models.Model):
     """One row per (session, tag): the indexed form of ``Session.tags`` for bulk selection."""

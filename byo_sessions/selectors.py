@@ -101,7 +101,3 @@ def session_by_previous_hash(token_hash: str) -> Session | None:
 def retired_token(token_hash: str) -> RetiredToken | None:
     return RetiredToken.objects.select_related("session").filter(token_hash=token_hash).first()
 
-
-def forget_plans() -> None:
-    """For tests that swap AUTH_USER_MODEL or databases."""
-    _plans.clear()

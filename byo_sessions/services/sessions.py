@@ -25,8 +25,8 @@ from ..tokens import hash_token, is_well_formed, new_token
 from ..user_agent import parse_user_agent
 from ..values import ClientDevice, CreatedSession, DeviceRegistration, DeviceVerification, SessionInfo, ValidatedSession
 from . import devices, limits, rotation
-from .ending import end_session, end_sessions
-from .validation import RequestContext, absolute_expiry, check_session, effective_expiry
+from .ending import end_sessions
+from .validation import RequestContext, absolute_expiry, check_session, effective_expiry, ended_error
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_USER_AGENT_LENGTH = 1024
@@ -283,7 +283,7 @@ def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tupl
         if session.ended_at is not None:
             return rotation.report_reuse(session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
                                          why="previous_token_of_ended_session") \
-                if session.end_reason == EndReason.TOKEN_REUSE_DETECTED else _ended(session)
+                if session.end_reason == EndReason.TOKEN_REUSE_DETECTED else ended_error(session)
         successor = rotation.previous_token_successor(session, token, ctx.now)
         if successor is None:
             return rotation.report_reuse(session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
@@ -294,12 +294,6 @@ def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tupl
         return rotation.report_reuse(retired.session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
                                      why="retired_token")
     return _invalid_token("The session token is not recognised.", "unknown_token")
-
-
-def _ended(session: Session) -> Err:
-    from .validation import ended_error
-
-    return ended_error(session)
 
 
 def validate(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
@@ -465,7 +459,3 @@ def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_rem
                                                 "metadata_changed": given_metadata is not None}))
     return Ok(None)
 
-
-def end(session: Session, *, reason: str, actor: str = "") -> bool:
-    """End one loaded session (used by logout and admin)."""
-    return end_session(session, reason=reason, actor=actor)
