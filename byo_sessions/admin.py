@@ -137,7 +137,7 @@ class PolicySettingForm(forms.ModelForm):
         fields = ("key", "value")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         key, value = data.get("key"), data.get("value")
         if key == "defaults":
             if not isinstance(value, dict):
@@ -198,7 +198,7 @@ class TagPolicyForm(forms.ModelForm):
         return selector
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         overrides = {key: data.get(key) for key in POLICY_KEYS}
         try:
             cleaned = validate_overrides(overrides, path="")

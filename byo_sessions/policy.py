@@ -531,10 +531,10 @@ class PolicySet:
                 sources[key] = DEFAULTS_LABEL
         per_tag: dict[str, int] = {}
         for tag in sorted(tags):
-            rule = self._best_rule_for(tag, PER_TAG_KEY)
-            if rule is not None:
-                per_tag[tag] = rule.overrides[PER_TAG_KEY]
-                sources[f"{PER_TAG_KEY}[{tag}]"] = rule.label
+            best = self._best_rule_for(tag, PER_TAG_KEY)
+            if best is not None:
+                per_tag[tag] = best.overrides[PER_TAG_KEY]
+                sources[f"{PER_TAG_KEY}[{tag}]"] = best.label
         labels = dict.fromkeys(sources[f"{PER_TAG_KEY}[{tag}]"] for tag in per_tag)
         sources[PER_TAG_KEY] = ", ".join(labels) or DEFAULTS_LABEL
         return Policy(**values, max_concurrent_sessions_per_user_per_tag=per_tag, sources=sources)
@@ -696,7 +696,7 @@ def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, Errors]:
         overrides = validate_overrides(overrides, path=path)
     except PolicyValueError as exc:
         errors.extend(exc.errors)
-    if errors:
+    if errors or not isinstance(selector, str):
         return None, errors
     return PolicyRule(selector=selector, priority=priority, overrides=overrides, label=label), []
 

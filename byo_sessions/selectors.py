@@ -42,7 +42,9 @@ def _plan(alias: str) -> _Plan:
     if plan is not None:
         return plan
     connection = connections[alias]
-    qn = connection.ops.quote_name
+    def qn(name: str | None) -> str:
+        return connection.ops.quote_name(str(name))
+
     s_fields = _concrete(Session)
     u_fields = _concrete(user_model)
     s_table, u_table = Session._meta.db_table, user_model._meta.db_table

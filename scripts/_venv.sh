@@ -38,7 +38,7 @@ STAMP="$VENV/.byo-installed"
 WANT="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "==> installing byo-sessions and its test dependencies into .venv"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]" 2>&1 \
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test,typecheck]" 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
   "$VENV/bin/python" -c "import django, rest_framework, jwt, psycopg, playwright" \
     || { echo "error: installing the dependencies failed" >&2; exit 1; }

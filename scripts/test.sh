@@ -53,6 +53,9 @@ start_pg() {
     >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
 }
 
+echo "==> type check (mypy with django-stubs)"
+python -m mypy
+
 echo "==> pass 1/3: SQLite"
 python -m pytest -q "$@"
 

@@ -44,12 +44,14 @@ def end_sessions(
             )
             for sid, uid, ext, ip, ua in rows
         )
-        for sid, uid, ext, _ip, _ua in rows:
-            transaction.on_commit(
-                lambda sid=sid, ref=str(uid if uid is not None else ext): signals.session_invalidated.send(
-                    sender=Session, session_id=sid, user_ref=ref, reason=reason, actor=actor
-                )
-            )
+        ended_refs = [(sid, str(uid if uid is not None else ext)) for sid, uid, ext, _ip, _ua in rows]
+
+        def announce() -> None:
+            for sid, ref in ended_refs:
+                signals.session_invalidated.send(sender=Session, session_id=sid, user_ref=ref, reason=reason,
+                                                 actor=actor)
+
+        transaction.on_commit(announce)
     return ended
 
 

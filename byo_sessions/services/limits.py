@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 from django.db import connection
@@ -24,7 +25,7 @@ from .ending import end_sessions
 
 @dataclass(frozen=True, slots=True)
 class Owner:
-    user_id: object | None = None
+    user_id: Any = None
     external_user_id: str | None = None
 
     @property

@@ -50,7 +50,9 @@ def _secrets() -> list[str]:
 
 
 def is_due(session: Session, interval_secs: int | None, now: datetime) -> bool:
-    return bool(interval_secs) and now - session.token_issued_at >= timedelta(seconds=interval_secs)
+    if not interval_secs:
+        return False  # rotation switched off for this session's policy
+    return now - session.token_issued_at >= timedelta(seconds=interval_secs)
 
 
 LOST_RACE = "lost_race"

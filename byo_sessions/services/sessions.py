@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from .. import audit, clock, policy_store, selectors, signals
+from ..conf import byo_settings
 from ..audit import Event, EventType
 from ..models import EndReason, Session, SessionTag
 from ..network import InvalidIpAddress, normalise_ip
@@ -156,14 +157,14 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
     session = Session(
         user_id=owner.user_id, external_user_id=owner.external_user_id, token_hash=hash_token(token),
         token_issued_at=now, created_at=now, last_activity_at=now,
-        expires_at=now + timedelta(seconds=policy.absolute_lifetime_secs),
+        expires_at=now + timedelta(seconds=policy.absolute_lifetime_secs or byo_settings.ABSOLUTE_LIFETIME_SECS),
         ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua,
         client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata,
     )
     refused_limit: Err | None = None
     with transaction.atomic():
         limits.lock_owner(owner)
-        if is_well_formed(replaces_session_token):
+        if replaces_session_token is not None and is_well_formed(replaces_session_token):
             end_sessions(_by_any_token(replaces_session_token), reason=EndReason.LOGIN_REPLACED, actor=actor)
         refused_limit = limits.enforce(owner, tuple(clean_tags), policy, policy_set.per_tag_limits(clean_tags), now)
         if refused_limit is None:
@@ -448,7 +449,7 @@ def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_rem
         if new_metadata is not None:
             metadata = cleaned_metadata
         elif patch_metadata is not None:
-            metadata = {**session.metadata, **cleaned_metadata}
+            metadata = {**session.metadata, **(cleaned_metadata or {})}
         if len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
             return err(ErrorType.INVALID_METADATA, f"Metadata is larger than {MAX_METADATA_BYTES} bytes.")
         Session.objects.filter(pk=session.pk).update(tags=tags, metadata=metadata)

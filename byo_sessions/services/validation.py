@@ -43,6 +43,8 @@ class Changes:
 
 def absolute_expiry(session: Session, policy: Policy) -> datetime:
     """The hard end: the expiry fixed at creation, or sooner if the policy got shorter since."""
+    if policy.absolute_lifetime_secs is None:
+        return session.expires_at
     return min(session.expires_at, session.created_at + timedelta(seconds=policy.absolute_lifetime_secs))
 
 
