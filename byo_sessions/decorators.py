@@ -65,10 +65,17 @@ def ignore_device_for_verification(view: View) -> View:
     return view
 
 
+def session_exempt(view: View) -> View:
+    """A view the middleware leaves alone: its Authorization header is not a session
+    token (e.g. the session server's integration key), so nothing is validated."""
+    view.byo_session_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
 def device_verification_required(view: View) -> View:
     """Demand a fresh device proof (``DPoP`` header) on every request to this view."""
     view.byo_device_required = True  # type: ignore[attr-defined]
     return view
 
 
-__all__ = ["login_required", "ignore_device_for_verification", "device_verification_required"]
+__all__ = ["login_required", "ignore_device_for_verification", "device_verification_required", "session_exempt"]

@@ -39,7 +39,7 @@ class RequestState:
         if self.resolved:
             return
         self.resolved = True
-        if self.token is None:
+        if self.token is None or _view_flag(view_func, "byo_session_exempt"):
             return
         from .services import sessions
 

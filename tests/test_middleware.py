@@ -275,3 +275,10 @@ def test_database_outage_is_a_typed_503_not_a_500(client, user, monkeypatch):
     response = client.get("/protected/", HTTP_ACCEPT="application/json")
     assert response.status_code == 503 and response.json()["type"] == "UnexpectedError"
     assert COOKIE not in response.cookies  # the cookie is kept for when the database is back
+
+
+def test_session_exempt_views_validate_nothing(user, django_assert_num_queries):
+    token = sessions.create(user_id=user.pk).data.session_token
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    with django_assert_num_queries(0):
+        assert api.get("/exempt/").json() == {"user": None, "session": False}

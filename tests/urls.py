@@ -111,3 +111,15 @@ urlpatterns = [
     path("admin/", include(admin_auth_patterns)),
     path("admin/", admin.site.urls),
 ]
+
+
+from byo_sessions.decorators import session_exempt  # noqa: E402
+
+
+@session_exempt
+def exempt_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": request.user.get_username() if request.user.is_authenticated else None,
+                         "session": request.byo_session is not None})
+
+
+urlpatterns.append(path("exempt/", exempt_view))
