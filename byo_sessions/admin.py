@@ -20,6 +20,7 @@ from .audit import Event, EventType
 from .policy import POLICY_KEYS, PolicySet, PolicyValueError, rule_consistency_errors, validate_overrides
 from .services import sessions as session_service
 from .tags import TagFormatError, is_valid_tag_type, parse_tag
+from .user_agent import UserAgentSummary
 
 
 def _actor(request: HttpRequest) -> str:
@@ -89,7 +90,7 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.display(description="browser")
     def client_display(self, obj: Session) -> str:
-        return (obj.client or {}).get("display_name") or "Unknown"
+        return UserAgentSummary.from_dict(obj.client).display_name
 
     @admin.display(description="status")
     def status(self, obj: Session) -> str:

@@ -63,6 +63,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(Error(f"BYO_SESSIONS['PROXY_COUNT'] must be an integer >= 0, not {count!r}.",
                             id="byo_sessions.E009"))
     errors.extend(_check_lists())
+    errors.extend(_check_integration_keys())
     if not any(isinstance(e, Error) for e in errors):  # the flat keys feed the policy: report each once
         errors.extend(_check_policy_defaults())
     return errors
@@ -88,6 +89,17 @@ def _check_lists() -> list[Any]:
         errors.append(Error(f"BYO_SESSIONS['TRUSTED_PROXIES'] must be a list of networks (CIDR): {exc}",
                             id="byo_sessions.E012"))
     return errors
+
+
+def _check_integration_keys() -> list[Any]:
+    value = byo_settings.SERVER_INTEGRATION_KEYS
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+                                                for v in value):
+        return []
+    return [Error("BYO_SESSIONS['SERVER_INTEGRATION_KEYS'] must be a list of SHA-256 hex digests "
+                  "(64 lowercase hex characters), never the keys themselves.",
+                  hint="Run 'manage.py byo_integration_key' and paste the digest it prints.",
+                  id="byo_sessions.E013")]
 
 
 def _check_policy_defaults() -> list[Any]:

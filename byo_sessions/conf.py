@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "DEVICE_PROOF_MAX_AGE_SECS": 60,
     # Audit.
     "AUDIT_LOGGER": "byo_sessions.audit",
+    # Session server (byo_sessions.server): SHA-256 hex digests of the accepted integration keys.
+    "SERVER_INTEGRATION_KEYS": [],
 }
 
 

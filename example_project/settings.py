@@ -67,6 +67,11 @@ BYO_SESSIONS = {
     "ABSOLUTE_LIFETIME_SECS": 12 * 3600,
     "INACTIVITY_TIMEOUT_SECS": 2 * 3600,
     "ROTATION_INTERVAL_SECS": 300,
+    # The session server at /byo-server/ (docs/server.md) accepts only keys whose SHA-256
+    # digest is listed here. Make one with `python manage.py byo_integration_key` and paste
+    # the digest. This demo digest is of the demo-only key
+    # "byo_ik_demo-only-integration-key-change-me"; never ship it.
+    "SERVER_INTEGRATION_KEYS": ["700ea8d57f8012d7e53a15e7196a686636dcfc83921cdfdbf8a3062a74592a91"],
 }
 
 LOGGING = {

@@ -14,6 +14,7 @@ urlpatterns = [
     path("account/sessions/end-others/", views.end_other_sessions, name="end-other-sessions"),
     path("api/me/", views.MeView.as_view(), name="api-me"),
     path("byo/", include("byo_sessions.urls")),
+    path("byo-server/", include("byo_sessions.server.urls")),  # session server for other backends
     path("admin/", include(admin_auth_patterns)),  # admin login/logout through byo sessions
     path("admin/", admin.site.urls),
 ]

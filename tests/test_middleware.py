@@ -282,3 +282,12 @@ def test_session_exempt_views_validate_nothing(user, django_assert_num_queries):
     api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     with django_assert_num_queries(0):
         assert api.get("/exempt/").json() == {"user": None, "session": False}
+
+
+def test_admin_session_list_shows_the_browser(client, django_user_model, user):
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+    sessions.create(user_id=user.pk, user_agent=(
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"))
+    assert "Chrome 131 on macOS" in client.get("/admin/byo_sessions/session/").content.decode()

@@ -325,3 +325,8 @@ def test_a_rolled_back_event_leaves_no_log_line(user, caplog):
     assert is_err(refused)
     events = [r.getMessage() for r in caplog.records if r.name == "byo_sessions.audit"]
     assert len(events) == 1 and "session_limit_exceeded" in events[0]
+
+
+def test_session_list_names_the_browser(user):
+    make(user)
+    assert sessions.fetch_all_for_user(user_id=user.pk).data[0].device.display_name == "Chrome 131 on macOS"

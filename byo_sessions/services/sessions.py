@@ -23,7 +23,7 @@ from ..network import InvalidIpAddress, normalise_ip
 from ..results import Err, ErrorType, Ok, err
 from ..tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..tokens import hash_token, is_well_formed, new_token
-from ..user_agent import parse_user_agent
+from ..user_agent import UserAgentSummary, parse_user_agent
 from ..values import ClientDevice, CreatedSession, DeviceRegistration, DeviceVerification, SessionInfo, ValidatedSession
 from . import devices, limits, rotation
 from .ending import end_sessions
@@ -377,6 +377,7 @@ def invalidate_where(*, queryset: QuerySet[Session], reason: str = EndReason.BUL
 
 def session_info(session: Session) -> SessionInfo:
     summary = session.client or {}
+    parsed = UserAgentSummary.from_dict(summary)
     policy = policy_store.resolve(session.tags)
     expiry, _ = effective_expiry(session, policy)
     return SessionInfo(
@@ -386,7 +387,7 @@ def session_info(session: Session) -> SessionInfo:
         ended_at=session.ended_at, end_reason=session.end_reason,
         ip_address=session.ip_address, last_ip_address=session.last_ip_address,
         device=ClientDevice(
-            display_name=summary.get("display_name") or "Unknown device",
+            display_name=parsed.display_name if not parsed.is_unknown else "Unknown device",
             device_type=summary.get("device_type") or "Unknown",
             browser=summary.get("browser"), browser_version=summary.get("browser_version"),
             os=summary.get("os"), os_version=summary.get("os_version"),
