@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -24,9 +25,11 @@ T = TypeVar("T")
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """The client is async (aiohttp); the tests are sync. The loop is gone before the
-    test touches the ORM again, so DJANGO_ALLOW_ASYNC_UNSAFE is not needed."""
-    return asyncio.run(coroutine)
+    """The client is async (aiohttp); the tests are sync. The coroutine runs on its own
+    loop in a short-lived thread: Playwright's sync API (browser tests earlier in the same
+    session) leaves a loop running in the main thread, where ``asyncio.run`` refuses."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def configure(settings: Any, **keys: Any) -> None:
