@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import audit, clock
-from .models import AuditEvent, Device, EndReason, PolicySetting, Session, TagPolicy
+from .models import AuditEvent, Device, EndReason, PolicySetting, Session, SigningKey, TagPolicy
 from .audit import Event, EventType
 from .policy import POLICY_KEYS, PolicySet, PolicyValueError, rule_consistency_errors, validate_overrides
 from .services import sessions as session_service
@@ -244,6 +244,33 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ("event_type", "reason", "created_at")
     search_fields = ("session_id", "user_ref", "ip_address", "actor")
     date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    """Read-only: keys are made and retired by ``sessions.rotate_stateless_token_key`` /
+    ``manage.py byo_rotate_keys``. The (encrypted) private key is never shown."""
+
+    list_display = ("kid", "algorithm", "state", "created_at", "becomes_default_at", "expires_at")
+    fields = ("kid", "algorithm", "state", "created_at", "becomes_default_at", "expires_at", "public_jwk")
+    readonly_fields = fields
+    exclude = ("private_key_encrypted",)
+    search_fields = ("kid",)
+
+    @admin.display(description="state")
+    def state(self, obj: SigningKey) -> str:
+        from .services.keys import key_state
+
+        return key_state(obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -64,6 +64,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                             id="byo_sessions.E009"))
     errors.extend(_check_lists())
     errors.extend(_check_integration_keys())
+    errors.extend(_check_stateless_tokens())
     if not any(isinstance(e, Error) for e in errors):  # the flat keys feed the policy: report each once
         errors.extend(_check_policy_defaults())
     return errors
@@ -100,6 +101,31 @@ def _check_integration_keys() -> list[Any]:
                   "(64 lowercase hex characters), never the keys themselves.",
                   hint="Run 'manage.py byo_integration_key' and paste the digest it prints.",
                   id="byo_sessions.E013")]
+
+
+def _check_stateless_tokens() -> list[Any]:
+    errors: list[Any] = []
+    longest = byo_settings.STATELESS_TOKEN_MAX_LIFETIME_SECS
+    if not _is_int(longest) or not 1 <= longest <= 86400:
+        errors.append(Error(f"BYO_SESSIONS['STATELESS_TOKEN_MAX_LIFETIME_SECS'] must be an integer from 1 to 86400 "
+                            f"(stateless tokens cannot be revoked: keep them short), not {longest!r}.",
+                            id="byo_sessions.E014"))
+        longest = 86400
+    lifetime = byo_settings.STATELESS_TOKEN_LIFETIME_SECS
+    if not _is_int(lifetime) or not 1 <= lifetime <= longest:
+        errors.append(Error(f"BYO_SESSIONS['STATELESS_TOKEN_LIFETIME_SECS'] must be an integer from 1 to "
+                            f"STATELESS_TOKEN_MAX_LIFETIME_SECS ({longest}), not {lifetime!r}.",
+                            id="byo_sessions.E014"))
+    for key in ("STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE"):
+        value = getattr(byo_settings, key)
+        if not isinstance(value, str) or not value or len(value) > 255:
+            errors.append(Error(f"BYO_SESSIONS[{key!r}] must be a non-empty string (at most 255 characters), "
+                                f"such as 'https://auth.example.com', not {value!r}.", id="byo_sessions.E015"))
+    refresh = byo_settings.STATELESS_KEY_REFRESH_SECS
+    if not _is_int(refresh) or not 1 <= refresh <= 300:
+        errors.append(Error(f"BYO_SESSIONS['STATELESS_KEY_REFRESH_SECS'] must be an integer from 1 to 300, "
+                            f"not {refresh!r}.", id="byo_sessions.E016"))
+    return errors
 
 
 def _check_policy_defaults() -> list[Any]:

@@ -53,6 +53,13 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_LOGGER": "byo_sessions.audit",
     # Session server (byo_sessions.server): SHA-256 hex digests of the accepted integration keys.
     "SERVER_INTEGRATION_KEYS": [],
+    # Stateless tokens (RS256 JWTs, docs/stateless-tokens.md).
+    "STATELESS_TOKEN_LIFETIME_SECS": 300,
+    "STATELESS_TOKEN_MAX_LIFETIME_SECS": 3600,
+    "STATELESS_TOKEN_ISSUER": "byo_sessions",
+    "STATELESS_TOKEN_AUDIENCE": "byo_sessions",
+    # Processes re-read the signing keys at most this often (rotation reaches every process).
+    "STATELESS_KEY_REFRESH_SECS": 5,
 }
 
 

@@ -77,12 +77,17 @@ class PresentedToken:
 
 
 def presented_token(request: HttpRequest) -> PresentedToken | None:
-    """The token from ``Authorization: Bearer`` (API clients) or the session cookie."""
+    """The token from ``Authorization: Bearer`` (API clients) or the session cookie.
+
+    A Bearer value shaped like a JWT (three dot-separated parts; session tokens never hold
+    a dot) is a stateless access token for ``StatelessTokenAuthentication``, not ours.
+    """
     if byo_settings.ALLOW_BEARER:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return PresentedToken(value.strip(), "bearer")
+        value = value.strip()
+        if scheme.lower() == "bearer" and value and value.count(".") != 2:
+            return PresentedToken(value, "bearer")
     cookie = request.COOKIES.get(byo_settings.cookie_name)
     if cookie:
         return PresentedToken(cookie, "cookie")

@@ -22,6 +22,10 @@ def new_device_id() -> str:
     return "dev_" + secrets.token_urlsafe(12)
 
 
+def new_key_id() -> str:
+    return "key_" + secrets.token_urlsafe(12)
+
+
 class EndReason(models.TextChoices):
     LOGOUT = "logout", "Logged out"
     LOGIN_REPLACED = "login_replaced", "Replaced by a new login"
@@ -236,6 +240,8 @@ class AuditEvent(models.Model):
         DEVICE_VERIFICATION_FAILED = "device_verification_failed"
         DEVICE_CHALLENGE_ISSUED = "device_challenge_issued"
         POLICY_CHANGED = "policy_changed"
+        SIGNING_KEY_CREATED = "signing_key_created"
+        SIGNING_KEY_ROTATED = "signing_key_rotated"
 
     created_at = models.DateTimeField(db_index=True)
     event_type = models.CharField(max_length=40, choices=Type.choices, db_index=True)
@@ -252,3 +258,31 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.session_id}"
+
+
+class SigningKey(models.Model):
+    """An RS256 key pair for stateless tokens (``services/keys.py``).
+
+    The private key is stored only encrypted (AES-GCM under a key derived from
+    ``SECRET_KEY``), so a database dump alone cannot mint tokens. The state (next,
+    active, retired, expired) is derived from the two times, never stored: a stored flag
+    would need a job to flip it at the right moment, times need nothing.
+    """
+
+    kid = models.CharField(max_length=40, unique=True, default=new_key_id, editable=False)
+    # Unique and increasing: concurrent first-key creations or rotations collide on it
+    # (IntegrityError) instead of both inserting a key.
+    serial = models.PositiveIntegerField(unique=True, editable=False)
+    algorithm = models.CharField(max_length=10, default="RS256", editable=False)
+    private_key_encrypted = models.TextField(editable=False)
+    public_jwk = models.JSONField(editable=False)
+    created_at = models.DateTimeField()
+    becomes_default_at = models.DateTimeField(help_text="From this moment new tokens are signed with this key.")
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="After this the key verifies nothing and leaves the JWKS.")
+
+    class Meta:
+        ordering = ["-becomes_default_at", "-serial"]
+
+    def __str__(self) -> str:
+        return self.kid

@@ -36,6 +36,8 @@ class ErrorType(StrEnum):
     INVALID_DEVICE_REGISTRATION = "InvalidDeviceRegistration"
     DEVICE_ALREADY_REGISTERED = "DeviceAlreadyRegistered"
     UNKNOWN_USER = "UnknownUser"
+    INVALID_PARAMETERS = "InvalidParameters"
+    INVALID_STATELESS_TOKEN = "InvalidStatelessToken"
     UNEXPECTED_ERROR = "UnexpectedError"
 
 

@@ -2,7 +2,9 @@
 
 Call shapes follow the BYO-style clients (``sessions.create(...)``, ``validate``,
 ``validate_and_refresh``, ``invalidate_by_token``, ...), each with an async twin named
-the Django way (``acreate``, ``avalidate``, ...). See ``docs/api.md``.
+the Django way (``acreate``, ``avalidate``, ...). See ``docs/api.md``; stateless tokens
+(``create_stateless_token``, ``verify_stateless_token``, ``get_jwks``,
+``rotate_stateless_token_key``) are in ``docs/stateless-tokens.md``.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from .services.sessions import (
 )
 
 from .services import devices as device  # sessions.device.create_challenge / register
+from .jwt_tokens import create_stateless_token, verify_stateless_token
+from .services.keys import get_jwks, rotate_stateless_token_key
 
 acreate = sync_to_async(create)
 avalidate = sync_to_async(validate)
@@ -34,6 +38,10 @@ ainvalidate_all_for_user_except_one = sync_to_async(invalidate_all_for_user_exce
 afetch_all_for_user = sync_to_async(fetch_all_for_user)
 afetch_by_id = sync_to_async(fetch_by_id)
 aupdate = sync_to_async(update)
+acreate_stateless_token = sync_to_async(create_stateless_token)
+averify_stateless_token = sync_to_async(verify_stateless_token)
+aget_jwks = sync_to_async(get_jwks)
+arotate_stateless_token_key = sync_to_async(rotate_stateless_token_key)
 
 __all__ = [
     "create", "validate", "validate_and_refresh", "invalidate_by_token", "invalidate_by_id",
@@ -42,4 +50,6 @@ __all__ = [
     "acreate", "avalidate", "avalidate_and_refresh", "ainvalidate_by_token", "ainvalidate_by_id",
     "ainvalidate_all_for_user", "ainvalidate_all_for_user_except_one", "afetch_all_for_user",
     "afetch_by_id", "aupdate",
+    "create_stateless_token", "verify_stateless_token", "get_jwks", "rotate_stateless_token_key",
+    "acreate_stateless_token", "averify_stateless_token", "aget_jwks", "arotate_stateless_token_key",
 ]

@@ -101,6 +101,10 @@ _UPDATE: dict[T, Builder] = {
     T.CANNOT_MODIFY_CREATE_ONLY_TAGS: _create_only,
 }
 
+def _probe(error_type: T) -> SessionError:
+    return SessionError(error_type)
+
+
 TABLES: dict[str, dict[T, Builder]] = {
     "CreateSession": {
         T.SESSION_LIMIT_EXCEEDED: _limit,
@@ -122,7 +126,15 @@ TABLES: dict[str, dict[T, Builder]] = {
         T.INVALID_DEVICE_REGISTRATION: _BAD_REGISTRATION,
         T.DEVICE_ALREADY_REGISTERED: _as_string("DeviceAlreadyRegistered", 409),
     },
-    # FetchAllSessionsForUser, FetchAllSessions, InvalidateSessionByToken,
+    # A session that is not valid now, an unknown or inactive user, a bad parameter: the
+    # token cannot be made. The status is our type's (401 for a dead session, 400, ...).
+    "CreateStatelessToken": {t: _as_string("TokenCreationFailed", http.status_for(_probe(t)))
+                             for t in T if t != T.UNEXPECTED_ERROR},
+    "RotateStatelessTokenKey": {
+        T.INVALID_PARAMETERS: _as_string("InvalidParameters", 400),
+        T.UNEXPECTED_ERROR: _as_string("RotationFailed", 409),  # a concurrent rotation won the race
+    },
+    # GetJwks, FetchAllSessionsForUser, FetchAllSessions, InvalidateSessionByToken,
     # InvalidateAllSessionsForUser(ExceptOne), CreateDeviceChallenge, Ping: UnexpectedError only.
 }
 

@@ -11,15 +11,18 @@ from propelauth_byo import create_client
 from propelauth_byo.generated import (
     create_device_challenge_error,
     create_session_error,
+    create_stateless_token_error,
     fetch_all_sessions_error,
     fetch_all_sessions_for_user_error,
     fetch_session_by_id_error,
+    get_jwks_error,
     invalidate_all_sessions_for_user_error,
     invalidate_all_sessions_for_user_except_one_error,
     invalidate_session_by_id_error,
     invalidate_session_by_token_error,
     ping_error,
     register_device_error,
+    rotate_stateless_token_key_error,
     update_session_error,
     update_sessions_error,
     validate_and_refresh_session_error,
@@ -50,6 +53,9 @@ UNIONS = {
         invalidate_all_sessions_for_user_except_one_error.InvalidateAllSessionsForUserExceptOneError,
     "CreateDeviceChallenge": create_device_challenge_error.CreateDeviceChallengeError,
     "RegisterDevice": register_device_error.RegisterDeviceError,
+    "CreateStatelessToken": create_stateless_token_error.CreateStatelessTokenError,
+    "GetJwks": get_jwks_error.GetJwksError,
+    "RotateStatelessTokenKey": rotate_stateless_token_key_error.RotateStatelessTokenKeyError,
     "Ping": ping_error.PingError,
 }
 
@@ -90,6 +96,9 @@ def call(command: str, answer: dict[str, Any]) -> Any:
             lambda: session.invalidate_all_for_user_except_one(user_id="u", session_token_to_keep="t"),
         "CreateDeviceChallenge": lambda: session.device.create_challenge(),
         "RegisterDevice": lambda: session.device.register(signed_device_challenge="x", remember_device=True),
+        "CreateStatelessToken": lambda: session.create_stateless_token(user_id="u"),
+        "GetJwks": lambda: session.get_jwks(),
+        "RotateStatelessTokenKey": lambda: session.rotate_stateless_token_key(1, 2),
         "Ping": lambda: client.ping(),
     }
     return run(calls[command]())

@@ -107,7 +107,7 @@ def test_missing_data_means_empty_object(post):
 def test_unknown_and_unoffered_commands(post):
     status, body = post({"command": "MakeCoffee", "data": {}})
     assert status == 400 and body == {"type": "UnexpectedError", "details": "UnknownCommand: 'MakeCoffee' is not a command."}
-    for name in ("CreateStatelessToken", "GetJwks", "RotateStatelessTokenKey", "StartPasskeyRegistration",
+    for name in ("StartPasskeyRegistration",
                  "ValidateApiKey", "ScimRequest", "InitiateOidcLogin", "CreateImpersonationSession"):
         status, body = post({"command": name, "data": {}})
         assert status == 501 and body["type"] == "UnexpectedError"

@@ -1,4 +1,5 @@
-"""``manage.py byo_prune``: delete long-dead sessions, old audit rows and spent proof ids.
+"""``manage.py byo_prune``: delete long-dead sessions, old audit rows, spent proof ids and
+signing keys that expired (left the JWKS) more than ``--days`` ago.
 
 Ended and expired sessions are kept for inspection until they are older than
 ``--days``; each kind of row goes in one set-based DELETE (like ``clearsessions``).
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Q
 
 from ... import clock
-from ...models import AuditEvent, Session
+from ...models import AuditEvent, Session, SigningKey
 from ...services.devices import prune_used_proofs
 
 
@@ -30,7 +31,9 @@ class Command(BaseCommand):
         dead = Session.objects.filter(Q(ended_at__lt=cutoff) | Q(ended_at__isnull=True, expires_at__lt=cutoff))
         sessions_deleted, _ = dead.delete()
         proofs = prune_used_proofs(now)
-        message = f"Deleted {sessions_deleted} row(s) of dead sessions, {proofs} spent proof id(s)"
+        keys_deleted, _ = SigningKey.objects.filter(expires_at__lt=cutoff).delete()
+        message = (f"Deleted {sessions_deleted} row(s) of dead sessions, {proofs} spent proof id(s), "
+                   f"{keys_deleted} expired signing key(s)")
         if options["audit_days"] is not None:
             events, _ = AuditEvent.objects.filter(created_at__lt=now - timedelta(days=options["audit_days"])).delete()
             message += f", {events} audit event(s)"

@@ -1,0 +1,25 @@
+"""``GET .well-known/jwks.json``: the public keys that verify stateless tokens.
+
+Plain Django (no DRF negotiation: a JWKS is always JSON) and session-exempt (a public
+document; the session middleware need not look at the request). Served from the
+in-process key set, so it costs no query most of the time. Caches may keep it 300 s,
+which is why a rotation should publish the next key at least that long before it
+becomes default.
+"""
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from ..decorators import session_exempt
+from ..services.keys import get_jwks
+
+CACHE_CONTROL = "public, max-age=300"
+
+
+@session_exempt
+@require_GET
+def jwks(request: HttpRequest) -> JsonResponse:
+    response = JsonResponse(get_jwks().data)
+    response["Cache-Control"] = CACHE_CONTROL
+    return response

@@ -1,0 +1,67 @@
+"""Django REST framework authentication by stateless token (``Authorization: Bearer <jwt>``).
+
+It only claims headers that look like a JWT (three dot-separated parts), so it can sit
+beside ``SessionTokenAuthentication`` (``byo_s_`` tokens); list it *first*, because
+``SessionTokenAuthentication`` refuses any Bearer value that is not a session token.
+Verification needs no query once this process holds the public keys, and the user is
+not loaded either: ``request.user`` is a ``StatelessTokenUser`` built from the claims
+and ``request.auth`` is the claims dict.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from .. import http
+from ..jwt_tokens import verify_stateless_token
+from ..results import Err, SessionError
+
+
+class StatelessTokenUser:
+    """Who the token names, without a database read. ``pk``/``id`` is the ``sub`` claim
+    (a Django user's primary key as a string, or a session server caller's user id)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, claims: dict[str, Any]) -> None:
+        self.claims = claims
+        self.pk = self.id = self.username = str(claims["sub"])
+        self.session_id: str | None = claims.get("sid")
+
+    def get_username(self) -> str:
+        return self.username
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class StatelessTokenRefused(exceptions.AuthenticationFailed):
+    def __init__(self, error: SessionError) -> None:
+        super().__init__(detail=http.error_body(error))
+
+
+def looks_like_jwt(value: str) -> bool:
+    parts = value.split(".")
+    return len(parts) == 3 and all(parts[:2])
+
+
+class StatelessTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        scheme, _, value = get_authorization_header(request).decode("latin-1").partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not looks_like_jwt(value):
+            return None
+        result = verify_stateless_token(value)
+        if isinstance(result, Err):
+            raise StatelessTokenRefused(result.error)
+        return StatelessTokenUser(result.data), result.data
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="byo_sessions", error="invalid_token"'
