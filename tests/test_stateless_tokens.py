@@ -416,6 +416,7 @@ def test_rotate_command(clock, capsys):
                      "--secs-before-existing-keys-are-deactivated", "61")
 
 
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.live_clock
 def test_concurrent_first_use_creates_one_key():
@@ -433,8 +434,6 @@ def test_concurrent_first_use_creates_one_key():
         finally:
             thread_connection.close()
 
-    if connection.vendor == "sqlite":
-        pytest.skip("in-memory SQLite is not shared between threads; runs on PostgreSQL")
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
         thread.start()
