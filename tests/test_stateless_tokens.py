@@ -12,7 +12,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.test import Client
 
 from django.urls import path
