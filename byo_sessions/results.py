@@ -36,6 +36,7 @@ class ErrorType(StrEnum):
     INVALID_DEVICE_REGISTRATION = "InvalidDeviceRegistration"
     DEVICE_ALREADY_REGISTERED = "DeviceAlreadyRegistered"
     UNKNOWN_USER = "UnknownUser"
+    UPDATING_TOO_MANY_SESSIONS = "UpdatingTooManySessionsAtOnce"
     INVALID_PARAMETERS = "InvalidParameters"
     INVALID_STATELESS_TOKEN = "InvalidStatelessToken"
     UNEXPECTED_ERROR = "UnexpectedError"

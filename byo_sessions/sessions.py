@@ -20,6 +20,7 @@ from .services.sessions import (
     invalidate_by_token,
     invalidate_where,
     update,
+    update_many,
     validate,
     validate_and_refresh,
 )
@@ -38,6 +39,7 @@ ainvalidate_all_for_user_except_one = sync_to_async(invalidate_all_for_user_exce
 afetch_all_for_user = sync_to_async(fetch_all_for_user)
 afetch_by_id = sync_to_async(fetch_by_id)
 aupdate = sync_to_async(update)
+aupdate_many = sync_to_async(update_many)
 acreate_stateless_token = sync_to_async(create_stateless_token)
 averify_stateless_token = sync_to_async(verify_stateless_token)
 aget_jwks = sync_to_async(get_jwks)
@@ -46,7 +48,7 @@ arotate_stateless_token_key = sync_to_async(rotate_stateless_token_key)
 __all__ = [
     "create", "validate", "validate_and_refresh", "invalidate_by_token", "invalidate_by_id",
     "invalidate_all_for_user", "invalidate_all_for_user_except_one", "invalidate_where",
-    "fetch_all_for_user", "fetch_by_id", "update", "device",
+    "fetch_all_for_user", "fetch_by_id", "update", "update_many", "aupdate_many", "device",
     "acreate", "avalidate", "avalidate_and_refresh", "ainvalidate_by_token", "ainvalidate_by_id",
     "ainvalidate_all_for_user", "ainvalidate_all_for_user_except_one", "afetch_all_for_user",
     "afetch_by_id", "aupdate",

@@ -330,3 +330,18 @@ def test_a_rolled_back_event_leaves_no_log_line(user, caplog):
 def test_session_list_names_the_browser(user):
     make(user)
     assert sessions.fetch_all_for_user(user_id=user.pk).data[0].device.display_name == "Chrome 131 on macOS"
+
+
+def test_update_many_is_all_or_nothing_and_capped(user, settings):
+    settings.BYO_SESSIONS = {"CREATE_ONLY_TAG_TYPES": ["org"]}
+    a, b = make(user, tags=["org:acme"]), make(user)
+    mine = Session.objects.filter(user=user)
+    assert sessions.update_many(queryset=mine, max_count=1, tags_to_add=["role:x"]).error.type == \
+        ErrorType.UPDATING_TOO_MANY_SESSIONS
+    refused = sessions.update_many(queryset=mine, max_count=10, tags_to_add=["org:other"], patch_metadata={"k": 1})
+    assert refused.error.type == ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS
+    assert all(s.metadata == {} for s in Session.objects.all())  # nothing half-written
+    assert sessions.update_many(queryset=mine, max_count=10, tags_to_add=["role:x"]).data == 2
+    assert SessionTag.objects.filter(tag="role:x").count() == 2
+    assert sessions.validate(session_token=b.session_token).data.tags == ("role:x",)
+    assert sessions.validate(session_token=a.session_token).data.tags == ("org:acme", "role:x")

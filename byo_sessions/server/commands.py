@@ -142,13 +142,11 @@ def update_session(f: Fields) -> Reply:
 
 def update_sessions(f: Fields) -> Reply:
     where = f.req_obj("filter")
-    result = bulk.update_many(external_user_id=where.text("userId"), session_tags=where.texts("sessionTags"),
-                              tags_to_add=f.texts("tagsToAdd"), tags_to_remove=f.texts("tagsToRemove"),
-                              new_metadata=f.json("newMetadata"), patch_metadata=f.json("patchMetadata"),
-                              actor=ACTOR)
-    if isinstance(result, bulk.TooManySessions):
-        return WireError("UpdatingTooManySessionsAtOnce",
-                         f"The filter matches more than {result.limit} sessions; narrow it.", 400)
+    result = svc.update_many(
+        queryset=bulk.live_sessions(where.text("userId"), where.texts("sessionTags")),
+        max_count=bulk.MAX_SESSIONS_PER_UPDATE, tags_to_add=f.texts("tagsToAdd"),
+        tags_to_remove=f.texts("tagsToRemove"), new_metadata=f.json("newMetadata"),
+        patch_metadata=f.json("patchMetadata"), actor=ACTOR)
     return result if isinstance(result, Err) else {"updatedCount": result.data}
 
 

@@ -118,7 +118,8 @@ TABLES: dict[str, dict[T, Builder]] = {
     "ValidateAndRefreshSession": _VALIDATE,
     "FetchSessionById": {T.SESSION_NOT_FOUND: _NOT_FOUND},
     "UpdateSession": _UPDATE,
-    "UpdateSessions": {k: v for k, v in _UPDATE.items() if k != T.SESSION_NOT_FOUND},
+    "UpdateSessions": {**{k: v for k, v in _UPDATE.items() if k != T.SESSION_NOT_FOUND},
+                       T.UPDATING_TOO_MANY_SESSIONS: _as_string("UpdatingTooManySessionsAtOnce", 400)},
     "InvalidateSessionById": {T.SESSION_NOT_FOUND: _NOT_FOUND, T.UNKNOWN_USER: _NOT_FOUND},
     "RegisterDevice": {
         T.SESSION_NOT_FOUND: _NOT_FOUND,

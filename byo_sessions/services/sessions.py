@@ -8,6 +8,7 @@ user (``user_id`` = its pk) or, for the HTTP session server, the caller's own st
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -417,10 +418,15 @@ def fetch_by_id(*, session_id: str) -> Ok[SessionInfo] | Err:
 
 # --- update ---------------------------------------------------------------------------
 
-def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_remove: list[str] | None = None,
-           new_metadata: dict[str, Any] | None = None, patch_metadata: dict[str, Any] | None = None,
-           actor: str = "") -> Ok[None] | Err:
-    """Change tags and metadata. ``new_metadata`` replaces, ``patch_metadata`` merges (not both)."""
+@dataclass(frozen=True, slots=True)
+class _Change:
+    adding: list[str]
+    removing: list[str]
+    replace_metadata: bool
+    metadata: dict[str, Any] | None  # None: metadata untouched
+
+
+def _clean_change(tags_to_add: Any, tags_to_remove: Any, new_metadata: Any, patch_metadata: Any) -> _Change | Err:
     if new_metadata is not None and patch_metadata is not None:
         return err(ErrorType.CONFLICTING_METADATA_OPTIONS, "Pass new_metadata or patch_metadata, not both.")
     adding = _clean_tags(tags_to_add)
@@ -429,35 +435,89 @@ def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_rem
     removing = _clean_tags(tags_to_remove)
     if isinstance(removing, Err):
         return removing
-    given_metadata = new_metadata if new_metadata is not None else patch_metadata
-    cleaned_metadata = _clean_metadata(given_metadata) if given_metadata is not None else None
-    if isinstance(cleaned_metadata, Err):
-        return cleaned_metadata
+    given = new_metadata if new_metadata is not None else patch_metadata
+    metadata = _clean_metadata(given) if given is not None else None
+    if isinstance(metadata, Err):
+        return metadata
+    return _Change(adding, removing, new_metadata is not None, metadata)
+
+
+def _apply(rows: list[Session], change: _Change) -> Err | None:
+    """Compute each row's new tags and metadata in memory; the first refusal wins."""
     create_only = policy_store.current().create_only_tag_types
-    locked = [t for t in adding + removing if is_create_only(t, create_only)]
-    with transaction.atomic():
-        session = Session.objects.select_for_update().filter(pk=session_id).first()
-        if session is None:
-            return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
-        locked = [t for t in locked if (t in adding and t not in session.tags) or (t in removing and t in session.tags)]
-        if locked:
-            return err(ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS, "These tags can only be set at creation.",
-                       tag_names=locked)
-        tags = [t for t in session.tags if t not in removing] + [t for t in adding if t not in session.tags]
-        if len(tags) > MAX_TAGS:
-            return err(ErrorType.INVALID_TAG_FORMAT, f"A session holds at most {MAX_TAGS} tags.", tag=tags[-1])
-        metadata = session.metadata
-        if new_metadata is not None:
-            metadata = cleaned_metadata
-        elif patch_metadata is not None:
-            metadata = {**session.metadata, **(cleaned_metadata or {})}
-        if len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
+    locked: list[str] = []
+    for session in rows:
+        current = list(session.tags)
+        locked += [t for t in change.adding
+                   if t not in current and is_create_only(t, create_only) and t not in locked]
+        locked += [t for t in change.removing
+                   if t in current and is_create_only(t, create_only) and t not in locked]
+        session.tags = [t for t in current if t not in change.removing] + \
+            [t for t in change.adding if t not in current]
+        if change.metadata is not None:
+            session.metadata = change.metadata if change.replace_metadata else {**session.metadata, **change.metadata}
+    if locked:
+        return err(ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS, "These tags can only be set at creation.",
+                   tag_names=locked)
+    for session in rows:
+        if len(session.tags) > MAX_TAGS:
+            return err(ErrorType.INVALID_TAG_FORMAT, f"A session holds at most {MAX_TAGS} tags.",
+                       tag=session.tags[-1])
+        if len(json.dumps(session.metadata).encode()) > MAX_METADATA_BYTES:
             return err(ErrorType.INVALID_METADATA, f"Metadata is larger than {MAX_METADATA_BYTES} bytes.")
-        Session.objects.filter(pk=session.pk).update(tags=tags, metadata=metadata)
-        SessionTag.objects.filter(session=session, tag__in=removing).delete()
-        SessionTag.objects.bulk_create([SessionTag(session=session, tag=t) for t in adding if t not in session.tags])
-        audit.record(Event.for_session(EventType.SESSION_UPDATED, session, actor=actor,
-                                       details={"tags_added": adding, "tags_removed": removing,
-                                                "metadata_changed": given_metadata is not None}))
+    return None
+
+
+def _save(rows: list[Session], change: _Change, actor: str, bulk: bool) -> None:
+    """Set-based writes whatever the number of rows: one UPDATE, tag rows, audit rows."""
+    ids = [s.id for s in rows]
+    Session.objects.bulk_update(rows, ["tags", "metadata"], batch_size=500)
+    if change.removing:
+        SessionTag.objects.filter(session_id__in=ids, tag__in=change.removing).delete()
+    if change.adding:
+        SessionTag.objects.bulk_create([SessionTag(session_id=i, tag=t) for i in ids for t in change.adding],
+                                       ignore_conflicts=True, batch_size=500)
+    details = {"tags_added": change.adding, "tags_removed": change.removing,
+               "metadata_changed": change.metadata is not None, **({"bulk": True} if bulk else {})}
+    audit.record_many(Event.for_session(EventType.SESSION_UPDATED, s, actor=actor, details=details) for s in rows)
+
+
+_UPDATE_COLUMNS = ("id", "user_id", "external_user_id", "tags", "metadata", "last_ip_address", "last_user_agent")
+
+
+def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_remove: list[str] | None = None,
+           new_metadata: dict[str, Any] | None = None, patch_metadata: dict[str, Any] | None = None,
+           actor: str = "") -> Ok[None] | Err:
+    """Change tags and metadata. ``new_metadata`` replaces, ``patch_metadata`` merges (not both)."""
+    change = _clean_change(tags_to_add, tags_to_remove, new_metadata, patch_metadata)
+    if isinstance(change, Err):
+        return change
+    with transaction.atomic():
+        rows = list(Session.objects.select_for_update().filter(pk=session_id).only(*_UPDATE_COLUMNS))
+        if not rows:
+            return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
+        refused = _apply(rows, change)
+        if refused is not None:
+            return refused
+        _save(rows, change, actor, bulk=False)
     return Ok(None)
 
+
+def update_many(*, queryset: QuerySet[Session], max_count: int, tags_to_add: list[str] | None = None,
+                tags_to_remove: list[str] | None = None, new_metadata: dict[str, Any] | None = None,
+                patch_metadata: dict[str, Any] | None = None, actor: str = "") -> Ok[int] | Err:
+    """``update()`` for every session of ``queryset``, all or nothing; more than
+    ``max_count`` sessions is refused (``UpdatingTooManySessionsAtOnce``) before any write."""
+    change = _clean_change(tags_to_add, tags_to_remove, new_metadata, patch_metadata)
+    if isinstance(change, Err):
+        return change
+    with transaction.atomic():
+        rows = list(queryset.select_for_update().only(*_UPDATE_COLUMNS)[:max_count + 1])
+        if len(rows) > max_count:
+            return err(ErrorType.UPDATING_TOO_MANY_SESSIONS, f"More than {max_count} sessions match.",
+                       max_allowed=max_count)
+        refused = _apply(rows, change)
+        if refused is not None:
+            return refused
+        _save(rows, change, actor, bulk=True)
+    return Ok(len(rows))

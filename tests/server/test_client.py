@@ -11,6 +11,7 @@ from propelauth_byo.generated.sessions_filter import SessionsFilter
 
 from byo_sessions.models import AuditEvent, Session, SessionTag
 from byo_sessions.server import bulk
+from byo_sessions.services import sessions as svc_sessions
 from tests.server.conftest import (
     APP_URL,
     IP,
@@ -143,8 +144,9 @@ def test_update_many_is_set_based(byo, django_assert_max_num_queries):
     for _ in range(30):
         create(byo, tags=["org:a"])
     with django_assert_max_num_queries(12):  # not one query per session
-        assert bulk.update_many(external_user_id="u1", session_tags=["org:a"], tags_to_add=["role:r", "x:y"],
-                                tags_to_remove=["org:a"], patch_metadata={"p": 1}).data == 30
+        assert svc_sessions.update_many(queryset=bulk.live_sessions("u1", ["org:a"]), max_count=1000,
+                                        tags_to_add=["role:r", "x:y"], tags_to_remove=["org:a"],
+                                        patch_metadata={"p": 1}).data == 30
     assert SessionTag.objects.filter(tag="role:r").count() == 30 and not SessionTag.objects.filter(tag="org:a")
 
 
