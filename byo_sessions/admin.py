@@ -238,12 +238,8 @@ class PolicySettingAdmin(PolicyAuditMixin, admin.ModelAdmin):
     list_display = ("key", "value", "updated_at")
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "event_type", "session_id", "user_ref", "ip_address", "reason", "actor")
-    list_filter = ("event_type", "reason", "created_at")
-    search_fields = ("session_id", "user_ref", "ip_address", "actor")
-    date_hierarchy = "created_at"
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the library (append-only trail, keys): view, never edit."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -255,8 +251,17 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "event_type", "session_id", "user_ref", "ip_address", "reason", "actor")
+    list_filter = ("event_type", "reason", "created_at")
+    search_fields = ("session_id", "user_ref", "ip_address", "actor")
+    date_hierarchy = "created_at"
+
+
+
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(ReadOnlyAdmin):
     """Read-only: keys are made and retired by ``sessions.rotate_stateless_token_key`` /
     ``manage.py byo_rotate_keys``. The (encrypted) private key is never shown."""
 
@@ -271,12 +276,3 @@ class SigningKeyAdmin(admin.ModelAdmin):
         from .services.keys import key_state
 
         return key_state(obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
