@@ -6,7 +6,6 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from byo_sessions import ErrorType, is_err, sessions
-from byo_sessions.tokens import is_well_formed
 
 pytestmark = pytest.mark.django_db
 relaxed = hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -18,7 +17,6 @@ header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, excl
 @given(st.one_of(st.text(max_size=400), st.binary(max_size=80), st.integers(), st.none()))
 @relaxed
 def test_validate_answers_invalid_token_for_anything(value):
-    assert not is_well_formed(value) or isinstance(value, str)
     result = sessions.validate(session_token=value)
     assert is_err(result) and result.error.type == ErrorType.INVALID_SESSION_TOKEN
 

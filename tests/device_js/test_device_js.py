@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page
 
 from byo_sessions.challenges import check_challenge
 from byo_sessions.dpop import jwk_thumbprint, verify_proof
+from tests.browser_scripts import INSPECT_STORED_KEY
 
 from .conftest import AppState
 
@@ -66,36 +67,7 @@ def test_second_context_is_another_device(page: Page, browser: Browser, base_url
 def test_stored_private_key_cannot_be_exported(page: Page, app: AppState) -> None:
     open_app(page)
     thumbprint = ok_thumbprint(page)
-    result = page.evaluate(
-        """async () => {
-          const db = await new Promise((resolve, reject) => {
-            const open = indexedDB.open("byo-sessions");
-            open.onsuccess = () => resolve(open.result);
-            open.onerror = () => reject(open.error);
-          });
-          const pair = await new Promise((resolve, reject) => {
-            const get = db.transaction("keys").objectStore("keys").get("device");
-            get.onsuccess = () => resolve(get.result);
-            get.onerror = () => reject(get.error);
-          });
-          const out = {
-            extractable: pair.privateKey.extractable,
-            type: pair.privateKey.type,
-            curve: pair.privateKey.algorithm.namedCurve,
-            usages: pair.privateKey.usages,
-          };
-          for (const format of ["pkcs8", "jwk"]) {
-            try {
-              const key = await crypto.subtle.exportKey(format, pair.privateKey);
-              out[format] = format === "jwk" ? "exported:" + JSON.stringify(key) : "exported";
-            } catch (error) {
-              out[format] = error.name;
-            }
-          }
-          out.publicJwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
-          return out;
-        }"""
-    )
+    result = page.evaluate(INSPECT_STORED_KEY)
     assert result["pkcs8"] == "InvalidAccessError"
     assert result["jwk"] == "InvalidAccessError"
     assert (result["extractable"], result["type"], result["curve"], result["usages"]) == (False, "private", "P-256", ["sign"])

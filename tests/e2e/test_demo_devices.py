@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from byo_sessions import policy_store
 from byo_sessions.dpop import jwk_thumbprint
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
+from tests.browser_scripts import INSPECT_STORED_KEY
 
 pytestmark = [
     pytest.mark.browser,
@@ -158,29 +159,8 @@ def test_ip_change_is_challenged_and_answered_by_the_device(page: Page, demo: An
 
 def test_stored_private_key_is_not_extractable(page: Page, demo: Any) -> None:
     log_in(page)
-    result = page.evaluate("""async () => {
-      const db = await new Promise((resolve, reject) => {
-        const open = indexedDB.open("byo-sessions");
-        open.onsuccess = () => resolve(open.result);
-        open.onerror = () => reject(open.error);
-      });
-      const pair = await new Promise((resolve, reject) => {
-        const get = db.transaction("keys").objectStore("keys").get("device");
-        get.onsuccess = () => resolve(get.result);
-        get.onerror = () => reject(get.error);
-      });
-      db.close();
-      let exported;
-      try {
-        await crypto.subtle.exportKey("pkcs8", pair.privateKey);
-        exported = "exported";
-      } catch (error) {
-        exported = error.name;
-      }
-      return { exported, extractable: pair.privateKey.extractable,
-               publicJwk: await crypto.subtle.exportKey("jwk", pair.publicKey) };
-    }""")
-    assert result["exported"] == "InvalidAccessError"
+    result = page.evaluate(INSPECT_STORED_KEY)
+    assert result["pkcs8"] == "InvalidAccessError" and result["jwk"] == "InvalidAccessError"
     assert result["extractable"] is False
     # The key in IndexedDB is the one the server bound at login.
     assert jwk_thumbprint(result["publicJwk"]) == Device.objects.get(user=demo).thumbprint
