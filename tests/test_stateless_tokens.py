@@ -420,7 +420,7 @@ def test_rotate_command(clock, capsys):
 @pytest.mark.live_clock
 def test_concurrent_first_use_creates_one_key():
     errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(8)
 
     def work() -> None:
         from django.db import connection as thread_connection
@@ -433,7 +433,7 @@ def test_concurrent_first_use_creates_one_key():
         finally:
             thread_connection.close()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

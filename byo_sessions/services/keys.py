@@ -11,8 +11,9 @@
   ``STATELESS_KEY_REFRESH_SECS`` (and at once after a rotation in this process), so
   verifying a token needs no query. An unknown ``kid`` is refused, never looked up or
   fetched: a token cannot make us query or download anything.
-* The first key is created on first use. ``serial`` is unique, so two processes doing
-  that at once collide on it and the loser re-reads instead of adding a second key.
+* The first key is created on first use. Creation and rotation hold one transaction
+  lock and re-check inside it, so two processes starting at once add one key, not two;
+  ``serial`` is unique as a last guard.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from django.db.models import Max, Q
 from .. import audit, clock
 from ..audit import Event, EventType
 from ..conf import byo_settings
+from ..locks import lock_for_transaction
 from ..models import SigningKey
 from ..results import Err, ErrorType, Ok, err
 
@@ -203,10 +205,21 @@ def _next_serial() -> int:
     return int(SigningKey.objects.aggregate(top=Max("serial"))["top"] or 0) + 1
 
 
+_KEYS_LOCK = "signing-keys"
+
+
+def _active_row_exists(now: datetime) -> bool:
+    return SigningKey.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+                                     becomes_default_at__lte=now).exists()
+
+
 def _create_first_key(now: datetime, actor: str) -> None:
-    """Add a key that is default at once; a concurrent creator wins quietly."""
+    """Add a key that is default at once, unless a concurrent caller already did."""
     try:
         with transaction.atomic():
+            lock_for_transaction(_KEYS_LOCK)
+            if _active_row_exists(clock.now()):
+                return
             row = _new_key(_next_serial(), now, now)
             audit.record(Event(EventType.SIGNING_KEY_CREATED, reason="no_active_key", actor=actor,
                                details={"kid": row.kid, "algorithm": ALGORITHM}))
@@ -291,6 +304,7 @@ def rotate_stateless_token_key(*, secs_before_new_key_becomes_default: Any,
     existing_end = now + timedelta(seconds=deactivate)
     try:
         with transaction.atomic():
+            lock_for_transaction(_KEYS_LOCK)
             existing = list(SigningKey.objects.select_for_update()
                             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=existing_end))
                             .values_list("kid", flat=True))

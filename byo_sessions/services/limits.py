@@ -7,15 +7,14 @@ on SQLite the database already admits one writer at a time.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from .. import policy_store
+from ..locks import lock_for_transaction
 from ..audit import EventType
 from ..models import EndReason, Session
 from ..policy import LimitAction, Policy
@@ -40,12 +39,8 @@ class Owner:
 
 def lock_owner(owner: Owner) -> None:
     """Serialise session creation per owner until the current transaction ends."""
-    if connection.vendor != "postgresql":
-        return
     kind = "u" if owner.user_id is not None else "x"
-    key = int.from_bytes(hashlib.sha256(f"byo:{kind}:{owner.ref}".encode()).digest()[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    lock_for_transaction(f"{kind}:{owner.ref}")
 
 
 def _live_ids(queryset: QuerySet[Session], now: datetime, order: str) -> list[str]:
