@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 
 import jwt
 import pytest
@@ -19,12 +18,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from byo_sessions import sessions
+from byo_sessions import is_ok, sessions
 from byo_sessions.api.authentication import SessionTokenAuthentication
 from byo_sessions.api.jwt_authentication import StatelessTokenAuthentication
 from byo_sessions.checks import check_settings
 from byo_sessions.models import AuditEvent, SigningKey
 from byo_sessions.results import ErrorType
+from tests.concurrency import run_in_parallel
 from byo_sessions.services import keys
 from tests import urls as base_urls
 
@@ -419,26 +419,10 @@ def test_rotate_command(clock, capsys):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.live_clock
 def test_concurrent_first_use_creates_one_key():
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
-
-    def work() -> None:
-        from django.db import connection as thread_connection
-
-        try:
-            barrier.wait()
-            assert sessions.create_stateless_token(external_user_id="u").data
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors and SigningKey.objects.count() == 1
+    results = run_in_parallel(8, lambda: sessions.create_stateless_token(external_user_id="u"))
+    assert all(is_ok(r) for r in results), results
+    assert SigningKey.objects.count() == 1
+    assert len({jwt.get_unverified_header(r.data.stateless_token)["kid"] for r in results}) == 1
 
 
 # --- JWKS, DRF, middleware, checks -----------------------------------------------------
