@@ -242,6 +242,7 @@ class AuditEvent(models.Model):
         POLICY_CHANGED = "policy_changed"
         SIGNING_KEY_CREATED = "signing_key_created"
         SIGNING_KEY_ROTATED = "signing_key_rotated"
+        SIGNING_KEY_REENCRYPTED = "signing_key_reencrypted"
 
     created_at = models.DateTimeField(db_index=True)
     event_type = models.CharField(max_length=40, choices=Type.choices, db_index=True)

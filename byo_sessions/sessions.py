@@ -4,7 +4,7 @@ Call shapes follow the BYO-style clients (``sessions.create(...)``, ``validate``
 ``validate_and_refresh``, ``invalidate_by_token``, ...), each with an async twin named
 the Django way (``acreate``, ``avalidate``, ...). See ``docs/api.md``; stateless tokens
 (``create_stateless_token``, ``verify_stateless_token``, ``get_jwks``,
-``rotate_stateless_token_key``) are in ``docs/stateless-tokens.md``.
+``rotate_stateless_token_key``, ``reencrypt_signing_keys``) are in ``docs/stateless-tokens.md``.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from .services.sessions import (
 
 from .services import devices as device  # sessions.device.create_challenge / register
 from .jwt_tokens import create_stateless_token, verify_stateless_token
-from .services.keys import get_jwks, rotate_stateless_token_key
+from .services.keys import get_jwks, reencrypt_signing_keys, rotate_stateless_token_key
 
 acreate = sync_to_async(create)
 avalidate = sync_to_async(validate)
@@ -54,4 +54,5 @@ __all__ = [
     "afetch_by_id", "aupdate",
     "create_stateless_token", "verify_stateless_token", "get_jwks", "rotate_stateless_token_key",
     "acreate_stateless_token", "averify_stateless_token", "aget_jwks", "arotate_stateless_token_key",
+    "reencrypt_signing_keys",
 ]

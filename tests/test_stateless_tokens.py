@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from io import StringIO
 
 import jwt
 import pytest
@@ -341,6 +342,42 @@ def test_private_key_is_encrypted_at_rest_and_follows_secret_key_fallbacks(setti
     settings.SECRET_KEY = old
     with pytest.raises(keys.KeyDecryptionError):  # the kid is the associated data: rows cannot swap
         keys.decrypt_private_key(row.private_key_encrypted, "key_other")
+
+
+def test_reencrypt_moves_keys_to_the_new_secret_key_so_the_fallback_can_go(settings):
+    token = sessions.create_stateless_token(external_user_id="u").data.stateless_token
+    row = SigningKey.objects.get()
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+    settings.SECRET_KEY_FALLBACKS = [old]
+    out = StringIO()
+    call_command("byo_rotate_keys", "--reencrypt", stdout=out)
+    assert f"Re-encrypted 1 key(s) under the current SECRET_KEY: {row.kid}." in out.getvalue()
+    assert SigningKey.objects.get().private_key_encrypted != row.private_key_encrypted
+    event = AuditEvent.objects.get(event_type=AuditEvent.Type.SIGNING_KEY_REENCRYPTED)
+    assert event.details == {"kids": [row.kid]} and event.actor == "manage.py byo_rotate_keys"
+    settings.SECRET_KEY_FALLBACKS = []
+    assert is_ok(sessions.verify_stateless_token(token))
+    assert is_ok(sessions.create_stateless_token(external_user_id="u"))  # signs with the re-encrypted key
+    assert sessions.reencrypt_signing_keys().data == []  # already under the current key: nothing to do, no event
+    assert AuditEvent.objects.filter(event_type=AuditEvent.Type.SIGNING_KEY_REENCRYPTED).count() == 1
+
+
+def test_reencrypt_is_all_or_nothing_when_a_key_cannot_be_decrypted(settings):
+    keys.signing_key()
+    first = SigningKey.objects.get()
+    sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=0,
+                                        secs_before_existing_keys_are_deactivated=100000)
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+    settings.SECRET_KEY_FALLBACKS = [old]
+    SigningKey.objects.exclude(kid=first.kid).update(
+        private_key_encrypted=first.private_key_encrypted)  # sealed for another kid: decrypts with nothing
+    before = dict(SigningKey.objects.values_list("kid", "private_key_encrypted"))
+    with pytest.raises(CommandError, match="Nothing was re-encrypted"):
+        call_command("byo_rotate_keys", "--reencrypt", stdout=StringIO())
+    assert dict(SigningKey.objects.values_list("kid", "private_key_encrypted")) == before
+    assert not AuditEvent.objects.filter(event_type=AuditEvent.Type.SIGNING_KEY_REENCRYPTED).exists()
 
 
 def test_rotation_publishes_next_key_then_switches_then_expires_old(clock):

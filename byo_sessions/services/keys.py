@@ -70,13 +70,15 @@ def encrypt_private_key(private_key: rsa.RSAPrivateKey, kid: str) -> str:
     return f"{_ENCRYPTION_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
-def decrypt_private_key(stored: str, kid: str) -> rsa.RSAPrivateKey:
+def _decrypt(stored: str, kid: str) -> tuple[rsa.RSAPrivateKey, bool]:
+    """The key, and whether the current ``SECRET_KEY`` (not a fallback) decrypted it."""
     version, _, body = stored.partition(":")
     if version != _ENCRYPTION_VERSION:
         raise KeyDecryptionError(f"Signing key {kid}: unknown encryption format.")
     raw = base64.urlsafe_b64decode(body)
     nonce, sealed = raw[:12], raw[12:]
-    for secret in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]:
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    for position, secret in enumerate(secrets):
         try:
             der = AESGCM(_wrapping_key(secret)).decrypt(nonce, sealed, kid.encode())
         except InvalidTag:
@@ -84,8 +86,12 @@ def decrypt_private_key(stored: str, kid: str) -> rsa.RSAPrivateKey:
         key = serialization.load_der_private_key(der, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyDecryptionError(f"Signing key {kid} is not an RSA key.")
-        return key
+        return key, position == 0
     raise KeyDecryptionError(f"Signing key {kid}: neither SECRET_KEY nor SECRET_KEY_FALLBACKS decrypts it.")
+
+
+def decrypt_private_key(stored: str, kid: str) -> rsa.RSAPrivateKey:
+    return _decrypt(stored, kid)[0]
 
 
 def _b64uint(value: int) -> str:
@@ -321,6 +327,36 @@ def rotate_stateless_token_key(*, secs_before_new_key_becomes_default: Any,
         forget_cached()
     return Ok(KeyRotation(new_key_id=row.kid, new_key_becomes_default_at=new_default_at,
                           existing_keys_expire_at=existing_end))
+
+
+def reencrypt_signing_keys(*, actor: str = "") -> Ok[list[str]] | Err:
+    """Re-encrypt under the current ``SECRET_KEY`` every unexpired key that a fallback decrypts.
+
+    Run it after moving the old ``SECRET_KEY`` into ``SECRET_KEY_FALLBACKS``; afterwards the
+    fallback can be dropped. All or nothing: if any key decrypts with no configured secret,
+    nothing is changed and the error names that key. Answers the kids re-encrypted.
+    """
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            lock_for_transaction(_KEYS_LOCK)
+            rows = list(SigningKey.objects.select_for_update()
+                        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).order_by("serial"))
+            changed: list[str] = []
+            for row in rows:
+                private_key, current = _decrypt(row.private_key_encrypted, row.kid)
+                if not current:
+                    SigningKey.objects.filter(kid=row.kid).update(
+                        private_key_encrypted=encrypt_private_key(private_key, row.kid))
+                    changed.append(row.kid)
+            if changed:
+                audit.record(Event(EventType.SIGNING_KEY_REENCRYPTED, actor=actor, details={"kids": changed}))
+    except KeyDecryptionError as exc:
+        return err(ErrorType.UNEXPECTED_ERROR, f"{exc} Nothing was re-encrypted.", reason="key_not_decryptable")
+    finally:
+        transaction.on_commit(forget_cached)
+        forget_cached()
+    return Ok(changed)
 
 
 def key_state(row: SigningKey, now: datetime | None = None) -> str:

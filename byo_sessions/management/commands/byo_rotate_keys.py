@@ -4,6 +4,10 @@ the end of the current ones (``sessions.rotate_stateless_token_key``), then list
 Run it from cron (e.g. monthly). The defaults publish the new key an hour before it
 signs anything (JWKS caches keep 300 s) and keep the old keys verifying until every
 token they signed has expired.
+
+``--reencrypt`` rotates nothing: it re-encrypts the stored private keys under the current
+``SECRET_KEY`` (after the old one moved to ``SECRET_KEY_FALLBACKS``), so the fallback can
+then be dropped.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from ... import clock
 from ...conf import byo_settings
 from ...models import SigningKey
 from ...results import Err
-from ...services.keys import key_state, rotate_stateless_token_key
+from ...services.keys import key_state, reencrypt_signing_keys, rotate_stateless_token_key
 
 DEFAULT_SECS_BEFORE_DEFAULT = 3600
 
@@ -29,9 +33,14 @@ class Command(BaseCommand):
         parser.add_argument("--secs-before-existing-keys-are-deactivated", type=int, default=None,
                             help="the existing keys stop verifying at now + this (default: the value above + "
                                  "STATELESS_TOKEN_MAX_LIFETIME_SECS + 300)")
+        parser.add_argument("--reencrypt", action="store_true",
+                            help="only re-encrypt the stored private keys under the current SECRET_KEY")
         parser.add_argument("--actor", default="manage.py byo_rotate_keys", help="recorded on the audit event")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["reencrypt"]:
+            self._reencrypt(options["actor"])
+            return
         becomes = options["secs_before_new_key_becomes_default"]
         deactivate = options["secs_before_existing_keys_are_deactivated"]
         if deactivate is None:
@@ -45,6 +54,18 @@ class Command(BaseCommand):
         self.stdout.write(f"New key {rotation.new_key_id} becomes default at "
                           f"{rotation.new_key_becomes_default_at.isoformat()}; existing keys expire at "
                           f"{rotation.existing_keys_expire_at.isoformat()}.")
+        self._list_keys()
+
+    def _reencrypt(self, actor: str) -> None:
+        result = reencrypt_signing_keys(actor=actor)
+        if isinstance(result, Err):
+            raise CommandError(f"{result.error.type}: {result.error.message}")
+        kids = result.data
+        self.stdout.write(f"Re-encrypted {len(kids)} key(s) under the current SECRET_KEY"
+                          + (f": {', '.join(kids)}." if kids else " (all were already)."))
+        self._list_keys()
+
+    def _list_keys(self) -> None:
         now = clock.now()
         for row in SigningKey.objects.all():
             expires = row.expires_at.isoformat() if row.expires_at else "-"
