@@ -154,6 +154,47 @@ def test_invalidate_all_except_one(user):
     assert is_err(sessions.validate(session_token=drop2.session_token))
 
 
+def test_except_one_keeps_the_session_whose_token_was_just_rotated(user, clock, settings):
+    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 60, "ROTATION_GRACE_SECS": 30}
+    keep, drop = make(user), make(user)
+    clock.advance(61)
+    rotated = sessions.validate_and_refresh(session_token=keep.session_token, ip_address="203.0.113.7",
+                                            user_agent=UA).data
+    assert rotated.new_session_token  # the request's own token is now the previous one
+    result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_token_to_keep=keep.session_token)
+    assert result.data == 1
+    assert is_ok(sessions.validate(session_token=rotated.new_session_token))
+    assert is_err(sessions.validate(session_token=drop.session_token))
+
+
+def test_except_one_by_session_id(user):
+    keep, drop = make(user), make(user)
+    assert sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_id_to_keep=keep.session_id).data == 1
+    assert is_ok(sessions.validate(session_token=keep.session_token))
+    assert is_err(sessions.validate(session_token=drop.session_token))
+
+
+@pytest.mark.parametrize("bad", ["org:acme", ["bad tag"], ["org:"], [5]])
+def test_bulk_calls_refuse_a_malformed_tag_selection_instead_of_selecting_all(user, bad):
+    a = make(user, tags=["org:acme"])
+    for call in (lambda: sessions.invalidate_all_for_user(user_id=user.pk, session_tags=bad),
+                 lambda: sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_tags=bad),
+                 lambda: sessions.fetch_all_for_user(user_id=user.pk, session_tags=bad)):
+        result = call()
+        assert is_err(result) and result.error.type == ErrorType.INVALID_TAG_FORMAT, result
+    assert is_ok(sessions.validate(session_token=a.session_token))
+
+
+def test_a_long_free_text_reason_is_cut_to_the_column_not_refused(user):
+    created = make(user)
+    reason = "x" * 300
+    assert sessions.invalidate_by_id(session_id=created.session_id, reason=reason, actor="a" * 500).data == 1
+    row = Session.objects.get(pk=created.session_id)
+    assert row.end_reason == "x" * 40 and row.ended_by == "a" * 200
+    result = sessions.validate(session_token=created.session_token)
+    assert result.error.details["reason"] == "x" * 40
+
+
 def test_fetch_all_for_user_lists_live_sessions_only(user, other_user):
     a, b = make(user, tags=["org:acme"]), make(user)
     make(other_user)

@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 
 from .. import clock
 from ..models import Session
-from ..services.sessions import _with_tags, session_info
+from ..results import Err
+from ..services.sessions import session_info, with_tags
 from ..values import SessionInfo
 
 PAGE_SIZE = 100
@@ -26,18 +27,22 @@ class Page:
     has_more_results: bool
 
 
-def live_sessions(external_user_id: str | None, session_tags: list[str] | None) -> QuerySet[Session]:
+def live_sessions(external_user_id: str | None, session_tags: list[str] | None) -> QuerySet[Session] | Err:
+    """Live sessions of the filter; a malformed tag is ``InvalidTagFormat``, never "all"."""
     queryset = Session.objects.filter(ended_at__isnull=True, expires_at__gt=clock.now())
     if external_user_id is not None:
         queryset = queryset.filter(external_user_id=external_user_id)
-    return _with_tags(queryset, session_tags)
+    return with_tags(queryset, session_tags)
 
 
-def fetch_page(*, external_user_id: str | None, session_tags: list[str] | None, page: int) -> Page:
+def fetch_page(*, external_user_id: str | None, session_tags: list[str] | None, page: int) -> Page | Err:
     """One page (0-based) of live sessions, newest first. ``total_count`` counts in SQL;
     a session past its policy's inactivity timeout but not yet ended is left out of
     ``items`` (the policy is resolved per session, which SQL cannot do)."""
-    queryset = live_sessions(external_user_id, session_tags).order_by("-created_at", "-id")
+    live = live_sessions(external_user_id, session_tags)
+    if isinstance(live, Err):
+        return live
+    queryset = live.order_by("-created_at", "-id")
     total = queryset.count()
     start = page * PAGE_SIZE
     rows = list(queryset[start:start + PAGE_SIZE])

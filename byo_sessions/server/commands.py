@@ -124,6 +124,8 @@ def fetch_all_sessions_for_user(f: Fields) -> Reply:
 def fetch_all_sessions(f: Fields) -> Reply:
     page = bulk.fetch_page(external_user_id=f.text("userId"), session_tags=f.texts("sessionTags"),
                            page=f.number("page", maximum=MAX_PAGE) or 0)
+    if isinstance(page, Err):
+        return page
     return {"items": [session_info_body(info) for info in page.items], "page": page.page,
             "pageSize": page.page_size, "totalCount": page.total_count, "hasMoreResults": page.has_more_results}
 
@@ -142,8 +144,11 @@ def update_session(f: Fields) -> Reply:
 
 def update_sessions(f: Fields) -> Reply:
     where = f.req_obj("filter")
+    selected = bulk.live_sessions(where.text("userId"), where.texts("sessionTags"))
+    if isinstance(selected, Err):
+        return selected
     result = svc.update_many(
-        queryset=bulk.live_sessions(where.text("userId"), where.texts("sessionTags")),
+        queryset=selected,
         max_count=bulk.MAX_SESSIONS_PER_UPDATE, tags_to_add=f.texts("tagsToAdd"),
         tags_to_remove=f.texts("tagsToRemove"), new_metadata=f.json("newMetadata"),
         patch_metadata=f.json("patchMetadata"), actor=ACTOR)

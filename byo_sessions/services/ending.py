@@ -11,6 +11,8 @@ from ..audit import Event, EventType
 from ..models import Session
 
 _AUDIT_COLUMNS = ("id", "user_id", "external_user_id", "last_ip_address", "last_user_agent")
+MAX_REASON_LENGTH = Session._meta.get_field("end_reason").max_length or 40
+MAX_ACTOR_LENGTH = Session._meta.get_field("ended_by").max_length or 200
 
 
 def end_sessions(
@@ -22,6 +24,7 @@ def end_sessions(
     Rows are locked (PostgreSQL) before the UPDATE so two concurrent bulk calls never
     both report (and audit) the same session.
     """
+    reason, actor = str(reason)[:MAX_REASON_LENGTH], str(actor)[:MAX_ACTOR_LENGTH]  # callers' free text
     now = clock.now()
     with transaction.atomic():
         rows = list(queryset.filter(ended_at__isnull=True).select_for_update().values_list(*_AUDIT_COLUMNS))
@@ -29,7 +32,7 @@ def end_sessions(
             return 0
         ids = [row[0] for row in rows]
         ended = Session.objects.filter(id__in=ids, ended_at__isnull=True).update(
-            ended_at=now, end_reason=reason, ended_by=actor[:200]
+            ended_at=now, end_reason=reason, ended_by=actor
         )
         audit.record_many(
             Event(
@@ -61,5 +64,5 @@ def end_session(session: Session, *, reason: str, actor: str = "", details: dict
                          event_type=event_type)
     if ended:
         session.ended_at = clock.now()
-        session.end_reason = reason
+        session.end_reason = str(reason)[:MAX_REASON_LENGTH]
     return bool(ended)

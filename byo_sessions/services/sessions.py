@@ -103,8 +103,14 @@ def _owner_queryset(user_id: Any = None, external_user_id: str | None = None) ->
         return err(ErrorType.UNKNOWN_USER, "No such user.")
 
 
-def _with_tags(queryset: QuerySet[Session], session_tags: list[str] | None) -> QuerySet[Session]:
-    for tag in session_tags or ():
+def with_tags(queryset: QuerySet[Session], session_tags: Any) -> QuerySet[Session] | Err:
+    """Narrow to sessions carrying every tag; a malformed selection is an error, never "all"."""
+    if session_tags is None:
+        return queryset
+    tags = _clean_tags(session_tags)
+    if isinstance(tags, Err):
+        return tags
+    for tag in tags:
         queryset = queryset.filter(id__in=SessionTag.objects.filter(tag=tag).values("session_id"))
     return queryset
 
@@ -354,18 +360,33 @@ def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None
     owned = _owner_queryset(user_id, external_user_id)
     if isinstance(owned, Err):
         return owned
-    return Ok(end_sessions(_with_tags(owned, session_tags), reason=reason, actor=actor))
+    queryset = with_tags(owned, session_tags)
+    if isinstance(queryset, Err):
+        return queryset
+    return Ok(end_sessions(queryset, reason=reason, actor=actor))
 
 
-def invalidate_all_for_user_except_one(*, session_token_to_keep: Any, user_id: Any = None,
-                                       external_user_id: str | None = None, session_tags: list[str] | None = None,
-                                       reason: str = EndReason.USER, actor: str = "") -> Ok[int] | Err:
+def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, session_id_to_keep: Any = None,
+                                       user_id: Any = None, external_user_id: str | None = None,
+                                       session_tags: list[str] | None = None, reason: str = EndReason.USER,
+                                       actor: str = "") -> Ok[int] | Err:
+    """End the owner's sessions but one ("log out my other devices").
+
+    The kept session is named by token or by id. A token matches the session's current
+    *or previous* token: the request that asks may be the one whose token the middleware
+    has just rotated, and it must not log itself out.
+    """
     owned = _owner_queryset(user_id, external_user_id)
     if isinstance(owned, Err):
         return owned
-    queryset = _with_tags(owned, session_tags)
+    queryset = with_tags(owned, session_tags)
+    if isinstance(queryset, Err):
+        return queryset
     if is_well_formed(session_token_to_keep):
-        queryset = queryset.exclude(token_hash=hash_token(session_token_to_keep))
+        kept = hash_token(session_token_to_keep)
+        queryset = queryset.exclude(Q(token_hash=kept) | Q(previous_token_hash=kept))
+    if isinstance(session_id_to_keep, str) and session_id_to_keep:
+        queryset = queryset.exclude(pk=session_id_to_keep)
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
 
 
@@ -404,7 +425,9 @@ def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = No
     owned = _owner_queryset(user_id, external_user_id)
     if isinstance(owned, Err):
         return owned
-    queryset = _with_tags(owned, session_tags)
+    queryset = with_tags(owned, session_tags)
+    if isinstance(queryset, Err):
+        return queryset
     infos = [session_info(s) for s in queryset.filter(ended_at__isnull=True, expires_at__gt=now)]
     return Ok([info for info in infos if info.expires_at > now])
 

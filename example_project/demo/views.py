@@ -15,7 +15,6 @@ import byo_sessions
 from byo_sessions import sessions
 from byo_sessions.api.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import login_required
-from byo_sessions.http import presented_token
 from byo_sessions.views import LoginView
 
 
@@ -87,9 +86,8 @@ def end_session(request: HttpRequest, session_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
-    token = presented_token(request)
     ended = sessions.invalidate_all_for_user_except_one(
-        user_id=request.user.pk, session_token_to_keep=token.value if token else None, reason="user",
+        user_id=request.user.pk, session_id_to_keep=request.byo_session.session_id, reason="user",
         actor=f"user:{request.user.pk}").data
     messages.success(request, f"Ended {ended} other session(s).")
     return HttpResponseRedirect(reverse("sessions"))
