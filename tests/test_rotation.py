@@ -12,6 +12,7 @@ from tests.concurrency import run_in_parallel
 
 INTERVAL = 900
 GRACE = 30
+COOKIE = "rotation_token"
 UA_A = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 UA_B = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
@@ -19,7 +20,7 @@ UA_B = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 @pytest.fixture(autouse=True)
 def rotation_settings(settings):
     settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": INTERVAL, "ROTATION_GRACE_SECS": GRACE,
-                             "COOKIE_SECURE": False, "INACTIVITY_TIMEOUT_SECS": None}
+                             "COOKIE_SECURE": False, "COOKIE_NAME": COOKIE, "INACTIVITY_TIMEOUT_SECS": None}
 
 
 def refresh(token, **kwargs):
@@ -115,6 +116,25 @@ def test_token_two_generations_old_inside_window_is_theft(user, clock):
 
 
 @pytest.mark.django_db
+def test_token_two_generations_old_is_theft_even_inside_its_own_grace_window(user, clock, settings):
+    """Rotating faster than the grace window: gen0 was retired only 10 s ago (< GRACE), yet
+    it is two generations old, so it is theft; gen1 (the previous token) still works."""
+    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "ROTATION_INTERVAL_SECS": 10, "ROTATION_GRACE_SECS": 30}
+    created = new_session(user)
+    clock.advance(10)
+    gen1 = refresh(created.session_token).data.new_session_token
+    clock.advance(10)
+    gen2 = refresh(gen1).data.new_session_token
+    assert gen1 and gen2
+    clock.advance(1)
+    retry = refresh(gen1)  # previous token, inside its window: the already-rotated session
+    assert is_ok(retry) and retry.data.new_session_token == gen2
+    result = refresh(created.session_token)
+    assert is_err(result) and result.error.type == ErrorType.TOKEN_REUSE_DETECTED
+    assert result.error.details["reason"] == "retired_token"
+
+
+@pytest.mark.django_db
 def test_grace_zero_makes_the_previous_token_theft_at_once(user, clock, settings):
     settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "ROTATION_GRACE_SECS": 0}
     created = new_session(user)
@@ -144,11 +164,11 @@ def test_database_error_during_rotation_leaves_the_old_token_working(user, clock
 def test_middleware_rewrites_cookie_and_bearer_header(user, clock):
     token = new_session(user).session_token
     client = Client()
-    client.cookies["byo_session"] = token
+    client.cookies[COOKIE] = token
     clock.advance(INTERVAL)
     response = client.get("/protected/")
     assert response.status_code == 200
-    rotated = response.cookies["byo_session"].value
+    rotated = response.cookies[COOKIE].value
     assert rotated and rotated != token
     assert client.get("/protected/").status_code == 200  # the client now sends the new cookie
 
@@ -157,7 +177,7 @@ def test_middleware_rewrites_cookie_and_bearer_header(user, clock):
     api = Client(HTTP_AUTHORIZATION=f"Bearer {bearer_token}")
     response = api.get("/protected/")
     assert response.status_code == 200 and response["BYO-Session-Token"].startswith("byo_s_")
-    assert "byo_session" not in response.cookies
+    assert COOKIE not in response.cookies
 
 
 @pytest.mark.postgres_only
@@ -174,6 +194,27 @@ def test_parallel_requests_at_the_rotation_boundary_share_one_successor(user, cl
     assert not AuditEvent.objects.filter(event_type="token_reuse_detected").exists()
     assert AuditEvent.objects.filter(event_type="session_rotated").count() == 1
     assert is_ok(refresh(successors.pop()))
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_http_requests_through_the_middleware_all_get_the_same_new_cookie(user, clock):
+    token = new_session(user).session_token
+    clock.advance(INTERVAL)
+
+    def request() -> tuple[int, str | None]:
+        client = Client()
+        client.cookies[COOKIE] = token
+        response = client.get("/protected/", HTTP_USER_AGENT=UA_A, REMOTE_ADDR="198.51.100.10")
+        cookie = response.cookies.get(COOKIE)
+        return response.status_code, cookie.value if cookie is not None else None
+
+    results = run_in_parallel(20, request)
+    assert all(not isinstance(r, Exception) and r[0] == 200 for r in results), results
+    cookies = {r[1] for r in results}
+    assert len(cookies) == 1 and None not in cookies and token not in cookies
+    assert AuditEvent.objects.filter(event_type="session_rotated").count() == 1
+    assert not AuditEvent.objects.filter(event_type="token_reuse_detected").exists()
 
 
 @pytest.mark.postgres_only
