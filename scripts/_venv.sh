@@ -1,5 +1,6 @@
 # Sourced by scripts/demo.sh and scripts/test.sh: make (or reuse) .venv with Python >= 3.12
-# and the project installed with its test extras. Nothing is installed outside .venv.
+# (3.12 first: the oldest we support is the one we test) and the project installed with its
+# test extras. Nothing is installed outside .venv.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,13 +10,13 @@ python_ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) els
 
 find_python() {
   local candidate
-  for candidate in python3.13 python3.12 python3; do
+  for candidate in python3.12 python3.13 python3; do
     if command -v "$candidate" >/dev/null && python_ok "$(command -v "$candidate")"; then
       command -v "$candidate"; return 0
     fi
   done
   if command -v pyenv >/dev/null; then
-    for series in 3.13 3.12; do
+    for series in 3.12 3.13; do
       local version
       version="$(pyenv latest "$series" 2>/dev/null || true)"
       if [ -n "$version" ]; then
