@@ -41,7 +41,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_SAVE_EVERY_REQUEST = False
 
-# byo stack: plain-HTTP cookie ("byo_session"); no rotation and no last-activity write
+# byo stack: plain-HTTP cookie ("byo_session_token"); no rotation and no last-activity write
 # during the run, so every measured request takes the steady path (one SELECT).
 BYO_SESSIONS = {
     "COOKIE_SECURE": False,

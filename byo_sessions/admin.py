@@ -17,9 +17,16 @@ from django.utils.html import format_html, format_html_join
 from . import audit, clock
 from .models import AuditEvent, Device, EndReason, PolicySetting, Session, SigningKey, TagPolicy
 from .audit import Event, EventType
-from .policy import POLICY_KEYS, PolicySet, PolicyValueError, rule_consistency_errors, validate_overrides
+from .policy import (
+    POLICY_KEYS,
+    PolicySet,
+    PolicyValueError,
+    rule_consistency_errors,
+    selector_error,
+    validate_overrides,
+)
 from .services import sessions as session_service
-from .tags import TagFormatError, is_valid_tag_type, parse_tag
+from .tags import is_valid_tag_type
 from .user_agent import UserAgentSummary
 
 
@@ -144,11 +151,8 @@ class PolicySettingForm(forms.ModelForm):
             if not isinstance(value, dict):
                 self.add_error("value", 'Write a JSON object, e.g. {"absolute_lifetime_secs": 43200}.')
                 return data
-            try:
-                PolicySet(defaults=validate_overrides(value, path="defaults"))
-            except PolicyValueError as exc:
-                for path, message in exc.errors:
-                    self.add_error("value", f"{path}: {message}")
+            for path, message in _defaults_errors(value):
+                self.add_error("value", f"{path}: {message}")
             return data
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             self.add_error("value", 'Write a JSON list of tag types, e.g. ["org", "role"].')
@@ -160,6 +164,16 @@ class PolicySettingForm(forms.ModelForm):
         elif len(set(value)) != len(value):
             self.add_error("value", "Each tag type may be listed once.")
         return data
+
+
+def _defaults_errors(value: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the import would refuse in ``defaults``, the same-entry timeout rule included."""
+    try:
+        cleaned = validate_overrides(value, path="defaults")
+        PolicySet(defaults=cleaned)
+    except PolicyValueError as exc:
+        return exc.errors
+    return rule_consistency_errors(cleaned, "defaults")
 
 
 def _audit_policy_change(request: HttpRequest, what: str, details: dict[str, Any]) -> None:
@@ -184,18 +198,23 @@ class PolicyAuditMixin:
 
 
 class TagPolicyForm(forms.ModelForm):
+    """Refuses whatever ``PolicyRule`` would refuse, so a saved row is never a rule the loader drops.
+
+    Selector, priority and each policy key are also checked by the model's validators
+    (the same functions from ``policy.py``); ``clean`` adds the rules that span fields.
+    """
+
     class Meta:
         model = TagPolicy
         fields = "__all__"
+        help_texts = {"description": "Names this rule in error messages and audit events "
+                                     "(the import's \"label\"); empty means the selector."}
 
     def clean_selector(self) -> str:
         selector = self.cleaned_data["selector"].strip()
-        type_, _, value = selector.partition(":")
-        probe = f"{type_}:x" if value == "*" else selector
-        try:
-            parse_tag(probe)
-        except TagFormatError as exc:
-            raise forms.ValidationError(f"{exc.reason} Write a tag like org:acme, or a tag type like org:*.")
+        problem = selector_error(selector)
+        if problem is not None:
+            raise forms.ValidationError(problem)
         return selector
 
     def clean(self) -> dict[str, Any]:

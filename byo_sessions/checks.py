@@ -1,33 +1,79 @@
 """System checks for ``BYO_SESSIONS``: wrong values fail ``manage.py check`` with a
-message that says what to write instead."""
+message that says what to write instead.
+
+No value, however odd, makes ``check_settings`` raise: a crash would hide every other
+message, so each group of checks runs guarded and a crash becomes an Error (E023) that
+names the keys the group reads.
+"""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.http import HttpRequest
+from django.views.debug import get_default_exception_reporter_filter
 
-from .conf import DEFAULTS, byo_settings
+from .conf import DEFAULT_COOKIE_NAME, DEFAULTS, SECURE_COOKIE_PREFIX, byo_settings
 
 _POSITIVE_INTS = ("ABSOLUTE_LIFETIME_SECS", "TOUCH_INTERVAL_SECS", "DEVICE_CHALLENGE_TTL_SECS",
                   "DEVICE_PROOF_MAX_AGE_SECS", "POLICY_REFRESH_SECS")
 _OPTIONAL_POSITIVE_INTS = ("INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS", "MAX_SESSIONS_PER_USER")
+_BOOLEANS = ("COOKIE_HTTPONLY", "COOKIE_PERSISTENT", "ALLOW_BEARER")
+_OPTIONAL_BOOLEANS = ("COOKIE_SECURE",)  # None: decided from settings.DEBUG
+_POLICY_INPUTS = ("ABSOLUTE_LIFETIME_SECS", "INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS",
+                  "MAX_SESSIONS_PER_USER", "ON_SESSION_LIMIT_EXCEEDED", "DEFAULT_POLICY", "TAG_PRIORITY",
+                  "CREATE_ONLY_TAG_TYPES")
+# RFC 9110 token, which is also RFC 6265's cookie-name: what a header or cookie name may hold.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL_OR_SEMICOLON = re.compile(r"[\x00-\x1f\x7f;]")
+_DOMAIN = re.compile(r"\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+_PROBE = "byo-sessions-probe-value"
+
+Check = Callable[[], list[CheckMessage]]
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_token(value: Any) -> bool:
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
 @register(Tags.security, "byo_sessions")
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    errors: list[Any] = []
-    raw = byo_settings.user_keys()
-    if not isinstance(getattr(settings, "BYO_SESSIONS", {}) or {}, dict):
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not isinstance(getattr(settings, "BYO_SESSIONS", None) or {}, dict):
         return [Error("BYO_SESSIONS must be a dict.", id="byo_sessions.E001")]
-    for key in sorted(set(raw) - set(DEFAULTS)):
-        errors.append(Error(f"BYO_SESSIONS has an unknown key {key!r}.",
-                            hint="See docs/settings.md for the keys.", id="byo_sessions.E002"))
+    errors: list[CheckMessage] = []
+    for check, keys in _CHECKS:
+        errors.extend(_guarded(check, keys))
+    if not any(isinstance(e, Error) for e in errors):  # the flat keys feed the policy: report each once
+        errors.extend(_guarded(_check_policy_defaults, _POLICY_INPUTS))
+    return errors
+
+
+def _guarded(check: Check, keys: tuple[str, ...]) -> list[CheckMessage]:
+    """Run one group of checks; a value odd enough to crash it still gets a message."""
+    try:
+        return check()
+    except Exception as exc:  # noqa: BLE001 - a crash here would take all of `manage.py check` down
+        names = ", ".join(f"BYO_SESSIONS[{key!r}]" for key in keys) or "BYO_SESSIONS"
+        return [Error(f"{names} could not be checked ({type(exc).__name__}: {exc}); one of them has a value "
+                      f"of the wrong type.", hint="See docs/settings.md for each key's type.",
+                      id="byo_sessions.E023")]
+
+
+def _check_unknown_keys() -> list[CheckMessage]:
+    unknown = set(byo_settings.user_keys()) - set(DEFAULTS)
+    return [Error(f"BYO_SESSIONS has an unknown key {key!r}.", hint="See docs/settings.md for the keys.",
+                  id="byo_sessions.E002") for key in sorted(unknown, key=repr)]
+
+
+def _check_numbers() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     for key in _POSITIVE_INTS:
         value = getattr(byo_settings, key)
         if not _is_int(value) or value <= 0:
@@ -42,39 +88,116 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not _is_int(grace) or not 0 <= grace <= 300:
         errors.append(Error(f"BYO_SESSIONS['ROTATION_GRACE_SECS'] must be an integer from 0 to 300, not {grace!r}.",
                             id="byo_sessions.E005"))
-    samesite = byo_settings.COOKIE_SAMESITE
-    if samesite not in ("Lax", "Strict", "None", None, False):
-        errors.append(Error(f"BYO_SESSIONS['COOKIE_SAMESITE'] must be 'Lax', 'Strict' or 'None', not {samesite!r}.",
-                            id="byo_sessions.E006"))
+    count = byo_settings.PROXY_COUNT
+    if not _is_int(count) or count < 0:
+        errors.append(Error(f"BYO_SESSIONS['PROXY_COUNT'] must be an integer >= 0, not {count!r}.",
+                            id="byo_sessions.E009"))
+    return errors
+
+
+def _check_booleans() -> list[CheckMessage]:
+    """A string such as ``"false"`` is truthy: it would silently mean True."""
+    errors: list[CheckMessage] = []
+    for key in _BOOLEANS + _OPTIONAL_BOOLEANS:
+        value = getattr(byo_settings, key)
+        if isinstance(value, bool) or (value is None and key in _OPTIONAL_BOOLEANS):
+            continue
+        allowed = "True, False or None" if key in _OPTIONAL_BOOLEANS else "True or False"
+        errors.append(Error(f"BYO_SESSIONS[{key!r}] must be {allowed}, not {value!r}.", id="byo_sessions.E017"))
+    return errors
+
+
+def _check_cookie() -> list[CheckMessage]:
+    errors = _check_cookie_attributes()
+    name = byo_settings.COOKIE_NAME
+    if name is not None and not _is_token(name):
+        errors.append(Error(f"BYO_SESSIONS['COOKIE_NAME'] must be None (the default name) or a non-empty cookie "
+                            f"name of letters, digits and !#$%&'*+-.^_`|~ (RFC 6265), not {name!r}.",
+                            id="byo_sessions.E018"))
+        return errors
     name = byo_settings.cookie_name
-    if name.startswith("__Host-") and (not byo_settings.cookie_secure or byo_settings.COOKIE_PATH != "/"
-                                       or byo_settings.COOKIE_DOMAIN):
+    if name.startswith(SECURE_COOKIE_PREFIX) and (not byo_settings.cookie_secure or byo_settings.COOKIE_PATH != "/"
+                                                  or byo_settings.COOKIE_DOMAIN):
         errors.append(Error(f"The cookie name {name!r} needs Secure, Path=/ and no Domain.",
                             hint="Set COOKIE_SECURE=True, COOKIE_PATH='/', COOKIE_DOMAIN=None, or another name.",
                             id="byo_sessions.E007"))
     if not byo_settings.cookie_secure and not settings.DEBUG:
         errors.append(Warning("The session cookie is not Secure outside DEBUG.", id="byo_sessions.W001"))
+    errors.extend(_check_cookie_hidden_in_error_reports(name))
+    return errors
+
+
+def _check_cookie_attributes() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    samesite = byo_settings.COOKIE_SAMESITE
+    if samesite not in ("Lax", "Strict", "None", None, False):
+        errors.append(Error(f"BYO_SESSIONS['COOKIE_SAMESITE'] must be 'Lax', 'Strict' or 'None', not {samesite!r}.",
+                            id="byo_sessions.E006"))
+    path = byo_settings.COOKIE_PATH
+    if not isinstance(path, str) or not path.startswith("/") or _CONTROL_OR_SEMICOLON.search(path):
+        errors.append(Error(f"BYO_SESSIONS['COOKIE_PATH'] must be a path starting with '/' (no ';' or control "
+                            f"characters), not {path!r}.", id="byo_sessions.E019"))
+    domain = byo_settings.COOKIE_DOMAIN
+    if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
+        errors.append(Error(f"BYO_SESSIONS['COOKIE_DOMAIN'] must be None (host-only cookie) or a domain such as "
+                            f"'example.com', not {domain!r}.", id="byo_sessions.E019"))
+    return errors
+
+
+def _check_cookie_hidden_in_error_reports(name: str) -> list[CheckMessage]:
+    """The cookie holds a raw token; error reports (500 emails, logs, the DEBUG page) list
+    request cookies, masking only those the project's exception reporter filter hides."""
+    if _hidden_in_error_reports(name):
+        return []
+    return [Warning(f"The session cookie name {name!r} is not hidden by the exception reporter filter "
+                    f"({settings.DEFAULT_EXCEPTION_REPORTER_FILTER}): error reports would show raw session tokens.",
+                    hint=f"Leave BYO_SESSIONS['COOKIE_NAME'] unset (the default {DEFAULT_COOKIE_NAME!r} is hidden "
+                         f"by Django's filter), or pick a name your filter hides.",
+                    id="byo_sessions.W002")]
+
+
+def _hidden_in_error_reports(name: str) -> bool:
+    """Asked of the filter itself, so a custom filter's own rules count."""
+    request = HttpRequest()
+    request.COOKIES = {name: _PROBE}
+    return get_default_exception_reporter_filter().get_safe_cookies(request).get(name) != _PROBE
+
+
+def _check_transport() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     prefix = byo_settings.TOKEN_PREFIX
     if not isinstance(prefix, str) or re.fullmatch(r"[A-Za-z0-9_]{1,16}", prefix) is None:
         errors.append(Error(f"BYO_SESSIONS['TOKEN_PREFIX'] must be 1-16 letters, digits or '_', not {prefix!r}.",
                             id="byo_sessions.E008"))
-    count = byo_settings.PROXY_COUNT
-    if not _is_int(count) or count < 0:
-        errors.append(Error(f"BYO_SESSIONS['PROXY_COUNT'] must be an integer >= 0, not {count!r}.",
-                            id="byo_sessions.E009"))
-    errors.extend(_check_lists())
-    errors.extend(_check_integration_keys())
-    errors.extend(_check_stateless_tokens())
-    if not any(isinstance(e, Error) for e in errors):  # the flat keys feed the policy: report each once
-        errors.extend(_check_policy_defaults())
+    header = byo_settings.REFRESHED_TOKEN_HEADER
+    if not _is_token(header):
+        errors.append(Error(f"BYO_SESSIONS['REFRESHED_TOKEN_HEADER'] must be an HTTP header name of letters, "
+                            f"digits and !#$%&'*+-.^_`|~ (no spaces, ':' or line breaks), such as "
+                            f"'BYO-Session-Token', not {header!r}.", id="byo_sessions.E020"))
     return errors
 
 
-def _check_lists() -> list[Any]:
+def _check_audit_logger() -> list[CheckMessage]:
+    name = byo_settings.AUDIT_LOGGER
+    if isinstance(name, str) and name.strip():
+        return []
+    return [Error(f"BYO_SESSIONS['AUDIT_LOGGER'] must be a logger name such as 'byo_sessions.audit', not {name!r}.",
+                  id="byo_sessions.E021")]
+
+
+def _check_default_policy_shape() -> list[CheckMessage]:
+    value = byo_settings.DEFAULT_POLICY
+    if value is None or isinstance(value, dict):
+        return []
+    return [Error(f"BYO_SESSIONS['DEFAULT_POLICY'] must be a dict of policy keys such as "
+                  f"{{'absolute_lifetime_secs': 3600}}, not {value!r}.", id="byo_sessions.E022")]
+
+
+def _check_lists() -> list[CheckMessage]:
     from .network import InvalidNetwork, parse_networks
     from .tags import is_valid_tag_type
 
-    errors: list[Any] = []
+    errors: list[CheckMessage] = []
     for key, allow_all in (("TAG_PRIORITY", False), ("CREATE_ONLY_TAG_TYPES", True)):
         value = getattr(byo_settings, key)
         if not isinstance(value, (list, tuple)) or not all(
@@ -92,7 +215,7 @@ def _check_lists() -> list[Any]:
     return errors
 
 
-def _check_integration_keys() -> list[Any]:
+def _check_integration_keys() -> list[CheckMessage]:
     value = byo_settings.SERVER_INTEGRATION_KEYS
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
                                                 for v in value):
@@ -103,8 +226,8 @@ def _check_integration_keys() -> list[Any]:
                   id="byo_sessions.E013")]
 
 
-def _check_stateless_tokens() -> list[Any]:
-    errors: list[Any] = []
+def _check_stateless_tokens() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     longest = byo_settings.STATELESS_TOKEN_MAX_LIFETIME_SECS
     if not _is_int(longest) or not 1 <= longest <= 86400:
         errors.append(Error(f"BYO_SESSIONS['STATELESS_TOKEN_MAX_LIFETIME_SECS'] must be an integer from 1 to 86400 "
@@ -128,7 +251,7 @@ def _check_stateless_tokens() -> list[Any]:
     return errors
 
 
-def _check_policy_defaults() -> list[Any]:
+def _check_policy_defaults() -> list[CheckMessage]:
     from .policy import PolicyValueError
     from .policy_store import settings_policy_set
 
@@ -138,3 +261,18 @@ def _check_policy_defaults() -> list[Any]:
         return [Error(f"BYO_SESSIONS policy default {path}: {message}", id="byo_sessions.E010")
                 for path, message in exc.errors]
     return []
+
+
+_CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
+    (_check_unknown_keys, ()),
+    (_check_numbers, _POSITIVE_INTS + _OPTIONAL_POSITIVE_INTS + ("ROTATION_GRACE_SECS", "PROXY_COUNT")),
+    (_check_booleans, _BOOLEANS + _OPTIONAL_BOOLEANS),
+    (_check_cookie, ("COOKIE_NAME", "COOKIE_SECURE", "COOKIE_SAMESITE", "COOKIE_PATH", "COOKIE_DOMAIN")),
+    (_check_transport, ("TOKEN_PREFIX", "REFRESHED_TOKEN_HEADER")),
+    (_check_audit_logger, ("AUDIT_LOGGER",)),
+    (_check_default_policy_shape, ("DEFAULT_POLICY",)),
+    (_check_lists, ("TAG_PRIORITY", "CREATE_ONLY_TAG_TYPES", "TRUSTED_PROXIES")),
+    (_check_integration_keys, ("SERVER_INTEGRATION_KEYS",)),
+    (_check_stateless_tokens, ("STATELESS_TOKEN_LIFETIME_SECS", "STATELESS_TOKEN_MAX_LIFETIME_SECS",
+                               "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS")),
+)

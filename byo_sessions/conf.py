@@ -11,6 +11,9 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 
+DEFAULT_COOKIE_NAME = "byo_session_token"
+SECURE_COOKIE_PREFIX = "__Host-"
+
 DEFAULTS: dict[str, Any] = {
     # Lifetimes (seconds). Policies from tags can override them per session.
     "ABSOLUTE_LIFETIME_SECS": 14 * 24 * 3600,
@@ -33,7 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # Token format.
     "TOKEN_PREFIX": "byo_s_",
     # Cookie transport.
-    "COOKIE_NAME": None,  # None: "__Host-byo_session" when secure, else "byo_session"
+    # None: "__Host-byo_session_token" when secure, else "byo_session_token". The name holds
+    # "token" so Django's error reports (SafeExceptionReporterFilter) hide the cookie's value.
+    "COOKIE_NAME": None,
     "COOKIE_SECURE": None,  # None: secure unless settings.DEBUG
     "COOKIE_HTTPONLY": True,
     "COOKIE_SAMESITE": "Lax",
@@ -99,7 +104,7 @@ class Settings:
         name = self._load()["COOKIE_NAME"]
         if name:
             return name
-        return "__Host-byo_session" if self.cookie_secure else "byo_session"
+        return SECURE_COOKIE_PREFIX + DEFAULT_COOKIE_NAME if self.cookie_secure else DEFAULT_COOKIE_NAME
 
     def reload(self) -> None:
         self._cache = None

@@ -6,12 +6,13 @@ server agree on it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.debug import sensitive_variables
 
 from . import clock
 from .conf import byo_settings
@@ -72,10 +73,12 @@ def error_response(error: SessionError) -> JsonResponse:
 
 @dataclass(frozen=True, slots=True)
 class PresentedToken:
-    value: str
+    # repr=False: a repr lands in logs, tracebacks and error reports; the raw token must not.
+    value: str = field(repr=False)
     transport: str  # "cookie" | "bearer"
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def presented_token(request: HttpRequest) -> PresentedToken | None:
     """The token from ``Authorization: Bearer`` (API clients) or the session cookie.
 
@@ -124,6 +127,7 @@ def device_proof(request: HttpRequest) -> DeviceVerification | None:
                               request_method=request.method)
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def set_session_cookie(response: HttpResponse, token: str, expires_at: datetime) -> None:
     max_age = None
     if byo_settings.COOKIE_PERSISTENT:

@@ -8,10 +8,15 @@ session server serves another backend, to the caller's own string id
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.deconstruct import deconstructible
+
+from .policy import MAX_LABEL_LENGTH, PolicyValueError, priority_error, selector_error, validate_overrides
 
 
 def new_session_id() -> str:
@@ -157,6 +162,45 @@ class UsedProof(models.Model):
     expires_at = models.DateTimeField(db_index=True)
 
 
+def _refuse(problem: str | None) -> None:
+    if problem is not None:
+        raise ValidationError(problem[:1].upper() + problem[1:])
+
+
+def validate_policy_selector(value: object) -> None:
+    """The selector check ``PolicyRule`` applies, so a row that saves is a rule that loads."""
+    _refuse(selector_error(value))
+
+
+def validate_policy_priority(value: object) -> None:
+    """The priority check ``PolicyRule`` applies (one bound, in ``policy.py``)."""
+    _refuse(priority_error(value))
+
+
+@deconstructible
+class PolicyKeyValidator:
+    """Checks one policy key with ``validate_overrides``, the cleaner the rule loader uses."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, value: Any) -> None:
+        try:
+            validate_overrides({self.key: value})
+        except PolicyValueError as exc:
+            raise ValidationError([message for _path, message in exc.errors]) from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PolicyKeyValidator) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+def _key(name: str) -> list[PolicyKeyValidator]:
+    return [PolicyKeyValidator(name)]
+
+
 class TagPolicy(models.Model):
     """A rule selected by a session tag (``org:acme``) or a tag type (``org:*``).
 
@@ -165,14 +209,19 @@ class TagPolicy(models.Model):
     """
 
     selector = models.CharField(
-        max_length=161, unique=True, help_text="A tag such as org:acme, or a tag type such as org:* ."
+        max_length=161, unique=True, help_text="A tag such as org:acme, or a tag type such as org:* .",
+        validators=[validate_policy_selector],
     )
-    priority = models.IntegerField(default=0, help_text="Lower wins among rules of the same tag type.")
-    description = models.CharField(max_length=300, blank=True, default="")
-    absolute_lifetime_secs = models.PositiveIntegerField(null=True, blank=True)
-    inactivity_timeout_secs = models.PositiveIntegerField(null=True, blank=True)
-    ip_allowlist = models.JSONField(null=True, blank=True, help_text='CIDR list, e.g. ["10.0.0.0/8", "2001:db8::/32"].')
-    ip_blocklist = models.JSONField(null=True, blank=True, help_text="CIDR list.")
+    priority = models.IntegerField(default=0, help_text="Lower wins among rules of the same tag type.",
+                                   validators=[validate_policy_priority])
+    description = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True, default="")
+    absolute_lifetime_secs = models.PositiveIntegerField(null=True, blank=True,
+                                                         validators=_key("absolute_lifetime_secs"))
+    inactivity_timeout_secs = models.PositiveIntegerField(null=True, blank=True,
+                                                          validators=_key("inactivity_timeout_secs"))
+    ip_allowlist = models.JSONField(null=True, blank=True, help_text='CIDR list, e.g. ["10.0.0.0/8", "2001:db8::/32"].',
+                                    validators=_key("ip_allowlist"))
+    ip_blocklist = models.JSONField(null=True, blank=True, help_text="CIDR list.", validators=_key("ip_blocklist"))
     disallow_ip_address_changes = models.BooleanField(null=True, blank=True)
     on_ip_address_change = models.CharField(
         max_length=20,
@@ -183,8 +232,10 @@ class TagPolicy(models.Model):
     on_user_agent_change = models.CharField(
         max_length=20, null=True, blank=True, choices=[("allow", "Allow"), ("invalidate", "End the session")]
     )
-    max_concurrent_sessions_per_user = models.PositiveIntegerField(null=True, blank=True)
-    max_concurrent_sessions_per_user_per_tag = models.PositiveIntegerField(null=True, blank=True)
+    max_concurrent_sessions_per_user = models.PositiveIntegerField(
+        null=True, blank=True, validators=_key("max_concurrent_sessions_per_user"))
+    max_concurrent_sessions_per_user_per_tag = models.PositiveIntegerField(
+        null=True, blank=True, validators=_key("max_concurrent_sessions_per_user_per_tag"))
     on_session_limit_exceeded = models.CharField(
         max_length=40,
         null=True,
@@ -195,7 +246,8 @@ class TagPolicy(models.Model):
             ("reject_new", "Refuse the new login"),
         ],
     )
-    rotation_interval_secs = models.PositiveIntegerField(null=True, blank=True)
+    rotation_interval_secs = models.PositiveIntegerField(null=True, blank=True,
+                                                         validators=_key("rotation_interval_secs"))
     device_verification_required = models.BooleanField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -77,8 +77,11 @@ __all__ = [
     "PolicySet",
     "PolicyValueError",
     "UaChangeAction",
+    "label_error",
     "parse_policy_document",
     "policy_document",
+    "priority_error",
+    "selector_error",
     "validate_overrides",
 ]
 
@@ -87,7 +90,7 @@ MAX_DURATION_SECS = 400 * DAY
 MAX_SESSIONS = 1000
 MAX_NETWORKS = 1000
 MAX_PRIORITY = 1_000_000
-MAX_LABEL_LENGTH = 200
+MAX_LABEL_LENGTH = 300  # = TagPolicy.description, where a rule's label is stored
 DEFAULTS_LABEL = "defaults"
 PER_TAG_KEY = "max_concurrent_sessions_per_user_per_tag"
 _RESOLVE_CACHE_SIZE = 4096
@@ -278,8 +281,8 @@ def _export(overrides: Mapping[str, Any]) -> dict[str, Any]:
 # --- rules -------------------------------------------------------------------
 
 
-def _selector_error(selector: object) -> str | None:
-    """Why ``selector`` is neither an exact tag nor ``type:*``, or None."""
+def selector_error(selector: object) -> str | None:
+    """Why ``selector`` is neither an exact tag nor ``type:*``, or None (shared with the admin)."""
     if isinstance(selector, str) and selector.endswith(":*"):
         if is_valid_tag_type(selector[:-2]):
             return None
@@ -291,13 +294,21 @@ def _selector_error(selector: object) -> str | None:
     return None
 
 
-def _priority_error(priority: object) -> str | None:
+def priority_error(priority: object) -> str | None:
+    """Why ``priority`` is refused, or None; the admin form and model validate with this too."""
     if _is_int(priority) and -MAX_PRIORITY <= priority <= MAX_PRIORITY:  # type: ignore[operator]
         return None
     return (
         f"must be a whole number from {-MAX_PRIORITY} to {MAX_PRIORITY} (lower wins); "
         f"got {_shown(priority)}."
     )
+
+
+def label_error(label: object) -> str | None:
+    """Why ``label`` (stored as ``TagPolicy.description``) is refused, or None."""
+    if isinstance(label, str) and len(label) <= MAX_LABEL_LENGTH:
+        return None
+    return f"must be text of at most {MAX_LABEL_LENGTH} characters; got {_shown(label)}."
 
 
 @dataclass(frozen=True)
@@ -313,12 +324,11 @@ class PolicyRule:
 
     def __post_init__(self) -> None:
         errors: Errors = []
-        if (problem := _selector_error(self.selector)) is not None:
-            errors.append(("selector", problem))
-        if (problem := _priority_error(self.priority)) is not None:
-            errors.append(("priority", problem))
-        if not isinstance(self.label, str) or len(self.label) > MAX_LABEL_LENGTH:
-            errors.append(("label", f"must be text of at most {MAX_LABEL_LENGTH} characters."))
+        for key, problem in (("selector", selector_error(self.selector)),
+                             ("priority", priority_error(self.priority)),
+                             ("label", label_error(self.label))):
+            if problem is not None:
+                errors.append((key, problem))
         try:
             cleaned = validate_overrides(self.overrides)
         except PolicyValueError as exc:
@@ -598,19 +608,6 @@ def rule_consistency_errors(values: Mapping[str, Any], path: str = "") -> Errors
     return []
 
 
-def _consistency_errors(
-    defaults: Mapping[str, Any],
-    rules: Sequence[PolicyRule],
-    tag_priority: Sequence[str],
-    path_of: Callable[[int], str],
-) -> Errors:
-    """``rule_consistency_errors`` for the defaults and every rule of a document."""
-    errors = rule_consistency_errors(defaults, "defaults")
-    for index, rule in enumerate(rules):
-        errors += rule_consistency_errors(rule.overrides, path_of(index))
-    return errors
-
-
 # --- JSON document -------------------------------------------------------------------
 
 _DOCUMENT_KEYS = ("defaults", "tag_priority", "on_create_only_tags", "tags")
@@ -641,6 +638,8 @@ def parse_policy_document(doc: Any) -> PolicySet:
         defaults = validate_overrides(doc.get("defaults") or {}, path="defaults")
     except PolicyValueError as exc:
         errors.extend(exc.errors)
+    else:
+        errors.extend(rule_consistency_errors(defaults, "defaults"))
     errors.extend(_defaults_per_tag_error(doc.get("defaults"), "defaults"))
     priority_errors, tag_priority = _tag_type_errors(doc.get("tag_priority"), "tag_priority", allow_all=False)
     create_errors, create_only = _tag_type_errors(
@@ -665,9 +664,6 @@ def parse_policy_document(doc: Any) -> PolicySet:
     errors.extend(_duplicate_selector_errors(selectors, lambda i: f"tags[{i}].tag"))
     if errors:
         raise PolicyValueError(errors)
-    consistency = _consistency_errors(defaults, rules, tag_priority, lambda i: f"tags[{i}]")
-    if consistency:
-        raise PolicyValueError(consistency)
     return PolicySet(
         defaults=defaults, rules=tuple(rules), tag_priority=tag_priority, create_only_tag_types=create_only
     )
@@ -682,20 +678,22 @@ def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, Errors]:
     if selector is None:
         message = "is required: the tag this rule applies to, e.g. 'org:acme' or 'org:*'."
         errors.append((f"{path}.tag", message))
-    elif (problem := _selector_error(selector)) is not None:
+    elif (problem := selector_error(selector)) is not None:
         errors.append((f"{path}.tag", problem))
     priority = entry.get("priority", 0)
-    if (problem := _priority_error(priority)) is not None:
+    if (problem := priority_error(priority)) is not None:
         errors.append((f"{path}.priority", problem))
     label = entry.get("label", "")
-    if not isinstance(label, str) or len(label) > MAX_LABEL_LENGTH:
-        message = f"must be text of at most {MAX_LABEL_LENGTH} characters; got {_shown(label)}."
-        errors.append((f"{path}.label", message))
+    if (problem := label_error(label)) is not None:
+        errors.append((f"{path}.label", problem))
     overrides = {k: v for k, v in entry.items() if k not in _RULE_KEYS}
     try:
         overrides = validate_overrides(overrides, path=path)
     except PolicyValueError as exc:
         errors.extend(exc.errors)
+    else:
+        # Checked here, beside the other problems of the entry, so one import reports them all.
+        errors.extend(rule_consistency_errors(overrides, path))
     if errors or not isinstance(selector, str):
         return None, errors
     return PolicyRule(selector=selector, priority=priority, overrides=overrides, label=label), []

@@ -48,9 +48,11 @@ def settings_defaults(stored: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def rule_from_row(row: Any) -> PolicyRule:
+    """The rule a ``TagPolicy`` row stands for; ``description`` is its label (as the import stores
+    it), so export -> import -> export gives the same document."""
     data = {key: getattr(row, key) for key in POLICY_KEYS}
     overrides = validate_overrides(data, path=row.selector)
-    return PolicyRule(selector=row.selector, priority=row.priority, overrides=overrides, label=row.selector)
+    return PolicyRule(selector=row.selector, priority=row.priority, overrides=overrides, label=row.description)
 
 
 def _read_version() -> int:

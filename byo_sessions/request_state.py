@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from . import http
 from .results import Err, ErrorType, SessionError
@@ -90,6 +91,7 @@ class RequestState:
             await sync_to_async(self.resolve)()
         return self._user
 
+    @sensitive_variables()  # raw tokens in locals: keep them out of error reports
     def logged_in(self, session: ValidatedSession, token: str) -> None:
         """``login()`` issued a new token: it is what the response must carry."""
         self.resolved = True

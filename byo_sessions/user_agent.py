@@ -163,15 +163,12 @@ def parse_user_agent(ua: str | None) -> UserAgentSummary:
     return _parse(ua[:MAX_UA_LENGTH])
 
 
-def _version_key(version: str | None) -> tuple[int, ...] | None:
-    if not version:
-        return None
-    key: list[int] = []
-    for part in version.split("."):
-        if not (part.isascii() and part.isdigit()):
-            break
-        key.append(int(part))
-    return tuple(key) or None
+def _major(summary: UserAgentSummary) -> int | None:
+    """The browser's major version: ``browser_major``, else the leading number of ``browser_version``."""
+    if summary.browser_major is not None:
+        return summary.browser_major
+    first = (summary.browser_version or "").split(".")[0]
+    return int(first) if first.isascii() and first.isdigit() else None
 
 
 def suspicious_change(before: UserAgentSummary, after: UserAgentSummary) -> ChangeReason | None:
@@ -186,9 +183,11 @@ def suspicious_change(before: UserAgentSummary, after: UserAgentSummary) -> Chan
        are ignored: OS updates are routine and browsers freeze them anyway.
     3. ``device_type_changed``: Desktop / Mobile / Tablet / Bot / Unknown differs.
     4. ``browser_changed``: the browser name differs.
-    5. ``browser_version_downgraded``: same browser, and the version
-       (major.minor.patch, compared numerically) went down. Browsers update
-       themselves forwards, so an upgrade, major or minor, is normal.
+    5. ``browser_version_downgraded``: same browser, and the *major* version
+       went down (121 -> 120). Browsers update themselves forwards, so any
+       upgrade is normal; minor and patch numbers are ignored, since vendors
+       roll those back and forth between channels and builds (120.0.6099 ->
+       120.0.6000 is not suspicious).
 
     Known blind spot: iPadOS Safari in its default "desktop" mode sends a
     macOS UA, so it reads as macOS/Desktop.
@@ -201,10 +200,7 @@ def suspicious_change(before: UserAgentSummary, after: UserAgentSummary) -> Chan
         return "device_type_changed"
     if before.browser != after.browser:
         return "browser_changed"
-    old, new = _version_key(before.browser_version), _version_key(after.browser_version)
-    if old is not None and new is not None:
-        width = max(len(old), len(new))  # "131.0" equals "131.0.0"
-        old, new = old + (0,) * (width - len(old)), new + (0,) * (width - len(new))
+    old, new = _major(before), _major(after)
     if old is not None and new is not None and new < old:
         return "browser_version_downgraded"
     return None

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from django.core.checks import CheckMessage, Error
 
 from byo_sessions.checks import check_settings
+from byo_sessions.conf import DEFAULTS
 
 
 def ids(settings, value):
@@ -85,3 +87,108 @@ def test_stored_settings_of_the_wrong_shape_fall_back_to_settings(user, caplog):
     created = sessions.create(user_id=user.pk, tags=["org:a"])
     assert is_ok(created)
     assert "stored policy set is invalid" in caplog.text
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("COOKIE_NAME", "bad name;", ["byo_sessions.E018"]),
+    ("COOKIE_NAME", "", ["byo_sessions.E018"]),
+    ("COOKIE_NAME", "sid\r\nX-Evil: 1", ["byo_sessions.E018"]),
+    ("COOKIE_NAME", "sid=1", ["byo_sessions.E018"]),
+    ("COOKIE_NAME", 5, ["byo_sessions.E018"]),
+    ("COOKIE_NAME", b"byo_token", ["byo_sessions.E018"]),
+    ("COOKIE_HTTPONLY", "false", ["byo_sessions.E017"]),
+    ("COOKIE_HTTPONLY", 0, ["byo_sessions.E017"]),
+    ("COOKIE_SECURE", "false", ["byo_sessions.E017"]),
+    ("COOKIE_SECURE", 1, ["byo_sessions.E017"]),
+    ("COOKIE_PERSISTENT", "no", ["byo_sessions.E017"]),
+    ("COOKIE_PERSISTENT", None, ["byo_sessions.E017"]),
+    ("ALLOW_BEARER", "false", ["byo_sessions.E017"]),
+    ("ALLOW_BEARER", None, ["byo_sessions.E017"]),
+    ("COOKIE_PATH", "app", ["byo_sessions.E007", "byo_sessions.E019"]),  # E007: __Host- needs Path=/
+    ("COOKIE_PATH", "/a;b", ["byo_sessions.E007", "byo_sessions.E019"]),
+    ("COOKIE_PATH", None, ["byo_sessions.E007", "byo_sessions.E019"]),
+    ("COOKIE_DOMAIN", "", ["byo_sessions.E019"]),
+    ("COOKIE_DOMAIN", "exa mple.com", ["byo_sessions.E007", "byo_sessions.E019"]),
+    ("COOKIE_DOMAIN", ["example.com"], ["byo_sessions.E007", "byo_sessions.E019"]),
+    ("REFRESHED_TOKEN_HEADER", "BYO Session Token", ["byo_sessions.E020"]),
+    ("REFRESHED_TOKEN_HEADER", "X-Token\r\nSet-Cookie: a=b", ["byo_sessions.E020"]),
+    ("REFRESHED_TOKEN_HEADER", "X-Token:", ["byo_sessions.E020"]),
+    ("REFRESHED_TOKEN_HEADER", "", ["byo_sessions.E020"]),
+    ("REFRESHED_TOKEN_HEADER", None, ["byo_sessions.E020"]),
+    ("AUDIT_LOGGER", "", ["byo_sessions.E021"]),
+    ("AUDIT_LOGGER", "  ", ["byo_sessions.E021"]),
+    ("AUDIT_LOGGER", None, ["byo_sessions.E021"]),
+    ("AUDIT_LOGGER", ["byo_sessions.audit"], ["byo_sessions.E021"]),
+    ("DEFAULT_POLICY", "x", ["byo_sessions.E022"]),
+    ("DEFAULT_POLICY", [("absolute_lifetime_secs", 60)], ["byo_sessions.E022"]),
+])
+def test_bad_value_is_an_error_naming_the_key(settings, key, value, expected):
+    settings.BYO_SESSIONS = {key: value}
+    messages = check_settings()
+    assert sorted({m.id for m in messages}) == expected
+    named = [m for m in messages if m.id == expected[-1]]
+    assert named and all(isinstance(m, Error) for m in named)
+    assert all(f"BYO_SESSIONS[{key!r}]" in m.msg for m in named)
+
+
+@pytest.mark.parametrize("value", [
+    {"COOKIE_NAME": "my_app_token"},
+    {"COOKIE_NAME": "__Host-my_token", "COOKIE_SECURE": True},
+    {"COOKIE_NAME": "my_token", "COOKIE_PATH": "/app", "COOKIE_DOMAIN": ".example.com"},
+    {"COOKIE_SECURE": None, "COOKIE_HTTPONLY": False, "COOKIE_PERSISTENT": False, "ALLOW_BEARER": False},
+    {"COOKIE_SAMESITE": None},
+    {"REFRESHED_TOKEN_HEADER": "X-Refreshed-Token"},
+    {"AUDIT_LOGGER": "myproject.audit"},
+    {"DEFAULT_POLICY": None},
+])
+def test_good_values_give_no_message(settings, value):
+    assert ids(settings, value) == []
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_defaults_give_no_message(settings, debug):
+    settings.DEBUG = debug
+    assert ids(settings, {}) == []
+
+
+WEIRD_VALUES = [None, "", "x", "false", -1, 0, 1.5, True, False, b"x", [], [None], [1], ("a",), {}, {"a": 1},
+                {1: 2}, object()]
+
+
+@pytest.mark.parametrize("key", sorted(DEFAULTS))
+def test_no_value_makes_the_check_raise(settings, key):
+    """Every value a key can hold gets a message from its own check, never a crash (E023)."""
+    for value in WEIRD_VALUES:
+        settings.BYO_SESSIONS = {key: value}
+        messages = check_settings()
+        assert all(isinstance(m, CheckMessage) for m in messages)
+        assert "byo_sessions.E023" not in {m.id for m in messages}, (value, messages)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("x", ["byo_sessions.E001"]),
+    ([("COOKIE_NAME", "x")], ["byo_sessions.E001"]),
+    (5, ["byo_sessions.E001"]),
+    ({1: 2, "NO_SUCH_KEY": 3}, ["byo_sessions.E002"]),
+])
+def test_odd_byo_sessions_values(settings, value, expected):
+    assert ids(settings, value) == expected
+
+
+def test_default_policy_of_the_wrong_type_names_the_key(settings):
+    settings.BYO_SESSIONS = {"DEFAULT_POLICY": "x"}
+    (error,) = check_settings()
+    assert error.id == "byo_sessions.E022" and "BYO_SESSIONS['DEFAULT_POLICY']" in error.msg
+
+
+def test_a_crashing_check_becomes_an_error_naming_its_keys(settings, monkeypatch):
+    from byo_sessions import policy_store
+
+    def crash() -> None:
+        raise AttributeError("'str' object has no attribute 'items'")
+
+    monkeypatch.setattr(policy_store, "settings_policy_set", crash)
+    settings.BYO_SESSIONS = {}
+    (error,) = check_settings()
+    assert error.id == "byo_sessions.E023" and isinstance(error, Error)
+    assert "BYO_SESSIONS['DEFAULT_POLICY']" in error.msg and "AttributeError" in error.msg

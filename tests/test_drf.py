@@ -29,7 +29,7 @@ def test_bearer(user, django_assert_num_queries):
 def test_cookie_needs_csrf_on_unsafe_methods(user):
     token = sessions.create(user_id=user.pk).data.session_token
     browser = Client(enforce_csrf_checks=True)
-    browser.cookies["byo_session"] = token
+    browser.cookies["byo_session_token"] = token
     assert browser.get("/drf/me/").status_code == 200
     refused = browser.post("/drf/me/")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]

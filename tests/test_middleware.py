@@ -10,7 +10,7 @@ from byo_sessions.models import AuditEvent, Session
 
 pytestmark = pytest.mark.django_db
 
-COOKIE = "byo_session"  # tests run with DEBUG=False but COOKIE_SECURE forced off where noted
+COOKIE = "byo_session_token"  # tests run with DEBUG=False but COOKIE_SECURE forced off where noted
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +38,22 @@ def test_secure_cookie_uses_host_prefix(client, user, settings):
     settings.BYO_SESSIONS = {}
     settings.DEBUG = False
     response = client.post("/login/", {"username": "alice"})
-    morsel = response.cookies["__Host-byo_session"]
+    morsel = response.cookies["__Host-byo_session_token"]
     assert morsel["secure"] is True and morsel["path"] == "/" and not morsel["domain"]
+    assert morsel["httponly"] is True and morsel["samesite"] == "Lax"
+    assert COOKIE not in response.cookies
+
+
+def test_debug_cookie_is_not_secure_and_has_no_host_prefix(client, user, settings):
+    """Development over plain http: a Secure (or ``__Host-``) cookie would never come back."""
+    settings.BYO_SESSIONS = {}  # COOKIE_SECURE unset: follows DEBUG
+    settings.DEBUG = True
+    response = client.post("/login/", {"username": "alice"})
+    morsel = response.cookies[COOKIE]
+    assert not morsel["secure"] and morsel["httponly"] is True and morsel["samesite"] == "Lax"
+    assert morsel["path"] == "/" and not morsel["domain"]
+    assert not any(name.startswith("__Host-") for name in response.cookies)
+    assert client.get("/whoami/").json()["user"] == "alice"
 
 
 def test_cookie_name_and_attributes_are_settable(client, user, settings):

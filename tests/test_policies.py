@@ -6,10 +6,13 @@ import io
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from byo_sessions import ErrorType, is_err, is_ok, policy_store, sessions
+from byo_sessions.admin import TagPolicyForm
 from byo_sessions.models import AuditEvent, PolicySetting, PolicyVersion, Session, TagPolicy
+from byo_sessions.policy import IpChangeAction, LimitAction, PolicyRule, PolicyValueError, UaChangeAction
 from tests.concurrency import run_in_parallel
 
 UA_MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -101,8 +104,17 @@ def test_disallow_ip_changes_refuses_without_ending(user):
 def test_ip_change_invalidate(user):
     TagPolicy.objects.create(selector="org:acme", on_ip_address_change="invalidate")
     token = create(user, ["org:acme"]).data.session_token
-    assert validate(token, ip="10.1.2.4").error.type == ErrorType.IP_ADDRESS_CHANGED
+    changed = validate(token, ip="10.1.2.4")
+    assert changed.error.type == ErrorType.IP_ADDRESS_CHANGED
+    assert changed.error.details["policy"] == "org:acme"  # the rule that chose "invalidate"
     assert validate(token).error.details["reason"] == "ip_changed"
+
+
+def test_ip_change_error_names_the_rule_by_its_label(user):
+    TagPolicy.objects.create(selector="org:*", description="Every org: end on IP change",
+                             on_ip_address_change="invalidate")
+    token = create(user, ["org:acme"]).data.session_token
+    assert validate(token, ip="10.1.2.4").error.details["policy"] == "Every org: end on IP change"
 
 
 def test_ip_change_allowed_is_recorded_once(user):
@@ -137,6 +149,7 @@ def test_user_agent_change_invalidate(user):
     assert is_ok(validate(token, ua=UA_MAC_CHROME_MINOR))  # an update is normal
     result = validate(token, ua=UA_WIN_CHROME)
     assert result.error.type == ErrorType.USER_AGENT_CHANGED and result.error.details["reason"] == "os_changed"
+    assert result.error.details["policy"] == "role:root"
     assert Session.objects.get().end_reason == "user_agent_changed"
 
 
@@ -243,7 +256,88 @@ def test_admin_explains_a_wrong_cidr_in_words(admin_client):
 
 def test_admin_refuses_a_bad_selector(admin_client):
     response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(selector="Org Acme"))
-    assert response.status_code == 200 and "Write a tag like org:acme" in response.content.decode()
+    assert response.status_code == 200 and "Use an exact tag such as" in response.content.decode()
+
+
+def test_admin_refuses_a_priority_the_rule_loader_would_drop(admin_client):
+    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(priority="5000000"))
+    assert response.status_code == 200
+    assert "Must be a whole number from -1000000 to 1000000 (lower wins); got 5000000." in response.content.decode()
+    assert not TagPolicy.objects.exists()
+
+
+# For each form field: a value the form can submit and the PolicyRule arguments it stands for,
+# which PolicyRule refuses; the form must refuse it too, on that field.
+_REFUSED = [
+    ("selector", "Org:*", {"selector": "Org:*"}),
+    ("selector", "org", {"selector": "org"}),
+    ("priority", "5000000", {"priority": 5_000_000}),
+    ("priority", "-1000001", {"priority": -1_000_001}),
+    ("description", "x" * 301, {"label": "x" * 301}),
+    ("absolute_lifetime_secs", "0", {"overrides": {"absolute_lifetime_secs": 0}}),
+    ("absolute_lifetime_secs", "34560001", {"overrides": {"absolute_lifetime_secs": 34_560_001}}),
+    ("inactivity_timeout_secs", "34560001", {"overrides": {"inactivity_timeout_secs": 34_560_001}}),
+    ("rotation_interval_secs", "0", {"overrides": {"rotation_interval_secs": 0}}),
+    ("ip_allowlist", '["10.0.0.1/24"]', {"overrides": {"ip_allowlist": ["10.0.0.1/24"]}}),
+    ("ip_allowlist", '"10.0.0.0/8"', {"overrides": {"ip_allowlist": "10.0.0.0/8"}}),
+    ("ip_blocklist", '["garbage"]', {"overrides": {"ip_blocklist": ["garbage"]}}),
+    ("on_ip_address_change", "block", {"overrides": {"on_ip_address_change": "block"}}),
+    ("on_user_agent_change", "challenge", {"overrides": {"on_user_agent_change": "challenge"}}),
+    ("max_concurrent_sessions_per_user", "0", {"overrides": {"max_concurrent_sessions_per_user": 0}}),
+    ("max_concurrent_sessions_per_user", "1001", {"overrides": {"max_concurrent_sessions_per_user": 1001}}),
+    ("max_concurrent_sessions_per_user_per_tag", "1001",
+     {"overrides": {"max_concurrent_sessions_per_user_per_tag": 1001}}),
+    ("on_session_limit_exceeded", "drop_newest", {"overrides": {"on_session_limit_exceeded": "drop_newest"}}),
+]
+# Fields whose form field can only produce values every PolicyRule accepts (true / false / not set).
+_ALWAYS_ACCEPTED = {"disallow_ip_address_changes", "device_verification_required"}
+
+
+@pytest.mark.parametrize("field,form_value,rule_kwargs", _REFUSED)
+def test_the_form_refuses_what_policy_rule_refuses(field, form_value, rule_kwargs):
+    with pytest.raises(PolicyValueError):
+        PolicyRule(**{"selector": "org:acme", **rule_kwargs})
+    form = TagPolicyForm(data=_policy_form(**{field: form_value}))
+    assert not form.is_valid()
+    assert field in form.errors, form.errors
+    assert all(message.strip() for message in form.errors[field])
+
+
+def test_every_form_field_is_covered_by_the_refusal_table():
+    covered = {field for field, _, _ in _REFUSED} | _ALWAYS_ACCEPTED
+    assert set(TagPolicyForm().fields) == covered
+    for field in _ALWAYS_ACCEPTED:
+        for raw in ("true", "false", "unknown", "maybe", "2"):
+            form = TagPolicyForm(data=_policy_form(**{field: raw}))
+            assert form.is_valid(), form.errors
+            assert form.cleaned_data[field] in (True, False, None)
+
+
+@pytest.mark.parametrize("field,kind", [("on_ip_address_change", IpChangeAction),
+                                        ("on_user_agent_change", UaChangeAction),
+                                        ("on_session_limit_exceeded", LimitAction)])
+def test_model_choices_are_exactly_the_policy_actions(field, kind):
+    assert [value for value, _ in TagPolicy._meta.get_field(field).choices] == [m.value for m in kind]
+
+
+def test_model_validators_refuse_what_policy_rule_refuses():
+    row = TagPolicy(selector="org:acme", priority=5_000_000, absolute_lifetime_secs=0, ip_allowlist=["10.0.0.1/24"])
+    with pytest.raises(ValidationError) as info:
+        row.full_clean()
+    assert set(info.value.message_dict) == {"priority", "absolute_lifetime_secs", "ip_allowlist"}
+    assert "lower wins" in info.value.message_dict["priority"][0]
+    TagPolicy(selector="org:*", priority=-1_000_000, description="x" * 300, absolute_lifetime_secs=60).full_clean()
+
+
+def test_every_row_the_form_saves_loads_as_a_rule_with_its_description_as_label():
+    form = TagPolicyForm(data=_policy_form(priority="1000000", description="x" * 300,
+                                           max_concurrent_sessions_per_user="3"))
+    assert form.is_valid(), form.errors
+    row = form.save()
+    rule = policy_store.rule_from_row(row)
+    assert (rule.priority, rule.label) == (1_000_000, "x" * 300)
+    assert dict(rule.overrides) == {"max_concurrent_sessions_per_user": 3}
+    assert policy_store.current().rules == (rule,)  # not dropped by the loader
 
 
 def test_admin_saves_a_policy_that_applies_at_once(admin_client, user, clock):
@@ -262,7 +356,8 @@ DOC = {
     "tag_priority": ["org", "role"],
     "on_create_only_tags": ["org"],
     "tags": [
-        {"tag": "org:acme", "priority": 0, "absolute_lifetime_secs": 43200, "ip_allowlist": ["10.0.0.0/8"]},
+        {"tag": "org:acme", "priority": 0, "label": "Acme Corp (contract 7)", "absolute_lifetime_secs": 43200,
+         "ip_allowlist": ["10.0.0.0/8"]},
         {"tag": "role:root", "priority": 0, "inactivity_timeout_secs": 900, "on_user_agent_change": "invalidate"},
     ],
 }
@@ -274,12 +369,13 @@ def test_import_then_export_round_trips(tmp_path):
     out = io.StringIO()
     call_command("byo_policies", "import", str(path), stdout=out)
     assert "Imported: 2 tag rule(s)." in out.getvalue()
-    assert TagPolicy.objects.get(selector="org:acme").ip_allowlist == ["10.0.0.0/8"]
+    acme = TagPolicy.objects.get(selector="org:acme")
+    assert acme.ip_allowlist == ["10.0.0.0/8"] and acme.description == "Acme Corp (contract 7)"
     exported = io.StringIO()
     call_command("byo_policies", "export", stdout=exported)
     doc = json.loads(exported.getvalue())
     assert doc["tag_priority"] == ["org", "role"] and doc["on_create_only_tags"] == ["org"]
-    assert {t["tag"] for t in doc["tags"]} == {"org:acme", "role:root"}
+    assert doc["tags"] == DOC["tags"]  # labels included
     assert doc["defaults"]["absolute_lifetime_secs"] == 86400
     again = tmp_path / "again.json"
     again.write_text(json.dumps(doc))
@@ -381,6 +477,7 @@ def test_an_idle_session_does_not_count_against_the_limit(user, clock):
     ("tag_priority", '["*"]', "Not tag types"),
     ("defaults", '{"absolute_lifetime_secs": -1}', "defaults.absolute_lifetime_secs"),
     ("defaults", '["x"]', "JSON object"),
+    ("defaults", '{"absolute_lifetime_secs": 60, "inactivity_timeout_secs": 120}', "could never apply"),
 ])
 def test_admin_policy_settings_are_validated(admin_client, key, value, error):
     response = admin_client.post("/admin/byo_sessions/policysetting/add/", {"key": key, "value": value})

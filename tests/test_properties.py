@@ -25,7 +25,7 @@ def test_validate_answers_invalid_token_for_anything(value):
 @relaxed
 def test_any_cookie_or_authorization_header_is_401_or_anonymous(db, cookie, authorization):
     client = Client(HTTP_AUTHORIZATION=authorization, HTTP_ACCEPT="application/json")
-    client.cookies["byo_session"] = cookie
+    client.cookies["byo_session_token"] = cookie
     response = client.get("/protected/")
     assert response.status_code == 401
     assert response.json()["type"] == "InvalidSessionToken"

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings as django_settings
 from django.db import DatabaseError, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.views.decorators.debug import sensitive_variables
 
 from .. import audit, signals
 from ..audit import Event, EventType
@@ -37,6 +38,7 @@ logger = logging.getLogger("byo_sessions")
 _SALT = "byo_sessions.rotation.successor"
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def successor_token(session_id: str, generation: int, token: str, secret: str | None = None) -> str:
     """The token that replaces ``token`` when ``session_id`` moves to ``generation``."""
     digest = salted_hmac(_SALT, f"{session_id}:{generation}:{token}", secret=secret, algorithm="sha256").digest()
@@ -59,6 +61,7 @@ LOST_RACE = "lost_race"
 FAILED = "failed"
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def rotate(session: Session, token: str, now: datetime, extra_fields: dict) -> str:
     """Move ``session`` from ``token`` to its successor. Returns the new token, or
     ``LOST_RACE`` when another request rotated first (the caller then re-reads), or
@@ -103,6 +106,7 @@ def rotate(session: Session, token: str, now: datetime, extra_fields: dict) -> s
     return new_token
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def previous_token_successor(session: Session, token: str, now: datetime) -> str | None:
     """For a token that is the session's *previous* one: its successor if still in grace."""
     if session.previous_token_valid_until is None or now >= session.previous_token_valid_until:

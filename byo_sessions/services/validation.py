@@ -126,10 +126,10 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
                      policy=policy.sources.get("disallow_ip_address_changes", ""))
     action = policy.on_ip_address_change
     if action == IpChangeAction.INVALIDATE:
-        end_session(session, reason=EndReason.IP_CHANGED,
-                    details={"before": last, "after": ip, "policy": policy.sources.get("on_ip_address_change", "")})
+        decided_by = policy.sources.get("on_ip_address_change", "")
+        end_session(session, reason=EndReason.IP_CHANGED, details={"before": last, "after": ip, "policy": decided_by})
         return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because its IP address changed.",
-                   reason=EndReason.IP_CHANGED, ip_address=ip, session_ended=True)
+                   reason=EndReason.IP_CHANGED, ip_address=ip, session_ended=True, policy=decided_by)
     if action == IpChangeAction.CHALLENGE:
         return True  # services.devices decides; the change is recorded only once proven
     _accept_ip_change(session, ctx, changes, str(action))
@@ -159,7 +159,8 @@ def _check_user_agent(session: Session, policy: Policy, ctx: RequestContext, cha
         end_session(session, reason=EndReason.USER_AGENT_CHANGED,
                     event_type=EventType.USER_AGENT_CHANGED, details=details)
         return err(ErrorType.USER_AGENT_CHANGED, "The session ended because the browser changed.",
-                   reason=reason, before=before.display_name, after=after.display_name)
+                   reason=reason, before=before.display_name, after=after.display_name,
+                   policy=policy.sources.get("on_user_agent_change", ""))
     changes.fields["last_user_agent"] = ua
     changes.events.append(Event.for_session(EventType.USER_AGENT_CHANGED, session, ip_address=ctx.ip_address,
                                             user_agent=ua, reason=reason, details=details))

@@ -16,8 +16,11 @@ from byo_sessions.policy import (
     PolicySet,
     PolicyValueError,
     UaChangeAction,
+    label_error,
     parse_policy_document,
     policy_document,
+    priority_error,
+    selector_error,
     validate_overrides,
 )
 
@@ -365,7 +368,7 @@ def test_rule_matches(selector: str, tag: str, expected: bool) -> None:
         ({"selector": "org:acme", "priority": 1.5}, "priority", "whole number"),
         ({"selector": "org:acme", "priority": 10**7}, "priority", "whole number"),
         ({"selector": "org:acme", "overrides": {MAX: 0}}, MAX, "from 1 to 1000"),
-        ({"selector": "org:acme", "label": "x" * 201}, "label", "at most 200"),
+        ({"selector": "org:acme", "label": "x" * 301}, "label", "at most 300"),
     ],
 )
 def test_rule_validation(kwargs: dict, path: str, fragment: str) -> None:
@@ -518,6 +521,53 @@ def test_every_section_is_optional(doc: dict) -> None:
 def test_parse_document_reports_inconsistency_with_document_paths() -> None:
     doc = {"defaults": {LIFETIME: 3600}, "tags": [{"tag": "org:a"}, {"tag": "org:b", INACTIVITY: 7200, LIFETIME: 60}]}
     assert [path for path, _ in errors_of(parse_policy_document, doc)] == ["tags[1].inactivity_timeout_secs"]
+
+
+def test_parse_document_reports_inconsistency_together_with_every_other_error() -> None:
+    # "reports every error with its key": a bad entry must not hide an inconsistent one (or shift its index).
+    doc = {
+        "defaults": {LIFETIME: 60, INACTIVITY: 120},
+        "tags": [
+            {"tag": "Bad Tag"},
+            {"tag": "org:b", INACTIVITY: 7200, LIFETIME: 60},
+            {"tag": "org:c", "priority": "high", INACTIVITY: 7200, LIFETIME: 60},
+        ],
+    }
+    assert [path for path, _ in errors_of(parse_policy_document, doc)] == [
+        "defaults.inactivity_timeout_secs",
+        "tags[0].tag",
+        "tags[1].inactivity_timeout_secs",
+        "tags[2].priority",
+        "tags[2].inactivity_timeout_secs",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "fragment"),
+    [
+        (priority_error, 5_000_000, "from -1000000 to 1000000"),
+        (priority_error, True, "whole number"),
+        (selector_error, "Org:*", "not a valid wildcard"),
+        (label_error, "x" * 301, "at most 300"),
+        (label_error, 7, "must be text"),
+    ],
+)
+def test_the_shared_checks_agree_with_policy_rule(check: Any, value: object, fragment: str) -> None:
+    # The admin form and model validators call these; PolicyRule must refuse the same values.
+    problem = check(value)
+    assert problem is not None and fragment in problem
+    key = {priority_error: "priority", selector_error: "selector", label_error: "label"}[check]
+    kwargs = {"selector": "org:acme", key: value}
+    assert (key, problem) in errors_of(PolicyRule, **kwargs)
+    assert check({"priority": 0, "selector": "org:*", "label": ""}[key]) is None
+
+
+def test_labels_survive_export_and_parse() -> None:
+    doc = {"tags": [{"tag": "org:acme", "priority": 0, "label": "Acme Corp", LIFETIME: 3600},
+                    {"tag": "org:*", "priority": 2, MAX: 4}]}
+    exported = policy_document(parse_policy_document(doc))
+    assert exported["tags"] == doc["tags"]
+    assert policy_document(parse_policy_document(exported)) == exported
 
 
 def test_export_shape() -> None:

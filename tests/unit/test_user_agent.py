@@ -166,9 +166,12 @@ def test_unknown_before_is_never_suspicious() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("131.0", "131.0.0", None),  # a missing trailing part counts as 0
+        ("131.0", "131.0.0", None),
         ("131.0.0", "131.0", None),
-        ("131.0.6778", "131.0.6777", "browser_version_downgraded"),
+        ("131.0.6778", "131.0.6777", None),  # only the major counts: patch going back is not suspicious
+        ("120.0.6099", "120.0.6000", None),
+        ("18.1", "18.0", None),  # nor a minor
+        ("121.0.0", "120.9.9", "browser_version_downgraded"),  # the major went back
         ("9.0", "10.0", None),  # numeric, not text, comparison
         ("10.0", "9.0", "browser_version_downgraded"),
         ("131.0.0", None, None),  # an unknown version is not a downgrade
@@ -180,6 +183,31 @@ def test_version_comparison(old: str, new: str | None, expected: str | None) -> 
     before = dataclasses.replace(base, browser_version=old)
     after = dataclasses.replace(base, browser_version=new)
     assert suspicious_change(before, after) == expected
+
+
+_CHROME_WIN = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/{} Safari/537.36")
+_SAFARI_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+               "Version/{} Safari/605.1.15")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (_CHROME_WIN.format("120.0.6099.109"), _CHROME_WIN.format("120.0.6000.0"), None),
+        (_SAFARI_MAC.format("18.1"), _SAFARI_MAC.format("18.0"), None),
+        (_CHROME_WIN.format("121.0.6167.85"), _CHROME_WIN.format("120.0.6099.109"), "browser_version_downgraded"),
+    ],
+)
+def test_only_a_major_version_going_back_is_suspicious(before: str, after: str, expected: str | None) -> None:
+    assert suspicious_change(parse_user_agent(before), parse_user_agent(after)) == expected
+
+
+def test_the_major_comes_from_browser_major_when_the_version_text_is_missing() -> None:
+    base = UserAgentSummary(browser="Chrome", os="Windows", device_type="Desktop")
+    newer, older = dataclasses.replace(base, browser_major=121), dataclasses.replace(base, browser_major=120)
+    assert suspicious_change(newer, older) == "browser_version_downgraded"
+    assert suspicious_change(older, newer) is None
 
 
 @pytest.mark.parametrize("name", sorted(REAL))

@@ -1,0 +1,159 @@
+"""Raw session tokens stay out of Django's error reports (500 emails, logs, the DEBUG page).
+
+Reports list request cookies and headers, masking only the names the exception reporter
+filter hides; the default cookie name is chosen to be one of them, and check W002 says
+when a configured name is not.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.signals import got_request_exception
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
+from django.urls import path
+from django.views.debug import (
+    ExceptionReporter,
+    SafeExceptionReporterFilter,
+    get_default_exception_reporter_filter,
+)
+
+from byo_sessions import sessions
+from byo_sessions.checks import check_settings
+from byo_sessions.conf import byo_settings
+from byo_sessions.http import presented_token
+
+pytestmark = pytest.mark.django_db
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    assert request.user.is_authenticated  # the session is validated before the failure, as in a real view
+    raise RuntimeError("boom")
+
+
+urlpatterns = [path("boom/", boom)]
+
+
+class HidesSidOnly(SafeExceptionReporterFilter):
+    hidden_settings = re.compile("SID", flags=re.IGNORECASE)
+
+
+@pytest.fixture(autouse=True)
+def boom_urls(settings: Any) -> None:
+    settings.ROOT_URLCONF = __name__
+
+
+@pytest.fixture
+def fresh_filter() -> Iterator[None]:
+    """Django caches the filter instance; drop it around a test that swaps the class."""
+    get_default_exception_reporter_filter.cache_clear()
+    yield
+    get_default_exception_reporter_filter.cache_clear()
+
+
+def warning_ids() -> list[str]:
+    return sorted(m.id for m in check_settings() if m.id == "byo_sessions.W002")
+
+
+def error_report(cookie_token: str, bearer_token: str, expect_view: bool = True) -> tuple[str, str]:
+    """Text and HTML reports of a crash on a request carrying both transports."""
+    caught: dict[str, Any] = {}
+
+    def keep(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
+        caught.update(request=request, exc_info=sys.exc_info())
+
+    got_request_exception.connect(keep)
+    try:
+        client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {bearer_token}")
+        client.cookies[byo_settings.cookie_name] = cookie_token
+        assert client.get("/boom/").status_code == 500
+    finally:
+        got_request_exception.disconnect(keep)
+    reporter = ExceptionReporter(caught["request"], *caught["exc_info"])
+    return reporter.get_traceback_text(), reporter.get_traceback_html()
+
+
+def two_tokens(user: Any) -> tuple[str, str]:
+    return (sessions.create(user_id=user.pk).data.session_token,
+            sessions.create(user_id=user.pk).data.session_token)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_error_reports_hide_cookie_and_bearer_tokens(settings, user, debug):
+    settings.DEBUG = debug
+    settings.BYO_SESSIONS = {}
+    cookie_token, bearer_token = two_tokens(user)
+    text, html = error_report(cookie_token, bearer_token)
+    for report in (text, html):
+        assert "RuntimeError" in report
+        assert cookie_token not in report and bearer_token not in report
+    masked = SafeExceptionReporterFilter.cleansed_substitute
+    assert f"{byo_settings.cookie_name} = '{masked}'" in text  # the cookie was listed, masked
+    assert warning_ids() == []
+
+
+def test_old_cookie_name_leaks_and_the_check_warns(settings, user):
+    settings.BYO_SESSIONS = {"COOKIE_NAME": "byo_session"}  # the name before this fix
+    cookie_token, bearer_token = two_tokens(user)
+    text, html = error_report(cookie_token, bearer_token)
+    assert cookie_token in text and cookie_token in html  # what W002 warns about
+    assert bearer_token not in text and bearer_token not in html
+    (warning,) = [m for m in check_settings() if m.id == "byo_sessions.W002"]
+    assert "'byo_session'" in warning.msg and "COOKIE_NAME" in warning.hint
+
+
+@pytest.mark.parametrize("name,warns", [
+    (None, False), ("sid", True), ("byo_session", True), ("my_token", False), ("api_sid", False),
+    ("session", True), ("sessionid", False),  # Django's own SESSION_COOKIE_NAME is hidden
+    ("__Host-byo_session_token", False),
+])
+def test_warning_follows_django_default_filter(settings, name, warns):
+    settings.BYO_SESSIONS = {"COOKIE_NAME": name}
+    assert warning_ids() == (["byo_sessions.W002"] if warns else [])
+
+
+def test_django_session_cookie_name_counts_as_hidden(settings):
+    settings.SESSION_COOKIE_NAME = "sid"
+    settings.BYO_SESSIONS = {"COOKIE_NAME": "sid"}
+    assert warning_ids() == []
+
+
+def test_warning_asks_the_project_filter(settings, fresh_filter):
+    settings.DEFAULT_EXCEPTION_REPORTER_FILTER = f"{__name__}.HidesSidOnly"
+    settings.BYO_SESSIONS = {"COOKIE_NAME": "sid"}
+    assert warning_ids() == []
+    settings.BYO_SESSIONS = {}  # the default name holds "token", which this filter does not hide
+    assert warning_ids() == ["byo_sessions.W002"]
+
+
+def test_presented_token_repr_hides_the_value(settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    token = "byo_s_" + "A" * 43
+    request = RequestFactory(HTTP_AUTHORIZATION=f"Bearer {token}").get("/")
+    presented = presented_token(request)
+    assert presented is not None and presented.value == token
+    assert token not in repr(presented) and "bearer" in repr(presented)
+
+
+def test_a_crash_inside_validation_keeps_the_token_out_of_frame_variables(settings, user, monkeypatch):
+    """Production reports (500 emails, DEBUG off) list every frame's local variables; the
+    functions that hold raw tokens are marked ``sensitive_variables``. (With DEBUG on,
+    Django shows all variables by design.)"""
+    settings.DEBUG = False
+    settings.BYO_SESSIONS = {}
+    cookie_token, bearer_token = two_tokens(user)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("crash inside validation")
+
+    monkeypatch.setattr("byo_sessions.services.sessions.check_session", crash)
+    text, html = error_report(cookie_token, bearer_token, expect_view=False)
+    for report in (text, html):
+        assert "crash inside validation" in report
+        for token in (cookie_token, bearer_token):
+            at = report.find(token)
+            assert at == -1, report[max(0, at - 600):at + 80]
