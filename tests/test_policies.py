@@ -225,6 +225,25 @@ def test_external_user_limit_holds_under_parallel_creates(db):
     assert sum(is_ok(r) for r in results) == 2
 
 
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["reject_new", "drop_least_recently_active"])
+def test_per_tag_limit_holds_exactly_under_parallel_logins(user, action):
+    TagPolicy.objects.create(selector="device:*", max_concurrent_sessions_per_user_per_tag=2,
+                             on_session_limit_exceeded=action)
+    assert is_ok(create(user, ["device:laptop"]))  # another tag value: its own count
+    results = run_in_parallel(12, lambda: create(user, ["device:kiosk"]))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    live = Session.objects.filter(user=user, ended_at__isnull=True)
+    assert sorted(tag for s in live for tag in s.tags) == ["device:kiosk", "device:kiosk", "device:laptop"]
+    if action == "reject_new":
+        assert sum(is_ok(r) for r in results) == 2
+        assert all(r.error.type == ErrorType.SESSION_LIMIT_EXCEEDED and r.error.details["scope"] == "tag device:kiosk"
+                   for r in results if is_err(r))
+    else:
+        assert all(is_ok(r) for r in results)
+
+
 # --- admin -----------------------------------------------------------------------------------------------
 
 @pytest.fixture
