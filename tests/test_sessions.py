@@ -386,3 +386,29 @@ def test_update_many_is_all_or_nothing_and_capped(user, settings):
     assert SessionTag.objects.filter(tag="role:x").count() == 2
     assert sessions.validate(session_token=b.session_token).data.tags == ("role:x",)
     assert sessions.validate(session_token=a.session_token).data.tags == ("org:acme", "role:x")
+
+
+def test_an_ended_sessions_token_is_audited_once_a_minute_and_logged_every_time(
+        user, clock, caplog, django_capture_on_commit_callbacks):
+    caplog.set_level(logging.INFO, logger="byo_sessions.audit")
+    created = make(user)
+    sessions.invalidate_by_token(session_token=created.session_token)
+    failed = AuditEvent.objects.filter(session_id=created.session_id, event_type="validation_failed")
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            result = sessions.validate(session_token=created.session_token, ip_address="198.51.100.1")
+        assert result.error.type == ErrorType.SESSION_INVALIDATED and result.error.details["reason"] == "logout"
+    row = failed.get()
+    assert (row.reason, row.details["error"], row.ip_address) == ("logout", "SessionInvalidated", "198.51.100.1")
+    assert caplog.text.count('"event": "validation_failed"') == 3
+    clock.advance(61)
+    sessions.validate(session_token=created.session_token)
+    assert failed.count() == 2
+
+
+def test_missing_required_tags_is_audited(user):
+    created = make(user, tags=["org:acme"])
+    result = sessions.validate(session_token=created.session_token, required_tags=["role:admin", "org:acme"])
+    assert result.error.type == ErrorType.MISSING_REQUIRED_TAGS and result.error.details["missing_tags"] == ["role:admin"]
+    row = AuditEvent.objects.get(session_id=created.session_id, event_type="validation_failed")
+    assert row.reason == "missing_required_tags" and row.details["missing_tags"] == ["role:admin"]

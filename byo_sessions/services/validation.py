@@ -13,7 +13,7 @@ from typing import Any
 from .. import audit, signals
 from ..audit import Event, EventType
 from ..conf import byo_settings
-from ..models import EndReason, Session
+from ..models import AuditEvent, EndReason, Session
 from ..policy import IpChangeAction, Policy, UaChangeAction
 from ..results import Err, ErrorType, err
 from ..user_agent import parse_user_agent, suspicious_change
@@ -68,6 +68,31 @@ def _fail(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, 
     return err(type_, message, reason=reason, **details)
 
 
+REPEATABLE_REFUSAL_ROW_SECS = 60
+
+
+def _fail_repeatable(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, message: str,
+                     **details: Any) -> Err:
+    """A refusal the client can repeat at will (an ended session's cookie, a missing tag).
+
+    Always a log line and a signal; an audit row at most once per session, reason and
+    minute, so replaying a dead token cannot grow the table without bound.
+    """
+    event = Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
+                              user_agent=ctx.user_agent or "", reason=reason,
+                              details={"error": str(type_), **details})
+    recent = AuditEvent.objects.filter(
+        session_id=session.id, event_type=EventType.VALIDATION_FAILED, reason=reason,
+        created_at__gt=ctx.now - timedelta(seconds=REPEATABLE_REFUSAL_ROW_SECS)).exists()
+    if recent:
+        audit.log_only(event)
+    else:
+        audit.record(event)
+    signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
+                                           error_type=str(type_), reason=reason)
+    return err(type_, message, reason=reason, **details)
+
+
 def ended_error(session: Session) -> Err:
     """The answer for a session that has already ended: expired ones say so."""
     reason = session.end_reason
@@ -78,7 +103,8 @@ def ended_error(session: Session) -> Err:
 
 def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err | Changes:
     if session.ended_at is not None:
-        return ended_error(session)
+        ended = ended_error(session)
+        return _fail_repeatable(session, ctx, ended.error.type, ended.error.details["reason"], ended.error.message)
     expiry, why = effective_expiry(session, policy)
     if ctx.now >= expiry:
         end_session(session, reason=why, event_type=EventType.SESSION_EXPIRED)
@@ -88,7 +114,8 @@ def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err 
         return err(ErrorType.USER_INACTIVE, "The user is inactive.", reason=EndReason.USER_INACTIVE)
     missing = [tag for tag in ctx.required_tags if tag not in session.tags]
     if missing:
-        return err(ErrorType.MISSING_REQUIRED_TAGS, "The session lacks required tags.", missing_tags=missing)
+        return _fail_repeatable(session, ctx, ErrorType.MISSING_REQUIRED_TAGS, "missing_required_tags",
+                                "The session lacks required tags.", missing_tags=missing)
 
     changes = Changes()
     ip_result = _check_ip(session, policy, ctx, changes)
