@@ -28,6 +28,11 @@ Every failure is a :class:`ProofError` whose ``reason`` is one of
 ``htu_mismatch``       ``htu`` differs from the request URL (after normalising)
 ``iat_too_old``        ``iat`` older than ``max_age_secs``
 ``iat_in_future``      ``iat`` later than ``max_future_secs`` ahead
+``ath_mismatch``       ``ath`` is not the hash of the presented token (:func:`check_ath`)
+
+``ath`` (RFC 9449 §4.2) is optional: cookie clients cannot read their HttpOnly
+cookie to hash it. When present it must be 43 base64url characters here, and
+the caller compares it with the token the request presented.
 """
 
 from __future__ import annotations
@@ -35,11 +40,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import math
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +57,8 @@ __all__ = [
     "PROOF_ERROR_REASONS",
     "ProofError",
     "VerifiedProof",
+    "access_token_hash",
+    "check_ath",
     "extract_proof_header",
     "jwk_thumbprint",
     "normalise_htu",
@@ -74,6 +82,7 @@ PROOF_ERROR_REASONS = frozenset(
         "htu_mismatch",
         "iat_too_old",
         "iat_in_future",
+        "ath_mismatch",
     }
 )
 
@@ -81,6 +90,7 @@ PROOF_TYP = "dpop+jwt"
 PROOF_ALG = "ES256"
 MAX_JTI_LENGTH = 128
 MAX_NONCE_LENGTH = 512
+_ATH = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest
 _COORD_BYTES = 32  # P-256
 _ECDSA_SIG_BYTES = 2 * _COORD_BYTES  # raw r || s, as JWS requires
 # Private members of EC and RSA JWKs (RFC 7518 §6.2.2, §6.3.2).
@@ -108,7 +118,8 @@ class VerifiedProof:
     """What a valid proof establishes; ``thumbprint`` identifies the device.
 
     ``public_jwk`` is a fresh plain dict (crv, kty, x, y only) so it can be
-    stored as JSON; ``htu`` is the normalised URL.
+    stored as JSON; ``htu`` is the normalised URL; ``ath`` the claim as sent
+    (checked by the caller with :func:`check_ath`, which knows the token).
     """
 
     thumbprint: str
@@ -118,6 +129,7 @@ class VerifiedProof:
     iat: int
     htm: str
     htu: str
+    ath: str | None = None
 
 
 def _snip(value: object) -> str:
@@ -296,6 +308,24 @@ def extract_proof_header(meta: Mapping[str, str]) -> str | None:
     return value or None
 
 
+def access_token_hash(token: str) -> str:
+    """RFC 9449 ``ath`` of a token: base64url SHA-256 of its ASCII bytes."""
+    return _b64url_encode(hashlib.sha256(token.encode("ascii")).digest())
+
+
+def check_ath(ath: str | None, token_digests: Iterable[bytes]) -> None:
+    """Refuse a proof whose ``ath`` names another token than the request presented.
+
+    ``token_digests`` are SHA-256 digests of the tokens the request may have
+    presented (a server that stores only token hashes never needs the token).
+    A proof without ``ath`` passes: its binding is the key, not the token.
+    """
+    if ath is None:
+        return
+    if not any(hmac.compare_digest(_b64url_encode(digest), ath) for digest in token_digests):
+        raise ProofError("ath_mismatch", "ath does not match the presented token")
+
+
 def _claim_str(claims: Mapping[str, Any], name: str, max_length: int) -> str:
     value = claims.get(name)
     if value is None:
@@ -386,6 +416,9 @@ def verify_proof(
         or abs(iat_value) > 2**53
     ):
         raise ProofError("bad_claim", "claim iat must be a number")
+    ath = claims.get("ath")
+    if ath is not None and (not isinstance(ath, str) or not _ATH.fullmatch(ath)):
+        raise ProofError("bad_claim", "claim ath must be a base64url SHA-256 digest")
     nonce = claims.get("nonce")
     if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= MAX_NONCE_LENGTH):
         raise ProofError("bad_claim", "claim nonce must be a non-empty string")
@@ -412,4 +445,5 @@ def verify_proof(
         iat=iat,
         htm=htm,
         htu=normalise_htu(htu),
+        ath=ath,
     )

@@ -23,6 +23,7 @@ from ua_parser import Domain, Parser, load_lazy_builtins
 __all__ = [
     "DeviceType",
     "MAX_UA_LENGTH",
+    "clean_user_agent",
     "UserAgentSummary",
     "parse_user_agent",
     "suspicious_change",
@@ -32,6 +33,14 @@ DeviceType = Literal["Desktop", "Mobile", "Tablet", "Bot", "Unknown"]
 ChangeReason = Literal["os_changed", "device_type_changed", "browser_changed", "browser_version_downgraded"]
 
 MAX_UA_LENGTH = 1024
+
+
+def clean_user_agent(user_agent: Any) -> str | None:
+    """The User-Agent as sessions store and compare it, and challenges bind it (cut to
+    :data:`MAX_UA_LENGTH`): one cut everywhere, so a long one still matches its challenge."""
+    if user_agent is None:
+        return None
+    return str(user_agent)[:MAX_UA_LENGTH]
 CACHE_SIZE = 2048
 
 _DEVICE_TYPES: tuple[str, ...] = get_args(DeviceType)

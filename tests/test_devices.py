@@ -1,11 +1,21 @@
 """Device binding through the services and over HTTP (docs/devices.md)."""
 from __future__ import annotations
 
+import json
+import logging
+from typing import Any, Callable
+
 import pytest
+from django.http import HttpRequest, JsonResponse
 from django.test import Client
+from django.urls import path
 
 from byo_sessions import DeviceRegistration, DeviceVerification, ErrorType, is_err, is_ok, sessions, signals
+from byo_sessions.conf import byo_settings
+from byo_sessions.decorators import device_verification_required, ignore_device_for_verification, login_required
+from byo_sessions.dpop import access_token_hash
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
+from tests import urls as test_urls
 from tests.dpop_signer import OMIT, TestDevice
 
 pytestmark = pytest.mark.django_db
@@ -14,6 +24,21 @@ IP = "198.51.100.20"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 LOGIN_URL = "http://testserver/login/"
 API_URL = "http://testserver/device-api/"
+REGISTER_URL = "http://testserver/devices/register"
+
+
+def cookie_name() -> str:
+    return byo_settings.cookie_name
+
+
+def audit_mark() -> int:
+    """The newest audit row id, so a test can list exactly the rows one call wrote."""
+    last = AuditEvent.objects.order_by("-id").first()
+    return last.pk if last else 0
+
+
+def audit_since(mark: int) -> list[tuple[str, str]]:
+    return [(r.event_type, r.reason) for r in AuditEvent.objects.filter(pk__gt=mark).order_by("id")]
 
 
 def challenge(ip: str = IP, ua: str = UA) -> str:
@@ -242,76 +267,94 @@ def test_stale_challenge_over_http_is_425_with_a_new_challenge(device_client, cl
     assert retry.status_code == 200
 
 
-def _hostile(device: TestDevice, clock) -> dict[str, str]:
+def _spent(client: Client, device: TestDevice, clock) -> str:
+    """A proof the device already used once (200): sending it again is a replay."""
+    signed = proof(device, clock)
+    assert client.get("/device-api/", HTTP_DPOP=signed).status_code == 200
+    return signed
+
+
+def _expired_challenge(device: TestDevice, clock) -> str:
+    nonce = challenge()
+    clock.advance(301)  # DEVICE_CHALLENGE_TTL_SECS is 300
+    return proof(device, clock, nonce=nonce)
+
+
+def _hostile(name: str, client: Client, device: TestDevice, clock) -> str:
     now = int(clock.now().timestamp())
     nonce = challenge()
-    p384 = TestDevice("P-384")
     good = device.proof("GET", API_URL, nonce, iat=now)
     h, c, s = good.split(".")
-    return {
-        "alg_none": device.proof("GET", API_URL, nonce, iat=now, alg="none"),
-        "alg_hs256": device.proof("GET", API_URL, nonce, iat=now, alg="HS256"),
-        "alg_rs256": device.proof("GET", API_URL, nonce, iat=now, alg="RS256"),
-        "typ_wrong": device.proof("GET", API_URL, nonce, iat=now, header_overrides={"typ": "JWT"}),
-        "typ_missing": device.proof("GET", API_URL, nonce, iat=now, header_overrides={"typ": OMIT}),
-        "jwk_with_d": device.proof("GET", API_URL, nonce, iat=now, header_overrides={
+    builders: dict[str, Callable[[], str]] = {
+        "alg_none": lambda: device.proof("GET", API_URL, nonce, iat=now, alg="none"),
+        "alg_hs256": lambda: device.proof("GET", API_URL, nonce, iat=now, alg="HS256"),
+        "alg_rs256": lambda: device.proof("GET", API_URL, nonce, iat=now, alg="RS256"),
+        "typ_wrong": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={"typ": "JWT"}),
+        "typ_missing": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={"typ": OMIT}),
+        "jwk_with_d": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={
             "jwk": {**device.jwk, "d": "AAAA"}}),
-        "oct_key": device.proof("GET", API_URL, nonce, iat=now, header_overrides={
+        "oct_key": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={
             "jwk": {"kty": "oct", "k": "c2VjcmV0"}}),
-        "p384_key": p384.proof("GET", API_URL, nonce, iat=now, alg="ES384"),
-        "other_method": device.proof("POST", API_URL, nonce, iat=now),
-        "other_url": device.proof("GET", "http://testserver/elsewhere/", nonce, iat=now),
-        "iat_future": device.proof("GET", API_URL, nonce, iat=now + 3600),
-        "forged_challenge": device.proof("GET", API_URL, nonce[:-4] + "AAAA", iat=now),
-        "malformed_base64": f"{h}.{c}!!.{s}",
-        "der_signature": device.proof("GET", API_URL, nonce, iat=now, der_signature=True),
-        "oversized": device.proof("GET", API_URL, nonce, iat=now, claim_overrides={"pad": "x" * 9000}),
-        "two_headers": f"{good}, {good}",
-        "missing_jti": device.proof("GET", API_URL, nonce, iat=now, claim_overrides={"jti": OMIT}),
-        "no_nonce": device.proof("GET", API_URL, None, iat=now),
+        "p384_alg_es384": lambda: TestDevice("P-384").proof("GET", API_URL, nonce, iat=now, alg="ES384"),
+        # alg passes; the P-384 jwk is what the curve check refuses.
+        "p384_key_alg_es256": lambda: TestDevice("P-384").proof("GET", API_URL, nonce, iat=now, alg="ES256"),
+        "other_method": lambda: device.proof("POST", API_URL, nonce, iat=now),
+        "other_url": lambda: device.proof("GET", "http://testserver/elsewhere/", nonce, iat=now),
+        "iat_future": lambda: device.proof("GET", API_URL, nonce, iat=now + 3600),
+        "iat_old": lambda: device.proof("GET", API_URL, nonce, iat=now - 3600),
+        "forged_challenge": lambda: device.proof("GET", API_URL, nonce[:-4] + "AAAA", iat=now),
+        "expired_challenge": lambda: _expired_challenge(device, clock),
+        "challenge_other_ip": lambda: device.proof("GET", API_URL, challenge("192.0.2.1"), iat=now),
+        "no_nonce": lambda: device.proof("GET", API_URL, None, iat=now),
+        "malformed_base64": lambda: f"{h}.{c}!!.{s}",
+        "der_signature": lambda: device.proof("GET", API_URL, nonce, iat=now, der_signature=True),
+        "oversized": lambda: device.proof("GET", API_URL, nonce, iat=now, claim_overrides={"pad": "x" * 9000}),
+        "two_headers": lambda: f"{good}, {good}",
+        "missing_jti": lambda: device.proof("GET", API_URL, nonce, iat=now, claim_overrides={"jti": OMIT}),
+        "reused_jti": lambda: _spent(client, device, clock),
+        "ath_other_token": lambda: device.proof("GET", API_URL, nonce, iat=now, claim_overrides={
+            "ath": access_token_hash("byo_not-this-sessions-token")}),
     }
+    return builders[name]()
 
 
-HOSTILE = ["alg_none", "alg_hs256", "alg_rs256", "typ_wrong", "typ_missing", "jwk_with_d", "oct_key", "p384_key",
-           "other_method", "other_url", "iat_future", "forged_challenge", "malformed_base64", "der_signature",
-           "oversized", "two_headers", "missing_jti"]
+_FAILED = (401, "DeviceVerificationFailed", "device_verification_failed")
+_AGAIN = (425, "NewDeviceChallengeRequired", "device_challenge_issued")
+# name -> (status, error type, audit event, reason)
+HOSTILE = {
+    "alg_none": (*_FAILED, "bad_alg"), "alg_hs256": (*_FAILED, "bad_alg"), "alg_rs256": (*_FAILED, "bad_alg"),
+    "typ_wrong": (*_FAILED, "bad_typ"), "typ_missing": (*_FAILED, "bad_typ"),
+    "jwk_with_d": (*_FAILED, "private_key_in_jwk"), "oct_key": (*_FAILED, "bad_key"),
+    "p384_alg_es384": (*_FAILED, "bad_alg"), "p384_key_alg_es256": (*_FAILED, "bad_key"),
+    "other_method": (*_FAILED, "htm_mismatch"), "other_url": (*_FAILED, "htu_mismatch"),
+    "iat_future": (*_FAILED, "iat_in_future"), "forged_challenge": (*_FAILED, "challenge_forged"),
+    "malformed_base64": (*_FAILED, "malformed"), "der_signature": (*_FAILED, "bad_signature"),
+    "oversized": (*_FAILED, "too_large"), "two_headers": (*_FAILED, "multiple_headers"),
+    "missing_jti": (*_FAILED, "missing_claim"), "reused_jti": (*_FAILED, "jti_reused"),
+    "ath_other_token": (*_FAILED, "ath_mismatch"),
+    "iat_old": (*_AGAIN, "iat_too_old"), "expired_challenge": (*_AGAIN, "challenge_expired"),
+    "challenge_other_ip": (*_AGAIN, "ip_changed"), "no_nonce": (*_AGAIN, "missing_challenge"),
+}
 
 
-@pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_proofs_get_a_typed_401_and_are_audited(device_client, clock, name):
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_proofs_over_http_are_typed_and_audited_once(device_client, clock, name):
     client, device = device_client
-    before = AuditEvent.objects.filter(event_type="device_verification_failed").count()
-    response = client.get("/device-api/", HTTP_DPOP=_hostile(device, clock)[name], HTTP_ACCEPT="application/json")
-    assert response.status_code == 401, (name, response.content)
-    assert response.json()["type"] == "DeviceVerificationFailed"
-    assert AuditEvent.objects.filter(event_type="device_verification_failed").count() == before + 1
+    status, error_type, event, reason = HOSTILE[name]
+    signed = _hostile(name, client, device, clock)
+    mark = audit_mark()
+    response = client.get("/device-api/", HTTP_DPOP=signed, HTTP_ACCEPT="application/json")
+    assert response.status_code == status, (name, response.content)
+    body = response.json()
+    assert (body["type"], body["details"]["reason"]) == (error_type, reason)
+    assert audit_since(mark) == [(event, reason)]
     assert client.get("/device-api/", HTTP_DPOP=proof(device, clock)).status_code == 200  # session unharmed
-
-
-@pytest.mark.parametrize("name,reason", [("no_nonce", "missing_challenge")])
-def test_proofs_that_need_a_new_challenge(device_client, clock, name, reason):
-    client, device = device_client
-    response = client.get("/device-api/", HTTP_DPOP=_hostile(device, clock)[name])
-    assert response.status_code == 425 and response.json()["details"]["reason"] == reason
-
-
-def test_expired_proof_iat_is_425(device_client, clock):
-    client, device = device_client
-    old = device.proof("GET", API_URL, challenge(), iat=int(clock.now().timestamp()) - 3600)
-    response = client.get("/device-api/", HTTP_DPOP=old)
-    assert response.status_code == 425 and response.json()["details"]["reason"] == "iat_too_old"
-
-
-def test_challenge_from_another_ip_is_425(device_client, clock):
-    client, device = device_client
-    response = client.get("/device-api/", HTTP_DPOP=proof(device, clock, nonce=challenge("192.0.2.1")))
-    assert response.status_code == 425 and response.json()["details"]["reason"] == "ip_changed"
 
 
 def test_stolen_cookie_with_another_key_is_refused(device_client, clock):
     client, device = device_client
     thief = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
-    thief.cookies["byo_session"] = client.cookies["byo_session"].value
+    thief.cookies[cookie_name()] = client.cookies[cookie_name()].value
     response = thief.get("/device-api/", HTTP_DPOP=proof(TestDevice(), clock), HTTP_ACCEPT="application/json")
     assert response.status_code == 401 and response.json()["details"]["reason"] == "unrecognised_device"
 
@@ -348,9 +391,297 @@ def test_page_navigation_after_an_ip_change_is_not_a_raw_425(user, clock, settin
     device = TestDevice()
     token = login(user, device, clock, tags=["org:acme"]).data.session_token
     page = Client(REMOTE_ADDR="203.0.113.60", HTTP_USER_AGENT=UA)
-    page.cookies["byo_session"] = token
+    page.cookies[cookie_name()] = token
     response = page.get("/protected/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert page.get("/whoami/").json() == {"user": None, "session_id": None, "error": "NewDeviceChallengeRequired"}
     api = page.get("/protected/", HTTP_ACCEPT="application/json")
     assert api.status_code == 425 and api.json()["deviceChallenge"]
+
+
+# --- refused registrations are audited (login and device.register) -------------------------------------------
+
+def _registration_proof(name: str, device: TestDevice, clock, url: str, spend: Callable[[str], Any]) -> str:
+    now = int(clock.now().timestamp())
+    nonce = challenge()
+    builders: dict[str, Callable[[], str]] = {
+        "alg_none": lambda: device.proof("POST", url, nonce, iat=now, alg="none"),
+        "jwk_with_d": lambda: device.proof("POST", url, nonce, iat=now, header_overrides={
+            "jwk": {**device.jwk, "d": "AAAA"}}),
+        "forged_challenge": lambda: device.proof("POST", url, nonce[:-4] + "AAAA", iat=now),
+        "der_signature": lambda: device.proof("POST", url, nonce, iat=now, der_signature=True),
+        "reused_jti": lambda: spend(device.proof("POST", url, nonce, iat=now)),
+        "wrong_htu": lambda: device.proof("POST", "http://testserver/elsewhere/", nonce, iat=now),
+    }
+    return builders[name]()
+
+
+REGISTRATION_HOSTILE = {"alg_none": "bad_alg", "jwk_with_d": "private_key_in_jwk",
+                        "forged_challenge": "challenge_forged", "der_signature": "bad_signature",
+                        "reused_jti": "jti_reused", "wrong_htu": "htu_mismatch"}
+
+
+def _audit_lines(caplog) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == byo_settings.AUDIT_LOGGER]
+
+
+@pytest.mark.parametrize("name", list(REGISTRATION_HOSTILE))
+def test_hostile_proof_at_login_is_refused_and_audited(user, clock, caplog, django_capture_on_commit_callbacks,
+                                                        name):
+    reason = REGISTRATION_HOSTILE[name]
+    device = TestDevice()
+
+    def spend(signed: str) -> str:
+        first = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=DeviceRegistration(
+            signed_device_challenge=signed, request_url=LOGIN_URL, request_method="POST"))
+        assert is_ok(first)
+        return signed
+
+    signed = _registration_proof(name, device, clock, LOGIN_URL, spend)
+    live_sessions, mark = Session.objects.count(), audit_mark()
+    with caplog.at_level(logging.INFO, logger=byo_settings.AUDIT_LOGGER), \
+            django_capture_on_commit_callbacks(execute=True):
+        result = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=(
+            DeviceRegistration(signed_device_challenge=signed, request_url=LOGIN_URL, request_method="POST")))
+    assert is_err(result) and result.error.type == ErrorType.INVALID_DEVICE_REGISTRATION
+    assert result.error.details["reason"] == reason
+    assert audit_since(mark) == [("device_verification_failed", reason)]  # the refused create left only this
+    row = AuditEvent.objects.get(pk__gt=mark)
+    assert (row.user_ref, row.ip_address, row.user_agent, row.session_id) == (str(user.pk), IP, UA, "")
+    assert row.details == {"error": "InvalidDeviceRegistration", "during": "login"}
+    assert Session.objects.count() == live_sessions
+    assert [(line["event"], line["reason"]) for line in _audit_lines(caplog)] == [("device_verification_failed",
+                                                                                  reason)]
+
+
+@pytest.mark.parametrize("name", list(REGISTRATION_HOSTILE))
+def test_hostile_proof_at_register_is_refused_and_audited(user, clock, name):
+    reason = REGISTRATION_HOSTILE[name]
+    device = TestDevice()
+    target = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data
+
+    def spend(signed: str) -> str:
+        other = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data
+        assert is_ok(sessions.device.register(signed_device_challenge=signed, remember_device=True,
+                                              session_id=other.session_id, request_url=REGISTER_URL,
+                                              request_method="POST", ip_address=IP, user_agent=UA))
+        return signed
+
+    signed = _registration_proof(name, device, clock, REGISTER_URL, spend)
+    mark = audit_mark()
+    result = sessions.device.register(signed_device_challenge=signed, remember_device=True,
+                                      session_token=target.session_token, request_url=REGISTER_URL,
+                                      request_method="POST", ip_address=IP, user_agent=UA)
+    assert is_err(result) and result.error.type == ErrorType.INVALID_DEVICE_REGISTRATION
+    assert result.error.details["reason"] == reason
+    assert audit_since(mark) == [("device_verification_failed", reason)]
+    row = AuditEvent.objects.get(pk__gt=mark)
+    assert (row.session_id, row.user_ref, row.ip_address, row.user_agent) == (target.session_id, str(user.pk), IP, UA)
+    assert row.details == {"error": "InvalidDeviceRegistration", "during": "register"}
+    assert Session.objects.get(pk=target.session_id).device_id is None
+
+
+def test_stale_proof_at_login_is_audited_as_a_challenge(user, clock):
+    nonce = challenge()
+    clock.advance(301)
+    mark = audit_mark()
+    result = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=DeviceRegistration(
+        signed_device_challenge=proof(TestDevice(), clock, "POST", LOGIN_URL, nonce=nonce), request_url=LOGIN_URL,
+        request_method="POST"))
+    assert result.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
+    assert audit_since(mark) == [("device_challenge_issued", "challenge_expired")]
+
+
+def test_registration_is_audited(user, clock):
+    device = TestDevice()
+    created = login(user, device, clock).data
+    row = AuditEvent.objects.get(event_type="device_registered")
+    assert (row.session_id, row.user_ref, row.ip_address, row.user_agent) == (created.session_id, str(user.pk), IP, UA)
+    assert row.details == {"device_id": created.device_id, "new": True}
+
+    later = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data
+    assert is_ok(sessions.device.register(signed_device_challenge=proof(device, clock, "POST", REGISTER_URL),
+                                          remember_device=True, session_token=later.session_token,
+                                          request_url=REGISTER_URL, request_method="POST", ip_address=IP,
+                                          user_agent=UA))
+    row = AuditEvent.objects.filter(event_type="device_registered", session_id=later.session_id).get()
+    assert (row.user_ref, row.ip_address, row.user_agent) == (str(user.pk), IP, UA)
+    assert row.details == {"device_id": created.device_id, "new": False}  # the same key, remembered
+
+
+# --- device.register needs a session that validate would accept ---------------------------------------------
+
+def _register(token: str, clock) -> Any:
+    return sessions.device.register(signed_device_challenge=proof(TestDevice(), clock, "POST", REGISTER_URL),
+                                    remember_device=True, session_token=token, request_url=REGISTER_URL,
+                                    request_method="POST", ip_address=IP, user_agent=UA)
+
+
+def test_register_refuses_a_session_past_its_inactivity_timeout(user, clock):
+    token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
+    clock.advance(byo_settings.INACTIVITY_TIMEOUT_SECS + 1)
+    assert _register(token, clock).error.type == ErrorType.SESSION_NOT_FOUND
+    assert not Device.objects.exists()
+
+
+def test_register_uses_the_current_policy_expiry(user, clock):
+    token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, tags=["role:temp"]).data.session_token
+    TagPolicy.objects.create(selector="role:temp", absolute_lifetime_secs=600)  # shortened after login
+    clock.advance(601)
+    assert _register(token, clock).error.type == ErrorType.SESSION_NOT_FOUND
+
+
+def test_register_refuses_an_inactive_user(user, clock):
+    token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert _register(token, clock).error.type == ErrorType.SESSION_NOT_FOUND
+
+
+def test_register_accepts_a_live_session(user, clock):
+    token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
+    clock.advance(byo_settings.INACTIVITY_TIMEOUT_SECS - 60)
+    assert is_ok(_register(token, clock))
+
+
+# --- long User-Agents --------------------------------------------------------------------------------------
+
+LONG_UA = (UA + " " + "x" * 1300)[:1300]
+
+
+def test_long_user_agent_matches_its_challenge(user, clock):
+    device = TestDevice()
+    nonce = sessions.device.create_challenge(ip_address=IP, user_agent=LONG_UA).data.device_challenge
+    created = sessions.create(user_id=user.pk, ip_address=IP, user_agent=LONG_UA, device_registration=(
+        DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL, nonce=nonce),
+                           request_url=LOGIN_URL, request_method="POST")))
+    assert is_ok(created), created
+    verified = sessions.validate(session_token=created.data.session_token, ip_address=IP, user_agent=LONG_UA,
+                                 device_verification=DeviceVerification(
+                                     signed_device_challenge=proof(device, clock, nonce=challenge(ua=LONG_UA)),
+                                     request_url=API_URL, request_method="GET"))
+    assert is_ok(verified), verified
+    later = sessions.create(user_id=user.pk, ip_address=IP, user_agent=LONG_UA).data
+    registered = sessions.device.register(
+        signed_device_challenge=proof(device, clock, "POST", REGISTER_URL, nonce=challenge(ua=LONG_UA)),
+        remember_device=True, session_token=later.session_token, request_url=REGISTER_URL, request_method="POST",
+        ip_address=IP, user_agent=LONG_UA)
+    assert is_ok(registered), registered
+
+
+def test_long_user_agent_logs_in_with_a_device_over_http(user, clock, settings):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    device = TestDevice()
+    client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=LONG_UA)
+    nonce = client.get("/byo/device/challenge").json()["deviceChallenge"]
+    response = client.post("/login/", {"username": "alice",
+                                       "device_proof": proof(device, clock, "POST", LOGIN_URL, nonce=nonce)})
+    assert response.status_code == 200, response.content
+    assert Session.objects.get().device_thumbprint == device.thumbprint
+
+
+# --- ath: a proof may name the session token it is sent with (RFC 9449 §4.2) --------------------------------
+
+def _with_ath(device: TestDevice, clock, token: str, method: str = "GET", url: str = API_URL) -> str:
+    return proof(device, clock, method, url, claim_overrides={"ath": access_token_hash(token)})
+
+
+def test_ath_must_name_the_presented_session_token(user, clock):
+    device = TestDevice()
+    token = login(user, device, clock).data.session_token
+
+    def check(signed: str) -> Any:
+        return sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=(
+            DeviceVerification(signed_device_challenge=signed, request_url=API_URL, request_method="GET")))
+
+    assert is_ok(check(_with_ath(device, clock, token)))
+    other = login(user, device, clock).data.session_token
+    mark = audit_mark()
+    refused = check(_with_ath(device, clock, other))
+    assert refused.error.type == ErrorType.DEVICE_VERIFICATION_FAILED
+    assert refused.error.details["reason"] == "ath_mismatch"
+    assert audit_since(mark) == [("device_verification_failed", "ath_mismatch")]
+    assert is_ok(check(proof(device, clock)))  # ath is optional (cookie clients cannot hash their cookie)
+
+
+def test_ath_at_register(user, clock):
+    device = TestDevice()
+    token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
+    other = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
+
+    def register(signed: str) -> Any:
+        return sessions.device.register(signed_device_challenge=signed, remember_device=True, session_token=token,
+                                        request_url=REGISTER_URL, request_method="POST", ip_address=IP, user_agent=UA)
+
+    refused = register(_with_ath(device, clock, other, "POST", REGISTER_URL))
+    assert refused.error.type == ErrorType.INVALID_DEVICE_REGISTRATION
+    assert refused.error.details["reason"] == "ath_mismatch"
+    assert is_ok(register(_with_ath(device, clock, token, "POST", REGISTER_URL)))
+
+
+def test_bearer_client_sends_ath_over_http(device_client, clock):
+    client, device = device_client
+    token = client.cookies[cookie_name()].value
+    api = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
+    ok = api.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_DPOP=_with_ath(device, clock, token))
+    assert ok.status_code == 200, ok.content
+    wrong = api.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {token}",
+                    HTTP_DPOP=_with_ath(device, clock, token[:-1] + ("A" if token[-1] != "A" else "B")))
+    assert wrong.status_code == 401 and wrong.json()["details"]["reason"] == "ath_mismatch"
+
+
+# --- decorators --------------------------------------------------------------------------------------------
+
+def _answer(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": request.user.get_username()})
+
+
+ignored_outside = ignore_device_for_verification(login_required(_answer))
+ignored_inside = login_required(ignore_device_for_verification(lambda request: _answer(request)))
+
+urlpatterns = [
+    path("ignored-outside/", ignored_outside),
+    path("ignored-inside/", ignored_inside),
+    *test_urls.urlpatterns,
+]
+
+
+@pytest.mark.urls("tests.test_devices")
+@pytest.mark.parametrize("url", ["/ignored-outside/", "/ignored-inside/"])
+def test_ignore_device_for_verification_lets_a_device_required_session_in(user, clock, settings, url):
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    TagPolicy.objects.create(selector="role:root", device_verification_required=True)
+    token = login(user, TestDevice(), clock, tags=["role:root"]).data.session_token
+    client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA, HTTP_ACCEPT="application/json")
+    client.cookies[cookie_name()] = token
+    refused = client.get("/protected/")  # the same session, a view without the opt-out
+    assert refused.status_code == 401 and refused.json()["type"] == "DeviceVerificationRequired"
+    response = client.get(url)
+    assert response.status_code == 200 and response.json() == {"user": "alice"}
+
+
+def _stale_proof(device: TestDevice, clock) -> dict[str, str]:
+    return {"HTTP_DPOP": device.proof("GET", API_URL, challenge(), iat=int(clock.now().timestamp()) - 3600)}
+
+
+def _moved(device: TestDevice, clock) -> dict[str, str]:
+    return {"REMOTE_ADDR": "203.0.113.77", "HTTP_ACCEPT": "application/json"}
+
+
+@pytest.mark.parametrize("make_request,reason", [(_stale_proof, "iat_too_old"), (_moved, "ip_changed")])
+def test_decorator_answers_425_when_no_middleware_did(user, clock, rf, settings, make_request, reason):
+    """Without the byo middleware the decorator resolves the request itself and must answer the 425."""
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    TagPolicy.objects.create(selector="org:*", on_ip_address_change="challenge")
+    device = TestDevice()
+    token = login(user, device, clock, tags=["org:acme"]).data.session_token
+    ran = []
+    view = login_required(device_verification_required(lambda request: ran.append(1) or _answer(request)))
+    request = rf.get("/device-api/", **{"REMOTE_ADDR": IP, "HTTP_USER_AGENT": UA, **make_request(device, clock)})
+    request.COOKIES[cookie_name()] = token
+    response = view(request)
+    assert response.status_code == 425, response.content
+    body = json.loads(response.content)
+    assert body["type"] == "NewDeviceChallengeRequired" and body["details"]["reason"] == reason
+    assert body["deviceChallenge"] and body["expiresAt"] and response["Cache-Control"] == "no-store"
+    assert ran == []

@@ -4,7 +4,12 @@ A device is an ECDSA P-256 key held (non-extractable) by the browser. The server
 a challenge bound to the client's IP and User-Agent (``challenges.py``, stateless, HMAC
 keyed from ``SECRET_KEY``); the browser returns a DPoP-style proof signed over it
 (``dpop.py``). Here those two pure checks meet the database: single use of ``jti``
-(``UsedProof``), the ``Device`` rows, and the session's bound thumbprint.
+(``UsedProof``), the ``Device`` rows, the session's bound thumbprint and the optional
+``ath`` (the hash of the session token the proof names).
+
+Every refused proof leaves an audit row: per request via ``_refuse``, at login and in
+``register`` via ``registration_refused``, which callers run outside any transaction
+they roll back.
 """
 from __future__ import annotations
 
@@ -16,18 +21,19 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 
-from .. import audit, clock, signals
+from .. import audit, clock, policy_store, signals
 from ..audit import Event, EventType
 from ..challenges import ChallengeError, check_challenge, issue_challenge
 from ..conf import byo_settings
-from ..dpop import ProofError, VerifiedProof, verify_proof
+from ..dpop import ProofError, VerifiedProof, check_ath, verify_proof
 from ..models import Device, Session, UsedProof
 from ..network import InvalidIpAddress, normalise_ip
 from ..policy import Policy
 from ..results import Err, ErrorType, Ok, err
 from ..tokens import hash_token, is_well_formed
-from ..user_agent import parse_user_agent
+from ..user_agent import clean_user_agent, parse_user_agent
 from ..values import DeviceVerification
+from . import validation  # a module import: validation imports this module too
 
 # Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.
 _RECHALLENGE = {"expired": "challenge_expired", "ip_mismatch": "ip_changed", "ua_mismatch": "user_agent_changed"}
@@ -66,7 +72,7 @@ def create_challenge(*, ip_address: str | None = None, user_agent: str | None = 
         ip = normalise_ip(ip_address)
     except InvalidIpAddress as exc:
         return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
-    value, expires_at = issue_challenge(secret=_secret(), ip_address=ip, user_agent=user_agent or "",
+    value, expires_at = issue_challenge(secret=_secret(), ip_address=ip, user_agent=clean_user_agent(user_agent) or "",
                                         now=_unix(clock.now()), ttl_secs=byo_settings.DEVICE_CHALLENGE_TTL_SECS)
     return Ok(DeviceChallenge(device_challenge=value, expires_at=expires_at))
 
@@ -100,7 +106,8 @@ def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_ad
     if not verified.nonce:
         return challenge_required(ip_address=ip_address, user_agent=user_agent, reason="missing_challenge")
     try:
-        _check_challenge(verified.nonce, ip_address=ip_address, user_agent=user_agent or "", now=_unix(now))
+        _check_challenge(verified.nonce, ip_address=ip_address, user_agent=clean_user_agent(user_agent) or "",
+                         now=_unix(now))
     except ChallengeError as exc:
         if exc.reason in _RECHALLENGE:
             return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=_RECHALLENGE[exc.reason])
@@ -119,6 +126,31 @@ def consume_jti(verified: VerifiedProof, failure: ErrorType) -> Err | None:
     except IntegrityError:
         return err(failure, "This proof was already used.", reason="jti_reused")
     return None
+
+
+def _ath_refusal(verified: VerifiedProof, session: Session, failure: ErrorType) -> Err | None:
+    """RFC 9449 ``ath``: a proof that names a token must name this session's current one (or the
+    previous one, which is presented only during the rotation grace). Without ``ath`` it passes."""
+    digests = [bytes.fromhex(h) for h in (session.token_hash, session.previous_token_hash) if h]
+    try:
+        check_ath(verified.ath, digests)
+    except ProofError as exc:
+        return err(failure, exc.message, reason=exc.reason)
+    return None
+
+
+def registration_refused(refusal: Err, *, user_ref: str, ip_address: str | None, user_agent: str, during: str,
+                         session_id: str = "", actor: str = "") -> Err:
+    """Audit a device proof refused at login or by ``register`` and return the refusal.
+
+    Call it outside any transaction that rolls back (the trace of an attack must stay).
+    A stale proof (425) is a challenge issued, anything else a failed verification."""
+    asks_again = refusal.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
+    event = EventType.DEVICE_CHALLENGE_ISSUED if asks_again else EventType.DEVICE_VERIFICATION_FAILED
+    audit.record(Event(event, session_id=session_id, user_ref=user_ref, ip_address=ip_address, user_agent=user_agent,
+                       reason=str(refusal.error.details.get("reason", "")), actor=actor,
+                       details={"error": str(refusal.error.type), "during": during}))
+    return refusal
 
 
 def _owner_devices(session: Session) -> Any:
@@ -162,34 +194,68 @@ def bind_device(session: Session, verified: VerifiedProof, *, remember: bool, ip
     return device, is_new
 
 
-def register(*, signed_device_challenge: str, remember_device: bool, session_token: str | None = None,
-             session_id: str | None = None, request_url: str | None = None, request_method: str | None = None,
-             ip_address: str | None = None, user_agent: str | None = None) -> Ok[bool] | Err:
-    """Register a device for an existing session (after login). ``Ok(new_device_detected)``."""
-    try:
-        ip = normalise_ip(ip_address)
-    except InvalidIpAddress as exc:
-        return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
+def _active_session(session_token: str | None, session_id: str | None) -> Session | None:
+    """The session to bind, only if ``validate`` would accept it: not ended, not expired under
+    its current policy, and its user still active."""
     if session_token is not None:
-        session = Session.objects.filter(token_hash=hash_token(session_token)).first() \
-            if is_well_formed(session_token) else None
+        query = Session.objects.filter(token_hash=hash_token(session_token)) if is_well_formed(session_token) else None
     else:
-        session = Session.objects.filter(pk=session_id).first() if session_id else None
+        query = Session.objects.filter(pk=session_id) if session_id else None
+    session = query.select_related("user").first() if query is not None else None
     if session is None or session.ended_at is not None:
-        return err(ErrorType.SESSION_NOT_FOUND, "No such active session.")
-    if session.device_id is not None:
-        return err(ErrorType.DEVICE_ALREADY_REGISTERED, "This session already has a device.")
-    verified = check_proof(proof=signed_device_challenge, method=request_method, url=request_url, ip_address=ip,
-                           user_agent=user_agent, failure=ErrorType.INVALID_DEVICE_REGISTRATION)
+        return None
+    expiry, _why = validation.effective_expiry(session, policy_store.resolve(session.tags))
+    if clock.now() >= expiry:
+        return None
+    if session.user_id is not None and (session.user is None or not session.user.is_active):
+        return None
+    return session
+
+
+def _registration_proof(session: Session, proof: str, *, method: str | None, url: str | None,
+                        ip_address: str | None, user_agent: str) -> VerifiedProof | Err:
+    """``check_proof``, then the proof's ``ath`` (if any) against this session's token."""
+    verified = check_proof(proof=proof, method=method, url=url, ip_address=ip_address, user_agent=user_agent,
+                           failure=ErrorType.INVALID_DEVICE_REGISTRATION)
     if isinstance(verified, Err):
         return verified
+    return _ath_refusal(verified, session, ErrorType.INVALID_DEVICE_REGISTRATION) or verified
+
+
+def _bind_once(session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None,
+               user_agent: str) -> Ok[bool] | Err:
+    """Spend the proof's ``jti`` and bind its key in one transaction; ``Ok(new_device_detected)``."""
     with transaction.atomic():
         refused = consume_jti(verified, ErrorType.INVALID_DEVICE_REGISTRATION)
         if refused is not None:
             return refused
-        _device, is_new = bind_device(session, verified, remember=remember_device, ip_address=ip,
-                                      user_agent=user_agent or "")
+        _device, is_new = bind_device(session, verified, remember=remember, ip_address=ip_address,
+                                      user_agent=user_agent)
     return Ok(is_new)
+
+
+def register(*, signed_device_challenge: str, remember_device: bool, session_token: str | None = None,
+             session_id: str | None = None, request_url: str | None = None, request_method: str | None = None,
+             ip_address: str | None = None, user_agent: str | None = None) -> Ok[bool] | Err:
+    """Register a device for an existing, active session (after login). ``Ok(new_device_detected)``."""
+    try:
+        ip = normalise_ip(ip_address)
+    except InvalidIpAddress as exc:
+        return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
+    ua = clean_user_agent(user_agent) or ""
+    session = _active_session(session_token, session_id)
+    if session is None:
+        return err(ErrorType.SESSION_NOT_FOUND, "No such active session.")
+    if session.device_id is not None:
+        return err(ErrorType.DEVICE_ALREADY_REGISTERED, "This session already has a device.")
+    verified = _registration_proof(session, signed_device_challenge, method=request_method, url=request_url,
+                                   ip_address=ip, user_agent=ua)
+    result = verified if isinstance(verified, Err) else \
+        _bind_once(session, verified, remember=remember_device, ip_address=ip, user_agent=ua)
+    if isinstance(result, Err):
+        return registration_refused(result, user_ref=session.owner_ref, ip_address=ip, user_agent=ua,
+                                    during="register", session_id=session.id)
+    return result
 
 
 def _refuse(session: Session, ctx: Any, type_: ErrorType, message: str, reason: str) -> Err:
@@ -243,6 +309,9 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
     if verified.thumbprint != bound:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED,
                        "The request was signed by a device this session is not bound to.", "unrecognised_device")
+    wrong_token = _ath_refusal(verified, session, ErrorType.DEVICE_VERIFICATION_FAILED)
+    if wrong_token is not None:
+        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, wrong_token.error.message, "ath_mismatch")
     refused = consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)
     if refused is not None:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, refused.error.message, "jti_reused")
@@ -255,4 +324,5 @@ def prune_used_proofs(now: datetime | None = None) -> int:
     return deleted
 
 
-__all__ = ["DeviceChallenge", "create_challenge", "register", "check_request_device", "prune_used_proofs"]
+__all__ = ["DeviceChallenge", "create_challenge", "register", "check_request_device",
+           "prune_used_proofs"]

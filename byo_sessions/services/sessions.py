@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.views.decorators.debug import sensitive_variables
 
 from .. import audit, clock, policy_store, selectors, signals
 from ..conf import byo_settings
@@ -24,14 +25,13 @@ from ..network import InvalidIpAddress, normalise_ip
 from ..results import Err, ErrorType, Ok, err
 from ..tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..tokens import hash_token, is_well_formed, new_token
-from ..user_agent import UserAgentSummary, parse_user_agent
+from ..user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
 from ..values import ClientDevice, CreatedSession, DeviceRegistration, DeviceVerification, SessionInfo, ValidatedSession
 from . import devices, limits, rotation
 from .ending import end_sessions
 from .validation import RequestContext, absolute_expiry, check_session, effective_expiry, ended_error
 
 MAX_METADATA_BYTES = 16 * 1024
-MAX_USER_AGENT_LENGTH = 1024
 MAX_EXTERNAL_USER_ID_LENGTH = 255
 
 
@@ -42,12 +42,6 @@ def _clean_ip(ip_address: str | None) -> str | None | Err:
         return normalise_ip(ip_address)
     except InvalidIpAddress as exc:
         return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
-
-
-def _clean_user_agent(user_agent: str | None) -> str | None:
-    if user_agent is None:
-        return None
-    return str(user_agent)[:MAX_USER_AGENT_LENGTH]
 
 
 def _clean_metadata(metadata: Any) -> dict[str, Any] | Err:
@@ -117,6 +111,7 @@ def with_tags(queryset: QuerySet[Session], session_tags: Any) -> QuerySet[Sessio
 
 # --- create ---------------------------------------------------------------------------
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def create(*, user_id: Any = None, external_user_id: str | None = None, ip_address: str | None = None,
            user_agent: str | None = None, tags: list[str] | None = None,
            metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
@@ -142,7 +137,7 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
     ip = _clean_ip(ip_address)
     if isinstance(ip, Err):
         return ip
-    ua = _clean_user_agent(user_agent) or ""
+    ua = clean_user_agent(user_agent) or ""
 
     policy_set = policy_store.current()
     policy = policy_set.resolve(tuple(clean_tags))
@@ -157,7 +152,8 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
             url=device_registration.request_url, ip_address=ip, user_agent=ua,
             failure=ErrorType.INVALID_DEVICE_REGISTRATION)
         if isinstance(proof, Err):
-            return proof
+            return devices.registration_refused(proof, user_ref=owner.ref, ip_address=ip, user_agent=ua,
+                                                during="login", actor=actor)
 
     now = clock.now()
     token = new_token()
@@ -169,6 +165,7 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata,
     )
     refused_limit: Err | None = None
+    refused_device: Err | None = None
     with transaction.atomic():
         limits.lock_owner(owner)
         if replaces_session_token is not None and is_well_formed(replaces_session_token):
@@ -179,9 +176,11 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
                                                  device_registration)
             if refused_device is not None:
                 transaction.set_rollback(True)
-                return refused_device
         else:
             transaction.set_rollback(True)
+    if refused_device is not None:  # audited after the rollback, so the trace stays
+        return devices.registration_refused(refused_device, user_ref=owner.ref, ip_address=ip, user_agent=ua,
+                                            during="login", actor=actor)
     if refused_limit is not None:
         audit.record(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=owner.ref, ip_address=ip, user_agent=ua,
                            reason="reject_new", actor=actor, details=dict(refused_limit.error.details)))
@@ -235,6 +234,7 @@ def _validated(session: Session, policy: Any, policy_expiry: Any, new_token_valu
     )
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | None,
               required_tags: list[str] | None, refresh: bool, device_verification: DeviceVerification | None = None,
               ignore_device_for_verification: bool = False,
@@ -245,7 +245,7 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
     if isinstance(ip, Err):
         return ip
     now = clock.now()
-    ctx = RequestContext(now=now, ip_address=ip, user_agent=_clean_user_agent(user_agent),
+    ctx = RequestContext(now=now, ip_address=ip, user_agent=clean_user_agent(user_agent),
                          required_tags=tuple(required_tags or ()), device_verification=device_verification,
                          ignore_device=ignore_device_for_verification, device_required=device_verification_required)
     token_hash = hash_token(session_token)
@@ -284,6 +284,7 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
     return Ok(_validated(session, policy, expiry, new_token_value if refresh else None))
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tuple[Session, str | None] | Err:
     """A token that is not current: the previous one (grace) or a retired one (theft)."""
     session = selectors.session_by_previous_hash(token_hash)
@@ -304,6 +305,7 @@ def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tupl
     return _invalid_token("The session token is not recognised.", "unknown_token")
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def validate(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
              required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
              ignore_device_for_verification: bool = False,
@@ -315,6 +317,7 @@ def validate(*, session_token: Any, ip_address: str | None = None, user_agent: s
                      device_verification_required=device_verification_required)
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
                          required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
                          ignore_device_for_verification: bool = False,
@@ -328,12 +331,14 @@ def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, u
 
 # --- invalidate -----------------------------------------------------------------------
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def _by_any_token(token: str) -> QuerySet[Session]:
     """The session whose current or previous token this is."""
     token_hash = hash_token(token)
     return Session.objects.filter(Q(token_hash=token_hash) | Q(previous_token_hash=token_hash))
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def invalidate_by_token(*, session_token: Any, reason: str = EndReason.LOGOUT, actor: str = "") -> Ok[int]:
     """End the session holding this (current or previous) token. Unknown tokens are fine: Ok(0)."""
     if not is_well_formed(session_token):
@@ -366,6 +371,7 @@ def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
 
 
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, session_id_to_keep: Any = None,
                                        user_id: Any = None, external_user_id: str | None = None,
                                        session_tags: list[str] | None = None, reason: str = EndReason.USER,

@@ -130,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ProofError as exc:
             record["reason"] = exc.reason
             return 401, {"error": exc.reason}
-        record.update(thumbprint=verified.thumbprint, jti=verified.jti, htm=verified.htm, htu=verified.htu)
+        record.update(thumbprint=verified.thumbprint, jti=verified.jti, htm=verified.htm, htu=verified.htu,
+                      ath=verified.ath)
         if verified.nonce is None:
             record["reason"] = "nonce_required"
             return 425, self._fresh_challenge()
@@ -158,6 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
             "htm": verified.htm,
             "htu": verified.htu,
             "jti": verified.jti,
+            "ath": verified.ath,
             "body": record["body"],
         }
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from byo_sessions.challenges import check_challenge
-from byo_sessions.dpop import jwk_thumbprint, verify_proof
+from byo_sessions.dpop import access_token_hash, jwk_thumbprint, verify_proof
 from tests.browser_scripts import INSPECT_STORED_KEY
 
 from .conftest import AppState
@@ -194,3 +194,31 @@ def test_fallback_without_indexeddb(page: Page, app: AppState) -> None:
     )
     assert error == "DeviceUnavailableError"
     assert len(app.echo_requests) == 1
+
+
+def test_bearer_requests_carry_ath_and_cookie_requests_do_not(page: Page, app: AppState) -> None:
+    open_app(page)
+    token = "byo_" + "t" * 43
+    bearer = echo(page, "/api/echo", {"headers": {"Authorization": f"Bearer {token}"}})
+    plain = echo(page)
+    other_scheme = echo(page, "/api/echo", {"headers": {"Authorization": "Basic dXNlcjpwdw=="}})
+    assert (bearer["status"], plain["status"], other_scheme["status"]) == (200, 200, 200)
+    assert bearer["body"]["ath"] == access_token_hash(token)  # WebCrypto SHA-256 == the server's
+    assert plain["body"]["ath"] is None and other_scheme["body"]["ath"] is None
+
+
+def test_ath_survives_the_retry_and_request_inputs(page: Page, app: AppState) -> None:
+    open_app(page)
+    token = "byo_" + "r" * 43
+    app.force_challenge_status = 1
+    result = page.evaluate(
+        """async (token) => {
+          const request = new Request("/api/echo", { method: "POST", body: "x", headers: { Authorization: `bearer ${token}` } });
+          const response = await window.device.fetchWithDevice(request);
+          return { status: response.status, body: await response.json() };
+        }""",
+        token,
+    )
+    assert result["status"] == 200
+    expected = access_token_hash(token)
+    assert [(r["status"], r["ath"]) for r in app.echo_requests] == [(425, expected), (200, expected)]

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from byo_sessions import policy_store
+from byo_sessions.conf import byo_settings
 from byo_sessions.dpop import jwk_thumbprint
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
 from tests.browser_scripts import INSPECT_STORED_KEY
@@ -109,7 +110,7 @@ def test_stolen_cookie_in_another_browser_is_refused(page: Page, demo: Any, brow
                                                        live_server: Any) -> None:
     log_in(page)
     stolen = page.context.cookies()
-    assert any(c["name"] == "byo_session" for c in stolen)
+    assert any(c["name"] == byo_settings.cookie_name for c in stolen)
     thief = new_context(browser, live_server)  # a new IndexedDB, so another key
     try:
         thief.add_cookies(stolen)

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from byo_sessions.dpop import (
     PROOF_ERROR_REASONS,
+    access_token_hash,
+    check_ath,
     ProofError,
     VerifiedProof,
     extract_proof_header,
@@ -153,6 +155,9 @@ CASES = {
     "iat string": (dict(claim_overrides={"iat": str(int(NOW))}), "bad_claim"),
     "iat bool": (dict(claim_overrides={"iat": True}), "bad_claim"),
     "nonce number": (dict(claim_overrides={"nonce": 7}), "bad_claim"),
+    "ath number": (dict(claim_overrides={"ath": 7}), "bad_claim"),
+    "ath not a digest": (dict(claim_overrides={"ath": "abc"}), "bad_claim"),
+    "ath padded": (dict(claim_overrides={"ath": "A" * 43 + "="}), "bad_claim"),
     "iat far past": (dict(iat=NOW - 3600), "iat_too_old"),
     "iat far future": (dict(iat=NOW + 3600), "iat_in_future"),
     "other method": (dict(method="POST"), "htm_mismatch"),
@@ -416,3 +421,29 @@ def test_extract_header_only_raises_proof_error(text: str) -> None:
         assert exc.reason == "multiple_headers"
 
 
+
+
+# --- ath (RFC 9449 §4.2) ----------------------------------------------------------
+
+
+def test_access_token_hash_matches_rfc9449_example() -> None:
+    assert access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU") == \
+        "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+
+
+def test_ath_is_returned_when_present_and_optional(device: TestDevice) -> None:
+    ath = access_token_hash("byo_token")
+    assert verify(device.proof("GET", URL, "n", iat=NOW, claim_overrides={"ath": ath})).ath == ath
+    assert verify(device.proof("GET", URL, "n", iat=NOW)).ath is None
+
+
+def test_check_ath() -> None:
+    import hashlib
+
+    digest = hashlib.sha256(b"byo_token").digest()
+    check_ath(None, [])  # no ath: nothing to check (cookie clients cannot hash their cookie)
+    check_ath(access_token_hash("byo_token"), [hashlib.sha256(b"other").digest(), digest])
+    for digests in ([hashlib.sha256(b"other").digest()], []):
+        with pytest.raises(ProofError) as info:
+            check_ath(access_token_hash("byo_token"), digests)
+        assert info.value.reason == "ath_mismatch"

@@ -5,7 +5,10 @@
  * IndexedDB (database "byo-sessions", store "keys", key "device"). Each request
  * made through `fetchWithDevice` carries a DPoP-style proof (RFC 9449 format)
  * in the `DPoP` header: a JWT signed with that key, with header
- * `{typ: "dpop+jwt", alg: "ES256", jwk}` and claims `{jti, htm, htu, iat, nonce}`.
+ * `{typ: "dpop+jwt", alg: "ES256", jwk}` and claims `{jti, htm, htu, iat, nonce}`,
+ * plus `ath` (base64url SHA-256 of the token, RFC 9449 §4.2) when the request
+ * carries `Authorization: Bearer <token>`; a cookie session has no `ath` (page
+ * script cannot read an HttpOnly cookie).
  * `nonce` is a server-issued challenge, bound server-side to the IP and
  * User-Agent. Page script can sign with the key but never read it (an XSS can
  * still sign while it runs: use a CSP).
@@ -247,7 +250,15 @@ function htuOf(url) {
   return absolute.href;
 }
 
-async function signProof(device, method, url, nonce) {
+// RFC 9449 `ath` for a request sent with `Authorization: Bearer <token>`, else undefined.
+async function accessTokenHash(headers) {
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(headers.get("Authorization") ?? "");
+  if (!match) return undefined;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(match[1]));
+  return base64url(digest);
+}
+
+async function signProof(device, method, url, nonce, ath) {
   const header = { typ: "dpop+jwt", alg: "ES256", jwk: device.jwk };
   const claims = {
     jti: base64url(crypto.getRandomValues(new Uint8Array(JTI_BYTES))),
@@ -256,6 +267,7 @@ async function signProof(device, method, url, nonce) {
     iat: Math.floor(Date.now() / 1000),
     nonce,
   };
+  if (ath !== undefined) claims.ath = ath;
   const signingInput = `${base64urlJson(header)}.${base64urlJson(claims)}`;
   // WebCrypto ECDSA signatures are raw r || s (64 bytes), exactly what JWS wants.
   const signature = await crypto.subtle.sign(
@@ -275,7 +287,13 @@ export async function getDeviceProof(method, url) {
 
 // `req.method` is what goes on the wire (fetch uppercases only the standard methods).
 async function sendSigned(device, req, nonce) {
-  const proof = await signProof(device, req.method, req.url, nonce ?? (await currentChallenge()));
+  const proof = await signProof(
+    device,
+    req.method,
+    req.url,
+    nonce ?? (await currentChallenge()),
+    await accessTokenHash(req.headers),
+  );
   req.headers.set(config.headerName, proof);
   return fetch(req);
 }
