@@ -327,12 +327,12 @@ HOSTILE = {
     "jwk_with_d": (*_FAILED, "private_key_in_jwk"), "oct_key": (*_FAILED, "bad_key"),
     "p384_alg_es384": (*_FAILED, "bad_alg"), "p384_key_alg_es256": (*_FAILED, "bad_key"),
     "other_method": (*_FAILED, "htm_mismatch"), "other_url": (*_FAILED, "htu_mismatch"),
-    "iat_future": (*_FAILED, "iat_in_future"), "forged_challenge": (*_FAILED, "challenge_forged"),
+    "forged_challenge": (*_FAILED, "challenge_forged"),
     "malformed_base64": (*_FAILED, "malformed"), "der_signature": (*_FAILED, "bad_signature"),
     "oversized": (*_FAILED, "too_large"), "two_headers": (*_FAILED, "multiple_headers"),
     "missing_jti": (*_FAILED, "missing_claim"), "reused_jti": (*_FAILED, "jti_reused"),
     "ath_other_token": (*_FAILED, "ath_mismatch"),
-    "iat_old": (*_AGAIN, "iat_too_old"), "expired_challenge": (*_AGAIN, "challenge_expired"),
+    "iat_old": (*_AGAIN, "iat_too_old"), "iat_future": (*_AGAIN, "iat_in_future"), "expired_challenge": (*_AGAIN, "challenge_expired"),
     "challenge_other_ip": (*_AGAIN, "ip_changed"), "no_nonce": (*_AGAIN, "missing_challenge"),
 }
 

@@ -100,7 +100,7 @@ def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_ad
         verified = verify_proof(proof, method=method, url=url, now=_unix(now),
                                 max_age_secs=byo_settings.DEVICE_PROOF_MAX_AGE_SECS)
     except ProofError as exc:
-        if exc.reason == "iat_too_old":  # a stale proof: sign a fresh one
+        if exc.reason in ("iat_too_old", "iat_in_future"):  # stale, or the client's clock is off: sign again
             return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=exc.reason)
         return err(failure, exc.message, reason=exc.reason)
     if not verified.nonce:

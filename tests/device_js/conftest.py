@@ -129,6 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
             verified = verify_proof(proof, method=self.command, url=f"http://{self.headers['Host']}{self.path}", now=now)
         except ProofError as exc:
             record["reason"] = exc.reason
+            if exc.reason in {"iat_too_old", "iat_in_future"}:  # as byo_sessions answers: sign again
+                return 425, self._fresh_challenge()
             return 401, {"error": exc.reason}
         record.update(thumbprint=verified.thumbprint, jti=verified.jti, htm=verified.htm, htu=verified.htu,
                       ath=verified.ath)

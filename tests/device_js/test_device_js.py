@@ -222,3 +222,37 @@ def test_ath_survives_the_retry_and_request_inputs(page: Page, app: AppState) ->
     assert result["status"] == 200
     expected = access_token_hash(token)
     assert [(r["status"], r["ath"]) for r in app.echo_requests] == [(425, expected), (200, expected)]
+
+
+def skew_clock(page: Page, offset_secs: int) -> None:
+    """Make this browser's clock wrong by ``offset_secs`` before any script runs."""
+    page.add_init_script(f"{{ const real = Date.now; Date.now = () => real() + {offset_secs * 1000}; }}")
+
+
+@pytest.mark.parametrize("offset_secs", [-600, 600])
+def test_a_wrong_system_clock_is_corrected_from_the_server_date(page: Page, app: AppState, offset_secs: int) -> None:
+    skew_clock(page, offset_secs)
+    open_app(page)
+    assert page.evaluate(f"() => Math.round((Date.now() - {time.time() * 1000}) / 1000)") in range(
+        offset_secs - 5, offset_secs + 5)  # the page really sees the wrong clock
+    ok_thumbprint(page)
+    ok_thumbprint(page)
+    # The challenge response's Date header fixed the clock: no 425, one challenge reused.
+    assert [r["status"] for r in app.echo_requests] == [200, 200]
+    assert app.challenge_requests == 1
+
+
+@pytest.mark.parametrize("offset_secs", [-600, 600])
+def test_a_wrong_clock_without_a_readable_date_costs_one_425(page: Page, app: AppState, offset_secs: int) -> None:
+    skew_clock(page, offset_secs)
+    open_app(page)
+    page.evaluate(
+        """() => window.device.initFetchWithDevice({
+             fetchChallenge: async () => (await fetch("/challenge")).json(),  // Date not passed on
+           })"""
+    )
+    assert ok_thumbprint(page)
+    assert [r["status"] for r in app.echo_requests] == [425, 200]  # the 425 carried the server's Date
+    assert app.echo_requests[0]["reason"] in {"iat_too_old", "iat_in_future"}
+    ok_thumbprint(page)
+    assert [r["status"] for r in app.echo_requests] == [425, 200, 200]

@@ -41,6 +41,10 @@
  *     Deletes the stored key and the cached challenge (logout everywhere, tests).
  *
  * `expiresAt` is in Unix seconds; a challenge is reused until 10 s before it.
+ * Times are the server's: the library reads the `Date` header of the server's
+ * responses (the challenge, a 425) and, when this machine's clock is off by more
+ * than 2 s, signs `iat` and judges challenge expiry by the server's clock, so a
+ * wrong system clock costs at most one 425 and retry.
  * Only use it for your own API: the proof reveals a stable device key.
  */
 
@@ -48,6 +52,7 @@ const DB_NAME = "byo-sessions";
 const STORE = "keys";
 const KEY_ID = "device";
 const EXPIRY_MARGIN_MS = 10_000;
+const CLOCK_SKEW_IGNORED_MS = 2_000; // `Date` has 1 s resolution: below this, trust our clock
 const JTI_BYTES = 18;
 
 export class DeviceUnavailableError extends Error {
@@ -66,6 +71,7 @@ async function defaultFetchChallenge() {
   if (!response.ok) {
     throw new Error(`device challenge request failed with status ${response.status}`);
   }
+  learnServerClock(response);
   return response.json();
 }
 
@@ -89,6 +95,20 @@ let config = {
 let devicePromise = null; // Promise<{privateKey, jwk}>
 let challenge = null; // {deviceChallenge, expiresAt}
 let challengePromise = null; // in-flight fetchChallenge, shared by concurrent calls
+let clockOffsetMs = 0; // server clock minus ours, from the `Date` header of the server's responses
+
+// --- server time ----------------------------------------------------------------
+
+function learnServerClock(response) {
+  const date = Date.parse(response.headers.get("Date") ?? ""); // unreadable cross-origin: NaN
+  if (!Number.isFinite(date)) return;
+  const offset = date - Date.now();
+  clockOffsetMs = Math.abs(offset) < CLOCK_SKEW_IGNORED_MS ? 0 : offset;
+}
+
+function serverNowMs() {
+  return Date.now() + clockOffsetMs;
+}
 
 export function initFetchWithDevice({
   fetchChallenge = defaultFetchChallenge,
@@ -103,6 +123,7 @@ export function initFetchWithDevice({
   config = { fetchChallenge, getChallengeFromFailedResponse, fallbackBehavior, challengeStatus, headerName };
   challenge = null;
   challengePromise = null;
+  clockOffsetMs = 0;
   return fetchWithDevice;
 }
 
@@ -221,7 +242,7 @@ export async function forgetDevice() {
 // --- challenges -------------------------------------------------------------------
 
 function isFresh(value) {
-  return isChallenge(value) && value.expiresAt * 1000 - EXPIRY_MARGIN_MS > Date.now();
+  return isChallenge(value) && value.expiresAt * 1000 - EXPIRY_MARGIN_MS > serverNowMs();
 }
 
 async function currentChallenge() {
@@ -264,7 +285,7 @@ async function signProof(device, method, url, nonce, ath) {
     jti: base64url(crypto.getRandomValues(new Uint8Array(JTI_BYTES))),
     htm: method,
     htu: htuOf(url),
-    iat: Math.floor(Date.now() / 1000),
+    iat: Math.floor(serverNowMs() / 1000),
     nonce,
   };
   if (ath !== undefined) claims.ath = ath;
@@ -312,6 +333,7 @@ export async function fetchWithDevice(input, init) {
   const spare = first.clone(); // a body can be sent once; keep a copy for the retry
   const response = await sendSigned(device, first);
   if (response.status !== config.challengeStatus) return response;
+  learnServerClock(response); // a 425 for a stale or future `iat` means our clock is off
 
   // The server refused our challenge (stale, or the IP changed): take the new one
   // from the response and retry once. Use it even when it is near its expiry,
