@@ -276,3 +276,31 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_stateless_tokens, ("STATELESS_TOKEN_LIFETIME_SECS", "STATELESS_TOKEN_MAX_LIFETIME_SECS",
                                "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS")),
 )
+
+
+_OUR_MIDDLEWARE = "byo_sessions.middleware.SessionMiddleware"
+_DJANGO_AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+_DJANGO_SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+
+
+@register(Tags.compatibility, "byo_sessions")
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Django's auth middleware next to ours silently undoes every login: it replaces
+    ``request.user`` with the user of Django's own (empty) session."""
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if _OUR_MIDDLEWARE not in middleware:
+        return []
+    messages: list[CheckMessage] = []
+    if _DJANGO_AUTH_MIDDLEWARE in middleware:
+        messages.append(Error(
+            f"{_DJANGO_AUTH_MIDDLEWARE} is in MIDDLEWARE next to {_OUR_MIDDLEWARE}: it replaces request.user "
+            "with the user of Django's own session, so byo_sessions logins look anonymous.",
+            hint=f"Remove {_DJANGO_AUTH_MIDDLEWARE} (byo_sessions sets request.user itself).",
+            id="byo_sessions.E024"))
+    if _DJANGO_SESSION_MIDDLEWARE in middleware:
+        messages.append(Warning(
+            f"{_DJANGO_SESSION_MIDDLEWARE} is in MIDDLEWARE next to {_OUR_MIDDLEWARE}: a second session "
+            "store that nothing of byo_sessions reads, with its own cookie and a query per request.",
+            hint=f"Remove {_DJANGO_SESSION_MIDDLEWARE} unless another app needs request.session.",
+            id="byo_sessions.W003"))
+    return messages

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.checks import CheckMessage, Error
 
-from byo_sessions.checks import check_settings
+from byo_sessions.checks import check_middleware, check_settings
 from byo_sessions.conf import DEFAULTS
 
 
@@ -192,3 +192,37 @@ def test_a_crashing_check_becomes_an_error_naming_its_keys(settings, monkeypatch
     (error,) = check_settings()
     assert error.id == "byo_sessions.E023" and isinstance(error, Error)
     assert "BYO_SESSIONS['DEFAULT_POLICY']" in error.msg and "AttributeError" in error.msg
+
+
+OURS = "byo_sessions.middleware.SessionMiddleware"
+DJANGO_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+DJANGO_SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
+
+
+@pytest.mark.parametrize("middleware,expected", [
+    ([OURS], []),
+    ([DJANGO_SESSIONS, DJANGO_AUTH], []),  # not using byo_sessions' middleware: not our business
+    ([DJANGO_SESSIONS, DJANGO_AUTH, OURS], ["byo_sessions.E024", "byo_sessions.W003"]),
+    ([OURS, DJANGO_AUTH], ["byo_sessions.E024"]),
+    ([DJANGO_SESSIONS, OURS], ["byo_sessions.W003"]),
+])
+def test_django_auth_middleware_beside_ours_is_an_error(settings, middleware, expected):
+    settings.MIDDLEWARE = middleware
+    assert [m.id for m in check_middleware()] == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("middleware,expected_user", [
+    ([OURS], "alice"),
+    ([DJANGO_SESSIONS, OURS, DJANGO_AUTH], None),  # what E024 reports: the login looks anonymous
+])
+def test_what_the_error_guards_against(settings, client, django_user_model, middleware, expected_user):
+    from byo_sessions import sessions
+
+    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.MIDDLEWARE = middleware
+    alice = django_user_model.objects.create_user(username="alice", password="pw-alice-123")
+    created = sessions.create(user_id=alice.pk).data
+    client.cookies["byo_session_token"] = created.session_token
+    body = client.get("/whoami/").json()
+    assert body["session_id"] == created.session_id and body["user"] == expected_user

@@ -685,3 +685,11 @@ def test_decorator_answers_425_when_no_middleware_did(user, clock, rf, settings,
     assert body["type"] == "NewDeviceChallengeRequired" and body["details"]["reason"] == reason
     assert body["deviceChallenge"] and body["expiresAt"] and response["Cache-Control"] == "no-store"
     assert ran == []
+
+
+@pytest.mark.django_db
+def test_challenge_endpoint_answers_json_to_a_browser_even_without_rest_framework_installed(client, settings):
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "rest_framework"]
+    response = client.get("/byo/device/challenge", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert set(response.json()) == {"deviceChallenge", "expiresAt"}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +17,7 @@ class DeviceChallengeView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]  # JSON whatever the Accept header; needs no DRF templates
     byo_ignore_device = True
 
     def get(self, request: Request) -> Response:

@@ -6,8 +6,9 @@ from byo_sessions.models import TagPolicy
 
 DEMO = ("demo", "demo-password")
 ADMIN = ("admin", "admin-password")
-# Every demo session is tagged role:member or role:staff (DemoLoginView); under this
-# policy a request from a new IP address must be signed by the session's device.
+# Sessions made by the demo's login page are tagged role:member or role:staff
+# (DemoLoginView; admin logins through /admin/login/ are untagged); under this policy a
+# request from a new IP address must be signed by the session's device.
 IP_CHALLENGE_POLICY = {"selector": "role:*", "defaults": {
     "on_ip_address_change": "challenge",
     "description": "Demo: an IP change needs a fresh proof from the session's device.",
