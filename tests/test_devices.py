@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any, Callable
 
 import pytest
@@ -16,6 +17,7 @@ from byo_sessions.decorators import device_verification_required, ignore_device_
 from byo_sessions.dpop import access_token_hash
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
 from tests import urls as test_urls
+from tests.concurrency import run_in_parallel
 from tests.dpop_signer import OMIT, TestDevice
 
 pytestmark = pytest.mark.django_db
@@ -693,3 +695,65 @@ def test_challenge_endpoint_answers_json_to_a_browser_even_without_rest_framewor
     response = client.get("/byo/device/challenge", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     assert set(response.json()) == {"deviceChallenge", "expiresAt"}
+
+
+# --- concurrency (PostgreSQL, real threads) ------------------------------------------------
+
+def _register_call(token: str, signed: str) -> Callable[[], Any]:
+    return lambda: sessions.device.register(signed_device_challenge=signed, remember_device=True, session_token=token,
+                                            request_url=REGISTER_URL, request_method="POST", ip_address=IP,
+                                            user_agent=UA)
+
+
+def _run_all(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` at once, one per thread (each carries its own single-use proof)."""
+    queue = iter(calls)
+    lock = threading.Lock()
+
+    def next_call() -> Any:
+        with lock:
+            call = next(queue)
+        return call()
+
+    results = run_in_parallel(len(calls), next_call)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    return results
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_registrations_of_one_session_bind_one_device(user, clock):
+    token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
+    devices_ = [TestDevice() for _ in range(8)]
+    results = _run_all([_register_call(token, proof(d, clock, "POST", REGISTER_URL)) for d in devices_])
+    assert sum(is_ok(r) for r in results) == 1
+    assert all(r.error.type == ErrorType.DEVICE_ALREADY_REGISTERED for r in results if is_err(r))
+    assert Device.objects.count() == 1
+    assert AuditEvent.objects.filter(event_type="device_registered").count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_registrations_of_one_key_make_one_device_row(user, clock):
+    device = TestDevice()
+    tokens = [sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token for _ in range(6)]
+    results = _run_all([_register_call(t, proof(device, clock, "POST", REGISTER_URL)) for t in tokens])
+    assert all(is_ok(r) for r in results), results
+    assert sorted(r.data for r in results) == [False] * 5 + [True]  # "new device" once
+    assert Device.objects.count() == 1
+    assert Session.objects.filter(device__isnull=False).count() == 6
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_logins_from_one_new_device_report_it_once(user, clock):
+    device = TestDevice()
+    registrations = [DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL),
+                                        remember_device=True, request_url=LOGIN_URL, request_method="POST")
+                     for _ in range(6)]
+    results = _run_all([
+        (lambda r=r: sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=r))
+        for r in registrations])
+    assert all(is_ok(r) for r in results), results
+    assert sorted(r.data.new_device_detected for r in results) == [False] * 5 + [True]
+    assert Device.objects.count() == 1

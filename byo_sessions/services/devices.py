@@ -33,7 +33,7 @@ from ..results import Err, ErrorType, Ok, err
 from ..tokens import hash_token, is_well_formed
 from ..user_agent import clean_user_agent, parse_user_agent
 from ..values import DeviceVerification
-from . import validation  # a module import: validation imports this module too
+from . import limits, validation  # module imports: validation imports this module too
 
 # Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.
 _RECHALLENGE = {"expired": "challenge_expired", "ip_mismatch": "ip_changed", "ua_mismatch": "user_agent_changed"}
@@ -224,8 +224,15 @@ def _registration_proof(session: Session, proof: str, *, method: str | None, url
 
 def _bind_once(session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None,
                user_agent: str) -> Ok[bool] | Err:
-    """Spend the proof's ``jti`` and bind its key in one transaction; ``Ok(new_device_detected)``."""
+    """Spend the proof's ``jti`` and bind its key in one transaction; ``Ok(new_device_detected)``.
+
+    Serialised per owner like session creation: parallel registrations (a double submit,
+    two tabs) bind one device to the session and create one ``Device`` row per key.
+    """
     with transaction.atomic():
+        limits.lock_owner(limits.Owner(user_id=session.user_id, external_user_id=session.external_user_id))
+        if Session.objects.filter(pk=session.pk, device__isnull=False).exists():
+            return _already_registered()
         refused = consume_jti(verified, ErrorType.INVALID_DEVICE_REGISTRATION)
         if refused is not None:
             return refused
@@ -247,15 +254,19 @@ def register(*, signed_device_challenge: str, remember_device: bool, session_tok
     if session is None:
         return err(ErrorType.SESSION_NOT_FOUND, "No such active session.")
     if session.device_id is not None:
-        return err(ErrorType.DEVICE_ALREADY_REGISTERED, "This session already has a device.")
+        return _already_registered()
     verified = _registration_proof(session, signed_device_challenge, method=request_method, url=request_url,
                                    ip_address=ip, user_agent=ua)
     result = verified if isinstance(verified, Err) else \
         _bind_once(session, verified, remember=remember_device, ip_address=ip, user_agent=ua)
-    if isinstance(result, Err):
+    if isinstance(result, Err) and result.error.type != ErrorType.DEVICE_ALREADY_REGISTERED:
         return registration_refused(result, user_ref=session.owner_ref, ip_address=ip, user_agent=ua,
                                     during="register", session_id=session.id)
     return result
+
+
+def _already_registered() -> Err:
+    return err(ErrorType.DEVICE_ALREADY_REGISTERED, "This session already has a device.")
 
 
 def _refuse(session: Session, ctx: Any, type_: ErrorType, message: str, reason: str) -> Err:
