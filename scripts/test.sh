@@ -21,6 +21,9 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# --- The published Node client for tests/server/test_node_client.py (pinned, into .node-client/)
+bash "$ROOT/scripts/node_client.sh"
+
 # --- A throwaway PostgreSQL server
 PG_BIN=""
 for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) ; do

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -36,15 +37,73 @@ def _fail(error: WireError) -> JsonResponse:
     return _answer(error.body(), error.status)
 
 
+# A UTF-16 surrogate reaches the parsed body as a \uD800-\uDFFF escape, or as raw bytes
+# (json.loads decodes bytes with "surrogatepass"). Most bodies have neither: only those
+# that match this quick look at the bytes are walked.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any, where: str) -> str | None:
+    """Where a string (or object key) holds a lone UTF-16 surrogate, if anywhere.
+
+    JavaScript strings may hold one (``"🚀".slice(0, 1)``) and ``JSON.stringify`` sends
+    it as ``"\\ud83d"``; a valid pair has already become one character here. Such a
+    string is not Unicode: no database stores it, so it is refused before any service
+    sees it (as serde_json refuses it in the BYO sidecar)."""
+    if isinstance(value, str):
+        return where if _SURROGATE.search(value) else None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{where}[{index}]")
+            if found:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _SURROGATE.search(key):
+                return f"a member name in {where}"
+            found = _lone_surrogate(item, f"{where}.{key}")
+            if found:
+                return found
+    return None
+
+
+MAX_DEPTH = 100  # arrays/objects in arrays/objects; SQLite's JSON stops at 1000, json.loads near 10000
+
+
+def _too_deep(raw: bytes, body: Any) -> bool:
+    """Whether arrays/objects nest deeper than ``MAX_DEPTH`` (walked without recursion;
+    a body with fewer brackets than that is not walked at all)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
 def _parse(request: HttpRequest) -> tuple[str, Any] | WireError:
     try:
-        body = json.loads(request.body)
+        raw = request.body
+        body = json.loads(raw)
     except RequestDataTooBig:
         return WireError(UNEXPECTED, "InvalidRequest: the body is too large.", 413)
     except (ValueError, UnicodeDecodeError):
         return bad_request("the body is not JSON.")
+    except RecursionError:  # json.loads gives up near 10,000 levels
+        return bad_request(f"the body nests arrays/objects deeper than {MAX_DEPTH} levels.")
+    if _too_deep(raw, body):
+        return bad_request(f"the body nests arrays/objects deeper than {MAX_DEPTH} levels.")
     if not isinstance(body, dict) or not isinstance(body.get("command"), str):
         return bad_request('the body must be {"command": "<Name>", "data": {...}}.')
+    if _MAYBE_SURROGATE.search(raw):
+        found = _lone_surrogate(body.get("data"), "data")
+        if found:
+            return bad_request(f"{found[:200]} is not valid Unicode (it holds a lone UTF-16 surrogate).")
     data = body.get("data")
     return body["command"], {} if data is None else data
 
