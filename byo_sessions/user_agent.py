@@ -20,6 +20,8 @@ from typing import Any, Literal, get_args
 
 from ua_parser import Domain, Parser, load_lazy_builtins
 
+from .text import storable
+
 __all__ = [
     "DeviceType",
     "MAX_UA_LENGTH",
@@ -40,7 +42,7 @@ def clean_user_agent(user_agent: Any) -> str | None:
     :data:`MAX_UA_LENGTH`): one cut everywhere, so a long one still matches its challenge."""
     if user_agent is None:
         return None
-    return str(user_agent)[:MAX_UA_LENGTH]
+    return storable(str(user_agent)[:MAX_UA_LENGTH])
 CACHE_SIZE = 2048
 
 _DEVICE_TYPES: tuple[str, ...] = get_args(DeviceType)

@@ -412,3 +412,47 @@ def test_missing_required_tags_is_audited(user):
     assert result.error.type == ErrorType.MISSING_REQUIRED_TAGS and result.error.details["missing_tags"] == ["role:admin"]
     row = AuditEvent.objects.get(session_id=created.session_id, event_type="validation_failed")
     assert row.reason == "missing_required_tags" and row.details["missing_tags"] == ["role:admin"]
+
+
+# --- text the database cannot store (NUL, lone surrogates): typed errors, never a driver error ---
+
+@pytest.mark.parametrize("kwargs,error", [
+    (dict(external_user_id="a\x00b"), ErrorType.UNKNOWN_USER),
+    (dict(external_user_id="\ud800"), ErrorType.UNKNOWN_USER),
+    (dict(external_user_id="u", metadata={"a": "x\x00y"}), ErrorType.INVALID_METADATA),
+    (dict(external_user_id="u", metadata={"a\x00": 1}), ErrorType.INVALID_METADATA),
+    (dict(external_user_id="u", metadata={"a": ["ok", {"b": "\udfff"}]}), ErrorType.INVALID_METADATA),
+])
+def test_unstorable_identifiers_and_metadata_are_typed_errors(kwargs, error):
+    result = sessions.create(**kwargs)
+    assert is_err(result) and result.error.type == error, result
+    assert not Session.objects.exists()
+
+
+def test_deeply_nested_metadata_is_a_typed_error():
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    result = sessions.create(external_user_id="u", metadata={"a": nested})
+    assert result.error.type == ErrorType.INVALID_METADATA
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\ud800"])
+def test_unstorable_lookups_answer_not_found_without_a_query(bad, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert sessions.fetch_by_id(session_id=bad).error.type == ErrorType.SESSION_NOT_FOUND
+        assert sessions.invalidate_by_id(session_id=bad).error.type == ErrorType.SESSION_NOT_FOUND
+        assert sessions.update(session_id=bad, patch_metadata={"a": 1}).error.type == ErrorType.SESSION_NOT_FOUND
+        assert sessions.fetch_all_for_user(external_user_id=bad).error.type == ErrorType.UNKNOWN_USER
+        assert sessions.invalidate_all_for_user(external_user_id=bad).error.type == ErrorType.UNKNOWN_USER
+    register = sessions.device.register(signed_device_challenge="x", remember_device=True, session_id=bad)
+    assert register.error.type == ErrorType.SESSION_NOT_FOUND
+
+
+def test_free_text_is_cleaned_not_refused():
+    created = sessions.create(external_user_id="u", user_agent="Mozilla\x00/5.0 \ud800x").data
+    row = Session.objects.get(pk=created.session_id)
+    assert row.user_agent == "Mozilla/5.0 \ufffdx"
+    assert sessions.invalidate_by_id(session_id=created.session_id, reason="why\x00", actor="me\udc00").data == 1
+    row.refresh_from_db()
+    assert (row.end_reason, row.ended_by) == ("why", "me\ufffd")

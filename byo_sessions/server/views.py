@@ -68,7 +68,7 @@ def _lone_surrogate(value: Any, where: str) -> str | None:
     return None
 
 
-MAX_DEPTH = 100  # arrays/objects in arrays/objects; SQLite's JSON stops at 1000, json.loads near 10000
+MAX_DEPTH = 100  # arrays/objects in arrays/objects; SQLite's JSON refuses ~2,000, json.loads fails near 10,000
 
 
 def _too_deep(raw: bytes, body: Any) -> bool:

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from .. import audit, clock, signals
 from ..audit import Event, EventType
 from ..models import Session
+from ..text import storable
 
 _AUDIT_COLUMNS = ("id", "user_id", "external_user_id", "last_ip_address", "last_user_agent")
 MAX_REASON_LENGTH = Session._meta.get_field("end_reason").max_length or 40
@@ -24,7 +25,7 @@ def end_sessions(
     Rows are locked (PostgreSQL) before the UPDATE so two concurrent bulk calls never
     both report (and audit) the same session.
     """
-    reason, actor = str(reason)[:MAX_REASON_LENGTH], str(actor)[:MAX_ACTOR_LENGTH]  # callers' free text
+    reason, actor = storable(str(reason))[:MAX_REASON_LENGTH], storable(str(actor))[:MAX_ACTOR_LENGTH]  # free text
     now = clock.now()
     with transaction.atomic():
         rows = list(queryset.filter(ended_at__isnull=True).select_for_update().values_list(*_AUDIT_COLUMNS))

@@ -23,6 +23,7 @@ from ..audit import Event, EventType
 from ..models import EndReason, Session, SessionTag
 from ..network import InvalidIpAddress, normalise_ip
 from ..results import Err, ErrorType, Ok, err
+from ..text import json_depth, unstorable_in_json, unstorable_reason
 from ..tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..tokens import hash_token, is_well_formed, new_token
 from ..user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
@@ -32,6 +33,7 @@ from .ending import end_sessions
 from .validation import RequestContext, absolute_expiry, check_session, effective_expiry, ended_error
 
 MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 64
 MAX_EXTERNAL_USER_ID_LENGTH = 255
 
 
@@ -53,9 +55,17 @@ def _clean_metadata(metadata: Any) -> dict[str, Any] | Err:
         encoded = json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return err(ErrorType.INVALID_METADATA, f"Metadata must be JSON-serialisable: {exc}")
+    except RecursionError:
+        return err(ErrorType.INVALID_METADATA, "Metadata is nested too deeply.")
     if len(encoded.encode()) > MAX_METADATA_BYTES:
         return err(ErrorType.INVALID_METADATA, f"Metadata is larger than {MAX_METADATA_BYTES} bytes.")
-    return json.loads(encoded)
+    decoded = json.loads(encoded)
+    if json_depth(decoded) > MAX_METADATA_DEPTH:  # databases' JSON types have depth limits too
+        return err(ErrorType.INVALID_METADATA, f"Metadata nests deeper than {MAX_METADATA_DEPTH} levels.")
+    unstorable = unstorable_in_json(decoded)
+    if unstorable is not None:
+        return err(ErrorType.INVALID_METADATA, f"Metadata cannot be stored: {unstorable}.")
+    return decoded
 
 
 def _clean_tags(tags: Any) -> list[str] | Err:
@@ -65,13 +75,28 @@ def _clean_tags(tags: Any) -> list[str] | Err:
         return err(ErrorType.INVALID_TAG_FORMAT, exc.reason, tag=exc.tag)
 
 
+def _looks_like_session_id(session_id: Any) -> bool:
+    """Anything else cannot name a session; refused before a query the driver would fail."""
+    return isinstance(session_id, str) and 0 < len(session_id) <= 64 and unstorable_reason(session_id) is None
+
+
+def _external_id_error(external_user_id: Any) -> Err | None:
+    if not isinstance(external_user_id, str) or not external_user_id.strip() or \
+            len(external_user_id) > MAX_EXTERNAL_USER_ID_LENGTH:
+        return err(ErrorType.UNKNOWN_USER, "external_user_id must be a non-empty string of at most 255 chars.")
+    reason = unstorable_reason(external_user_id)
+    if reason is not None:
+        return err(ErrorType.UNKNOWN_USER, f"external_user_id cannot be stored: {reason}.")
+    return None
+
+
 def _owner(user_id: Any, external_user_id: str | None) -> limits.Owner | Err:
     if (user_id is None) == (external_user_id is None):
         return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
     if external_user_id is not None:
-        if not isinstance(external_user_id, str) or not external_user_id.strip() or \
-                len(external_user_id) > MAX_EXTERNAL_USER_ID_LENGTH:
-            return err(ErrorType.UNKNOWN_USER, "external_user_id must be a non-empty string of at most 255 chars.")
+        refused = _external_id_error(external_user_id)
+        if refused is not None:
+            return refused
         return limits.Owner(external_user_id=external_user_id)
     user_model = get_user_model()
     try:
@@ -90,6 +115,9 @@ def _owner_queryset(user_id: Any = None, external_user_id: str | None = None) ->
     if (user_id is None) == (external_user_id is None):
         return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
     if external_user_id is not None:
+        refused = _external_id_error(external_user_id)
+        if refused is not None:
+            return refused
         return Session.objects.filter(external_user_id=external_user_id)
     try:
         return Session.objects.filter(user_id=user_id)
@@ -348,6 +376,8 @@ def invalidate_by_token(*, session_token: Any, reason: str = EndReason.LOGOUT, a
 
 def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: str | None = None,
                      reason: str = EndReason.API, actor: str = "") -> Ok[int] | Err:
+    if not _looks_like_session_id(session_id):
+        return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     queryset = Session.objects.filter(pk=session_id)
     if user_id is not None or external_user_id is not None:
         owned = _owner_queryset(user_id, external_user_id)
@@ -391,7 +421,7 @@ def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, ses
     if is_well_formed(session_token_to_keep):
         kept = hash_token(session_token_to_keep)
         queryset = queryset.exclude(Q(token_hash=kept) | Q(previous_token_hash=kept))
-    if isinstance(session_id_to_keep, str) and session_id_to_keep:
+    if _looks_like_session_id(session_id_to_keep):
         queryset = queryset.exclude(pk=session_id_to_keep)
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
 
@@ -439,7 +469,7 @@ def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = No
 
 
 def fetch_by_id(*, session_id: str) -> Ok[SessionInfo] | Err:
-    session = Session.objects.filter(pk=session_id).first()
+    session = Session.objects.filter(pk=session_id).first() if _looks_like_session_id(session_id) else None
     if session is None:
         return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     return Ok(session_info(session))
@@ -521,6 +551,8 @@ def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_rem
     change = _clean_change(tags_to_add, tags_to_remove, new_metadata, patch_metadata)
     if isinstance(change, Err):
         return change
+    if not _looks_like_session_id(session_id):
+        return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     with transaction.atomic():
         rows = list(Session.objects.select_for_update().filter(pk=session_id).only(*_UPDATE_COLUMNS))
         if not rows:
