@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..decorators import session_exempt
 from ..results import Err
+from ..text import json_depth
 from . import keys
 from .commands import COMMANDS, NOT_OFFERED
 from .errors import UNEXPECTED, WireError, bad_request, to_wire
@@ -72,18 +73,11 @@ MAX_DEPTH = 100  # arrays/objects in arrays/objects; SQLite's JSON refuses ~2,00
 
 
 def _too_deep(raw: bytes, body: Any) -> bool:
-    """Whether arrays/objects nest deeper than ``MAX_DEPTH`` (walked without recursion;
-    a body with fewer brackets than that is not walked at all)."""
+    """Whether arrays/objects nest deeper than ``MAX_DEPTH`` (a body with fewer brackets
+    than that is not walked at all)."""
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return False
-    stack = [(body, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth > MAX_DEPTH:
-                return True
-            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
-    return False
+    return json_depth(body) > MAX_DEPTH
 
 
 def _parse(request: HttpRequest) -> tuple[str, Any] | WireError:
