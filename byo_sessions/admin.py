@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import audit, clock
 from .models import AuditEvent, Device, EndReason, PolicySetting, Session, SigningKey, TagPolicy
+from .admin_policy_io import PolicyJsonMixin
 from .audit import Event, EventType
 from .policy import (
     POLICY_KEYS,
@@ -233,7 +234,7 @@ class TagPolicyForm(forms.ModelForm):
 
 
 @admin.register(TagPolicy)
-class TagPolicyAdmin(PolicyAuditMixin, admin.ModelAdmin):
+class TagPolicyAdmin(PolicyJsonMixin, PolicyAuditMixin, admin.ModelAdmin):
     form = TagPolicyForm
     list_display = ("selector", "priority", "absolute_lifetime_secs", "inactivity_timeout_secs",
                     "max_concurrent_sessions_per_user", "on_ip_address_change", "device_verification_required",
