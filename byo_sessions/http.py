@@ -114,17 +114,19 @@ def request_url(request: HttpRequest) -> str | None:
         return None
 
 
-def device_proof(request: HttpRequest) -> DeviceVerification | None:
+def device_proof(request: HttpRequest, token: PresentedToken | None = None) -> DeviceVerification | None:
     """The ``DPoP`` header as a ``DeviceVerification`` for this request, if one was sent.
 
     A repeated header reaches Django joined with ", "; it is passed on as is and refused
     by the verifier (``multiple_headers``), so the refusal is audited like any other.
+    ``ath`` is checked against the session token only when that token came as Bearer.
     """
     value = request.META.get("HTTP_DPOP")
     if not value:
         return None
     return DeviceVerification(signed_device_challenge=value, request_url=request_url(request),
-                              request_method=request.method)
+                              request_method=request.method,
+                              ath_names_session_token=token is not None and token.transport == "bearer")
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports

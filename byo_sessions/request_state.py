@@ -50,7 +50,7 @@ class RequestState:
                 session_token=self.token.value,
                 ip_address=http.request_ip(request),
                 user_agent=http.request_user_agent(request),
-                device_verification=http.device_proof(request),
+                device_verification=http.device_proof(request, self.token),
                 ignore_device_for_verification=_view_flag(view_func, "byo_ignore_device"),
                 device_verification_required=_view_flag(view_func, "byo_device_required"),
             )

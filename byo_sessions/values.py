@@ -23,6 +23,11 @@ class DeviceVerification:
     signed_device_challenge: str
     request_url: str | None = None
     request_method: str | None = None
+    # Whether an ``ath`` claim in the proof names the session token passed to ``validate``
+    # (RFC 9449 §4.3: the token the proof travels with). False when that token came from
+    # a cookie: then the request's Authorization header, if any, carries another token
+    # (e.g. a stateless JWT) and its ``ath`` is not ours to check.
+    ath_names_session_token: bool = True
 
 
 @dataclass(frozen=True, slots=True)

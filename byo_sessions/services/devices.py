@@ -129,12 +129,11 @@ def consume_jti(verified: VerifiedProof, failure: ErrorType) -> Err | None:
     return None
 
 
-def _ath_refusal(verified: VerifiedProof, session: Session, failure: ErrorType) -> Err | None:
-    """RFC 9449 ``ath``: a proof that names a token must name this session's current one (or the
-    previous one, which is presented only during the rotation grace). Without ``ath`` it passes."""
-    digests = [bytes.fromhex(h) for h in (session.token_hash, session.previous_token_hash) if h]
+def _ath_refusal(verified: VerifiedProof, presented_token_hash: str, failure: ErrorType) -> Err | None:
+    """RFC 9449 ``ath``: a proof that names a token must name the one this request presented
+    (``presented_token_hash``, SHA-256 hex; empty: none to compare). Without ``ath`` it passes."""
     try:
-        check_ath(verified.ath, digests)
+        check_ath(verified.ath, [bytes.fromhex(presented_token_hash)] if presented_token_hash else [])
     except ProofError as exc:
         return err(failure, exc.message, reason=exc.reason)
     return None
@@ -214,14 +213,15 @@ def _active_session(session_token: str | None, session_id: str | None) -> Sessio
     return session
 
 
-def _registration_proof(session: Session, proof: str, *, method: str | None, url: str | None,
+def _registration_proof(presented_token_hash: str, proof: str, *, method: str | None, url: str | None,
                         ip_address: str | None, user_agent: str) -> VerifiedProof | Err:
-    """``check_proof``, then the proof's ``ath`` (if any) against this session's token."""
+    """``check_proof``, then the proof's ``ath`` (if any) against the token the caller presented
+    (a registration by ``session_id`` has none: an ``ath`` then names nothing we know, refused)."""
     verified = check_proof(proof=proof, method=method, url=url, ip_address=ip_address, user_agent=user_agent,
                            failure=ErrorType.INVALID_DEVICE_REGISTRATION)
     if isinstance(verified, Err):
         return verified
-    return _ath_refusal(verified, session, ErrorType.INVALID_DEVICE_REGISTRATION) or verified
+    return _ath_refusal(verified, presented_token_hash, ErrorType.INVALID_DEVICE_REGISTRATION) or verified
 
 
 def _bind_once(session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None,
@@ -257,7 +257,8 @@ def register(*, signed_device_challenge: str, remember_device: bool, session_tok
         return err(ErrorType.SESSION_NOT_FOUND, "No such active session.")
     if session.device_id is not None:
         return _already_registered()
-    verified = _registration_proof(session, signed_device_challenge, method=request_method, url=request_url,
+    presented = hash_token(session_token) if session_token is not None and is_well_formed(session_token) else ""
+    verified = _registration_proof(presented, signed_device_challenge, method=request_method, url=request_url,
                                    ip_address=ip, user_agent=ua)
     result = verified if isinstance(verified, Err) else \
         _bind_once(session, verified, remember=remember_device, ip_address=ip, user_agent=ua)
@@ -322,7 +323,8 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
     if verified.thumbprint != bound:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED,
                        "The request was signed by a device this session is not bound to.", "unrecognised_device")
-    wrong_token = _ath_refusal(verified, session, ErrorType.DEVICE_VERIFICATION_FAILED)
+    wrong_token = _ath_refusal(verified, ctx.presented_token_hash, ErrorType.DEVICE_VERIFICATION_FAILED) \
+        if proof.ath_names_session_token else None
     if wrong_token is not None:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, wrong_token.error.message, "ath_mismatch")
     refused = consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)

@@ -273,10 +273,11 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
     if isinstance(ip, Err):
         return ip
     now = clock.now()
+    token_hash = hash_token(session_token)
     ctx = RequestContext(now=now, ip_address=ip, user_agent=clean_user_agent(user_agent),
                          required_tags=tuple(required_tags or ()), device_verification=device_verification,
-                         ignore_device=ignore_device_for_verification, device_required=device_verification_required)
-    token_hash = hash_token(session_token)
+                         ignore_device=ignore_device_for_verification, device_required=device_verification_required,
+                         presented_token_hash=token_hash)
     session = selectors.session_by_token_hash(token_hash)
     successor: str | None = None
     if session is None:

@@ -31,6 +31,7 @@ class RequestContext:
     device_verification: DeviceVerification | None = None
     ignore_device: bool = False  # the view opted out of device checks
     device_required: bool = False  # the view demands a device proof whatever the policy says
+    presented_token_hash: str = ""  # SHA-256 hex of the token this request presented (for ``ath``)
 
 
 @dataclass(slots=True)
