@@ -97,7 +97,8 @@ def _session_subject(session_id: str | None, session_token: str | None, owner: s
             return checked
         sid, sub = checked.data.session_id, str(checked.data.user_id)
     else:
-        session = Session.objects.select_related("user").filter(pk=session_id).first()
+        session = Session.objects.select_related("user").filter(pk=session_id).first() \
+            if session_service.looks_like_session_id(session_id) else None
         if session is None:
             return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
         # The same rules validate() applies (ended, expired, user inactive, IP lists against

@@ -47,8 +47,11 @@ class EndReason(models.TextChoices):
     SESSION_LIMIT = "session_limit", "Concurrent session limit"
 
 
+SESSION_ID_MAX_LENGTH = 40  # ids longer than this name no session (looked up without a query)
+
+
 class Session(models.Model):
-    id = models.CharField(primary_key=True, max_length=40, default=new_session_id, editable=False)
+    id = models.CharField(primary_key=True, max_length=SESSION_ID_MAX_LENGTH, default=new_session_id, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_sessions"
     )

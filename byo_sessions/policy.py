@@ -65,6 +65,7 @@ from .network import (
     parse_network,
 )
 from .tags import ALL_TYPES, TagFormatError, is_create_only, is_valid_tag_type, parse_tag
+from .text import unstorable_reason
 
 __all__ = [
     "DEFAULTS_LABEL",
@@ -306,9 +307,10 @@ def priority_error(priority: object) -> str | None:
 
 def label_error(label: object) -> str | None:
     """Why ``label`` (stored as ``TagPolicy.description``) is refused, or None."""
-    if isinstance(label, str) and len(label) <= MAX_LABEL_LENGTH:
-        return None
-    return f"must be text of at most {MAX_LABEL_LENGTH} characters; got {_shown(label)}."
+    if not isinstance(label, str) or len(label) > MAX_LABEL_LENGTH:
+        return f"must be text of at most {MAX_LABEL_LENGTH} characters; got {_shown(label)}."
+    unstorable = unstorable_reason(label)
+    return None if unstorable is None else f"cannot be stored: {unstorable}."
 
 
 @dataclass(frozen=True)

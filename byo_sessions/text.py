@@ -21,6 +21,12 @@ def unstorable_reason(value: str) -> str | None:
     return None
 
 
+def usable_identifier(value: Any, max_length: int) -> bool:
+    """A non-empty string of at most ``max_length`` that can be stored: anything else names
+    no row, so callers answer "not found" without a query the driver would fail."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and unstorable_reason(value) is None
+
+
 def storable(value: str) -> str:
     """``value`` with NULs dropped and lone surrogates replaced by U+FFFD."""
     if "\x00" in value:

@@ -97,3 +97,11 @@ def test_import_needs_every_policy_permission(client, django_user_model, setting
     assert client.get(IMPORT).status_code == 403
     assert client.post(IMPORT, {"text": json.dumps(DOC)}).status_code == 403
     assert not TagPolicy.objects.exists()
+
+
+@pytest.mark.parametrize("label", ["x\ud800", "x\x00y"])
+def test_a_label_the_database_cannot_store_is_an_error_not_a_500(staff_client, label):
+    doc = {"tags": [{"tag": "org:a", "label": label}]}
+    page = staff_client.post(IMPORT, {"text": json.dumps(doc)}).content.decode()
+    assert "Nothing was changed: 1 error." in page and "<code>tags[0].label" in page
+    assert not TagPolicy.objects.exists()

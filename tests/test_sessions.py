@@ -178,7 +178,8 @@ def test_except_one_by_session_id(user):
 def test_bulk_calls_refuse_a_malformed_tag_selection_instead_of_selecting_all(user, bad):
     a = make(user, tags=["org:acme"])
     for call in (lambda: sessions.invalidate_all_for_user(user_id=user.pk, session_tags=bad),
-                 lambda: sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_tags=bad),
+                 lambda: sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_tags=bad,
+                                                                     session_id_to_keep="ses_x"),
                  lambda: sessions.fetch_all_for_user(user_id=user.pk, session_tags=bad)):
         result = call()
         assert is_err(result) and result.error.type == ErrorType.INVALID_TAG_FORMAT, result
@@ -456,3 +457,19 @@ def test_free_text_is_cleaned_not_refused():
     assert sessions.invalidate_by_id(session_id=created.session_id, reason="why\x00", actor="me\udc00").data == 1
     row.refresh_from_db()
     assert (row.end_reason, row.ended_by) == ("why", "me\ufffd")
+
+
+@pytest.mark.parametrize("required", [["bad tag"], ["org:\x00"], "org:acme"])
+def test_malformed_required_tags_are_a_typed_error(user, required):
+    created = make(user, tags=["org:acme"])
+    result = sessions.validate(session_token=created.session_token, required_tags=required)
+    assert result.error.type == ErrorType.INVALID_TAG_FORMAT
+    assert not AuditEvent.objects.filter(event_type="validation_failed").exists()
+
+
+@pytest.mark.parametrize("keep", [dict(), dict(session_id_to_keep=12345), dict(session_id_to_keep=["ses_x"])])
+def test_except_one_without_a_usable_session_to_keep_is_refused_not_all(user, keep):
+    created = make(user)
+    result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, **keep)
+    assert result.error.type == ErrorType.INVALID_PARAMETERS
+    assert is_ok(sessions.validate(session_token=created.session_token))

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from .. import clock
 from ..models import Session
 from ..results import Err
-from ..services.sessions import session_info, with_tags
+from ..services.sessions import external_id_error, session_info, with_tags
 from ..values import SessionInfo
 
 PAGE_SIZE = 100
@@ -31,6 +31,9 @@ def live_sessions(external_user_id: str | None, session_tags: list[str] | None) 
     """Live sessions of the filter; a malformed tag is ``InvalidTagFormat``, never "all"."""
     queryset = Session.objects.filter(ended_at__isnull=True, expires_at__gt=clock.now())
     if external_user_id is not None:
+        refused = external_id_error(external_user_id)
+        if refused is not None:
+            return refused
         queryset = queryset.filter(external_user_id=external_user_id)
     return with_tags(queryset, session_tags)
 

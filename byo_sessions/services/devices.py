@@ -26,11 +26,11 @@ from ..audit import Event, EventType
 from ..challenges import ChallengeError, check_challenge, issue_challenge
 from ..conf import byo_settings
 from ..dpop import ProofError, VerifiedProof, check_ath, verify_proof
-from ..models import Device, Session, UsedProof
+from ..models import SESSION_ID_MAX_LENGTH, Device, Session, UsedProof
 from ..network import InvalidIpAddress, normalise_ip
 from ..policy import Policy
 from ..results import Err, ErrorType, Ok, err
-from ..text import unstorable_reason
+from ..text import usable_identifier
 from ..tokens import hash_token, is_well_formed
 from ..user_agent import clean_user_agent, parse_user_agent
 from ..values import DeviceVerification
@@ -200,8 +200,7 @@ def _active_session(session_token: str | None, session_id: str | None) -> Sessio
     if session_token is not None:
         query = Session.objects.filter(token_hash=hash_token(session_token)) if is_well_formed(session_token) else None
     else:
-        usable = isinstance(session_id, str) and session_id and unstorable_reason(session_id) is None
-        query = Session.objects.filter(pk=session_id) if usable else None
+        query = Session.objects.filter(pk=session_id) if usable_identifier(session_id, SESSION_ID_MAX_LENGTH) else None
     session = query.select_related("user").first() if query is not None else None
     if session is None or session.ended_at is not None:
         return None

@@ -20,10 +20,10 @@ from django.views.decorators.debug import sensitive_variables
 from .. import audit, clock, policy_store, selectors, signals
 from ..conf import byo_settings
 from ..audit import Event, EventType
-from ..models import EndReason, Session, SessionTag
+from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag
 from ..network import InvalidIpAddress, normalise_ip
 from ..results import Err, ErrorType, Ok, err
-from ..text import json_depth, unstorable_in_json, unstorable_reason
+from ..text import json_depth, unstorable_in_json, unstorable_reason, usable_identifier
 from ..tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..tokens import hash_token, is_well_formed, new_token
 from ..user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
@@ -75,12 +75,11 @@ def _clean_tags(tags: Any) -> list[str] | Err:
         return err(ErrorType.INVALID_TAG_FORMAT, exc.reason, tag=exc.tag)
 
 
-def _looks_like_session_id(session_id: Any) -> bool:
-    """Anything else cannot name a session; refused before a query the driver would fail."""
-    return isinstance(session_id, str) and 0 < len(session_id) <= 64 and unstorable_reason(session_id) is None
+def looks_like_session_id(session_id: Any) -> bool:
+    return usable_identifier(session_id, SESSION_ID_MAX_LENGTH)
 
 
-def _external_id_error(external_user_id: Any) -> Err | None:
+def external_id_error(external_user_id: Any) -> Err | None:
     if not isinstance(external_user_id, str) or not external_user_id.strip() or \
             len(external_user_id) > MAX_EXTERNAL_USER_ID_LENGTH:
         return err(ErrorType.UNKNOWN_USER, "external_user_id must be a non-empty string of at most 255 chars.")
@@ -94,7 +93,7 @@ def _owner(user_id: Any, external_user_id: str | None) -> limits.Owner | Err:
     if (user_id is None) == (external_user_id is None):
         return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
     if external_user_id is not None:
-        refused = _external_id_error(external_user_id)
+        refused = external_id_error(external_user_id)
         if refused is not None:
             return refused
         return limits.Owner(external_user_id=external_user_id)
@@ -115,7 +114,7 @@ def _owner_queryset(user_id: Any = None, external_user_id: str | None = None) ->
     if (user_id is None) == (external_user_id is None):
         return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
     if external_user_id is not None:
-        refused = _external_id_error(external_user_id)
+        refused = external_id_error(external_user_id)
         if refused is not None:
             return refused
         return Session.objects.filter(external_user_id=external_user_id)
@@ -272,10 +271,13 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
     ip = _clean_ip(ip_address)
     if isinstance(ip, Err):
         return ip
+    wanted_tags = _clean_tags(required_tags)  # a malformed one could never be on a session
+    if isinstance(wanted_tags, Err):
+        return wanted_tags
     now = clock.now()
     token_hash = hash_token(session_token)
     ctx = RequestContext(now=now, ip_address=ip, user_agent=clean_user_agent(user_agent),
-                         required_tags=tuple(required_tags or ()), device_verification=device_verification,
+                         required_tags=tuple(wanted_tags), device_verification=device_verification,
                          ignore_device=ignore_device_for_verification, device_required=device_verification_required,
                          presented_token_hash=token_hash)
     session = selectors.session_by_token_hash(token_hash)
@@ -377,7 +379,7 @@ def invalidate_by_token(*, session_token: Any, reason: str = EndReason.LOGOUT, a
 
 def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: str | None = None,
                      reason: str = EndReason.API, actor: str = "") -> Ok[int] | Err:
-    if not _looks_like_session_id(session_id):
+    if not looks_like_session_id(session_id):
         return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     queryset = Session.objects.filter(pk=session_id)
     if user_id is not None or external_user_id is not None:
@@ -413,6 +415,12 @@ def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, ses
     *or previous* token: the request that asks may be the one whose token the middleware
     has just rotated, and it must not log itself out.
     """
+    if session_token_to_keep is None and session_id_to_keep is None:
+        return err(ErrorType.INVALID_PARAMETERS, "Name the session to keep (session_token_to_keep or "
+                   "session_id_to_keep); to end them all use invalidate_all_for_user.", reason="nothing_to_keep")
+    if session_id_to_keep is not None and not isinstance(session_id_to_keep, str):
+        return err(ErrorType.INVALID_PARAMETERS, "session_id_to_keep must be a session id (a string).",
+                   reason="bad_session_id", parameter="session_id_to_keep")
     owned = _owner_queryset(user_id, external_user_id)
     if isinstance(owned, Err):
         return owned
@@ -422,7 +430,7 @@ def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, ses
     if is_well_formed(session_token_to_keep):
         kept = hash_token(session_token_to_keep)
         queryset = queryset.exclude(Q(token_hash=kept) | Q(previous_token_hash=kept))
-    if _looks_like_session_id(session_id_to_keep):
+    if looks_like_session_id(session_id_to_keep):
         queryset = queryset.exclude(pk=session_id_to_keep)
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
 
@@ -470,7 +478,7 @@ def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = No
 
 
 def fetch_by_id(*, session_id: str) -> Ok[SessionInfo] | Err:
-    session = Session.objects.filter(pk=session_id).first() if _looks_like_session_id(session_id) else None
+    session = Session.objects.filter(pk=session_id).first() if looks_like_session_id(session_id) else None
     if session is None:
         return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     return Ok(session_info(session))
@@ -552,7 +560,7 @@ def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_rem
     change = _clean_change(tags_to_add, tags_to_remove, new_metadata, patch_metadata)
     if isinstance(change, Err):
         return change
-    if not _looks_like_session_id(session_id):
+    if not looks_like_session_id(session_id):
         return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     with transaction.atomic():
         rows = list(Session.objects.select_for_update().filter(pk=session_id).only(*_UPDATE_COLUMNS))
