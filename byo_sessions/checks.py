@@ -285,18 +285,26 @@ _DJANGO_SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddlewa
 
 @register(Tags.compatibility, "byo_sessions")
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Django's auth middleware next to ours silently undoes every login: it replaces
-    ``request.user`` with the user of Django's own (empty) session."""
+    """Django's auth middleware *after* ours silently undoes every login (it replaces
+    ``request.user`` with the user of Django's own, empty, session), or fails every request
+    when Django's SessionMiddleware is gone; before ours it is only dead weight."""
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
     if _OUR_MIDDLEWARE not in middleware:
         return []
     messages: list[CheckMessage] = []
     if _DJANGO_AUTH_MIDDLEWARE in middleware:
-        messages.append(Error(
-            f"{_DJANGO_AUTH_MIDDLEWARE} is in MIDDLEWARE next to {_OUR_MIDDLEWARE}: it replaces request.user "
-            "with the user of Django's own session, so byo_sessions logins look anonymous.",
-            hint=f"Remove {_DJANGO_AUTH_MIDDLEWARE} (byo_sessions sets request.user itself).",
-            id="byo_sessions.E024"))
+        if middleware.index(_DJANGO_AUTH_MIDDLEWARE) > middleware.index(_OUR_MIDDLEWARE):
+            messages.append(Error(
+                f"{_DJANGO_AUTH_MIDDLEWARE} comes after {_OUR_MIDDLEWARE} in MIDDLEWARE: it replaces "
+                "request.user with the user of Django's own session, so byo_sessions logins look anonymous "
+                "(and without Django's SessionMiddleware every request fails).",
+                hint=f"Remove {_DJANGO_AUTH_MIDDLEWARE} (byo_sessions sets request.user itself).",
+                id="byo_sessions.E024"))
+        else:
+            messages.append(Warning(
+                f"{_DJANGO_AUTH_MIDDLEWARE} is in MIDDLEWARE before {_OUR_MIDDLEWARE}: harmless, since ours "
+                "sets request.user afterwards, but it does nothing.",
+                hint=f"Remove {_DJANGO_AUTH_MIDDLEWARE}.", id="byo_sessions.W004"))
     if _DJANGO_SESSION_MIDDLEWARE in middleware:
         messages.append(Warning(
             f"{_DJANGO_SESSION_MIDDLEWARE} is in MIDDLEWARE next to {_OUR_MIDDLEWARE}: a second session "

@@ -202,7 +202,8 @@ DJANGO_SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
 @pytest.mark.parametrize("middleware,expected", [
     ([OURS], []),
     ([DJANGO_SESSIONS, DJANGO_AUTH], []),  # not using byo_sessions' middleware: not our business
-    ([DJANGO_SESSIONS, DJANGO_AUTH, OURS], ["byo_sessions.E024", "byo_sessions.W003"]),
+    ([DJANGO_SESSIONS, DJANGO_AUTH, OURS], ["byo_sessions.W004", "byo_sessions.W003"]),
+    ([DJANGO_SESSIONS, OURS, DJANGO_AUTH], ["byo_sessions.E024", "byo_sessions.W003"]),
     ([OURS, DJANGO_AUTH], ["byo_sessions.E024"]),
     ([DJANGO_SESSIONS, OURS], ["byo_sessions.W003"]),
 ])
@@ -214,6 +215,7 @@ def test_django_auth_middleware_beside_ours_is_an_error(settings, middleware, ex
 @pytest.mark.django_db
 @pytest.mark.parametrize("middleware,expected_user", [
     ([OURS], "alice"),
+    ([DJANGO_SESSIONS, DJANGO_AUTH, OURS], "alice"),  # W004: works, the auth middleware is dead weight
     ([DJANGO_SESSIONS, OURS, DJANGO_AUTH], None),  # what E024 reports: the login looks anonymous
 ])
 def test_what_the_error_guards_against(settings, client, django_user_model, middleware, expected_user):
