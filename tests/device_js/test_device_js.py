@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -256,3 +257,22 @@ def test_a_wrong_clock_without_a_readable_date_costs_one_425(page: Page, app: Ap
     assert app.echo_requests[0]["reason"] in {"iat_too_old", "iat_in_future"}
     ok_thumbprint(page)
     assert [r["status"] for r in app.echo_requests] == [425, 200, 200]
+
+
+def test_a_custom_fetch_challenge_that_notes_the_server_date_needs_no_425(page: Page, app: AppState) -> None:
+    skew_clock(page, -600)
+    open_app(page)
+    page.evaluate(
+        """() => window.device.initFetchWithDevice({
+             fetchChallenge: async () => {
+               const response = await fetch("/challenge");
+               window.device.noteServerDate(response);
+               return response.json();
+             },
+           })"""
+    )
+    proof = page.evaluate("() => window.device.getDeviceProof('POST', '/login')")
+    iat = json.loads(base64.urlsafe_b64decode(proof.split(".")[1] + "=="))["iat"]
+    assert abs(iat - time.time()) < 5  # the server's time, although this browser is 10 min behind
+    ok_thumbprint(page)
+    assert [r["status"] for r in app.echo_requests] == [200]

@@ -42,9 +42,14 @@
  *
  * `expiresAt` is in Unix seconds; a challenge is reused until 10 s before it.
  * Times are the server's: the library reads the `Date` header of the server's
- * responses (the challenge, a 425) and, when this machine's clock is off by more
- * than 2 s, signs `iat` and judges challenge expiry by the server's clock, so a
- * wrong system clock costs at most one 425 and retry.
+ * responses (the default challenge request, any 425) and, when this machine's clock
+ * is off by more than 2 s, signs `iat` and judges challenge expiry by the server's
+ * clock. A custom `fetchChallenge` should pass its response to `noteServerDate`;
+ * otherwise a wrong clock costs a 425 and retry in `fetchWithDevice`, and a refused
+ * `getDeviceProof` proof (nothing it sends comes back through the library).
+ *   noteServerDate(response) -> void
+ *     Learn the server's clock from a response's `Date` header (same-origin, or
+ *     listed in Access-Control-Expose-Headers).
  * Only use it for your own API: the proof reveals a stable device key.
  */
 
@@ -71,7 +76,7 @@ async function defaultFetchChallenge() {
   if (!response.ok) {
     throw new Error(`device challenge request failed with status ${response.status}`);
   }
-  learnServerClock(response);
+  noteServerDate(response);
   return response.json();
 }
 
@@ -99,7 +104,7 @@ let clockOffsetMs = 0; // server clock minus ours, from the `Date` header of the
 
 // --- server time ----------------------------------------------------------------
 
-function learnServerClock(response) {
+export function noteServerDate(response) {
   const date = Date.parse(response.headers.get("Date") ?? ""); // unreadable cross-origin: NaN
   if (!Number.isFinite(date)) return;
   const offset = date - Date.now();
@@ -333,7 +338,7 @@ export async function fetchWithDevice(input, init) {
   const spare = first.clone(); // a body can be sent once; keep a copy for the retry
   const response = await sendSigned(device, first);
   if (response.status !== config.challengeStatus) return response;
-  learnServerClock(response); // a 425 for a stale or future `iat` means our clock is off
+  noteServerDate(response); // a 425 for a stale or future `iat` means our clock is off
 
   // The server refused our challenge (stale, or the IP changed): take the new one
   // from the response and retry once. Use it even when it is near its expiry,
