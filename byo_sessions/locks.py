@@ -1,8 +1,10 @@
 """Transaction-scoped named locks, for check-then-insert steps that must not interleave.
 
 On PostgreSQL a ``pg_advisory_xact_lock`` on a hash of the name: held until the current
-transaction ends, so callers must be inside ``transaction.atomic()``. SQLite already
-admits one writer at a time, so there it is a no-op.
+transaction ends, so callers must be inside ``transaction.atomic()``. On SQLite it is a
+no-op: SQLite admits one writer at a time, so two check-then-insert transactions cannot
+both write; the second waits (``timeout``) or fails with "database is locked" rather
+than inserting a duplicate. Concurrency guarantees are tested on PostgreSQL.
 """
 from __future__ import annotations
 

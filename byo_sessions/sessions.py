@@ -2,9 +2,11 @@
 
 Call shapes follow the BYO-style clients (``sessions.create(...)``, ``validate``,
 ``validate_and_refresh``, ``invalidate_by_token``, ...), each with an async twin named
-the Django way (``acreate``, ``avalidate``, ...). See ``docs/api.md``; stateless tokens
-(``create_stateless_token``, ``verify_stateless_token``, ``get_jwks``,
-``rotate_stateless_token_key``, ``reencrypt_signing_keys``) are in ``docs/stateless-tokens.md``.
+the Django way (``acreate``, ``avalidate``, ...), except the admin-side operations
+``invalidate_where``, ``reencrypt_signing_keys`` and the ``device`` functions. See
+``docs/api.md``; stateless tokens (``create_stateless_token``, ``verify_stateless_token``,
+``get_jwks``, ``rotate_stateless_token_key``, ``reencrypt_signing_keys``) are in
+``docs/stateless-tokens.md``.
 """
 from __future__ import annotations
 

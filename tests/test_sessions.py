@@ -473,3 +473,13 @@ def test_except_one_without_a_usable_session_to_keep_is_refused_not_all(user, ke
     result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, **keep)
     assert result.error.type == ErrorType.INVALID_PARAMETERS
     assert is_ok(sessions.validate(session_token=created.session_token))
+
+
+def test_a_tag_both_removed_and_added_ends_up_present_in_the_list_and_the_index(user):
+    """Found by the session server's property test: the JSON list and the SessionTag rows disagreed."""
+    created = make(user, tags=["org:acme", "role:admin"])
+    assert is_ok(sessions.update(session_id=created.session_id, tags_to_add=["role:admin"],
+                                 tags_to_remove=["role:admin"]))
+    row = Session.objects.get(pk=created.session_id)
+    assert row.tags == ["org:acme", "role:admin"]
+    assert sorted(SessionTag.objects.filter(session=row).values_list("tag", flat=True)) == ["org:acme", "role:admin"]

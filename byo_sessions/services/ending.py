@@ -16,6 +16,11 @@ MAX_REASON_LENGTH = Session._meta.get_field("end_reason").max_length or 40
 MAX_ACTOR_LENGTH = Session._meta.get_field("ended_by").max_length or 200
 
 
+def _reason(reason: Any) -> str:
+    """Callers' free text, as the column stores it."""
+    return storable(str(reason))[:MAX_REASON_LENGTH]
+
+
 def end_sessions(
     queryset: QuerySet[Session], *, reason: str, actor: str = "", details: dict[str, Any] | None = None,
     event_type: str = EventType.SESSION_INVALIDATED,
@@ -25,7 +30,7 @@ def end_sessions(
     Rows are locked (PostgreSQL) before the UPDATE so two concurrent bulk calls never
     both report (and audit) the same session.
     """
-    reason, actor = storable(str(reason))[:MAX_REASON_LENGTH], storable(str(actor))[:MAX_ACTOR_LENGTH]  # free text
+    reason, actor = _reason(reason), storable(str(actor))[:MAX_ACTOR_LENGTH]
     now = clock.now()
     with transaction.atomic():
         rows = list(queryset.filter(ended_at__isnull=True).select_for_update().values_list(*_AUDIT_COLUMNS))
@@ -65,5 +70,5 @@ def end_session(session: Session, *, reason: str, actor: str = "", details: dict
                          event_type=event_type)
     if ended:
         session.ended_at = clock.now()
-        session.end_reason = str(reason)[:MAX_REASON_LENGTH]
+        session.end_reason = _reason(reason)
     return bool(ended)

@@ -520,8 +520,8 @@ def _apply(rows: list[Session], change: _Change) -> Err | None:
                    if t not in current and is_create_only(t, create_only) and t not in locked]
         locked += [t for t in change.removing
                    if t in current and is_create_only(t, create_only) and t not in locked]
-        session.tags = [t for t in current if t not in change.removing] + \
-            [t for t in change.adding if t not in current]
+        kept = [t for t in current if t not in change.removing]
+        session.tags = kept + [t for t in change.adding if t not in kept]  # remove, then add (as _save does)
         if change.metadata is not None:
             session.metadata = change.metadata if change.replace_metadata else {**session.metadata, **change.metadata}
     if locked:
