@@ -6,9 +6,17 @@ from typing import Any, Iterator
 
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from byo_sessions import clock as byo_clock
 from byo_sessions import policy_store
+
+
+# CI replays the same generated examples on every run, so a red run is reproducible and
+# never a coin toss; local runs (no CI=true) explore new examples each time.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
