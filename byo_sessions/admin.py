@@ -5,7 +5,9 @@ Tokens never appear here: the models only hold their hashes, and those are not s
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -62,7 +64,32 @@ def overview() -> dict[str, Any]:
     ended = (Session.objects.filter(ended_at__isnull=False).values("end_reason").annotate(n=Count("id"))
              .order_by("-n"))
     return {**open_counts, "ended": [(row["end_reason"], labels.get(row["end_reason"], row["end_reason"]), row["n"])
-                                     for row in ended]}
+                                     for row in ended],
+            "recent": recent_security_events(now)}
+
+
+# What an operator checks first: theft, refused proofs, new devices, limits, changes.
+SECURITY_EVENTS = (
+    (EventType.TOKEN_REUSE_DETECTED, "Token reuse (theft) detected"),
+    (EventType.DEVICE_VERIFICATION_FAILED, "Device proof refused"),
+    (EventType.NEW_DEVICE_DETECTED, "New device"),
+    (EventType.SESSION_LIMIT_EXCEEDED, "Login refused by a session limit"),
+    (EventType.USER_AGENT_CHANGED, "Suspicious User-Agent change"),
+    (EventType.IP_CHANGED, "IP address change"),
+    (EventType.VALIDATION_FAILED, "Validation failed"),
+    (EventType.POLICY_CHANGED, "Policy changed"),
+)
+RECENT_HOURS = 24
+
+
+def recent_security_events(now: Any) -> list[tuple[str, str, int, str]]:
+    """(event type, label, count, audit-list query) for the last day: one aggregate query."""
+    since = now - timedelta(hours=RECENT_HOURS)
+    counts = dict(AuditEvent.objects.filter(created_at__gte=since, event_type__in=[t for t, _ in SECURITY_EVENTS])
+                  .values_list("event_type").annotate(n=Count("id")).values_list("event_type", "n"))
+    return [(str(t), label, counts.get(t, 0),
+             urlencode({"event_type__exact": t, "created_at__gte": since.isoformat(sep=" ")}))
+            for t, label in SECURITY_EVENTS]
 
 
 @admin.register(Session)
@@ -277,7 +304,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ("event_type", "reason", "created_at")
     search_fields = ("session_id", "user_ref", "ip_address", "actor")
     date_hierarchy = "created_at"
-
 
 
 @admin.register(SigningKey)

@@ -1,6 +1,9 @@
 """The HTTP edge: middleware, cookie and Bearer transports, login/logout, decorators."""
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from django.test import Client
 
@@ -305,3 +308,20 @@ def test_admin_session_list_shows_the_browser(client, django_user_model, user):
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36"))
     assert "Chrome 131 on macOS" in client.get("/admin/byo_sessions/session/").content.decode()
+
+
+def test_admin_overview_links_the_last_days_security_events(client, django_user_model, user, clock):
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+    old = sessions.create(user_id=user.pk).data
+    sessions.invalidate_by_token(session_token=old.session_token)
+    clock.advance(2 * 86400)  # the next refusal is the only one inside the last day
+    sessions.validate(session_token=old.session_token)
+    sessions.validate(session_token=old.session_token, ip_address="203.0.113.9")  # throttled: a log line, no row
+    page = client.get("/admin/byo_sessions/session/").content.decode()
+    recent = page[page.index('id="byo-recent"'):page.index("</table>", page.index('id="byo-recent"'))]
+    link = re.search(r'<th>Validation failed</th><td><a href="([^"]+)">1</a>', recent)
+    assert link, recent
+    assert "<th>Token reuse (theft) detected</th><td>0</td>" in recent
+    listed = client.get(html.unescape(link.group(1))).content.decode()
+    assert listed.count('class="field-event_type"') == 1  # the link opens exactly that row
