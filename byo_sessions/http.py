@@ -119,14 +119,14 @@ def device_proof(request: HttpRequest, token: PresentedToken | None = None) -> D
 
     A repeated header reaches Django joined with ", "; it is passed on as is and refused
     by the verifier (``multiple_headers``), so the refusal is audited like any other.
-    ``ath`` is checked against the session token only when that token came as Bearer.
+    ``ath`` is required (and checked) when the session token came as Bearer, ignored for a cookie.
     """
     value = request.META.get("HTTP_DPOP")
     if not value:
         return None
     return DeviceVerification(signed_device_challenge=value, request_url=request_url(request),
                               request_method=request.method,
-                              ath_names_session_token=token is not None and token.transport == "bearer")
+                              ath_rule="required" if token is not None and token.transport == "bearer" else "ignored")
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports

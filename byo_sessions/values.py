@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+
+AthRule = Literal["if_present", "required", "ignored"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +26,12 @@ class DeviceVerification:
     signed_device_challenge: str
     request_url: str | None = None
     request_method: str | None = None
-    # Whether an ``ath`` claim in the proof names the session token passed to ``validate``
-    # (RFC 9449 §4.3: the token the proof travels with). False when that token came from
-    # a cookie: then the request's Authorization header, if any, carries another token
-    # (e.g. a stateless JWT) and its ``ath`` is not ours to check.
-    ath_names_session_token: bool = True
+    # RFC 9449 ``ath`` (the hash of the token the proof travels with) against the session
+    # token passed to ``validate``: "if_present" (checked when the proof has one),
+    # "required" (a Bearer request: §4.2 makes it mandatory with an access token), or
+    # "ignored" (the token came from a cookie; an Authorization header, if any, carries
+    # another token, e.g. a stateless JWT, whose ``ath`` is not ours to check).
+    ath_rule: AthRule = "if_present"
 
 
 @dataclass(frozen=True, slots=True)

@@ -628,7 +628,10 @@ def test_bearer_client_sends_ath_over_http(device_client, clock):
     wrong = api.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {token}",
                     HTTP_DPOP=_with_ath(device, clock, token[:-1] + ("A" if token[-1] != "A" else "B")))
     assert wrong.status_code == 401 and wrong.json()["details"]["reason"] == "ath_mismatch"
-    assert audit_since(mark) == [("device_verification_failed", "ath_mismatch")]
+    missing = api.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_DPOP=proof(device, clock))
+    assert missing.status_code == 401 and missing.json()["details"]["reason"] == "ath_missing"
+    assert audit_since(mark) == [("device_verification_failed", "ath_mismatch"),
+                                 ("device_verification_failed", "ath_missing")]
 
 
 def test_ath_of_the_previous_token_is_refused_once_rotated(user, clock, settings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from byo_sessions.dpop import access_token_hash
 from byo_sessions import sessions
 from tests.dpop_signer import TestDevice
 from tests.test_devices import IP, UA, login, proof
@@ -53,10 +54,14 @@ def test_device_required_view_and_425(user, clock):
     api = Client(HTTP_AUTHORIZATION=f"Bearer {token}", REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
     url = "http://testserver/drf/device-me/"
     assert api.get("/drf/device-me/").json()["type"] == "DeviceVerificationRequired"
-    assert api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url)).status_code == 200
+    bound = {"ath": access_token_hash(token)}  # a Bearer request's proof names its token (RFC 9449)
+    assert api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, claim_overrides=bound)).status_code == 200
+    unbound = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url))
+    assert unbound.status_code == 401 and unbound.json()["details"]["reason"] == "ath_missing"
     from tests.test_devices import challenge
 
     stale_nonce = challenge()
     clock.advance(301)
-    response = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce))
+    response = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce,
+                                                          claim_overrides=bound))
     assert response.status_code == 425 and response.json()["deviceChallenge"]

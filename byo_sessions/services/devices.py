@@ -139,6 +139,15 @@ def _ath_refusal(verified: VerifiedProof, presented_token_hash: str, failure: Er
     return None
 
 
+def _ath_rule_refusal(verified: VerifiedProof, rule: str, presented_token_hash: str) -> Err | None:
+    if rule == "ignored":
+        return None
+    if rule == "required" and verified.ath is None:
+        return err(ErrorType.DEVICE_VERIFICATION_FAILED, "A proof sent with a Bearer token must carry ath "
+                   "(RFC 9449).", reason="ath_missing")
+    return _ath_refusal(verified, presented_token_hash, ErrorType.DEVICE_VERIFICATION_FAILED)
+
+
 def registration_refused(refusal: Err, *, user_ref: str, ip_address: str | None, user_agent: str, during: str,
                          session_id: str = "", actor: str = "") -> Err:
     """Audit a device proof refused at login or by ``register`` and return the refusal.
@@ -322,10 +331,10 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
     if verified.thumbprint != bound:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED,
                        "The request was signed by a device this session is not bound to.", "unrecognised_device")
-    wrong_token = _ath_refusal(verified, ctx.presented_token_hash, ErrorType.DEVICE_VERIFICATION_FAILED) \
-        if proof.ath_names_session_token else None
+    wrong_token = _ath_rule_refusal(verified, proof.ath_rule, ctx.presented_token_hash)
     if wrong_token is not None:
-        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, wrong_token.error.message, "ath_mismatch")
+        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, wrong_token.error.message,
+                       wrong_token.error.details["reason"])
     refused = consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)
     if refused is not None:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, refused.error.message, "jti_reused")
