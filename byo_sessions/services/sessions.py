@@ -136,6 +136,14 @@ def with_tags(queryset: QuerySet[Session], session_tags: Any) -> QuerySet[Sessio
     return queryset
 
 
+def _owned_with_tags(user_id: Any, external_user_id: str | None, session_tags: Any) -> QuerySet[Session] | Err:
+    """The owner's sessions carrying every tag of ``session_tags``: what the bulk calls select."""
+    owned = _owner_queryset(user_id, external_user_id)
+    if isinstance(owned, Err):
+        return owned
+    return with_tags(owned, session_tags)
+
+
 # --- create ---------------------------------------------------------------------------
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -395,10 +403,7 @@ def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: 
 def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
                             session_tags: list[str] | None = None, reason: str = EndReason.API,
                             actor: str = "") -> Ok[int] | Err:
-    owned = _owner_queryset(user_id, external_user_id)
-    if isinstance(owned, Err):
-        return owned
-    queryset = with_tags(owned, session_tags)
+    queryset = _owned_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
@@ -421,10 +426,7 @@ def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, ses
     if session_id_to_keep is not None and not isinstance(session_id_to_keep, str):
         return err(ErrorType.INVALID_PARAMETERS, "session_id_to_keep must be a session id (a string).",
                    reason="bad_session_id", parameter="session_id_to_keep")
-    owned = _owner_queryset(user_id, external_user_id)
-    if isinstance(owned, Err):
-        return owned
-    queryset = with_tags(owned, session_tags)
+    queryset = _owned_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
     if is_well_formed(session_token_to_keep):
@@ -467,10 +469,7 @@ def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = No
                        session_tags: list[str] | None = None) -> Ok[list[SessionInfo]] | Err:
     """The user's live sessions (not ended, not expired under the current policy), newest first."""
     now = clock.now()
-    owned = _owner_queryset(user_id, external_user_id)
-    if isinstance(owned, Err):
-        return owned
-    queryset = with_tags(owned, session_tags)
+    queryset = _owned_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
     infos = [session_info(s) for s in queryset.filter(ended_at__isnull=True, expires_at__gt=now)]
