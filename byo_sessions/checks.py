@@ -293,11 +293,15 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
         return []
     messages: list[CheckMessage] = []
     if _DJANGO_AUTH_MIDDLEWARE in middleware:
-        if middleware.index(_DJANGO_AUTH_MIDDLEWARE) > middleware.index(_OUR_MIDDLEWARE):
+        auth_at = middleware.index(_DJANGO_AUTH_MIDDLEWARE)
+        sessions_before = _DJANGO_SESSION_MIDDLEWARE in middleware[:auth_at]
+        if auth_at > middleware.index(_OUR_MIDDLEWARE) or not sessions_before:
             messages.append(Error(
-                f"{_DJANGO_AUTH_MIDDLEWARE} comes after {_OUR_MIDDLEWARE} in MIDDLEWARE: it replaces "
-                "request.user with the user of Django's own session, so byo_sessions logins look anonymous "
-                "(and without Django's SessionMiddleware every request fails).",
+                f"{_DJANGO_AUTH_MIDDLEWARE} is in MIDDLEWARE with {_OUR_MIDDLEWARE}: "
+                + ("without Django's SessionMiddleware before it, it fails every request."
+                   if not sessions_before else
+                   "after ours, it replaces request.user with the user of Django's own session, so "
+                   "byo_sessions logins look anonymous."),
                 hint=f"Remove {_DJANGO_AUTH_MIDDLEWARE} (byo_sessions sets request.user itself).",
                 id="byo_sessions.E024"))
         else:

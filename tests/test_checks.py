@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.checks import CheckMessage, Error
+from django.core.exceptions import ImproperlyConfigured
 
 from byo_sessions.checks import check_middleware, check_settings
 from byo_sessions.conf import DEFAULTS
@@ -205,6 +206,7 @@ DJANGO_SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
     ([DJANGO_SESSIONS, DJANGO_AUTH, OURS], ["byo_sessions.W004", "byo_sessions.W003"]),
     ([DJANGO_SESSIONS, OURS, DJANGO_AUTH], ["byo_sessions.E024", "byo_sessions.W003"]),
     ([OURS, DJANGO_AUTH], ["byo_sessions.E024"]),
+    ([DJANGO_AUTH, OURS], ["byo_sessions.E024"]),  # no Django SessionMiddleware: every request fails
     ([DJANGO_SESSIONS, OURS], ["byo_sessions.W003"]),
 ])
 def test_django_auth_middleware_beside_ours_is_an_error(settings, middleware, expected):
@@ -217,6 +219,7 @@ def test_django_auth_middleware_beside_ours_is_an_error(settings, middleware, ex
     ([OURS], "alice"),
     ([DJANGO_SESSIONS, DJANGO_AUTH, OURS], "alice"),  # W004: works, the auth middleware is dead weight
     ([DJANGO_SESSIONS, OURS, DJANGO_AUTH], None),  # what E024 reports: the login looks anonymous
+    ([DJANGO_AUTH, OURS], "500"),  # and the other thing it reports: every request fails
 ])
 def test_what_the_error_guards_against(settings, client, django_user_model, middleware, expected_user):
     from byo_sessions import sessions
@@ -226,5 +229,9 @@ def test_what_the_error_guards_against(settings, client, django_user_model, midd
     alice = django_user_model.objects.create_user(username="alice", password="pw-alice-123")
     created = sessions.create(user_id=alice.pk).data
     client.cookies["byo_session_token"] = created.session_token
+    if expected_user == "500":
+        with pytest.raises(ImproperlyConfigured):
+            client.get("/whoami/")
+        return
     body = client.get("/whoami/").json()
     assert body["session_id"] == created.session_id and body["user"] == expected_user
