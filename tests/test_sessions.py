@@ -340,7 +340,8 @@ def test_async_twins(user):
 def test_bulk_calls_need_an_owner(user):
     make(user)
     assert sessions.invalidate_all_for_user().error.type == ErrorType.UNKNOWN_USER
-    assert sessions.invalidate_all_for_user_except_one(session_token_to_keep="x").error.type == ErrorType.UNKNOWN_USER
+    assert sessions.invalidate_all_for_user_except_one(
+        session_token_to_keep="byo_s_" + "A" * 43).error.type == ErrorType.UNKNOWN_USER
     assert sessions.fetch_all_for_user().error.type == ErrorType.UNKNOWN_USER
     assert sessions.fetch_all_for_user(user_id="abc").error.type == ErrorType.UNKNOWN_USER
     assert Session.objects.filter(ended_at__isnull=True).count() == 1
@@ -467,7 +468,11 @@ def test_malformed_required_tags_are_a_typed_error(user, required):
     assert not AuditEvent.objects.filter(event_type="validation_failed").exists()
 
 
-@pytest.mark.parametrize("keep", [dict(), dict(session_id_to_keep=12345), dict(session_id_to_keep=["ses_x"])])
+@pytest.mark.parametrize("keep", [
+    dict(), dict(session_id_to_keep=12345), dict(session_id_to_keep=["ses_x"]), dict(session_id_to_keep=""),
+    dict(session_id_to_keep="a\x00"), dict(session_token_to_keep=""), dict(session_token_to_keep="garbage"),
+    dict(session_token_to_keep="a\x00b"), dict(session_token_to_keep=12345),
+])
 def test_except_one_without_a_usable_session_to_keep_is_refused_not_all(user, keep):
     created = make(user)
     result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, **keep)

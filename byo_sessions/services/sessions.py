@@ -423,16 +423,19 @@ def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, ses
     if session_token_to_keep is None and session_id_to_keep is None:
         return err(ErrorType.INVALID_PARAMETERS, "Name the session to keep (session_token_to_keep or "
                    "session_id_to_keep); to end them all use invalidate_all_for_user.", reason="nothing_to_keep")
-    if session_id_to_keep is not None and not isinstance(session_id_to_keep, str):
-        return err(ErrorType.INVALID_PARAMETERS, "session_id_to_keep must be a session id (a string).",
+    if session_token_to_keep is not None and not is_well_formed(session_token_to_keep):
+        return err(ErrorType.INVALID_PARAMETERS, "session_token_to_keep is not a session token.",
+                   reason="malformed_token", parameter="session_token_to_keep")
+    if session_id_to_keep is not None and not looks_like_session_id(session_id_to_keep):
+        return err(ErrorType.INVALID_PARAMETERS, "session_id_to_keep is not a session id.",
                    reason="bad_session_id", parameter="session_id_to_keep")
     queryset = _owned_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
-    if is_well_formed(session_token_to_keep):
+    if session_token_to_keep is not None:
         kept = hash_token(session_token_to_keep)
         queryset = queryset.exclude(Q(token_hash=kept) | Q(previous_token_hash=kept))
-    if looks_like_session_id(session_id_to_keep):
+    if session_id_to_keep is not None:
         queryset = queryset.exclude(pk=session_id_to_keep)
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
 
