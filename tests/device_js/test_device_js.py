@@ -276,3 +276,12 @@ def test_a_custom_fetch_challenge_that_notes_the_server_date_needs_no_425(page: 
     assert abs(iat - time.time()) < 5  # the server's time, although this browser is 10 min behind
     ok_thumbprint(page)
     assert [r["status"] for r in app.echo_requests] == [200]
+
+
+def test_get_device_proof_names_an_access_token_when_given_one(page: Page, base_url: str, app: AppState) -> None:
+    open_app(page)
+    token = "byo_s_" + "T" * 43
+    with_token = page.evaluate(f"() => window.device.getDeviceProof('GET', '/api/x', {{accessToken: '{token}'}})")
+    without = page.evaluate("() => window.device.getDeviceProof('GET', '/api/x')")
+    assert verify_proof(with_token, method="GET", url=f"{base_url}/api/x", now=time.time()).ath == access_token_hash(token)
+    assert verify_proof(without, method="GET", url=f"{base_url}/api/x", now=time.time()).ath is None

@@ -33,10 +33,11 @@
  *     new challenge from the response (or, when that yields null, from
  *     fetchChallenge), signs again and retries exactly once; a second
  *     `challengeStatus` response is returned to the caller as is.
- *   getDeviceProof(method, url) -> Promise<string>
+ *   getDeviceProof(method, url, {accessToken}?) -> Promise<string>
  *     A proof for one request you send yourself (e.g. a login form POST field);
  *     `method` is uppercased, `url` is resolved against the page and loses its
- *     query and fragment.
+ *     query and fragment. Pass `accessToken` when that request carries it as
+ *     `Authorization: Bearer` (the proof then has `ath`, which the server requires).
  *   forgetDevice() -> Promise<void>
  *     Deletes the stored key and the cached challenge (logout everywhere, tests).
  *
@@ -279,9 +280,11 @@ function htuOf(url) {
 // RFC 9449 `ath` for a request sent with `Authorization: Bearer <token>`, else undefined.
 async function accessTokenHash(headers) {
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(headers.get("Authorization") ?? "");
-  if (!match) return undefined;
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(match[1]));
-  return base64url(digest);
+  return match ? sha256Base64url(match[1]) : undefined;
+}
+
+async function sha256Base64url(text) {
+  return base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
 
 async function signProof(device, method, url, nonce, ath) {
@@ -304,9 +307,10 @@ async function signProof(device, method, url, nonce, ath) {
   return `${signingInput}.${base64url(signature)}`;
 }
 
-export async function getDeviceProof(method, url) {
+export async function getDeviceProof(method, url, { accessToken } = {}) {
   const device = await getDevice();
-  return signProof(device, String(method).toUpperCase(), url, await currentChallenge());
+  const ath = accessToken === undefined ? undefined : await sha256Base64url(String(accessToken));
+  return signProof(device, String(method).toUpperCase(), url, await currentChallenge(), ath);
 }
 
 // --- fetch --------------------------------------------------------------------------
