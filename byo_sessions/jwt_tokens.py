@@ -211,7 +211,8 @@ def verify_stateless_token(token: Any, *, audience: str | None = None,
                            issuer: str | None = None) -> Ok[dict[str, Any]] | Err:
     """The token's claims if we signed it, it is current, and it is meant for ``audience``
     from ``issuer`` (both default to the settings). No query once the keys are cached."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2 \
+            or not token.isascii():  # a compact JWT is base64url and dots
         return _refused("malformed", "The token is not a compact JWT.")
     try:
         header = jwt.get_unverified_header(token)

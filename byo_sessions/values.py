@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 
 AthRule = Literal["if_present", "required", "ignored"]
@@ -32,6 +32,10 @@ class DeviceVerification:
     # "ignored" (the token came from a cookie; an Authorization header, if any, carries
     # another token, e.g. a stateless JWT, whose ``ath`` is not ours to check).
     ath_rule: AthRule = "if_present"
+
+    def __post_init__(self) -> None:
+        if self.ath_rule not in get_args(AthRule):  # a typo must not quietly relax the check
+            raise ValueError(f"ath_rule must be one of {get_args(AthRule)}, not {self.ath_rule!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -787,3 +787,8 @@ def test_parallel_logins_from_one_new_device_report_it_once(user, clock):
     assert all(is_ok(r) for r in results), results
     assert sorted(r.data.new_device_detected for r in results) == [False] * 5 + [True]
     assert Device.objects.count() == 1
+
+
+def test_an_unknown_ath_rule_is_refused_at_construction():
+    with pytest.raises(ValueError, match="ath_rule"):
+        DeviceVerification(signed_device_challenge="x", ath_rule="Required")  # type: ignore[arg-type]

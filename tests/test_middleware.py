@@ -315,6 +315,7 @@ def test_admin_overview_links_the_last_days_security_events(client, django_user_
     client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
     old = sessions.create(user_id=user.pk).data
     sessions.invalidate_by_token(session_token=old.session_token)
+    sessions.validate(session_token=old.session_token)  # a refusal two days before the page: not counted
     clock.advance(2 * 86400)  # the next refusal is the only one inside the last day
     sessions.validate(session_token=old.session_token)
     sessions.validate(session_token=old.session_token, ip_address="203.0.113.9")  # throttled: a log line, no row
@@ -325,3 +326,14 @@ def test_admin_overview_links_the_last_days_security_events(client, django_user_
     assert "<th>Token reuse (theft) detected</th><td>0</td>" in recent
     listed = client.get(html.unescape(link.group(1))).content.decode()
     assert listed.count('class="field-event_type"') == 1  # the link opens exactly that row
+    assert AuditEvent.objects.filter(event_type="validation_failed").count() == 2
+
+
+def test_admin_overview_hides_event_counts_from_staff_who_cannot_see_the_audit_log(client, django_user_model, clock):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user(username="viewer", password="pw-viewer-123", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_session"))
+    client.post("/admin/login/", {"username": "viewer", "password": "pw-viewer-123"})
+    page = client.get("/admin/byo_sessions/session/").content.decode()
+    assert 'id="byo-overview"' in page and 'id="byo-recent"' not in page

@@ -305,7 +305,7 @@ def test_a_token_signed_by_another_key_with_our_kid_is_refused(clock):
     assert reason(sessions.verify_stateless_token(token)) == "bad_signature"
 
 
-@pytest.mark.parametrize("token", [None, "", "a.b", "a.b.c.d", "x" * 40000, "!!.??.**"])
+@pytest.mark.parametrize("token", [None, "", "a.b", "a.b.c.d", "x" * 40000, "!!.??.**", "x\ud800.a.b", "é.a.b"])
 def test_malformed(token):
     assert reason(sessions.verify_stateless_token(token)) == "malformed"
 
