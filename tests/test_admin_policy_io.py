@@ -22,31 +22,23 @@ DOC = {"tag_priority": ["role", "org"], "on_create_only_tags": ["org"],
                 {"tag": "role:*", "inactivity_timeout_secs": 900}]}
 
 
-@pytest.fixture
-def staff_client(client, django_user_model, settings):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
-    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
-    assert client.post("/admin/login/", {"username": "root", "password": "pw-root-123"}).status_code == 302
-    return client
-
-
-def test_list_page_links_both(staff_client):
-    page = staff_client.get("/admin/byo_sessions/tagpolicy/").content.decode()
+def test_list_page_links_both(admin_client):
+    page = admin_client.get("/admin/byo_sessions/tagpolicy/").content.decode()
     assert EXPORT in page and IMPORT in page
 
 
-def test_export_downloads_the_live_policy_set(staff_client):
+def test_export_downloads_the_live_policy_set(admin_client):
     policies.import_document(DOC)
-    response = staff_client.get(EXPORT)
+    response = admin_client.get(EXPORT)
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
     assert json.loads(response.content) == policies.export_document()
     assert json.loads(response.content)["tags"][0]["label"] == "Acme Corp"
 
 
-def test_upload_replaces_the_policy_set_and_is_audited(staff_client):
+def test_upload_replaces_the_policy_set_and_is_audited(admin_client):
     TagPolicy.objects.create(selector="org:old", absolute_lifetime_secs=60)
     upload = SimpleUploadedFile("p.json", json.dumps(DOC).encode(), content_type="application/json")
-    response = staff_client.post(IMPORT, {"document": upload})  # dry_run unchecked: import
+    response = admin_client.post(IMPORT, {"document": upload})  # dry_run unchecked: import
     assert response.status_code == 302 and response["Location"].endswith("/admin/byo_sessions/tagpolicy/")
     assert sorted(TagPolicy.objects.values_list("selector", flat=True)) == ["org:acme", "role:*"]
     assert policy_store.current().resolve(("org:acme",)).absolute_lifetime_secs == 3600
@@ -56,18 +48,18 @@ def test_upload_replaces_the_policy_set_and_is_audited(staff_client):
     assert exported["tag_priority"] == ["role", "org"] and exported["tags"][0]["label"] == "Acme Corp"
 
 
-def test_pasted_text_with_dry_run_changes_nothing(staff_client):
-    response = staff_client.post(IMPORT, {"text": json.dumps(DOC), "dry_run": "on"})
+def test_pasted_text_with_dry_run_changes_nothing(admin_client):
+    response = admin_client.post(IMPORT, {"text": json.dumps(DOC), "dry_run": "on"})
     assert response.status_code == 200
     assert "The document is valid (2 tag rule(s)); nothing was changed." in response.content.decode()
     assert not TagPolicy.objects.exists() and not PolicySetting.objects.exists()
 
 
-def test_every_error_is_listed_with_its_key_and_nothing_changes(staff_client):
+def test_every_error_is_listed_with_its_key_and_nothing_changes(admin_client):
     TagPolicy.objects.create(selector="org:keep", absolute_lifetime_secs=60)
     bad = {"tags": [{"tag": "org acme"}, {"tag": "org:x", "ip_allowlist": ["10.0.0.1/8"]}],
            "defaults": {"absolute_lifetime_secs": -5}}
-    page = staff_client.post(IMPORT, {"text": json.dumps(bad)}).content.decode()
+    page = admin_client.post(IMPORT, {"text": json.dumps(bad)}).content.decode()
     assert "Nothing was changed: 3 errors." in page
     for key in ("tags[0]", "tags[1].ip_allowlist", "defaults.absolute_lifetime_secs"):
         assert f"<code>{key}" in page, key
@@ -83,8 +75,8 @@ def test_every_error_is_listed_with_its_key_and_nothing_changes(staff_client):
     ({"document": SimpleUploadedFile("p.json", b"\xff\xfe", content_type="application/json")},
      "The file is not UTF-8 text."),
 ])
-def test_unreadable_input_is_explained(staff_client, data, message):
-    response = staff_client.post(IMPORT, data)
+def test_unreadable_input_is_explained(admin_client, data, message):
+    response = admin_client.post(IMPORT, data)
     assert response.status_code == 200 and message in response.content.decode()
 
 
@@ -100,8 +92,8 @@ def test_import_needs_every_policy_permission(client, django_user_model, setting
 
 
 @pytest.mark.parametrize("label", ["x\ud800", "x\x00y"])
-def test_a_label_the_database_cannot_store_is_an_error_not_a_500(staff_client, label):
+def test_a_label_the_database_cannot_store_is_an_error_not_a_500(admin_client, label):
     doc = {"tags": [{"tag": "org:a", "label": label}]}
-    page = staff_client.post(IMPORT, {"text": json.dumps(doc)}).content.decode()
+    page = admin_client.post(IMPORT, {"text": json.dumps(doc)}).content.decode()
     assert "Nothing was changed: 1 error." in page and "<code>tags[0].label" in page
     assert not TagPolicy.objects.exists()

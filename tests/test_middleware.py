@@ -215,9 +215,8 @@ def test_admin_refuses_non_staff(client, user):
     assert response.status_code == 200 and Session.objects.count() == 0
 
 
-def test_admin_bulk_end_action(client, django_user_model, user):
-    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
-    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+def test_admin_bulk_end_action(admin_client, user):
+    client = admin_client
     targets = [sessions.create(user_id=user.pk).data for _ in range(3)]
     response = client.post("/admin/byo_sessions/session/", {
         "action": "end_selected", "_selected_action": [t.session_id for t in targets]})
@@ -228,9 +227,8 @@ def test_admin_bulk_end_action(client, django_user_model, user):
     assert is_ok(sessions.validate(session_token=client.cookies[COOKIE].value))  # the admin's own session lives
 
 
-def test_admin_overview_counts_sessions_by_state(client, django_user_model, user, clock):
-    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
-    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+def test_admin_overview_counts_sessions_by_state(admin_client, user, clock):
+    client = admin_client
     ended = sessions.create(user_id=user.pk).data
     sessions.invalidate_by_id(session_id=ended.session_id, reason="admin")
     sessions.create(user_id=user.pk)
@@ -301,18 +299,16 @@ def test_session_exempt_views_validate_nothing(user, django_assert_num_queries):
         assert api.get("/exempt/").json() == {"user": None, "session": False}
 
 
-def test_admin_session_list_shows_the_browser(client, django_user_model, user):
-    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
-    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+def test_admin_session_list_shows_the_browser(admin_client, user):
+    client = admin_client
     sessions.create(user_id=user.pk, user_agent=(
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36"))
     assert "Chrome 131 on macOS" in client.get("/admin/byo_sessions/session/").content.decode()
 
 
-def test_admin_overview_links_the_last_days_security_events(client, django_user_model, user, clock):
-    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
-    client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+def test_admin_overview_links_the_last_days_security_events(admin_client, user, clock):
+    client = admin_client
     old = sessions.create(user_id=user.pk).data
     sessions.invalidate_by_token(session_token=old.session_token)
     sessions.validate(session_token=old.session_token)  # a refusal two days before the page: not counted

@@ -246,14 +246,6 @@ def test_per_tag_limit_holds_exactly_under_parallel_logins(user, action):
 
 # --- admin -----------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def admin_client(client, django_user_model, settings):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
-    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
-    assert client.post("/admin/login/", {"username": "root", "password": "pw-root-123"}).status_code == 302
-    return client
-
-
 def _policy_form(**fields):
     data = {"selector": "org:acme", "priority": "100", "description": "", "absolute_lifetime_secs": "",
             "inactivity_timeout_secs": "", "rotation_interval_secs": "", "ip_allowlist": "null",
