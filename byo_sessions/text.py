@@ -7,6 +7,7 @@ is only recorded (User-Agent, audit reasons) is cleaned instead.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -55,19 +56,27 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def unstorable_in_json(value: Any) -> str | None:
-    """The first unstorable string (key or value) in a decoded JSON document, described;
-    iterative, so any nesting depth is safe."""
-    stack = [value]
+def strings_in_json(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """Every string of a decoded JSON document, object keys included, with where it is
+    (``data.tags[0]``; a key is reported as ``a member name in data``); iterative, so any
+    nesting depth is safe."""
+    stack: list[tuple[Any, str]] = [(value, where)]
     while stack:
-        item = stack.pop()
+        item, path = stack.pop()
         if isinstance(item, str):
-            reason = unstorable_reason(item)
-            if reason is not None:
-                return f"{item[:40]!r}: {reason}"
+            yield path, item
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            for key, child in item.items():
+                yield f"a member name in {path}", key
+                stack.append((child, f"{path}.{key}"))
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
+
+
+def unstorable_in_json(value: Any) -> str | None:
+    """The first unstorable string (key or value) in a decoded JSON document, described."""
+    for _path, text in strings_in_json(value):
+        reason = unstorable_reason(text)
+        if reason is not None:
+            return f"{text[:40]!r}: {reason}"
     return None

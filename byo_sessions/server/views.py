@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..decorators import session_exempt
 from ..results import Err
-from ..text import json_depth
+from ..text import json_depth, strings_in_json
 from . import keys
 from .commands import COMMANDS, NOT_OFFERED
 from .errors import UNEXPECTED, WireError, bad_request, to_wire
@@ -52,21 +52,7 @@ def _lone_surrogate(value: Any, where: str) -> str | None:
     it as ``"\\ud83d"``; a valid pair has already become one character here. Such a
     string is not Unicode: no database stores it, so it is refused before any service
     sees it (as serde_json refuses it in the BYO sidecar)."""
-    if isinstance(value, str):
-        return where if _SURROGATE.search(value) else None
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _lone_surrogate(item, f"{where}[{index}]")
-            if found:
-                return found
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if _SURROGATE.search(key):
-                return f"a member name in {where}"
-            found = _lone_surrogate(item, f"{where}.{key}")
-            if found:
-                return found
-    return None
+    return next((path for path, text in strings_in_json(value, where) if _SURROGATE.search(text)), None)
 
 
 MAX_DEPTH = 100  # arrays/objects in arrays/objects; SQLite's JSON refuses ~2,000, json.loads fails near 10,000
