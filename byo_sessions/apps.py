@@ -8,6 +8,7 @@ class ByoSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
-        from . import policy_store
+        from . import policy_store, receivers
 
         policy_store.connect_signals()
+        receivers.connect()

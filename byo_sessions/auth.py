@@ -1,61 +1,76 @@
-"""``login(request, user, ...)`` and ``logout(request)`` for Django views.
+"""``byo_sessions.login(request, user, tags=..., metadata=..., device_registration=...)``
+and ``logout(request)``: Django's ``auth.login()`` / ``auth.logout()`` with byo's extras.
 
-``login`` always issues a fresh token and ends any token the request presented (no
-session fixation), rotates the CSRF token and sends Django's ``user_logged_in`` signal
-(so ``last_login`` is updated as usual). The middleware writes the cookie.
+``login`` creates the session first (so a refusal by policy leaves the request, the user
+and the cookie as they were and comes back as ``Err``) and then runs
+``django.contrib.auth.login()`` on it, which keeps everything Django does at login
+(``user_logged_in``, ``last_login``, a new CSRF token) and finds the session already made
+for this user. The old session the request presented is ended (fixation defence); a
+visitor's data (a cart) moves into the new session, as with Django's ``cycle_key()``.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.contrib import auth as django_auth
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
-from django.middleware.csrf import rotate_token
 
-from . import http, policy_store
-from .models import EndReason
-from .request_state import state_for
+from . import http
+from .backends.db import LoginOptions, SessionStore
 from .results import Err, Ok
-from .services import sessions
-from .values import CreatedSession, DeviceRegistration, ValidatedSession
+from .values import CreatedSession, DeviceRegistration
 
 
 def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
           metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
-          remember_device: bool = True) -> Ok[CreatedSession] | Err:
+          remember_device: bool = True, backend: str | None = None) -> Ok[CreatedSession] | Err:
     """Start a session for ``user``; on ``Err`` nothing changes and no cookie is set.
 
     A device proof is taken from ``device_registration`` or, when absent, from the
     request's ``DPoP`` header or its ``device_proof`` form field (what ``device.js``'s
     ``getDeviceProof`` fills in), signed over this request's method and URL.
     """
-    state = state_for(request)
+    store = _store(request)
     if device_registration is None:
         device_registration = _registration_from_request(request, remember_device)
-    result = sessions.create(
-        user_id=user.pk, ip_address=http.request_ip(request), user_agent=http.request_user_agent(request),
-        tags=tags, metadata=metadata, device_registration=device_registration,
-        replaces_session_token=state.token.value if state.token is not None else None, actor=f"user:{user.pk}",
-    )
+    backend = _backend_path(user, backend)
+    result = store.start_user_session(
+        user, backend=backend, actor=f"user:{user.pk}",
+        options=LoginOptions(tags=tags, metadata=metadata, device_registration=device_registration))
     if isinstance(result, Err):
         return result
-    created = result.data
-    idle = policy_store.resolve(tuple(tags or ())).inactivity_timeout_secs
-    expires_at = min(created.expires_at, created.created_at + timedelta(seconds=idle)) if idle else created.expires_at
-    state.logged_in(
-        ValidatedSession(session_id=created.session_id, user_id=user.pk, created_at=created.created_at,
-                         expires_at=expires_at, last_activity_at=created.created_at,
-                         tags=tuple(tags or ()), metadata=dict(metadata or {}),
-                         has_device_registered=created.device_id is not None, device_id=created.device_id,
-                         user=user, absolute_expires_at=created.expires_at),
-        created.session_token,
-    )
-    request.user = user
-    rotate_token(request)
-    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    django_auth.login(request, user, backend)
     return result
+
+
+def logout(request: HttpRequest) -> None:
+    """``django.contrib.auth.logout``: the session ends (reason ``logout``), the cookie goes."""
+    django_auth.logout(request)
+
+
+def _store(request: HttpRequest) -> SessionStore:
+    store = getattr(request, "session", None)
+    if not isinstance(store, SessionStore):
+        raise ImproperlyConfigured(
+            "byo_sessions.login needs request.session from byo_sessions: set "
+            "SESSION_ENGINE = 'byo_sessions.backends.db' and use byo_sessions.middleware.SessionMiddleware.")
+    return store
+
+
+def _backend_path(user: Any, backend: str | None) -> str:
+    """The backend ``auth.login()`` would record, by the same rule."""
+    backend = backend or getattr(user, "backend", None)
+    if backend is not None:
+        if not isinstance(backend, str):
+            raise TypeError(f"backend must be a dotted import path string (got {backend!r}).")
+        return backend
+    backends = django_auth._get_backends(return_tuples=True)  # type: ignore[attr-defined]
+    if len(backends) == 1:
+        return str(backends[0][1])
+    raise ValueError("You have multiple authentication backends configured and therefore must provide the "
+                     "`backend` argument or set the `backend` attribute on the user.")
 
 
 def _registration_from_request(request: HttpRequest, remember: bool) -> DeviceRegistration | None:
@@ -64,21 +79,6 @@ def _registration_from_request(request: HttpRequest, remember: bool) -> DeviceRe
         return None
     return DeviceRegistration(signed_device_challenge=proof, remember_device=remember,
                               request_url=http.request_url(request), request_method=request.method)
-
-
-def logout(request: HttpRequest) -> None:
-    """End the request's session (if any) and clear the cookie."""
-    state = state_for(request)
-    user = getattr(request, "user", None)
-    if state.token is not None:
-        sessions.invalidate_by_token(session_token=state.token.value, reason=EndReason.LOGOUT,
-                                     actor=f"user:{getattr(user, 'pk', '')}")
-    if user is not None and getattr(user, "is_authenticated", False):
-        user_logged_out.send(sender=user.__class__, request=request, user=user)
-    state.logged_out()
-    from django.contrib.auth.models import AnonymousUser
-
-    request.user = AnonymousUser()
 
 
 alogin = sync_to_async(login)

@@ -16,20 +16,20 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.http import HttpRequest
 from django.views.debug import get_default_exception_reporter_filter
 
-from .conf import DEFAULT_COOKIE_NAME, DEFAULTS, SECURE_COOKIE_PREFIX, byo_settings
+from django.utils.module_loading import import_string
+
+from .conf import DEFAULTS, REPLACED_KEYS, byo_settings
 
 _POSITIVE_INTS = ("ABSOLUTE_LIFETIME_SECS", "TOUCH_INTERVAL_SECS", "DEVICE_CHALLENGE_TTL_SECS",
-                  "DEVICE_PROOF_MAX_AGE_SECS", "POLICY_REFRESH_SECS")
+                  "DEVICE_PROOF_MAX_AGE_SECS", "POLICY_REFRESH_SECS", "ANONYMOUS_LIFETIME_SECS")
 _OPTIONAL_POSITIVE_INTS = ("INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS", "MAX_SESSIONS_PER_USER")
-_BOOLEANS = ("COOKIE_HTTPONLY", "COOKIE_PERSISTENT", "ALLOW_BEARER")
-_OPTIONAL_BOOLEANS = ("COOKIE_SECURE",)  # None: decided from settings.DEBUG
+_BOOLEANS = ("ALLOW_BEARER", "MIGRATE_DJANGO_SESSIONS")
+_OPTIONAL_BOOLEANS: tuple[str, ...] = ()
 _POLICY_INPUTS = ("ABSOLUTE_LIFETIME_SECS", "INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS",
                   "MAX_SESSIONS_PER_USER", "ON_SESSION_LIMIT_EXCEEDED", "DEFAULT_POLICY", "TAG_PRIORITY",
                   "CREATE_ONLY_TAG_TYPES")
 # RFC 9110 token, which is also RFC 6265's cookie-name: what a header or cookie name may hold.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_CONTROL_OR_SEMICOLON = re.compile(r"[\x00-\x1f\x7f;]")
-_DOMAIN = re.compile(r"\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 _PROBE = "byo-sessions-probe-value"
 
 Check = Callable[[], list[CheckMessage]]
@@ -68,7 +68,9 @@ def _guarded(check: Check, keys: tuple[str, ...]) -> list[CheckMessage]:
 
 def _check_unknown_keys() -> list[CheckMessage]:
     unknown = set(byo_settings.user_keys()) - set(DEFAULTS)
-    return [Error(f"BYO_SESSIONS has an unknown key {key!r}.", hint="See docs/settings.md for the keys.",
+    return [Error(f"BYO_SESSIONS has an unknown key {key!r}.",
+                  hint=(f"The session cookie is Django's now: use {REPLACED_KEYS[key]}." if key in REPLACED_KEYS
+                        else "See docs/settings.md for the keys."),
                   id="byo_sessions.E002") for key in sorted(unknown, key=repr)]
 
 
@@ -108,51 +110,15 @@ def _check_booleans() -> list[CheckMessage]:
 
 
 def _check_cookie() -> list[CheckMessage]:
-    errors = _check_cookie_attributes()
-    name = byo_settings.COOKIE_NAME
-    if name is not None and not _is_token(name):
-        errors.append(Error(f"BYO_SESSIONS['COOKIE_NAME'] must be None (the default name) or a non-empty cookie "
-                            f"name of letters, digits and !#$%&'*+-.^_`|~ (RFC 6265), not {name!r}.",
-                            id="byo_sessions.E018"))
-        return errors
-    name = byo_settings.cookie_name
-    if name.startswith(SECURE_COOKIE_PREFIX) and (not byo_settings.cookie_secure or byo_settings.COOKIE_PATH != "/"
-                                                  or byo_settings.COOKIE_DOMAIN):
-        errors.append(Error(f"The cookie name {name!r} needs Secure, Path=/ and no Domain.",
-                            hint="Set COOKIE_SECURE=True, COOKIE_PATH='/', COOKIE_DOMAIN=None, or another name.",
-                            id="byo_sessions.E007"))
-    if not byo_settings.cookie_secure and not settings.DEBUG:
-        errors.append(Warning("The session cookie is not Secure outside DEBUG.", id="byo_sessions.W001"))
-    errors.extend(_check_cookie_hidden_in_error_reports(name))
-    return errors
-
-
-def _check_cookie_attributes() -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
-    samesite = byo_settings.COOKIE_SAMESITE
-    if samesite not in ("Lax", "Strict", "None", None, False):
-        errors.append(Error(f"BYO_SESSIONS['COOKIE_SAMESITE'] must be 'Lax', 'Strict' or 'None', not {samesite!r}.",
-                            id="byo_sessions.E006"))
-    path = byo_settings.COOKIE_PATH
-    if not isinstance(path, str) or not path.startswith("/") or _CONTROL_OR_SEMICOLON.search(path):
-        errors.append(Error(f"BYO_SESSIONS['COOKIE_PATH'] must be a path starting with '/' (no ';' or control "
-                            f"characters), not {path!r}.", id="byo_sessions.E019"))
-    domain = byo_settings.COOKIE_DOMAIN
-    if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
-        errors.append(Error(f"BYO_SESSIONS['COOKIE_DOMAIN'] must be None (host-only cookie) or a domain such as "
-                            f"'example.com', not {domain!r}.", id="byo_sessions.E019"))
-    return errors
-
-
-def _check_cookie_hidden_in_error_reports(name: str) -> list[CheckMessage]:
-    """The cookie holds a raw token; error reports (500 emails, logs, the DEBUG page) list
-    request cookies, masking only those the project's exception reporter filter hides."""
+    """The session cookie holds a raw token; error reports (500 emails, logs, the DEBUG
+    page) list request cookies, masking only those the exception reporter filter hides."""
+    name = settings.SESSION_COOKIE_NAME
     if _hidden_in_error_reports(name):
         return []
-    return [Warning(f"The session cookie name {name!r} is not hidden by the exception reporter filter "
+    return [Warning(f"SESSION_COOKIE_NAME {name!r} is not hidden by the exception reporter filter "
                     f"({settings.DEFAULT_EXCEPTION_REPORTER_FILTER}): error reports would show raw session tokens.",
-                    hint=f"Leave BYO_SESSIONS['COOKIE_NAME'] unset (the default {DEFAULT_COOKIE_NAME!r} is hidden "
-                         f"by Django's filter), or pick a name your filter hides.",
+                    hint="Make the filter hide SESSION_COOKIE_NAME (Django's SafeExceptionReporterFilter "
+                         "does), or name the cookie so that it does, e.g. SESSION_COOKIE_NAME = 'session_token'.",
                     id="byo_sessions.W002")]
 
 
@@ -183,6 +149,23 @@ def _check_audit_logger() -> list[CheckMessage]:
         return []
     return [Error(f"BYO_SESSIONS['AUDIT_LOGGER'] must be a logger name such as 'byo_sessions.audit', not {name!r}.",
                   id="byo_sessions.E021")]
+
+
+def _check_login_options() -> list[CheckMessage]:
+    value = byo_settings.LOGIN_SESSION_OPTIONS
+    if value is None or callable(value):
+        return []
+    problem = "must be None, a callable or the dotted path of one"
+    if isinstance(value, str):
+        try:
+            if callable(import_string(value)):
+                return []
+            problem = "names something that is not callable"
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+    return [Error(f"BYO_SESSIONS['LOGIN_SESSION_OPTIONS'] {problem}: {value!r}.",
+                  hint="A function (request, user) -> {'tags': [...], 'metadata': {...}}, e.g. "
+                       "'myproject.sessions.login_options'.", id="byo_sessions.E025")]
 
 
 def _check_default_policy_shape() -> list[CheckMessage]:
@@ -267,7 +250,8 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_unknown_keys, ()),
     (_check_numbers, _POSITIVE_INTS + _OPTIONAL_POSITIVE_INTS + ("ROTATION_GRACE_SECS", "PROXY_COUNT")),
     (_check_booleans, _BOOLEANS + _OPTIONAL_BOOLEANS),
-    (_check_cookie, ("COOKIE_NAME", "COOKIE_SECURE", "COOKIE_SAMESITE", "COOKIE_PATH", "COOKIE_DOMAIN")),
+    (_check_cookie, ()),
+    (_check_login_options, ("LOGIN_SESSION_OPTIONS",)),
     (_check_transport, ("TOKEN_PREFIX", "REFRESHED_TOKEN_HEADER")),
     (_check_audit_logger, ("AUDIT_LOGGER",)),
     (_check_default_policy_shape, ("DEFAULT_POLICY",)),
@@ -278,41 +262,67 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
 )
 
 
-_OUR_MIDDLEWARE = "byo_sessions.middleware.SessionMiddleware"
-_DJANGO_AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
-_DJANGO_SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+ENGINE = "byo_sessions.backends.db"
+SESSION_MIDDLEWARE = "byo_sessions.middleware.SessionMiddleware"
+AUTH_MIDDLEWARE = "byo_sessions.middleware.AuthenticationMiddleware"
+DJANGO_SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+DJANGO_AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
 
 @register(Tags.compatibility, "byo_sessions")
-def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Django's auth middleware *after* ours silently undoes every login (it replaces
-    ``request.user`` with the user of Django's own, empty, session), or fails every request
-    when Django's SessionMiddleware is gone; before ours it is only dead weight."""
+def check_integration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The engine and the two middlewares go together, where Django's own go."""
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if _OUR_MIDDLEWARE not in middleware:
+    ours_engine = getattr(settings, "SESSION_ENGINE", "") == ENGINE
+    messages: list[CheckMessage] = []
+    if ours_engine and SESSION_MIDDLEWARE not in middleware:
+        found = DJANGO_SESSION_MIDDLEWARE in middleware
+        messages.append(Error(
+            f"SESSION_ENGINE is {ENGINE!r} but MIDDLEWARE does not hold {SESSION_MIDDLEWARE!r}"
+            + (f" ({DJANGO_SESSION_MIDDLEWARE!r} is there instead): sessions would be checked without the "
+               "client's IP and User-Agent, never rotated, and Bearer tokens ignored." if found else "."),
+            hint=f"Put {SESSION_MIDDLEWARE!r} where Django's SessionMiddleware goes.", id="byo_sessions.E026"))
+    if SESSION_MIDDLEWARE in middleware and not ours_engine:
+        messages.append(Error(
+            f"{SESSION_MIDDLEWARE!r} is in MIDDLEWARE but SESSION_ENGINE is "
+            f"{getattr(settings, 'SESSION_ENGINE', '')!r}: byo sessions need their engine.",
+            hint=f"SESSION_ENGINE = {ENGINE!r}", id="byo_sessions.E027"))
+    if SESSION_MIDDLEWARE in middleware and DJANGO_SESSION_MIDDLEWARE in middleware:
+        messages.append(Error(
+            f"Both {DJANGO_SESSION_MIDDLEWARE!r} and {SESSION_MIDDLEWARE!r} are in MIDDLEWARE: the later one "
+            "replaces request.session of the earlier.", hint=f"Remove {DJANGO_SESSION_MIDDLEWARE!r}.",
+            id="byo_sessions.E028"))
+    if SESSION_MIDDLEWARE in middleware:
+        messages.extend(_check_auth_middleware(middleware))
+    return messages
+
+
+def _check_auth_middleware(middleware: list[str]) -> list[CheckMessage]:
+    session_at = middleware.index(SESSION_MIDDLEWARE)
+    if AUTH_MIDDLEWARE in middleware:
+        if middleware.index(AUTH_MIDDLEWARE) < session_at:
+            return [Error(f"{AUTH_MIDDLEWARE!r} comes before {SESSION_MIDDLEWARE!r}: it needs request.session.",
+                          hint=f"Put it after {SESSION_MIDDLEWARE!r}, where Django's AuthenticationMiddleware goes.",
+                          id="byo_sessions.E024")]
+        return []
+    if DJANGO_AUTH_MIDDLEWARE in middleware:
+        return [Warning(f"{DJANGO_AUTH_MIDDLEWARE!r} works with byo sessions but loads the user with a second "
+                        "query on every request.", hint=f"Use {AUTH_MIDDLEWARE!r} in its place.",
+                        id="byo_sessions.W004")]
+    return []
+
+
+@register(Tags.security, "byo_sessions", deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Django's own W010/W013 look for django.contrib.sessions; ask the same of ours."""
+    if getattr(settings, "SESSION_ENGINE", "") != ENGINE:
         return []
     messages: list[CheckMessage] = []
-    if _DJANGO_AUTH_MIDDLEWARE in middleware:
-        auth_at = middleware.index(_DJANGO_AUTH_MIDDLEWARE)
-        sessions_before = _DJANGO_SESSION_MIDDLEWARE in middleware[:auth_at]
-        if auth_at > middleware.index(_OUR_MIDDLEWARE) or not sessions_before:
-            messages.append(Error(
-                f"{_DJANGO_AUTH_MIDDLEWARE} is in MIDDLEWARE with {_OUR_MIDDLEWARE}: "
-                + ("without Django's SessionMiddleware before it, it fails every request."
-                   if not sessions_before else
-                   "after ours, it replaces request.user with the user of Django's own session, so "
-                   "byo_sessions logins look anonymous."),
-                hint=f"Remove {_DJANGO_AUTH_MIDDLEWARE} (byo_sessions sets request.user itself).",
-                id="byo_sessions.E024"))
-        else:
-            messages.append(Warning(
-                f"{_DJANGO_AUTH_MIDDLEWARE} is in MIDDLEWARE before {_OUR_MIDDLEWARE}: harmless, since ours "
-                "sets request.user afterwards, but it does nothing.",
-                hint=f"Remove {_DJANGO_AUTH_MIDDLEWARE}.", id="byo_sessions.W004"))
-    if _DJANGO_SESSION_MIDDLEWARE in middleware:
-        messages.append(Warning(
-            f"{_DJANGO_SESSION_MIDDLEWARE} is in MIDDLEWARE next to {_OUR_MIDDLEWARE}: a second session "
-            "store that nothing of byo_sessions reads, with its own cookie and a query per request.",
-            hint=f"Remove {_DJANGO_SESSION_MIDDLEWARE} unless another app needs request.session.",
-            id="byo_sessions.W003"))
+    if not settings.SESSION_COOKIE_SECURE:
+        messages.append(Warning("SESSION_COOKIE_SECURE is not True: the session token can travel in clear text.",
+                                hint="SESSION_COOKIE_SECURE = True (and serve the site over HTTPS).",
+                                id="byo_sessions.W010"))
+    if not settings.SESSION_COOKIE_HTTPONLY:
+        messages.append(Warning("SESSION_COOKIE_HTTPONLY is not True: scripts on the page can read the session "
+                                "token.", hint="SESSION_COOKIE_HTTPONLY = True", id="byo_sessions.W013"))
     return messages

@@ -11,8 +11,13 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 
-DEFAULT_COOKIE_NAME = "byo_session_token"
-SECURE_COOKIE_PREFIX = "__Host-"
+# Keys of earlier versions, now Django's own settings: named in the unknown-key check.
+REPLACED_KEYS = {
+    "COOKIE_NAME": "SESSION_COOKIE_NAME", "COOKIE_SECURE": "SESSION_COOKIE_SECURE",
+    "COOKIE_HTTPONLY": "SESSION_COOKIE_HTTPONLY", "COOKIE_SAMESITE": "SESSION_COOKIE_SAMESITE",
+    "COOKIE_PATH": "SESSION_COOKIE_PATH", "COOKIE_DOMAIN": "SESSION_COOKIE_DOMAIN",
+    "COOKIE_PERSISTENT": "SESSION_EXPIRE_AT_BROWSER_CLOSE (inverted)",
+}
 
 DEFAULTS: dict[str, Any] = {
     # Lifetimes (seconds). Policies from tags can override them per session.
@@ -35,16 +40,17 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_POLICY": {},
     # Token format.
     "TOKEN_PREFIX": "byo_s_",
-    # Cookie transport.
-    # None: "__Host-byo_session_token" when secure, else "byo_session_token". The name holds
-    # "token" so Django's error reports (SafeExceptionReporterFilter) hide the cookie's value.
-    "COOKIE_NAME": None,
-    "COOKIE_SECURE": None,  # None: secure unless settings.DEBUG
-    "COOKIE_HTTPONLY": True,
-    "COOKIE_SAMESITE": "Lax",
-    "COOKIE_PATH": "/",
-    "COOKIE_DOMAIN": None,
-    "COOKIE_PERSISTENT": True,  # Max-Age follows the session's absolute expiry
+    # The session cookie is Django's: SESSION_COOKIE_NAME, _SECURE, _HTTPONLY, _SAMESITE,
+    # _PATH, _DOMAIN and SESSION_EXPIRE_AT_BROWSER_CLOSE apply as they do for any engine.
+    # Anonymous sessions (request.session data of visitors who are not logged in) live this long.
+    "ANONYMOUS_LIFETIME_SECS": 24 * 3600,
+    # Dotted path of a callable (request, user) -> {"tags": [...], "metadata": {...}} giving
+    # the new session's tags and metadata for logins through django.contrib.auth.login()
+    # (Django's LoginView, allauth, dj-rest-auth, the test client). None: no tags.
+    "LOGIN_SESSION_OPTIONS": None,
+    # While True, a request carrying a valid django.contrib.sessions session of a logged-in
+    # user is moved into a byo session once (docs/migrating.md).
+    "MIGRATE_DJANGO_SESSIONS": False,
     # Bearer transport (Authorization: Bearer <token>) and the header carrying a rotated token.
     "ALLOW_BEARER": True,
     "REFRESHED_TOKEN_HEADER": "BYO-Session-Token",
@@ -95,16 +101,9 @@ class Settings:
         return dict(getattr(django_settings, "BYO_SESSIONS", None) or {})
 
     @property
-    def cookie_secure(self) -> bool:
-        value = self._load()["COOKIE_SECURE"]
-        return (not django_settings.DEBUG) if value is None else bool(value)
-
-    @property
     def cookie_name(self) -> str:
-        name = self._load()["COOKIE_NAME"]
-        if name:
-            return name
-        return SECURE_COOKIE_PREFIX + DEFAULT_COOKIE_NAME if self.cookie_secure else DEFAULT_COOKIE_NAME
+        """The session cookie: Django's ``SESSION_COOKIE_NAME``."""
+        return django_settings.SESSION_COOKIE_NAME
 
     def reload(self) -> None:
         self._cache = None

@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any, Callable
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
 from . import http
-from .request_state import state_for
+from .backends.db import SessionStore
 from .results import ErrorType, SessionError
 
 View = Callable[..., Any]
@@ -20,8 +20,8 @@ _NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authent
 
 
 def _refusal(request: HttpRequest, login_url: str | None) -> HttpResponse:
-    state = state_for(request)
-    error = state.error or _NO_SESSION
+    store = getattr(request, "session", None)
+    error = (store.error if isinstance(store, SessionStore) else None) or _NO_SESSION
     if http.wants_json(request) or (error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
                                     and http.can_answer_challenge(request)):
         response: HttpResponse = http.error_response(error)
@@ -31,16 +31,23 @@ def _refusal(request: HttpRequest, login_url: str | None) -> HttpResponse:
     return redirect_to_login(request.get_full_path(), login_url or settings.LOGIN_URL)
 
 
+def _logged_in(request: HttpRequest, view: View) -> bool:
+    """A live session of a Django user (validated under the view's device rules)."""
+    store = getattr(request, "session", None)
+    if not isinstance(store, SessionStore):
+        return bool(getattr(request, "user", None) and request.user.is_authenticated)
+    store.resolve(view)
+    return store.byo_session is not None and store.user.is_authenticated
+
+
 def login_required(view: View | None = None, *, login_url: str | None = None) -> Any:
-    """Let the view run only for a request with a valid session."""
+    """Let the view run only for a request with a valid session of a logged-in user."""
 
     def decorate(func: View) -> View:
         if iscoroutinefunction(func):
             @wraps(func)
             async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                state = state_for(request)
-                await state.auser()
-                if state.session is None:
+                if not await sync_to_async(_logged_in)(request, func):
                     return _refusal(request, login_url)
                 return await func(request, *args, **kwargs)
 
@@ -48,9 +55,7 @@ def login_required(view: View | None = None, *, login_url: str | None = None) ->
 
         @wraps(func)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            state = state_for(request)
-            state.resolve(view_func=func)
-            if state.session is None:
+            if not _logged_in(request, func):
                 return _refusal(request, login_url)
             return func(request, *args, **kwargs)
 

@@ -7,14 +7,13 @@ server agree on it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.debug import sensitive_variables
 
-from . import clock
 from .conf import byo_settings
 from .network import client_ip
 from .results import ErrorType, SessionError
@@ -80,21 +79,36 @@ class PresentedToken:
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def presented_token(request: HttpRequest) -> PresentedToken | None:
-    """The token from ``Authorization: Bearer`` (API clients) or the session cookie.
+    """The token from ``Authorization: Bearer`` (API clients) or the session cookie
+    (Django's ``SESSION_COOKIE_NAME``).
 
     A Bearer value shaped like a JWT (three dot-separated parts; session tokens never hold
     a dot) is a stateless access token for ``StatelessTokenAuthentication``, not ours.
     """
     if byo_settings.ALLOW_BEARER:
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        scheme, _, value = header.partition(" ")
-        value = value.strip()
-        if scheme.lower() == "bearer" and value and value.count(".") != 2:
+        value = bearer_value(request)
+        if value and value.count(".") != 2:
             return PresentedToken(value, "bearer")
-    cookie = request.COOKIES.get(byo_settings.cookie_name)
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if cookie:
         return PresentedToken(cookie, "cookie")
     return None
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def bearer_value(request: HttpRequest) -> str | None:
+    """The credentials of an ``Authorization: Bearer ...`` header (one parser for all)."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
+
+
+def view_flag(view: Any, name: str) -> bool:
+    """A marker set by a decorator on a function view, or a class attribute of a CBV/DRF view."""
+    if view is None:
+        return False
+    return bool(getattr(view, name, False) or getattr(getattr(view, "view_class", None), name, False)
+                or getattr(getattr(view, "cls", None), name, False))
 
 
 def request_ip(request: HttpRequest) -> str | None:
@@ -114,7 +128,7 @@ def request_url(request: HttpRequest) -> str | None:
         return None
 
 
-def device_proof(request: HttpRequest, token: PresentedToken | None = None) -> DeviceVerification | None:
+def device_proof(request: HttpRequest, transport: str | None = None) -> DeviceVerification | None:
     """The ``DPoP`` header as a ``DeviceVerification`` for this request, if one was sent.
 
     A repeated header reaches Django joined with ", "; it is passed on as is and refused
@@ -126,27 +140,7 @@ def device_proof(request: HttpRequest, token: PresentedToken | None = None) -> D
         return None
     return DeviceVerification(signed_device_challenge=value, request_url=request_url(request),
                               request_method=request.method,
-                              ath_rule="required" if token is not None and token.transport == "bearer" else "ignored")
-
-
-@sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def set_session_cookie(response: HttpResponse, token: str, expires_at: datetime) -> None:
-    max_age = None
-    if byo_settings.COOKIE_PERSISTENT:
-        max_age = max(0, int((expires_at - clock.now()).total_seconds()))
-    response.set_cookie(
-        byo_settings.cookie_name, token, max_age=max_age, path=byo_settings.COOKIE_PATH,
-        domain=byo_settings.COOKIE_DOMAIN, secure=byo_settings.cookie_secure,
-        httponly=byo_settings.COOKIE_HTTPONLY, samesite=byo_settings.COOKIE_SAMESITE,
-    )
-
-
-def clear_session_cookie(response: HttpResponse) -> None:
-    response.delete_cookie(byo_settings.cookie_name, path=byo_settings.COOKIE_PATH,
-                           domain=byo_settings.COOKIE_DOMAIN, samesite=byo_settings.COOKIE_SAMESITE)
-    # delete_cookie sets Secure only for __Host-/__Secure- names; keep the flag consistent.
-    if byo_settings.cookie_secure:
-        response.cookies[byo_settings.cookie_name]["secure"] = True
+                              ath_rule="required" if transport == "bearer" else "ignored")
 
 
 def can_answer_challenge(request: HttpRequest) -> bool:

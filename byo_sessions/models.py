@@ -1,9 +1,11 @@
 """Data: sessions, their tags, devices, tag policies, audit events, used proof ids.
 
 Writes happen only in ``services/``; these classes hold structure and small derived
-properties. A session belongs either to a Django user (``user``) or, when the HTTP
-session server serves another backend, to the caller's own string id
-(``external_user_id``); a check constraint keeps exactly one of them set.
+properties. A session belongs to a Django user (``user``), or, when the HTTP session
+server serves another backend, to the caller's own string id (``external_user_id``), or
+to nobody: an anonymous visitor's session that exists only because Django code stored
+data in ``request.session`` (a cart, allauth's pending login, ``CSRF_USE_SESSIONS``). A
+check constraint keeps at most one owner set.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class EndReason(models.TextChoices):
     EXPIRED_ABSOLUTE = "expired_absolute", "Expired (absolute lifetime)"
     EXPIRED_INACTIVITY = "expired_inactivity", "Expired (inactivity)"
     USER_INACTIVE = "user_inactive", "User deactivated"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
     TOKEN_REUSE_DETECTED = "token_reuse_detected", "Token reuse detected"
     IP_CHANGED = "ip_changed", "IP address changed"
     USER_AGENT_CHANGED = "user_agent_changed", "User-Agent changed"
@@ -81,6 +84,8 @@ class Session(models.Model):
     device = models.ForeignKey("Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
     # The bound key's thumbprint, copied here so per-request device checks need no join.
     device_thumbprint = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # ``request.session``'s data (Django's session framework), serialised with SESSION_SERIALIZER.
+    data = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -91,9 +96,8 @@ class Session(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(user__isnull=False) & Q(external_user_id__isnull=True))
-                | (Q(user__isnull=True) & Q(external_user_id__isnull=False)),
-                name="byo_session_one_owner",
+                condition=Q(user__isnull=True) | Q(external_user_id__isnull=True),
+                name="byo_session_at_most_one_owner",
             )
         ]
 
@@ -102,8 +106,14 @@ class Session(models.Model):
 
     @property
     def owner_ref(self) -> str:
-        """The user as a string, whichever kind of owner this is."""
-        return str(self.user_id) if self.user_id is not None else str(self.external_user_id)
+        """The user as a string, whichever kind of owner this is ("" when anonymous)."""
+        if self.user_id is not None:
+            return str(self.user_id)
+        return "" if self.external_user_id is None else str(self.external_user_id)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None and self.external_user_id is None
 
 
 class SessionTag(models.Model):
@@ -285,6 +295,7 @@ class AuditEvent(models.Model):
         SESSION_INVALIDATED = "session_invalidated"
         SESSION_EXPIRED = "session_expired"
         SESSION_UPDATED = "session_updated"
+        SESSION_MIGRATED = "session_migrated"
         VALIDATION_FAILED = "validation_failed"
         TOKEN_REUSE_DETECTED = "token_reuse_detected"
         IP_CHANGED = "ip_changed"

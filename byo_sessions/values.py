@@ -63,6 +63,14 @@ class ValidatedSession:
     new_session_token: str | None = field(default=None, repr=False)
     user: Any = field(default=None, repr=False, compare=False)  # the Django user, already loaded
     absolute_expires_at: datetime | None = None  # the hard end; what a persistent cookie's Max-Age follows
+    # ``request.session``'s data as stored (serialised); read by the session engine only.
+    session_data: str = field(default="", repr=False, compare=False)
+
+    @property
+    def is_anonymous(self) -> bool:
+        """A visitor's data-only session (no owner): what Django's session framework stores
+        for someone who is not logged in."""
+        return self.user_id is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,18 +20,18 @@ INSTALLED_APPS = [
     "example_project.demo",
 ]
 
-# byo_sessions.middleware.SessionMiddleware replaces Django's SessionMiddleware and
-# AuthenticationMiddleware; the admin's check for them is silenced below.
+# Django's stock middleware list, with byo_sessions' two middlewares in place of
+# Django's SessionMiddleware and AuthenticationMiddleware.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "byo_sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "byo_sessions.middleware.SessionMiddleware",
+    "byo_sessions.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E410"]
-MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+SESSION_ENGINE = "byo_sessions.backends.db"
 
 ROOT_URLCONF = "example_project.urls"
 TEMPLATES = [
@@ -64,6 +64,8 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 BYO_SESSIONS = {
+    # Tags for logins through django.contrib.auth.login() (the admin's login form).
+    "LOGIN_SESSION_OPTIONS": "example_project.demo.views.login_session_options",
     "ABSOLUTE_LIFETIME_SECS": 12 * 3600,
     "INACTIVITY_TIMEOUT_SECS": 2 * 3600,
     "ROTATION_INTERVAL_SECS": 300,

@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from byo_sessions.urls import admin_auth_patterns
 from example_project.demo import views
 
 urlpatterns = [
@@ -15,6 +14,5 @@ urlpatterns = [
     path("api/me/", views.MeView.as_view(), name="api-me"),
     path("byo/", include("byo_sessions.urls")),
     path("byo-server/", include("byo_sessions.server.urls")),  # session server for other backends
-    path("admin/", include(admin_auth_patterns)),  # admin login/logout through byo sessions
     path("admin/", admin.site.urls),
 ]

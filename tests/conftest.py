@@ -85,16 +85,3 @@ def other_user(django_user_model: Any) -> Any:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
-
-
-@pytest.fixture
-def admin_client(client: Any, django_user_model: Any, settings: Any) -> Any:
-    """A client logged into the admin as superuser ``root``, through byo_sessions' admin login.
-
-    Replaces pytest-django's ``admin_client``, whose ``force_login`` needs
-    ``django.contrib.sessions``, which a byo_sessions project does not have.
-    """
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
-    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
-    assert client.post("/admin/login/", {"username": "root", "password": "pw-root-123"}).status_code == 302
-    return client

@@ -67,7 +67,7 @@ def test_a_short_lifetime_setting_works_at_request_time(settings, user):
 
 def test_policy_errors_are_reported_beside_a_warning(settings):
     settings.DEBUG = False
-    assert ids(settings, {"COOKIE_SECURE": False, "DEFAULT_POLICY": {"ip_allowlist": ["x"]}}) == [
+    assert ids(settings, {"DEFAULT_POLICY": {"ip_allowlist": ["x"]}}) == [
         "byo_sessions.E010", "byo_sessions.W001"]
 
 
@@ -224,11 +224,11 @@ def test_django_auth_middleware_beside_ours_is_an_error(settings, middleware, ex
 def test_what_the_error_guards_against(settings, client, django_user_model, middleware, expected_user):
     from byo_sessions import sessions
 
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {}
     settings.MIDDLEWARE = middleware
     alice = django_user_model.objects.create_user(username="alice", password="pw-alice-123")
     created = sessions.create(user_id=alice.pk).data
-    client.cookies["byo_session_token"] = created.session_token
+    client.cookies["session_token"] = created.session_token
     if expected_user == "500":
         with pytest.raises(ImproperlyConfigured):
             client.get("/whoami/")

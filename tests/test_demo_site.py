@@ -13,7 +13,8 @@ COOKIE = "demo_token"
 
 @pytest.fixture(autouse=True)
 def demo_settings(settings):
-    settings.BYO_SESSIONS = {"COOKIE_NAME": COOKIE, "COOKIE_SECURE": False, "ROTATION_INTERVAL_SECS": 300,
+    settings.SESSION_COOKIE_NAME = COOKIE
+    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 300,
                              "ROTATION_GRACE_SECS": 30}
 
 

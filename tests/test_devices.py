@@ -7,6 +7,8 @@ import threading
 from typing import Any, Callable
 
 import pytest
+
+from byo_sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, JsonResponse
 from django.test import Client
 from django.urls import path
@@ -227,7 +229,7 @@ def test_register_after_login(user, clock):
 
 @pytest.fixture
 def device_client(user, clock, settings):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {}
     device = TestDevice()
     client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
     nonce = client.get("/byo/device/challenge").json()["deviceChallenge"]
@@ -385,7 +387,7 @@ def test_non_standard_method_is_compared_as_sent(user, clock):
 
 
 def test_page_navigation_after_an_ip_change_is_not_a_raw_425(user, clock, settings):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {}
     TagPolicy.objects.create(selector="org:*", on_ip_address_change="challenge")
     device = TestDevice()
     token = login(user, device, clock, tags=["org:acme"]).data.session_token
@@ -569,7 +571,7 @@ def test_long_user_agent_matches_its_challenge(user, clock):
 
 
 def test_long_user_agent_logs_in_with_a_device_over_http(user, clock, settings):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {}
     device = TestDevice()
     client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=LONG_UA)
     nonce = client.get("/byo/device/challenge").json()["deviceChallenge"]
@@ -681,7 +683,7 @@ urlpatterns = [
 @pytest.mark.urls("tests.test_devices")
 @pytest.mark.parametrize("url", ["/ignored-outside/", "/ignored-inside/"])
 def test_ignore_device_for_verification_lets_a_device_required_session_in(user, clock, settings, url):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {}
     TagPolicy.objects.create(selector="role:root", device_verification_required=True)
     token = login(user, TestDevice(), clock, tags=["role:root"]).data.session_token
     client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA, HTTP_ACCEPT="application/json")
@@ -702,8 +704,9 @@ def _moved(device: TestDevice, clock) -> dict[str, str]:
 
 @pytest.mark.parametrize("make_request,reason", [(_stale_proof, "iat_too_old"), (_moved, "ip_changed")])
 def test_decorator_answers_425_when_no_middleware_did(user, clock, rf, settings, make_request, reason):
-    """Without the byo middleware the decorator resolves the request itself and must answer the 425."""
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    """Called outside the URL resolver (no ``process_view``), the decorator resolves the request
+    itself under the view's device rules and must answer the 425."""
+    settings.BYO_SESSIONS = {}
     TagPolicy.objects.create(selector="org:*", on_ip_address_change="challenge")
     device = TestDevice()
     token = login(user, device, clock, tags=["org:acme"]).data.session_token
@@ -711,7 +714,7 @@ def test_decorator_answers_425_when_no_middleware_did(user, clock, rf, settings,
     view = login_required(device_verification_required(lambda request: ran.append(1) or _answer(request)))
     request = rf.get("/device-api/", **{"REMOTE_ADDR": IP, "HTTP_USER_AGENT": UA, **make_request(device, clock)})
     request.COOKIES[cookie_name()] = token
-    response = view(request)
+    response = SessionMiddleware(view)(request)
     assert response.status_code == 425, response.content
     body = json.loads(response.content)
     assert body["type"] == "NewDeviceChallengeRequired" and body["details"]["reason"] == reason

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def plain_cookie(settings):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {}
 
 
 def test_bearer(user, django_assert_num_queries):
@@ -30,7 +30,7 @@ def test_bearer(user, django_assert_num_queries):
 def test_cookie_needs_csrf_on_unsafe_methods(user):
     token = sessions.create(user_id=user.pk).data.session_token
     browser = Client(enforce_csrf_checks=True)
-    browser.cookies["byo_session_token"] = token
+    browser.cookies["session_token"] = token
     assert browser.get("/drf/me/").status_code == 200
     refused = browser.post("/drf/me/")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]

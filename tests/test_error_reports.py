@@ -1,12 +1,11 @@
 """Raw session tokens stay out of Django's error reports (500 emails, logs, the DEBUG page).
 
 Reports list request cookies and headers, masking only the names the exception reporter
-filter hides; the default cookie name is chosen to be one of them, and check W002 says
-when a configured name is not.
+filter hides; Django's filter always hides SESSION_COOKIE_NAME, and check W002 says when a
+project's own filter does not.
 """
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -38,8 +37,13 @@ def boom(request: HttpRequest) -> HttpResponse:
 urlpatterns = [path("boom/", boom)]
 
 
-class HidesSidOnly(SafeExceptionReporterFilter):
-    hidden_settings = re.compile("SID", flags=re.IGNORECASE)
+class ShowsEveryCookie(SafeExceptionReporterFilter):
+    """A project filter that masks by the usual words only, not Django's session cookie."""
+
+    def cleanse_setting(self, key: Any, value: Any) -> Any:
+        if isinstance(key, str) and self.hidden_settings.search(key):
+            return self.cleansed_substitute
+        return value
 
 
 @pytest.fixture(autouse=True)
@@ -96,42 +100,33 @@ def test_error_reports_hide_cookie_and_bearer_tokens(settings, user, debug):
     assert warning_ids() == []
 
 
-def test_old_cookie_name_leaks_and_the_check_warns(settings, user):
-    settings.BYO_SESSIONS = {"COOKIE_NAME": "byo_session"}  # the name before this fix
+@pytest.mark.parametrize("name", ["sessionid", "sid", "session_token", "__Host-sid"])
+def test_django_filter_hides_whatever_session_cookie_name(settings, name):
+    """Django's filter masks SESSION_COOKIE_NAME by name, whatever it is: no warning."""
+    settings.SESSION_COOKIE_NAME = name
+    assert warning_ids() == []
+
+
+def test_a_project_filter_that_shows_the_cookie_leaks_and_the_check_warns(settings, user, fresh_filter):
+    settings.DEFAULT_EXCEPTION_REPORTER_FILTER = f"{__name__}.ShowsEveryCookie"
+    settings.SESSION_COOKIE_NAME = "sessionid"
     cookie_token, bearer_token = two_tokens(user)
     text, html = error_report(cookie_token, bearer_token)
     assert cookie_token in text and cookie_token in html  # what W002 warns about
-    assert bearer_token not in text and bearer_token not in html
     (warning,) = [m for m in check_settings() if m.id == "byo_sessions.W002"]
-    assert "'byo_session'" in warning.msg and "COOKIE_NAME" in warning.hint
-
-
-@pytest.mark.parametrize("name,warns", [
-    (None, False), ("sid", True), ("byo_session", True), ("my_token", False), ("api_sid", False),
-    ("session", True), ("sessionid", False),  # Django's own SESSION_COOKIE_NAME is hidden
-    ("__Host-byo_session_token", False),
-])
-def test_warning_follows_django_default_filter(settings, name, warns):
-    settings.BYO_SESSIONS = {"COOKIE_NAME": name}
-    assert warning_ids() == (["byo_sessions.W002"] if warns else [])
-
-
-def test_django_session_cookie_name_counts_as_hidden(settings):
-    settings.SESSION_COOKIE_NAME = "sid"
-    settings.BYO_SESSIONS = {"COOKIE_NAME": "sid"}
-    assert warning_ids() == []
+    assert "'sessionid'" in warning.msg and "SESSION_COOKIE_NAME" in warning.hint
 
 
 def test_warning_asks_the_project_filter(settings, fresh_filter):
-    settings.DEFAULT_EXCEPTION_REPORTER_FILTER = f"{__name__}.HidesSidOnly"
-    settings.BYO_SESSIONS = {"COOKIE_NAME": "sid"}
-    assert warning_ids() == []
-    settings.BYO_SESSIONS = {}  # the default name holds "token", which this filter does not hide
+    settings.DEFAULT_EXCEPTION_REPORTER_FILTER = f"{__name__}.ShowsEveryCookie"
+    settings.SESSION_COOKIE_NAME = "my_sid"
     assert warning_ids() == ["byo_sessions.W002"]
+    settings.SESSION_COOKIE_NAME = "my_token"  # the filter still hides names holding TOKEN
+    assert warning_ids() == []
 
 
 def test_presented_token_repr_hides_the_value(settings):
-    settings.BYO_SESSIONS = {"COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {}
     token = "byo_s_" + "A" * 43
     request = RequestFactory(HTTP_AUTHORIZATION=f"Bearer {token}").get("/")
     presented = presented_token(request)

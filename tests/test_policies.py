@@ -502,5 +502,5 @@ def test_admin_policy_changes_are_audited(admin_client):
     assert response.status_code == 302
     admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(absolute_lifetime_secs="3600"))
     events = AuditEvent.objects.filter(event_type="policy_changed").order_by("id")
-    assert [(e.reason, e.actor) for e in events] == [("admin_add", "admin:root"), ("admin_add", "admin:root")]
+    assert [(e.reason, e.actor) for e in events] == [("admin_add", "admin:admin"), ("admin_add", "admin:admin")]
     assert policy_store.current().tag_priority == ("org", "role")

@@ -25,7 +25,7 @@ def test_validate_answers_invalid_token_for_anything(value):
 @relaxed
 def test_any_cookie_or_authorization_header_is_401_or_anonymous(db, cookie, authorization):
     client = Client(HTTP_AUTHORIZATION=authorization, HTTP_ACCEPT="application/json")
-    client.cookies["byo_session_token"] = cookie
+    client.cookies["session_token"] = cookie
     response = client.get("/protected/")
     assert response.status_code == 401
     assert response.json()["type"] == "InvalidSessionToken"
@@ -34,7 +34,7 @@ def test_any_cookie_or_authorization_header_is_401_or_anonymous(db, cookie, auth
 @given(dpop=header_text, forwarded=header_text)
 @relaxed
 def test_any_dpop_or_forwarded_header_never_breaks_a_request(user, settings, dpop, forwarded):
-    settings.BYO_SESSIONS = {"PROXY_COUNT": 1, "COOKIE_SECURE": False}
+    settings.BYO_SESSIONS = {"PROXY_COUNT": 1}
     token = sessions.create(user_id=user.pk).data.session_token
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_DPOP=dpop, HTTP_X_FORWARDED_FOR=forwarded,
                     HTTP_ACCEPT="application/json")

@@ -19,8 +19,9 @@ UA_B = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 @pytest.fixture(autouse=True)
 def rotation_settings(settings):
+    settings.SESSION_COOKIE_NAME = COOKIE
     settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": INTERVAL, "ROTATION_GRACE_SECS": GRACE,
-                             "COOKIE_SECURE": False, "COOKIE_NAME": COOKIE, "INACTIVITY_TIMEOUT_SECS": None}
+                             "INACTIVITY_TIMEOUT_SECS": None}
 
 
 def refresh(token, **kwargs):

@@ -15,7 +15,6 @@ from rest_framework.views import APIView
 import byo_sessions
 from byo_sessions.api.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import device_verification_required, login_required
-from byo_sessions.urls import admin_auth_patterns
 
 
 def whoami(request: HttpRequest) -> JsonResponse:
@@ -108,7 +107,6 @@ urlpatterns = [
     path("post-echo/", post_echo),
     path("device-api/", device_api),
     path("byo/", include("byo_sessions.urls")),
-    path("admin/", include(admin_auth_patterns)),
     path("admin/", admin.site.urls),
 ]
 

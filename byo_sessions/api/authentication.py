@@ -16,7 +16,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from .. import http
-from ..request_state import state_for
+from ..backends.db import SessionStore
 from ..results import ErrorType, SessionError
 
 
@@ -47,19 +47,26 @@ class _CSRFCheck(CsrfViewMiddleware):
 class SessionTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         django_request = request._request
-        state = state_for(django_request)
+        store = getattr(django_request, "session", None)
+        if not isinstance(store, SessionStore) or store.session_key is None and store.error is None:
+            return None  # no byo token on this request
         view = request.parser_context.get("view") if request.parser_context else None
-        state.resolve(view_func=view)
-        if state.token is None:
-            return None
-        if state.session is None:
-            error = state.error or SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Invalid session."})
+        store.resolve(view)
+        session = store.byo_session
+        if session is None:
+            if store.error is None:
+                return None  # a visitor's data-only session: not authenticated
+            error = store.error
             if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
                 raise DeviceChallengeRequired(error)
             raise SessionRefused(error)
-        if state.token.transport == "cookie":
+        user = store.user if session.user is not None else session.user
+        if session.user is not None and not user.is_authenticated:  # the session auth hash failed
+            raise SessionRefused(SessionError(ErrorType.SESSION_INVALIDATED, {
+                "message": "The session has ended.", "reason": "password_changed"}))
+        if store.transport == "cookie":
             self._enforce_csrf(django_request)
-        return (state.session.user, state.session)
+        return (user, session)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="byo_sessions"'

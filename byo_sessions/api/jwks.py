@@ -8,6 +8,7 @@ becomes default.
 """
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
@@ -17,6 +18,7 @@ from ..services.keys import get_jwks
 CACHE_CONTROL = "public, max-age=300"
 
 
+@login_not_required  # a public document, also under LoginRequiredMiddleware
 @session_exempt
 @require_GET
 def jwks(request: HttpRequest) -> JsonResponse:

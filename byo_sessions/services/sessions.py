@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -150,7 +150,8 @@ def _owned_with_tags(user_id: Any, external_user_id: str | None, session_tags: A
 def create(*, user_id: Any = None, external_user_id: str | None = None, ip_address: str | None = None,
            user_agent: str | None = None, tags: list[str] | None = None,
            metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
-           replaces_session_token: str | None = None, actor: str = "") -> Ok[CreatedSession] | Err:
+           replaces_session_token: str | None = None, actor: str = "", session_data: str = "",
+           expires_at: datetime | None = None) -> Ok[CreatedSession] | Err:
     """Start a session. Returns the raw token once; only its hash is stored.
 
     With ``device_registration`` the signed challenge is verified first and the device
@@ -158,7 +159,12 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
     used that key before (the ``new_device_detected`` signal fires too).
 
     ``replaces_session_token`` (what ``login()`` passes) is ended in the same transaction,
-    before limits are counted: a refused login leaves the old session untouched.
+    before limits are counted: a refused login leaves the old session untouched. An
+    anonymous session it names is deleted instead (its data moves into ``session_data``).
+
+    ``session_data`` is the session engine's serialised ``request.session``;
+    ``expires_at`` (``request.session.set_expiry``) may end the session sooner than its
+    policy says, never later.
     """
     owner = _owner(user_id, external_user_id)
     if isinstance(owner, Err):
@@ -192,19 +198,22 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
 
     now = clock.now()
     token = new_token()
+    lifetime_end = now + timedelta(seconds=policy.absolute_lifetime_secs or byo_settings.ABSOLUTE_LIFETIME_SECS)
     session = Session(
         user_id=owner.user_id, external_user_id=owner.external_user_id, token_hash=hash_token(token),
         token_issued_at=now, created_at=now, last_activity_at=now,
-        expires_at=now + timedelta(seconds=policy.absolute_lifetime_secs or byo_settings.ABSOLUTE_LIFETIME_SECS),
+        expires_at=min(lifetime_end, expires_at) if expires_at is not None else lifetime_end,
         ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua,
-        client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata,
+        client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata, data=session_data,
     )
     refused_limit: Err | None = None
     refused_device: Err | None = None
     with transaction.atomic():
         limits.lock_owner(owner)
         if replaces_session_token is not None and is_well_formed(replaces_session_token):
-            end_sessions(_by_any_token(replaces_session_token), reason=EndReason.LOGIN_REPLACED, actor=actor)
+            replaced = _by_any_token(replaces_session_token)
+            replaced.filter(user__isnull=True, external_user_id__isnull=True).delete()
+            end_sessions(replaced, reason=EndReason.LOGIN_REPLACED, actor=actor)
         refused_limit = limits.enforce(owner, tuple(clean_tags), policy, policy_set.per_tag_limits(clean_tags), now)
         if refused_limit is None:
             new_device, refused_device = _insert(session, clean_tags, clean_metadata, owner, ip, ua, actor, proof,
@@ -245,6 +254,22 @@ def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: 
     return new_device, None
 
 
+def as_validated(created: CreatedSession, *, user: Any, tags: list[str] | None, metadata: dict[str, Any] | None,
+                 session_data: str = "") -> ValidatedSession:
+    """The just-created session as ``validate`` would describe it on the next request, so
+    the request that logged in sees it without a query."""
+    policy = policy_store.resolve(tuple(tags or ()))
+    idle = policy.inactivity_timeout_secs
+    expires_at = created.expires_at
+    if idle:
+        expires_at = min(expires_at, created.created_at + timedelta(seconds=idle))
+    return ValidatedSession(
+        session_id=created.session_id, user_id=created.user_id, created_at=created.created_at,
+        expires_at=expires_at, last_activity_at=created.created_at, tags=tuple(tags or ()),
+        metadata=dict(metadata or {}), has_device_registered=created.device_id is not None,
+        device_id=created.device_id, user=user, absolute_expires_at=created.expires_at, session_data=session_data)
+
+
 # --- validate -------------------------------------------------------------------------
 
 def _invalid_token(message: str, reason: str) -> Err:
@@ -266,14 +291,26 @@ def _validated(session: Session, policy: Any, policy_expiry: Any, new_token_valu
         new_session_token=new_token_value,
         user=session.user if session.user_id is not None else None,
         absolute_expires_at=absolute_expiry(session, policy),
+        session_data=session.data,
     )
+
+
+def _validated_anonymous(session: Session, now: Any) -> Ok[ValidatedSession] | Err:
+    """A visitor's data-only session: alive until it ends or expires; no policy, no audit,
+    no rotation, no write (it guards a cart, not an account)."""
+    if session.ended_at is not None or now >= session.expires_at:
+        return err(ErrorType.SESSION_EXPIRED, "The session has expired.", reason=EndReason.EXPIRED_ABSOLUTE)
+    return Ok(ValidatedSession(
+        session_id=session.id, user_id=None, created_at=session.created_at, expires_at=session.expires_at,
+        last_activity_at=session.last_activity_at, tags=(), metadata={}, has_device_registered=False,
+        absolute_expires_at=session.expires_at, session_data=session.data))
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | None,
               required_tags: list[str] | None, refresh: bool, device_verification: DeviceVerification | None = None,
-              ignore_device_for_verification: bool = False,
-              device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
+              ignore_device_for_verification: bool = False, device_verification_required: bool = False,
+              allow_anonymous: bool = False) -> Ok[ValidatedSession] | Err:
     if not is_well_formed(session_token):
         return _invalid_token("The session token is missing or malformed.", "malformed_token")
     ip = _clean_ip(ip_address)
@@ -295,6 +332,10 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
         if isinstance(found, Err):
             return found
         session, successor = found
+    if session.is_anonymous:
+        if not allow_anonymous:  # only the session engine has a use for a visitor's data
+            return _invalid_token("The session token names no user's session.", "anonymous_session")
+        return _validated_anonymous(session, now)
 
     policy = policy_store.resolve(session.tags)
     checked = check_session(session, policy, ctx)
@@ -308,7 +349,7 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
             # leads to the same successor.
             return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
                              required_tags=required_tags, refresh=True, device_verification=None,
-                             ignore_device_for_verification=True)
+                             ignore_device_for_verification=True, allow_anonymous=allow_anonymous)
         if outcome != rotation.FAILED:
             new_token_value = outcome
             checked.fields.clear()
@@ -366,6 +407,19 @@ def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, u
                      required_tags=required_tags, refresh=True, device_verification=device_verification,
                      ignore_device_for_verification=ignore_device_for_verification,
                      device_verification_required=device_verification_required)
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def validate_for_engine(*, session_token: Any, ip_address: str | None, user_agent: str | None, refresh: bool,
+                        device_verification: DeviceVerification | None = None,
+                        ignore_device_for_verification: bool = False,
+                        device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
+    """The session engine's load: ``validate`` (or ``validate_and_refresh``) that also accepts
+    a visitor's ownerless session, which only ``request.session`` has a use for."""
+    return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
+                     required_tags=None, refresh=refresh, device_verification=device_verification,
+                     ignore_device_for_verification=ignore_device_for_verification,
+                     device_verification_required=device_verification_required, allow_anonymous=True)
 
 
 # --- invalidate -----------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Session engines (``SESSION_ENGINE``)."""

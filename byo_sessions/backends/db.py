@@ -1,0 +1,378 @@
+"""``SESSION_ENGINE = "byo_sessions.backends.db"``: Django's session framework over byo sessions.
+
+``request.session`` is a ``SessionStore`` whose key is the session's raw token (only its
+hash is stored) and whose data lives in the session's row. Loading it *is* validation:
+one query with the user joined, the policy of the session's tags, rotation when due
+(the store then hands out the new key, so the response carries the new cookie) and
+theft detection, IP, User-Agent and device rules. So ``django.contrib.auth.login()`` /
+``logout()`` / ``get_user()``, ``update_session_auth_hash``, messages, ``CSRF_USE_SESSIONS``,
+the test client and every app built on them work unchanged:
+
+* ``auth.login()`` calls ``cycle_key()`` (a visitor's row is dropped, its data kept) and
+  then ``user_logged_in`` makes the store create the user's session at once (tags and
+  metadata from ``byo_sessions.login`` or the ``LOGIN_SESSION_OPTIONS`` hook); a refusal
+  by policy raises ``LoginRefused``, which the middleware answers with the typed error.
+* ``cycle_key()`` of a logged-in session (``update_session_auth_hash``) rotates its token.
+* ``flush()`` ends the session (reason ``logout``); ``clear_expired()`` prunes.
+* Visitors get a row only once something is stored for them, with its own short
+  lifetime; outside a request (the test client, a shell) IP and User-Agent are unknown
+  and the first real request fills them in.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.base import SessionBase, UpdateError
+from django.db import DatabaseError
+from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_string
+from django.views.decorators.debug import sensitive_variables
+
+from .. import clock, http
+from ..conf import byo_settings
+from ..models import EndReason
+from ..tokens import new_token
+from ..results import Err, ErrorType, Ok, SessionError
+from ..services import engine, sessions
+from ..values import CreatedSession, DeviceRegistration, ValidatedSession
+
+logger = logging.getLogger("byo_sessions")
+security_logger = logging.getLogger("django.security.SuspiciousSession")
+
+
+class LoginRefused(Exception):
+    """The session's policy refused a login made through ``django.contrib.auth.login()``
+    (a session limit, an IP allowlist, a device proof). The middleware answers it with the
+    error's status and JSON body; ``byo_sessions.login`` returns it as ``Err`` instead."""
+
+    def __init__(self, error: SessionError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOptions:
+    """What the next user session of this store is created with."""
+
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    device_registration: DeviceRegistration | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRules:
+    """Device rules of the view being served (decorators or view-class attributes)."""
+
+    ignore_device: bool = False
+    device_required: bool = False
+
+
+class SessionStore(SessionBase):
+    """``request.session`` backed by a byo session; see the module docstring."""
+
+    def __init__(self, session_key: str | None = None, *, request: HttpRequest | None = None,
+                 transport: str = "cookie") -> None:
+        super().__init__(session_key)
+        self.request = request  # None outside a request: IP and User-Agent unknown, no rotation
+        self.transport = transport  # "cookie" or "bearer" (Authorization header)
+        self.view_rules = ViewRules()
+        self.validated: ValidatedSession | None = None  # the live session behind this store, if any
+        self.error: SessionError | None = None  # why the presented token was refused
+        self.created: CreatedSession | None = None  # a login of this request
+        self.key_changed = False  # rotated, re-keyed or created: the response carries session_key
+        self.token_dead = False  # the presented token can never work again: clear the cookie
+        self.login_options: LoginOptions | None = None
+        self.end_reason: str = EndReason.LOGOUT
+        self._stored_data: str | None = None  # the data as last read or written (no-op writes skipped)
+        self._user: Any = None
+        if session_key and self.session_key is None:  # too short for Django to keep: refused unread
+            self.token_dead = True
+            self._set_validated(None, SessionError(ErrorType.INVALID_SESSION_TOKEN, {
+                "message": "The session token is missing or malformed.", "reason": "malformed_token"}))
+
+    # --- what the request edge reads --------------------------------------------------
+
+    def resolve(self, view_func: Callable[..., Any] | None = None) -> None:
+        """Validate the presented token now (once), under the view's device rules if known."""
+        if view_func is not None and not hasattr(self, "_session_cache"):
+            self.view_rules = ViewRules(ignore_device=http.view_flag(view_func, "byo_ignore_device"),
+                                        device_required=http.view_flag(view_func, "byo_device_required"))
+        if self.session_key is not None:
+            self._get_session()
+
+    def forget_presented_token(self) -> None:
+        """The request's Bearer value is not ours (a session-exempt view): an empty store."""
+        if not hasattr(self, "_session_cache"):
+            self._session_key = None
+
+    @property
+    def byo_session(self) -> ValidatedSession | None:
+        """The user's (or session-server caller's) validated session; None for a visitor."""
+        self.resolve()
+        validated = self.validated
+        return None if validated is None or validated.is_anonymous else validated
+
+    @property
+    def user(self) -> Any:
+        """The logged-in user, loaded with the session (no second query), after the session
+        auth hash check ``django.contrib.auth.get_user()`` makes; else ``AnonymousUser``."""
+        if self._user is None:
+            self.resolve()
+            user = self.validated.user if self.validated is not None else None
+            self._user = self._verified(user) if user is not None else None
+            if self._user is None:
+                self._user = AnonymousUser()
+        return self._user
+
+    def _verified(self, user: Any) -> Any:
+        data = self._session
+        stored_pk = data.get(SESSION_KEY)
+        if stored_pk is None:  # created through the service API, not auth.login(): the row decides
+            user.backend = settings.AUTHENTICATION_BACKENDS[0]
+            return user
+        backend = data.get(BACKEND_SESSION_KEY)
+        if str(stored_pk) != user._meta.pk.value_to_string(user) or backend not in settings.AUTHENTICATION_BACKENDS:
+            return None
+        user.backend = backend
+        if not hasattr(user, "get_session_auth_hash"):
+            return user
+        session_hash = data.get(HASH_SESSION_KEY)
+        current = user.get_session_auth_hash()
+        if session_hash and constant_time_compare(session_hash, current):
+            return user
+        if session_hash and any(constant_time_compare(session_hash, fallback)
+                                for fallback in user.get_session_auth_fallback_hash()):
+            self.cycle_key()  # as get_user(): the secret rotated, the session stays
+            self[HASH_SESSION_KEY] = current
+            return user
+        self.end_reason = EndReason.PASSWORD_CHANGED  # the password changed where we did not see it
+        self.flush()
+        return None
+
+    def _set_validated(self, validated: ValidatedSession | None, error: SessionError | None = None) -> None:
+        self.validated, self.error, self._user = validated, error, None
+        if self.request is not None:
+            self.request.byo_session = self.byo_session_or_none()  # type: ignore[attr-defined]
+            self.request.byo_session_error = error  # type: ignore[attr-defined]
+
+    def byo_session_or_none(self) -> ValidatedSession | None:
+        """``byo_session`` without triggering a load."""
+        validated = self.validated
+        return None if validated is None or validated.is_anonymous else validated
+
+    # --- SessionBase ----------------------------------------------------------------------
+
+    def _get_new_session_key(self) -> str:
+        return new_token()  # unused by this store (keys come with their row), kept for the base API
+
+    def get_session_cookie_age(self) -> int:
+        """The cookie's Max-Age follows the session's absolute end (not SESSION_COOKIE_AGE)."""
+        validated = self.validated
+        if validated is not None and validated.absolute_expires_at is not None:
+            return max(0, int((validated.absolute_expires_at - clock.now()).total_seconds()))
+        return settings.SESSION_COOKIE_AGE
+
+    @sensitive_variables()  # raw tokens in locals: keep them out of error reports
+    def load(self) -> dict[str, Any]:
+        token = self.session_key
+        if token is None:
+            return {}
+        request = self.request
+        rules = self.view_rules
+        try:
+            result = sessions.validate_for_engine(
+                session_token=token,
+                ip_address=http.request_ip(request) if request is not None else None,
+                user_agent=http.request_user_agent(request) if request is not None else None,
+                device_verification=http.device_proof(request, self.transport) if request is not None else None,
+                ignore_device_for_verification=rules.ignore_device,
+                device_verification_required=rules.device_required,
+                refresh=request is not None,  # only a response can hand a new token to the client
+            )
+        except DatabaseError:
+            logger.exception("byo_sessions: could not validate the session")
+            result = Err(SessionError(ErrorType.UNEXPECTED_ERROR, {
+                "message": "The session store is unavailable.", "reason": "database_error"}))
+        self._session_key = None
+        if isinstance(result, Err):
+            error = result.error
+            self.token_dead = error.type in http.TERMINAL_ERRORS or bool(error.details.get("session_ended"))
+            self._set_validated(None, error)
+            return {}
+        validated = result.data
+        self._session_key = validated.new_session_token or token
+        self.key_changed = validated.new_session_token is not None
+        self._stored_data = validated.session_data
+        self._set_validated(validated)
+        return self._deserialize(validated.session_data)
+
+    def exists(self, session_key: str | None) -> bool:
+        return engine.is_live(session_token=session_key)
+
+    def create(self) -> None:
+        """Store the current data in a new row (a user's session when it names a user)."""
+        self._create(self._get_session(no_load=True), user=None)
+        self.modified = True
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        validated = self.validated
+        if self.session_key is None or validated is None:  # the token turned out dead: start afresh
+            return self.create()
+        pk = data.get(SESSION_KEY)
+        if pk is not None and (validated.is_anonymous or str(pk) != str(validated.user_id)):
+            return self._create(data, user=None)  # a login stored by hand into this store
+        serialised = self._serialise(data)
+        expiry = self._requested_expiry(data)
+        if serialised == self._stored_data and expiry is None:
+            return None
+        if not engine.save_data(session_id=validated.session_id, session_data=serialised, expires_at=expiry):
+            raise UpdateError  # ended meanwhile (a logout elsewhere): never resurrect it
+        self._stored_data = serialised
+        return None
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        actor = f"user:{self.validated.user_id}" if self.validated is not None and self.validated.user_id else ""
+        engine.end_by_token(session_token=session_key, reason=self.end_reason, actor=actor)
+        if session_key == self.session_key:
+            self.token_dead = True
+            self._stored_data = None
+            self._set_validated(None)
+
+    def flush(self) -> None:
+        super().flush()
+        self.token_dead = True  # whatever the cookie held is of no use now: clear it
+
+    def cycle_key(self) -> None:
+        """A logged-in session keeps its identity under a new token (password change); a
+        visitor's row is dropped and its data moves into the session created next (login)."""
+        data = self._session
+        validated = self.validated
+        if validated is not None and not validated.is_anonymous and self.session_key is not None:
+            new_token = engine.rekey(session_token=self.session_key)
+            if new_token is not None:
+                self._session_key, self.key_changed = new_token, True
+            return
+        old_key = self.session_key
+        self._session_key = None
+        self._session_cache = data
+        self.modified = True
+        if old_key is not None:
+            self.delete(old_key)
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        engine.prune()
+
+    # --- login ----------------------------------------------------------------------------
+
+    def start_user_session(self, user: Any, *, backend: str, options: LoginOptions,
+                           actor: str = "") -> Ok[CreatedSession] | Err:
+        """``byo_sessions.login``: a new session for ``user`` carrying this store's data (a
+        visitor's cart survives the login; another user's data does not), replacing the
+        session the request presented. On ``Err`` nothing changed."""
+        data = dict(self._session)
+        current = self.validated
+        if current is not None and not current.is_anonymous and current.user_id != user.pk:
+            data = {}
+        data[SESSION_KEY] = user._meta.pk.value_to_string(user)
+        data[BACKEND_SESSION_KEY] = backend
+        data[HASH_SESSION_KEY] = user.get_session_auth_hash() if hasattr(user, "get_session_auth_hash") else ""
+        return self._create_for_user(data, user, options, replaces=self.session_key, actor=actor)
+
+    def establish_login(self, user: Any) -> None:
+        """After ``auth.login()`` (``user_logged_in``): create the user's session now, so a
+        refusal surfaces in the view and the rest of the request sees the session."""
+        validated = self.validated
+        if validated is not None and not validated.is_anonymous and validated.user is not None \
+                and validated.user_id == user.pk:
+            return  # byo_sessions.login already created it, or the same user logged in again
+        self._create(self._get_session(no_load=True), user=user)
+
+    def _create(self, data: dict[str, Any], *, user: Any) -> None:
+        pk = data.get(SESSION_KEY)
+        if pk is None:
+            request = self.request
+            created = engine.create_anonymous(
+                session_data=self._serialise(data), expires_at=self._requested_expiry(data),
+                ip_address=http.request_ip(request) if request is not None else None,
+                user_agent=http.request_user_agent(request) if request is not None else None)
+            self._adopt(created.session_token, data, ValidatedSession(
+                session_id=created.session_id, user_id=None, created_at=clock.now(), expires_at=created.expires_at,
+                last_activity_at=clock.now(), tags=(), metadata={}, has_device_registered=False,
+                absolute_expires_at=created.expires_at))
+            return
+        if user is None:
+            user = get_user_model()._default_manager.get(pk=pk)
+        options = self.login_options or _options_from_hook(self.request, user)
+        result = self._create_for_user(data, user, options, replaces=self.session_key, actor=f"user:{user.pk}")
+        if isinstance(result, Err):
+            raise LoginRefused(result.error)
+
+    def _create_for_user(self, data: dict[str, Any], user: Any, options: LoginOptions, *, replaces: str | None,
+                         actor: str) -> Ok[CreatedSession] | Err:
+        request = self.request
+        serialised = self._serialise(data)
+        result = sessions.create(
+            user_id=user.pk, tags=options.tags, metadata=options.metadata,
+            device_registration=options.device_registration, replaces_session_token=replaces, actor=actor,
+            ip_address=http.request_ip(request) if request is not None else None,
+            user_agent=http.request_user_agent(request) if request is not None else None,
+            session_data=serialised, expires_at=self._requested_expiry(data))
+        if isinstance(result, Err):
+            return result
+        self.created = result.data
+        self._adopt(result.data.session_token, data, sessions.as_validated(
+            result.data, user=user, tags=options.tags, metadata=options.metadata, session_data=serialised))
+        return result
+
+    @sensitive_variables()  # raw tokens in locals: keep them out of error reports
+    def _adopt(self, token: str, data: dict[str, Any], validated: ValidatedSession) -> None:
+        self._session_key = token
+        self._session_cache = data
+        self._stored_data = validated.session_data or self._serialise(data)
+        self.key_changed, self.token_dead = True, False
+        self._set_validated(validated)
+
+    # --- data -----------------------------------------------------------------------------
+
+    def _serialise(self, data: dict[str, Any]) -> str:
+        return self.serializer().dumps(data).decode("latin-1") if data else ""
+
+    def _deserialize(self, text: str) -> dict[str, Any]:
+        if not text:
+            return {}
+        try:
+            return self.serializer().loads(text.encode("latin-1"))
+        except Exception as exc:  # noqa: BLE001 - as Django's decode(): corrupt data is an empty session
+            security_logger.warning("Session data corrupted: %s", type(exc).__name__)
+            return {}
+
+    def _requested_expiry(self, data: dict[str, Any]) -> datetime | None:
+        """``set_expiry(...)`` as an absolute moment (0 means "at browser close": no change)."""
+        if not data.get("_session_expiry"):
+            return None
+        return self.get_expiry_date()
+
+
+def _options_from_hook(request: HttpRequest | None, user: Any) -> LoginOptions:
+    """Tags and metadata for a login through ``django.contrib.auth.login()``."""
+    path = byo_settings.LOGIN_SESSION_OPTIONS
+    if not path:
+        return LoginOptions()
+    chosen = import_string(path)(request, user) if isinstance(path, str) else path(request, user)
+    chosen = chosen or {}
+    return LoginOptions(tags=chosen.get("tags"), metadata=chosen.get("metadata"))

@@ -1,0 +1,58 @@
+"""Receivers that tie Django's auth events to byo sessions (connected in ``apps.py``).
+
+* ``user_logged_in``: ``auth.login()`` has put a user into ``request.session``; the store
+  creates that user's session now (``SessionStore.establish_login``).
+* A saved user whose password hash changed ends the user's other sessions at once (ASVS
+  3.3.3), whatever path changed it: ``PasswordChangeView``, the admin's password forms,
+  a reset link, ``changepassword``, dj-rest-auth, ``set_password()`` + ``save()`` in code.
+  The session of the request that made the change continues (``update_session_auth_hash``
+  then rotates its token). A change made around ``save()`` (a queryset ``update()``) is
+  caught at the next request by the session auth hash, as in Django.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in
+from django.db.models.signals import post_init, post_save
+from django.http import HttpRequest
+
+from .backends.db import SessionStore
+from .middleware import current_store
+from .services import engine
+
+_SEEN = "_byo_password_seen"
+
+
+def establish_session_at_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    store = getattr(request, "session", None)
+    if isinstance(store, SessionStore):
+        store.establish_login(user)
+
+
+def remember_password(sender: Any, instance: Any, **kwargs: Any) -> None:
+    instance.__dict__[_SEEN] = instance.__dict__.get("password")
+
+
+def end_sessions_after_password_change(sender: Any, instance: Any, created: bool, update_fields: Any,
+                                       **kwargs: Any) -> None:
+    if update_fields is not None and "password" not in update_fields:
+        return
+    seen, current = instance.__dict__.get(_SEEN), instance.__dict__.get("password")
+    instance.__dict__[_SEEN] = current
+    if created or seen is None or current == seen:
+        return
+    store = current_store.get()
+    kept = store.byo_session_or_none() if store is not None else None
+    keep_id = kept.session_id if kept is not None and kept.user_id == instance.pk else None
+    engine.end_after_password_change(user_id=instance.pk, keep_session_id=keep_id,
+                                     actor=f"user:{kept.user_id}" if kept is not None else "")
+
+
+def connect() -> None:
+    user_model = get_user_model()
+    user_logged_in.connect(establish_session_at_login, dispatch_uid="byo_sessions.establish_session_at_login")
+    post_init.connect(remember_password, sender=user_model, dispatch_uid="byo_sessions.remember_password")
+    post_save.connect(end_sessions_after_password_change, sender=user_model,
+                      dispatch_uid="byo_sessions.end_sessions_after_password_change")

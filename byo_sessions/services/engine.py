@@ -1,0 +1,139 @@
+"""What Django's session framework asks of the service layer (``backends/db.py``).
+
+The session engine stores ``request.session`` in our ``Session`` row: visitors who are
+not logged in get an ownerless row the first time Django code writes data (as Django's
+database backend does), logged-in users' data sits beside their session's token hash.
+These functions are the engine's reads and writes; the rules (validation, rotation,
+ending, limits) stay where they are and are called from here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Least
+from django.views.decorators.debug import sensitive_variables
+
+from .. import clock, selectors
+from ..conf import byo_settings
+from ..models import AuditEvent, EndReason, Session, SigningKey
+from ..network import InvalidIpAddress, normalise_ip
+from ..tokens import hash_token, is_well_formed, new_token
+from ..user_agent import clean_user_agent
+from . import rotation
+from .devices import prune_used_proofs
+from .ending import end_sessions
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousSession:
+    session_id: str
+    session_token: str
+    expires_at: datetime
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def create_anonymous(*, session_data: str, ip_address: str | None = None, user_agent: str | None = None,
+                     expires_at: datetime | None = None) -> AnonymousSession:
+    """A visitor's data-only session: no owner, no tags, no audit row (it guards a cart or
+    a pending login, not an account), ``ANONYMOUS_LIFETIME_SECS`` at most."""
+    now = clock.now()
+    try:
+        ip = normalise_ip(ip_address)
+    except InvalidIpAddress:
+        ip = None
+    ua = clean_user_agent(user_agent) or ""
+    end = now + timedelta(seconds=byo_settings.ANONYMOUS_LIFETIME_SECS)
+    token = new_token()
+    session = Session.objects.create(
+        token_hash=hash_token(token), token_issued_at=now, created_at=now, last_activity_at=now,
+        expires_at=min(end, expires_at) if expires_at is not None else end,
+        ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua, data=session_data)
+    return AnonymousSession(session_id=session.id, session_token=token, expires_at=session.expires_at)
+
+
+def save_data(*, session_id: str, session_data: str, expires_at: datetime | None = None) -> bool:
+    """Write ``request.session``'s data; False when the session ended meanwhile (a logout in
+    another tab), so the engine can refuse to resurrect it. ``expires_at`` (from
+    ``set_expiry``) can only bring the end closer."""
+    fields: dict[str, Any] = {"data": session_data}
+    if expires_at is not None:
+        fields["expires_at"] = Least(F("expires_at"), expires_at)
+    return bool(Session.objects.filter(pk=session_id, ended_at__isnull=True).update(**fields))
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def rekey(*, session_token: str) -> str | None:
+    """``cycle_key()`` of a logged-in session (``update_session_auth_hash`` after a password
+    change): the same session under its next token, by the rotation rules (the previous
+    token leads to the same successor within the grace window). None if it cannot
+    (ended, or another request rotated it first)."""
+    if not is_well_formed(session_token):
+        return None
+    session = selectors.session_by_token_hash(hash_token(session_token))
+    if session is None or session.ended_at is not None:
+        return None
+    outcome = rotation.rotate(session, session_token, clock.now(), {})
+    return None if outcome in (rotation.LOST_RACE, rotation.FAILED) else outcome
+
+
+def _by_token(session_token: str) -> QuerySet[Session]:
+    token_hash = hash_token(session_token)
+    return Session.objects.filter(Q(token_hash=token_hash) | Q(previous_token_hash=token_hash))
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def end_by_token(*, session_token: Any, reason: str, actor: str = "") -> int:
+    """``delete()``/``flush()``: a visitor's row goes; a user's session ends (audited, kept
+    for the timeline and for theft detection)."""
+    if not is_well_formed(session_token):
+        return 0
+    deleted, _ = _by_token(session_token).filter(user__isnull=True, external_user_id__isnull=True).delete()
+    return deleted + end_sessions(_by_token(session_token), reason=reason, actor=actor)
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def is_live(*, session_token: Any) -> bool:
+    """``exists()``: a current token whose session has not ended or passed its absolute end."""
+    if not is_well_formed(session_token):
+        return False
+    return Session.objects.filter(token_hash=hash_token(session_token), ended_at__isnull=True,
+                                  expires_at__gt=clock.now()).exists()
+
+
+def end_after_password_change(*, user_id: Any, keep_session_id: str | None, actor: str = "") -> int:
+    """ASVS 3.3.3: a new password ends the user's other sessions at once (the one the change
+    was made from, if any, continues)."""
+    sessions = Session.objects.filter(user_id=user_id)
+    if keep_session_id is not None:
+        sessions = sessions.exclude(pk=keep_session_id)
+    return end_sessions(sessions, reason=EndReason.PASSWORD_CHANGED, actor=actor)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    sessions: int
+    proofs: int
+    signing_keys: int
+    audit_events: int | None
+
+
+def prune(*, keep_days: int = 30, audit_days: int | None = None, now: datetime | None = None) -> Pruned:
+    """Delete what is dead: visitors' expired rows at once, users' ended or expired
+    sessions after ``keep_days`` (kept that long for inspection), spent proof ids, expired
+    signing keys, and audit rows older than ``audit_days`` when given. Set-based DELETEs
+    (``clearsessions`` and ``byo_prune`` both land here)."""
+    now = now or clock.now()
+    cutoff = now - timedelta(days=keep_days)
+    anonymous = Q(user__isnull=True, external_user_id__isnull=True) & (Q(ended_at__isnull=False)
+                                                                     | Q(expires_at__lte=now))
+    dead = Q(ended_at__lt=cutoff) | Q(ended_at__isnull=True, expires_at__lt=cutoff)
+    sessions, _ = Session.objects.filter(anonymous | dead).delete()
+    proofs = prune_used_proofs(now)
+    keys, _ = SigningKey.objects.filter(expires_at__lt=cutoff).delete()
+    events = None
+    if audit_days is not None:
+        events, _ = AuditEvent.objects.filter(created_at__lt=now - timedelta(days=audit_days)).delete()
+    return Pruned(sessions=sessions, proofs=proofs, signing_keys=keys, audit_events=events)
