@@ -124,10 +124,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
         else:
             max_age = store.get_expiry_age()
             expires = http_date(time.time() + max_age)
-        response.set_cookie(
-            settings.SESSION_COOKIE_NAME, store.session_key, max_age=max_age, expires=expires,
+        response.set_cookie(  # the attributes Django's SessionMiddleware gives its cookie
+            settings.SESSION_COOKIE_NAME, store.session_key or "", max_age=max_age, expires=expires,
             domain=settings.SESSION_COOKIE_DOMAIN, path=settings.SESSION_COOKIE_PATH,
-            secure=settings.SESSION_COOKIE_SECURE or None, httponly=settings.SESSION_COOKIE_HTTPONLY or None,
+            secure=bool(settings.SESSION_COOKIE_SECURE), httponly=bool(settings.SESSION_COOKIE_HTTPONLY),
             samesite=settings.SESSION_COOKIE_SAMESITE)
         return response
 

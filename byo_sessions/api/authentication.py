@@ -60,10 +60,12 @@ class SessionTokenAuthentication(BaseAuthentication):
             if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
                 raise DeviceChallengeRequired(error)
             raise SessionRefused(error)
-        user = store.user if session.user is not None else session.user
-        if session.user is not None and not user.is_authenticated:  # the session auth hash failed
-            raise SessionRefused(SessionError(ErrorType.SESSION_INVALIDATED, {
-                "message": "The session has ended.", "reason": "password_changed"}))
+        user: Any = None  # a session-server caller's session has no Django user
+        if session.user is not None:
+            user = store.user
+            if not user.is_authenticated:  # the session auth hash failed
+                raise SessionRefused(SessionError(ErrorType.SESSION_INVALIDATED, {
+                    "message": "The session has ended.", "reason": "password_changed"}))
         if store.transport == "cookie":
             self._enforce_csrf(django_request)
         return (user, session)

@@ -105,7 +105,7 @@ class SessionStore(SessionBase):
             self.view_rules = ViewRules(ignore_device=http.view_flag(view_func, "byo_ignore_device"),
                                         device_required=http.view_flag(view_func, "byo_device_required"))
         if self.session_key is not None:
-            self._get_session()
+            self._data()
 
     def forget_presented_token(self) -> None:
         """The request's Bearer value is not ours (a session-exempt view): an empty store."""
@@ -132,7 +132,7 @@ class SessionStore(SessionBase):
         return self._user
 
     def _verified(self, user: Any) -> Any:
-        data = self._session
+        data = self._data()
         stored_pk = data.get(SESSION_KEY)
         if stored_pk is None:  # created through the service API, not auth.login(): the row decides
             user.backend = settings.AUTHENTICATION_BACKENDS[0]
@@ -218,13 +218,13 @@ class SessionStore(SessionBase):
 
     def create(self) -> None:
         """Store the current data in a new row (a user's session when it names a user)."""
-        self._create(self._get_session(no_load=True), user=None)
+        self._create(self._data(no_load=True), user=None)
         self.modified = True
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
-        data = self._get_session(no_load=must_create)
+        data = self._data(no_load=must_create)
         validated = self.validated
         if self.session_key is None or validated is None:  # the token turned out dead: start afresh
             return self.create()
@@ -259,7 +259,7 @@ class SessionStore(SessionBase):
     def cycle_key(self) -> None:
         """A logged-in session keeps its identity under a new token (password change); a
         visitor's row is dropped and its data moves into the session created next (login)."""
-        data = self._session
+        data = self._data()
         validated = self.validated
         if validated is not None and not validated.is_anonymous and self.session_key is not None:
             new_token = engine.rekey(session_token=self.session_key)
@@ -284,7 +284,7 @@ class SessionStore(SessionBase):
         """``byo_sessions.login``: a new session for ``user`` carrying this store's data (a
         visitor's cart survives the login; another user's data does not), replacing the
         session the request presented. On ``Err`` nothing changed."""
-        data = dict(self._session)
+        data = dict(self._data())
         current = self.validated
         if current is not None and not current.is_anonymous and current.user_id != user.pk:
             data = {}
@@ -300,7 +300,7 @@ class SessionStore(SessionBase):
         if validated is not None and not validated.is_anonymous and validated.user is not None \
                 and validated.user_id == user.pk:
             return  # byo_sessions.login already created it, or the same user logged in again
-        self._create(self._get_session(no_load=True), user=user)
+        self._create(self._data(no_load=True), user=user)
 
     def _create(self, data: dict[str, Any], *, user: Any) -> None:
         pk = data.get(SESSION_KEY)
@@ -348,6 +348,10 @@ class SessionStore(SessionBase):
         self._set_validated(validated)
 
     # --- data -----------------------------------------------------------------------------
+
+    def _data(self, no_load: bool = False) -> dict[str, Any]:
+        """``SessionBase._get_session`` (loads once, marks the session accessed), typed."""
+        return self._get_session(no_load=no_load)  # type: ignore[attr-defined]
 
     def _serialise(self, data: dict[str, Any]) -> str:
         return self.serializer().dumps(data).decode("latin-1") if data else ""
