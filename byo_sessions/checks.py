@@ -298,12 +298,15 @@ def check_integration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 
 
 def _check_auth_middleware(middleware: list[str]) -> list[CheckMessage]:
+    """Ours or Django's, an authentication middleware reads request.session: before ours,
+    every request fails (ImproperlyConfigured)."""
     session_at = middleware.index(SESSION_MIDDLEWARE)
+    for auth in (AUTH_MIDDLEWARE, DJANGO_AUTH_MIDDLEWARE):
+        if auth in middleware and middleware.index(auth) < session_at:
+            return [Error(f"{auth!r} comes before {SESSION_MIDDLEWARE!r}: it needs request.session.",
+                          hint=f"Put {AUTH_MIDDLEWARE!r} after {SESSION_MIDDLEWARE!r}, where Django's "
+                               "AuthenticationMiddleware goes.", id="byo_sessions.E024")]
     if AUTH_MIDDLEWARE in middleware:
-        if middleware.index(AUTH_MIDDLEWARE) < session_at:
-            return [Error(f"{AUTH_MIDDLEWARE!r} comes before {SESSION_MIDDLEWARE!r}: it needs request.session.",
-                          hint=f"Put it after {SESSION_MIDDLEWARE!r}, where Django's AuthenticationMiddleware goes.",
-                          id="byo_sessions.E024")]
         return []
     if DJANGO_AUTH_MIDDLEWARE in middleware:
         return [Warning(f"{DJANGO_AUTH_MIDDLEWARE!r} works with byo sessions but loads the user with a second "
