@@ -226,8 +226,10 @@ class SessionStore(SessionBase):
             return self.create()
         data = self._data(no_load=must_create)
         validated = self.validated
-        if self.session_key is None or validated is None:  # the token turned out dead: start afresh
+        if self.session_key is None or (validated is None and must_create):  # the token turned out dead
             return self.create()
+        if validated is None:  # this store's delete() ended it (as a logout elsewhere): never resurrect it
+            raise UpdateError
         pk = data.get(SESSION_KEY)
         if pk is not None and (validated.is_anonymous or str(pk) != str(validated.user_id)):
             return self._create(data, user=None)  # a login stored by hand into this store
