@@ -101,11 +101,32 @@ class SessionStore(SessionBase):
 
     def resolve(self, view_func: Callable[..., Any] | None = None) -> None:
         """Validate the presented token now (once), under the view's device rules if known."""
-        if view_func is not None and not hasattr(self, "_session_cache"):
-            self.view_rules = ViewRules(ignore_device=http.view_flag(view_func, "byo_ignore_device"),
-                                        device_required=http.view_flag(view_func, "byo_device_required"))
+        if view_func is not None:
+            rules = ViewRules(ignore_device=http.view_flag(view_func, "byo_ignore_device"),
+                              device_required=http.view_flag(view_func, "byo_device_required"))
+            if not hasattr(self, "_session_cache"):
+                self.view_rules = rules
+            elif self._device_demand_unchecked(rules):
+                # Loaded before the view was known (CsrfViewMiddleware reads the session in
+                # process_request under CSRF_USE_SESSIONS): validate again under the view's
+                # demand, keeping what was written meanwhile.
+                self.view_rules = rules
+                data, rotated = self._data(no_load=True), self.key_changed
+                reloaded = self.load()
+                self._session_cache = data if self.validated is not None else reloaded
+                self.key_changed = self.key_changed or rotated
         if self.session_key is not None:
             self._data()
+
+    def _device_demand_unchecked(self, rules: ViewRules) -> bool:
+        """The view demands a device proof that the earlier load did not verify (it verifies
+        a proof it was sent only for a session bound to a device; re-verifying would find
+        the proof's ``jti`` spent)."""
+        validated = self.validated
+        if not rules.device_required or self.view_rules.device_required or validated is None:
+            return False
+        sent_proof = self.request is not None and http.device_proof(self.request, self.transport) is not None
+        return not (sent_proof and validated.has_device_registered and not self.view_rules.ignore_device)
 
     def forget_presented_token(self) -> None:
         """The request's Bearer value is not ours (a session-exempt view): an empty store."""
