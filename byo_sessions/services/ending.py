@@ -38,7 +38,7 @@ def end_sessions(
             return 0
         ids = [row[0] for row in rows]
         ended = Session.objects.filter(id__in=ids, ended_at__isnull=True).update(
-            ended_at=now, end_reason=reason, ended_by=actor
+            ended_at=now, end_reason=reason, ended_by=actor, data=""  # request.session's data ends with it
         )
         audit.record_many(
             Event(
