@@ -5,19 +5,26 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/bench_requests.py [--requests N] [--rounds R]
                                                   [--postgres HOST:PORT | --sqlite]
-                                                  [--profile]
+                                                  [--profile [N]]
 
-One process, one run: three WSGI handlers over the same view and the same database,
+One process, one run: three WSGI handlers over the same view and the same database, each
+built under its own ``SESSION_ENGINE`` and ``MIDDLEWARE`` (Django's SessionMiddleware
+reads the engine in ``__init__``):
 
 * ``noauth``  CommonMiddleware only (the floor: request/response plumbing + view),
-* ``stock``   CommonMiddleware + contrib.sessions (db) + contrib.auth AuthenticationMiddleware,
-* ``byo``     CommonMiddleware + byo_sessions.middleware.SessionMiddleware,
+* ``stock``   ``django.contrib.sessions.backends.db`` + Django's SessionMiddleware,
+              CommonMiddleware, Django's AuthenticationMiddleware,
+* ``byo``     ``byo_sessions.backends.db`` + byo's SessionMiddleware, CommonMiddleware,
+              byo's AuthenticationMiddleware (the setup the README gives projects),
 
 driven round-robin (noauth, stock, byo, noauth, ...) for ``--rounds`` rounds of
-``--requests`` requests each. Every response is checked (200, body == username, no
-Set-Cookie), so a broken auth path cannot produce a fast number. The byo session is on
-its steady path for the whole run (no rotation, no last-activity write); the script
-checks the session row afterwards.
+``--requests`` requests each. Both sessions are made by a login (``auth.login`` on a
+stock store, ``byo_sessions.login`` on a byo store), so both carry Django's auth keys and
+both stacks run the session-auth-hash check. Every response is checked (200, body ==
+username, no Set-Cookie), so a broken auth path cannot produce a fast number; one probe
+request per stack checks its SQL (stock 2 SELECTs, byo 1 and no write). The byo session
+is on its steady path for the whole run (no rotation, no last-activity write); the
+script checks the session row afterwards.
 
 By default a throwaway PostgreSQL server is started (as ``scripts/test.sh`` does) and
 removed at exit; ``--postgres HOST:PORT`` uses an existing server (a temporary database
@@ -39,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,21 +60,39 @@ USER_AGENT = "byo-bench/1.0"
 CLIENT_IP = "127.0.0.1"
 TARGET = 0.50
 
+BACKEND = "django.contrib.auth.backends.ModelBackend"
 COMMON = "django.middleware.common.CommonMiddleware"
-STACKS: dict[str, list[str]] = {
-    "noauth": [COMMON],
-    "stock": [
-        COMMON,
+STOCK_ENGINE = "django.contrib.sessions.backends.db"
+BYO_ENGINE = "byo_sessions.backends.db"
+
+
+@dataclass(frozen=True)
+class Stack:
+    engine: str | None  # SESSION_ENGINE the handler is built under (None: the settings' default)
+    middleware: list[str]
+    tables: tuple[str, ...]  # the table each query of one request reads, in order
+
+
+# Session and authentication middleware where Django's go (README order), CommonMiddleware between.
+STACKS: dict[str, Stack] = {
+    "noauth": Stack(None, [COMMON], ()),
+    "stock": Stack(STOCK_ENGINE, [
         "django.contrib.sessions.middleware.SessionMiddleware",
+        COMMON,
         "django.contrib.auth.middleware.AuthenticationMiddleware",
-    ],
-    "byo": [COMMON, "byo_sessions.middleware.SessionMiddleware"],
+    ], ("django_session", "auth_user")),
+    "byo": Stack(BYO_ENGINE, [
+        "byo_sessions.middleware.SessionMiddleware",
+        COMMON,
+        "byo_sessions.middleware.AuthenticationMiddleware",
+    ], ("byo_sessions_session",)),  # the user is joined into the session's SELECT
 }
 LABELS = {
-    COMMON: "CommonMiddleware",
+    COMMON: "Common",
     "django.contrib.sessions.middleware.SessionMiddleware": "sessions.SessionMiddleware(db)",
     "django.contrib.auth.middleware.AuthenticationMiddleware": "auth.AuthenticationMiddleware",
-    "byo_sessions.middleware.SessionMiddleware": "byo_sessions.SessionMiddleware",
+    "byo_sessions.middleware.SessionMiddleware": "byo.SessionMiddleware(byo db)",
+    "byo_sessions.middleware.AuthenticationMiddleware": "byo.AuthenticationMiddleware",
 }
 
 
@@ -208,45 +234,86 @@ def setup_django() -> None:
 
 
 def build_handlers() -> dict[str, Any]:
-    """One WSGIHandler per stack; load_middleware() runs in the constructor."""
+    """One WSGIHandler per stack. load_middleware() runs in the constructor, and Django's
+    SessionMiddleware.__init__ picks its SessionStore from settings.SESSION_ENGINE, so each
+    handler keeps the engine and middleware it was built under."""
+    from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
     from django.test.utils import override_settings
 
     handlers = {}
-    for name, middleware in STACKS.items():
-        with override_settings(MIDDLEWARE=middleware):
+    for name, stack in STACKS.items():
+        with override_settings(SESSION_ENGINE=stack.engine or settings.SESSION_ENGINE, MIDDLEWARE=stack.middleware):
             handlers[name] = WSGIHandler()
     return handlers
 
 
-def make_fixtures() -> dict[str, str]:
-    """A user, a logged-in stock session and a byo session; returns each stack's Cookie header."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+@dataclass(frozen=True)
+class Fixtures:
+    cookies: dict[str, str]  # each stack's Cookie header ("" for noauth)
+    byo_token: str
+    byo_session_id: str
 
-    from byo_sessions import sessions
-    from byo_sessions.conf import byo_settings
+
+def _login_request() -> Any:
+    """The request a login view would see: the client's IP and User-Agent, as the bench requests."""
+    from django.test import RequestFactory
+
+    return RequestFactory().post("/login/", REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT=USER_AGENT)
+
+
+def make_fixtures() -> Fixtures:
+    """A user logged in once per stack, the way a login view does it, so each session holds
+    Django's auth keys (user id, backend, session auth hash) and each measured request runs
+    the session-auth-hash check. Returns each stack's Cookie header (SESSION_COOKIE_NAME)."""
+    from django.conf import settings
+    from django.contrib import auth
+    from django.contrib.sessions.backends.db import SessionStore as StockStore
+
+    import byo_sessions
+    from byo_sessions.backends.db import SessionStore as ByoStore
     from byo_sessions.results import Ok
 
-    user = get_user_model().objects.create_user(USERNAME, password="bench-password")
+    user = auth.get_user_model().objects.create_user(USERNAME, password="bench-password")
 
-    store = SessionStore()
-    store[SESSION_KEY] = user._meta.pk.value_to_string(user)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
+    # Stock: auth.login() on a contrib.sessions store, then what SessionMiddleware does with
+    # a modified session at the response (save()).
+    request = _login_request()
+    request.session = StockStore()
+    auth.login(request, user, backend=BACKEND)
+    request.session.save()
+    stock_key = request.session.session_key
 
-    created = sessions.create(user_id=user.pk, ip_address=CLIENT_IP, user_agent=USER_AGENT)
-    if not isinstance(created, Ok):
-        raise RuntimeError(f"byo_sessions.sessions.create failed: {created!r}")
-    return {
-        "noauth": "",
-        "stock": f"{settings.SESSION_COOKIE_NAME}={store.session_key}",
-        "byo": f"{byo_settings.cookie_name}={created.data.session_token}",
-        "_byo_session_id": str(created.data.session_id),
-        "_stock_session_key": store.session_key,
-    }
+    # byo: byo_sessions.login() on the store our SessionMiddleware builds (it creates the
+    # session with this request's IP and User-Agent, then runs auth.login() on it).
+    request = _login_request()
+    request.session = ByoStore(None, request=request)
+    result = byo_sessions.login(request, user, backend=BACKEND)
+    if not isinstance(result, Ok):
+        raise RuntimeError(f"byo_sessions.login failed: {result!r}")
+    request.session.save()  # what the middleware does at the response (nothing changed: no write)
+    token = result.data.session_token
+    if request.session.session_key != token:
+        raise AssertionError("byo_sessions.login: the store does not carry the new session's token")
+    _check_byo_session_data(str(result.data.session_id), user)
+
+    cookie = settings.SESSION_COOKIE_NAME
+    return Fixtures(cookies={"noauth": "", "stock": f"{cookie}={stock_key}", "byo": f"{cookie}={token}"},
+                    byo_token=token, byo_session_id=str(result.data.session_id))
+
+
+def _check_byo_session_data(session_id: str, user: Any) -> None:
+    """The byo row holds what auth.login() writes, so AuthenticationMiddleware checks the hash."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    from byo_sessions.backends.db import SessionStore as ByoStore
+    from byo_sessions.models import Session
+
+    data = ByoStore()._deserialize(Session.objects.get(pk=session_id).data)
+    expected = {SESSION_KEY: user._meta.pk.value_to_string(user), BACKEND_SESSION_KEY: BACKEND,
+                HASH_SESSION_KEY: user.get_session_auth_hash()}
+    if {key: data.get(key) for key in expected} != expected:
+        raise AssertionError(f"the byo session's data lacks Django's auth keys: {data!r}")
 
 
 def make_environ(cookie: str) -> dict[str, Any]:
@@ -307,6 +374,22 @@ def count_queries(handler: Any, environ: dict[str, Any]) -> list[str]:
     return [q["sql"] for q in ctx.captured_queries]
 
 
+def check_queries(name: str, queries: list[str]) -> None:
+    """Each stack runs the SELECTs it should and writes nothing (stock 2, byo 1, noauth 0)."""
+    expected = STACKS[name].tables
+    ok = len(queries) == len(expected) and all(
+        sql.lstrip().upper().startswith("SELECT") and _from_table(sql) == table
+        for sql, table in zip(queries, expected))
+    if not ok:
+        listing = "\n  ".join(queries) or "(none)"
+        raise AssertionError(f"{name}: expected one SELECT from each of {list(expected)}, got:\n  {listing}")
+
+
+def _from_table(sql: str) -> str:
+    after = sql.partition(" FROM ")[2].split()
+    return after[0].strip('"`') if after else ""
+
+
 def timed_block(name: str, handler: Any, environ: dict[str, Any], n: int, expected: bytes) -> float:
     """Microseconds per request over n requests; every response is checked."""
     copy = environ.copy
@@ -326,7 +409,8 @@ def byo_row_snapshot(session_id: str) -> tuple:
     from byo_sessions.models import Session
 
     row = Session.objects.get(pk=session_id)
-    return (row.token_hash, row.token_issued_at, row.last_activity_at, row.ended_at)
+    return (row.token_hash, row.token_issued_at, row.last_activity_at, row.ended_at, row.last_ip_address,
+            row.last_user_agent, row.data)
 
 
 def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
@@ -422,10 +506,10 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
 
     assert not settings.DEBUG, "DEBUG must be False while timing"
     handlers = build_handlers()
-    cookies = make_fixtures()
-    environs = {name: make_environ(cookies[name]) for name in STACKS}
+    fixtures = make_fixtures()
+    environs = {name: make_environ(fixtures.cookies[name]) for name in STACKS}
     expected = {"noauth": b"-", "stock": USERNAME.encode(), "byo": USERNAME.encode()}
-    before = byo_row_snapshot(cookies["_byo_session_id"])
+    before = byo_row_snapshot(fixtures.byo_session_id)
 
     # Correctness first (also proves each handler got its own middleware list).
     for name in STACKS:
@@ -433,12 +517,15 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
     for name in STACKS:
         timed_block(name, handlers[name], environs[name], args.warmup, expected[name])
     queries = {name: count_queries(handlers[name], environs[name]) for name in STACKS}
+    for name in STACKS:  # also proves each handler kept its own engine (the SQL names the table)
+        check_queries(name, queries[name])
 
     print(f"byo_sessions request benchmark: Django {django.get_version()}, Python {sys.version.split()[0]}, "
           f"{connection.vendor} ({where})")
     print(f"{args.rounds} interleaved rounds x {args.requests} requests per stack, {args.warmup} warm-up; "
           "DEBUG=False, persistent DB connection, GET /whoami/ -> request.user.get_username()")
-    print("byo: steady path only (ROTATION_INTERVAL_SECS=None, TOUCH_INTERVAL_SECS=3600: "
+    print("sessions made by a login (auth keys in the data, session-auth-hash check on every request); "
+          "byo: steady path only (ROTATION_INTERVAL_SECS=None, TOUCH_INTERVAL_SECS=3600: "
           "no rotation, no last-activity write during the run)")
 
     samples: dict[str, list[float]] = {name: [] for name in STACKS}
@@ -449,7 +536,7 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
     # The steady path really was steady: same token, no touch, still live.
     for name in STACKS:
         check_response(name, one_request(handlers[name], environs[name]), expected[name])
-    after = byo_row_snapshot(cookies["_byo_session_id"])
+    after = byo_row_snapshot(fixtures.byo_session_id)
     if after != before:
         raise AssertionError(f"the byo session row changed during the run: {before!r} -> {after!r}")
 
@@ -458,7 +545,7 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
     print(f"{'stack':<8} {'queries/req':>11} {'median us/req':>14} {'min':>9} {'max':>9}  middleware")
     for name in STACKS:
         values = samples[name]
-        middleware = " + ".join(LABELS.get(m, m) for m in STACKS[name])
+        middleware = " + ".join(LABELS.get(m, m) for m in STACKS[name].middleware)
         print(f"{name:<8} {len(queries[name]):>11} {median[name]:>14.1f} {min(values):>9.1f} {max(values):>9.1f}"
               f"  {middleware}")
     print()
@@ -474,10 +561,13 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
     if stock_auth > 0:
         print(f"(byo-noauth)/(stock-noauth) = {byo_auth / stock_auth:.2f}")
     print(f"byo/stock = {ratio:.2f} (target <= {TARGET:.2f}) {'OK' if ratio <= TARGET else 'NOT MET'}")
+    # Rounds are interleaved, so a round's own ratio shares that round's machine load.
+    ratios = [b / s for b, s in zip(samples["byo"], samples["stock"])]
+    print(f"byo/stock per round: {' '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
 
     print()
     print(f"reference, database work only ({args.requests} calls each, not part of the ratio):")
-    for label, micros in reference_queries(args.requests, cookies["byo"].partition("=")[2]):
+    for label, micros in reference_queries(args.requests, fixtures.byo_token):
         print(f"  {micros:>8.1f} us  {label}")
 
     if args.profile:
