@@ -22,6 +22,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "byo_sessions",
     "example_project.demo",
+    # tests/compat_allauth: third-party auth apps on our session engine, with their real code
+    "allauth",
+    "allauth.account",
+    "django.contrib.humanize",  # allauth.usersessions' list template loads it
+    "dj_rest_auth",
 ]
 
 MIDDLEWARE = [
@@ -31,6 +36,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "byo_sessions.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",  # no query: a request context for allauth
+    "allauth.usersessions.middleware.UserSessionsMiddleware",  # a no-op unless USERSESSIONS_TRACK_ACTIVITY
 ]
 SESSION_ENGINE = "byo_sessions.backends.db"
 SESSION_COOKIE_NAME = "session_token"  # hidden by Django's error-report filter (check W002)
@@ -70,6 +77,22 @@ else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
 BYO_SESSIONS: dict = {}
+
+# allauth and dj-rest-auth (tests/compat_allauth). AUTHENTICATION_BACKENDS stays Django's
+# single ModelBackend: with two, auth.login() and byo_sessions.login() need a backend named
+# (Django's rule), which tests/urls.py's login view does not pass; tests/compat_allauth adds
+# allauth's backend through the settings fixture.
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True  # a pending login in a visitor's session (URLs only if set at import)
+ACCOUNT_RATE_LIMITS = False
+REST_AUTH = {"SESSION_LOGIN": True, "TOKEN_MODEL": None, "USE_JWT": False}
+if not _pg:
+    # allauth.usersessions keeps request.session.session_key, our 49-character token, in a
+    # varchar(40) column (and in clear): with it installed every allauth login fails on
+    # PostgreSQL. SQLite ignores the length, so test_usersessions.py runs on SQLite only.
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("allauth.account") + 1, "allauth.usersessions")
 
 LOGIN_URL = "/admin/login/"
 

@@ -1,0 +1,40 @@
+"""A site with allauth and dj-rest-auth on byo_sessions' engine (the apps, middleware and
+ACCOUNT_*/REST_AUTH settings are in tests/settings.py; what only these tests need is here)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from byo_sessions.models import Session
+from byo_sessions.tokens import hash_token
+
+COOKIE = "session_token"  # SESSION_COOKIE_NAME in tests/settings.py
+URLS = "tests.compat_allauth.urls"
+
+
+def login_session_options(request: Any, user: Any) -> dict[str, Any]:
+    """``BYO_SESSIONS["LOGIN_SESSION_OPTIONS"]``: what sessions made by third-party logins carry."""
+    return {"tags": ["login:third_party"], "metadata": {"path": request.path}}
+
+
+@pytest.fixture(autouse=True)
+def allauth_site(settings: Any) -> None:
+    # Two backends as allauth documents; tests/settings.py keeps one (see the note there).
+    settings.AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "allauth.account.auth_backends.AuthenticationBackend",
+    ]
+    settings.LOGIN_URL = "/accounts/login/"
+    settings.LOGIN_REDIRECT_URL = "/whoami/"
+    settings.BYO_SESSIONS = {"LOGIN_SESSION_OPTIONS": f"{__name__}.login_session_options"}
+
+
+def session_of(client: Client) -> Session:
+    """The byo session behind the client's cookie (current token)."""
+    return Session.objects.get(token_hash=hash_token(client.cookies[COOKIE].value))
+
+
+def whoami(client: Client) -> str | None:
+    return client.get("/whoami/").json()["user"]
