@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.http import HttpRequest
@@ -168,6 +169,16 @@ def _check_login_options() -> list[CheckMessage]:
                        "'myproject.sessions.login_options'.", id="byo_sessions.E025")]
 
 
+def _check_migration() -> list[CheckMessage]:
+    """Django's sessions are read through django.contrib.sessions' own model and table."""
+    if byo_settings.MIGRATE_DJANGO_SESSIONS is not True or apps.is_installed("django.contrib.sessions"):
+        return []
+    return [Error("BYO_SESSIONS['MIGRATE_DJANGO_SESSIONS'] is True but 'django.contrib.sessions' is not in "
+                  "INSTALLED_APPS: the sessions to migrate cannot be read.",
+                  hint="Keep 'django.contrib.sessions' in INSTALLED_APPS until the migration is over "
+                       "(docs/migrating.md).", id="byo_sessions.E029")]
+
+
 def _check_default_policy_shape() -> list[CheckMessage]:
     value = byo_settings.DEFAULT_POLICY
     if value is None or isinstance(value, dict):
@@ -252,6 +263,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_booleans, _BOOLEANS + _OPTIONAL_BOOLEANS),
     (_check_cookie, ()),
     (_check_login_options, ("LOGIN_SESSION_OPTIONS",)),
+    (_check_migration, ("MIGRATE_DJANGO_SESSIONS",)),
     (_check_transport, ("TOKEN_PREFIX", "REFRESHED_TOKEN_HEADER")),
     (_check_audit_logger, ("AUDIT_LOGGER",)),
     (_check_default_policy_shape, ("DEFAULT_POLICY",)),

@@ -37,7 +37,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import http_date
 
-from . import http
+from . import django_sessions, http
 from .backends.db import LoginRefused, SessionStore
 from .conf import byo_settings
 
@@ -71,8 +71,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
         token = http.presented_token(request)
         if token is not None and token.transport == "bearer" and settings.SESSION_COOKIE_NAME not in request.COOKIES:
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-        store = self.SessionStore(token.value if token else None, request=request,
-                                  transport=token.transport if token else "cookie")
+        store = django_sessions.upgrade(request, token, self.SessionStore)  # MIGRATE_DJANGO_SESSIONS
+        if store is None:
+            store = self.SessionStore(token.value if token else None, request=request,
+                                      transport=token.transport if token else "cookie")
         request.session = store
         current_store.set(store)
         return None

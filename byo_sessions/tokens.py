@@ -7,9 +7,12 @@ indexed equality, which is also why no constant-time comparison is needed.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
+
+from django.utils.crypto import salted_hmac
 
 from .conf import byo_settings
 
@@ -20,6 +23,15 @@ MAX_TOKEN_LENGTH = 128
 
 def new_token() -> str:
     return byo_settings.TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def derived_token(value: str, *, salt: str) -> str:
+    """A token computed from ``value`` under ``SECRET_KEY`` (HMAC-SHA256, 256 bits): the
+    same value always gives the same token, and only the holder of ``value`` and the key
+    can compute it. For a credential that must turn into exactly one of ours, however
+    many requests present it at once (``services/engine.migrate_django_session``)."""
+    digest = salted_hmac(salt, value, algorithm="sha256").digest()
+    return byo_settings.TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def hash_token(token: str) -> str:

@@ -229,7 +229,8 @@ class SessionStore(SessionBase):
             return {}
         validated = result.data
         self._session_key = validated.new_session_token or token
-        self.key_changed = validated.new_session_token is not None
+        # True already for a token the client does not hold yet (a migrated Django session)
+        self.key_changed = self.key_changed or validated.new_session_token is not None
         self._stored_data = validated.session_data
         self._set_validated(validated)
         return self._deserialize(validated.session_data)
@@ -340,7 +341,7 @@ class SessionStore(SessionBase):
             return
         if user is None:
             user = get_user_model()._default_manager.get(pk=pk)
-        options = self.login_options or _options_from_hook(self.request, user)
+        options = self.login_options or options_from_hook(self.request, user)
         result = self._create_for_user(data, user, options, replaces=self.session_key, actor=f"user:{user.pk}")
         if isinstance(result, Err):
             raise LoginRefused(result.error)
@@ -376,6 +377,15 @@ class SessionStore(SessionBase):
         """``SessionBase._get_session`` (loads once, marks the session accessed), typed."""
         return self._get_session(no_load=no_load)  # type: ignore[attr-defined]
 
+    def encode(self, session_dict: dict[str, Any]) -> str:
+        """Django's ``encode()``: the data as the session row stores it (``SESSION_SERIALIZER``;
+        not signed, since the row is reached only through its token's hash)."""
+        return self._serialise(session_dict)
+
+    def decode(self, session_data: bytes | str) -> dict[str, Any]:
+        """Django's ``decode()``, the inverse of ``encode()``."""
+        return self._deserialize(session_data.decode("latin-1") if isinstance(session_data, bytes) else session_data)
+
     def _serialise(self, data: dict[str, Any]) -> str:
         return self.serializer().dumps(data).decode("latin-1") if data else ""
 
@@ -395,8 +405,9 @@ class SessionStore(SessionBase):
         return self.get_expiry_date()
 
 
-def _options_from_hook(request: HttpRequest | None, user: Any) -> LoginOptions:
-    """Tags and metadata for a login through ``django.contrib.auth.login()``."""
+def options_from_hook(request: HttpRequest | None, user: Any) -> LoginOptions:
+    """Tags and metadata for a login through ``django.contrib.auth.login()`` (and for a
+    migrated Django session, ``django_sessions.py``)."""
     path = byo_settings.LOGIN_SESSION_OPTIONS
     if not path:
         return LoginOptions()

@@ -4,7 +4,8 @@ The session engine stores ``request.session`` in our ``Session`` row: visitors w
 not logged in get an ownerless row the first time Django code writes data (as Django's
 database backend does), logged-in users' data sits beside their session's token hash.
 These functions are the engine's reads and writes; the rules (validation, rotation,
-ending, limits) stay where they are and are called from here.
+ending, limits) stay where they are and are called from here. ``migrate_django_session``
+moves a ``django.contrib.sessions`` session into one of ours (``django_sessions.py``).
 """
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Least
 from django.views.decorators.debug import sensitive_variables
 
-from .. import clock, selectors
+from .. import audit, clock, selectors
+from ..audit import Event, EventType
 from ..conf import byo_settings
 from ..models import AuditEvent, EndReason, Session, SigningKey
 from ..network import InvalidIpAddress, normalise_ip
-from ..tokens import hash_token, is_well_formed, new_token
+from ..results import Err, Ok
+from ..tokens import derived_token, hash_token, is_well_formed, new_token
 from ..user_agent import clean_user_agent
-from . import rotation
+from . import rotation, sessions
 from .devices import prune_used_proofs
 from .ending import end_sessions
 
@@ -101,6 +105,61 @@ def is_live(*, session_token: Any) -> bool:
         return False
     return Session.objects.filter(token_hash=hash_token(session_token), ended_at__isnull=True,
                                   expires_at__gt=clock.now()).exists()
+
+
+MIGRATION_ACTOR = "migration"
+_MIGRATION_SALT = "byo_sessions.engine.migrate_django_session"
+
+
+@sensitive_variables()  # raw tokens and Django session keys in locals: keep them out of error reports
+def migrate_django_session(*, django_session_key: str, user_id: Any | None, session_data: str,
+                           ip_address: str | None = None, user_agent: str | None = None,
+                           tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
+                           expires_at: datetime | None = None) -> Ok[str] | Err:
+    """A ``django.contrib.sessions`` session (already verified by the caller) as one of
+    ours, carrying ``session_data``; returns the new session's token.
+
+    A user's session is created as any login is (policy, limits, ``session_created``) and
+    audited as ``session_migrated``; a visitor's becomes a data-only session. The token is
+    derived from the Django session key, so requests that present the old cookie at the
+    same time (tabs restored together, an app's first parallel calls) all end in this one
+    session: the unique token hash lets one create it, the others get the same token.
+    An ``Err`` is a policy refusal (IP allowlist, ``reject_new`` limit): nothing was created.
+    """
+    token = derived_token(django_session_key, salt=_MIGRATION_SALT)
+    try:
+        with transaction.atomic():
+            if user_id is None:
+                session_id = create_anonymous(session_data=session_data, ip_address=ip_address,
+                                              user_agent=user_agent, expires_at=expires_at).session_id
+            else:
+                created = sessions.create(user_id=user_id, ip_address=ip_address, user_agent=user_agent, tags=tags,
+                                          metadata=metadata, session_data=session_data, expires_at=expires_at,
+                                          actor=MIGRATION_ACTOR)
+                if isinstance(created, Err):
+                    return created
+                session_id = created.data.session_id
+            session = Session.objects.get(pk=session_id)
+            session.token_hash = hash_token(token)
+            session.save(update_fields=["token_hash"])
+            if user_id is not None:
+                audit.record(Event.for_session(EventType.SESSION_MIGRATED, session, actor=MIGRATION_ACTOR,
+                                               details={"from": "django.contrib.sessions"}))
+    except IntegrityError:  # a parallel request presenting the same key migrated it first
+        pass
+    return Ok(token)
+
+
+@sensitive_variables()  # raw tokens and Django session keys in locals: keep them out of error reports
+def recently_migrated(*, django_session_key: str) -> str | None:
+    """The token of the session a parallel request just migrated this Django session into
+    (the old row is gone): accepted for ``ROTATION_GRACE_SECS`` after the migration, as a
+    rotated token is, so a request that raced the migration does not clear the new cookie.
+    Later the old key is worth nothing, as any replaced token."""
+    token = derived_token(django_session_key, salt=_MIGRATION_SALT)
+    since = clock.now() - timedelta(seconds=byo_settings.ROTATION_GRACE_SECS)
+    live = _by_token(token).filter(ended_at__isnull=True, created_at__gte=since).exists()
+    return token if live else None
 
 
 def end_after_password_change(*, user_id: Any, keep_session_id: str | None, actor: str = "") -> int:
