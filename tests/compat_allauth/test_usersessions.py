@@ -138,13 +138,12 @@ def test_sessions_from_other_logins_are_not_in_allauths_list(laptop, user):
     assert Session.objects.filter(user=user, ended_at__isnull=True).count() == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: the store applies a view's device rules only when it is first loaded in "
-    "process_view; UserSessionsMiddleware (TRACK_ACTIVITY) reads request.user in __call__, "
-    "before process_view, so a device_verification_required view runs without a proof"))
 @pytest.mark.urls("tests.urls")
 def test_track_activity_does_not_lift_a_views_device_requirement(client, user, settings):
+    """UserSessionsMiddleware (TRACK_ACTIVITY) reads request.user in ``__call__``, before the
+    view is known: the view's device demand must still be enforced."""
     settings.USERSESSIONS_TRACK_ACTIVITY = True
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]  # tests/urls' login
     assert client.post("/login/", {"username": "alice"}).status_code == 200
     response = client.get("/device-api/", HTTP_ACCEPT="application/json")
     assert response.status_code == 401
