@@ -31,6 +31,12 @@ class _Plan:
 _plans: dict[tuple[str, str], _Plan] = {}
 
 
+# Session columns the per-request path never reads: left out of the hot row (they are
+# deferred on the instance it returns; reading one would cost a query, so keep this list
+# to what validation, rotation and ending truly do not touch).
+COLD_SESSION_COLUMNS = frozenset({"client", "user_agent", "ended_by", "previous_token_valid_until"})
+
+
 def _concrete(model: type[models.Model]) -> list[models.Field]:
     return list(model._meta.concrete_fields)
 
@@ -45,7 +51,7 @@ def _plan(alias: str) -> _Plan:
     def qn(name: str | None) -> str:
         return connection.ops.quote_name(str(name))
 
-    s_fields = _concrete(Session)
+    s_fields = [f for f in _concrete(Session) if f.attname not in COLD_SESSION_COLUMNS]
     u_fields = _concrete(user_model)
     s_table, u_table = Session._meta.db_table, user_model._meta.db_table
     columns = [f"s.{qn(f.column)}" for f in s_fields] + [f"u.{qn(f.column)}" for f in u_fields]
