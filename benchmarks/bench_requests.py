@@ -419,7 +419,7 @@ def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
 
     from byo_sessions import selectors
     from byo_sessions.models import Session
-    from byo_sessions.tokens import hash_token
+    from byo_sessions.core.tokens import hash_token
 
     token_hash = hash_token(token)
 

@@ -7,7 +7,7 @@ class ByoSessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers system checks)
+        from . import checks
         from . import policy_store, receivers
 
         policy_store.connect_signals()

@@ -188,8 +188,8 @@ def _check_default_policy_shape() -> list[CheckMessage]:
 
 
 def _check_lists() -> list[CheckMessage]:
-    from .network import InvalidNetwork, parse_networks
-    from .tags import is_valid_tag_type
+    from .core.network import InvalidNetwork, parse_networks
+    from .core.tags import is_valid_tag_type
 
     errors: list[CheckMessage] = []
     for key, allow_all in (("TAG_PRIORITY", False), ("CREATE_ONLY_TAG_TYPES", True)):
@@ -246,7 +246,7 @@ def _check_stateless_tokens() -> list[CheckMessage]:
 
 
 def _check_policy_defaults() -> list[CheckMessage]:
-    from .policy import PolicyValueError
+    from .core.policy import PolicyValueError
     from .policy_store import settings_policy_set
 
     try:

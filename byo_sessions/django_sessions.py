@@ -38,7 +38,7 @@ from .backends.db import LoginOptions, SessionStore, options_from_hook
 from .conf import byo_settings
 from .results import Err
 from .services import engine
-from .tokens import is_well_formed
+from .core.tokens import is_well_formed
 
 logger = logging.getLogger("byo_sessions")
 

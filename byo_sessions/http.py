@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import byo_settings
-from .network import client_ip
+from .core.network import client_ip
 from .results import ErrorType, SessionError
 from .values import DeviceVerification
 

@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.deconstruct import deconstructible
 
-from .policy import MAX_LABEL_LENGTH, PolicyValueError, priority_error, selector_error, validate_overrides
+from .core.policy import MAX_LABEL_LENGTH, PolicyValueError, priority_error, selector_error, validate_overrides
 
 
 def new_session_id() -> str:
@@ -328,7 +328,7 @@ class AuditEvent(models.Model):
 
 
 class SigningKey(models.Model):
-    """An RS256 key pair for stateless tokens (``services/keys.py``).
+    """An RS256 key pair for stateless tokens (``services/signing_keys.py``).
 
     The private key is stored only encrypted (AES-GCM under a key derived from
     ``SECRET_KEY``), so a database dump alone cannot mint tokens. The state (next,

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 
-from . import clock
+from .core import clock
 from .conf import byo_settings
-from .policy import POLICY_KEYS, Policy, PolicyRule, PolicySet, PolicyValueError, validate_overrides
+from .core.policy import POLICY_KEYS, Policy, PolicyRule, PolicySet, PolicyValueError, validate_overrides
 
 logger = logging.getLogger("byo_sessions")
 

@@ -28,8 +28,8 @@ from .services.sessions import (
 )
 
 from .services import devices as device  # sessions.device.create_challenge / register
-from .jwt_tokens import create_stateless_token, verify_stateless_token
-from .services.keys import get_jwks, reencrypt_signing_keys, rotate_stateless_token_key
+from .services.stateless import create_stateless_token, verify_stateless_token
+from .services.signing_keys import get_jwks, reencrypt_signing_keys, rotate_stateless_token_key
 
 acreate = sync_to_async(create)
 avalidate = sync_to_async(validate)

@@ -11,8 +11,8 @@ Login and logout are Django's own views (or any app's): they call ``auth.login()
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
-from .api.jwks import jwks
-from .api.views import DeviceChallengeView
+from .drf.jwks import jwks
+from .drf.views import DeviceChallengeView
 
 app_name = "byo_sessions"
 

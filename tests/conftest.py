@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
-from byo_sessions import clock as byo_clock
+from byo_sessions.core import clock as byo_clock
 from byo_sessions import policy_store
 
 

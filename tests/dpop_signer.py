@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from byo_sessions.dpop import jwk_thumbprint
+from byo_sessions.core.dpop import jwk_thumbprint
 
 OMIT: Any = object()
 

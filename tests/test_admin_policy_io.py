@@ -1,4 +1,4 @@
-"""Policy JSON export/import in the admin (byo_sessions/admin_policy_io.py)."""
+"""Policy JSON export/import in the admin (byo_sessions/admin/policy_io.py)."""
 from __future__ import annotations
 
 import json

@@ -16,7 +16,7 @@ from django.urls import path
 from byo_sessions import DeviceRegistration, DeviceVerification, ErrorType, is_err, is_ok, sessions, signals
 from byo_sessions.conf import byo_settings
 from byo_sessions.decorators import device_verification_required, ignore_device_for_verification, login_required
-from byo_sessions.dpop import access_token_hash
+from byo_sessions.core.dpop import access_token_hash
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
 from tests import urls as test_urls
 from tests.concurrency import run_in_parallel

@@ -31,7 +31,7 @@ from byo_sessions.checks import check_settings
 from byo_sessions.conf import byo_settings
 from byo_sessions.models import AuditEvent, Session
 from byo_sessions.services import engine
-from byo_sessions.tokens import hash_token, is_well_formed
+from byo_sessions.core.tokens import hash_token, is_well_formed
 
 COOKIE = "session_token"  # SESSION_COOKIE_NAME in tests/settings.py: kept through the switch
 DJANGO_ENGINE = "django.contrib.sessions.backends.db"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from byo_sessions.dpop import access_token_hash
+from byo_sessions.core.dpop import access_token_hash
 from byo_sessions import sessions
 from tests.dpop_signer import TestDevice
 from tests.test_devices import IP, UA, login, proof

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from byo_sessions import ErrorType, is_err, is_ok, policy_store, sessions
 from byo_sessions.admin import TagPolicyForm
 from byo_sessions.models import AuditEvent, PolicySetting, PolicyVersion, Session, TagPolicy
-from byo_sessions.policy import IpChangeAction, LimitAction, PolicyRule, PolicyValueError, UaChangeAction
+from byo_sessions.core.policy import IpChangeAction, LimitAction, PolicyRule, PolicyValueError, UaChangeAction
 from tests.concurrency import run_in_parallel
 
 UA_MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -20,13 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from byo_sessions import is_ok, sessions
-from byo_sessions.api.authentication import SessionTokenAuthentication
-from byo_sessions.api.jwt_authentication import StatelessTokenAuthentication
+from byo_sessions.drf.authentication import SessionTokenAuthentication
+from byo_sessions.drf.jwt_authentication import StatelessTokenAuthentication
 from byo_sessions.checks import check_settings
 from byo_sessions.models import AuditEvent, SigningKey
 from byo_sessions.results import ErrorType
 from tests.concurrency import run_in_parallel
-from byo_sessions.services import keys
+from byo_sessions.services import signing_keys
 from tests import urls as base_urls
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_stateless_tokens")]
@@ -52,9 +52,9 @@ urlpatterns = [path("drf/jwt-me/", JwtMe.as_view()), *base_urls.urlpatterns]
 
 @pytest.fixture(autouse=True)
 def fresh_keys():
-    keys.forget_cached()
+    signing_keys.forget_cached()
     yield
-    keys.forget_cached()
+    signing_keys.forget_cached()
 
 
 def b64(data: bytes) -> str:
@@ -72,7 +72,7 @@ def forge(header: dict, claims: dict, sign=None) -> str:
 
 
 def active_private_key():
-    return keys.signing_key().private_key()
+    return signing_keys.signing_key().private_key()
 
 
 def claims_for(clock, **overrides):
@@ -84,7 +84,7 @@ def claims_for(clock, **overrides):
 
 
 def signed(clock, header=None, **claims):
-    key = keys.signing_key()
+    key = signing_keys.signing_key()
     head = {"typ": "at+jwt", "kid": key.kid, **(header or {})}
     return jwt.encode(claims_for(clock, **claims), key.private_key(), algorithm="RS256", headers=head)
 
@@ -196,13 +196,13 @@ def test_lifetime_defaults_follow_settings(settings, clock):
 # --- verification: the PyJWT pitfalls --------------------------------------------------
 
 def test_alg_none_is_refused(clock):
-    kid = keys.signing_key().kid
+    kid = signing_keys.signing_key().kid
     token = forge({"alg": "none", "typ": "at+jwt", "kid": kid}, claims_for(clock))
     assert reason(sessions.verify_stateless_token(token)) == "bad_alg"
 
 
 def test_hs256_with_the_public_key_as_secret_is_refused(clock):
-    key = keys.signing_key()
+    key = signing_keys.signing_key()
     for secret in (key.public_key.public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo),
                    json.dumps(key.jwk).encode(),
@@ -219,8 +219,8 @@ def test_hs256_with_the_public_key_as_secret_is_refused(clock):
 
 def test_pinned_algorithm_even_without_the_header_precheck(clock, monkeypatch):
     """If the header check were lost, PyJWT's algorithms=["RS256"] still refuses HS256."""
-    monkeypatch.setattr(keys, "ALGORITHM", "HS256")
-    key = keys.signing_key()
+    monkeypatch.setattr(signing_keys, "ALGORITHM", "HS256")
+    key = signing_keys.signing_key()
     secret = key.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     mac = hmac.HMAC(secret, hashes.SHA256())
     token = forge({"alg": "HS256", "typ": "at+jwt", "kid": key.kid}, claims_for(clock),
@@ -299,7 +299,7 @@ def test_tampered_payload_and_signature(clock):
 def test_a_token_signed_by_another_key_with_our_kid_is_refused(clock):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    kid = keys.signing_key().kid
+    kid = signing_keys.signing_key().kid
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode(claims_for(clock), stranger, algorithm="RS256", headers={"typ": "at+jwt", "kid": kid})
     assert reason(sessions.verify_stateless_token(token)) == "bad_signature"
@@ -315,7 +315,7 @@ def test_malformed(token):
 def test_first_key_is_created_once_and_audited():
     sessions.create_stateless_token(external_user_id="u")
     sessions.create_stateless_token(external_user_id="v")
-    keys.forget_cached()
+    signing_keys.forget_cached()
     sessions.create_stateless_token(external_user_id="w")
     assert SigningKey.objects.count() == 1
     event = AuditEvent.objects.get(event_type=AuditEvent.Type.SIGNING_KEY_CREATED)
@@ -323,7 +323,7 @@ def test_first_key_is_created_once_and_audited():
 
 
 def test_private_key_is_encrypted_at_rest_and_follows_secret_key_fallbacks(settings):
-    key = keys.signing_key()
+    key = signing_keys.signing_key()
     row = SigningKey.objects.get()
     assert row.private_key_encrypted.startswith("v1:")
     pem = key.private_key().private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
@@ -333,15 +333,15 @@ def test_private_key_is_encrypted_at_rest_and_follows_secret_key_fallbacks(setti
     old = settings.SECRET_KEY
     settings.SECRET_KEY = "a-new-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
     settings.SECRET_KEY_FALLBACKS = [old]
-    assert keys.decrypt_private_key(row.private_key_encrypted, row.kid).private_numbers() \
+    assert signing_keys.decrypt_private_key(row.private_key_encrypted, row.kid).private_numbers() \
         == key.private_key().private_numbers()
     settings.SECRET_KEY_FALLBACKS = []
-    with pytest.raises(keys.KeyDecryptionError) as raised:
-        keys.decrypt_private_key(row.private_key_encrypted, row.kid)
+    with pytest.raises(signing_keys.KeyDecryptionError) as raised:
+        signing_keys.decrypt_private_key(row.private_key_encrypted, row.kid)
     assert row.kid in str(raised.value)
     settings.SECRET_KEY = old
-    with pytest.raises(keys.KeyDecryptionError):  # the kid is the associated data: rows cannot swap
-        keys.decrypt_private_key(row.private_key_encrypted, "key_other")
+    with pytest.raises(signing_keys.KeyDecryptionError):  # the kid is the associated data: rows cannot swap
+        signing_keys.decrypt_private_key(row.private_key_encrypted, "key_other")
 
 
 def test_reencrypt_moves_keys_to_the_new_secret_key_so_the_fallback_can_go(settings):
@@ -364,7 +364,7 @@ def test_reencrypt_moves_keys_to_the_new_secret_key_so_the_fallback_can_go(setti
 
 
 def test_reencrypt_is_all_or_nothing_when_a_key_cannot_be_decrypted(settings):
-    keys.signing_key()
+    signing_keys.signing_key()
     first = SigningKey.objects.get()
     sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=0,
                                         secs_before_existing_keys_are_deactivated=100000)
@@ -393,13 +393,13 @@ def test_rotation_publishes_next_key_then_switches_then_expires_old(clock):
     second = sessions.create_stateless_token(external_user_id="u").data
     assert second.key_id == rotation.new_key_id
     assert sessions.verify_stateless_token(second.stateless_token).data
-    states = {row.kid: keys.key_state(row) for row in SigningKey.objects.all()}
+    states = {row.kid: signing_keys.key_state(row) for row in SigningKey.objects.all()}
     assert states == {first.key_id: "retired", rotation.new_key_id: "active"}
     clock.advance(3600)
     assert [k["kid"] for k in sessions.get_jwks().data["keys"]] == [rotation.new_key_id]
-    keys.forget_cached()
+    signing_keys.forget_cached()
     assert reason(sessions.verify_stateless_token(first.stateless_token)) in ("unknown_kid", "expired")
-    assert keys.key_state(SigningKey.objects.get(kid=first.key_id)) == "expired"
+    assert signing_keys.key_state(SigningKey.objects.get(kid=first.key_id)) == "expired"
     event = AuditEvent.objects.get(event_type=AuditEvent.Type.SIGNING_KEY_ROTATED)
     assert event.details["kid"] == rotation.new_key_id and event.details["existing_kids"] == [first.key_id]
     assert "private" not in json.dumps(event.details)
@@ -414,7 +414,7 @@ def test_a_token_signed_just_before_the_switch_verifies_until_its_expiry(clock):
     clock.advance(3599)
     assert sessions.verify_stateless_token(last.stateless_token).data  # old key still verifies
     clock.advance(1)
-    keys.forget_cached()
+    signing_keys.forget_cached()
     assert reason(sessions.verify_stateless_token(last.stateless_token)) in ("expired", "unknown_kid")
 
 
@@ -465,7 +465,7 @@ def test_concurrent_first_use_creates_one_key():
 # --- JWKS, DRF, middleware, checks -----------------------------------------------------
 
 def test_jwks_view(client, django_assert_num_queries):
-    kid = keys.signing_key().kid
+    kid = signing_keys.signing_key().kid
     with django_assert_num_queries(0):
         response = client.get("/byo/.well-known/jwks.json")
     assert response.status_code == 200 and response["Cache-Control"] == "public, max-age=300"
@@ -486,7 +486,7 @@ def test_drf_stateless_authentication(user, django_assert_num_queries):
     with django_assert_num_queries(0):  # middleware: no query; auth class: none with the keys cached
         body = api.get("/drf/jwt-me/").json()
     assert body == {"user": str(user.pk), "sid": session.session_id, "kind": "jwt"}
-    keys.forget_cached()
+    signing_keys.forget_cached()
     with django_assert_num_queries(1):  # cold: one read of the keys
         assert api.get("/drf/jwt-me/").status_code == 200
     assert api.post("/drf/jwt-me/").status_code == 200  # Bearer: no CSRF
@@ -500,7 +500,7 @@ def test_drf_both_classes_side_by_side(user):
     assert refused.status_code == 401 and refused.json()["type"] == "InvalidStatelessToken"
     assert refused["WWW-Authenticate"].startswith("Bearer")
     expired = sessions.create_stateless_token(user_id=user.pk, lifetime_secs=1).data.stateless_token
-    from byo_sessions import clock as byo_clock
+    from byo_sessions.core import clock as byo_clock
 
     byo_clock.advance(2)
     response = Client(HTTP_AUTHORIZATION=f"Bearer {expired}").get("/drf/jwt-me/")
@@ -529,7 +529,7 @@ def test_admin_shows_no_private_key(client, django_user_model):
     django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
     assert client.post("/admin/login/", {"username": "root", "password": "pw-root-123"}).status_code == 302
     admin_client = client
-    keys.signing_key()
+    signing_keys.signing_key()
     row = SigningKey.objects.get()
     listing = admin_client.get("/admin/byo_sessions/signingkey/")
     assert listing.status_code == 200 and row.kid in listing.content.decode()
@@ -542,7 +542,7 @@ def test_admin_shows_no_private_key(client, django_user_model):
 def test_an_expired_key_stops_verifying_even_from_a_warm_cache(settings, clock):
     settings.BYO_SESSIONS = {"STATELESS_TOKEN_MAX_LIFETIME_SECS": 60, "STATELESS_TOKEN_LIFETIME_SECS": 60,
                              "STATELESS_KEY_REFRESH_SECS": 300}
-    old = keys.signing_key()
+    old = signing_keys.signing_key()
     sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=0,
                                         secs_before_existing_keys_are_deactivated=60)
     now = int(clock.now().timestamp())

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import byo_sessions
-from byo_sessions.api.authentication import SessionTokenAuthentication
+from byo_sessions.drf.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import device_verification_required, login_required
 
 

@@ -35,10 +35,11 @@ from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django.views.decorators.debug import sensitive_variables
 
-from .. import clock, http
+from ..core import clock
+from .. import http
 from ..conf import byo_settings
 from ..models import EndReason
-from ..tokens import new_token
+from ..core.tokens import new_token
 from ..results import Err, ErrorType, Ok, SessionError
 from ..services import engine, sessions
 from ..values import CreatedSession, DeviceRegistration, ValidatedSession

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from .. import clock
+from ..core import clock
 from ..models import Session
 from ..results import Err
 from ..services.sessions import external_id_error, session_info, with_tags

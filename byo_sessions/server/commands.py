@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .. import clock, jwt_tokens
+from ..core import clock
+from ..services import stateless
 from ..results import Err
-from ..services import devices, keys
+from ..services import devices, signing_keys
 from ..services import sessions as svc
 from ..values import ClientDevice, SessionInfo, ValidatedSession
 from . import bulk
@@ -203,7 +204,7 @@ def register_device(f: Fields) -> Reply:
 def create_stateless_token(f: Fields) -> Reply:
     """Numbers and claims go to the service as sent: it answers a wrong value with a
     typed error (``TokenCreationFailed``) rather than a bare 400."""
-    result = jwt_tokens.create_stateless_token(
+    result = stateless.create_stateless_token(
         external_user_id=f.req_text("userId"), session_id=f.text("sessionId"), custom_claims=f.json("customClaims"),
         issuer=f.text("issuer"), audience=f.text("audience"), not_before_unixtime=f.json("notBeforeUnixtime"),
         lifetime_secs=f.json("lifetimeSecs"), actor=ACTOR)
@@ -213,7 +214,7 @@ def create_stateless_token(f: Fields) -> Reply:
 
 
 def get_jwks(f: Fields) -> Reply:
-    return keys.get_jwks().data
+    return signing_keys.get_jwks().data
 
 
 def _required(f: Fields, name: str) -> Any:
@@ -224,7 +225,7 @@ def _required(f: Fields, name: str) -> Any:
 
 
 def rotate_stateless_token_key(f: Fields) -> Reply:
-    result = keys.rotate_stateless_token_key(
+    result = signing_keys.rotate_stateless_token_key(
         secs_before_new_key_becomes_default=_required(f, "secsBeforeNewKeyBecomesDefault"),
         secs_before_existing_keys_are_deactivated=_required(f, "secsBeforeExistingKeysAreDeactivated"),
         actor=ACTOR)

@@ -20,8 +20,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..decorators import session_exempt
 from ..results import Err
-from ..text import json_depth, strings_in_json
-from . import keys
+from ..core.text import json_depth, strings_in_json
+from . import integration_keys
 from .commands import COMMANDS, NOT_OFFERED
 from .errors import UNEXPECTED, WireError, bad_request, to_wire
 from .fields import BadRequest, Fields
@@ -120,7 +120,7 @@ def run_command(request: HttpRequest) -> JsonResponse:
         response = _fail(WireError(UNEXPECTED, "InvalidRequest: use POST.", 405))
         response["Allow"] = "POST"
         return response
-    refused = keys.check_authorization(request.headers.get("Authorization", ""))
+    refused = integration_keys.check_authorization(request.headers.get("Authorization", ""))
     if refused is not None:
         return _fail(refused)
     parsed = _parse(request)

@@ -21,18 +21,20 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 
-from .. import audit, clock, policy_store, signals
-from ..audit import Event, EventType
-from ..challenges import ChallengeError, check_challenge, issue_challenge
+from . import audit
+from ..core import clock
+from .. import policy_store, signals
+from .audit import Event, EventType
+from ..core.challenges import ChallengeError, check_challenge, issue_challenge
 from ..conf import byo_settings
-from ..dpop import ProofError, VerifiedProof, check_ath, verify_proof
+from ..core.dpop import ProofError, VerifiedProof, check_ath, verify_proof
 from ..models import SESSION_ID_MAX_LENGTH, Device, Session, UsedProof
-from ..network import InvalidIpAddress, normalise_ip
-from ..policy import Policy
+from ..core.network import InvalidIpAddress, normalise_ip
+from ..core.policy import Policy
 from ..results import Err, ErrorType, Ok, err
-from ..text import usable_identifier
-from ..tokens import hash_token, is_well_formed
-from ..user_agent import clean_user_agent, parse_user_agent
+from ..core.text import usable_identifier
+from ..core.tokens import hash_token, is_well_formed
+from ..core.user_agent import clean_user_agent, parse_user_agent
 from ..values import DeviceVerification
 from . import limits, validation  # module imports: validation imports this module too
 

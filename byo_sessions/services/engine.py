@@ -18,14 +18,16 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Least
 from django.views.decorators.debug import sensitive_variables
 
-from .. import audit, clock, selectors
-from ..audit import Event, EventType
+from . import audit
+from ..core import clock
+from .. import selectors
+from .audit import Event, EventType
 from ..conf import byo_settings
 from ..models import AuditEvent, EndReason, Session, SigningKey
-from ..network import InvalidIpAddress, normalise_ip
+from ..core.network import InvalidIpAddress, normalise_ip
 from ..results import Err, Ok
-from ..tokens import derived_token, hash_token, is_well_formed, new_token
-from ..user_agent import clean_user_agent
+from ..core.tokens import derived_token, hash_token, is_well_formed, new_token
+from ..core.user_agent import clean_user_agent
 from . import rotation, sessions
 from .devices import prune_used_proofs
 from .ending import end_sessions

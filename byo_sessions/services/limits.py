@@ -14,10 +14,10 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from .. import policy_store
-from ..locks import lock_for_transaction
-from ..audit import EventType
+from .locks import lock_for_transaction
+from .audit import EventType
 from ..models import EndReason, Session
-from ..policy import LimitAction, Policy
+from ..core.policy import LimitAction, Policy
 from ..results import Err, ErrorType, err
 from .ending import end_sessions
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from django.db import transaction
 
-from .. import audit, policy_store
-from ..audit import Event, EventType
+from . import audit
+from .. import policy_store
+from .audit import Event, EventType
 from ..models import PolicySetting, TagPolicy
-from ..policy import POLICY_KEYS, PolicySet, parse_policy_document, policy_document
+from ..core.policy import POLICY_KEYS, PolicySet, parse_policy_document, policy_document
 
 
 def export_document() -> dict[str, Any]:

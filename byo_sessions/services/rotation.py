@@ -25,12 +25,13 @@ from django.db import DatabaseError, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.debug import sensitive_variables
 
-from .. import audit, signals
-from ..audit import Event, EventType
+from . import audit
+from .. import signals
+from .audit import Event, EventType
 from ..conf import byo_settings
 from ..models import EndReason, RetiredToken, Session
 from ..results import Err, ErrorType, err
-from ..tokens import hash_token
+from ..core.tokens import hash_token
 from .ending import end_session
 
 logger = logging.getLogger("byo_sessions")

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import audit, signals
-from ..audit import Event, EventType
+from . import audit
+from .. import signals
+from .audit import Event, EventType
 from ..conf import byo_settings
 from ..models import AuditEvent, EndReason, Session
-from ..policy import IpChangeAction, Policy, UaChangeAction
+from ..core.policy import IpChangeAction, Policy, UaChangeAction
 from ..results import Err, ErrorType, err
-from ..user_agent import parse_user_agent, suspicious_change
+from ..core.user_agent import parse_user_agent, suspicious_change
 from ..values import DeviceVerification
 from . import devices
 from .ending import end_session

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 import byo_sessions
 from byo_sessions import sessions
-from byo_sessions.api.authentication import SessionTokenAuthentication
+from byo_sessions.drf.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import login_required
 
 

@@ -15,7 +15,7 @@ from django.test import Client
 
 from byo_sessions import sessions
 from byo_sessions.models import AuditEvent, Session
-from byo_sessions.server.keys import key_digest
+from byo_sessions.server.integration_keys import key_digest
 from tests.compat.conftest import COOKIE, live_sessions, login_through_django
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.compat.urls")]

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from byo_sessions.models import Session
-from byo_sessions.tokens import hash_token
+from byo_sessions.core.tokens import hash_token
 
 COOKIE = "session_token"  # SESSION_COOKIE_NAME in tests/settings.py
 URLS = "tests.compat_allauth.urls"

@@ -27,7 +27,7 @@ from allauth.usersessions.models import UserSession  # noqa: E402
 
 from byo_sessions.conf import byo_settings  # noqa: E402
 from byo_sessions.models import Session  # noqa: E402
-from byo_sessions.tokens import hash_token  # noqa: E402
+from byo_sessions.core.tokens import hash_token  # noqa: E402
 
 from .conftest import COOKIE, URLS, session_of, whoami  # noqa: E402
 from .test_account import allauth_login  # noqa: E402

@@ -1,8 +1,8 @@
 """Fixtures for driving device.js in a real headless Chromium.
 
 A tiny threaded ``http.server`` app (no Django) serves the static file, issues
-challenges with ``byo_sessions.challenges`` and verifies proofs with
-``byo_sessions.dpop`` exactly as a server would. Tests steer it through
+challenges with ``byo_sessions.core.challenges`` and verifies proofs with
+``byo_sessions.core.dpop`` exactly as a server would. Tests steer it through
 :class:`AppState` (request log, forced 425s, a simulated IP change).
 """
 
@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from byo_sessions.challenges import ChallengeError, check_challenge, issue_challenge
-from byo_sessions.dpop import ProofError, extract_proof_header, verify_proof
+from byo_sessions.core.challenges import ChallengeError, check_challenge, issue_challenge
+from byo_sessions.core.dpop import ProofError, extract_proof_header, verify_proof
 
 STATIC_ROOT = Path(__file__).resolve().parents[2] / "byo_sessions" / "static"
 CHALLENGE_PATHS = {"/byo/device/challenge", "/challenge"}

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from byo_sessions.challenges import check_challenge
-from byo_sessions.dpop import access_token_hash, jwk_thumbprint, verify_proof
+from byo_sessions.core.challenges import check_challenge
+from byo_sessions.core.dpop import access_token_hash, jwk_thumbprint, verify_proof
 from tests.browser_scripts import INSPECT_STORED_KEY
 
 from .conftest import AppState

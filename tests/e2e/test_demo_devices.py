@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from byo_sessions import policy_store
 from byo_sessions.conf import byo_settings
-from byo_sessions.dpop import jwk_thumbprint
+from byo_sessions.core.dpop import jwk_thumbprint
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
 from tests.browser_scripts import INSPECT_STORED_KEY
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 from django.test import Client
 
-from byo_sessions.server.keys import key_digest
+from byo_sessions.server.integration_keys import key_digest
 from tests.dpop_signer import TestDevice
 
 KEY = "byo_ik_test-integration-key-0123456789abcdef"

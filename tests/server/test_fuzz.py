@@ -25,19 +25,12 @@ from hypothesis import strategies as st
 from propelauth_byo.result import is_err
 
 from byo_sessions import policy_store
-from byo_sessions.models import (
-    Device,
-    RetiredToken,
-    Session,
-    SessionTag,
-    SigningKey,
-    UsedProof,
-)
+from byo_sessions.models import Device, RetiredToken, Session, SessionTag, SigningKey, UsedProof
 from byo_sessions.results import ErrorType, Ok
 from byo_sessions.server.commands import COMMANDS
 from byo_sessions.server.views import MAX_DEPTH
 from byo_sessions.services.sessions import MAX_METADATA_DEPTH
-from byo_sessions.services import devices, keys
+from byo_sessions.services import devices, signing_keys
 from byo_sessions.services import sessions as svc
 from tests.dpop_signer import TestDevice
 from tests.server.conftest import APP_URL, IP, KEY, UA, configure
@@ -271,7 +264,7 @@ def world(settings: Any, clock: Any) -> dict[str, str]:
                        ip_address=IP, user_agent=UA)
     other = svc.create(external_user_id=OWNER, tags=["org:acme"], ip_address=IP, user_agent=UA)
     assert isinstance(first, Ok) and isinstance(other, Ok)
-    keys.signing_key()  # made once, outside the per-example savepoints (RSA generation is slow)
+    signing_keys.signing_key()  # made once, outside the per-example savepoints (RSA generation is slow)
     challenge = devices.create_challenge(ip_address=IP, user_agent=UA)
     assert isinstance(challenge, Ok)
     # Single use, but every example's savepoint is rolled back, so it stays fresh.
@@ -301,7 +294,7 @@ def run_example(command: str, payload: str) -> tuple[int, Any]:
         if command == "CreateSession" and status == 200:
             assert len(after["Session"]) == len(before["Session"]) + 1
         transaction.set_rollback(True)
-    keys.forget_cached()
+    signing_keys.forget_cached()
     policy_store.forget_cached()
     return status, body
 

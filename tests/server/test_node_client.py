@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from byo_sessions.models import Device, Session, SigningKey
-from byo_sessions.services import keys
+from byo_sessions.services import signing_keys
 from byo_sessions.services import sessions as svc_sessions
-from byo_sessions.tokens import hash_token
+from byo_sessions.core.tokens import hash_token
 from tests.server.conftest import IP, KEY, OTHER_KEY, UA, configure
 
 pytestmark = [pytest.mark.urls("tests.server.urls")]
@@ -63,9 +63,9 @@ def node_client() -> Path:
 
 @pytest.fixture
 def fresh_keys() -> Any:
-    keys.forget_cached()
+    signing_keys.forget_cached()
     yield
-    keys.forget_cached()
+    signing_keys.forget_cached()
 
 
 def run_node(server_url: str, client_dir: Path, **extra: str) -> dict[str, Any]:

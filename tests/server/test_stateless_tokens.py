@@ -8,7 +8,7 @@ import pytest
 
 from byo_sessions import sessions
 from byo_sessions.models import SigningKey
-from byo_sessions.services import keys
+from byo_sessions.services import signing_keys
 from tests.server.conftest import IP, UA, run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.server.urls")]
@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.s
 
 @pytest.fixture(autouse=True)
 def fresh_keys():
-    keys.forget_cached()
+    signing_keys.forget_cached()
     yield
-    keys.forget_cached()
+    signing_keys.forget_cached()
 
 
 def ok(result):

@@ -8,12 +8,7 @@ import pytest
 from byo_sessions.checks import check_settings
 from byo_sessions.models import Session
 from byo_sessions.server import commands
-from byo_sessions.server.keys import (
-    KEY_PREFIX,
-    check_authorization,
-    key_digest,
-    new_key,
-)
+from byo_sessions.server.integration_keys import KEY_PREFIX, check_authorization, key_digest, new_key
 from tests.server.conftest import IP, KEY, OTHER_KEY, UA, configure
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.server.urls")]

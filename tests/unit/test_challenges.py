@@ -1,4 +1,4 @@
-"""byo_sessions.challenges: stateless challenges bound to IP and User-Agent."""
+"""byo_sessions.core.challenges: stateless challenges bound to IP and User-Agent."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from byo_sessions.challenges import CHALLENGE_ERROR_REASONS, ChallengeError, check_challenge, issue_challenge
+from byo_sessions.core.challenges import CHALLENGE_ERROR_REASONS, ChallengeError, check_challenge, issue_challenge
 
 SECRET = b"s" * 32
 IP = "198.51.100.7"

@@ -1,4 +1,4 @@
-"""byo_sessions.dpop: each attack yields a typed ProofError with its reason."""
+"""byo_sessions.core.dpop: each attack yields a typed ProofError with its reason."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from byo_sessions.dpop import (
+from byo_sessions.core.dpop import (
     PROOF_ERROR_REASONS,
     access_token_hash,
     check_ath,

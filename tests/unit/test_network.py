@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from byo_sessions.network import (
+from byo_sessions.core.network import (
     InvalidIpAddress,
     InvalidNetwork,
     client_ip,

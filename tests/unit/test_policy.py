@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from byo_sessions.policy import (
+from byo_sessions.core.policy import (
     POLICY_KEYS,
     IpChangeAction,
     LimitAction,

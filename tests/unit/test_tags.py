@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from byo_sessions.tags import (
+from byo_sessions.core.tags import (
     MAX_TAG_LENGTH,
     MAX_TAGS,
     Tag,

@@ -6,8 +6,8 @@ import ua_parser
 from hypothesis import given
 from hypothesis import strategies as st
 
-from byo_sessions import user_agent as ua_module
-from byo_sessions.user_agent import MAX_UA_LENGTH, UserAgentSummary, parse_user_agent, suspicious_change
+from byo_sessions.core import user_agent as ua_module
+from byo_sessions.core.user_agent import MAX_UA_LENGTH, UserAgentSummary, parse_user_agent, suspicious_change
 from tests.unit import user_agents as UA
 
 REAL = UA.ALL

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ...server.keys import new_key
+from ...server.integration_keys import new_key
 
 
 class Command(BaseCommand):

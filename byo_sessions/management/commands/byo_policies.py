@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...policy import PolicyValueError
+from ...core.policy import PolicyValueError
 from ...services import policies
 
 

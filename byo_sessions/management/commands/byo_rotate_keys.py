@@ -15,11 +15,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import clock
+from ...core import clock
 from ...conf import byo_settings
 from ...models import SigningKey
 from ...results import Err
-from ...services.keys import key_state, reencrypt_signing_keys, rotate_stateless_token_key
+from ...services.signing_keys import key_state, reencrypt_signing_keys, rotate_stateless_token_key
 
 DEFAULT_SECS_BEFORE_DEFAULT = 3600
 

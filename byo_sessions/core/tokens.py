@@ -14,7 +14,7 @@ import secrets
 
 from django.utils.crypto import salted_hmac
 
-from .conf import byo_settings
+from ..conf import byo_settings
 
 TOKEN_BYTES = 32
 _BODY = re.compile(r"[A-Za-z0-9_-]{43}")

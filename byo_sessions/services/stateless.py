@@ -1,5 +1,5 @@
 """Stateless tokens: short-lived RS256 JWTs minted from a live session (or for a user),
-verified offline with the public keys (``services/keys.py``).
+verified offline with the public keys (``services/signing_keys.py``).
 
 They cannot be revoked before ``exp``: that is the price of verifying without a query,
 and why the lifetime is short (``STATELESS_TOKEN_LIFETIME_SECS``, at most
@@ -9,7 +9,7 @@ Verification follows RFC 8725 and the PyJWT pitfalls: the algorithm is pinned to
 the key is picked by ``kid`` among our own keys only (unknown: refused, nothing is
 fetched), ``typ`` must be ``at+jwt``, ``iss``/``aud`` are always checked, and
 ``exp``/``iat``/``iss``/``aud``/``jti``/``sub`` are required. Times are checked against
-``byo_sessions.clock`` (the service layer's one "now"), not PyJWT's own clock.
+``byo_sessions.core.clock`` (the service layer's one "now"), not PyJWT's own clock.
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from typing import Any
 
 import jwt
 
-from . import clock, policy_store
-from .conf import byo_settings
-from .models import Session
-from .results import Err, ErrorType, Ok, err
-from .services import keys
-from .services import sessions as session_service
-from .services.validation import RequestContext, check_session
+from ..core import clock
+from .. import policy_store
+from ..conf import byo_settings
+from ..models import Session
+from ..results import Err, ErrorType, Ok, err
+from . import signing_keys
+from . import sessions as session_service
+from .validation import RequestContext, check_session
 
 TYP = "at+jwt"
 ACCEPTED_TYPS = frozenset({"at+jwt", "application/at+jwt"})  # RFC 9068 §2.1
@@ -165,13 +166,13 @@ def create_stateless_token(*, user_id: Any = None, external_user_id: str | None 
             return named
         sub = named
 
-    key = keys.signing_key(actor=actor)
+    key = signing_keys.signing_key(actor=actor)
     jti = secrets.token_urlsafe(16)
     claims: dict[str, Any] = {**extra, "iss": iss, "aud": aud, "sub": sub, "iat": iat, "nbf": nbf, "exp": exp,
                               "jti": jti}
     if sid is not None:
         claims["sid"] = sid
-    token = jwt.encode(claims, key.private_key(), algorithm=keys.ALGORITHM, headers={"typ": TYP, "kid": key.kid})
+    token = jwt.encode(claims, key.private_key(), algorithm=signing_keys.ALGORITHM, headers={"typ": TYP, "kid": key.kid})
     return Ok(StatelessToken(stateless_token=token, expires_at=now.replace(microsecond=0) + timedelta(seconds=lifetime),
                              key_id=key.kid, jti=jti, claims=claims))
 
@@ -221,19 +222,19 @@ def verify_stateless_token(token: Any, *, audience: str | None = None,
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPS:
         return _refused("bad_typ", f"The token type must be {TYP}.")
-    if header.get("alg") != keys.ALGORITHM:
-        return _refused("bad_alg", f"The token must be signed with {keys.ALGORITHM}.")
+    if header.get("alg") != signing_keys.ALGORITHM:
+        return _refused("bad_alg", f"The token must be signed with {signing_keys.ALGORITHM}.")
     kid = header.get("kid")
     now = clock.now()
-    key = keys.key_set().find(kid, now) if isinstance(kid, str) else None
+    key = signing_keys.key_set().find(kid, now) if isinstance(kid, str) else None
     if key is None:
         return _refused("unknown_kid", "The token names no key of ours (unknown or expired kid).")
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, key.public_key, algorithms=[keys.ALGORITHM],
+            token, key.public_key, algorithms=[signing_keys.ALGORITHM],
             audience=audience or byo_settings.STATELESS_TOKEN_AUDIENCE,
             issuer=issuer or byo_settings.STATELESS_TOKEN_ISSUER,
-            # Times are checked below against byo_sessions.clock; presence is required here.
+            # Times are checked below against byo_sessions.core.clock; presence is required here.
             options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.InvalidTokenError as exc:

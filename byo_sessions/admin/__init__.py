@@ -16,11 +16,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import audit, clock
-from .models import AuditEvent, Device, EndReason, PolicySetting, Session, SigningKey, TagPolicy
-from .admin_policy_io import PolicyJsonMixin
-from .audit import Event, EventType
-from .policy import (
+from ..services import audit
+from ..core import clock
+from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SigningKey, TagPolicy
+from .policy_io import PolicyJsonMixin
+from ..services.audit import Event, EventType
+from ..core.policy import (
     POLICY_KEYS,
     PolicySet,
     PolicyValueError,
@@ -28,9 +29,9 @@ from .policy import (
     selector_error,
     validate_overrides,
 )
-from .services import sessions as session_service
-from .tags import is_valid_tag_type
-from .user_agent import UserAgentSummary
+from ..services import sessions as session_service
+from ..core.tags import is_valid_tag_type
+from ..core.user_agent import UserAgentSummary
 
 
 def _actor(request: HttpRequest) -> str:
@@ -322,6 +323,6 @@ class SigningKeyAdmin(ReadOnlyAdmin):
 
     @admin.display(description="state")
     def state(self, obj: SigningKey) -> str:
-        from .services.keys import key_state
+        from ..services.signing_keys import key_state
 
         return key_state(obj)

@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from ..decorators import session_exempt
-from ..services.keys import get_jwks
+from ..services.signing_keys import get_jwks
 
 CACHE_CONTROL = "public, max-age=300"
 

@@ -35,10 +35,11 @@ from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
-from .. import audit, clock
-from ..audit import Event, EventType
+from . import audit
+from ..core import clock
+from .audit import Event, EventType
 from ..conf import byo_settings
-from ..locks import lock_for_transaction
+from .locks import lock_for_transaction
 from ..models import SigningKey
 from ..results import Err, ErrorType, Ok, err
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from django.db import transaction
 
-from . import clock
-from .conf import byo_settings
-from .models import AuditEvent, Session
+from ..core import clock
+from ..conf import byo_settings
+from ..models import AuditEvent, Session
 
 EventType = AuditEvent.Type
 

@@ -17,9 +17,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from .policy import PolicyValueError
-from .services import policies
-from .text import json_depth
+from ..core.policy import PolicyValueError
+from ..services import policies
+from ..core.text import json_depth
 
 MAX_UPLOAD_BYTES = 1024 * 1024
 MAX_DEPTH = 16  # a policy set nests four levels; anything far deeper is not one

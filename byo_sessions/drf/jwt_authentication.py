@@ -16,7 +16,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from .. import http
-from ..jwt_tokens import verify_stateless_token
+from ..services.stateless import verify_stateless_token
 from ..results import Err, SessionError
 
 
