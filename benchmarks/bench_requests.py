@@ -272,7 +272,7 @@ def make_fixtures() -> Fixtures:
 
     import byo_sessions
     from byo_sessions.backends.db import SessionStore as ByoStore
-    from byo_sessions.results import Ok
+    from byo_sessions.values import Ok
 
     user = auth.get_user_model().objects.create_user(USERNAME, password="bench-password")
 

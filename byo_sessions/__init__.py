@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .results import Err, ErrorType, Ok, SessionError, is_err, is_ok
+from .values import Err, ErrorType, Ok, SessionError, is_err, is_ok
 
 __version__ = "0.1.0"
 

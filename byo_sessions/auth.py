@@ -19,8 +19,7 @@ from django.http import HttpRequest
 
 from . import http
 from .backends.db import LoginOptions, SessionStore
-from .results import Err, Ok
-from .values import CreatedSession, DeviceRegistration
+from .values import CreatedSession, DeviceRegistration, Err, Ok
 
 
 def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,

@@ -112,12 +112,20 @@ class Settings:
 byo_settings = Settings()
 
 
+def secret_keys() -> list[str]:
+    """``SECRET_KEY``, then ``SECRET_KEY_FALLBACKS``: sign with the first, accept any.
+
+    The one list behind every secret we derive (rotation successors, device challenges,
+    the encryption of signing keys), so rotating ``SECRET_KEY`` the Django way keeps
+    honest clients working until the fallback is dropped."""
+    return [django_settings.SECRET_KEY, *getattr(django_settings, "SECRET_KEY_FALLBACKS", [])]
+
+
 def _reload(*, setting: str, **kwargs: Any) -> None:
+    # Caches built from settings elsewhere (the policy set, the signing keys) connect their
+    # own receivers, so this module imports nothing of the package.
     if setting in ("BYO_SESSIONS", "DEBUG"):
         byo_settings.reload()
-        from . import policy_store
-
-        policy_store.forget_cached()
 
 
 setting_changed.connect(_reload)

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 
 from . import http
 from .backends.db import SessionStore
-from .results import ErrorType, SessionError
+from .values import ErrorType, SessionError
 
 View = Callable[..., Any]
 _NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authentication required.",

@@ -36,7 +36,7 @@ from django.views.decorators.debug import sensitive_variables
 from . import http
 from .backends.db import LoginOptions, SessionStore, options_from_hook
 from .conf import byo_settings
-from .results import Err
+from .values import Err
 from .services import engine
 from .core.tokens import is_well_formed
 

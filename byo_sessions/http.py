@@ -16,8 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .conf import byo_settings
 from .core.network import client_ip
-from .results import ErrorType, SessionError
-from .values import DeviceVerification
+from .values import DeviceVerification, ErrorType, SessionError
 
 STATUS_BY_ERROR: dict[ErrorType, int] = {
     ErrorType.INVALID_SESSION_TOKEN: 401,

@@ -24,7 +24,7 @@ from byo_sessions.drf.authentication import SessionTokenAuthentication
 from byo_sessions.drf.jwt_authentication import StatelessTokenAuthentication
 from byo_sessions.checks import check_settings
 from byo_sessions.models import AuditEvent, SigningKey
-from byo_sessions.results import ErrorType
+from byo_sessions.values import ErrorType
 from tests.concurrency import run_in_parallel
 from byo_sessions.services import signing_keys
 from tests import urls as base_urls

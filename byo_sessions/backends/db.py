@@ -40,9 +40,10 @@ from .. import http
 from ..conf import byo_settings
 from ..models import EndReason
 from ..core.tokens import new_token
-from ..results import Err, ErrorType, Ok, SessionError
+from ..values import (
+    CreatedSession, DeviceRegistration, Err, ErrorType, Ok, SessionError, ValidatedSession,
+)
 from ..services import engine, sessions
-from ..values import CreatedSession, DeviceRegistration, ValidatedSession
 
 logger = logging.getLogger("byo_sessions")
 security_logger = logging.getLogger("django.security.SuspiciousSession")

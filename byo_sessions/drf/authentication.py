@@ -17,7 +17,7 @@ from rest_framework.request import Request
 
 from .. import http
 from ..backends.db import SessionStore
-from ..results import ErrorType, SessionError
+from ..values import ErrorType, SessionError
 
 
 class DeviceChallengeRequired(exceptions.APIException):

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 
 from .. import http
 from ..services.stateless import verify_stateless_token
-from ..results import Err, SessionError
+from ..values import Err, SessionError
 
 
 class StatelessTokenUser:

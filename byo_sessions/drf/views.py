@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import http
-from ..results import Err
+from ..values import Err
 from ..services import devices
 
 

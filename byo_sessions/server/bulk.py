@@ -10,9 +10,8 @@ from django.db.models import QuerySet
 
 from ..core import clock
 from ..models import Session
-from ..results import Err
+from ..values import Err, SessionInfo
 from ..services.sessions import external_id_error, session_info, with_tags
-from ..values import SessionInfo
 
 PAGE_SIZE = 100
 MAX_SESSIONS_PER_UPDATE = 1000

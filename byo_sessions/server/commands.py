@@ -12,10 +12,9 @@ from typing import Any
 
 from ..core import clock
 from ..services import stateless
-from ..results import Err
+from ..values import ClientDevice, Err, SessionInfo, ValidatedSession
 from ..services import devices, signing_keys
 from ..services import sessions as svc
-from ..values import ClientDevice, SessionInfo, ValidatedSession
 from . import bulk
 from .errors import WireError
 from .fields import BadRequest, Fields

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import http
-from ..results import ErrorType as T
-from ..results import SessionError
+from ..values import ErrorType as T, SessionError
 
 UNEXPECTED = "UnexpectedError"
 

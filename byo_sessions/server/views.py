@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.views.decorators.csrf import csrf_exempt
 
 from ..decorators import session_exempt
-from ..results import Err
+from ..values import Err
 from ..core.text import json_depth, strings_in_json
 from . import integration_keys
 from .commands import COMMANDS, NOT_OFFERED

@@ -31,11 +31,10 @@ from ..core.dpop import ProofError, VerifiedProof, check_ath, verify_proof
 from ..models import SESSION_ID_MAX_LENGTH, Device, Session, UsedProof
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..core.policy import Policy
-from ..results import Err, ErrorType, Ok, err
+from ..values import DeviceVerification, Err, ErrorType, Ok, err
 from ..core.text import usable_identifier
 from ..core.tokens import hash_token, is_well_formed
 from ..core.user_agent import clean_user_agent, parse_user_agent
-from ..values import DeviceVerification
 from . import limits, validation  # module imports: validation imports this module too
 
 # Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.

@@ -25,7 +25,7 @@ from .audit import Event, EventType
 from ..conf import byo_settings
 from ..models import AuditEvent, EndReason, Session, SigningKey
 from ..core.network import InvalidIpAddress, normalise_ip
-from ..results import Err, Ok
+from ..values import Err, Ok
 from ..core.tokens import derived_token, hash_token, is_well_formed, new_token
 from ..core.user_agent import clean_user_agent
 from . import rotation, sessions

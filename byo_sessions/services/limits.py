@@ -18,7 +18,7 @@ from .locks import lock_for_transaction
 from .audit import EventType
 from ..models import EndReason, Session
 from ..core.policy import LimitAction, Policy
-from ..results import Err, ErrorType, err
+from ..values import Err, ErrorType, err
 from .ending import end_sessions
 
 

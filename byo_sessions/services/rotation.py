@@ -30,7 +30,7 @@ from .. import signals
 from .audit import Event, EventType
 from ..conf import byo_settings
 from ..models import EndReason, RetiredToken, Session
-from ..results import Err, ErrorType, err
+from ..values import Err, ErrorType, err
 from ..core.tokens import hash_token
 from .ending import end_session
 

@@ -24,19 +24,22 @@ from ..conf import byo_settings
 from .audit import Event, EventType
 from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag
 from ..core.network import InvalidIpAddress, normalise_ip
-from ..results import Err, ErrorType, Ok, err
-from ..core.text import json_depth, unstorable_in_json, unstorable_reason, usable_identifier
-from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
-from ..core.tokens import hash_token, is_well_formed, new_token
-from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
 from ..values import (
     ClientDevice,
     CreatedSession,
     DeviceRegistration,
     DeviceVerification,
+    Err,
+    ErrorType,
+    Ok,
     SessionInfo,
     ValidatedSession,
+    err,
 )
+from ..core.text import json_depth, unstorable_in_json, unstorable_reason, usable_identifier
+from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
+from ..core.tokens import hash_token, is_well_formed, new_token
+from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
 from . import devices, limits, rotation
 from .ending import end_sessions
 from .validation import RequestContext, absolute_expiry, check_session, effective_expiry, ended_error

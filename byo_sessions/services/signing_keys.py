@@ -41,7 +41,7 @@ from .audit import Event, EventType
 from ..conf import byo_settings
 from .locks import lock_for_transaction
 from ..models import SigningKey
-from ..results import Err, ErrorType, Ok, err
+from ..values import Err, ErrorType, Ok, err
 
 logger = logging.getLogger("byo_sessions")
 

@@ -25,7 +25,7 @@ from ..core import clock
 from .. import policy_store
 from ..conf import byo_settings
 from ..models import Session
-from ..results import Err, ErrorType, Ok, err
+from ..values import Err, ErrorType, Ok, err
 from . import signing_keys
 from . import sessions as session_service
 from .validation import RequestContext, check_session

@@ -16,9 +16,8 @@ from .audit import Event, EventType
 from ..conf import byo_settings
 from ..models import AuditEvent, EndReason, Session
 from ..core.policy import IpChangeAction, Policy, UaChangeAction
-from ..results import Err, ErrorType, err
+from ..values import DeviceVerification, Err, ErrorType, err
 from ..core.user_agent import parse_user_agent, suspicious_change
-from ..values import DeviceVerification
 from . import devices
 from .ending import end_session
 

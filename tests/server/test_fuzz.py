@@ -26,7 +26,7 @@ from propelauth_byo.result import is_err
 
 from byo_sessions import policy_store
 from byo_sessions.models import Device, RetiredToken, Session, SessionTag, SigningKey, UsedProof
-from byo_sessions.results import ErrorType, Ok
+from byo_sessions.values import ErrorType, Ok
 from byo_sessions.server.commands import COMMANDS
 from byo_sessions.server.views import MAX_DEPTH
 from byo_sessions.services.sessions import MAX_METADATA_DEPTH

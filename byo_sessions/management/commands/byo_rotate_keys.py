@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ...core import clock
 from ...conf import byo_settings
 from ...models import SigningKey
-from ...results import Err
+from ...values import Err
 from ...services.signing_keys import key_state, reencrypt_signing_keys, rotate_stateless_token_key
 
 DEFAULT_SECS_BEFORE_DEFAULT = 3600
