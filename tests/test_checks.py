@@ -199,7 +199,7 @@ def test_login_session_options_error_says_what_is_wrong(settings, value, problem
 
 @pytest.mark.parametrize("value", [
     {"ALLOW_BEARER": False},
-    {"MIGRATE_DJANGO_SESSIONS": False},  # True needs django.contrib.sessions (E029): test_django_sessions_migration
+    {"MIGRATE_DJANGO_SESSIONS": False},  # True needs django.contrib.sessions (E029): tests/test_django_sessions.py
     {"ANONYMOUS_LIFETIME_SECS": 3600},
     {"REFRESHED_TOKEN_HEADER": "X-Refreshed-Token"},
     {"AUDIT_LOGGER": "myproject.audit"},

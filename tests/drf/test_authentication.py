@@ -7,7 +7,7 @@ from django.test import Client
 from byo_sessions.core.dpop import access_token_hash
 from byo_sessions import sessions
 from tests.dpop_signer import TestDevice
-from tests.test_devices import IP, UA, login, proof
+from tests.services.test_devices import IP, UA, login, proof
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def test_device_required_view_and_425(user, clock):
     assert api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, claim_overrides=bound)).status_code == 200
     unbound = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url))
     assert unbound.status_code == 401 and unbound.json()["details"]["reason"] == "ath_missing"
-    from tests.test_devices import challenge
+    from tests.services.test_devices import challenge
 
     stale_nonce = challenge()
     clock.advance(301)

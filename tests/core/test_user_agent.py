@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from byo_sessions.core import user_agent as ua_module
 from byo_sessions.core.user_agent import MAX_UA_LENGTH, UserAgentSummary, parse_user_agent, suspicious_change
-from tests.unit import user_agents as UA
+from tests.core import user_agents as UA
 
 REAL = UA.ALL
 

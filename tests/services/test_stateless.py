@@ -29,7 +29,7 @@ from tests.concurrency import run_in_parallel
 from byo_sessions.services import signing_keys
 from tests import urls as base_urls
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_stateless_tokens")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.services.test_stateless")]
 
 
 class JwtMe(APIView):

@@ -680,7 +680,7 @@ urlpatterns = [
 ]
 
 
-@pytest.mark.urls("tests.test_devices")
+@pytest.mark.urls("tests.services.test_devices")
 @pytest.mark.parametrize("url", ["/ignored-outside/", "/ignored-inside/"])
 def test_ignore_device_for_verification_lets_a_device_required_session_in(user, clock, settings, url):
     settings.BYO_SESSIONS = {}
