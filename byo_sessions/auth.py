@@ -18,8 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 from . import http
-from .backends.db import LoginOptions, SessionStore
-from .values import CreatedSession, DeviceRegistration, Err, Ok
+from .backends.db import SessionStore
+from .values import CreatedSession, DeviceRegistration, Err, LoginOptions, Ok
 
 
 def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,

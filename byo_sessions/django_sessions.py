@@ -15,7 +15,8 @@ the user (backend, active, session auth hash, ``SECRET_KEY_FALLBACKS``). Then:
 
 Anything else (an unknown or expired key, a password changed since, an inactive user,
 a policy that refuses the session) is an unknown token, as without the setting. With the
-setting off, for our tokens and for Bearer requests, ``upgrade()`` does no work at all.
+setting off the middleware does not call ``upgrade()``; for our tokens and for Bearer
+requests it does no work at all.
 
 This is an edge module: it reads a request and Django's table; the sessions are created
 by the service layer (``services/engine.migrate_django_session``). ``remaining()`` and
@@ -34,9 +35,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from . import http
-from .backends.db import LoginOptions, SessionStore, options_from_hook
-from .conf import byo_settings
-from .values import Err
+from .backends.db import SessionStore, options_from_hook
+from .values import ClientInfo, Err, LoginOptions, PresentedToken
 from .services import engine
 from .core.tokens import is_well_formed
 
@@ -44,18 +44,18 @@ logger = logging.getLogger("byo_sessions")
 
 
 @sensitive_variables()  # session keys and tokens in locals: keep them out of error reports
-def upgrade(request: HttpRequest, presented: http.PresentedToken | None,
+def upgrade(request: HttpRequest, presented: PresentedToken | None,
             store_class: type[SessionStore]) -> SessionStore | None:
     """The store of a request whose cookie holds a Django session worth keeping, keyed
     by the new token (validated as usual when the view is known); None otherwise, and the
-    middleware builds the usual store."""
-    if not byo_settings.MIGRATE_DJANGO_SESSIONS or presented is None or presented.transport != "cookie" \
-            or is_well_formed(presented.value):
+    middleware builds the usual store. Called only while ``MIGRATE_DJANGO_SESSIONS`` is on."""
+    if presented is None or presented.transport != "cookie" or is_well_formed(presented.value):
         return None
-    token = _migrate(request, presented.value, store_class)
+    client = http.client_info(request, presented.transport)
+    token = _migrate(request, client, presented.value, store_class)
     if token is None:
         return None
-    store = store_class(token, request=request)
+    store = store_class(token, request=request, client=client)
     store.key_changed = True  # the browser holds Django's key: the response sets ours
     return store
 
@@ -68,7 +68,7 @@ class _OldSessionRequest:
 
 
 @sensitive_variables()  # session keys and tokens in locals: keep them out of error reports
-def _migrate(request: HttpRequest, key: str, store_class: type[SessionStore]) -> str | None:
+def _migrate(request: HttpRequest, client: ClientInfo, key: str, store_class: type[SessionStore]) -> str | None:
     """The token of the session ``key`` became, or None when there is nothing to keep."""
     old = DjangoSessionStore(key)
     data = dict(old.items())  # Django's load: an unknown, expired or tampered row reads as {}
@@ -87,8 +87,8 @@ def _migrate(request: HttpRequest, key: str, store_class: type[SessionStore]) ->
     options = options_from_hook(request, user) if user is not None else LoginOptions()
     result = engine.migrate_django_session(
         django_session_key=key, user_id=user.pk if user is not None else None,
-        session_data=store_class().encode(data), ip_address=http.request_ip(request),
-        user_agent=http.request_user_agent(request), tags=options.tags, metadata=options.metadata,
+        session_data=store_class().encode(data), ip_address=client.ip_address,
+        user_agent=client.user_agent, tags=options.tags, metadata=options.metadata,
         expires_at=old.get_expiry_date() if data.get("_session_expiry") else None)  # set_expiry() kept
     old.delete()  # after get_user()'s cycle_key() (a fallback secret) this is its new row
     if isinstance(result, Err):  # refused by policy (audited there): the user logs in again

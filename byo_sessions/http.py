@@ -1,4 +1,5 @@
-"""The HTTP edge's shared pieces: error->status table, token transport, client info.
+"""The HTTP edge's shared pieces: the error->status table, the error body (with the one
+425 body), token transport, the one Bearer parser, and ``ClientInfo`` from a request.
 
 Everything that turns a Django request into service arguments, or a service result
 into a response, lives here so the middleware, decorators, DRF classes and the session
@@ -6,7 +7,6 @@ server agree on it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .conf import byo_settings
 from .core.network import client_ip
-from .values import DeviceVerification, ErrorType, SessionError
+from .values import ClientInfo, DeviceChallenge, DeviceVerification, ErrorType, PresentedToken, SessionError
 
 STATUS_BY_ERROR: dict[ErrorType, int] = {
     ErrorType.INVALID_SESSION_TOKEN: 401,
@@ -56,24 +56,21 @@ def status_for(error: SessionError) -> int:
 
 
 def error_body(error: SessionError) -> dict[str, Any]:
-    return {"type": str(error.type), "details": error.details}
+    """A refusal as JSON: ``{"type", "details"}``. A ``NewDeviceChallengeRequired`` (the
+    425 body) also carries its fresh challenge at the top level (``deviceChallenge``,
+    ``expiresAt``): what ``device.js`` reads to sign and retry. The one builder of the
+    edge's error bodies (middleware, decorators, DRF); the session server speaks the BYO
+    protocol's own shapes (``server/errors.py``)."""
+    body = {"type": str(error.type), "details": error.details}
+    if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+        body.update(DeviceChallenge.carried_by(error).as_json())
+    return body
 
 
 def error_response(error: SessionError) -> JsonResponse:
     response = JsonResponse(error_body(error), status=status_for(error))
-    if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
-        # What device.js reads to sign and retry.
-        response = JsonResponse({**error_body(error), "deviceChallenge": error.details.get("device_challenge"),
-                                 "expiresAt": error.details.get("expires_at")}, status=425)
     response["Cache-Control"] = "no-store"
     return response
-
-
-@dataclass(frozen=True, slots=True)
-class PresentedToken:
-    # repr=False: a repr lands in logs, tracebacks and error reports; the raw token must not.
-    value: str = field(repr=False)
-    transport: str  # "cookie" | "bearer"
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -96,8 +93,15 @@ def presented_token(request: HttpRequest) -> PresentedToken | None:
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def bearer_value(request: HttpRequest) -> str | None:
-    """The credentials of an ``Authorization: Bearer ...`` header (one parser for all)."""
-    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    """The credentials of the request's ``Authorization: Bearer ...`` header."""
+    return bearer_credentials(request.META.get("HTTP_AUTHORIZATION", ""))
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def bearer_credentials(header: str) -> str | None:
+    """The credentials of an ``Authorization`` value if its scheme is Bearer (any case):
+    the one parser for session tokens, stateless tokens and integration keys."""
+    scheme, _, value = header.partition(" ")
     value = value.strip()
     return value if scheme.lower() == "bearer" and value else None
 
@@ -108,6 +112,13 @@ def view_flag(view: Any, name: str) -> bool:
         return False
     return bool(getattr(view, name, False) or getattr(getattr(view, "view_class", None), name, False)
                 or getattr(getattr(view, "cls", None), name, False))
+
+
+def client_info(request: HttpRequest, transport: str | None = None) -> ClientInfo:
+    """What the services need of this request's client: the IP (under the proxy settings),
+    the User-Agent and a ``DPoP`` proof. The session store builds it once per request."""
+    return ClientInfo(ip_address=request_ip(request), user_agent=request_user_agent(request),
+                      device_verification=device_proof(request, transport))
 
 
 def request_ip(request: HttpRequest) -> str | None:

@@ -40,6 +40,7 @@ from django.utils.http import http_date
 from . import django_sessions, http
 from .backends.db import LoginRefused, SessionStore
 from .conf import byo_settings
+from .values import ErrorType
 
 # The store of the request being served in this thread or task: what the password-change
 # receiver keeps alive while it ends the user's other sessions.
@@ -71,7 +72,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
         token = http.presented_token(request)
         if token is not None and token.transport == "bearer" and settings.SESSION_COOKIE_NAME not in request.COOKIES:
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-        store = django_sessions.upgrade(request, token, self.SessionStore)  # MIGRATE_DJANGO_SESSIONS
+        store = None
+        if byo_settings.MIGRATE_DJANGO_SESSIONS:  # a django.contrib.sessions cookie becomes ours
+            store = django_sessions.upgrade(request, token, self.SessionStore)
         if store is None:
             store = self.SessionStore(token.value if token else None, request=request,
                                       transport=token.transport if token else "cookie")
@@ -90,7 +93,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return None
         store.resolve(view_func)
         error = store.error
-        if error is not None and error.type == http.ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED \
+        if error is not None and error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED \
                 and http.can_answer_challenge(request):
             return http.error_response(error)
         return None

@@ -83,7 +83,7 @@ def err(type_: ErrorType, message: str, **details: Any) -> Err:
     return Err(SessionError(type_, {"message": message, **details}))
 
 
-# --- inputs -----------------------------------------------------------------------------
+# --- inputs (what callers and the edge pass down) --------------------------------------
 
 AthRule = Literal["if_present", "required", "ignored"]
 
@@ -116,6 +116,47 @@ class DeviceVerification:
         if self.ath_rule not in get_args(AthRule):  # a typo must not quietly relax the check
             raise ValueError(f"ath_rule must be one of {get_args(AthRule)}, not {self.ath_rule!r}")
 
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """The client behind a request, as the services need it: built once at the edge
+    (``http.client_info``), so no service sees an ``HttpRequest`` and the store, DRF and
+    the session server describe a client alike. ``ip_address`` follows the proxy settings."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+    device_verification: DeviceVerification | None = None  # the request's ``DPoP`` proof, if sent
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRules:
+    """What the view being served asks of device proofs (``decorators`` or view attributes):
+    none at all, or one on every request whatever the policy says."""
+
+    ignore_device: bool = False
+    device_required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOptions:
+    """What the session engine's next user session is created with (``byo_sessions.login``
+    or the ``LOGIN_SESSION_OPTIONS`` hook)."""
+
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    device_registration: DeviceRegistration | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedToken:
+    """The session token a request brought, and how (``http.presented_token``)."""
+
+    # repr=False: a repr lands in logs, tracebacks and error reports; the raw token must not.
+    value: str = field(repr=False)
+    transport: str  # "cookie" | "bearer"
+
+
+# --- outputs ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class CreatedSession:
@@ -183,3 +224,44 @@ class SessionInfo:
     @property
     def is_active(self) -> bool:
         return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChallenge:
+    """A short-lived device challenge bound to an IP and User-Agent (``device.create_challenge``);
+    a ``NewDeviceChallengeRequired`` error carries a fresh one in its details."""
+
+    device_challenge: str
+    expires_at: int  # Unix seconds
+
+    @classmethod
+    def carried_by(cls, error: SessionError) -> DeviceChallenge:
+        """The challenge in a ``NewDeviceChallengeRequired`` error's details (``services.devices``
+        puts it there; read as is, so a hand-made error without one answers nulls)."""
+        challenge: Any = error.details.get("device_challenge")
+        expires_at: Any = error.details.get("expires_at")
+        return cls(device_challenge=challenge, expires_at=expires_at)
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"deviceChallenge", "expiresAt"}``: the members ``device.js`` and the BYO clients read."""
+        return {"deviceChallenge": self.device_challenge, "expiresAt": self.expires_at}
+
+
+@dataclass(frozen=True, slots=True)
+class StatelessToken:
+    """A signed stateless token (``create_stateless_token``) and what it says."""
+
+    stateless_token: str = field(repr=False)
+    expires_at: datetime
+    key_id: str
+    jti: str
+    claims: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """The outcome of ``rotate_stateless_token_key``."""
+
+    new_key_id: str
+    new_key_becomes_default_at: datetime
+    existing_keys_expire_at: datetime

@@ -21,7 +21,6 @@ the test client and every app built on them work unchanged:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
@@ -41,7 +40,7 @@ from ..conf import byo_settings
 from ..models import EndReason
 from ..core.tokens import new_token
 from ..values import (
-    CreatedSession, DeviceRegistration, Err, ErrorType, Ok, SessionError, ValidatedSession,
+    ClientInfo, CreatedSession, Err, ErrorType, LoginOptions, Ok, SessionError, ValidatedSession, ViewRules,
 )
 from ..services import engine, sessions
 
@@ -59,31 +58,15 @@ class LoginRefused(Exception):
         self.error = error
 
 
-@dataclass(frozen=True, slots=True)
-class LoginOptions:
-    """What the next user session of this store is created with."""
-
-    tags: list[str] | None = None
-    metadata: dict[str, Any] | None = None
-    device_registration: DeviceRegistration | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ViewRules:
-    """Device rules of the view being served (decorators or view-class attributes)."""
-
-    ignore_device: bool = False
-    device_required: bool = False
-
-
 class SessionStore(SessionBase):
     """``request.session`` backed by a byo session; see the module docstring."""
 
     def __init__(self, session_key: str | None = None, *, request: HttpRequest | None = None,
-                 transport: str = "cookie") -> None:
+                 transport: str = "cookie", client: ClientInfo | None = None) -> None:
         super().__init__(session_key)
         self.request = request  # None outside a request: IP and User-Agent unknown, no rotation
         self.transport = transport  # "cookie" or "bearer" (Authorization header)
+        self._client = client  # built from the request on first use, unless the caller has it already
         self.view_rules = ViewRules()
         self.validated: ValidatedSession | None = None  # the live session behind this store, if any
         self.error: SessionError | None = None  # why the presented token was refused
@@ -127,8 +110,17 @@ class SessionStore(SessionBase):
         validated = self.validated
         if not rules.device_required or self.view_rules.device_required or validated is None:
             return False
-        sent_proof = self.request is not None and http.device_proof(self.request, self.transport) is not None
+        sent_proof = self.client.device_verification is not None
         return not (sent_proof and validated.has_device_registered and not self.view_rules.ignore_device)
+
+    @property
+    def client(self) -> ClientInfo:
+        """The request's client as the services need it (IP, User-Agent, ``DPoP`` proof),
+        built once per request; all unknown outside a request."""
+        if self._client is None:
+            request = self.request
+            self._client = http.client_info(request, self.transport) if request is not None else ClientInfo()
+        return self._client
 
     def forget_presented_token(self) -> None:
         """The request's Bearer value is not ours (a session-exempt view): an empty store."""
@@ -207,17 +199,10 @@ class SessionStore(SessionBase):
         token = self.session_key
         if token is None:
             return {}
-        request = self.request
-        rules = self.view_rules
         try:
             result = sessions.validate_for_engine(
-                session_token=token,
-                ip_address=http.request_ip(request) if request is not None else None,
-                user_agent=http.request_user_agent(request) if request is not None else None,
-                device_verification=http.device_proof(request, self.transport) if request is not None else None,
-                ignore_device_for_verification=rules.ignore_device,
-                device_verification_required=rules.device_required,
-                refresh=request is not None,  # only a response can hand a new token to the client
+                session_token=token, client=self.client, rules=self.view_rules,
+                refresh=self.request is not None,  # only a response can hand a new token to the client
             )
         except DatabaseError:
             logger.exception("byo_sessions: could not validate the session")
@@ -331,11 +316,10 @@ class SessionStore(SessionBase):
     def _create(self, data: dict[str, Any], *, user: Any) -> None:
         pk = data.get(SESSION_KEY)
         if pk is None:
-            request = self.request
+            client = self.client
             created = engine.create_anonymous(
                 session_data=self._serialise(data), expires_at=self._requested_expiry(data),
-                ip_address=http.request_ip(request) if request is not None else None,
-                user_agent=http.request_user_agent(request) if request is not None else None)
+                ip_address=client.ip_address, user_agent=client.user_agent)
             self._adopt(created.session_token, data, ValidatedSession(
                 session_id=created.session_id, user_id=None, created_at=clock.now(), expires_at=created.expires_at,
                 last_activity_at=clock.now(), tags=(), metadata={}, has_device_registered=False,
@@ -350,13 +334,12 @@ class SessionStore(SessionBase):
 
     def _create_for_user(self, data: dict[str, Any], user: Any, options: LoginOptions, *, replaces: str | None,
                          actor: str) -> Ok[CreatedSession] | Err:
-        request = self.request
+        client = self.client
         serialised = self._serialise(data)
         result = sessions.create(
             user_id=user.pk, tags=options.tags, metadata=options.metadata,
             device_registration=options.device_registration, replaces_session_token=replaces, actor=actor,
-            ip_address=http.request_ip(request) if request is not None else None,
-            user_agent=http.request_user_agent(request) if request is not None else None,
+            ip_address=client.ip_address, user_agent=client.user_agent,
             session_data=serialised, expires_at=self._requested_expiry(data))
         if isinstance(result, Err):
             return result

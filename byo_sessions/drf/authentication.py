@@ -27,10 +27,7 @@ class DeviceChallengeRequired(exceptions.APIException):
     default_code = "NewDeviceChallengeRequired"
 
     def __init__(self, error: SessionError) -> None:
-        body = http.error_response(error)
-        import json
-
-        super().__init__(detail=json.loads(body.content))
+        super().__init__(detail=http.error_body(error))
 
 
 class SessionRefused(exceptions.AuthenticationFailed):

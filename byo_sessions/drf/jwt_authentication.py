@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from .. import http
@@ -54,9 +54,8 @@ def looks_like_jwt(value: str) -> bool:
 
 class StatelessTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        scheme, _, value = get_authorization_header(request).decode("latin-1").partition(" ")
-        value = value.strip()
-        if scheme.lower() != "bearer" or not looks_like_jwt(value):
+        value = http.bearer_value(request._request)
+        if value is None or not looks_like_jwt(value):
             return None
         result = verify_stateless_token(value)
         if isinstance(result, Err):

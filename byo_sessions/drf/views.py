@@ -21,9 +21,8 @@ class DeviceChallengeView(APIView):
     byo_ignore_device = True
 
     def get(self, request: Request) -> Response:
-        result = devices.create_challenge(ip_address=http.request_ip(request._request),
-                                          user_agent=http.request_user_agent(request._request))
+        client = http.client_info(request._request)
+        result = devices.create_challenge(ip_address=client.ip_address, user_agent=client.user_agent)
         if isinstance(result, Err):
             return Response(http.error_body(result.error), status=http.status_for(result.error))
-        return Response({"deviceChallenge": result.data.device_challenge, "expiresAt": result.data.expires_at},
-                        headers={"Cache-Control": "no-store"})
+        return Response(result.data.as_json(), headers={"Cache-Control": "no-store"})

@@ -185,7 +185,7 @@ def create_device_challenge(f: Fields) -> Reply:
     result = devices.create_challenge(ip_address=f.text("ipAddress"), user_agent=f.text("userAgent"))
     if isinstance(result, Err):
         return result
-    return {"deviceChallenge": result.data.device_challenge, "expiresAt": result.data.expires_at}
+    return result.data.as_json()
 
 
 def register_device(f: Fields) -> Reply:

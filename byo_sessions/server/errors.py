@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import http
-from ..values import ErrorType as T, SessionError
+from ..values import DeviceChallenge, SessionError
+from ..values import ErrorType as T
 
 UNEXPECTED = "UnexpectedError"
 
@@ -28,8 +29,8 @@ class WireError:
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"type": self.type, "details": self.details}
-        if self.cause is not None:
-            body["cause"] = http.error_body(self.cause)
+        if self.cause is not None:  # our error as it is: {"type", "details"}
+            body["cause"] = {"type": str(self.cause.type), "details": self.cause.details}
         return body
 
 
@@ -52,8 +53,9 @@ def _tag_error(wire_type: str) -> Builder:
 
 
 def _challenge(e: SessionError) -> WireError:
-    details = {"deviceChallenge": e.details.get("device_challenge"), "expiresAt": e.details.get("expires_at")}
-    return WireError("NewDeviceChallengeRequired", details, 425, e)
+    # The BYO protocol carries the challenge as the error's details (the clients parse
+    # them), where our HTTP edge puts it beside our own details (http.error_body).
+    return WireError("NewDeviceChallengeRequired", DeviceChallenge.carried_by(e).as_json(), 425, e)
 
 
 def _create_only(e: SessionError) -> WireError:

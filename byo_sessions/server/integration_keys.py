@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 
+from .. import http
 from ..conf import byo_settings
 from .errors import WireError
 
@@ -36,9 +37,8 @@ def _known(digest: str) -> bool:
 def check_authorization(header: str) -> WireError | None:
     """``None`` when ``Authorization: Bearer <key>`` names a configured key, else the
     protocol's IntegrationKeyError (all answered with 401)."""
-    scheme, _, value = header.partition(" ")
-    key = value.strip()
-    if scheme.lower() != "bearer" or not key:
+    key = http.bearer_credentials(header)
+    if key is None:
         return WireError("NoIntegrationKeyFoundInHeader", "Send 'Authorization: Bearer <integration key>'.", 401)
     if not key.startswith(KEY_PREFIX):
         return WireError("InvalidPrefix", f"Integration keys start with {KEY_PREFIX!r}.", 401)

@@ -14,7 +14,6 @@ they roll back.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +30,7 @@ from ..core.dpop import ProofError, VerifiedProof, check_ath, verify_proof
 from ..models import SESSION_ID_MAX_LENGTH, Device, Session, UsedProof
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..core.policy import Policy
-from ..values import DeviceVerification, Err, ErrorType, Ok, err
+from ..values import DeviceChallenge, DeviceVerification, Err, ErrorType, Ok, err
 from ..core.text import usable_identifier
 from ..core.tokens import hash_token, is_well_formed
 from ..core.user_agent import clean_user_agent, parse_user_agent
@@ -39,12 +38,6 @@ from . import limits, validation  # module imports: validation imports this modu
 
 # Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.
 _RECHALLENGE = {"expired": "challenge_expired", "ip_mismatch": "ip_changed", "ua_mismatch": "user_agent_changed"}
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceChallenge:
-    device_challenge: str
-    expires_at: int  # Unix seconds
 
 
 def _secret(key: str | None = None) -> bytes:

@@ -8,7 +8,7 @@ user (``user_id`` = its pk) or, for the HTTP session server, the caller's own st
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..values import (
     ClientDevice,
+    ClientInfo,
     CreatedSession,
     DeviceRegistration,
     DeviceVerification,
@@ -34,6 +35,7 @@ from ..values import (
     Ok,
     SessionInfo,
     ValidatedSession,
+    ViewRules,
     err,
 )
 from ..core.text import json_depth, unstorable_in_json, unstorable_reason, usable_identifier
@@ -319,13 +321,12 @@ def _validated_anonymous(session: Session, now: Any) -> Ok[ValidatedSession] | E
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | None,
-              required_tags: list[str] | None, refresh: bool, device_verification: DeviceVerification | None = None,
-              ignore_device_for_verification: bool = False, device_verification_required: bool = False,
-              allow_anonymous: bool = False) -> Ok[ValidatedSession] | Err:
+def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required_tags: list[str] | None = None,
+              rules: ViewRules = ViewRules(), allow_anonymous: bool = False) -> Ok[ValidatedSession] | Err:
+    """The one validation behind ``validate``, ``validate_and_refresh`` and the session engine."""
     if not is_well_formed(session_token):
         return _invalid_token("The session token is missing or malformed.", "malformed_token")
-    ip = _clean_ip(ip_address)
+    ip = _clean_ip(client.ip_address)
     if isinstance(ip, Err):
         return ip
     wanted_tags = _clean_tags(required_tags)  # a malformed one could never be on a session
@@ -333,10 +334,9 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
         return wanted_tags
     now = clock.now()
     token_hash = hash_token(session_token)
-    ctx = RequestContext(now=now, ip_address=ip, user_agent=clean_user_agent(user_agent),
-                         required_tags=tuple(wanted_tags), device_verification=device_verification,
-                         ignore_device=ignore_device_for_verification, device_required=device_verification_required,
-                         presented_token_hash=token_hash)
+    ctx = RequestContext(now=now, client=replace(client, ip_address=ip, user_agent=clean_user_agent(client.user_agent)),
+                         required_tags=tuple(wanted_tags), ignore_device=rules.ignore_device,
+                         device_required=rules.device_required, presented_token_hash=token_hash)
     session = selectors.session_by_token_hash(token_hash)
     successor: str | None = None
     if session is None:
@@ -359,9 +359,9 @@ def _validate(*, session_token: Any, ip_address: str | None, user_agent: str | N
         if outcome == rotation.LOST_RACE:
             # Another request rotated first: our token is now the previous one, which
             # leads to the same successor.
-            return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
-                             required_tags=required_tags, refresh=True, device_verification=None,
-                             ignore_device_for_verification=True, allow_anonymous=allow_anonymous)
+            return _validate(session_token=session_token, client=replace(client, device_verification=None),
+                             refresh=True, required_tags=required_tags, rules=ViewRules(ignore_device=True),
+                             allow_anonymous=allow_anonymous)
         if outcome != rotation.FAILED:
             new_token_value = outcome
             checked.fields.clear()
@@ -402,11 +402,11 @@ def validate(*, session_token: Any, ip_address: str | None = None, user_agent: s
              required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
              ignore_device_for_verification: bool = False,
              device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
-    """Check a token for this request. Never rotates; one SELECT on the steady path."""
-    return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
-                     required_tags=required_tags, refresh=False, device_verification=device_verification,
-                     ignore_device_for_verification=ignore_device_for_verification,
-                     device_verification_required=device_verification_required)
+    """Check a token for this request. Never rotates; one SELECT on the steady path.
+    (The keywords mirror the BYO clients; inside they become a ``ClientInfo`` and ``ViewRules``.)"""
+    return _validate(session_token=session_token, refresh=False, required_tags=required_tags,
+                     client=ClientInfo(ip_address, user_agent, device_verification),
+                     rules=ViewRules(ignore_device_for_verification, device_verification_required))
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -415,23 +415,17 @@ def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, u
                          ignore_device_for_verification: bool = False,
                          device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
     """Like ``validate``, and rotates the token when due (``data.new_session_token``)."""
-    return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
-                     required_tags=required_tags, refresh=True, device_verification=device_verification,
-                     ignore_device_for_verification=ignore_device_for_verification,
-                     device_verification_required=device_verification_required)
+    return _validate(session_token=session_token, refresh=True, required_tags=required_tags,
+                     client=ClientInfo(ip_address, user_agent, device_verification),
+                     rules=ViewRules(ignore_device_for_verification, device_verification_required))
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def validate_for_engine(*, session_token: Any, ip_address: str | None, user_agent: str | None, refresh: bool,
-                        device_verification: DeviceVerification | None = None,
-                        ignore_device_for_verification: bool = False,
-                        device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
+def validate_for_engine(*, session_token: Any, client: ClientInfo, refresh: bool,
+                        rules: ViewRules = ViewRules()) -> Ok[ValidatedSession] | Err:
     """The session engine's load: ``validate`` (or ``validate_and_refresh``) that also accepts
     a visitor's ownerless session, which only ``request.session`` has a use for."""
-    return _validate(session_token=session_token, ip_address=ip_address, user_agent=user_agent,
-                     required_tags=None, refresh=refresh, device_verification=device_verification,
-                     ignore_device_for_verification=ignore_device_for_verification,
-                     device_verification_required=device_verification_required, allow_anonymous=True)
+    return _validate(session_token=session_token, client=client, refresh=refresh, rules=rules, allow_anonymous=True)
 
 
 # --- invalidate -----------------------------------------------------------------------

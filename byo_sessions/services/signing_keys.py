@@ -41,7 +41,7 @@ from .audit import Event, EventType
 from ..conf import byo_settings
 from .locks import lock_for_transaction
 from ..models import SigningKey
-from ..values import Err, ErrorType, Ok, err
+from ..values import Err, ErrorType, KeyRotation, Ok, err
 
 logger = logging.getLogger("byo_sessions")
 
@@ -265,13 +265,6 @@ def get_jwks() -> Ok[dict[str, list[dict[str, str]]]]:
     now = clock.now()
     keys = sorted(key_set().published(now), key=lambda k: (k.becomes_default_at, k.serial), reverse=True)
     return Ok({"keys": [dict(k.jwk) for k in keys]})
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRotation:
-    new_key_id: str
-    new_key_becomes_default_at: datetime
-    existing_keys_expire_at: datetime
 
 
 def _seconds(value: Any, name: str) -> int | Err:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,7 @@ from ..core import clock
 from .. import policy_store
 from ..conf import byo_settings
 from ..models import Session
-from ..values import Err, ErrorType, Ok, err
+from ..values import ClientInfo, Err, ErrorType, Ok, StatelessToken, err
 from . import signing_keys
 from . import sessions as session_service
 from .validation import RequestContext, check_session
@@ -37,15 +36,6 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "jti", "sub"]
 MAX_CUSTOM_CLAIMS_BYTES = 16 * 1024
 MAX_TOKEN_LENGTH = 32 * 1024
 CLOCK_SKEW_SECS = 5  # tolerated for iat/nbf only: a token is never accepted after its exp
-
-
-@dataclass(frozen=True, slots=True)
-class StatelessToken:
-    stateless_token: str = field(repr=False)
-    expires_at: datetime
-    key_id: str
-    jti: str
-    claims: dict[str, Any] = field(repr=False)
 
 
 def _invalid_parameter(message: str, reason: str, **details: Any) -> Err:
@@ -105,7 +95,7 @@ def _session_subject(session_id: str | None, session_token: str | None, owner: s
         # The same rules validate() applies (ended, expired, user inactive, IP lists against
         # the session's last IP), for the caller's backend rather than an end-user request:
         # no device proof, no activity touch.
-        ctx = RequestContext(now=now, ip_address=session.last_ip_address, ignore_device=True)
+        ctx = RequestContext(now=now, client=ClientInfo(ip_address=session.last_ip_address), ignore_device=True)
         checked_session = check_session(session, policy_store.resolve(session.tags), ctx)
         if isinstance(checked_session, Err):
             return checked_session

@@ -16,7 +16,7 @@ from .audit import Event, EventType
 from ..conf import byo_settings
 from ..models import AuditEvent, EndReason, Session
 from ..core.policy import IpChangeAction, Policy, UaChangeAction
-from ..values import DeviceVerification, Err, ErrorType, err
+from ..values import ClientInfo, DeviceVerification, Err, ErrorType, err
 from ..core.user_agent import parse_user_agent, suspicious_change
 from . import devices
 from .ending import end_session
@@ -24,14 +24,26 @@ from .ending import end_session
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
+    """One validation's inputs: the moment, the client and what the caller demands."""
+
     now: datetime
-    ip_address: str | None = None  # already normalised
-    user_agent: str | None = None
+    client: ClientInfo = ClientInfo()  # IP already normalised, User-Agent cleaned
     required_tags: tuple[str, ...] = ()
-    device_verification: DeviceVerification | None = None
     ignore_device: bool = False  # the view opted out of device checks
     device_required: bool = False  # the view demands a device proof whatever the policy says
     presented_token_hash: str = ""  # SHA-256 hex of the token this request presented (for ``ath``)
+
+    @property
+    def ip_address(self) -> str | None:
+        return self.client.ip_address
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.client.user_agent
+
+    @property
+    def device_verification(self) -> DeviceVerification | None:
+        return self.client.device_verification
 
 
 @dataclass(slots=True)
