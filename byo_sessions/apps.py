@@ -7,8 +7,10 @@ class ByoSessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks
-        from . import policy_store, receivers
+        # Imported here, not at the top: they need the app registry (models), and importing
+        # checks registers the system checks.
+        from . import checks, receivers
+        from .services import policies
 
-        policy_store.connect_signals()
+        policies.connect_signals()
         receivers.connect()

@@ -20,6 +20,9 @@ from django.views.debug import get_default_exception_reporter_filter
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, REPLACED_KEYS, byo_settings
+from .core.network import InvalidNetwork, parse_networks
+from .core.policy import PolicyValueError
+from .core.tags import is_valid_tag_type
 
 _POSITIVE_INTS = ("ABSOLUTE_LIFETIME_SECS", "TOUCH_INTERVAL_SECS", "DEVICE_CHALLENGE_TTL_SECS",
                   "DEVICE_PROOF_MAX_AGE_SECS", "POLICY_REFRESH_SECS", "ANONYMOUS_LIFETIME_SECS")
@@ -188,9 +191,6 @@ def _check_default_policy_shape() -> list[CheckMessage]:
 
 
 def _check_lists() -> list[CheckMessage]:
-    from .core.network import InvalidNetwork, parse_networks
-    from .core.tags import is_valid_tag_type
-
     errors: list[CheckMessage] = []
     for key, allow_all in (("TAG_PRIORITY", False), ("CREATE_ONLY_TAG_TYPES", True)):
         value = getattr(byo_settings, key)
@@ -246,8 +246,9 @@ def _check_stateless_tokens() -> list[CheckMessage]:
 
 
 def _check_policy_defaults() -> list[CheckMessage]:
-    from .core.policy import PolicyValueError
-    from .policy_store import settings_policy_set
+    # A service module needs the models: imported when the check runs, not when this
+    # module registers the checks.
+    from .services.policies import settings_policy_set
 
     try:
         settings_policy_set()  # the same validation the live policy set gets

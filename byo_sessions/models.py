@@ -10,6 +10,7 @@ check constraint keeps at most one owner set.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -53,6 +54,15 @@ class EndReason(models.TextChoices):
 SESSION_ID_MAX_LENGTH = 40  # ids longer than this name no session (looked up without a query)
 
 
+class SessionQuerySet(models.QuerySet["Session"]):
+    def live(self, now: datetime) -> "SessionQuerySet":
+        """Not ended and before the absolute expiry stored on the row: what SQL can decide.
+
+        A policy can end a session sooner (inactivity, a lifetime shortened since), which
+        depends on each session's tags: ``services/expiry.py`` decides that on the rows."""
+        return self.filter(ended_at__isnull=True, expires_at__gt=now)
+
+
 class Session(models.Model):
     id = models.CharField(primary_key=True, max_length=SESSION_ID_MAX_LENGTH, default=new_session_id, editable=False)
     user = models.ForeignKey(
@@ -86,6 +96,8 @@ class Session(models.Model):
     device_thumbprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     # ``request.session``'s data (Django's session framework), serialised with SESSION_SERIALIZER.
     data = models.TextField(blank=True, default="", editable=False)
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

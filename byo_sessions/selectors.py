@@ -9,12 +9,14 @@ cursor, and its rows turned into model instances with the backend's own converte
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connections, models
+from django.db.models import Count, Q
 
-from .models import RetiredToken, Session
+from .models import AuditEvent, EndReason, RetiredToken, Session, SessionQuerySet
 
 Converter = Callable[[Any, Any, Any], Any]
 
@@ -109,3 +111,63 @@ def session_by_previous_hash(token_hash: str) -> Session | None:
 def retired_token(token_hash: str) -> RetiredToken | None:
     return RetiredToken.objects.select_related("session").filter(token_hash=token_hash).first()
 
+
+
+# --- expiry ---------------------------------------------------------------------------------
+
+class ExpiryRow(NamedTuple):
+    id: str
+    created_at: datetime
+    last_activity_at: datetime
+    expires_at: datetime
+    tags: list[str]
+    user_id: Any
+    external_user_id: str | None
+
+
+def expiry_rows(queryset: SessionQuerySet, now: datetime, order: tuple[str, ...] = ()) -> Iterator[ExpiryRow]:
+    """The ``live(now)`` sessions of ``queryset`` as the few columns ``services/expiry.py``
+    needs to decide each one's policy expiry (no model instances: there may be many)."""
+    rows = queryset.live(now)
+    if order:
+        rows = rows.order_by(*order)
+    for values in rows.values_list(*ExpiryRow._fields):
+        yield ExpiryRow(*values)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCounts:
+    live: int  # not ended, before the stored absolute expiry
+    expired_unmarked: int  # not ended, past the stored absolute expiry
+    ended_by_reason: list[tuple[str, str, int]]  # (reason, label, count), most frequent first
+
+
+def session_counts(now: datetime) -> SessionCounts:
+    """Counts over every session: two aggregate queries."""
+    from_stored = Session.objects.filter(ended_at__isnull=True).aggregate(
+        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now)))
+    labels = dict(EndReason.choices)
+    ended = (Session.objects.filter(ended_at__isnull=False).values("end_reason").annotate(n=Count("id"))
+             .order_by("-n"))
+    return SessionCounts(live=from_stored["live"], expired_unmarked=from_stored["expired"],
+                         ended_by_reason=[(row["end_reason"], labels.get(row["end_reason"], row["end_reason"]),
+                                           row["n"]) for row in ended])
+
+
+# --- audit trail ----------------------------------------------------------------------------
+
+def event_counts(*, since: datetime, event_types: Iterable[str]) -> dict[str, int]:
+    """How many audit events of each type since ``since``: one aggregate query."""
+    return dict(AuditEvent.objects.filter(created_at__gte=since, event_type__in=list(event_types))
+                .values_list("event_type").annotate(n=Count("id")).values_list("event_type", "n"))
+
+
+def session_timeline(session_id: str, *, limit: int = 200) -> list[AuditEvent]:
+    """A session's audit events, oldest first (kept after its row is pruned)."""
+    return list(AuditEvent.objects.filter(session_id=session_id).order_by("created_at", "id")[:limit])
+
+
+def recent_refusal_exists(*, session_id: str, event_type: str, reason: str, since: datetime) -> bool:
+    """Whether this session already has an audit row of this type and reason since ``since``."""
+    return AuditEvent.objects.filter(session_id=session_id, event_type=event_type, reason=reason,
+                                     created_at__gt=since).exists()

@@ -9,7 +9,7 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from byo_sessions.core import clock as byo_clock
-from byo_sessions import policy_store
+from byo_sessions.services import policies
 
 
 # CI replays the same generated examples on every run, so a red run is reproducible and
@@ -66,10 +66,10 @@ def clock(request: Any) -> Iterator[Clock]:
     byo_clock.reset()
     if "live_clock" not in request.keywords:
         byo_clock.freeze()
-    policy_store.forget_cached()
+    policies.forget_cached()
     yield Clock()
     byo_clock.reset()
-    policy_store.forget_cached()
+    policies.forget_cached()
 
 
 @pytest.fixture

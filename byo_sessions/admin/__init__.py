@@ -6,21 +6,22 @@ Tokens never appear here: the models only hold their hashes, and those are not s
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from ..services import audit
+from .. import selectors
 from ..core import clock
-from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SigningKey, TagPolicy
+from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, SigningKey, TagPolicy
 from .policy_io import PolicyJsonMixin
-from ..services.audit import Event, EventType
+from ..services import expiry, policies
+from ..services.audit import EventType
 from ..core.policy import (
     POLICY_KEYS,
     PolicySet,
@@ -30,6 +31,7 @@ from ..core.policy import (
     validate_overrides,
 )
 from ..services import sessions as session_service
+from ..services.signing_keys import key_state
 from ..core.tags import is_valid_tag_type
 from ..core.user_agent import UserAgentSummary
 
@@ -43,29 +45,15 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "Active"), ("expired", "Expired, not yet marked"), ("ended", "Ended")]
+        return [(expiry.ACTIVE, "Active"), (expiry.EXPIRED, "Expired, not yet marked"), (expiry.ENDED, "Ended")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> QuerySet[Session]:
-        now = clock.now()
-        if self.value() == "active":
-            return queryset.filter(ended_at__isnull=True, expires_at__gt=now)
-        if self.value() == "expired":
-            return queryset.filter(ended_at__isnull=True, expires_at__lte=now)
-        if self.value() == "ended":
-            return queryset.filter(ended_at__isnull=False)
-        return queryset
-
-
-def overview() -> dict[str, Any]:
-    """Active vs. expired vs. ended-by-reason counts: two aggregate queries."""
-    now = clock.now()
-    open_counts = Session.objects.filter(ended_at__isnull=True).aggregate(
-        active=Count("id", filter=Q(expires_at__gt=now)), expired_unmarked=Count("id", filter=Q(expires_at__lte=now)))
-    labels = dict(EndReason.choices)
-    ended = (Session.objects.filter(ended_at__isnull=False).values("end_reason").annotate(n=Count("id"))
-             .order_by("-n"))
-    return {**open_counts, "ended": [(row["end_reason"], labels.get(row["end_reason"], row["end_reason"]), row["n"])
-                                     for row in ended]}
+        """What the status column shows: expiry under each session's policy (inactivity too)."""
+        wanted = self.value()
+        if wanted is None:
+            return queryset
+        # Django types it as a QuerySet; it is Session.objects' own (SessionQuerySet).
+        return expiry.with_status(cast(SessionQuerySet, queryset), wanted, clock.now())
 
 
 # What an operator checks first: theft, refused proofs, new devices, limits, changes.
@@ -85,8 +73,7 @@ RECENT_HOURS = 24
 def recent_security_events(now: Any) -> list[tuple[str, str, int, str]]:
     """(event type, label, count, audit-list query) for the last day: one aggregate query."""
     since = now - timedelta(hours=RECENT_HOURS)
-    counts = dict(AuditEvent.objects.filter(created_at__gte=since, event_type__in=[t for t, _ in SECURITY_EVENTS])
-                  .values_list("event_type").annotate(n=Count("id")).values_list("event_type", "n"))
+    counts = selectors.event_counts(since=since, event_types=[t for t, _ in SECURITY_EVENTS])
     return [(str(t), label, counts.get(t, 0),
              urlencode({"event_type__exact": t, "created_at__gte": since.isoformat(sep=" ")}))
             for t, label in SECURITY_EVENTS]
@@ -117,7 +104,7 @@ class SessionAdmin(admin.ModelAdmin):
         return False  # ended sessions stay for inspection; byo_prune deletes them
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        summary = overview()
+        summary = expiry.status_counts(clock.now())
         user: Any = request.user
         if user.has_perm("byo_sessions.view_auditevent"):  # the counts come from the audit log
             summary["recent"] = recent_security_events(clock.now())
@@ -133,13 +120,11 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.display(description="status")
     def status(self, obj: Session) -> str:
-        if obj.ended_at is not None:
-            return "ended"
-        return "active" if obj.expires_at > clock.now() else "expired"
+        return expiry.status(obj, clock.now())
 
     @admin.display(description="timeline")
     def timeline(self, obj: Session) -> str:
-        events = AuditEvent.objects.filter(session_id=obj.id).order_by("created_at", "id")[:200]
+        events = selectors.session_timeline(obj.id)
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.event_type, e.reason,
@@ -209,7 +194,7 @@ def _defaults_errors(value: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _audit_policy_change(request: HttpRequest, what: str, details: dict[str, Any]) -> None:
-    audit.record(Event(EventType.POLICY_CHANGED, actor=_actor(request), reason=what, details=details))
+    policies.record_change(actor=_actor(request), reason=what, details=details)
 
 
 class PolicyAuditMixin:
@@ -323,6 +308,4 @@ class SigningKeyAdmin(ReadOnlyAdmin):
 
     @admin.display(description="state")
     def state(self, obj: SigningKey) -> str:
-        from ..services.signing_keys import key_state
-
         return key_state(obj)

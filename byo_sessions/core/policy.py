@@ -64,7 +64,7 @@ from .network import (
     parse_ip,
     parse_network,
 )
-from .tags import ALL_TYPES, TagFormatError, is_create_only, is_valid_tag_type, parse_tag
+from .tags import ALL_TYPES, TagFormatError, is_valid_tag_type, parse_tag
 from .text import unstorable_reason
 
 __all__ = [
@@ -559,10 +559,6 @@ class PolicySet:
         """For each tag with a per-tag session limit, the limit from the best rule matching that tag."""
         return dict(self.resolve(list(tags)).max_concurrent_sessions_per_user_per_tag)
 
-    def is_create_only(self, tag: str) -> bool:
-        """True when ``tag`` cannot be added or removed after the session is created."""
-        return is_create_only(tag, self.create_only_tag_types)
-
 
 def _rank(rule: PolicyRule, tag_priority: Sequence[str]) -> RuleRank:
     try:
@@ -587,11 +583,6 @@ def _duplicate_selector_errors(selectors: Sequence[object], path_of: Callable[[i
             errors.append((path_of(index), f"{_shown(selector)} already has a rule; merge the two entries."))
         seen.add(selector)
     return errors
-
-
-def _outranks(x: RuleRank | None, y: RuleRank | None) -> bool:
-    """True when rank ``x`` beats ``y``; None is the defaults, beaten by every rule."""
-    return x is not None and (y is None or x < y)
 
 
 def rule_consistency_errors(values: Mapping[str, Any], path: str = "") -> Errors:

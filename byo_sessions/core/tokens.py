@@ -25,12 +25,13 @@ def new_token() -> str:
     return byo_settings.TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def derived_token(value: str, *, salt: str) -> str:
-    """A token computed from ``value`` under ``SECRET_KEY`` (HMAC-SHA256, 256 bits): the
-    same value always gives the same token, and only the holder of ``value`` and the key
-    can compute it. For a credential that must turn into exactly one of ours, however
-    many requests present it at once (``services/engine.migrate_django_session``)."""
-    digest = salted_hmac(salt, value, algorithm="sha256").digest()
+def derived_token(value: str, *, salt: str, secret: str) -> str:
+    """A token computed from ``value`` under ``secret`` (HMAC-SHA256, 256 bits; callers pass
+    ``conf.secret_keys()[0]``, the current ``SECRET_KEY``): the same value always gives
+    the same token, and only the holder of ``value`` and the key can compute it. For a
+    credential that must turn into exactly one of ours, however many requests present it
+    at once (``services/engine.migrate_django_session``)."""
+    digest = salted_hmac(salt, value, secret=secret, algorithm="sha256").digest()
     return byo_settings.TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
-
 from ..core import clock
-from ..models import Session
+from ..models import Session, SessionQuerySet
+from ..services import owners
+from ..services.sessions import session_info
 from ..values import Err, SessionInfo
-from ..services.sessions import external_id_error, session_info, with_tags
 
 PAGE_SIZE = 100
 MAX_SESSIONS_PER_UPDATE = 1000
@@ -26,15 +25,16 @@ class Page:
     has_more_results: bool
 
 
-def live_sessions(external_user_id: str | None, session_tags: list[str] | None) -> QuerySet[Session] | Err:
-    """Live sessions of the filter; a malformed tag is ``InvalidTagFormat``, never "all"."""
-    queryset = Session.objects.filter(ended_at__isnull=True, expires_at__gt=clock.now())
+def live_sessions(external_user_id: str | None, session_tags: list[str] | None) -> SessionQuerySet | Err:
+    """Live sessions of the filter (every owner's when ``external_user_id`` is None); a
+    malformed id or tag is an error, never "all"."""
+    queryset = Session.objects.all()
     if external_user_id is not None:
-        refused = external_id_error(external_user_id)
-        if refused is not None:
-            return refused
-        queryset = queryset.filter(external_user_id=external_user_id)
-    return with_tags(queryset, session_tags)
+        owned = owners.sessions_of(external_user_id=external_user_id)
+        if isinstance(owned, Err):
+            return owned
+        queryset = owned
+    return owners.with_tags(queryset.live(clock.now()), session_tags)
 
 
 def fetch_page(*, external_user_id: str | None, session_tags: list[str] | None, page: int) -> Page | Err:

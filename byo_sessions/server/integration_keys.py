@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 
 from .. import http
@@ -12,7 +11,6 @@ from ..conf import byo_settings
 from .errors import WireError
 
 KEY_PREFIX = "byo_ik_"
-DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def key_digest(key: str) -> str:

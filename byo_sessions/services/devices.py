@@ -17,15 +17,14 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 
 from . import audit
 from ..core import clock
-from .. import policy_store, signals
+from .. import signals
 from .audit import Event, EventType
 from ..core.challenges import ChallengeError, check_challenge, issue_challenge
-from ..conf import byo_settings
+from ..conf import byo_settings, secret_keys
 from ..core.dpop import ProofError, VerifiedProof, check_ath, verify_proof
 from ..models import SESSION_ID_MAX_LENGTH, Device, Session, UsedProof
 from ..core.network import InvalidIpAddress, normalise_ip
@@ -34,26 +33,26 @@ from ..values import DeviceChallenge, DeviceVerification, Err, ErrorType, Ok, er
 from ..core.text import usable_identifier
 from ..core.tokens import hash_token, is_well_formed
 from ..core.user_agent import clean_user_agent, parse_user_agent
-from . import limits, validation  # module imports: validation imports this module too
+from . import expiry
+from .owners import Owner
 
 # Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.
 _RECHALLENGE = {"expired": "challenge_expired", "ip_mismatch": "ip_changed", "ua_mismatch": "user_agent_changed"}
 
 
-def _secret(key: str | None = None) -> bytes:
-    key = django_settings.SECRET_KEY if key is None else key
+def _secret(key: str) -> bytes:
     return hashlib.sha256(b"byo_sessions.device_challenge:" + key.encode()).digest()
 
 
 def _check_challenge(challenge: str, *, ip_address: str | None, user_agent: str, now: float) -> None:
     """Accept challenges signed with SECRET_KEY or one of SECRET_KEY_FALLBACKS."""
-    fallbacks = getattr(django_settings, "SECRET_KEY_FALLBACKS", [])
-    for index, key in enumerate([django_settings.SECRET_KEY, *fallbacks]):
+    keys = secret_keys()
+    for index, key in enumerate(keys):
         try:
             check_challenge(challenge, secret=_secret(key), ip_address=ip_address, user_agent=user_agent, now=now)
             return
         except ChallengeError as exc:
-            if exc.reason != "forged" or index == len(fallbacks):
+            if exc.reason != "forged" or index == len(keys) - 1:
                 raise
 
 
@@ -67,8 +66,9 @@ def create_challenge(*, ip_address: str | None = None, user_agent: str | None = 
         ip = normalise_ip(ip_address)
     except InvalidIpAddress as exc:
         return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
-    value, expires_at = issue_challenge(secret=_secret(), ip_address=ip, user_agent=clean_user_agent(user_agent) or "",
-                                        now=_unix(clock.now()), ttl_secs=byo_settings.DEVICE_CHALLENGE_TTL_SECS)
+    value, expires_at = issue_challenge(secret=_secret(secret_keys()[0]), ip_address=ip,
+                                        user_agent=clean_user_agent(user_agent) or "", now=_unix(clock.now()),
+                                        ttl_secs=byo_settings.DEVICE_CHALLENGE_TTL_SECS)
     return Ok(DeviceChallenge(device_challenge=value, expires_at=expires_at))
 
 
@@ -156,17 +156,11 @@ def registration_refused(refusal: Err, *, user_ref: str, ip_address: str | None,
     return refusal
 
 
-def _owner_devices(session: Session) -> Any:
-    if session.user_id is not None:
-        return Device.objects.filter(user_id=session.user_id)
-    return Device.objects.filter(external_user_id=session.external_user_id)
-
-
 def bind_device(session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None,
                 user_agent: str) -> tuple[Device, bool]:
     """Attach the proven key to ``session``; returns (device, new_device_detected)."""
     now = clock.now()
-    device = _owner_devices(session).filter(thumbprint=verified.thumbprint).first()
+    device = Owner.of(session).devices().filter(thumbprint=verified.thumbprint).first()
     is_new = device is None or not device.remembered
     if device is None:
         device = Device(user_id=session.user_id, external_user_id=session.external_user_id,
@@ -205,14 +199,7 @@ def _active_session(session_token: str | None, session_id: str | None) -> Sessio
     else:
         query = Session.objects.filter(pk=session_id) if usable_identifier(session_id, SESSION_ID_MAX_LENGTH) else None
     session = query.select_related("user").first() if query is not None else None
-    if session is None or session.ended_at is not None:
-        return None
-    expiry, _why = validation.effective_expiry(session, policy_store.resolve(session.tags))
-    if clock.now() >= expiry:
-        return None
-    if session.user_id is not None and (session.user is None or not session.user.is_active):
-        return None
-    return session
+    return session if session is not None and expiry.is_alive(session, clock.now()) else None
 
 
 def _registration_proof(presented_token_hash: str, proof: str, *, method: str | None, url: str | None,
@@ -234,7 +221,7 @@ def _bind_once(session: Session, verified: VerifiedProof, *, remember: bool, ip_
     two tabs) bind one device to the session and create one ``Device`` row per key.
     """
     with transaction.atomic():
-        limits.lock_owner(limits.Owner(user_id=session.user_id, external_user_id=session.external_user_id))
+        Owner.of(session).lock()
         if Session.objects.filter(pk=session.pk, device__isnull=False).exists():
             return _already_registered()
         refused = consume_jti(verified, ErrorType.INVALID_DEVICE_REGISTRATION)

@@ -22,7 +22,7 @@ from . import audit
 from ..core import clock
 from .. import selectors
 from .audit import Event, EventType
-from ..conf import byo_settings
+from ..conf import byo_settings, secret_keys
 from ..models import AuditEvent, EndReason, Session, SigningKey
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..values import Err, Ok
@@ -31,6 +31,7 @@ from ..core.user_agent import clean_user_agent
 from . import rotation, sessions
 from .devices import prune_used_proofs
 from .ending import end_sessions
+from .owners import Owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +106,7 @@ def is_live(*, session_token: Any) -> bool:
     """``exists()``: a current token whose session has not ended or passed its absolute end."""
     if not is_well_formed(session_token):
         return False
-    return Session.objects.filter(token_hash=hash_token(session_token), ended_at__isnull=True,
-                                  expires_at__gt=clock.now()).exists()
+    return Session.objects.live(clock.now()).filter(token_hash=hash_token(session_token)).exists()
 
 
 MIGRATION_ACTOR = "migration"
@@ -128,7 +128,7 @@ def migrate_django_session(*, django_session_key: str, user_id: Any | None, sess
     session: the unique token hash lets one create it, the others get the same token.
     An ``Err`` is a policy refusal (IP allowlist, ``reject_new`` limit): nothing was created.
     """
-    token = derived_token(django_session_key, salt=_MIGRATION_SALT)
+    token = derived_token(django_session_key, salt=_MIGRATION_SALT, secret=secret_keys()[0])
     try:
         with transaction.atomic():
             if user_id is None:
@@ -158,7 +158,7 @@ def recently_migrated(*, django_session_key: str) -> str | None:
     (the old row is gone): accepted for ``ROTATION_GRACE_SECS`` after the migration, as a
     rotated token is, so a request that raced the migration does not clear the new cookie.
     Later the old key is worth nothing, as any replaced token."""
-    token = derived_token(django_session_key, salt=_MIGRATION_SALT)
+    token = derived_token(django_session_key, salt=_MIGRATION_SALT, secret=secret_keys()[0])
     since = clock.now() - timedelta(seconds=byo_settings.ROTATION_GRACE_SECS)
     live = _by_token(token).filter(ended_at__isnull=True, created_at__gte=since).exists()
     return token if live else None
@@ -167,10 +167,10 @@ def recently_migrated(*, django_session_key: str) -> str | None:
 def end_after_password_change(*, user_id: Any, keep_session_id: str | None, actor: str = "") -> int:
     """ASVS 3.3.3: a new password ends the user's other sessions at once (the one the change
     was made from, if any, continues)."""
-    sessions = Session.objects.filter(user_id=user_id)
+    others = Owner(user_id=user_id).sessions()
     if keep_session_id is not None:
-        sessions = sessions.exclude(pk=keep_session_id)
-    return end_sessions(sessions, reason=EndReason.PASSWORD_CHANGED, actor=actor)
+        others = others.exclude(pk=keep_session_id)
+    return end_sessions(others, reason=EndReason.PASSWORD_CHANGED, actor=actor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ import base64
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings as django_settings
 from django.db import DatabaseError, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.debug import sensitive_variables
@@ -28,7 +27,7 @@ from django.views.decorators.debug import sensitive_variables
 from . import audit
 from .. import signals
 from .audit import Event, EventType
-from ..conf import byo_settings
+from ..conf import byo_settings, secret_keys
 from ..models import EndReason, RetiredToken, Session
 from ..values import Err, ErrorType, err
 from ..core.tokens import hash_token
@@ -44,12 +43,6 @@ def successor_token(session_id: str, generation: int, token: str, secret: str | 
     """The token that replaces ``token`` when ``session_id`` moves to ``generation``."""
     digest = salted_hmac(_SALT, f"{session_id}:{generation}:{token}", secret=secret, algorithm="sha256").digest()
     return byo_settings.TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _secrets() -> list[str]:
-    """SECRET_KEY first, then SECRET_KEY_FALLBACKS, so a key rotation inside a grace
-    window does not turn an honest retry into "theft"."""
-    return [django_settings.SECRET_KEY, *getattr(django_settings, "SECRET_KEY_FALLBACKS", [])]
 
 
 def is_due(session: Session, interval_secs: int | None, now: datetime) -> bool:
@@ -112,7 +105,9 @@ def previous_token_successor(session: Session, token: str, now: datetime) -> str
     """For a token that is the session's *previous* one: its successor if still in grace."""
     if session.previous_token_valid_until is None or now >= session.previous_token_valid_until:
         return None
-    for secret in _secrets():
+    # Every key of secret_keys(): a SECRET_KEY rotation inside a grace window must not turn
+    # an honest retry into "theft".
+    for secret in secret_keys():
         candidate = successor_token(session.id, session.generation, token, secret)
         if constant_time_compare(hash_token(candidate), session.token_hash):
             return candidate

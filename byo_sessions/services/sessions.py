@@ -12,14 +12,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
 from ..core import clock
-from .. import policy_store, selectors, signals
+from .. import selectors, signals
 from ..conf import byo_settings
 from .audit import Event, EventType
 from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag
@@ -38,17 +37,17 @@ from ..values import (
     ViewRules,
     err,
 )
-from ..core.text import json_depth, unstorable_in_json, unstorable_reason, usable_identifier
+from ..core.text import json_depth, unstorable_in_json, usable_identifier
 from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..core.tokens import hash_token, is_well_formed, new_token
 from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
-from . import devices, limits, rotation
+from . import devices, limits, owners, policies, rotation
 from .ending import end_sessions
-from .validation import RequestContext, absolute_expiry, check_session, effective_expiry, ended_error
+from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from
+from .validation import RequestContext, check_session
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 64
-MAX_EXTERNAL_USER_ID_LENGTH = 255
 
 
 # --- input cleaning -------------------------------------------------------------------
@@ -93,71 +92,6 @@ def looks_like_session_id(session_id: Any) -> bool:
     return usable_identifier(session_id, SESSION_ID_MAX_LENGTH)
 
 
-def external_id_error(external_user_id: Any) -> Err | None:
-    if not isinstance(external_user_id, str) or not external_user_id.strip() or \
-            len(external_user_id) > MAX_EXTERNAL_USER_ID_LENGTH:
-        return err(ErrorType.UNKNOWN_USER, "external_user_id must be a non-empty string of at most 255 chars.")
-    reason = unstorable_reason(external_user_id)
-    if reason is not None:
-        return err(ErrorType.UNKNOWN_USER, f"external_user_id cannot be stored: {reason}.")
-    return None
-
-
-def _owner(user_id: Any, external_user_id: str | None) -> limits.Owner | Err:
-    if (user_id is None) == (external_user_id is None):
-        return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
-    if external_user_id is not None:
-        refused = external_id_error(external_user_id)
-        if refused is not None:
-            return refused
-        return limits.Owner(external_user_id=external_user_id)
-    user_model = get_user_model()
-    try:
-        state = user_model._default_manager.filter(pk=user_id).values_list("is_active", flat=True).first()
-    except (TypeError, ValueError):
-        state = None
-    if state is None:
-        return err(ErrorType.UNKNOWN_USER, "No such user.")
-    if state is False:
-        return err(ErrorType.USER_INACTIVE, "The user is inactive.")
-    return limits.Owner(user_id=user_model._meta.pk.to_python(user_id))
-
-
-def _owner_queryset(user_id: Any = None, external_user_id: str | None = None) -> QuerySet[Session] | Err:
-    """The owner's sessions; naming no owner (or both) is an error, never "everyone"."""
-    if (user_id is None) == (external_user_id is None):
-        return err(ErrorType.UNKNOWN_USER, "Pass exactly one of user_id and external_user_id.")
-    if external_user_id is not None:
-        refused = external_id_error(external_user_id)
-        if refused is not None:
-            return refused
-        return Session.objects.filter(external_user_id=external_user_id)
-    try:
-        return Session.objects.filter(user_id=user_id)
-    except (TypeError, ValueError):
-        return err(ErrorType.UNKNOWN_USER, "No such user.")
-
-
-def with_tags(queryset: QuerySet[Session], session_tags: Any) -> QuerySet[Session] | Err:
-    """Narrow to sessions carrying every tag; a malformed selection is an error, never "all"."""
-    if session_tags is None:
-        return queryset
-    tags = _clean_tags(session_tags)
-    if isinstance(tags, Err):
-        return tags
-    for tag in tags:
-        queryset = queryset.filter(id__in=SessionTag.objects.filter(tag=tag).values("session_id"))
-    return queryset
-
-
-def _owned_with_tags(user_id: Any, external_user_id: str | None, session_tags: Any) -> QuerySet[Session] | Err:
-    """The owner's sessions carrying every tag of ``session_tags``: what the bulk calls select."""
-    owned = _owner_queryset(user_id, external_user_id)
-    if isinstance(owned, Err):
-        return owned
-    return with_tags(owned, session_tags)
-
-
 # --- create ---------------------------------------------------------------------------
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -180,7 +114,7 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
     ``expires_at`` (``request.session.set_expiry``) may end the session sooner than its
     policy says, never later.
     """
-    owner = _owner(user_id, external_user_id)
+    owner = owners.resolve(user_id, external_user_id)
     if isinstance(owner, Err):
         return owner
     clean_tags = _clean_tags(tags)
@@ -194,7 +128,7 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         return ip
     ua = clean_user_agent(user_agent) or ""
 
-    policy_set = policy_store.current()
+    policy_set = policies.current()
     policy = policy_set.resolve(tuple(clean_tags))
     refused = policy.ip_refusal(ip)
     if refused is not None:
@@ -223,7 +157,7 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
     refused_limit: Err | None = None
     refused_device: Err | None = None
     with transaction.atomic():
-        limits.lock_owner(owner)
+        owner.lock()
         if replaces_session_token is not None and is_well_formed(replaces_session_token):
             replaced = _by_any_token(replaces_session_token)
             replaced.filter(user__isnull=True, external_user_id__isnull=True).delete()
@@ -248,7 +182,7 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
                              new_device_detected=new_device, device_id=session.device_id))
 
 
-def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: limits.Owner, ip: str | None,
+def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: owners.Owner, ip: str | None,
             ua: str, actor: str, proof: Any, registration: DeviceRegistration | None) -> tuple[bool, Err | None]:
     """Write the new session, its tags, its device binding and the audit rows (in the caller's
     transaction). Returns (new_device_detected, refusal)."""
@@ -272,11 +206,8 @@ def as_validated(created: CreatedSession, *, user: Any, tags: list[str] | None, 
                  session_data: str = "") -> ValidatedSession:
     """The just-created session as ``validate`` would describe it on the next request, so
     the request that logged in sees it without a query."""
-    policy = policy_store.resolve(tuple(tags or ()))
-    idle = policy.inactivity_timeout_secs
-    expires_at = created.expires_at
-    if idle:
-        expires_at = min(expires_at, created.created_at + timedelta(seconds=idle))
+    _absolute, expires_at, _why = expiry_from(created_at=created.created_at, last_activity_at=created.created_at,
+                                              expires_at=created.expires_at, policy=policies.resolve(tuple(tags or ())))
     return ValidatedSession(
         session_id=created.session_id, user_id=created.user_id, created_at=created.created_at,
         expires_at=expires_at, last_activity_at=created.created_at, tags=tuple(tags or ()),
@@ -349,7 +280,7 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
             return _invalid_token("The session token names no user's session.", "anonymous_session")
         return _validated_anonymous(session, now)
 
-    policy = policy_store.resolve(session.tags)
+    policy = policies.resolve(session.tags)
     checked = check_session(session, policy, ctx)
     if isinstance(checked, Err):
         return checked
@@ -451,7 +382,7 @@ def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: 
         return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     queryset = Session.objects.filter(pk=session_id)
     if user_id is not None or external_user_id is not None:
-        owned = _owner_queryset(user_id, external_user_id)
+        owned = owners.sessions_of(user_id, external_user_id)
         if isinstance(owned, Err):
             return owned
         queryset = queryset & owned
@@ -463,7 +394,7 @@ def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: 
 def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
                             session_tags: list[str] | None = None, reason: str = EndReason.API,
                             actor: str = "") -> Ok[int] | Err:
-    queryset = _owned_with_tags(user_id, external_user_id, session_tags)
+    queryset = owners.sessions_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
@@ -489,7 +420,7 @@ def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, ses
     if session_id_to_keep is not None and not looks_like_session_id(session_id_to_keep):
         return err(ErrorType.INVALID_PARAMETERS, "session_id_to_keep is not a session id.",
                    reason="bad_session_id", parameter="session_id_to_keep")
-    queryset = _owned_with_tags(user_id, external_user_id, session_tags)
+    queryset = owners.sessions_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
     if session_token_to_keep is not None:
@@ -510,7 +441,7 @@ def invalidate_where(*, queryset: QuerySet[Session], reason: str = EndReason.BUL
 def session_info(session: Session) -> SessionInfo:
     summary = session.client or {}
     parsed = UserAgentSummary.from_dict(summary)
-    policy = policy_store.resolve(session.tags)
+    policy = policies.resolve(session.tags)
     expiry, _ = effective_expiry(session, policy)
     return SessionInfo(
         session_id=session.id,
@@ -532,10 +463,10 @@ def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = No
                        session_tags: list[str] | None = None) -> Ok[list[SessionInfo]] | Err:
     """The user's live sessions (not ended, not expired under the current policy), newest first."""
     now = clock.now()
-    queryset = _owned_with_tags(user_id, external_user_id, session_tags)
+    queryset = owners.sessions_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
-    infos = [session_info(s) for s in queryset.filter(ended_at__isnull=True, expires_at__gt=now)]
+    infos = [session_info(s) for s in queryset.live(now)]
     return Ok([info for info in infos if info.expires_at > now])
 
 
@@ -574,7 +505,7 @@ def _clean_change(tags_to_add: Any, tags_to_remove: Any, new_metadata: Any, patc
 
 def _apply(rows: list[Session], change: _Change) -> Err | None:
     """Compute each row's new tags and metadata in memory; the first refusal wins."""
-    create_only = policy_store.current().create_only_tag_types
+    create_only = policies.current().create_only_tag_types
     locked: list[str] = []
     for session in rows:
         current = list(session.tags)

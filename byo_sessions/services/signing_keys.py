@@ -30,7 +30,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
@@ -38,7 +37,7 @@ from django.db.models import Max, Q
 from . import audit
 from ..core import clock
 from .audit import Event, EventType
-from ..conf import byo_settings
+from ..conf import byo_settings, secret_keys
 from .locks import lock_for_transaction
 from ..models import SigningKey
 from ..values import Err, ErrorType, KeyRotation, Ok, err
@@ -67,7 +66,7 @@ def encrypt_private_key(private_key: rsa.RSAPrivateKey, kid: str) -> str:
     der = private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
     nonce = os.urandom(12)
-    sealed = AESGCM(_wrapping_key(settings.SECRET_KEY)).encrypt(nonce, der, kid.encode())
+    sealed = AESGCM(_wrapping_key(secret_keys()[0])).encrypt(nonce, der, kid.encode())
     return f"{_ENCRYPTION_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
@@ -78,8 +77,7 @@ def _decrypt(stored: str, kid: str) -> tuple[rsa.RSAPrivateKey, bool]:
         raise KeyDecryptionError(f"Signing key {kid}: unknown encryption format.")
     raw = base64.urlsafe_b64decode(body)
     nonce, sealed = raw[:12], raw[12:]
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    for position, secret in enumerate(secrets):
+    for position, secret in enumerate(secret_keys()):
         try:
             der = AESGCM(_wrapping_key(secret)).decrypt(nonce, sealed, kid.encode())
         except InvalidTag:

@@ -21,11 +21,10 @@ from typing import Any
 import jwt
 
 from ..core import clock
-from .. import policy_store
 from ..conf import byo_settings
 from ..models import Session
 from ..values import ClientInfo, Err, ErrorType, Ok, StatelessToken, err
-from . import signing_keys
+from . import owners, policies, signing_keys
 from . import sessions as session_service
 from .validation import RequestContext, check_session
 
@@ -96,7 +95,7 @@ def _session_subject(session_id: str | None, session_token: str | None, owner: s
         # the session's last IP), for the caller's backend rather than an end-user request:
         # no device proof, no activity touch.
         ctx = RequestContext(now=now, client=ClientInfo(ip_address=session.last_ip_address), ignore_device=True)
-        checked_session = check_session(session, policy_store.resolve(session.tags), ctx)
+        checked_session = check_session(session, policies.resolve(session.tags), ctx)
         if isinstance(checked_session, Err):
             return checked_session
         sid, sub = session.id, session.owner_ref
@@ -107,7 +106,7 @@ def _session_subject(session_id: str | None, session_token: str | None, owner: s
 
 
 def _user_subject(user_id: Any, external_user_id: str | None) -> str | Err:
-    owner = session_service._owner(user_id, external_user_id)
+    owner = owners.resolve(user_id, external_user_id)
     return owner if isinstance(owner, Err) else owner.ref
 
 

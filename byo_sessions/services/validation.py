@@ -11,15 +11,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import audit
-from .. import signals
+from .. import selectors, signals
 from .audit import Event, EventType
 from ..conf import byo_settings
-from ..models import AuditEvent, EndReason, Session
+from ..models import EndReason, Session
 from ..core.policy import IpChangeAction, Policy, UaChangeAction
 from ..values import ClientInfo, DeviceVerification, Err, ErrorType, err
 from ..core.user_agent import parse_user_agent, suspicious_change
 from . import devices
 from .ending import end_session
+from .expiry import end_due, ended_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,23 +55,6 @@ class Changes:
     events: list[Event] = field(default_factory=list)
 
 
-def absolute_expiry(session: Session, policy: Policy) -> datetime:
-    """The hard end: the expiry fixed at creation, or sooner if the policy got shorter since."""
-    if policy.absolute_lifetime_secs is None:
-        return session.expires_at
-    return min(session.expires_at, session.created_at + timedelta(seconds=policy.absolute_lifetime_secs))
-
-
-def effective_expiry(session: Session, policy: Policy) -> tuple[datetime, str]:
-    """The moment the session ends under the *current* policy, and which rule ends it."""
-    absolute = absolute_expiry(session, policy)
-    if policy.inactivity_timeout_secs:
-        idle = session.last_activity_at + timedelta(seconds=policy.inactivity_timeout_secs)
-        if idle < absolute:
-            return idle, EndReason.EXPIRED_INACTIVITY
-    return absolute, EndReason.EXPIRED_ABSOLUTE
-
-
 def _fail(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, message: str,
           **details: Any) -> Err:
     audit.record(Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
@@ -94,10 +78,8 @@ def _fail_repeatable(session: Session, ctx: RequestContext, type_: ErrorType, re
     event = Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
                               user_agent=ctx.user_agent or "", reason=reason,
                               details={"error": str(type_), **details})
-    recent = AuditEvent.objects.filter(
-        session_id=session.id, event_type=EventType.VALIDATION_FAILED, reason=reason,
-        created_at__gt=ctx.now - timedelta(seconds=REPEATABLE_REFUSAL_ROW_SECS)).exists()
-    if recent:
+    if selectors.recent_refusal_exists(session_id=session.id, event_type=EventType.VALIDATION_FAILED, reason=reason,
+                                       since=ctx.now - timedelta(seconds=REPEATABLE_REFUSAL_ROW_SECS)):
         audit.log_only(event)
     else:
         audit.record(event)
@@ -106,25 +88,17 @@ def _fail_repeatable(session: Session, ctx: RequestContext, type_: ErrorType, re
     return err(type_, message, reason=reason, **details)
 
 
-def ended_error(session: Session) -> Err:
-    """The answer for a session that has already ended: expired ones say so."""
-    reason = session.end_reason
-    if reason in (EndReason.EXPIRED_ABSOLUTE, EndReason.EXPIRED_INACTIVITY):
-        return err(ErrorType.SESSION_EXPIRED, "The session has expired.", reason=reason)
-    return err(ErrorType.SESSION_INVALIDATED, "The session has ended.", reason=reason)
-
-
 def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err | Changes:
     if session.ended_at is not None:
         ended = ended_error(session)
         return _fail_repeatable(session, ctx, ended.error.type, ended.error.details["reason"], ended.error.message)
-    expiry, why = effective_expiry(session, policy)
-    if ctx.now >= expiry:
+    why = end_due(session, policy, ctx.now)
+    if why == EndReason.USER_INACTIVE:
+        end_session(session, reason=why)
+        return err(ErrorType.USER_INACTIVE, "The user is inactive.", reason=why)
+    if why is not None:
         end_session(session, reason=why, event_type=EventType.SESSION_EXPIRED)
         return err(ErrorType.SESSION_EXPIRED, "The session has expired.", reason=why)
-    if session.user_id is not None and (session.user is None or not session.user.is_active):
-        end_session(session, reason=EndReason.USER_INACTIVE)
-        return err(ErrorType.USER_INACTIVE, "The user is inactive.", reason=EndReason.USER_INACTIVE)
     missing = [tag for tag in ctx.required_tags if tag not in session.tags]
     if missing:
         return _fail_repeatable(session, ctx, ErrorType.MISSING_REQUIRED_TAGS, "missing_required_tags",

@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from byo_sessions import policy_store
 from byo_sessions.models import AuditEvent, PolicySetting, TagPolicy
 from byo_sessions.services import policies
 
@@ -41,7 +40,7 @@ def test_upload_replaces_the_policy_set_and_is_audited(admin_client):
     response = admin_client.post(IMPORT, {"document": upload})  # dry_run unchecked: import
     assert response.status_code == 302 and response["Location"].endswith("/admin/byo_sessions/tagpolicy/")
     assert sorted(TagPolicy.objects.values_list("selector", flat=True)) == ["org:acme", "role:*"]
-    assert policy_store.current().resolve(("org:acme",)).absolute_lifetime_secs == 3600
+    assert policies.current().resolve(("org:acme",)).absolute_lifetime_secs == 3600
     event = AuditEvent.objects.get(event_type="policy_changed", reason="import")
     assert event.actor == "admin:admin" and event.details["rules"] == 2
     exported = policies.export_document()

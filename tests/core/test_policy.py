@@ -404,12 +404,6 @@ def test_policy_set_validation(kwargs: dict, path: str, fragment: str) -> None:
     assert fragment in errors[0][1]
 
 
-def test_policy_set_is_create_only() -> None:
-    assert PolicySet(create_only_tag_types=("org",)).is_create_only("org:acme")
-    assert not PolicySet(create_only_tag_types=("org",)).is_create_only("role:x")
-    assert PolicySet(create_only_tag_types=("*",)).is_create_only("role:x")
-
-
 # --- inactivity vs lifetime ------------------------------------------------------------------------------
 
 

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from byo_sessions import policy_store
 from byo_sessions.conf import byo_settings
 from byo_sessions.core.dpop import jwk_thumbprint
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
+from byo_sessions.services import policies
 from tests.browser_scripts import INSPECT_STORED_KEY
 
 pytestmark = [
@@ -45,7 +45,7 @@ CALL_API = """async (headers) => {
 def demo(settings: Any, django_user_model: Any) -> Any:
     settings.BYO_SESSIONS = {"PROXY_COUNT": 1}
     TagPolicy.objects.create(selector="role:*", on_ip_address_change="challenge")
-    policy_store.forget_cached()
+    policies.forget_cached()
     return django_user_model.objects.create_user(username=USERNAME, password=PASSWORD, email=EMAIL)
 
 

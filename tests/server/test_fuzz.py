@@ -24,13 +24,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from propelauth_byo.result import is_err
 
-from byo_sessions import policy_store
 from byo_sessions.models import Device, RetiredToken, Session, SessionTag, SigningKey, UsedProof
 from byo_sessions.values import ErrorType, Ok
 from byo_sessions.server.commands import COMMANDS
 from byo_sessions.server.views import MAX_DEPTH
 from byo_sessions.services.sessions import MAX_METADATA_DEPTH
-from byo_sessions.services import devices, signing_keys
+from byo_sessions.services import devices, policies, signing_keys
 from byo_sessions.services import sessions as svc
 from tests.dpop_signer import TestDevice
 from tests.server.conftest import APP_URL, IP, KEY, UA, configure
@@ -259,7 +258,7 @@ def assert_tag_rows_match() -> None:
 def world(settings: Any, clock: Any) -> dict[str, str]:
     """Two live sessions of OWNER, a signing key, and "org" tags create-only."""
     configure(settings, CREATE_ONLY_TAG_TYPES=["org"])
-    policy_store.forget_cached()
+    policies.forget_cached()
     first = svc.create(external_user_id=OWNER, tags=["org:acme", "role:admin"], metadata={"k": "v"},
                        ip_address=IP, user_agent=UA)
     other = svc.create(external_user_id=OWNER, tags=["org:acme"], ip_address=IP, user_agent=UA)
@@ -295,7 +294,7 @@ def run_example(command: str, payload: str) -> tuple[int, Any]:
             assert len(after["Session"]) == len(before["Session"]) + 1
         transaction.set_rollback(True)
     signing_keys.forget_cached()
-    policy_store.forget_cached()
+    policies.forget_cached()
     return status, body
 
 

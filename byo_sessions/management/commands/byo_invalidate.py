@@ -7,8 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
-from ...models import EndReason, Session, SessionTag
-from ...services import sessions
+from ...models import EndReason, Session
+from ...services import owners, sessions
+from ...values import Err
 
 
 class Command(BaseCommand):
@@ -34,12 +35,13 @@ class Command(BaseCommand):
                 user = users.filter(pk=int(options["user"])).first()
             if user is None:
                 raise CommandError(f"No user {options['user']!r}.")
-            queryset = queryset.filter(user=user)
+            queryset = queryset & owners.Owner(user_id=user.pk).sessions()
         if options["external_user"]:
-            queryset = queryset.filter(external_user_id=options["external_user"])
-        for tag in options["tag"]:
-            queryset = queryset.filter(id__in=SessionTag.objects.filter(tag=tag).values("session_id"))
-        return queryset
+            queryset = queryset & owners.Owner(external_user_id=options["external_user"]).sessions()
+        selected = owners.with_tags(queryset, options["tag"] or None)
+        if isinstance(selected, Err):
+            raise CommandError(selected.error.message)
+        return selected
 
     def handle(self, *args: Any, **options: Any) -> None:
         queryset = self._selection(options)
