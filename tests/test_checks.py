@@ -250,12 +250,12 @@ def test_default_policy_of_the_wrong_type_names_the_key(settings):
 
 
 def test_a_crashing_check_becomes_an_error_naming_its_keys(settings, monkeypatch):
-    from byo_sessions import policy_store
+    from byo_sessions.services import policies
 
     def crash() -> None:
         raise AttributeError("'str' object has no attribute 'items'")
 
-    monkeypatch.setattr(policy_store, "settings_policy_set", crash)
+    monkeypatch.setattr(policies, "settings_policy_set", crash)
     settings.BYO_SESSIONS = {}
     (error,) = check_settings()
     assert error.id == "byo_sessions.E023" and isinstance(error, Error)

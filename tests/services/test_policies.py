@@ -9,8 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from byo_sessions import ErrorType, is_err, is_ok, policy_store, sessions
+from byo_sessions import ErrorType, is_err, is_ok, sessions
 from byo_sessions.admin import TagPolicyForm
+from byo_sessions.services import policies
 from byo_sessions.models import AuditEvent, PolicySetting, PolicyVersion, Session, TagPolicy
 from byo_sessions.core.policy import IpChangeAction, LimitAction, PolicyRule, PolicyValueError, UaChangeAction
 from tests.concurrency import run_in_parallel
@@ -161,7 +162,7 @@ def test_tag_priority_decides_between_types(user, clock):
     clock.advance(601)
     assert is_ok(validate(token))  # org wins: 1 h
     PolicySetting.objects.filter(key="tag_priority").update(value=["role", "org"])
-    policy_store.bump_version()
+    policies.bump_version()
     assert validate(token).error.type == ErrorType.SESSION_EXPIRED  # now role wins: 10 min
 
 
@@ -345,10 +346,10 @@ def test_every_row_the_form_saves_loads_as_a_rule_with_its_description_as_label(
                                            max_concurrent_sessions_per_user="3"))
     assert form.is_valid(), form.errors
     row = form.save()
-    rule = policy_store.rule_from_row(row)
+    rule = policies.rule_from_row(row)
     assert (rule.priority, rule.label) == (1_000_000, "x" * 300)
     assert dict(rule.overrides) == {"max_concurrent_sessions_per_user": 3}
-    assert policy_store.current().rules == (rule,)  # not dropped by the loader
+    assert policies.current().rules == (rule,)  # not dropped by the loader
 
 
 def test_admin_saves_a_policy_that_applies_at_once(admin_client, user, clock):
@@ -503,4 +504,4 @@ def test_admin_policy_changes_are_audited(admin_client):
     admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(absolute_lifetime_secs="3600"))
     events = AuditEvent.objects.filter(event_type="policy_changed").order_by("id")
     assert [(e.reason, e.actor) for e in events] == [("admin_add", "admin:admin"), ("admin_add", "admin:admin")]
-    assert policy_store.current().tag_priority == ("org", "role")
+    assert policies.current().tag_priority == ("org", "role")
