@@ -104,6 +104,19 @@ def test_policy_default_error_names_the_key(settings):
     assert "ip_allowlist" in error.msg and "10.0.0.0/24" in error.msg
 
 
+@pytest.mark.parametrize("settings_value, error_id", [
+    ({"STATELESS_TOKEN_LIFETIME_SECS": 0}, "byo_sessions.E014"),
+    ({"STATELESS_TOKEN_LIFETIME_SECS": 7200}, "byo_sessions.E014"),
+    ({"STATELESS_TOKEN_MAX_LIFETIME_SECS": 10**6}, "byo_sessions.E014"),
+    ({"STATELESS_TOKEN_ISSUER": ""}, "byo_sessions.E015"),
+    ({"STATELESS_TOKEN_AUDIENCE": None}, "byo_sessions.E015"),
+    ({"STATELESS_KEY_REFRESH_SECS": 0}, "byo_sessions.E016"),
+])
+def test_stateless_token_settings_checks(settings, settings_value, error_id):
+    settings.BYO_SESSIONS = settings_value
+    assert {e.id for e in check_settings()} == {error_id}
+
+
 @pytest.mark.parametrize("value,expected", [
     ({"TAG_PRIORITY": "org"}, ["byo_sessions.E011"]),
     ({"TAG_PRIORITY": ["Org Type"]}, ["byo_sessions.E011"]),

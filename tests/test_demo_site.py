@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from byo_sessions import is_err, is_ok, sessions
+from tests.constants import UA
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("example_project.urls")]
 
-UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-COOKIE = "demo_token"
+COOKIE = "demo_token"  # SESSION_COOKIE_NAME in these tests (demo_settings)
 
 
 @pytest.fixture(autouse=True)

@@ -32,8 +32,8 @@ from byo_sessions.conf import byo_settings
 from byo_sessions.models import AuditEvent, Session
 from byo_sessions.services import engine
 from byo_sessions.core.tokens import hash_token, is_well_formed
+from tests.constants import COOKIE  # kept through the switch
 
-COOKIE = "session_token"  # SESSION_COOKIE_NAME in tests/settings.py: kept through the switch
 DJANGO_ENGINE = "django.contrib.sessions.backends.db"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 MIGRATE = {"MIGRATE_DJANGO_SESSIONS": True}

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from byo_sessions.models import Session
+from tests.constants import COOKIE
 
-COOKIE = "session_token"  # SESSION_COOKIE_NAME in tests/settings.py
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 

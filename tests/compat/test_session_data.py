@@ -15,6 +15,7 @@ from byo_sessions import DeviceRegistration, sessions
 from byo_sessions.conf import byo_settings
 from byo_sessions.models import Session
 from tests.compat.conftest import COOKIE, live_sessions, login_through_django
+from tests.constants import IP, UA
 from tests.dpop_signer import TestDevice
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.compat.urls")]
@@ -162,8 +163,6 @@ def test_csrf_token_kept_in_the_session(user, settings, logged_in):
     assert stranger.post("/form/", {"csrfmiddlewaretoken": str(token)}).status_code == 403
 
 
-IP = "198.51.100.30"
-UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 DEVICE_URL = "http://testserver/device-only/"
 
 

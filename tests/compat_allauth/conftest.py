@@ -9,8 +9,8 @@ from django.test import Client
 
 from byo_sessions.models import Session
 from byo_sessions.core.tokens import hash_token
+from tests.constants import COOKIE
 
-COOKIE = "session_token"  # SESSION_COOKIE_NAME in tests/settings.py
 URLS = "tests.compat_allauth.urls"
 
 

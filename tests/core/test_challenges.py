@@ -9,10 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from byo_sessions.core.challenges import CHALLENGE_ERROR_REASONS, ChallengeError, check_challenge, issue_challenge
+from tests.constants import IP, UA
 
 SECRET = b"s" * 32
-IP = "198.51.100.7"
-UA = "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0"
 NOW = 1_800_000_000.0
 NQCHAR = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")  # RFC 9449 §8.1
 

@@ -6,8 +6,9 @@ from django.test import Client
 
 from byo_sessions.core.dpop import access_token_hash
 from byo_sessions import sessions
+from tests.constants import IP, UA
 from tests.dpop_signer import TestDevice
-from tests.services.test_devices import IP, UA, login, proof
+from tests.services.test_devices import login, proof
 
 pytestmark = pytest.mark.django_db
 

@@ -12,12 +12,11 @@ import pytest
 from django.test import Client
 
 from byo_sessions.server.integration_keys import key_digest
+from tests.constants import IP, UA  # the server tests import them from here
 from tests.dpop_signer import TestDevice
 
 KEY = "byo_ik_test-integration-key-0123456789abcdef"
 OTHER_KEY = "byo_ik_not-configured-key-0123456789abcdef"
-IP = "203.0.113.7"
-UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 APP_URL = "https://app.example/api/me"
 LOGIN_URL = "https://app.example/login"
 

@@ -1,4 +1,6 @@
-"""Device binding through the services and over HTTP (docs/devices.md)."""
+"""Device binding (services/devices.py) through the services and over HTTP (docs/devices.md).
+The device decorators are in tests/test_decorators.py, the challenge endpoint in
+tests/drf/test_views.py."""
 from __future__ import annotations
 
 import json
@@ -7,25 +9,18 @@ import threading
 from typing import Any, Callable
 
 import pytest
-
-from byo_sessions.middleware import SessionMiddleware
-from django.http import HttpRequest, JsonResponse
 from django.test import Client
-from django.urls import path
 
 from byo_sessions import DeviceRegistration, DeviceVerification, ErrorType, is_err, is_ok, sessions, signals
 from byo_sessions.conf import byo_settings
-from byo_sessions.decorators import device_verification_required, ignore_device_for_verification, login_required
 from byo_sessions.core.dpop import access_token_hash
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
-from tests import urls as test_urls
 from tests.concurrency import run_in_parallel
+from tests.constants import IP, UA
 from tests.dpop_signer import OMIT, TestDevice
 
 pytestmark = pytest.mark.django_db
 
-IP = "198.51.100.20"
-UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 LOGIN_URL = "http://testserver/login/"
 API_URL = "http://testserver/device-api/"
 REGISTER_URL = "http://testserver/devices/register"
@@ -225,7 +220,7 @@ def test_register_after_login(user, clock):
     assert missing.error.type == ErrorType.SESSION_NOT_FOUND
 
 
-# --- over HTTP: the middleware, the challenge endpoint, and hostile proofs ----------------------------------
+# --- over HTTP: the middleware and hostile proofs -----------------------------------------------------------
 
 @pytest.fixture
 def device_client(user, clock, settings):
@@ -237,12 +232,6 @@ def device_client(user, clock, settings):
                                                                                    nonce=nonce)})
     assert response.status_code == 200
     return client, device
-
-
-def test_challenge_endpoint(client, db):
-    body = client.get("/byo/device/challenge").json()
-    assert set(body) == {"deviceChallenge", "expiresAt"}
-    assert client.get("/byo/device/challenge")["Cache-Control"] == "no-store"
 
 
 def test_login_form_registers_device(device_client):
@@ -662,72 +651,6 @@ def test_cookie_session_ignores_an_ath_that_names_the_authorization_token(device
     response = client.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {jwt_value}",
                           HTTP_DPOP=_with_ath(device, clock, jwt_value))
     assert response.status_code == 200, response.content
-
-
-# --- decorators --------------------------------------------------------------------------------------------
-
-def _answer(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"user": request.user.get_username()})
-
-
-ignored_outside = ignore_device_for_verification(login_required(_answer))
-ignored_inside = login_required(ignore_device_for_verification(lambda request: _answer(request)))
-
-urlpatterns = [
-    path("ignored-outside/", ignored_outside),
-    path("ignored-inside/", ignored_inside),
-    *test_urls.urlpatterns,
-]
-
-
-@pytest.mark.urls("tests.services.test_devices")
-@pytest.mark.parametrize("url", ["/ignored-outside/", "/ignored-inside/"])
-def test_ignore_device_for_verification_lets_a_device_required_session_in(user, clock, settings, url):
-    settings.BYO_SESSIONS = {}
-    TagPolicy.objects.create(selector="role:root", device_verification_required=True)
-    token = login(user, TestDevice(), clock, tags=["role:root"]).data.session_token
-    client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA, HTTP_ACCEPT="application/json")
-    client.cookies[cookie_name()] = token
-    refused = client.get("/protected/")  # the same session, a view without the opt-out
-    assert refused.status_code == 401 and refused.json()["type"] == "DeviceVerificationRequired"
-    response = client.get(url)
-    assert response.status_code == 200 and response.json() == {"user": "alice"}
-
-
-def _stale_proof(device: TestDevice, clock) -> dict[str, str]:
-    return {"HTTP_DPOP": device.proof("GET", API_URL, challenge(), iat=int(clock.now().timestamp()) - 3600)}
-
-
-def _moved(device: TestDevice, clock) -> dict[str, str]:
-    return {"REMOTE_ADDR": "203.0.113.77", "HTTP_ACCEPT": "application/json"}
-
-
-@pytest.mark.parametrize("make_request,reason", [(_stale_proof, "iat_too_old"), (_moved, "ip_changed")])
-def test_decorator_answers_425_when_no_middleware_did(user, clock, rf, settings, make_request, reason):
-    """Called outside the URL resolver (no ``process_view``), the decorator resolves the request
-    itself under the view's device rules and must answer the 425."""
-    settings.BYO_SESSIONS = {}
-    TagPolicy.objects.create(selector="org:*", on_ip_address_change="challenge")
-    device = TestDevice()
-    token = login(user, device, clock, tags=["org:acme"]).data.session_token
-    ran = []
-    view = login_required(device_verification_required(lambda request: ran.append(1) or _answer(request)))
-    request = rf.get("/device-api/", **{"REMOTE_ADDR": IP, "HTTP_USER_AGENT": UA, **make_request(device, clock)})
-    request.COOKIES[cookie_name()] = token
-    response = SessionMiddleware(view)(request)
-    assert response.status_code == 425, response.content
-    body = json.loads(response.content)
-    assert body["type"] == "NewDeviceChallengeRequired" and body["details"]["reason"] == reason
-    assert body["deviceChallenge"] and body["expiresAt"] and response["Cache-Control"] == "no-store"
-    assert ran == []
-
-
-@pytest.mark.django_db
-def test_challenge_endpoint_answers_json_to_a_browser_even_without_rest_framework_installed(client, settings):
-    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "rest_framework"]
-    response = client.get("/byo/device/challenge", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
-    assert response.status_code == 200 and response["Content-Type"] == "application/json"
-    assert set(response.json()) == {"deviceChallenge", "expiresAt"}
 
 
 # --- concurrency (PostgreSQL, real threads) ------------------------------------------------

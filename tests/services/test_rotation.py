@@ -1,6 +1,5 @@
-"""Token rotation with theft detection (docs/rotation.md)."""
+"""Token rotation with theft detection (services/rotation.py, docs/rotation.md)."""
 from __future__ import annotations
-
 
 import pytest
 from django.db import DatabaseError
@@ -9,12 +8,11 @@ from django.test import Client
 from byo_sessions import ErrorType, is_err, is_ok, sessions, signals
 from byo_sessions.models import AuditEvent, RetiredToken, Session
 from tests.concurrency import run_in_parallel
+from tests.constants import CHROME_WINDOWS, FIREFOX_LINUX
 
 INTERVAL = 900
 GRACE = 30
-COOKIE = "rotation_token"
-UA_A = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-UA_B = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+COOKIE = "rotation_token"  # SESSION_COOKIE_NAME in these tests (rotation_settings)
 
 
 @pytest.fixture(autouse=True)
@@ -26,12 +24,12 @@ def rotation_settings(settings):
 
 def refresh(token, **kwargs):
     kwargs.setdefault("ip_address", "198.51.100.10")
-    kwargs.setdefault("user_agent", UA_A)
+    kwargs.setdefault("user_agent", CHROME_WINDOWS)
     return sessions.validate_and_refresh(session_token=token, **kwargs)
 
 
 def new_session(user):
-    return sessions.create(user_id=user.pk, ip_address="198.51.100.10", user_agent=UA_A).data
+    return sessions.create(user_id=user.pk, ip_address="198.51.100.10", user_agent=CHROME_WINDOWS).data
 
 
 @pytest.mark.django_db
@@ -88,14 +86,14 @@ def test_previous_token_after_window_is_theft(user, clock, django_capture_on_com
         successor = refresh(created.session_token).data.new_session_token
         clock.advance(GRACE)
         with django_capture_on_commit_callbacks(execute=True):
-            stolen = refresh(created.session_token, ip_address="203.0.113.99", user_agent=UA_B)
+            stolen = refresh(created.session_token, ip_address="203.0.113.99", user_agent=FIREFOX_LINUX)
         assert is_err(stolen) and stolen.error.type == ErrorType.TOKEN_REUSE_DETECTED
         honest = refresh(successor)
         assert is_err(honest) and honest.error.type == ErrorType.SESSION_INVALIDATED
         assert honest.error.details["reason"] == "token_reuse_detected"
         event = AuditEvent.objects.get(event_type="token_reuse_detected")
-        assert event.details["presented_from"] == {"ip_address": "203.0.113.99", "user_agent": UA_B}
-        assert event.details["session_last_seen"] == {"ip_address": "198.51.100.10", "user_agent": UA_A}
+        assert event.details["presented_from"] == {"ip_address": "203.0.113.99", "user_agent": FIREFOX_LINUX}
+        assert event.details["session_last_seen"] == {"ip_address": "198.51.100.10", "user_agent": CHROME_WINDOWS}
         assert [r["session_id"] for r in received] == [created.session_id]
     finally:
         signals.token_reuse_detected.disconnect(dispatch_uid="t1")
@@ -206,7 +204,7 @@ def test_parallel_http_requests_through_the_middleware_all_get_the_same_new_cook
     def request() -> tuple[int, str | None]:
         client = Client()
         client.cookies[COOKIE] = token
-        response = client.get("/protected/", HTTP_USER_AGENT=UA_A, REMOTE_ADDR="198.51.100.10")
+        response = client.get("/protected/", HTTP_USER_AGENT=CHROME_WINDOWS, REMOTE_ADDR="198.51.100.10")
         cookie = response.cookies.get(COOKIE)
         return response.status_code, cookie.value if cookie is not None else None
 

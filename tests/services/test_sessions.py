@@ -1,4 +1,6 @@
-"""The session service: create, validate, invalidate, list, update, and every error type."""
+"""The session service (services/sessions.py, public as ``byo_sessions.sessions``): create,
+validate, invalidate, list, update, and every error type. Ending sessions in bulk is in
+test_ending.py, the audit trail in test_audit.py."""
 from __future__ import annotations
 
 import logging
@@ -8,15 +10,14 @@ import pytest
 from byo_sessions import ErrorType, is_err, is_ok, sessions
 from byo_sessions.models import AuditEvent, Session, SessionTag
 from byo_sessions.core.tokens import hash_token
+from tests.constants import CHROME_MAC, IP
 
 pytestmark = pytest.mark.django_db
 
-UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-
 
 def make(user, **kwargs):
-    kwargs.setdefault("ip_address", "203.0.113.7")
-    kwargs.setdefault("user_agent", UA)
+    kwargs.setdefault("ip_address", IP)
+    kwargs.setdefault("user_agent", CHROME_MAC)
     result = sessions.create(user_id=user.pk, **kwargs)
     assert is_ok(result), result
     return result.data
@@ -40,7 +41,7 @@ def test_two_sessions_get_different_tokens(user):
 
 def test_validate_returns_user_and_metadata(user):
     created = make(user, tags=["org:acme"], metadata={"role": "admin"})
-    result = sessions.validate(session_token=created.session_token, ip_address="203.0.113.7", user_agent=UA)
+    result = sessions.validate(session_token=created.session_token, ip_address=IP, user_agent=CHROME_MAC)
     assert is_ok(result)
     assert result.data.user_id == user.pk
     assert result.data.user == user
@@ -99,7 +100,7 @@ def test_last_activity_written_at_most_once_per_touch_interval(user, clock, sett
                                                                django_assert_num_queries):
     settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60, "POLICY_REFRESH_SECS": 3600}
     created = make(user)
-    kw = dict(session_token=created.session_token, ip_address="203.0.113.7", user_agent=UA)
+    kw = dict(session_token=created.session_token, ip_address=IP, user_agent=CHROME_MAC)
     sessions.validate(**kw)
     clock.advance(30)
     with django_assert_num_queries(1):
@@ -158,8 +159,8 @@ def test_except_one_keeps_the_session_whose_token_was_just_rotated(user, clock, 
     settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 60, "ROTATION_GRACE_SECS": 30}
     keep, drop = make(user), make(user)
     clock.advance(61)
-    rotated = sessions.validate_and_refresh(session_token=keep.session_token, ip_address="203.0.113.7",
-                                            user_agent=UA).data
+    rotated = sessions.validate_and_refresh(session_token=keep.session_token, ip_address=IP,
+                                            user_agent=CHROME_MAC).data
     assert rotated.new_session_token  # the request's own token is now the previous one
     result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_token_to_keep=keep.session_token)
     assert result.data == 1
@@ -186,16 +187,6 @@ def test_bulk_calls_refuse_a_malformed_tag_selection_instead_of_selecting_all(us
     assert is_ok(sessions.validate(session_token=a.session_token))
 
 
-def test_a_long_free_text_reason_is_cut_to_the_column_not_refused(user):
-    created = make(user)
-    reason = "x" * 300
-    assert sessions.invalidate_by_id(session_id=created.session_id, reason=reason, actor="a" * 500).data == 1
-    row = Session.objects.get(pk=created.session_id)
-    assert row.end_reason == "x" * 40 and row.ended_by == "a" * 200
-    result = sessions.validate(session_token=created.session_token)
-    assert result.error.details["reason"] == "x" * 40
-
-
 def test_fetch_all_for_user_lists_live_sessions_only(user, other_user):
     a, b = make(user, tags=["org:acme"]), make(user)
     make(other_user)
@@ -204,7 +195,7 @@ def test_fetch_all_for_user_lists_live_sessions_only(user, other_user):
     assert [s.session_id for s in listed] == [a.session_id]
     info = listed[0]
     assert info.device.browser == "Chrome" and info.device.device_type == "Desktop"
-    assert info.ip_address == "203.0.113.7" and info.tags == ("org:acme",)
+    assert info.ip_address == IP and info.tags == ("org:acme",)
     assert sessions.fetch_all_for_user(user_id=user.pk, session_tags=["org:none"]).data == []
 
 
@@ -299,31 +290,6 @@ def test_required_tags(user):
     assert result.error.type == ErrorType.MISSING_REQUIRED_TAGS
 
 
-def test_tokens_never_reach_logs_or_audit(user, caplog, django_capture_on_commit_callbacks):
-    caplog.set_level(logging.DEBUG)
-    with django_capture_on_commit_callbacks(execute=True):
-        created = make(user)
-        sessions.validate(session_token=created.session_token)
-        sessions.validate(session_token="byo_s_" + "B" * 43)
-        sessions.invalidate_by_token(session_token=created.session_token)
-    assert "session_created" in caplog.text and "session_invalidated" in caplog.text  # the lines were written
-    assert created.session_token not in caplog.text
-    assert "B" * 43 not in caplog.text
-    for event in AuditEvent.objects.all():
-        assert created.session_token not in str(event.details) + event.reason
-    assert created.session_token not in repr(created)
-
-
-def test_audit_log_line_is_json(user, caplog, django_capture_on_commit_callbacks):
-    import json
-
-    caplog.set_level(logging.INFO, logger="byo_sessions.audit")
-    with django_capture_on_commit_callbacks(execute=True):
-        created = make(user)
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "byo_sessions.audit"]
-    assert lines[0]["event"] == "session_created" and lines[0]["session_id"] == created.session_id
-
-
 def test_async_twins(user):
     from asgiref.sync import async_to_sync
 
@@ -352,22 +318,6 @@ def test_update_keeps_the_tag_limit(user):
     result = sessions.update(session_id=created.session_id, tags_to_add=["t:extra"])
     assert result.error.type == ErrorType.INVALID_TAG_FORMAT
     assert len(sessions.validate(session_token=created.session_token).data.tags) == 32
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_event_leaves_no_log_line(user, caplog):
-    from byo_sessions.models import TagPolicy
-
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1,
-                             on_session_limit_exceeded="reject_new")
-    make(user, tags=["org:a"])
-    other = sessions.create(user_id=user.pk, tags=["org:a"])  # refused; nothing it started may show
-    caplog.set_level(logging.INFO, logger="byo_sessions.audit")
-    assert is_err(other)
-    refused = sessions.create(user_id=user.pk, tags=["org:a"])
-    assert is_err(refused)
-    events = [r.getMessage() for r in caplog.records if r.name == "byo_sessions.audit"]
-    assert len(events) == 1 and "session_limit_exceeded" in events[0]
 
 
 def test_session_list_names_the_browser(user):

@@ -1,0 +1,92 @@
+"""The sessions admin (admin/__init__.py): Django's admin login on byo sessions, the
+session list and detail, the bulk end action, the overview and its security-event counts."""
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from byo_sessions import is_ok, sessions
+from byo_sessions.models import AuditEvent, Session
+from tests.constants import CHROME_MAC, COOKIE
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_login_and_logout_go_through_byo_sessions(client, django_user_model):
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    page = client.get("/admin/login/")
+    assert page.status_code == 200
+    response = client.post("/admin/login/", {"username": "root", "password": "pw-root-123"})
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/byo_sessions/session/").status_code == 200
+    session = Session.objects.get()
+    detail = client.get(f"/admin/byo_sessions/session/{session.pk}/change/")
+    assert detail.status_code == 200 and b"session_created" in detail.content
+    assert session.token_hash.encode() not in detail.content
+    client.post("/admin/logout/")
+    assert client.get("/admin/").status_code == 302
+
+
+def test_admin_refuses_non_staff(client, user):
+    response = client.post("/admin/login/", {"username": "alice", "password": "pw-alice-123"})
+    assert response.status_code == 200 and Session.objects.count() == 0
+
+
+def test_admin_bulk_end_action(admin_client, user):
+    client = admin_client
+    targets = [sessions.create(user_id=user.pk).data for _ in range(3)]
+    response = client.post("/admin/byo_sessions/session/", {
+        "action": "end_selected", "_selected_action": [t.session_id for t in targets]})
+    assert response.status_code == 302
+    for t in targets:
+        assert sessions.validate(session_token=t.session_token).error.details["reason"] == "admin"
+    assert AuditEvent.objects.filter(actor="admin:admin", event_type="session_invalidated").count() == 3
+    assert is_ok(sessions.validate(session_token=client.cookies[COOKIE].value))  # the admin's own session lives
+
+
+def test_admin_overview_counts_sessions_by_state(admin_client, user, clock):
+    client = admin_client
+    ended = sessions.create(user_id=user.pk).data
+    sessions.invalidate_by_id(session_id=ended.session_id, reason="admin")
+    sessions.create(user_id=user.pk)
+    page = client.get("/admin/byo_sessions/session/").content.decode()
+    overview = page[page.index('id="byo-overview"'):page.index("</table>", page.index('id="byo-overview"'))]
+    assert "<th>Active</th><td>2</td>" in overview  # alice's live session and root's own
+    assert "Ended: Ended by an admin" in overview
+
+
+def test_admin_session_list_shows_the_browser(admin_client, user):
+    client = admin_client
+    sessions.create(user_id=user.pk, user_agent=CHROME_MAC)
+    assert "Chrome 131 on macOS" in client.get("/admin/byo_sessions/session/").content.decode()
+
+
+def test_admin_overview_links_the_last_days_security_events(admin_client, user, clock):
+    client = admin_client
+    old = sessions.create(user_id=user.pk).data
+    sessions.invalidate_by_token(session_token=old.session_token)
+    sessions.validate(session_token=old.session_token)  # a refusal two days before the page: not counted
+    clock.advance(2 * 86400)  # the next refusal is the only one inside the last day
+    sessions.validate(session_token=old.session_token)
+    sessions.validate(session_token=old.session_token, ip_address="203.0.113.9")  # throttled: a log line, no row
+    page = client.get("/admin/byo_sessions/session/").content.decode()
+    recent = page[page.index('id="byo-recent"'):page.index("</table>", page.index('id="byo-recent"'))]
+    link = re.search(r'<th>Validation failed</th><td><a href="([^"]+)">1</a>', recent)
+    assert link, recent
+    assert "<th>Token reuse (theft) detected</th><td>0</td>" in recent
+    listed = client.get(html.unescape(link.group(1))).content.decode()
+    assert listed.count('class="field-event_type"') == 1  # the link opens exactly that row
+    assert AuditEvent.objects.filter(event_type="validation_failed").count() == 2
+
+
+def test_admin_overview_hides_event_counts_from_staff_who_cannot_see_the_audit_log(client, django_user_model, clock):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user(username="viewer", password="pw-viewer-123", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_session"))
+    client.post("/admin/login/", {"username": "viewer", "password": "pw-viewer-123"})
+    page = client.get("/admin/byo_sessions/session/").content.decode()
+    assert 'id="byo-overview"' in page and 'id="byo-recent"' not in page

@@ -1,0 +1,30 @@
+"""The signing keys admin (admin/__init__.py): read-only, and no private key on any page."""
+from __future__ import annotations
+
+import pytest
+
+from byo_sessions.models import SigningKey
+from byo_sessions.services import signing_keys
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_keys():
+    signing_keys.forget_cached()
+    yield
+    signing_keys.forget_cached()
+
+
+def test_admin_shows_no_private_key(client, django_user_model):
+    django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")
+    assert client.post("/admin/login/", {"username": "root", "password": "pw-root-123"}).status_code == 302
+    admin_client = client
+    signing_keys.signing_key()
+    row = SigningKey.objects.get()
+    listing = admin_client.get("/admin/byo_sessions/signingkey/")
+    assert listing.status_code == 200 and row.kid in listing.content.decode()
+    page = admin_client.get(f"/admin/byo_sessions/signingkey/{row.pk}/change/")
+    assert page.status_code == 200
+    assert row.private_key_encrypted[3:40] not in page.content.decode() and "active" in page.content.decode()
+    assert admin_client.get("/admin/byo_sessions/signingkey/add/").status_code == 403

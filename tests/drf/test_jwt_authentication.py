@@ -1,0 +1,72 @@
+"""``StatelessTokenAuthentication`` (drf/jwt_authentication.py): a DRF view that takes
+stateless tokens beside session tokens, and what each request costs."""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import path
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from byo_sessions import sessions
+from byo_sessions.drf.authentication import SessionTokenAuthentication
+from byo_sessions.drf.jwt_authentication import StatelessTokenAuthentication
+from byo_sessions.services import signing_keys
+from tests import urls as base_urls
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.drf.test_jwt_authentication")]
+
+
+@pytest.fixture(autouse=True)
+def fresh_keys():
+    signing_keys.forget_cached()
+    yield
+    signing_keys.forget_cached()
+
+
+class JwtMe(APIView):
+    """Session tokens first, to show the order does not matter (each side ignores the other's tokens)."""
+
+    authentication_classes = [SessionTokenAuthentication, StatelessTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        if isinstance(request.auth, dict):
+            return Response({"user": request.user.pk, "sid": request.auth.get("sid"), "kind": "jwt"})
+        return Response({"user": request.user.get_username(), "sid": request.auth.session_id, "kind": "session"})
+
+    def post(self, request):
+        return Response({"posted": True})
+
+
+urlpatterns = [path("drf/jwt-me/", JwtMe.as_view()), *base_urls.urlpatterns]
+
+
+def test_drf_stateless_authentication(user, django_assert_num_queries):
+    session = sessions.create(user_id=user.pk).data
+    token = sessions.create_stateless_token(session_id=session.session_id).data.stateless_token
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    api.get("/drf/jwt-me/")  # warms the key cache
+    with django_assert_num_queries(0):  # middleware: no query; auth class: none with the keys cached
+        body = api.get("/drf/jwt-me/").json()
+    assert body == {"user": str(user.pk), "sid": session.session_id, "kind": "jwt"}
+    signing_keys.forget_cached()
+    with django_assert_num_queries(1):  # cold: one read of the keys
+        assert api.get("/drf/jwt-me/").status_code == 200
+    assert api.post("/drf/jwt-me/").status_code == 200  # Bearer: no CSRF
+
+
+def test_drf_both_classes_side_by_side(user):
+    session = sessions.create(user_id=user.pk).data
+    body = Client(HTTP_AUTHORIZATION=f"Bearer {session.session_token}").get("/drf/jwt-me/").json()
+    assert body == {"user": "alice", "sid": session.session_id, "kind": "session"}
+    refused = Client(HTTP_AUTHORIZATION="Bearer a.b.c").get("/drf/jwt-me/")
+    assert refused.status_code == 401 and refused.json()["type"] == "InvalidStatelessToken"
+    assert refused["WWW-Authenticate"].startswith("Bearer")
+    expired = sessions.create_stateless_token(user_id=user.pk, lifetime_secs=1).data.stateless_token
+    from byo_sessions.core import clock as byo_clock
+
+    byo_clock.advance(2)
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {expired}").get("/drf/jwt-me/")
+    assert response.status_code == 401 and response.json()["details"]["reason"] == "expired"

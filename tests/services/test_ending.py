@@ -1,0 +1,93 @@
+"""Ending sessions (services/ending.py): set-based (one UPDATE, one audit INSERT for any
+number of sessions), an ended session is never ended or audited twice, free text is cut to
+its column, and listeners hear of it only once the transaction commits."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from byo_sessions import sessions, signals
+from byo_sessions.models import AuditEvent, Session
+from byo_sessions.services.ending import end_session, end_sessions
+from tests.services.test_sessions import make
+
+pytestmark = pytest.mark.django_db
+
+
+def _statements(ctx: CaptureQueriesContext, verb: str, table: str) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries
+            if q["sql"].lstrip().upper().startswith(verb) and table in q["sql"]]
+
+
+def test_a_long_free_text_reason_is_cut_to_the_column_not_refused(user):
+    created = make(user)
+    reason = "x" * 300
+    assert sessions.invalidate_by_id(session_id=created.session_id, reason=reason, actor="a" * 500).data == 1
+    row = Session.objects.get(pk=created.session_id)
+    assert row.end_reason == "x" * 40 and row.ended_by == "a" * 200
+    result = sessions.validate(session_token=created.session_token)
+    assert result.error.details["reason"] == "x" * 40
+
+
+def test_ending_many_sessions_is_one_update_and_one_audit_insert(user):
+    created = [make(user) for _ in range(6)]
+    with CaptureQueriesContext(connection) as ctx:
+        ended = end_sessions(Session.objects.filter(user=user), reason="bulk", actor="ops")
+    assert ended == 6
+    assert len(_statements(ctx, "UPDATE", "byo_sessions_session")) == 1
+    assert len(_statements(ctx, "INSERT", "byo_sessions_auditevent")) == 1
+    rows = AuditEvent.objects.filter(event_type="session_invalidated")
+    assert sorted(rows.values_list("session_id", flat=True)) == sorted(c.session_id for c in created)
+    assert set(rows.values_list("reason", "actor", "user_ref")) == {("bulk", "ops", str(user.pk))}
+    assert not Session.objects.filter(ended_at__isnull=True).exists()
+
+
+def test_an_ended_session_is_neither_counted_nor_audited_again(user, clock):
+    first, second, third = make(user), make(user), make(user)
+    assert end_sessions(Session.objects.filter(pk__in=[first.session_id, second.session_id]), reason="admin") == 2
+    ended_at = Session.objects.get(pk=first.session_id).ended_at
+    clock.advance(60)
+    assert end_sessions(Session.objects.filter(user=user), reason="bulk") == 1  # only the third was still live
+    assert end_sessions(Session.objects.filter(user=user), reason="bulk") == 0
+    first_row = Session.objects.get(pk=first.session_id)
+    assert (first_row.end_reason, first_row.ended_at) == ("admin", ended_at)  # the first ending stands
+    audited = AuditEvent.objects.filter(event_type="session_invalidated")
+    assert sorted(audited.values_list("session_id", "reason")) == sorted(
+        [(first.session_id, "admin"), (second.session_id, "admin"), (third.session_id, "bulk")])
+
+
+def test_an_ended_session_keeps_no_data(user):
+    created = make(user)
+    Session.objects.filter(pk=created.session_id).update(data="cart=3")
+    end_sessions(Session.objects.filter(pk=created.session_id), reason="logout")
+    assert Session.objects.get(pk=created.session_id).data == ""
+
+
+def test_end_session_updates_the_instance_and_says_whether_it_ended_it(user, clock):
+    session = Session.objects.get(pk=make(user).session_id)
+    assert end_session(session, reason="y" * 100) is True
+    assert session.ended_at == clock.now() and session.end_reason == "y" * 40
+    clock.advance(5)
+    assert end_session(session, reason="again") is False
+    assert Session.objects.get(pk=session.pk).end_reason == "y" * 40
+
+
+def test_listeners_hear_of_each_ended_session_only_after_commit(user, django_capture_on_commit_callbacks):
+    heard: list[dict] = []
+
+    def listen(**kwargs):
+        heard.append(kwargs)
+
+    signals.session_invalidated.connect(listen, weak=False, dispatch_uid="test_ending.listen")
+    try:
+        a, b = make(user), make(user)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            end_sessions(Session.objects.filter(user=user), reason="bulk", actor="ops")
+        assert heard == []  # nothing is announced before the transaction commits
+        for callback in callbacks:
+            callback()
+    finally:
+        signals.session_invalidated.disconnect(dispatch_uid="test_ending.listen")
+    assert sorted(h["session_id"] for h in heard) == sorted([a.session_id, b.session_id])
+    assert {(h["user_ref"], h["reason"], h["actor"]) for h in heard} == {(str(user.pk), "bulk", "ops")}
