@@ -6,8 +6,9 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from byo_sessions import sessions
+from byo_sessions import is_ok, sessions
 from byo_sessions.models import AuditEvent, Session
+from tests.services.test_policies import create, validate
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +59,18 @@ def test_refusals(user):
     with pytest.raises(CommandError, match="no ':'"):  # a malformed tag selects nothing, loudly
         run("--tag", "org-a")
     assert len(live_ids()) == 1
+
+
+def test_bulk_invalidate_by_tag_and_user(user, other_user):
+    acme = [create(user, ["org:acme"]).data.session_token for _ in range(2)]
+    other = create(other_user, ["org:acme"]).data.session_token
+    plain = create(user).data.session_token
+    out = io.StringIO()
+    call_command("byo_invalidate", "--tag", "org:acme", "--user", "alice", stdout=out)
+    assert "Ended 2" in out.getvalue()
+    assert all(validate(t).error.details["reason"] == "bulk" for t in acme)
+    assert is_ok(validate(other)) and is_ok(validate(plain))
+    call_command("byo_invalidate", "--all", "--reason", "admin", stdout=out)
+    assert validate(other).error.details["reason"] == "admin"
+    with pytest.raises(CommandError, match="Say which sessions"):
+        call_command("byo_invalidate")

@@ -195,19 +195,3 @@ def test_an_expired_key_stops_verifying_even_from_a_warm_cache(settings, clock):
     assert old.kid not in [k["kid"] for k in sessions.get_jwks().data["keys"]]
 
 
-def test_prune_deletes_long_expired_signing_keys(clock):
-    import io
-
-    from django.core.management import call_command
-
-    from byo_sessions import sessions as api
-    from byo_sessions.models import SigningKey
-
-    api.create_stateless_token(user_id=None, external_user_id="u1")  # creates the first key
-    first = SigningKey.objects.get()
-    SigningKey.objects.filter(pk=first.pk).update(expires_at=clock.now())
-    clock.advance(31 * 86400)
-    out = io.StringIO()
-    call_command("byo_prune", "--days", "30", stdout=out)
-    assert "1 expired signing key(s)" in out.getvalue()
-    assert not SigningKey.objects.filter(pk=first.pk).exists()
