@@ -9,7 +9,7 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from byo_sessions.core import clock as byo_clock
-from byo_sessions.services import policies
+from byo_sessions.services import policies, signing_keys
 
 
 # CI replays the same generated examples on every run, so a red run is reproducible and
@@ -62,14 +62,17 @@ class Clock:
 
 @pytest.fixture(autouse=True)
 def clock(request: Any) -> Iterator[Clock]:
-    """Time stands still unless a test moves it (threaded tests opt out with ``live_clock``)."""
+    """Time stands still unless a test moves it (threaded tests opt out with ``live_clock``);
+    the per-process caches (policy set, signing keys) start empty."""
     byo_clock.reset()
     if "live_clock" not in request.keywords:
         byo_clock.freeze()
     policies.forget_cached()
+    signing_keys.forget_cached()
     yield Clock()
     byo_clock.reset()
     policies.forget_cached()
+    signing_keys.forget_cached()
 
 
 @pytest.fixture

@@ -9,12 +9,6 @@ from byo_sessions.services import signing_keys
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fresh_keys():
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
-
 
 def test_admin_shows_no_private_key(client, django_user_model):
     django_user_model.objects.create_superuser(username="root", password="pw-root-123", email="r@example.com")

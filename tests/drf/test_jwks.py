@@ -10,12 +10,6 @@ from byo_sessions.services import signing_keys
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fresh_keys():
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
-
 
 def test_jwks_view(client, django_assert_num_queries):
     kid = signing_keys.signing_key().kid

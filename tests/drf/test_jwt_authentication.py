@@ -18,12 +18,6 @@ from tests import urls as base_urls
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.drf.test_jwt_authentication")]
 
 
-@pytest.fixture(autouse=True)
-def fresh_keys():
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
-
 
 class JwtMe(APIView):
     """Session tokens first, to show the order does not matter (each side ignores the other's tokens)."""

@@ -9,17 +9,10 @@ from django.core.management import call_command
 
 from byo_sessions import sessions
 from byo_sessions.models import AuditEvent, Session
-from byo_sessions.services import signing_keys
 from tests.services.test_policies import create
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture(autouse=True)
-def fresh_keys():
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
 
 
 def test_prune_deletes_only_long_dead_sessions(user, clock):

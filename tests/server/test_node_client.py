@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from byo_sessions.models import Device, Session, SigningKey
-from byo_sessions.services import signing_keys
 from byo_sessions.services import sessions as svc_sessions
 from byo_sessions.core.tokens import hash_token
 from tests.server.conftest import IP, KEY, OTHER_KEY, UA, configure
@@ -61,12 +60,6 @@ def node_client() -> Path:
     return CLIENT_DIR
 
 
-@pytest.fixture
-def fresh_keys() -> Any:
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
-
 
 def run_node(server_url: str, client_dir: Path, **extra: str) -> dict[str, Any]:
     env = {**os.environ, "BYO_SERVER_URL": server_url, "BYO_INTEGRATION_KEY": KEY, "BYO_OTHER_KEY": OTHER_KEY,
@@ -96,7 +89,7 @@ class Steps:
 
 @pytest.mark.node
 @pytest.mark.django_db(transaction=True)
-def test_node_client_scenario(node_client, server_url, clock, settings, fresh_keys):
+def test_node_client_scenario(node_client, server_url, clock, settings):
     configure(settings, CREATE_ONLY_TAG_TYPES=["org"], ROTATION_INTERVAL_SECS=60, ROTATION_GRACE_SECS=30)
     aged = svc_sessions.create(external_user_id="node-aged", ip_address=IP, user_agent=UA).data
     clock.advance(61)  # its rotation is due: the client's validateAndRefresh must rotate it

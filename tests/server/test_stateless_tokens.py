@@ -8,17 +8,10 @@ import pytest
 
 from byo_sessions import sessions
 from byo_sessions.models import SigningKey
-from byo_sessions.services import signing_keys
 from tests.server.conftest import IP, UA, run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.server.urls")]
 
-
-@pytest.fixture(autouse=True)
-def fresh_keys():
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
 
 
 def ok(result):

@@ -22,12 +22,6 @@ from tests.services.test_stateless import b64, claims_for, reason
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fresh_keys():
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
-
 
 def test_first_key_is_created_once_and_audited():
     sessions.create_stateless_token(external_user_id="u")

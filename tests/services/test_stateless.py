@@ -17,12 +17,6 @@ from byo_sessions.services import signing_keys
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fresh_keys():
-    signing_keys.forget_cached()
-    yield
-    signing_keys.forget_cached()
-
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
