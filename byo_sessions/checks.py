@@ -15,10 +15,10 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 from django.views.debug import get_default_exception_reporter_filter
 
-from django.utils.module_loading import import_string
-
+from .adapter import SessionAdapter
 from .conf import DEFAULTS, REPLACED_KEYS, byo_settings
 from .core.network import InvalidNetwork, parse_networks
 from .core.policy import PolicyValueError
@@ -73,7 +73,7 @@ def _guarded(check: Check, keys: tuple[str, ...]) -> list[CheckMessage]:
 def _check_unknown_keys() -> list[CheckMessage]:
     unknown = set(byo_settings.user_keys()) - set(DEFAULTS)
     return [Error(f"BYO_SESSIONS has an unknown key {key!r}.",
-                  hint=(f"The session cookie is Django's now: use {REPLACED_KEYS[key]}." if key in REPLACED_KEYS
+                  hint=(f"{key!r} was replaced: use {REPLACED_KEYS[key]}." if key in REPLACED_KEYS
                         else "See docs/settings.md for the keys."),
                   id="byo_sessions.E002") for key in sorted(unknown, key=repr)]
 
@@ -155,21 +155,22 @@ def _check_audit_logger() -> list[CheckMessage]:
                   id="byo_sessions.E021")]
 
 
-def _check_login_options() -> list[CheckMessage]:
-    value = byo_settings.LOGIN_SESSION_OPTIONS
-    if value is None or callable(value):
-        return []
-    problem = "must be None, a callable or the dotted path of one"
-    if isinstance(value, str):
+def _check_adapter() -> list[CheckMessage]:
+    value = byo_settings.ADAPTER
+    if not isinstance(value, str):
+        problem = "must be a string, the dotted path of the class"
+    else:
         try:
-            if callable(import_string(value)):
+            adapter_class = import_string(value)
+        except ImportError as exc:  # a module that raises anything else is E023, naming this key
+            problem = f"cannot be imported ({type(exc).__name__}: {exc})"
+        else:
+            if isinstance(adapter_class, type) and issubclass(adapter_class, SessionAdapter):
                 return []
-            problem = "names something that is not callable"
-        except ImportError as exc:
-            problem = f"cannot be imported ({exc})"
-    return [Error(f"BYO_SESSIONS['LOGIN_SESSION_OPTIONS'] {problem}: {value!r}.",
-                  hint="A function (request, user) -> {'tags': [...], 'metadata': {...}}, e.g. "
-                       "'myproject.sessions.login_options'.", id="byo_sessions.E025")]
+            problem = f"names {adapter_class!r}, which is not a subclass of SessionAdapter"
+    return [Error(f"BYO_SESSIONS['ADAPTER'] {problem}: {value!r}.",
+                  hint="The dotted path of a subclass of byo_sessions.adapter.SessionAdapter, e.g. "
+                       "'myproject.sessions.ProjectAdapter' (docs/api.md, Extending).", id="byo_sessions.E025")]
 
 
 def _check_migration() -> list[CheckMessage]:
@@ -263,7 +264,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_numbers, _POSITIVE_INTS + _OPTIONAL_POSITIVE_INTS + ("ROTATION_GRACE_SECS", "PROXY_COUNT")),
     (_check_booleans, _BOOLEANS + _OPTIONAL_BOOLEANS),
     (_check_cookie, ()),
-    (_check_login_options, ("LOGIN_SESSION_OPTIONS",)),
+    (_check_adapter, ("ADAPTER",)),
     (_check_migration, ("MIGRATE_DJANGO_SESSIONS",)),
     (_check_transport, ("TOKEN_PREFIX", "REFRESHED_TOKEN_HEADER")),
     (_check_audit_logger, ("AUDIT_LOGGER",)),

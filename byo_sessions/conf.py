@@ -11,12 +11,14 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 
-# Keys of earlier versions, now Django's own settings: named in the unknown-key check.
+# Keys of earlier versions and what replaced each: the unknown-key check (E002) says
+# "use <this>". The cookie keys became Django's own settings.
 REPLACED_KEYS = {
-    "COOKIE_NAME": "SESSION_COOKIE_NAME", "COOKIE_SECURE": "SESSION_COOKIE_SECURE",
-    "COOKIE_HTTPONLY": "SESSION_COOKIE_HTTPONLY", "COOKIE_SAMESITE": "SESSION_COOKIE_SAMESITE",
-    "COOKIE_PATH": "SESSION_COOKIE_PATH", "COOKIE_DOMAIN": "SESSION_COOKIE_DOMAIN",
-    "COOKIE_PERSISTENT": "SESSION_EXPIRE_AT_BROWSER_CLOSE (inverted)",
+    "COOKIE_NAME": "Django's SESSION_COOKIE_NAME", "COOKIE_SECURE": "Django's SESSION_COOKIE_SECURE",
+    "COOKIE_HTTPONLY": "Django's SESSION_COOKIE_HTTPONLY", "COOKIE_SAMESITE": "Django's SESSION_COOKIE_SAMESITE",
+    "COOKIE_PATH": "Django's SESSION_COOKIE_PATH", "COOKIE_DOMAIN": "Django's SESSION_COOKIE_DOMAIN",
+    "COOKIE_PERSISTENT": "Django's SESSION_EXPIRE_AT_BROWSER_CLOSE (inverted)",
+    "LOGIN_SESSION_OPTIONS": "BYO_SESSIONS['ADAPTER'] with a login_options method (docs/api.md, Extending)",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -44,10 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # _PATH, _DOMAIN and SESSION_EXPIRE_AT_BROWSER_CLOSE apply as they do for any engine.
     # Anonymous sessions (request.session data of visitors who are not logged in) live this long.
     "ANONYMOUS_LIFETIME_SECS": 24 * 3600,
-    # Dotted path of a callable (request, user) -> {"tags": [...], "metadata": {...}} giving
-    # the new session's tags and metadata for logins through django.contrib.auth.login()
-    # (Django's LoginView, allauth, dj-rest-auth, the test client). None: no tags.
-    "LOGIN_SESSION_OPTIONS": None,
+    # Dotted path of the project's SessionAdapter subclass (byo_sessions/adapter.py): tags and
+    # metadata of logins through django.contrib.auth.login(), new-device notices.
+    "ADAPTER": "byo_sessions.adapter.SessionAdapter",
     # While True, a request carrying a valid django.contrib.sessions session of a logged-in
     # user is moved into a byo session once (docs/migrating.md).
     "MIGRATE_DJANGO_SESSIONS": False,

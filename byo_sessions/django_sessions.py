@@ -7,7 +7,7 @@ store loads the row (expiry, signed data) and ``django.contrib.auth.get_user()``
 the user (backend, active, session auth hash, ``SECRET_KEY_FALLBACKS``). Then:
 
 * a logged-in, active user: a session of ours for that user, carrying the same data
-  (tags and metadata from ``LOGIN_SESSION_OPTIONS``, as at any login), audited as
+  (tags and metadata from the adapter's ``login_options``, as at any login), audited as
   ``session_migrated``;
 * a visitor with data (a cart, a pending login step): a visitor's session of ours with
   that data, so nothing the visitor did is lost;
@@ -35,7 +35,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from . import http
-from .backends.db import SessionStore, options_from_hook
+from .adapter import get_adapter
+from .backends.db import SessionStore
 from .values import ClientInfo, Err, LoginOptions, PresentedToken
 from .services import engine
 from .core.tokens import is_well_formed
@@ -84,7 +85,7 @@ def _migrate(request: HttpRequest, client: ClientInfo, key: str, store_class: ty
     if not data:
         old.delete()
         return None
-    options = options_from_hook(request, user) if user is not None else LoginOptions()
+    options = get_adapter().login_options(request, user) if user is not None else LoginOptions()
     result = engine.migrate_django_session(
         django_session_key=key, user_id=user.pk if user is not None else None,
         session_data=store_class().encode(data), ip_address=client.ip_address,

@@ -140,7 +140,7 @@ class ViewRules:
 @dataclass(frozen=True, slots=True)
 class LoginOptions:
     """What the session engine's next user session is created with (``byo_sessions.login``
-    or the ``LOGIN_SESSION_OPTIONS`` hook)."""
+    or the adapter's ``login_options``, ``byo_sessions.adapter``)."""
 
     tags: list[str] | None = None
     metadata: dict[str, Any] | None = None

@@ -64,8 +64,8 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 BYO_SESSIONS = {
-    # Tags for logins through django.contrib.auth.login() (the admin's login form).
-    "LOGIN_SESSION_OPTIONS": "example_project.demo.views.login_session_options",
+    # Role tags for every login (the admin's login form too) and the "new device" email.
+    "ADAPTER": "example_project.demo.adapter.DemoAdapter",
     "ABSOLUTE_LIFETIME_SECS": 12 * 3600,
     "INACTIVITY_TIMEOUT_SECS": 2 * 3600,
     "ROTATION_INTERVAL_SECS": 300,

@@ -15,8 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from django.views.debug import SafeExceptionReporterFilter, get_default_exception_reporter_filter
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from byo_sessions.adapter import SessionAdapter
 from byo_sessions.checks import check_deploy, check_integration, check_settings
 from byo_sessions.conf import DEFAULTS
+from byo_sessions.values import LoginOptions
 
 ENGINE = "byo_sessions.backends.db"
 OURS = "byo_sessions.middleware.SessionMiddleware"
@@ -31,12 +33,15 @@ def ids(settings, value):
     return sorted({e.id for e in check_settings()})
 
 
-def login_options(request: HttpRequest, user: Any) -> dict[str, Any]:
-    """A LOGIN_SESSION_OPTIONS hook, named by its dotted path in the E025 tests."""
-    return {"tags": ["org:test"]}
+class ProjectAdapter(SessionAdapter):
+    """A project's adapter, named by its dotted path in the E025 tests."""
 
 
-NOT_CALLABLE = {"tags": ["org:test"]}
+class NotAnAdapter:
+    """Has the methods but is no SessionAdapter: E025 all the same."""
+
+    def login_options(self, request: HttpRequest | None, user: Any) -> LoginOptions:
+        return LoginOptions()
 
 
 class ShowsCookies(SafeExceptionReporterFilter):
@@ -182,11 +187,13 @@ def test_stored_settings_of_the_wrong_shape_fall_back_to_settings(user, caplog):
     ("AUDIT_LOGGER", ["byo_sessions.audit"], ["byo_sessions.E021"]),
     ("DEFAULT_POLICY", "x", ["byo_sessions.E022"]),
     ("DEFAULT_POLICY", [("absolute_lifetime_secs", 60)], ["byo_sessions.E022"]),
-    ("LOGIN_SESSION_OPTIONS", "myproject.nowhere.login_options", ["byo_sessions.E025"]),
-    ("LOGIN_SESSION_OPTIONS", "login_options", ["byo_sessions.E025"]),  # not a dotted path
-    ("LOGIN_SESSION_OPTIONS", f"{__name__}.no_such_function", ["byo_sessions.E025"]),
-    ("LOGIN_SESSION_OPTIONS", f"{__name__}.NOT_CALLABLE", ["byo_sessions.E025"]),
-    ("LOGIN_SESSION_OPTIONS", {"tags": ["org:test"]}, ["byo_sessions.E025"]),
+    ("ADAPTER", "myproject.nowhere.ProjectAdapter", ["byo_sessions.E025"]),
+    ("ADAPTER", "ProjectAdapter", ["byo_sessions.E025"]),  # not a dotted path
+    ("ADAPTER", f"{__name__}.NoSuchAdapter", ["byo_sessions.E025"]),
+    ("ADAPTER", f"{__name__}.NotAnAdapter", ["byo_sessions.E025"]),
+    ("ADAPTER", f"{__name__}.ProjectAdapter()", ["byo_sessions.E025"]),
+    ("ADAPTER", ProjectAdapter, ["byo_sessions.E025"]),  # the class itself, not its path
+    ("ADAPTER", None, ["byo_sessions.E025"]),
 ])
 def test_bad_value_is_an_error_naming_the_key(settings, key, value, expected):
     settings.BYO_SESSIONS = {key: value}
@@ -198,16 +205,25 @@ def test_bad_value_is_an_error_naming_the_key(settings, key, value, expected):
 
 
 @pytest.mark.parametrize("value,problem", [
-    ("myproject.nowhere.login_options", "cannot be imported"),
-    (f"{__name__}.no_such_function", "cannot be imported"),
-    (f"{__name__}.NOT_CALLABLE", "not callable"),
-    (5, "must be None, a callable or the dotted path of one"),
+    ("myproject.nowhere.ProjectAdapter", "cannot be imported (ModuleNotFoundError: No module named 'myproject')"),
+    (f"{__name__}.NoSuchAdapter", "cannot be imported"),
+    (f"{__name__}.NotAnAdapter", "which is not a subclass of SessionAdapter"),
+    ("byo_sessions.adapter.get_adapter", "which is not a subclass of SessionAdapter"),
+    (ProjectAdapter, "must be a string, the dotted path of the class"),
+    (5, "must be a string"),
 ])
-def test_login_session_options_error_says_what_is_wrong(settings, value, problem):
-    settings.BYO_SESSIONS = {"LOGIN_SESSION_OPTIONS": value}
+def test_adapter_error_says_what_is_wrong(settings, value, problem):
+    settings.BYO_SESSIONS = {"ADAPTER": value}
     (error,) = check_settings()
     assert error.id == "byo_sessions.E025" and problem in error.msg and repr(value) in error.msg
-    assert "(request, user)" in error.hint
+    assert "byo_sessions.adapter.SessionAdapter" in error.hint
+
+
+def test_the_removed_login_hook_points_at_the_adapter(settings):
+    settings.BYO_SESSIONS = {"LOGIN_SESSION_OPTIONS": "myproject.sessions.login_options"}
+    (error,) = check_settings()
+    assert error.id == "byo_sessions.E002" and "'LOGIN_SESSION_OPTIONS'" in error.msg
+    assert "BYO_SESSIONS['ADAPTER']" in error.hint and "login_options" in error.hint
 
 
 @pytest.mark.parametrize("value", [
@@ -217,10 +233,9 @@ def test_login_session_options_error_says_what_is_wrong(settings, value, problem
     {"REFRESHED_TOKEN_HEADER": "X-Refreshed-Token"},
     {"AUDIT_LOGGER": "myproject.audit"},
     {"DEFAULT_POLICY": None},
-    {"LOGIN_SESSION_OPTIONS": None},
-    {"LOGIN_SESSION_OPTIONS": login_options},  # a callable
-    {"LOGIN_SESSION_OPTIONS": f"{__name__}.login_options"},  # its dotted path
-    {"LOGIN_SESSION_OPTIONS": lambda request, user: {}},
+    {"ADAPTER": "byo_sessions.adapter.SessionAdapter"},
+    {"ADAPTER": f"{__name__}.ProjectAdapter"},
+    {"ADAPTER": "example_project.demo.adapter.DemoAdapter"},
 ])
 def test_good_values_give_no_message(settings, value):
     assert ids(settings, value) == []

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 
 from byo_sessions import is_err, is_ok, sessions
+from byo_sessions.models import Session
 from tests.constants import UA
+from tests.dpop_signer import TestDevice
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("example_project.urls")]
 
@@ -15,7 +17,8 @@ COOKIE = "demo_token"  # SESSION_COOKIE_NAME in these tests (demo_settings)
 def demo_settings(settings):
     settings.SESSION_COOKIE_NAME = COOKIE
     settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 300,
-                             "ROTATION_GRACE_SECS": 30}
+                             "ROTATION_GRACE_SECS": 30,
+                             "ADAPTER": "example_project.demo.adapter.DemoAdapter"}
 
 
 def test_end_all_others_keeps_this_session_even_when_this_request_rotated_it(client, user, clock):
@@ -30,3 +33,36 @@ def test_end_all_others_keeps_this_session_even_when_this_request_rotated_it(cli
     assert is_ok(sessions.validate(session_token=rotated))
     assert is_err(sessions.validate(session_token=other.session_token))
     assert client.get("/account/", HTTP_USER_AGENT=UA).status_code == 200
+
+
+def log_in_with_device(client, device: TestDevice, clock):
+    """The demo's login form as device.js fills it: a proof over this POST in ``device_proof``."""
+    nonce = sessions.device.create_challenge(ip_address="127.0.0.1", user_agent=UA).data.device_challenge
+    proof = device.proof("POST", "http://testserver/login/", nonce, iat=int(clock.now().timestamp()))
+    return client.post("/login/", {"username": "alice", "password": "pw-alice-123", "device_proof": proof},
+                       HTTP_USER_AGENT=UA)
+
+
+def test_the_demo_adapter_tags_logins_and_emails_a_new_device(client, user, clock, mailoutbox,
+                                                               django_capture_on_commit_callbacks):
+    user.email = "alice@example.com"
+    user.save()
+    device = TestDevice()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = log_in_with_device(client, device, clock)
+    assert response.status_code == 302 and response["Location"] == "/account/"
+    session = Session.objects.get(user=user, ended_at__isnull=True)
+    assert session.tags == ["role:member"] and session.device_id is not None
+    (email,) = mailoutbox
+    assert email.to == ["alice@example.com"] and "new device" in email.subject.lower()
+    assert "Chrome 131 on Linux" in email.body and "127.0.0.1" in email.body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert log_in_with_device(client, device, clock).status_code == 302  # the same key: no email
+    assert len(mailoutbox) == 1
+
+
+def test_the_admin_login_gets_the_demo_adapter_tags(client, admin_user):
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "password"})
+    assert response.status_code == 302
+    assert Session.objects.get(user=admin_user).tags == ["role:staff"]

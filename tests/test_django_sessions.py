@@ -27,11 +27,13 @@ from django.urls import include, path
 from django.utils import timezone
 
 from byo_sessions import is_ok
+from byo_sessions.adapter import SessionAdapter
 from byo_sessions.checks import check_settings
 from byo_sessions.conf import byo_settings
 from byo_sessions.models import AuditEvent, Session
 from byo_sessions.services import engine
 from byo_sessions.core.tokens import hash_token, is_well_formed
+from byo_sessions.values import LoginOptions
 from tests.constants import COOKIE  # kept through the switch
 
 DJANGO_ENGINE = "django.contrib.sessions.backends.db"
@@ -103,8 +105,9 @@ def migrated_events() -> Any:
     return AuditEvent.objects.filter(event_type=AuditEvent.Type.SESSION_MIGRATED)
 
 
-def login_options(request: HttpRequest, user: Any) -> dict[str, Any]:
-    return {"tags": ["via:django"], "metadata": {"path": request.path}}
+class MigrationAdapter(SessionAdapter):
+    def login_options(self, request: HttpRequest | None, user: Any) -> LoginOptions:
+        return LoginOptions(tags=["via:django"], metadata={"path": request.path if request else None})
 
 
 # --- the upgrade --------------------------------------------------------------------------------
@@ -151,8 +154,8 @@ def test_the_upgraded_session_is_a_full_byo_session(client, user, settings):
     assert client.get("/cart/").json() == {"user": None, "cart": None}
 
 
-def test_tags_and_metadata_come_from_the_login_hook(client, user, settings):
-    settings.BYO_SESSIONS = {**MIGRATE, "LOGIN_SESSION_OPTIONS": f"{__name__}.login_options"}
+def test_tags_and_metadata_come_from_the_adapter(client, user, settings):
+    settings.BYO_SESSIONS = {**MIGRATE, "ADAPTER": f"{__name__}.MigrationAdapter"}
     login_before_the_switch(client, user)
     client.get("/cart/")
     session = Session.objects.get()

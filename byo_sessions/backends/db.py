@@ -10,7 +10,7 @@ the test client and every app built on them work unchanged:
 
 * ``auth.login()`` calls ``cycle_key()`` (a visitor's row is dropped, its data kept) and
   then ``user_logged_in`` makes the store create the user's session at once (tags and
-  metadata from ``byo_sessions.login`` or the ``LOGIN_SESSION_OPTIONS`` hook); a refusal
+  metadata from ``byo_sessions.login`` or the adapter's ``login_options``); a refusal
   by policy raises ``LoginRefused``, which the middleware answers with the typed error.
 * ``cycle_key()`` of a logged-in session (``update_session_auth_hash``) rotates its token.
 * ``flush()`` ends the session (reason ``logout``); ``clear_expired()`` prunes.
@@ -31,12 +31,11 @@ from django.contrib.sessions.backends.base import SessionBase, UpdateError
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
-from django.utils.module_loading import import_string
 from django.views.decorators.debug import sensitive_variables
 
 from ..core import clock
 from .. import http
-from ..conf import byo_settings
+from ..adapter import get_adapter
 from ..models import EndReason
 from ..core.tokens import new_token
 from ..values import (
@@ -73,7 +72,6 @@ class SessionStore(SessionBase):
         self.created: CreatedSession | None = None  # a login of this request
         self.key_changed = False  # rotated, re-keyed or created: the response carries session_key
         self.token_dead = False  # the presented token can never work again: clear the cookie
-        self.login_options: LoginOptions | None = None
         self.end_reason: str = EndReason.LOGOUT
         self._stored_data: str | None = None  # the data as last read or written (no-op writes skipped)
         self._user: Any = None
@@ -327,7 +325,8 @@ class SessionStore(SessionBase):
             return
         if user is None:
             user = get_user_model()._default_manager.get(pk=pk)
-        options = self.login_options or options_from_hook(self.request, user)
+        chosen = get_adapter().login_options(self.request, user)
+        options = LoginOptions(tags=chosen.tags, metadata=chosen.metadata)  # proofs come through byo_sessions.login
         result = self._create_for_user(data, user, options, replaces=self.session_key, actor=f"user:{user.pk}")
         if isinstance(result, Err):
             raise LoginRefused(result.error)
@@ -389,13 +388,3 @@ class SessionStore(SessionBase):
             return None
         return self.get_expiry_date()
 
-
-def options_from_hook(request: HttpRequest | None, user: Any) -> LoginOptions:
-    """Tags and metadata for a login through ``django.contrib.auth.login()`` (and for a
-    migrated Django session, ``django_sessions.py``)."""
-    path = byo_settings.LOGIN_SESSION_OPTIONS
-    if not path:
-        return LoginOptions()
-    chosen = import_string(path)(request, user) if isinstance(path, str) else path(request, user)
-    chosen = chosen or {}
-    return LoginOptions(tags=chosen.get("tags"), metadata=chosen.get("metadata"))

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from . import audit
 from ..core import clock
 from .. import signals
+from ..adapter import get_adapter
 from .audit import Event, EventType
 from ..core.challenges import ChallengeError, check_challenge, issue_challenge
 from ..conf import byo_settings, secret_keys
@@ -186,6 +187,9 @@ def bind_device(session: Session, verified: VerifiedProof, *, remember: bool, ip
             signals.new_device_detected.send(sender=Device, device_id=device.pk, user_ref=ref, session_id=session.pk,
                                              ip_address=ip_address, user_agent=user_agent,
                                              display_name=device.display_name)
+            get_adapter().new_device_detected(user_ref=ref, device_id=device.pk, session_id=session.pk,
+                                              ip_address=ip_address, user_agent=user_agent,
+                                              display_name=device.display_name)
 
     transaction.on_commit(announce)
     return device, is_new

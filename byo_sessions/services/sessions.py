@@ -104,7 +104,8 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
 
     With ``device_registration`` the signed challenge is verified first and the device
     is bound to the session; ``new_device_detected`` says whether this user had not
-    used that key before (the ``new_device_detected`` signal fires too).
+    used that key before (after commit the ``new_device_detected`` signal is sent and the
+    adapter's ``new_device_detected`` called).
 
     ``replaces_session_token`` (what ``login()`` passes) is ended in the same transaction,
     before limits are counted: a refused login leaves the old session untouched. An

@@ -1,8 +1,6 @@
 """The demo site's pages: a thin layer over byo_sessions' services."""
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -16,6 +14,7 @@ from rest_framework.views import APIView
 
 import byo_sessions
 from byo_sessions import sessions
+from byo_sessions.adapter import get_adapter
 from byo_sessions.drf.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import login_required
 
@@ -24,22 +23,18 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "demo/home.html")
 
 
-def login_session_options(request: HttpRequest | None, user: Any) -> dict[str, Any]:
-    """Tags for every login (``BYO_SESSIONS["LOGIN_SESSION_OPTIONS"]``): the admin's login form
-    and any other ``auth.login()`` call get them too."""
-    return {"tags": ["role:staff"] if user.is_staff else ["role:member"]}
-
-
 class DemoLoginView(LoginView):
     """Django's login view and form; the template adds a device proof (``device_proof``)
-    that ``byo_sessions.login`` verifies and binds to the new session."""
+    that ``byo_sessions.login`` verifies and binds to the new session. The tags are the
+    adapter's (``adapter.DemoAdapter``), as for the admin's login form."""
 
     template_name = "demo/login.html"
     next_page = "account"
 
     def form_valid(self, form):
         user = form.get_user()
-        result = byo_sessions.login(self.request, user, **login_session_options(self.request, user))
+        options = get_adapter().login_options(self.request, user)
+        result = byo_sessions.login(self.request, user, tags=options.tags, metadata=options.metadata)
         if byo_sessions.is_err(result):
             form.add_error(None, result.error.message)
             return self.form_invalid(form)

@@ -14,8 +14,10 @@ from django.http import HttpRequest
 from django.test import Client
 
 from byo_sessions import sessions
+from byo_sessions.adapter import SessionAdapter
 from byo_sessions.models import AuditEvent, Session
 from byo_sessions.server.integration_keys import key_digest
+from byo_sessions.values import LoginOptions
 from tests.compat.conftest import COOKIE, live_sessions, login_through_django
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.compat.urls")]
@@ -23,10 +25,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.compat.urls")]
 INTEGRATION_KEY = "byo_ik_compat-integration-key-0123456789abcdef"
 
 
-def login_session_options(request: HttpRequest | None, user: AbstractBaseUser) -> dict[str, Any]:
-    """The ``LOGIN_SESSION_OPTIONS`` hook: tags and metadata for logins through ``auth.login()``."""
-    return {"tags": ["login:django", f"role:{'staff' if user.is_staff else 'member'}"],
-            "metadata": {"via": "LoginView" if request is not None and request.path else "other"}}
+class LoginTagsAdapter(SessionAdapter):
+    """Tags and metadata for logins through ``auth.login()``."""
+
+    def login_options(self, request: HttpRequest | None, user: AbstractBaseUser) -> LoginOptions:
+        return LoginOptions(tags=["login:django", f"role:{'staff' if user.is_staff else 'member'}"],
+                            metadata={"via": "LoginView" if request is not None and request.path else "other"})
 
 
 def invalidated(session_id: str, reason: str) -> bool:
@@ -38,8 +42,8 @@ def invalidated(session_id: str, reason: str) -> bool:
 
 # --- 1. LoginView / LogoutView -----------------------------------------------------------
 
-def test_login_view_starts_a_byo_session_with_the_hook_tags(client, user, settings):
-    settings.BYO_SESSIONS = {"LOGIN_SESSION_OPTIONS": "tests.compat.test_django_auth.login_session_options"}
+def test_login_view_starts_a_byo_session_with_the_adapter_tags(client, user, settings):
+    settings.BYO_SESSIONS = {"ADAPTER": f"{__name__}.LoginTagsAdapter"}
     assert client.get("/accounts/login/").status_code == 200
     response = client.post("/accounts/login/", {"username": "alice", "password": "pw-alice-123"})
     assert response.status_code == 302 and response["Location"] == "/whoami/"

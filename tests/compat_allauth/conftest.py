@@ -5,18 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 
+from byo_sessions.adapter import SessionAdapter
 from byo_sessions.models import Session
 from byo_sessions.core.tokens import hash_token
+from byo_sessions.values import LoginOptions
 from tests.constants import COOKIE
 
 URLS = "tests.compat_allauth.urls"
 
 
-def login_session_options(request: Any, user: Any) -> dict[str, Any]:
-    """``BYO_SESSIONS["LOGIN_SESSION_OPTIONS"]``: what sessions made by third-party logins carry."""
-    return {"tags": ["login:third_party"], "metadata": {"path": request.path}}
+class ThirdPartyAdapter(SessionAdapter):
+    """What sessions made by third-party logins (allauth, dj-rest-auth) carry."""
+
+    def login_options(self, request: HttpRequest | None, user: Any) -> LoginOptions:
+        return LoginOptions(tags=["login:third_party"], metadata={"path": request.path if request else None})
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +33,7 @@ def allauth_site(settings: Any) -> None:
     ]
     settings.LOGIN_URL = "/accounts/login/"
     settings.LOGIN_REDIRECT_URL = "/whoami/"
-    settings.BYO_SESSIONS = {"LOGIN_SESSION_OPTIONS": f"{__name__}.login_session_options"}
+    settings.BYO_SESSIONS = {"ADAPTER": f"{__name__}.ThirdPartyAdapter"}
 
 
 def session_of(client: Client) -> Session:

@@ -61,7 +61,7 @@ def test_wrong_password_makes_no_user_session(client, user):
     assert whoami(client) is None
 
 
-def test_allauth_login_gets_the_login_session_options_hook(client, user):
+def test_allauth_login_gets_the_adapter_login_options(client, user):
     allauth_login(client, "alice", "pw-alice-123")
     session = session_of(client)
     assert session.tags == ["login:third_party"]

@@ -43,7 +43,7 @@ CALL_API = """async (headers) => {
 
 @pytest.fixture
 def demo(settings: Any, django_user_model: Any) -> Any:
-    settings.BYO_SESSIONS = {"PROXY_COUNT": 1}
+    settings.BYO_SESSIONS = {"PROXY_COUNT": 1, "ADAPTER": "example_project.demo.adapter.DemoAdapter"}
     TagPolicy.objects.create(selector="role:*", on_ip_address_change="challenge")
     policies.forget_cached()
     return django_user_model.objects.create_user(username=USERNAME, password=PASSWORD, email=EMAIL)
