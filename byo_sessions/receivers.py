@@ -15,14 +15,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_init, post_save
+from django.db.models.signals import post_save, pre_save
 from django.http import HttpRequest
 
 from .backends.db import SessionStore
 from .middleware import current_store
 from .services import engine
 
-_SEEN = "_byo_password_seen"
+_CHANGED = "_byo_password_changed"
 
 
 def establish_session_at_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -31,17 +31,18 @@ def establish_session_at_login(sender: Any, request: HttpRequest | None, user: A
         store.establish_login(user)
 
 
-def remember_password(sender: Any, instance: Any, **kwargs: Any) -> None:
-    instance.__dict__[_SEEN] = instance.__dict__.get("password")
-
-
-def end_sessions_after_password_change(sender: Any, instance: Any, created: bool, update_fields: Any,
-                                       **kwargs: Any) -> None:
-    if update_fields is not None and "password" not in update_fields:
+def note_password_change(sender: Any, instance: Any, raw: bool, update_fields: Any, **kwargs: Any) -> None:
+    """Before a user row is saved, compare its password hash with the stored one. A read per
+    save of a user (rare) rather than a receiver on every user instance built (each request)."""
+    if raw or instance.pk is None or "password" not in instance.__dict__ \
+            or (update_fields is not None and "password" not in update_fields):
         return
-    seen, current = instance.__dict__.get(_SEEN), instance.__dict__.get("password")
-    instance.__dict__[_SEEN] = current
-    if created or seen is None or current == seen:
+    stored = sender._default_manager.filter(pk=instance.pk).values_list("password", flat=True).first()
+    instance.__dict__[_CHANGED] = stored is not None and stored != instance.password
+
+
+def end_sessions_after_password_change(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if not instance.__dict__.pop(_CHANGED, False):
         return
     store = current_store.get()
     kept = store.byo_session_or_none() if store is not None else None
@@ -53,6 +54,6 @@ def end_sessions_after_password_change(sender: Any, instance: Any, created: bool
 def connect() -> None:
     user_model = get_user_model()
     user_logged_in.connect(establish_session_at_login, dispatch_uid="byo_sessions.establish_session_at_login")
-    post_init.connect(remember_password, sender=user_model, dispatch_uid="byo_sessions.remember_password")
+    pre_save.connect(note_password_change, sender=user_model, dispatch_uid="byo_sessions.note_password_change")
     post_save.connect(end_sessions_after_password_change, sender=user_model,
                       dispatch_uid="byo_sessions.end_sessions_after_password_change")
