@@ -249,13 +249,25 @@ def _check_stateless_tokens() -> list[CheckMessage]:
 def _check_policy_defaults() -> list[CheckMessage]:
     # A service module needs the models: imported when the check runs, not when this
     # module registers the checks.
-    from .services.policies import settings_policy_set
+    from .services.policies import min_inactivity_timeout_secs, settings_policy_set, touch_interval_secs
 
     try:
-        settings_policy_set()  # the same validation the live policy set gets
+        policy_set = settings_policy_set()  # the same validation the live policy set gets
     except PolicyValueError as exc:
         return [Error(f"BYO_SESSIONS policy default {path}: {message}", id="byo_sessions.E010")
                 for path, message in exc.errors]
+    timeout = policy_set.defaults.get("inactivity_timeout_secs")
+    floor = min_inactivity_timeout_secs()
+    if timeout is not None and timeout < floor:
+        # Not an error: validation writes last activity more often for such a session
+        # (services.policies.touch_interval_secs), so nobody is logged out; it costs writes.
+        return [Warning(
+            f"The default inactivity timeout ({timeout} s) is shorter than twice "
+            f"BYO_SESSIONS['TOUCH_INTERVAL_SECS'] ({floor} s): sessions under it record their activity "
+            f"every {touch_interval_secs(policy_set.resolve(()))} s instead, one UPDATE per request that often.",
+            hint=f"Use an inactivity timeout of at least {floor} s, or lower TOUCH_INTERVAL_SECS. The admin "
+                 f"and the policy import refuse such timeouts in tag rules.",
+            id="byo_sessions.W005")]
     return []
 
 

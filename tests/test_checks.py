@@ -130,6 +130,10 @@ def test_stateless_token_settings_checks(settings, settings_value, error_id):
     ({"TRUSTED_PROXIES": "10.0.0.0/8"}, ["byo_sessions.E012"]),
     ({"ABSOLUTE_LIFETIME_SECS": 12 * 3600}, []),  # shorter than the default idle timeout: fine
     ({"DEFAULT_POLICY": {"absolute_lifetime_secs": None}}, []),  # None means "not set here"
+    ({"INACTIVITY_TIMEOUT_SECS": 119}, ["byo_sessions.W005"]),  # below 2 x TOUCH_INTERVAL_SECS (60)
+    ({"INACTIVITY_TIMEOUT_SECS": 120}, []),
+    ({"DEFAULT_POLICY": {"inactivity_timeout_secs": 20}}, ["byo_sessions.W005"]),
+    ({"INACTIVITY_TIMEOUT_SECS": 20, "TOUCH_INTERVAL_SECS": 10}, []),
 ])
 def test_list_settings_and_lifetimes(settings, value, expected):
     assert ids(settings, value) == expected

@@ -190,7 +190,8 @@ def _defaults_errors(value: dict[str, Any]) -> list[tuple[str, str]]:
         PolicySet(defaults=cleaned)
     except PolicyValueError as exc:
         return exc.errors
-    return rule_consistency_errors(cleaned, "defaults")
+    return rule_consistency_errors(cleaned, "defaults",
+                                   min_inactivity_timeout_secs=policies.min_inactivity_timeout_secs())
 
 
 def _audit_policy_change(request: HttpRequest, what: str, details: dict[str, Any]) -> None:
@@ -242,7 +243,8 @@ class TagPolicyForm(forms.ModelForm):
         except PolicyValueError as exc:
             errors = exc.errors
         else:
-            errors = rule_consistency_errors(cleaned)
+            errors = rule_consistency_errors(cleaned,
+                                             min_inactivity_timeout_secs=policies.min_inactivity_timeout_secs())
         for path, message in errors:
             key = path.lstrip(".").split("[")[0].split(".")[0]
             self.add_error(key if key in self.fields else None, message)

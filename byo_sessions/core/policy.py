@@ -585,18 +585,28 @@ def _duplicate_selector_errors(selectors: Sequence[object], path_of: Callable[[i
     return errors
 
 
-def rule_consistency_errors(values: Mapping[str, Any], path: str = "") -> Errors:
-    """An inactivity timeout longer than the lifetime set in the same entry (a likely typo).
+def rule_consistency_errors(values: Mapping[str, Any], path: str = "", *,
+                            min_inactivity_timeout_secs: int | None = None) -> Errors:
+    """An inactivity timeout longer than the lifetime set in the same entry (a likely typo),
+    or shorter than ``min_inactivity_timeout_secs`` (the caller's floor, from the touch interval).
 
     Checked where people write policies (admin form, JSON import), never when a
     ``PolicySet`` is built: a live set must always resolve, and at validation the
-    earlier of the two expiries simply wins.
+    earlier of the two expiries simply wins (and a short timeout gets more frequent writes).
     """
     lifetime, inactivity = "absolute_lifetime_secs", "inactivity_timeout_secs"
-    if _inactivity_problem(values.get(inactivity), values.get(lifetime)):
+    timeout = values.get(inactivity)
+    if _inactivity_problem(timeout, values.get(lifetime)):
         return [(_join(path, inactivity), (
             f"The inactivity timeout ({_human_secs(values[inactivity])}) is longer than the absolute lifetime "
             f"({_human_secs(values[lifetime])}) set in the same place, so it could never apply."
+        ))]
+    if timeout is not None and min_inactivity_timeout_secs is not None and timeout < min_inactivity_timeout_secs:
+        return [(_join(path, inactivity), (
+            f"The inactivity timeout ({_human_secs(timeout)}) must be at least "
+            f"{_human_secs(min_inactivity_timeout_secs)}: last activity is recorded at most every "
+            f"{_human_secs(min_inactivity_timeout_secs // 2)} (TOUCH_INTERVAL_SECS), so a shorter timeout "
+            f"would log out users who are still active. Lower TOUCH_INTERVAL_SECS to allow it."
         ))]
     return []
 
@@ -607,13 +617,15 @@ _DOCUMENT_KEYS = ("defaults", "tag_priority", "on_create_only_tags", "tags")
 _RULE_KEYS = ("tag", "priority", "label")
 
 
-def parse_policy_document(doc: Any) -> PolicySet:
+def parse_policy_document(doc: Any, *, min_inactivity_timeout_secs: int | None = None) -> PolicySet:
     """Build a :class:`PolicySet` from the JSON import format, reporting every problem at once.
 
     Shape: ``{"defaults": {...}, "tag_priority": ["org", ...],
     "on_create_only_tags": ["org", ...] or ["*"], "tags": [{"tag": "org:acme",
     "priority": 0, "label": "...", <settings>...}]}``; every section is optional.
+    ``min_inactivity_timeout_secs``: the floor :func:`rule_consistency_errors` applies.
     """
+    floor = min_inactivity_timeout_secs
     if not isinstance(doc, Mapping):
         raise PolicyValueError([("", (
             "The policy document must be a JSON object with the sections "
@@ -632,7 +644,7 @@ def parse_policy_document(doc: Any) -> PolicySet:
     except PolicyValueError as exc:
         errors.extend(exc.errors)
     else:
-        errors.extend(rule_consistency_errors(defaults, "defaults"))
+        errors.extend(rule_consistency_errors(defaults, "defaults", min_inactivity_timeout_secs=floor))
     errors.extend(_defaults_per_tag_error(doc.get("defaults"), "defaults"))
     priority_errors, tag_priority = _tag_type_errors(doc.get("tag_priority"), "tag_priority", allow_all=False)
     create_errors, create_only = _tag_type_errors(
@@ -649,7 +661,7 @@ def parse_policy_document(doc: Any) -> PolicySet:
         errors.append(("tags", message))
         entries = []
     for index, entry in enumerate(entries):
-        rule, rule_errors = _parse_rule(entry, f"tags[{index}]")
+        rule, rule_errors = _parse_rule(entry, f"tags[{index}]", floor)
         errors.extend(rule_errors)
         if rule is not None:
             rules.append(rule)
@@ -662,7 +674,7 @@ def parse_policy_document(doc: Any) -> PolicySet:
     )
 
 
-def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, Errors]:
+def _parse_rule(entry: object, path: str, floor: int | None = None) -> tuple[PolicyRule | None, Errors]:
     if not isinstance(entry, Mapping):
         example = '{"tag": "org:acme", "absolute_lifetime_secs": 3600}'
         return None, [(path, f"must be an object such as {example}; got {_shown(entry)}.")]
@@ -686,7 +698,7 @@ def _parse_rule(entry: object, path: str) -> tuple[PolicyRule | None, Errors]:
         errors.extend(exc.errors)
     else:
         # Checked here, beside the other problems of the entry, so one import reports them all.
-        errors.extend(rule_consistency_errors(overrides, path))
+        errors.extend(rule_consistency_errors(overrides, path, min_inactivity_timeout_secs=floor))
     if errors or not isinstance(selector, str):
         return None, errors
     return PolicyRule(selector=selector, priority=priority, overrides=overrides, label=label), []

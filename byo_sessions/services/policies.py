@@ -68,6 +68,33 @@ def settings_defaults(stored: dict[str, Any] | None = None) -> dict[str, Any]:
     return validate_overrides(raw, path="defaults")
 
 
+# --- inactivity vs the touch interval ----------------------------------------------------
+
+TOUCHES_PER_TIMEOUT = 2
+
+
+def min_inactivity_timeout_secs() -> int:
+    """The shortest inactivity timeout the admin and the import accept.
+
+    Last activity is written at most every ``TOUCH_INTERVAL_SECS``, so it lags a request by
+    up to that much; with fewer than two writes per timeout an active user could be logged
+    out (a 20 s timeout under the default 60 s interval ended a session busy every 7 s)."""
+    return TOUCHES_PER_TIMEOUT * byo_settings.TOUCH_INTERVAL_SECS
+
+
+def touch_interval_secs(policy: Policy) -> int:
+    """How stale ``last_activity_at`` may get before a request writes it again.
+
+    ``TOUCH_INTERVAL_SECS``, clamped to half of a shorter inactivity timeout (a settings
+    default the system check warns about, or a rule stored before the interval was raised),
+    so an active session never expires at the cost of more writes."""
+    interval = byo_settings.TOUCH_INTERVAL_SECS
+    timeout = policy.inactivity_timeout_secs
+    if timeout:
+        interval = min(interval, max(1, timeout // TOUCHES_PER_TIMEOUT))
+    return interval
+
+
 def rule_from_row(row: Any) -> PolicyRule:
     """The rule a ``TagPolicy`` row stands for; ``description`` is its label (as the import stores
     it), so export -> import -> export gives the same document."""
@@ -205,7 +232,7 @@ def _stored_value(value: Any) -> Any:
 
 def import_document(doc: Any, *, actor: str = "", dry_run: bool = False) -> PolicySet:
     """Validate ``doc`` and replace the stored policy set with it (raises ``PolicyValueError``)."""
-    policy_set = parse_policy_document(doc)
+    policy_set = parse_policy_document(doc, min_inactivity_timeout_secs=min_inactivity_timeout_secs())
     if dry_run:
         return policy_set
     exported = policy_document(policy_set)

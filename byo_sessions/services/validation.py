@@ -13,12 +13,11 @@ from typing import Any
 from . import audit
 from .. import selectors, signals
 from .audit import Event, EventType
-from ..conf import byo_settings
 from ..models import EndReason, Session
 from ..core.policy import IpChangeAction, Policy, UaChangeAction
 from ..values import ClientInfo, DeviceVerification, Err, ErrorType, err
 from ..core.user_agent import parse_user_agent, suspicious_change
-from . import devices
+from . import devices, policies
 from .ending import end_session
 from .expiry import end_due, ended_error
 
@@ -116,7 +115,7 @@ def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err 
         return device_error
     if ip_result and not ctx.ignore_device:
         _accept_ip_change(session, ctx, changes, "challenge_passed")
-    touch_due = ctx.now - session.last_activity_at >= timedelta(seconds=byo_settings.TOUCH_INTERVAL_SECS)
+    touch_due = ctx.now - session.last_activity_at >= timedelta(seconds=policies.touch_interval_secs(policy))
     if touch_due or changes.fields:
         changes.fields["last_activity_at"] = ctx.now
     return changes

@@ -137,3 +137,18 @@ def test_admin_policy_changes_are_audited(admin_client):
     events = AuditEvent.objects.filter(event_type="policy_changed").order_by("id")
     assert [(e.reason, e.actor) for e in events] == [("admin_add", "admin:admin"), ("admin_add", "admin:admin")]
     assert policies.current().tag_priority == ("org", "role")
+
+
+def test_admin_refuses_an_idle_timeout_below_twice_the_touch_interval(admin_client, settings):
+    settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60}
+    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(inactivity_timeout_secs="20"))
+    assert response.status_code == 200
+    assert ("The inactivity timeout (20 seconds) must be at least 2 minutes: last activity is recorded at most "
+            "every 1 minute (TOUCH_INTERVAL_SECS)") in response.content.decode()
+    assert not TagPolicy.objects.exists()
+    response = admin_client.post("/admin/byo_sessions/policysetting/add/",
+                                 {"key": "defaults", "value": '{"inactivity_timeout_secs": 20}'})
+    assert response.status_code == 200 and "must be at least 2 minutes" in response.content.decode()
+    assert not PolicySetting.objects.exists()
+    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(inactivity_timeout_secs="120"))
+    assert response.status_code == 302 and TagPolicy.objects.get().inactivity_timeout_secs == 120

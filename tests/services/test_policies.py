@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from byo_sessions import ErrorType, is_err, is_ok, sessions
+from byo_sessions.core.policy import PolicyValueError
 from byo_sessions.services import policies
 from byo_sessions.models import AuditEvent, PolicySetting, PolicyVersion, Session, TagPolicy
 from tests.constants import CHROME_MAC, CHROME_MAC_UPDATED, CHROME_WINDOWS, OFFICE_IP
@@ -233,3 +234,54 @@ def test_import_dry_run_changes_nothing(tmp_path):
     out = io.StringIO()
     call_command("byo_policies", "import", str(path), "--dry-run", stdout=out)
     assert "Valid: 2" in out.getvalue() and not TagPolicy.objects.exists()
+
+
+# --- an inactivity timeout shorter than twice the touch interval (issue 11, item 5) -----------
+
+@pytest.mark.parametrize("where", ["settings", "rule"])
+def test_a_short_idle_timeout_never_logs_out_an_active_user(user, clock, settings, where):
+    """Idle 20 s under the default 60 s touch interval, a request every 7 s: last activity is
+    written often enough (every 10 s) that the session lives, with few UPDATEs. Used to end at 21 s."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.BYO_SESSIONS = {"INACTIVITY_TIMEOUT_SECS": 20 if where == "settings" else 3600}
+    if where == "rule":  # stored before TOUCH_INTERVAL_SECS was raised, or written around the admin
+        TagPolicy.objects.create(selector="org:kiosk", inactivity_timeout_secs=20)
+    token = create(user, ["org:kiosk"]).data.session_token
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(60 // 7 + 1):
+            clock.advance(7)
+            assert is_ok(validate(token))
+    updates = [q for q in queries.captured_queries if q["sql"].upper().startswith("UPDATE")]
+    assert 1 <= len(updates) <= 5  # one every 10 s at most, not one per request
+    clock.advance(21)  # truly idle: it still ends
+    assert validate(token).error.details["reason"] == "expired_inactivity"
+
+
+def test_touch_interval_is_half_a_shorter_idle_timeout(settings):
+    from byo_sessions.core.policy import Policy
+
+    settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60}
+    assert policies.touch_interval_secs(Policy(inactivity_timeout_secs=20)) == 10
+    assert policies.touch_interval_secs(Policy(inactivity_timeout_secs=1)) == 1
+    assert policies.touch_interval_secs(Policy(inactivity_timeout_secs=3600)) == 60
+    assert policies.touch_interval_secs(Policy()) == 60
+    assert policies.min_inactivity_timeout_secs() == 120
+
+
+def test_import_refuses_an_idle_timeout_below_twice_the_touch_interval(tmp_path, settings):
+    settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60}
+    doc = {"defaults": {"inactivity_timeout_secs": 90}, "tags": [{"tag": "org:kiosk", "inactivity_timeout_secs": 20},
+                                                                  {"tag": "org:ok", "inactivity_timeout_secs": 120}]}
+    with pytest.raises(PolicyValueError) as caught:
+        policies.import_document(doc, dry_run=True)
+    errors = dict(caught.value.errors)
+    assert set(errors) == {"defaults.inactivity_timeout_secs", "tags[0].inactivity_timeout_secs"}
+    assert errors["tags[0].inactivity_timeout_secs"] == (
+        "The inactivity timeout (20 seconds) must be at least 2 minutes: last activity is recorded at most "
+        "every 1 minute (TOUCH_INTERVAL_SECS), so a shorter timeout would log out users who are still active. "
+        "Lower TOUCH_INTERVAL_SECS to allow it.")
+    settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 10}
+    policies.import_document(doc)  # a shorter touch interval allows it
+    assert TagPolicy.objects.get(selector="org:kiosk").inactivity_timeout_secs == 20
