@@ -101,6 +101,8 @@ class Session(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Viewing sessions (Django's view_session) must not let staff end them; see docs/audit.md#admin.
+        permissions = [("end_session", "Can end sessions")]
         indexes = [
             models.Index(fields=["user", "ended_at"], name="byo_session_user_idx"),
             models.Index(fields=["external_user_id", "ended_at"], name="byo_session_ext_user_idx"),

@@ -1,7 +1,9 @@
 """Django admin: sessions (with a per-session timeline and "end" actions), devices,
 tag policies (validated in words a non-engineer can act on) and the audit trail.
 
-Tokens never appear here: the models only hold their hashes, and those are not shown.
+Tokens never appear here: the models only hold their hashes, and those are neither shown
+nor filterable (``lookups.py``). Ending sessions needs ``byo_sessions.end_session``, not
+just the view permission.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from .. import selectors
 from ..core import clock
 from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, SigningKey, TagPolicy
+from .lookups import SecretSafeAdmin
 from .policy_io import PolicyJsonMixin
 from ..services import expiry, policies
 from ..services.audit import EventType
@@ -80,7 +83,7 @@ def recent_security_events(now: Any) -> list[tuple[str, str, int, str]]:
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(SecretSafeAdmin):
     list_display = ("id", "owner", "client_display", "last_ip_address", "created_at", "last_activity_at",
                     "status", "end_reason")
     list_filter = (StatusFilter, "end_reason", "created_at")
@@ -102,6 +105,11 @@ class SessionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # ended sessions stay for inspection; byo_prune deletes them
+
+    def has_end_permission(self, request: HttpRequest) -> bool:
+        """Ending is its own permission: staff who may only view sessions must not end them."""
+        user: Any = request.user
+        return bool(user.has_perm(f"{self.opts.app_label}.end_session"))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         summary = expiry.status_counts(clock.now())
@@ -133,14 +141,14 @@ class SessionAdmin(admin.ModelAdmin):
         return format_html("<table><tr><th>time</th><th>event</th><th>reason</th><th>IP</th><th>actor</th></tr>"
                            "{}</table>", rows)
 
-    @admin.action(description="End the selected sessions")
+    @admin.action(description="End the selected sessions", permissions=["end"])
     def end_selected(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
         result = session_service.invalidate_where(queryset=queryset, reason=EndReason.ADMIN, actor=_actor(request))
         self.message_user(request, f"Ended {result.data} session(s).", messages.SUCCESS)
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(SecretSafeAdmin):
     list_display = ("id", "user", "external_user_id", "display_name", "thumbprint", "first_seen_at",
                     "last_seen_at", "last_ip_address", "remembered")
     search_fields = ("id", "user__username", "external_user_id", "thumbprint", "display_name")
@@ -252,7 +260,7 @@ class TagPolicyForm(forms.ModelForm):
 
 
 @admin.register(TagPolicy)
-class TagPolicyAdmin(PolicyJsonMixin, PolicyAuditMixin, admin.ModelAdmin):
+class TagPolicyAdmin(PolicyJsonMixin, PolicyAuditMixin, SecretSafeAdmin):
     form = TagPolicyForm
     list_display = ("selector", "priority", "absolute_lifetime_secs", "inactivity_timeout_secs",
                     "max_concurrent_sessions_per_user", "on_ip_address_change", "device_verification_required",
@@ -271,12 +279,12 @@ class TagPolicyAdmin(PolicyJsonMixin, PolicyAuditMixin, admin.ModelAdmin):
 
 
 @admin.register(PolicySetting)
-class PolicySettingAdmin(PolicyAuditMixin, admin.ModelAdmin):
+class PolicySettingAdmin(PolicyAuditMixin, SecretSafeAdmin):
     form = PolicySettingForm
     list_display = ("key", "value", "updated_at")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SecretSafeAdmin):
     """Rows written only by the library (append-only trail, keys): view, never edit."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -152,3 +152,22 @@ def test_admin_refuses_an_idle_timeout_below_twice_the_touch_interval(admin_clie
     assert not PolicySetting.objects.exists()
     response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(inactivity_timeout_secs="120"))
     assert response.status_code == 302 and TagPolicy.objects.get().inactivity_timeout_secs == 120
+
+
+def test_view_only_staff_see_policies_and_change_nothing(staff_client):
+    rule = TagPolicy.objects.create(selector="org:acme", priority=100, absolute_lifetime_secs=3600)
+    setting = PolicySetting.objects.create(key="tag_priority", value=["org"])
+    client = staff_client("view_tagpolicy", "view_policysetting")
+    base = "/admin/byo_sessions/tagpolicy/"
+    assert client.get(base).status_code == 200 and "delete_selected" not in client.get(base).content.decode()
+    assert client.post(f"{base}{rule.pk}/change/", _policy_form(absolute_lifetime_secs="60")).status_code == 403
+    assert client.post(f"{base}{rule.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"{base}add/", _policy_form(selector="org:other")).status_code == 403
+    assert client.get(f"{base}import/").status_code == 403
+    settings_url = "/admin/byo_sessions/policysetting/"
+    assert client.post(f"{settings_url}{setting.pk}/change/", {"key": "tag_priority", "value": "[]"}).status_code == 403
+    assert client.post(f"{settings_url}{setting.pk}/delete/", {"post": "yes"}).status_code == 403
+    rule.refresh_from_db()
+    setting.refresh_from_db()
+    assert rule.absolute_lifetime_secs == 3600 and setting.value == ["org"]
+    assert TagPolicy.objects.count() == 1 and not AuditEvent.objects.filter(event_type="policy_changed").exists()

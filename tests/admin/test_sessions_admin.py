@@ -90,3 +90,39 @@ def test_admin_overview_hides_event_counts_from_staff_who_cannot_see_the_audit_l
     client.post("/admin/login/", {"username": "viewer", "password": "pw-viewer-123"})
     page = client.get("/admin/byo_sessions/session/").content.decode()
     assert 'id="byo-overview"' in page and 'id="byo-recent"' not in page
+
+
+def test_view_only_staff_are_not_offered_the_end_action_and_cannot_post_it(staff_client, user):
+    """The attack: a staff user with only view_session ended every session, the superuser's too."""
+    client = staff_client("view_session")
+    target = sessions.create(user_id=user.pk).data
+    page = client.get("/admin/byo_sessions/session/")
+    assert page.status_code == 200 and target.session_id in page.content.decode()
+    assert "end_selected" not in page.content.decode()
+    audit_before = AuditEvent.objects.count()
+    response = client.post("/admin/byo_sessions/session/", {
+        "action": "end_selected", "_selected_action": [target.session_id]})
+    assert response.status_code == 200  # Django ignores an action the user may not run: the list again
+    assert is_ok(sessions.validate(session_token=target.session_token))
+    assert is_ok(sessions.validate(session_token=client.cookies[COOKIE].value))
+    assert AuditEvent.objects.count() == audit_before
+    assert not AuditEvent.objects.filter(event_type="session_invalidated").exists()
+
+
+def test_staff_with_the_end_permission_can_end_sessions(staff_client, user):
+    client = staff_client("view_session", "end_session")
+    target = sessions.create(user_id=user.pk).data
+    assert "end_selected" in client.get("/admin/byo_sessions/session/").content.decode()
+    response = client.post("/admin/byo_sessions/session/", {
+        "action": "end_selected", "_selected_action": [target.session_id]})
+    assert response.status_code == 302
+    assert sessions.validate(session_token=target.session_token).error.details["reason"] == "admin"
+    assert AuditEvent.objects.filter(actor="admin:staff", event_type="session_invalidated").count() == 1
+
+
+def test_no_admin_page_changes_or_deletes_a_session_even_for_a_superuser(admin_client, user):
+    target = sessions.create(user_id=user.pk).data
+    for path in (f"/admin/byo_sessions/session/{target.session_id}/delete/", "/admin/byo_sessions/session/add/"):
+        assert admin_client.post(path, {"post": "yes"}).status_code == 403
+    admin_client.post(f"/admin/byo_sessions/session/{target.session_id}/change/", {"end_reason": "admin"})
+    assert is_ok(sessions.validate(session_token=target.session_token))

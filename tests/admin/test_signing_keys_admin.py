@@ -22,3 +22,13 @@ def test_admin_shows_no_private_key(client, django_user_model):
     assert page.status_code == 200
     assert row.private_key_encrypted[3:40] not in page.content.decode() and "active" in page.content.decode()
     assert admin_client.get("/admin/byo_sessions/signingkey/add/").status_code == 403
+
+
+def test_no_admin_page_changes_a_signing_key_even_for_a_superuser(admin_client):
+    signing_keys.signing_key()
+    row = SigningKey.objects.get()
+    base = "/admin/byo_sessions/signingkey/"
+    assert "delete_selected" not in admin_client.get(base).content.decode()
+    assert admin_client.post(f"{base}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client.post(f"{base}{row.pk}/change/", {"expires_at": "2000-01-01 00:00:00"}).status_code == 403
+    assert SigningKey.objects.get().expires_at == row.expires_at

@@ -1,0 +1,39 @@
+"""The devices admin (admin/__init__.py): Django's permissions decide every change;
+staff who may only view devices see them and change nothing."""
+from __future__ import annotations
+
+import pytest
+
+from byo_sessions.core import clock
+from byo_sessions.models import Device
+
+pytestmark = pytest.mark.django_db
+
+DEVICES = "/admin/byo_sessions/device/"
+
+
+@pytest.fixture
+def device(user):
+    now = clock.now()
+    return Device.objects.create(user=user, thumbprint="t" * 43, public_jwk={"kty": "EC"}, display_name="Laptop",
+                                 first_seen_at=now, last_seen_at=now)
+
+
+def test_view_only_staff_see_devices_and_change_or_delete_none(staff_client, device):
+    client = staff_client("view_device")
+    listing = client.get(DEVICES)
+    assert listing.status_code == 200 and "Laptop" in listing.content.decode()
+    assert "delete_selected" not in listing.content.decode()
+    assert client.get(f"{DEVICES}{device.pk}/change/").status_code == 200
+    assert client.post(f"{DEVICES}{device.pk}/change/", {"display_name": "Renamed"}).status_code == 403
+    assert client.post(f"{DEVICES}{device.pk}/delete/", {"post": "yes"}).status_code == 403
+    client.post(DEVICES, {"action": "delete_selected", "_selected_action": [device.pk], "post": "yes"})
+    device.refresh_from_db()
+    assert device.display_name == "Laptop"
+
+
+def test_the_delete_permission_is_what_removes_a_device(staff_client, device):
+    client = staff_client("view_device", "delete_device")
+    assert "delete_selected" in client.get(DEVICES).content.decode()
+    assert client.post(f"{DEVICES}{device.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Device.objects.exists()
