@@ -243,6 +243,12 @@ def _check_stateless_tokens() -> list[CheckMessage]:
     if not _is_int(refresh) or not 1 <= refresh <= 300:
         errors.append(Error(f"BYO_SESSIONS['STATELESS_KEY_REFRESH_SECS'] must be an integer from 1 to 300, "
                             f"not {refresh!r}.", id="byo_sessions.E016"))
+    staleness = byo_settings.STATELESS_KEY_MAX_STALENESS_SECS
+    if not _is_int(staleness) or not 0 <= staleness <= 86400:
+        errors.append(Error(f"BYO_SESSIONS['STATELESS_KEY_MAX_STALENESS_SECS'] must be an integer from 0 (no "
+                            f"fallback) to 86400, not {staleness!r}.",
+                            hint="A stale key set misses rotations made elsewhere: keep it to minutes.",
+                            id="byo_sessions.E030"))
     return errors
 
 
@@ -284,7 +290,8 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_lists, ("TAG_PRIORITY", "CREATE_ONLY_TAG_TYPES", "TRUSTED_PROXIES")),
     (_check_integration_keys, ("SERVER_INTEGRATION_KEYS",)),
     (_check_stateless_tokens, ("STATELESS_TOKEN_LIFETIME_SECS", "STATELESS_TOKEN_MAX_LIFETIME_SECS",
-                               "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS")),
+                               "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS",
+                               "STATELESS_KEY_MAX_STALENESS_SECS")),
 )
 
 

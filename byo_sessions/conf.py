@@ -72,6 +72,8 @@ DEFAULTS: dict[str, Any] = {
     "STATELESS_TOKEN_AUDIENCE": "byo_sessions",
     # Processes re-read the signing keys at most this often (rotation reaches every process).
     "STATELESS_KEY_REFRESH_SECS": 5,
+    # While the database cannot be read, the last good key set serves this long after it was read.
+    "STATELESS_KEY_MAX_STALENESS_SECS": 300,
 }
 
 

@@ -116,6 +116,9 @@ def test_policy_default_error_names_the_key(settings):
     ({"STATELESS_TOKEN_ISSUER": ""}, "byo_sessions.E015"),
     ({"STATELESS_TOKEN_AUDIENCE": None}, "byo_sessions.E015"),
     ({"STATELESS_KEY_REFRESH_SECS": 0}, "byo_sessions.E016"),
+    ({"STATELESS_KEY_MAX_STALENESS_SECS": -1}, "byo_sessions.E030"),
+    ({"STATELESS_KEY_MAX_STALENESS_SECS": "300"}, "byo_sessions.E030"),
+    ({"STATELESS_KEY_MAX_STALENESS_SECS": 86401}, "byo_sessions.E030"),
 ])
 def test_stateless_token_settings_checks(settings, settings_value, error_id):
     settings.BYO_SESSIONS = settings_value

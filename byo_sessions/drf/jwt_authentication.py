@@ -17,7 +17,7 @@ from rest_framework.request import Request
 
 from .. import http
 from ..services.stateless import verify_stateless_token
-from ..values import Err, SessionError
+from ..values import Err, ErrorType, SessionError
 
 
 class StatelessTokenUser:
@@ -47,6 +47,17 @@ class StatelessTokenRefused(exceptions.AuthenticationFailed):
         super().__init__(detail=http.error_body(error))
 
 
+class StatelessTokenUnverifiable(exceptions.APIException):
+    """The token could not be checked at all (no recent signing keys: the database is
+    down): our fault, not the caller's, so 503 with the typed body rather than a 401
+    that tells a client its token is bad."""
+
+    status_code = 503
+
+    def __init__(self, error: SessionError) -> None:
+        super().__init__(detail=http.error_body(error))
+
+
 def looks_like_jwt(value: str) -> bool:
     parts = value.split(".")
     return len(parts) == 3 and all(parts[:2])
@@ -59,8 +70,10 @@ class StatelessTokenAuthentication(BaseAuthentication):
             return None
         result = verify_stateless_token(value)
         if isinstance(result, Err):
+            if result.error.type == ErrorType.UNEXPECTED_ERROR:
+                raise StatelessTokenUnverifiable(result.error)
             raise StatelessTokenRefused(result.error)
         return StatelessTokenUser(result.data), result.data
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="byo_sessions", error="invalid_token"'
+        return http.bearer_challenge(request._request)

@@ -213,7 +213,8 @@ def create_stateless_token(f: Fields) -> Reply:
 
 
 def get_jwks(f: Fields) -> Reply:
-    return signing_keys.get_jwks().data
+    result = signing_keys.get_jwks()
+    return result if isinstance(result, Err) else result.data
 
 
 def _required(f: Fields, name: str) -> Any:

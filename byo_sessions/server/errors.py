@@ -102,6 +102,14 @@ _UPDATE: dict[T, Builder] = {
     T.CANNOT_MODIFY_CREATE_ONLY_TAGS: _create_only,
 }
 
+def _rotation_failed(e: SessionError) -> WireError:
+    """A concurrent rotation won the race: 409 ``RotationFailed``. The key store being
+    unreachable (``key_store_unavailable``) is no conflict: 503 ``UnexpectedError``."""
+    if e.details.get("reason") == "concurrent_rotation":
+        return WireError("RotationFailed", describe(e), 409, e)
+    return unexpected(e)
+
+
 def _probe(error_type: T) -> SessionError:
     return SessionError(error_type)
 
@@ -134,7 +142,7 @@ TABLES: dict[str, dict[T, Builder]] = {
                              for t in T if t != T.UNEXPECTED_ERROR},
     "RotateStatelessTokenKey": {
         T.INVALID_PARAMETERS: _as_string("InvalidParameters", 400),
-        T.UNEXPECTED_ERROR: _as_string("RotationFailed", 409),  # a concurrent rotation won the race
+        T.UNEXPECTED_ERROR: _rotation_failed,
     },
     # GetJwks, FetchAllSessionsForUser, FetchAllSessions, InvalidateSessionByToken,
     # InvalidateAllSessionsForUser(ExceptOne), CreateDeviceChallenge, Ping: UnexpectedError only.

@@ -11,6 +11,11 @@
   ``STATELESS_KEY_REFRESH_SECS`` (and at once after a rotation in this process), so
   verifying a token needs no query. An unknown ``kid`` is refused, never looked up or
   fetched: a token cannot make us query or download anything.
+* When a refresh fails (the database is down) the last good set keeps serving for up to
+  ``STATELESS_KEY_MAX_STALENESS_SECS`` after it was read, and the database is tried again
+  once per refresh interval, not on every request. Beyond that, or with no set ever read,
+  callers get ``KeyStoreUnavailable`` (an ``UnexpectedError``, answered 503): a stale set
+  cannot learn of a rotation made elsewhere, so it must not serve forever.
 * The first key is created on first use. Creation and rotation hold one transaction
   lock and re-check inside it, so two processes starting at once add one key, not two;
   ``serial`` is unique as a last guard.
@@ -31,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.signals import setting_changed
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max, Q
 
 from . import audit
@@ -40,7 +45,7 @@ from .audit import Event, EventType
 from ..conf import byo_settings, secret_keys
 from .locks import lock_for_transaction
 from ..models import SigningKey
-from ..values import Err, ErrorType, KeyRotation, Ok, err
+from ..values import Err, ErrorType, KeyRotation, Ok, SessionError, err
 
 logger = logging.getLogger("byo_sessions")
 
@@ -53,6 +58,20 @@ MAX_ROTATION_SECS = 10 * 365 * 24 * 3600  # keeps every computed datetime far fr
 
 class KeyDecryptionError(Exception):
     """No configured secret decrypts a stored key. Names the kid, never key material."""
+
+
+class KeyStoreUnavailable(Exception):
+    """No key set recent enough to trust: the database cannot be read and the last good
+    set (if any) is older than ``STATELESS_KEY_MAX_STALENESS_SECS``. Public service calls
+    turn it into ``error`` (``UnexpectedError``, reason ``key_store_unavailable``, 503)."""
+
+    def __init__(self) -> None:
+        super().__init__("The signing keys cannot be read (database unavailable) and no recent copy is held.")
+        self.error = SessionError(ErrorType.UNEXPECTED_ERROR,
+                                  {"message": str(self), "reason": "key_store_unavailable"})
+
+    def as_err(self) -> Err:
+        return Err(self.error)
 
 
 # --- encryption at rest -----------------------------------------------------------------
@@ -149,6 +168,9 @@ class KeySet:
 
 _lock = threading.Lock()
 _cached: KeySet | None = None
+_refresh_due = False  # a write in this process changed the keys: re-read at next use
+_retry_at: float | None = None  # while the database fails: no new attempt before this
+_failing = False  # a failure streak is on (it was logged once)
 
 
 def _cached_key(row: SigningKey) -> CachedKey:
@@ -163,28 +185,66 @@ def _int(b64: str) -> int:
     return int.from_bytes(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)), "big")
 
 
+def _unexpired_rows(now: datetime) -> list[SigningKey]:
+    """The one read of a refresh (the only query verification ever makes)."""
+    return list(SigningKey.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)))
+
+
 def _load() -> KeySet:
     now = clock.now()
-    rows = SigningKey.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    return KeySet(keys=tuple(_cached_key(row) for row in rows), loaded_at=now.timestamp())
+    return KeySet(keys=tuple(_cached_key(row) for row in _unexpired_rows(now)), loaded_at=now.timestamp())
+
+
+def _stale_or_raise(now: float) -> KeySet:
+    cached = _cached
+    if cached is not None and now - cached.loaded_at < byo_settings.STATELESS_KEY_MAX_STALENESS_SECS:
+        return cached
+    raise KeyStoreUnavailable()
 
 
 def key_set() -> KeySet:
-    """This process's view of the keys; one query at most every STATELESS_KEY_REFRESH_SECS."""
-    global _cached
+    """This process's view of the keys; one query at most every STATELESS_KEY_REFRESH_SECS.
+
+    Raises ``KeyStoreUnavailable`` when the database cannot be read and the last good set
+    is missing or older than ``STATELESS_KEY_MAX_STALENESS_SECS``.
+    """
+    global _cached, _refresh_due, _retry_at, _failing
     cached = _cached
     now = clock.now().timestamp()
-    if cached is not None and 0 <= now - cached.loaded_at < byo_settings.STATELESS_KEY_REFRESH_SECS:
+    interval = byo_settings.STATELESS_KEY_REFRESH_SECS
+    if cached is not None and not _refresh_due and 0 <= now - cached.loaded_at < interval:
         return cached
     with _lock:
-        _cached = _load()
-        return _cached
+        if _retry_at is not None and 0 < _retry_at - now <= interval:  # failed lately: spare the database
+            return _stale_or_raise(now)
+        try:
+            loaded = _load()
+        except DatabaseError:
+            if not _failing:  # once per failure streak, not per request
+                logger.warning("byo_sessions: the signing keys cannot be read; the last good set serves for up "
+                               "to STATELESS_KEY_MAX_STALENESS_SECS (%s s)",
+                               byo_settings.STATELESS_KEY_MAX_STALENESS_SECS, exc_info=True)
+            _failing, _retry_at = True, now + interval
+            return _stale_or_raise(now)
+        if _failing:
+            logger.warning("byo_sessions: the signing keys can be read again")
+        _cached, _refresh_due, _retry_at, _failing = loaded, False, None, False
+        return loaded
+
+
+def refresh_soon() -> None:
+    """After a write to the keys: re-read at next use, keeping the current set as the
+    fallback (a write that failed because the database is down must not drop it)."""
+    global _refresh_due, _retry_at
+    with _lock:
+        _refresh_due, _retry_at = True, None
 
 
 def forget_cached() -> None:
-    global _cached
+    """Drop the set entirely (settings changed; tests start empty)."""
+    global _cached, _refresh_due, _retry_at, _failing
     with _lock:
-        _cached = None
+        _cached, _refresh_due, _retry_at, _failing = None, False, None, False
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
@@ -231,20 +291,26 @@ def _create_first_key(now: datetime, actor: str) -> None:
     except IntegrityError:
         logger.info("byo_sessions: another process created the signing key first")
     finally:
-        transaction.on_commit(forget_cached)
-        forget_cached()
+        transaction.on_commit(refresh_soon)
+        refresh_soon()
 
 
 def signing_key(*, actor: str = "") -> CachedKey:
-    """The active key, creating one if there is none (first use, or every key expired)."""
+    """The active key, creating one if there is none (first use, or every key expired).
+
+    Raises ``KeyStoreUnavailable`` when there is no usable key and the database is down.
+    """
     now = clock.now()
     key = key_set().active(now)
-    if key is not None:
+    if key is not None:  # also from a stale set while the database is down: signing goes on
         return key
-    forget_cached()  # perhaps another process made one since we last looked
+    refresh_soon()  # perhaps another process made one since we last looked
     key = key_set().active(now)
     if key is None:
-        _create_first_key(now, actor)
+        try:
+            _create_first_key(now, actor)
+        except DatabaseError as exc:
+            raise KeyStoreUnavailable() from exc
         # A concurrent winner's key is default from *its* now, which may be later than ours.
         key = key_set().active(clock.now())
     if key is None:  # only if the database refused the insert for another reason
@@ -254,14 +320,19 @@ def signing_key(*, actor: str = "") -> CachedKey:
 
 # --- JWKS and rotation ------------------------------------------------------------------
 
-def get_jwks() -> Ok[dict[str, list[dict[str, str]]]]:
+def get_jwks() -> Ok[dict[str, list[dict[str, str]]]] | Err:
     """``{"keys": [...]}``: the public halves of next, active and retired keys (not expired).
 
     A key is published as soon as it exists, so verifiers that cache the JWKS know it
-    before it signs anything, and stays until its ``expires_at``.
+    before it signs anything, and stays until its ``expires_at``. ``UnexpectedError``
+    (reason ``key_store_unavailable``) when no recent enough key set can be read.
     """
     now = clock.now()
-    keys = sorted(key_set().published(now), key=lambda k: (k.becomes_default_at, k.serial), reverse=True)
+    try:
+        published = key_set().published(now)
+    except KeyStoreUnavailable as exc:
+        return exc.as_err()
+    keys = sorted(published, key=lambda k: (k.becomes_default_at, k.serial), reverse=True)
     return Ok({"keys": [dict(k.jwk) for k in keys]})
 
 
@@ -296,7 +367,10 @@ def rotate_stateless_token_key(*, secs_before_new_key_becomes_default: Any,
                    f" + the longest token lifetime ({becomes} + {longest} = {becomes + longest}): tokens signed by"
                    f" the current key just before the switch must still verify.",
                    reason="deactivation_too_early", minimum=becomes + longest)
-    signing_key(actor=actor)  # "existing keys" must include the one signing now
+    try:
+        signing_key(actor=actor)  # "existing keys" must include the one signing now
+    except KeyStoreUnavailable as exc:
+        return exc.as_err()
     now = clock.now()
     new_default_at = now + timedelta(seconds=becomes)
     existing_end = now + timedelta(seconds=deactivate)
@@ -315,8 +389,8 @@ def rotate_stateless_token_key(*, secs_before_new_key_becomes_default: Any,
         return err(ErrorType.UNEXPECTED_ERROR, "Another rotation ran at the same moment; try again.",
                    reason="concurrent_rotation")
     finally:
-        transaction.on_commit(forget_cached)
-        forget_cached()
+        transaction.on_commit(refresh_soon)
+        refresh_soon()
     return Ok(KeyRotation(new_key_id=row.kid, new_key_becomes_default_at=new_default_at,
                           existing_keys_expire_at=existing_end))
 
@@ -346,8 +420,8 @@ def reencrypt_signing_keys(*, actor: str = "") -> Ok[list[str]] | Err:
     except KeyDecryptionError as exc:
         return err(ErrorType.UNEXPECTED_ERROR, f"{exc} Nothing was re-encrypted.", reason="key_not_decryptable")
     finally:
-        transaction.on_commit(forget_cached)
-        forget_cached()
+        transaction.on_commit(refresh_soon)
+        refresh_soon()
     return Ok(changed)
 
 

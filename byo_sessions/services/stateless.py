@@ -155,7 +155,10 @@ def create_stateless_token(*, user_id: Any = None, external_user_id: str | None 
             return named
         sub = named
 
-    key = signing_keys.signing_key(actor=actor)
+    try:
+        key = signing_keys.signing_key(actor=actor)  # a usable cached key signs on through an outage
+    except signing_keys.KeyStoreUnavailable as exc:
+        return exc.as_err()
     jti = secrets.token_urlsafe(16)
     claims: dict[str, Any] = {**extra, "iss": iss, "aud": aud, "sub": sub, "iat": iat, "nbf": nbf, "exp": exp,
                               "jti": jti}
@@ -215,7 +218,10 @@ def verify_stateless_token(token: Any, *, audience: str | None = None,
         return _refused("bad_alg", f"The token must be signed with {signing_keys.ALGORITHM}.")
     kid = header.get("kid")
     now = clock.now()
-    key = signing_keys.key_set().find(kid, now) if isinstance(kid, str) else None
+    try:
+        key = signing_keys.key_set().find(kid, now) if isinstance(kid, str) else None
+    except signing_keys.KeyStoreUnavailable as exc:  # our fault, not the token's: 503, not 401
+        return exc.as_err()
     if key is None:
         return _refused("unknown_kid", "The token names no key of ours (unknown or expired kid).")
     try:

@@ -3,6 +3,7 @@ stateless tokens beside session tokens, and what each request costs."""
 from __future__ import annotations
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 from django.urls import path
 from rest_framework.permissions import IsAuthenticated
@@ -34,7 +35,12 @@ class JwtMe(APIView):
         return Response({"posted": True})
 
 
-urlpatterns = [path("drf/jwt-me/", JwtMe.as_view()), *base_urls.urlpatterns]
+class JwtFirstMe(JwtMe):
+    authentication_classes = [StatelessTokenAuthentication, SessionTokenAuthentication]
+
+
+urlpatterns = [path("drf/jwt-me/", JwtMe.as_view()), path("drf/jwt-first-me/", JwtFirstMe.as_view()),
+               *base_urls.urlpatterns]
 
 
 def test_drf_stateless_authentication(user, django_assert_num_queries):
@@ -64,3 +70,45 @@ def test_drf_both_classes_side_by_side(user):
     byo_clock.advance(2)
     response = Client(HTTP_AUTHORIZATION=f"Bearer {expired}").get("/drf/jwt-me/")
     assert response.status_code == 401 and response.json()["details"]["reason"] == "expired"
+
+
+def test_drf_stateless_authentication_during_a_database_outage(settings, clock, monkeypatch):
+    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_KEY_MAX_STALENESS_SECS": 60}
+    token = sessions.create_stateless_token(external_user_id="u").data.stateless_token
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get("/drf/jwt-me/").status_code == 200
+
+    def down(now):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(signing_keys, "_unexpired_rows", down)
+    clock.advance(30)  # the refresh fails; the last good set is 30 s old
+    assert api.get("/drf/jwt-me/").json() == {"user": "u", "sid": None, "kind": "jwt"}
+    clock.advance(31)  # 61 s: beyond the bound
+    response = api.get("/drf/jwt-me/")
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["type"] == "UnexpectedError" and body["details"]["reason"] == "key_store_unavailable"
+    assert "WWW-Authenticate" not in response  # the token is not at fault
+    monkeypatch.undo()
+    clock.advance(5)
+    assert api.get("/drf/jwt-me/").status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/drf/jwt-me/", "/drf/jwt-first-me/"])  # both orders of the classes
+def test_refusals_say_which_bearer_failed_whatever_the_class_order(user, clock, url):
+    """DRF takes WWW-Authenticate from the first listed class: both answer the same."""
+    session = sessions.create(user_id=user.pk).data
+    expired = sessions.create_stateless_token(session_id=session.session_id, lifetime_secs=60).data.stateless_token
+    clock.advance(61)
+    for header in ("Bearer a.b.c", f"Bearer {expired}"):
+        refused = Client(HTTP_AUTHORIZATION=header).get(url)
+        assert refused.status_code == 401 and refused.json()["type"] == "InvalidStatelessToken"
+        assert refused["WWW-Authenticate"] == 'Bearer realm="byo_sessions", error="invalid_token"'
+        assert refused["Cache-Control"] == "no-store"
+    dead = Client(HTTP_AUTHORIZATION="Bearer byo_s_" + "A" * 43).get(url)
+    assert dead.status_code == 401 and dead.json()["type"] == "InvalidSessionToken"
+    assert dead["WWW-Authenticate"] == 'Bearer realm="byo_sessions"' and dead["Cache-Control"] == "no-store"
+    anonymous = Client().get(url)  # no credentials: no error code (RFC 6750 section 3.1)
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == 'Bearer realm="byo_sessions"'
+    assert anonymous["Cache-Control"] == "no-store"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from django.db import OperationalError
 
 from byo_sessions import sessions
 from byo_sessions.models import SigningKey
+from byo_sessions.services import signing_keys
 from tests.server.conftest import IP, UA, run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.server.urls")]
@@ -81,3 +83,25 @@ def test_raw_wire_shapes(post):
     assert status == 400 and body["type"] == "TokenCreationFailed"
     status, body = post({"command": "CreateStatelessToken", "data": {"userId": "u"}})
     assert status == 200 and set(body) == {"statelessToken", "expiresAt"}
+
+
+def test_signing_keys_unreadable_answer_503_unexpected_error(post, clock, monkeypatch):
+    """The database is down and this process holds no key set: every stateless command
+    answers its union's ``UnexpectedError`` with 503 (not ``TokenCreationFailed``, not a
+    409 ``RotationFailed``, not a 500)."""
+    assert post({"command": "CreateStatelessToken", "data": {"userId": "u"}})[0] == 200
+    signing_keys.forget_cached()
+
+    def down(now):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(signing_keys, "_unexpired_rows", down)
+    for command, data in [("GetJwks", {}), ("CreateStatelessToken", {"userId": "u"}),
+                          ("RotateStatelessTokenKey", {"secsBeforeNewKeyBecomesDefault": 0,
+                                                       "secsBeforeExistingKeysAreDeactivated": 3600})]:
+        status, body = post({"command": command, "data": data})
+        assert (status, body["type"]) == (503, "UnexpectedError"), (command, body)
+        assert body["cause"]["details"]["reason"] == "key_store_unavailable"
+    monkeypatch.undo()
+    clock.advance(5)
+    assert post({"command": "GetJwks", "data": {}})[0] == 200

@@ -10,6 +10,7 @@ import jwt
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError, OperationalError
 from cryptography.hazmat.primitives import serialization
 
 from byo_sessions import is_ok, sessions
@@ -189,3 +190,78 @@ def test_an_expired_key_stops_verifying_even_from_a_warm_cache(settings, clock):
     assert old.kid not in [k["kid"] for k in sessions.get_jwks().data["keys"]]
 
 
+
+
+# --- a database outage ----------------------------------------------------------------
+
+class KeyStoreDown:
+    """The database refuses the refresh's one read; ``calls`` counts the attempts."""
+
+    def __init__(self, monkeypatch, error=OperationalError):
+        self.calls = 0
+        self.error = error
+        monkeypatch.setattr(signing_keys, "_unexpired_rows", self)
+
+    def __call__(self, now):
+        self.calls += 1
+        raise self.error("connection refused")
+
+
+def unavailable(result):
+    assert result.__class__.__name__ == "Err", result
+    assert result.error.type == ErrorType.UNEXPECTED_ERROR
+    return result.error.details["reason"]
+
+
+def test_an_outage_keeps_the_last_good_key_set_within_the_staleness_bound(settings, clock, monkeypatch, caplog):
+    settings.BYO_SESSIONS = {"STATELESS_KEY_REFRESH_SECS": 5, "STATELESS_KEY_MAX_STALENESS_SECS": 300}
+    token = sessions.create_stateless_token(external_user_id="u", lifetime_secs=3600).data.stateless_token
+    kid = SigningKey.objects.get().kid
+    down = KeyStoreDown(monkeypatch)
+    caplog.set_level("WARNING", logger="byo_sessions")
+    clock.advance(6)  # the set is due for a refresh, which fails
+    assert sessions.verify_stateless_token(token).data["sub"] == "u"
+    assert sessions.verify_stateless_token(token).data["sub"] == "u"
+    assert down.calls == 1  # no new attempt on every request: once per refresh interval
+    assert [k["kid"] for k in sessions.get_jwks().data["keys"]] == [kid]
+    minted = sessions.create_stateless_token(external_user_id="v")  # the cached active key signs on
+    assert jwt.get_unverified_header(minted.data.stateless_token)["kid"] == kid
+    clock.advance(290)  # 296 s after the last good read: still within the bound
+    assert sessions.verify_stateless_token(token).data["sub"] == "u"
+    assert down.calls == 2
+    assert len([r for r in caplog.records if "cannot be read" in r.getMessage()]) == 1  # once per streak
+
+    clock.advance(5)  # 301 s: too stale to trust
+    assert unavailable(sessions.verify_stateless_token(token)) == "key_store_unavailable"
+    assert unavailable(sessions.get_jwks()) == "key_store_unavailable"
+    assert unavailable(sessions.create_stateless_token(external_user_id="v")) == "key_store_unavailable"
+    assert unavailable(sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=0, secs_before_existing_keys_are_deactivated=3600)) \
+        == "key_store_unavailable"
+
+    monkeypatch.undo()  # the database answers again
+    clock.advance(5)
+    assert sessions.verify_stateless_token(token).data["sub"] == "u"
+    assert sessions.get_jwks().data["keys"][0]["kid"] == kid
+    assert any("can be read again" in r.getMessage() for r in caplog.records)
+
+
+def test_no_key_set_was_ever_loaded_then_the_database_comes_back(clock, monkeypatch):
+    token = sessions.create_stateless_token(external_user_id="u").data.stateless_token
+    signing_keys.forget_cached()  # a process that started during the outage
+    down = KeyStoreDown(monkeypatch, error=DatabaseError)
+    assert unavailable(sessions.verify_stateless_token(token)) == "key_store_unavailable"
+    assert unavailable(sessions.get_jwks()) == "key_store_unavailable"
+    assert unavailable(sessions.create_stateless_token(external_user_id="u")) == "key_store_unavailable"
+    assert down.calls == 1
+    monkeypatch.undo()
+    clock.advance(5)
+    assert sessions.verify_stateless_token(token).data["sub"] == "u"
+
+
+def test_a_zero_staleness_bound_means_no_fallback(settings, clock, monkeypatch):
+    settings.BYO_SESSIONS = {"STATELESS_KEY_MAX_STALENESS_SECS": 0}
+    token = sessions.create_stateless_token(external_user_id="u").data.stateless_token
+    KeyStoreDown(monkeypatch)
+    clock.advance(5)
+    assert unavailable(sessions.verify_stateless_token(token)) == "key_store_unavailable"
