@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import byo_settings
@@ -69,8 +70,22 @@ def error_body(error: SessionError) -> dict[str, Any]:
 
 def error_response(error: SessionError) -> JsonResponse:
     response = JsonResponse(error_body(error), status=status_for(error))
-    response["Cache-Control"] = "no-store"
+    patch_cache_control(response, no_store=True)
     return response
+
+
+BEARER_CHALLENGE = 'Bearer realm="byo_sessions"'
+
+
+def bearer_challenge(request: HttpRequest) -> str:
+    """``WWW-Authenticate`` of a DRF 401. DRF asks only the *first* listed authentication
+    class, so both of ours answer this, whatever their order: a stateless token (a
+    JWT-shaped Bearer, which only ``StatelessTokenAuthentication`` claims) can only fail as
+    invalid (RFC 6750 ``invalid_token``); otherwise the plain challenge."""
+    value = bearer_value(request)
+    if value is not None and value.count(".") == 2:
+        return f'{BEARER_CHALLENGE}, error="invalid_token"'
+    return BEARER_CHALLENGE
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports

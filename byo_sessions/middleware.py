@@ -33,7 +33,7 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import http_date
 
@@ -45,6 +45,9 @@ from .values import ErrorType
 # The store of the request being served in this thread or task: what the password-change
 # receiver keeps alive while it ends the user's other sessions.
 current_store: ContextVar[SessionStore | None] = ContextVar("byo_sessions_current_store", default=None)
+
+# Refusals (401 and 403 from any view or DRF class, 425 device challenges) are never cached.
+NO_STORE_STATUSES = frozenset({401, 403, 425})
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -104,6 +107,15 @@ class SessionMiddleware(DjangoSessionMiddleware):
         return None
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response = self._session_response(request, response)
+        if response.status_code in NO_STORE_STATUSES or settings.SESSION_COOKIE_NAME in response.cookies \
+                or byo_settings.REFRESHED_TOKEN_HEADER in response:
+            # A token, or a refusal about one, must not sit in a shared or browser cache.
+            # Whoever answered: DRF's refusals of our authentication classes included.
+            patch_cache_control(response, no_store=True)
+        return response
+
+    def _session_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         store = getattr(request, "session", None)
         if not isinstance(store, SessionStore):
             return super().process_response(request, response)

@@ -155,3 +155,52 @@ def test_database_outage_is_a_typed_503_not_a_500(client, user, monkeypatch):
     assert COOKIE not in response.cookies  # the cookie is kept for when the database is back
 
 
+
+
+# --- Cache-Control on token-carrying responses and refusals (issue 11, item 8) -------------
+
+def test_login_and_rotation_responses_are_no_store_and_steady_ones_are_left_alone(client, user, clock, settings):
+    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 600, "INACTIVITY_TIMEOUT_SECS": None}
+    response = client.post("/login/", {"username": "alice"})
+    assert response.cookies[COOKIE].value and response["Cache-Control"] == "no-store"
+    steady = client.get("/whoami/")
+    assert COOKIE not in steady.cookies and "Cache-Control" not in steady
+    clock.advance(600)
+    rotated = client.get("/whoami/")
+    assert rotated.cookies[COOKIE].value and rotated["Cache-Control"] == "no-store"
+    logout = client.post("/logout/")
+    assert logout.cookies[COOKIE].value == "" and logout["Cache-Control"] == "no-store"
+
+
+def test_a_bearer_clients_refreshed_token_header_is_no_store(user, clock, settings):
+    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 600, "INACTIVITY_TIMEOUT_SECS": None}
+    token = sessions.create(user_id=user.pk).data.session_token
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert "Cache-Control" not in api.get("/protected/")
+    clock.advance(600)
+    response = api.get("/protected/")
+    assert response[byo_settings.REFRESHED_TOKEN_HEADER] and response["Cache-Control"] == "no-store"
+
+
+def cached_refusal(request):
+    from django.http import HttpResponseForbidden
+    from django.utils.cache import patch_cache_control
+
+    response = HttpResponseForbidden("no")
+    patch_cache_control(response, private=True, max_age=60)
+    return response
+
+
+from django.urls import path as _path  # noqa: E402
+from tests import urls as _base_urls  # noqa: E402
+
+urlpatterns = [_path("cached-refusal/", cached_refusal), *_base_urls.urlpatterns]
+
+
+@pytest.mark.urls("tests.test_middleware")
+def test_any_refusal_is_no_store_and_an_existing_cache_control_is_merged(client, db):
+    response = client.get("/cached-refusal/")
+    assert response.status_code == 403
+    assert set(response["Cache-Control"].split(", ")) == {"private", "max-age=60", "no-store"}
+    dead = Client(HTTP_AUTHORIZATION="Bearer byo_s_" + "A" * 43).get("/protected/")
+    assert dead.status_code == 401 and dead["Cache-Control"] == "no-store"

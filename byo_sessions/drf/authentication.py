@@ -68,7 +68,7 @@ class SessionTokenAuthentication(BaseAuthentication):
         return (user, session)
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="byo_sessions"'
+        return http.bearer_challenge(request._request)
 
     def _enforce_csrf(self, request: Any) -> None:
         check = _CSRFCheck(lambda req: None)  # type: ignore[arg-type]  # as DRF's SessionAuthentication

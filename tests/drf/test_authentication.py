@@ -35,6 +35,7 @@ def test_cookie_needs_csrf_on_unsafe_methods(user):
     assert browser.get("/drf/me/").status_code == 200
     refused = browser.post("/drf/me/")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert refused["Cache-Control"] == "no-store"  # DRF's refusal: the middleware marks it
 
 
 @pytest.mark.parametrize("header", ["Bearer garbage", "Bearer byo_s_" + "A" * 43])
@@ -42,7 +43,8 @@ def test_bad_tokens_are_typed_401(db, header):
     response = Client(HTTP_AUTHORIZATION=header).get("/drf/me/")
     assert response.status_code == 401
     assert response.json()["type"] == "InvalidSessionToken"
-    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response["WWW-Authenticate"] == 'Bearer realm="byo_sessions"'
+    assert response["Cache-Control"] == "no-store"
 
 
 def test_anonymous_is_401_from_permission(db):
