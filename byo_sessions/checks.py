@@ -20,7 +20,7 @@ from django.views.debug import get_default_exception_reporter_filter
 
 from .adapter import SessionAdapter
 from .conf import DEFAULTS, REPLACED_KEYS, byo_settings
-from .core.network import InvalidNetwork, parse_networks
+from .core.network import InvalidNetwork, forwarded_meta_keys, parse_networks
 from .core.policy import PolicyValueError
 from .core.tags import is_valid_tag_type
 
@@ -210,6 +210,17 @@ def _check_lists() -> list[CheckMessage]:
     return errors
 
 
+def _check_proxy_header() -> list[CheckMessage]:
+    header = byo_settings.PROXY_IP_HEADER
+    try:
+        forwarded_meta_keys(header)
+    except ValueError as exc:
+        return [Error(f"BYO_SESSIONS['PROXY_IP_HEADER'] must name the header your proxy writes, "
+                      f"'X-Forwarded-For' or a single-address header such as 'X-Real-IP': {exc}",
+                      id="byo_sessions.E031")]
+    return []
+
+
 def _check_integration_keys() -> list[CheckMessage]:
     value = byo_settings.SERVER_INTEGRATION_KEYS
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
@@ -288,6 +299,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_audit_logger, ("AUDIT_LOGGER",)),
     (_check_default_policy_shape, ("DEFAULT_POLICY",)),
     (_check_lists, ("TAG_PRIORITY", "CREATE_ONLY_TAG_TYPES", "TRUSTED_PROXIES")),
+    (_check_proxy_header, ("PROXY_IP_HEADER",)),
     (_check_integration_keys, ("SERVER_INTEGRATION_KEYS",)),
     (_check_stateless_tokens, ("STATELESS_TOKEN_LIFETIME_SECS", "STATELESS_TOKEN_MAX_LIFETIME_SECS",
                                "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS",

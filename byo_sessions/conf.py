@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     # Client IP: trust no forwarded header unless told.
     "PROXY_COUNT": 0,
     "TRUSTED_PROXIES": [],
+    # The header the trusted proxy writes: "X-Forwarded-For" (a chain) or one address ("X-Real-IP").
+    "PROXY_IP_HEADER": "X-Forwarded-For",
     # Devices.
     "DEVICE_CHALLENGE_TTL_SECS": 300,
     "DEVICE_PROOF_MAX_AGE_SECS": 60,

@@ -138,7 +138,7 @@ def client_info(request: HttpRequest, transport: str | None = None) -> ClientInf
 
 def request_ip(request: HttpRequest) -> str | None:
     return client_ip(request.META, proxy_count=byo_settings.PROXY_COUNT,
-                     trusted_proxies=tuple(byo_settings.TRUSTED_PROXIES))
+                     trusted_proxies=tuple(byo_settings.TRUSTED_PROXIES), header=byo_settings.PROXY_IP_HEADER)
 
 
 def request_user_agent(request: HttpRequest) -> str:

@@ -188,6 +188,13 @@ def test_stored_settings_of_the_wrong_shape_fall_back_to_settings(user, caplog):
     ("REFRESHED_TOKEN_HEADER", "X-Token:", ["byo_sessions.E020"]),
     ("REFRESHED_TOKEN_HEADER", "", ["byo_sessions.E020"]),
     ("REFRESHED_TOKEN_HEADER", None, ["byo_sessions.E020"]),
+    ("PROXY_IP_HEADER", "HTTP_X_REAL_IP", ["byo_sessions.E031"]),  # a META key, not the header's name
+    ("PROXY_IP_HEADER", "X Real IP", ["byo_sessions.E031"]),
+    ("PROXY_IP_HEADER", "X-Real-IP:", ["byo_sessions.E031"]),
+    ("PROXY_IP_HEADER", "", ["byo_sessions.E031"]),
+    ("PROXY_IP_HEADER", None, ["byo_sessions.E031"]),
+    ("PROXY_IP_HEADER", ["X-Real-IP"], ["byo_sessions.E031"]),
+    ("PROXY_IP_HEADER", "Forwarded", ["byo_sessions.E031"]),  # RFC 7239 syntax is not read
     ("AUDIT_LOGGER", "", ["byo_sessions.E021"]),
     ("AUDIT_LOGGER", "  ", ["byo_sessions.E021"]),
     ("AUDIT_LOGGER", None, ["byo_sessions.E021"]),
@@ -226,6 +233,12 @@ def test_adapter_error_says_what_is_wrong(settings, value, problem):
     assert "byo_sessions.adapter.SessionAdapter" in error.hint
 
 
+def test_proxy_header_error_says_how_to_write_it(settings):
+    settings.BYO_SESSIONS = {"PROXY_IP_HEADER": "HTTP_X_REAL_IP"}
+    (error,) = check_settings()
+    assert error.id == "byo_sessions.E031" and "no '_'" in error.msg and "'X-Real-IP'" in error.msg
+
+
 def test_the_removed_login_hook_points_at_the_adapter(settings):
     settings.BYO_SESSIONS = {"LOGIN_SESSION_OPTIONS": "myproject.sessions.login_options"}
     (error,) = check_settings()
@@ -238,6 +251,9 @@ def test_the_removed_login_hook_points_at_the_adapter(settings):
     {"MIGRATE_DJANGO_SESSIONS": False},  # True needs django.contrib.sessions (E029): tests/test_django_sessions.py
     {"ANONYMOUS_LIFETIME_SECS": 3600},
     {"REFRESHED_TOKEN_HEADER": "X-Refreshed-Token"},
+    {"PROXY_IP_HEADER": "X-Forwarded-For", "PROXY_COUNT": 1},
+    {"PROXY_IP_HEADER": "x-real-ip", "TRUSTED_PROXIES": ["10.0.0.0/8"]},
+    {"PROXY_IP_HEADER": "CF-Connecting-IP", "PROXY_COUNT": 2},
     {"AUDIT_LOGGER": "myproject.audit"},
     {"DEFAULT_POLICY": None},
     {"ADAPTER": "byo_sessions.adapter.SessionAdapter"},

@@ -47,6 +47,12 @@ def test_presented_token(rf, cookie, authorization, expected):
     assert ((presented.value, presented.transport) if presented else None) == expected
 
 
+def test_a_token_in_the_url_is_never_read(rf):
+    """ASVS 3.1.1: a token in the query string would reach access logs, Referer and history."""
+    request = rf.get("/", {COOKIE: TOKEN, "access_token": TOKEN, "token": TOKEN, "session": TOKEN})
+    assert http.presented_token(request) is None
+
+
 def test_bearer_is_ignored_when_not_allowed(rf, settings):
     settings.BYO_SESSIONS = {"ALLOW_BEARER": False}
     assert http.presented_token(_request(rf, authorization=f"Bearer {TOKEN}")) is None
@@ -215,6 +221,18 @@ def test_client_ip_trusts_no_forwarded_header_unless_told(rf, settings):
     assert http.client_info(request).ip_address == "10.0.0.5"
     settings.BYO_SESSIONS = {"PROXY_COUNT": 1}
     assert http.client_info(request).ip_address == IP
+
+
+@pytest.mark.parametrize("trust", [{"PROXY_COUNT": 1}, {"TRUSTED_PROXIES": ["10.0.0.0/8"]}])
+def test_client_ip_reads_the_header_the_proxy_writes(rf, settings, trust):
+    """PROXY_IP_HEADER reaches core.network: a client's own X-Forwarded-For, passed through by
+    a proxy that writes X-Real-IP, does not choose the IP."""
+    request = rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.66", HTTP_X_REAL_IP=IP)
+    settings.BYO_SESSIONS = {**trust, "PROXY_IP_HEADER": "X-Real-IP"}
+    assert http.client_info(request).ip_address == IP
+    direct = rf.get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_REAL_IP="198.51.100.66")
+    if "TRUSTED_PROXIES" in trust:  # a peer outside TRUSTED_PROXIES: its header is the client's word
+        assert http.client_info(direct).ip_address == "192.0.2.1"
 
 
 def test_a_refused_host_gives_no_proof_url(rf, settings):

@@ -13,8 +13,8 @@ prefix /96 or longer, so ``10.0.0.0/8`` matches a client seen as
 from __future__ import annotations
 
 import functools
-
 import ipaddress
+import re
 from functools import partial
 from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -28,6 +28,7 @@ __all__ = [
     "InvalidIpAddress",
     "InvalidNetwork",
     "client_ip",
+    "forwarded_meta_keys",
     "find_matching_network",
     "normalise_ip",
     "parse_ip",
@@ -38,7 +39,11 @@ __all__ = [
 IpAddress = IPv4Address | IPv6Address
 IpNetwork = IPv4Network | IPv6Network
 
+CHAIN_HEADER = "X-Forwarded-For"
 DEFAULT_FORWARDED_HEADERS: tuple[str, ...] = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")
+# RFC 9110 token without "_": WSGI/ASGI servers turn "-" into "_" in META keys, so a name
+# with "_" would be ambiguous (many servers drop such headers for that reason).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^`|~0-9A-Za-z]+")
 _MAPPED = IPv6Network("::ffff:0:0/96")
 _MAX_INPUT = 100  # longer than any address or CIDR; keeps error messages small
 _SHOWN_CHARS = 60
@@ -196,39 +201,71 @@ def _remote_addr(meta: Mapping[str, str]) -> str | None:
         return None
 
 
+def forwarded_meta_keys(header: str) -> tuple[str, ...]:
+    """The ``META`` keys to read for the header the trusted proxy writes.
+
+    ``X-Forwarded-For`` keeps the long-standing behaviour: ``X-Forwarded-For``, then
+    ``X-Real-IP``, each read as a chain. Any other name (``X-Real-IP``,
+    ``CF-Connecting-IP``) is read alone, as a single address. Raises ValueError with a
+    reason for a name that is not a header name, or is ``Forwarded`` (RFC 7239 is not read).
+    """
+    if not isinstance(header, str):
+        raise ValueError(f"{_shown(header)} is not an HTTP header name (expected text such as 'X-Real-IP').")
+    return _meta_keys(header)
+
+
+@functools.lru_cache(maxsize=16)  # read on every request; the setting rarely changes
+def _meta_keys(header: str) -> tuple[str, ...]:
+    if _HEADER_NAME.fullmatch(header) is None:
+        raise ValueError(f"{_shown(header)} is not an HTTP header name (letters, digits and "
+                         "!#$%&'*+-.^`|~; no '_', spaces or ':'), such as 'X-Real-IP'.")
+    if header.lower() == CHAIN_HEADER.lower():
+        return DEFAULT_FORWARDED_HEADERS
+    if header.lower() == "forwarded":
+        raise ValueError("The RFC 7239 'Forwarded' header is not read; have the proxy write "
+                         "'X-Forwarded-For' or a single-address header such as 'X-Real-IP'.")
+    return ("HTTP_" + header.upper().replace("-", "_"),)
+
+
 def client_ip(
     meta: Mapping[str, str],
     *,
     proxy_count: int = 0,
     trusted_proxies: Sequence[str] = (),
-    headers: Sequence[str] = DEFAULT_FORWARDED_HEADERS,
+    header: str = CHAIN_HEADER,
 ) -> str | None:
     """The client's address from a WSGI/ASGI ``META``-style mapping, or None.
 
     Forwarded headers can be written by anyone, so by default none is read and
-    ``REMOTE_ADDR`` (the TCP peer) is the answer. Each proxy appends the
-    address it received the request from and does not list itself, so a
-    header is read right to left with ``REMOTE_ADDR`` as the implicit
-    rightmost hop:
+    ``REMOTE_ADDR`` (the TCP peer) is the answer. ``header`` names the header
+    your trusted proxy writes, read only under one of:
 
-    - ``proxy_count=N``: N reverse proxies you run sit in front of the app; the
-      client is the N-th address from the right of the header
-      (``X-Forwarded-For: spoofed, client`` behind one proxy gives ``client``).
-    - ``trusted_proxies=[CIDR, ...]``: headers are read only when
-      ``REMOTE_ADDR`` is in one of them; trusted hops are then skipped from the
-      right and the first untrusted address is the client. When both options
-      are given, ``trusted_proxies`` wins.
+    - ``proxy_count=N``: N reverse proxies you run sit in front of the app.
+    - ``trusted_proxies=[CIDR, ...]``: only when ``REMOTE_ADDR`` is in one of
+      them. When both options are given, ``trusted_proxies`` wins.
 
-    ``headers`` are tried in order and the first that yields an address wins,
-    so list only headers your proxy sets or overwrites. When none is present
-    the answer is ``REMOTE_ADDR`` (a direct connection). When some are present
-    but none yields an address (shorter than the configured proxy chain, or
-    mangled by the client, e.g. an unclosed quote), the answer is None rather
-    than the proxy's own address, which an allowlist might trust. A garbage
-    ``REMOTE_ADDR`` also gives None.
+    ``X-Forwarded-For`` (the default) is a chain: each proxy appends the address
+    it received the request from and does not list itself, so it is read right to
+    left with ``REMOTE_ADDR`` as the implicit rightmost hop. With ``proxy_count``
+    the client is the N-th address from the right (``spoofed, client`` behind one
+    proxy gives ``client``); with ``trusted_proxies`` trusted hops are skipped from
+    the right and the first untrusted address is the client. ``X-Forwarded-For``
+    is tried first, then ``X-Real-IP``, and the first that yields an address wins.
+
+    Any other ``header`` (``X-Real-IP``, ``CF-Connecting-IP``) is one address the
+    proxy overwrites; it alone is read, so a client's own ``X-Forwarded-For``
+    passed through by that proxy counts for nothing. A value that is not exactly
+    one address gives None.
+
+    When the header is absent the answer is ``REMOTE_ADDR`` (a direct
+    connection). When it is present but yields no address (shorter than the
+    configured proxy chain, or mangled by the client, e.g. an unclosed quote),
+    the answer is None rather than the proxy's own address, which an allowlist
+    might trust. A garbage ``REMOTE_ADDR`` also gives None.
     """
     if isinstance(proxy_count, bool) or not isinstance(proxy_count, int) or proxy_count < 0:
         raise ValueError("proxy_count must be a non-negative integer")
+    keys = forwarded_meta_keys(header)
     remote = _remote_addr(meta)
     if remote is None:
         return None
@@ -242,9 +279,11 @@ def client_ip(
         pick = partial(_behind_count, proxy_count=proxy_count)
     else:
         return remote
+    if keys != DEFAULT_FORWARDED_HEADERS:
+        pick = _single_address
     present = False
-    for header in headers:
-        raw = meta.get(header)
+    for key in keys:
+        raw = meta.get(key)
         if not isinstance(raw, str) or not raw.strip():
             continue
         present = True
@@ -252,6 +291,13 @@ def client_ip(
         if found is not None:
             return normalise_ip(str(found))
     return None if present else remote
+
+
+def _single_address(raw: str, remote: str) -> IpAddress | None:
+    # The proxy overwrites the header with the address it saw, so it holds exactly one;
+    # a list means the proxy appended instead and the left entries are anyone's.
+    chain = split_proxy_chain(raw, strict=True)
+    return chain[0] if chain and len(chain) == 1 else None
 
 
 def _behind_count(raw: str, remote: str, *, proxy_count: int) -> IpAddress | None:

@@ -10,6 +10,7 @@ from byo_sessions.core.network import (
     InvalidNetwork,
     client_ip,
     find_matching_network,
+    forwarded_meta_keys,
     normalise_ip,
     parse_ip,
     parse_network,
@@ -273,7 +274,7 @@ def test_proxy_count_without_any_header_is_a_direct_connection() -> None:
 def test_proxy_count_uses_headers_in_order() -> None:
     meta = {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": f"{SPOOF}, {CLIENT}", "HTTP_X_REAL_IP": "192.0.2.9"}
     assert client_ip(meta, proxy_count=1) == CLIENT
-    assert client_ip(meta, proxy_count=1, headers=["HTTP_X_REAL_IP", "HTTP_X_FORWARDED_FOR"]) == "192.0.2.9"
+    assert client_ip(meta, proxy_count=1, header="X-Real-IP") == "192.0.2.9"
     # A header that is absent is skipped; one that cannot answer falls through to the next.
     assert client_ip({"REMOTE_ADDR": PROXY, "HTTP_X_REAL_IP": CLIENT}, proxy_count=1) == CLIENT
     mangled = {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": '"oops', "HTTP_X_REAL_IP": CLIENT}
@@ -304,6 +305,71 @@ def test_trusted_proxies(remote: str, xff: str, trusted: list[str], expected: st
 def test_trusted_proxies_win_over_proxy_count() -> None:
     meta = {"REMOTE_ADDR": CLIENT, "HTTP_X_FORWARDED_FOR": SPOOF}
     assert client_ip(meta, proxy_count=1, trusted_proxies=["10.0.0.0/8"]) == CLIENT
+
+
+# --- a proxy that writes one address (PROXY_IP_HEADER) ----------------------------------
+
+
+@pytest.mark.parametrize("trust", [{"proxy_count": 1}, {"trusted_proxies": ["10.0.0.0/8"]}])
+def test_a_single_address_header_is_the_client(trust: dict[str, object]) -> None:
+    meta = {"REMOTE_ADDR": PROXY, "HTTP_X_REAL_IP": CLIENT}
+    assert client_ip(meta, header="X-Real-IP", **trust) == CLIENT  # type: ignore[arg-type]
+    cloudflare = {"REMOTE_ADDR": PROXY, "HTTP_CF_CONNECTING_IP": f" ::ffff:{CLIENT} "}
+    assert client_ip(cloudflare, header="CF-Connecting-IP", **trust) == CLIENT  # type: ignore[arg-type]
+    bracketed = {"REMOTE_ADDR": PROXY, "HTTP_X_REAL_IP": "[2001:db8::7]:443"}
+    assert client_ip(bracketed, header="x-real-ip", **trust) == "2001:db8::7"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("trust", [{"proxy_count": 1}, {"trusted_proxies": ["10.0.0.0/8"]}])
+def test_a_passed_through_x_forwarded_for_is_ignored_when_the_proxy_writes_x_real_ip(trust: dict[str, object]) -> None:
+    """nginx with only ``proxy_set_header X-Real-IP $remote_addr`` forwards the client's own
+    X-Forwarded-For untouched: read as a chain it would name whoever the client says."""
+    meta = {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": SPOOF, "HTTP_X_REAL_IP": CLIENT}
+    assert client_ip(meta, **trust) == SPOOF  # type: ignore[arg-type]  # the hole the setting closes
+    assert client_ip(meta, header="X-Real-IP", **trust) == CLIENT  # type: ignore[arg-type]
+    # No X-Real-IP (a request that bypassed the header rule): the spoofed chain is still not read.
+    only_spoof = {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": f"{SPOOF}, {CLIENT}"}
+    assert client_ip(only_spoof, header="X-Real-IP", **trust) == PROXY  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [f"{SPOOF}, {CLIENT}", f"{CLIENT},", "junk", f"{CLIENT} junk", "for=", '""'])
+def test_a_single_address_header_holding_anything_else_gives_none(value: str) -> None:
+    """A list means something appended to the header instead of overwriting it, so the
+    left entries are anyone's: no answer rather than a guess."""
+    meta = {"REMOTE_ADDR": PROXY, "HTTP_X_REAL_IP": value}
+    assert client_ip(meta, proxy_count=1, header="X-Real-IP") is None
+    assert client_ip(meta, trusted_proxies=["10.0.0.0/8"], header="X-Real-IP") is None
+
+
+@pytest.mark.parametrize("meta", [
+    {"REMOTE_ADDR": CLIENT, "HTTP_X_REAL_IP": SPOOF},  # the client talks to the app directly
+    {"REMOTE_ADDR": CLIENT, "HTTP_X_REAL_IP": SPOOF, "HTTP_X_FORWARDED_FOR": SPOOF},
+    {"REMOTE_ADDR": CLIENT, "HTTP_CF_CONNECTING_IP": SPOOF},
+])
+@pytest.mark.parametrize("header", ["X-Real-IP", "CF-Connecting-IP"])
+def test_a_single_address_header_from_an_untrusted_peer_is_ignored(meta: dict[str, str], header: str) -> None:
+    assert client_ip(meta, trusted_proxies=["10.0.0.0/8"], header=header) == CLIENT
+    assert client_ip(meta, header=header) == CLIENT  # neither PROXY_COUNT nor TRUSTED_PROXIES: no header
+
+
+@pytest.mark.parametrize(("header", "keys"), [
+    ("X-Forwarded-For", ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")),  # the default: as before
+    ("x-forwarded-for", ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")),
+    ("X-Real-IP", ("HTTP_X_REAL_IP",)),
+    ("CF-Connecting-IP", ("HTTP_CF_CONNECTING_IP",)),
+    ("True-Client-IP", ("HTTP_TRUE_CLIENT_IP",)),
+])
+def test_forwarded_meta_keys(header: str, keys: tuple[str, ...]) -> None:
+    assert forwarded_meta_keys(header) == keys
+
+
+@pytest.mark.parametrize("header", ["HTTP_X_REAL_IP", "X_Real_IP", "X-Real-IP:", "X Real IP", "", "X-Real-IP\r\n",
+                                    "Forwarded", None, ["X-Real-IP"]])
+def test_forwarded_meta_keys_refuses_what_is_not_a_header_name(header: object) -> None:
+    with pytest.raises(ValueError):
+        forwarded_meta_keys(header)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        client_ip({"REMOTE_ADDR": CLIENT}, header=header)  # type: ignore[arg-type]
 
 
 def test_misconfiguration_fails_loudly() -> None:
