@@ -107,6 +107,17 @@ def presented_token(request: HttpRequest) -> PresentedToken | None:
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def conflicting_cookie(request: HttpRequest, token: PresentedToken | None) -> str | None:
+    """The session cookie of a request whose Bearer session token is a *different* one:
+    the store refuses both (``conflicting_tokens``). A JWT-shaped Bearer is no session
+    token (``presented_token``), so it never conflicts; the same token twice is fine."""
+    if token is None or token.transport != "bearer":
+        return None
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    return cookie if cookie and cookie != token.value else None
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def bearer_value(request: HttpRequest) -> str | None:
     """The credentials of the request's ``Authorization: Bearer ...`` header."""
     return bearer_credentials(request.META.get("HTTP_AUTHORIZATION", ""))

@@ -76,11 +76,13 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if token is not None and token.transport == "bearer" and settings.SESSION_COOKIE_NAME not in request.COOKIES:
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
         store = None
-        if byo_settings.MIGRATE_DJANGO_SESSIONS:  # a django.contrib.sessions cookie becomes ours
+        conflicting = http.conflicting_cookie(request, token)  # the store refuses both (conflicting_tokens)
+        if byo_settings.MIGRATE_DJANGO_SESSIONS and conflicting is None:  # a Django session cookie becomes ours
             store = django_sessions.upgrade(request, token, self.SessionStore)
         if store is None:
             store = self.SessionStore(token.value if token else None, request=request,
-                                      transport=token.transport if token else "cookie")
+                                      transport=token.transport if token else "cookie",
+                                      conflicting_token=conflicting)
         request.session = store
         current_store.set(store)
         return None

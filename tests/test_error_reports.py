@@ -64,7 +64,8 @@ def warning_ids() -> list[str]:
 
 
 def error_report(cookie_token: str, bearer_token: str) -> tuple[str, str]:
-    """Text and HTML reports of a crash on a request carrying both transports."""
+    """Text and HTML reports of a crash on a request carrying both transports (two different
+    tokens: a request refused as ``conflicting_tokens``)."""
     caught: dict[str, Any] = {}
 
     def keep(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
@@ -90,7 +91,7 @@ def two_tokens(user: Any) -> tuple[str, str]:
 def test_error_reports_hide_cookie_and_bearer_tokens(settings, user, debug):
     settings.DEBUG = debug
     settings.BYO_SESSIONS = {}
-    cookie_token, bearer_token = two_tokens(user)
+    cookie_token = bearer_token = sessions.create(user_id=user.pk).data.session_token  # the same: accepted
     text, html = error_report(cookie_token, bearer_token)
     for report in (text, html):
         assert "RuntimeError" in report
@@ -140,12 +141,29 @@ def test_a_crash_inside_validation_keeps_the_token_out_of_frame_variables(settin
     Django shows all variables by design.)"""
     settings.DEBUG = False
     settings.BYO_SESSIONS = {}
-    cookie_token, bearer_token = two_tokens(user)
+    token = sessions.create(user_id=user.pk).data.session_token
 
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("crash inside validation")
 
     monkeypatch.setattr("byo_sessions.services.sessions.check_session", crash)
+    text, html = error_report(token, token)
+    for report in (text, html):
+        assert "crash inside validation" in report
+        at = report.find(token)
+        assert at == -1, report[max(0, at - 600):at + 80]
+
+
+def test_a_crash_refusing_conflicting_tokens_keeps_both_out_of_frame_variables(settings, user, monkeypatch):
+    """A cookie and a different Bearer token: the refusal holds both raw tokens."""
+    settings.DEBUG = False
+    settings.BYO_SESSIONS = {}
+    cookie_token, bearer_token = two_tokens(user)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("crash inside validation")
+
+    monkeypatch.setattr("byo_sessions.services.sessions._fail_repeatable", crash)
     text, html = error_report(cookie_token, bearer_token)
     for report in (text, html):
         assert "crash inside validation" in report

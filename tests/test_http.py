@@ -32,7 +32,7 @@ def _request(rf, *, cookie: str | None = None, authorization: str | None = None)
 @pytest.mark.parametrize("cookie, authorization, expected", [
     (TOKEN, None, (TOKEN, "cookie")),
     (None, f"Bearer {TOKEN}", (TOKEN, "bearer")),
-    ("from-cookie", f"Bearer {TOKEN}", (TOKEN, "bearer")),  # an API client's header wins over a cookie
+    ("from-cookie", f"Bearer {TOKEN}", (TOKEN, "bearer")),  # the store refuses both (conflicting_cookie)
     (TOKEN, f"Bearer {JWT}", (TOKEN, "cookie")),  # a stateless token is not ours: the cookie stands
     (None, f"Bearer {JWT}", None),
     (TOKEN, "Basic dXNlcjpwdw==", (TOKEN, "cookie")),
@@ -45,6 +45,26 @@ def _request(rf, *, cookie: str | None = None, authorization: str | None = None)
 def test_presented_token(rf, cookie, authorization, expected):
     presented = http.presented_token(_request(rf, cookie=cookie, authorization=authorization))
     assert ((presented.value, presented.transport) if presented else None) == expected
+
+
+@pytest.mark.parametrize("cookie, authorization, conflicting", [
+    ("byo_s_" + "C" * 43, f"Bearer {TOKEN}", "byo_s_" + "C" * 43),  # two session tokens: refused
+    ("junk", f"Bearer {TOKEN}", "junk"),
+    (TOKEN, f"Bearer {TOKEN}", None),  # the same token twice
+    (TOKEN, f"Bearer {JWT}", None),  # a stateless token beside the cookie: not a session token
+    (TOKEN, None, None),
+    (None, f"Bearer {TOKEN}", None),
+    ("", f"Bearer {TOKEN}", None),
+])
+def test_conflicting_cookie(rf, cookie, authorization, conflicting):
+    request = _request(rf, cookie=cookie, authorization=authorization)
+    assert http.conflicting_cookie(request, http.presented_token(request)) == conflicting
+
+
+def test_no_conflict_when_bearer_is_not_allowed(rf, settings):
+    settings.BYO_SESSIONS = {"ALLOW_BEARER": False}
+    request = _request(rf, cookie="byo_s_" + "C" * 43, authorization=f"Bearer {TOKEN}")
+    assert http.conflicting_cookie(request, http.presented_token(request)) is None
 
 
 def test_a_token_in_the_url_is_never_read(rf):

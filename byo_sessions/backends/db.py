@@ -29,8 +29,10 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.base import SessionBase, UpdateError
 from django.db import DatabaseError
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.urls import resolve as resolve_url
 from django.utils.crypto import constant_time_compare
+from django.utils.functional import SimpleLazyObject, empty
 from django.views.decorators.debug import sensitive_variables
 
 from ..core import clock
@@ -45,6 +47,10 @@ from ..services import engine, sessions
 
 logger = logging.getLogger("byo_sessions")
 security_logger = logging.getLogger("django.security.SuspiciousSession")
+
+# Refusals a view marked ``ignore_device_for_verification`` would not have made.
+DEVICE_ERRORS = frozenset({ErrorType.DEVICE_VERIFICATION_REQUIRED, ErrorType.DEVICE_VERIFICATION_FAILED,
+                           ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED})
 
 
 class LoginRefused(Exception):
@@ -61,12 +67,16 @@ class SessionStore(SessionBase):
     """``request.session`` backed by a byo session; see the module docstring."""
 
     def __init__(self, session_key: str | None = None, *, request: HttpRequest | None = None,
-                 transport: str = "cookie", client: ClientInfo | None = None) -> None:
+                 transport: str = "cookie", client: ClientInfo | None = None,
+                 conflicting_token: str | None = None) -> None:
         super().__init__(session_key)
         self.request = request  # None outside a request: IP and User-Agent unknown, no rotation
         self.transport = transport  # "cookie" or "bearer" (Authorization header)
         self._client = client  # built from the request on first use, unless the caller has it already
         self.view_rules = ViewRules()
+        self._view_known = False  # the middleware (or a decorator) has passed the view being served
+        self._conflicting_token = conflicting_token  # a different token the request also presented
+        self._refused_token: str | None = None  # the presented token, kept while a refusal may be revisited
         self.validated: ValidatedSession | None = None  # the live session behind this store, if any
         self.error: SessionError | None = None  # why the presented token was refused
         self.created: CreatedSession | None = None  # a login of this request
@@ -85,21 +95,61 @@ class SessionStore(SessionBase):
     def resolve(self, view_func: Callable[..., Any] | None = None) -> None:
         """Validate the presented token now (once), under the view's device rules if known."""
         if view_func is not None:
-            rules = ViewRules(ignore_device=http.view_flag(view_func, "byo_ignore_device"),
-                              device_required=http.view_flag(view_func, "byo_device_required"))
+            self._view_known = True
+            rules = _rules_of(view_func)
             if not hasattr(self, "_session_cache"):
                 self.view_rules = rules
             elif self._device_demand_unchecked(rules):
-                # Loaded before the view was known (CsrfViewMiddleware reads the session in
-                # process_request under CSRF_USE_SESSIONS): validate again under the view's
-                # demand, keeping what was written meanwhile.
+                # Loaded before the view was known, under other rules than the view's (a URL
+                # resolving differently then, ``_rules_from_url``): validate again under the
+                # view's demand, keeping what was written meanwhile.
                 self.view_rules = rules
                 data, rotated = self._data(no_load=True), self.key_changed
                 reloaded = self.load()
                 self._session_cache = data if self.validated is not None else reloaded
                 self.key_changed = self.key_changed or rotated
+                self._user_revised()
+            elif self._refused_for_device_only(rules):
+                # Refused for want of a device proof the view does not ask for: validate the
+                # same token again under the view's rule (nothing was rotated or written).
+                self.view_rules = rules
+                data, self._session_key = self._data(no_load=True), self._refused_token
+                self._session_cache = {**self.load(), **data}
+                self._user_revised()
         if self.session_key is not None:
             self._data()
+
+    def _rules_from_url(self) -> None:
+        """Something read the session before the view was known (a middleware after ours
+        reading ``request.user`` or awaiting ``request.auser()``, CsrfViewMiddleware under
+        ``CSRF_USE_SESSIONS``): take the markers of the view the URL resolves to now, as the
+        handler will, so they hold whoever reads first. ``resolve(view)`` checks them again
+        against the view actually served."""
+        request = self.request
+        if request is None or self._view_known:
+            return
+        try:
+            match = resolve_url(request.path_info, urlconf=getattr(request, "urlconf", None))
+        except Http404:
+            return  # no view: the default rules, and the handler answers 404
+        if http.view_flag(match.func, "byo_session_exempt"):
+            if self.transport == "bearer":
+                self._session_key = None  # that view's Authorization header is not a session token
+            return
+        self.view_rules = _rules_of(match.func)
+
+    def _refused_for_device_only(self, rules: ViewRules) -> bool:
+        """The earlier load refused the token for a device reason only and the view ignores
+        devices (``ignore_device_for_verification``)."""
+        error = self.error
+        return (rules.ignore_device and not self.view_rules.ignore_device and self._refused_token is not None
+                and error is not None and error.type in DEVICE_ERRORS and not error.details.get("session_ended"))
+
+    def _user_revised(self) -> None:
+        """``request.user`` was read before the session was validated again: let it follow."""
+        user = self.request.__dict__.get("user") if self.request is not None else None
+        if isinstance(user, SimpleLazyObject):
+            user._wrapped = empty  # evaluated again (from this store) on next use
 
     def _device_demand_unchecked(self, rules: ViewRules) -> bool:
         """The view demands a device proof that the earlier load did not verify (it verifies
@@ -121,9 +171,18 @@ class SessionStore(SessionBase):
         return self._client
 
     def forget_presented_token(self) -> None:
-        """The request's Bearer value is not ours (a session-exempt view): an empty store."""
-        if not hasattr(self, "_session_cache"):
-            self._session_key = None
+        """The request's Bearer value is not ours (a session-exempt view): an empty store.
+        If it was loaded already (read before the view was known, the URL then leading
+        elsewhere, ``_rules_from_url``), the view still sees no session: data, user and
+        error are dropped. Nothing is ended; a rotation made by that load is not handed
+        out, and the old token leads to the new one for ``ROTATION_GRACE_SECS``."""
+        self._view_known = True
+        self._session_key, self._conflicting_token, self._refused_token = None, None, None
+        if hasattr(self, "_session_cache"):
+            self._session_cache, self.modified, self.key_changed = {}, False, False
+            self._stored_data = None
+            self._set_validated(None)
+            self._user_revised()
 
     @property
     def byo_session(self) -> ValidatedSession | None:
@@ -194,14 +253,19 @@ class SessionStore(SessionBase):
 
     @sensitive_variables()  # raw tokens in locals: keep them out of error reports
     def load(self) -> dict[str, Any]:
+        self._rules_from_url()
         token = self.session_key
         if token is None:
             return {}
         try:
-            result = sessions.validate_for_engine(
-                session_token=token, client=self.client, rules=self.view_rules,
-                refresh=self.request is not None,  # only a response can hand a new token to the client
-            )
+            if self._conflicting_token is not None:
+                result: Ok[ValidatedSession] | Err = sessions.refuse_conflicting_tokens(
+                    session_tokens=(self._conflicting_token, token), client=self.client)
+            else:
+                result = sessions.validate_for_engine(
+                    session_token=token, client=self.client, rules=self.view_rules,
+                    refresh=self.request is not None,  # only a response can hand a new token to the client
+                )
         except DatabaseError:
             logger.exception("byo_sessions: could not validate the session")
             result = Err(SessionError(ErrorType.UNEXPECTED_ERROR, {
@@ -209,9 +273,12 @@ class SessionStore(SessionBase):
         self._session_key = None
         if isinstance(result, Err):
             error = result.error
-            self.token_dead = error.type in http.TERMINAL_ERRORS or bool(error.details.get("session_ended"))
+            self.token_dead = self._conflicting_token is None and (
+                error.type in http.TERMINAL_ERRORS or bool(error.details.get("session_ended")))
+            self._refused_token = token
             self._set_validated(None, error)
             return {}
+        self._refused_token = None
         validated = result.data
         self._session_key = validated.new_session_token or token
         # True already for a token the client does not hold yet (a migrated Django session)
@@ -388,3 +455,8 @@ class SessionStore(SessionBase):
             return None
         return self.get_expiry_date()
 
+
+def _rules_of(view_func: Callable[..., Any]) -> ViewRules:
+    """The device rules a view's markers (``decorators``) ask for."""
+    return ViewRules(ignore_device=http.view_flag(view_func, "byo_ignore_device"),
+                     device_required=http.view_flag(view_func, "byo_device_required"))

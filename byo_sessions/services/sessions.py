@@ -44,7 +44,7 @@ from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_age
 from . import devices, limits, owners, policies, rotation
 from .ending import end_sessions
 from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from
-from .validation import RequestContext, check_session
+from .validation import RequestContext, _fail_repeatable, check_session
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 64
@@ -327,6 +327,30 @@ def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tupl
         return rotation.report_reuse(retired.session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
                                      why="retired_token")
     return _invalid_token("The session token is not recognised.", "unknown_token")
+
+
+@sensitive_variables()  # raw tokens in locals: keep them out of error reports
+def refuse_conflicting_tokens(*, session_tokens: tuple[Any, ...], client: ClientInfo) -> Err:
+    """A request that presents two different session tokens (the cookie and a Bearer).
+
+    Neither is used, since the request cannot say whose it is (a token planted beside the
+    victim's, or a stolen one sent with the thief's own), and neither is ended: either may
+    be its owner's. Audited against the session one of them names (the first given wins),
+    bounded like every repeatable refusal (one row per session, reason and minute), else
+    a log line only.
+    """
+    message, reason = "The request presents two different session tokens.", "conflicting_tokens"
+    hashes = [hash_token(token) for token in session_tokens if is_well_formed(token)]
+    named = {session.token_hash: session for session in Session.objects.filter(token_hash__in=hashes)}
+    session = next((named[h] for h in hashes if h in named), None)
+    ip = _clean_ip(client.ip_address)
+    ctx = RequestContext(now=clock.now(), client=replace(
+        client, ip_address=None if isinstance(ip, Err) else ip, user_agent=clean_user_agent(client.user_agent)))
+    if session is None:
+        audit.log_only(Event(EventType.VALIDATION_FAILED, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
+                             reason=reason, details={"error": str(ErrorType.INVALID_SESSION_TOKEN)}))
+        return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
+    return _fail_repeatable(session, ctx, ErrorType.INVALID_SESSION_TOKEN, reason, message)
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
