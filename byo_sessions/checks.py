@@ -263,6 +263,18 @@ def _check_stateless_tokens() -> list[CheckMessage]:
     return errors
 
 
+def _check_unknown_tokens() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key, upper in (("UNKNOWN_TOKEN_THRESHOLD", 1_000_000), ("UNKNOWN_TOKEN_WINDOW_SECS", 86400)):
+        value = getattr(byo_settings, key)
+        if not _is_int(value) or not 1 <= value <= upper:
+            errors.append(Error(f"BYO_SESSIONS[{key!r}] must be an integer from 1 to {upper}, not {value!r}.",
+                                hint="Unknown tokens from one IP become one audit row per window once "
+                                     "UNKNOWN_TOKEN_THRESHOLD of them arrive in UNKNOWN_TOKEN_WINDOW_SECS.",
+                                id="byo_sessions.E032"))
+    return errors
+
+
 def _check_policy_defaults() -> list[CheckMessage]:
     # A service module needs the models: imported when the check runs, not when this
     # module registers the checks.
@@ -304,6 +316,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_stateless_tokens, ("STATELESS_TOKEN_LIFETIME_SECS", "STATELESS_TOKEN_MAX_LIFETIME_SECS",
                                "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS",
                                "STATELESS_KEY_MAX_STALENESS_SECS")),
+    (_check_unknown_tokens, ("UNKNOWN_TOKEN_THRESHOLD", "UNKNOWN_TOKEN_WINDOW_SECS")),
 )
 
 

@@ -65,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     "DEVICE_PROOF_MAX_AGE_SECS": 60,
     # Audit.
     "AUDIT_LOGGER": "byo_sessions.audit",
+    # Unknown or malformed tokens from one client IP: one audit row (reason
+    # repeated_unknown_tokens) once this many arrive within one window (counted in Django's cache).
+    "UNKNOWN_TOKEN_THRESHOLD": 20,
+    "UNKNOWN_TOKEN_WINDOW_SECS": 300,
     # Session server (byo_sessions.server): SHA-256 hex digests of the accepted integration keys.
     "SERVER_INTEGRATION_KEYS": [],
     # Stateless tokens (RS256 JWTs, docs/stateless-tokens.md).

@@ -167,7 +167,8 @@ def session_timeline(session_id: str, *, limit: int = 200) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(session_id=session_id).order_by("created_at", "id")[:limit])
 
 
-def recent_refusal_exists(*, session_id: str, event_type: str, reason: str, since: datetime) -> bool:
-    """Whether this session already has an audit row of this type and reason since ``since``."""
-    return AuditEvent.objects.filter(session_id=session_id, event_type=event_type, reason=reason,
+def recent_refusal_exists(*, session_id: str, user_ref: str, event_type: str, reason: str, since: datetime) -> bool:
+    """Whether this session (or, with no session, this user) already has an audit row of this
+    type and reason since ``since``."""
+    return AuditEvent.objects.filter(session_id=session_id, user_ref=user_ref, event_type=event_type, reason=reason,
                                      created_at__gt=since).exists()

@@ -5,6 +5,7 @@ import os
 from typing import Any, Iterator
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
@@ -73,6 +74,15 @@ def clock(request: Any) -> Iterator[Clock]:
     byo_clock.reset()
     policies.forget_cached()
     signing_keys.forget_cached()
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    """Django's default cache (the per-IP count of unknown tokens) starts empty: frozen time
+    would otherwise carry one test's count into the next one's window."""
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
 
 
 @pytest.fixture

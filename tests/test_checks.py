@@ -119,6 +119,10 @@ def test_policy_default_error_names_the_key(settings):
     ({"STATELESS_KEY_MAX_STALENESS_SECS": -1}, "byo_sessions.E030"),
     ({"STATELESS_KEY_MAX_STALENESS_SECS": "300"}, "byo_sessions.E030"),
     ({"STATELESS_KEY_MAX_STALENESS_SECS": 86401}, "byo_sessions.E030"),
+    ({"UNKNOWN_TOKEN_THRESHOLD": 0}, "byo_sessions.E032"),
+    ({"UNKNOWN_TOKEN_THRESHOLD": "20"}, "byo_sessions.E032"),
+    ({"UNKNOWN_TOKEN_WINDOW_SECS": 0}, "byo_sessions.E032"),
+    ({"UNKNOWN_TOKEN_WINDOW_SECS": 86401}, "byo_sessions.E032"),
 ])
 def test_stateless_token_settings_checks(settings, settings_value, error_id):
     settings.BYO_SESSIONS = settings_value

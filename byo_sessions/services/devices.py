@@ -7,9 +7,10 @@ keyed from ``SECRET_KEY``); the browser returns a DPoP-style proof signed over i
 (``UsedProof``), the ``Device`` rows, the session's bound thumbprint and the optional
 ``ath`` (the hash of the session token the proof names).
 
-Every refused proof leaves an audit row: per request via ``_refuse``, at login and in
+Every refused proof leaves an audit trace: per request via ``_refuse``, at login and in
 ``register`` via ``registration_refused``, which callers run outside any transaction
-they roll back.
+they roll back. A client can repeat a refusal at will, so each is a log line every time
+and a row at most once per session (or user), reason and minute (``audit.record_throttled``).
 """
 from __future__ import annotations
 
@@ -151,9 +152,9 @@ def registration_refused(refusal: Err, *, user_ref: str, ip_address: str | None,
     A stale proof (425) is a challenge issued, anything else a failed verification."""
     asks_again = refusal.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
     event = EventType.DEVICE_CHALLENGE_ISSUED if asks_again else EventType.DEVICE_VERIFICATION_FAILED
-    audit.record(Event(event, session_id=session_id, user_ref=user_ref, ip_address=ip_address, user_agent=user_agent,
-                       reason=str(refusal.error.details.get("reason", "")), actor=actor,
-                       details={"error": str(refusal.error.type), "during": during}))
+    audit.record_throttled(Event(event, session_id=session_id, user_ref=user_ref, ip_address=ip_address,
+                                 user_agent=user_agent, reason=str(refusal.error.details.get("reason", "")),
+                                 actor=actor, details={"error": str(refusal.error.type), "during": during}))
     return refusal
 
 
@@ -268,8 +269,9 @@ def _already_registered() -> Err:
 def _refuse(session: Session, ctx: Any, type_: ErrorType, message: str, reason: str) -> Err:
     event = EventType.DEVICE_VERIFICATION_FAILED if type_ == ErrorType.DEVICE_VERIFICATION_FAILED \
         else EventType.VALIDATION_FAILED
-    audit.record(Event.for_session(event, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
-                                   reason=reason, details={"error": str(type_)}))
+    audit.record_throttled(Event.for_session(event, session, ip_address=ctx.ip_address,
+                                             user_agent=ctx.user_agent or "", reason=reason,
+                                             details={"error": str(type_)}))
     signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
                                            error_type=str(type_), reason=reason)
     return err(type_, message, reason=reason)
@@ -290,9 +292,9 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
         if not required:
             return None
         if bound and ip_change_pending:
-            audit.record(Event.for_session(EventType.DEVICE_CHALLENGE_ISSUED, session, ip_address=ctx.ip_address,
-                                           user_agent=ctx.user_agent or "", reason="ip_changed",
-                                           details={"before": session.last_ip_address, "after": ctx.ip_address}))
+            audit.record_throttled(Event.for_session(
+                EventType.DEVICE_CHALLENGE_ISSUED, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
+                reason="ip_changed", details={"before": session.last_ip_address, "after": ctx.ip_address}))
             return challenge_required(ip_address=ctx.ip_address, user_agent=ctx.user_agent, reason="ip_changed")
         why = "no_device_registered" if not bound else "missing_proof"
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_REQUIRED,
@@ -307,9 +309,9 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
                            failure=ErrorType.DEVICE_VERIFICATION_FAILED)
     if isinstance(verified, Err):
         if verified.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
-            audit.record(Event.for_session(EventType.DEVICE_CHALLENGE_ISSUED, session, ip_address=ctx.ip_address,
-                                           user_agent=ctx.user_agent or "",
-                                           reason=verified.error.details.get("reason", "")))
+            audit.record_throttled(Event.for_session(EventType.DEVICE_CHALLENGE_ISSUED, session,
+                                                     ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
+                                                     reason=verified.error.details.get("reason", "")))
             return verified
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, verified.error.message,
                        verified.error.details.get("reason", "bad_proof"))

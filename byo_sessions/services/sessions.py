@@ -175,8 +175,10 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         return devices.registration_refused(refused_device, user_ref=owner.ref, ip_address=ip, user_agent=ua,
                                             during="login", actor=actor)
     if refused_limit is not None:
-        audit.record(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=owner.ref, ip_address=ip, user_agent=ua,
-                           reason="reject_new", actor=actor, details=dict(refused_limit.error.details)))
+        # Nothing changed, and the caller may ask again at once: a row at most once a minute.
+        audit.record_throttled(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=owner.ref, ip_address=ip,
+                                     user_agent=ua, reason="reject_new", actor=actor,
+                                     details=dict(refused_limit.error.details)))
         return refused_limit
     return Ok(CreatedSession(session_id=session.id, session_token=token, created_at=now, expires_at=session.expires_at,
                              user_id=session.user_id if session.user_id is not None else session.external_user_id,
@@ -218,8 +220,15 @@ def as_validated(created: CreatedSession, *, user: Any, tags: list[str] | None, 
 
 # --- validate -------------------------------------------------------------------------
 
-def _invalid_token(message: str, reason: str) -> Err:
-    audit.log_only(Event(EventType.VALIDATION_FAILED, reason=reason))
+def _invalid_token(message: str, reason: str, *, ip_address: str | None, user_agent: str | None,
+                   guessed: bool = True) -> Err:
+    """A token that names no user's session: a log line with the client; a ``guessed`` one
+    (unknown or malformed) also counts towards its IP's brute-force row (services/audit.py)."""
+    event = Event(EventType.VALIDATION_FAILED, ip_address=ip_address, user_agent=user_agent or "", reason=reason)
+    if guessed:
+        audit.record_unknown_token(event)
+    else:
+        audit.log_only(event)
     return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
 
 
@@ -256,17 +265,19 @@ def _validated_anonymous(session: Session, now: Any) -> Ok[ValidatedSession] | E
 def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required_tags: list[str] | None = None,
               rules: ViewRules = ViewRules(), allow_anonymous: bool = False) -> Ok[ValidatedSession] | Err:
     """The one validation behind ``validate``, ``validate_and_refresh`` and the session engine."""
-    if not is_well_formed(session_token):
-        return _invalid_token("The session token is missing or malformed.", "malformed_token")
     ip = _clean_ip(client.ip_address)
     if isinstance(ip, Err):
         return ip
+    ua = clean_user_agent(client.user_agent)
+    if not is_well_formed(session_token):
+        return _invalid_token("The session token is missing or malformed.", "malformed_token",
+                              ip_address=ip, user_agent=ua)
     wanted_tags = _clean_tags(required_tags)  # a malformed one could never be on a session
     if isinstance(wanted_tags, Err):
         return wanted_tags
     now = clock.now()
     token_hash = hash_token(session_token)
-    ctx = RequestContext(now=now, client=replace(client, ip_address=ip, user_agent=clean_user_agent(client.user_agent)),
+    ctx = RequestContext(now=now, client=replace(client, ip_address=ip, user_agent=ua),
                          required_tags=tuple(wanted_tags), ignore_device=rules.ignore_device,
                          device_required=rules.device_required, presented_token_hash=token_hash)
     session = selectors.session_by_token_hash(token_hash)
@@ -278,7 +289,8 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
         session, successor = found
     if session.is_anonymous:
         if not allow_anonymous:  # only the session engine has a use for a visitor's data
-            return _invalid_token("The session token names no user's session.", "anonymous_session")
+            return _invalid_token("The session token names no user's session.", "anonymous_session",
+                                  ip_address=ip, user_agent=ua, guessed=False)
         return _validated_anonymous(session, now)
 
     policy = policies.resolve(session.tags)
@@ -326,7 +338,8 @@ def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tupl
     if retired is not None:
         return rotation.report_reuse(retired.session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
                                      why="retired_token")
-    return _invalid_token("The session token is not recognised.", "unknown_token")
+    return _invalid_token("The session token is not recognised.", "unknown_token", ip_address=ctx.ip_address,
+                          user_agent=ctx.user_agent)
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports

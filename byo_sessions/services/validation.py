@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import audit
-from .. import selectors, signals
+from .. import signals
 from .audit import Event, EventType
 from ..models import EndReason, Session
 from ..core.policy import IpChangeAction, Policy, UaChangeAction
@@ -54,34 +54,14 @@ class Changes:
     events: list[Event] = field(default_factory=list)
 
 
-def _fail(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, message: str,
-          **details: Any) -> Err:
-    audit.record(Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
-                                   user_agent=ctx.user_agent or "", reason=reason,
-                                   details={"error": str(type_), **details}))
-    signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
-                                           error_type=str(type_), reason=reason)
-    return err(type_, message, reason=reason, **details)
-
-
-REPEATABLE_REFUSAL_ROW_SECS = 60
-
-
 def _fail_repeatable(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, message: str,
                      **details: Any) -> Err:
-    """A refusal the client can repeat at will (an ended session's cookie, a missing tag).
-
-    Always a log line and a signal; an audit row at most once per session, reason and
-    minute, so replaying a dead token cannot grow the table without bound.
-    """
-    event = Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
-                              user_agent=ctx.user_agent or "", reason=reason,
-                              details={"error": str(type_), **details})
-    if selectors.recent_refusal_exists(session_id=session.id, event_type=EventType.VALIDATION_FAILED, reason=reason,
-                                       since=ctx.now - timedelta(seconds=REPEATABLE_REFUSAL_ROW_SECS)):
-        audit.log_only(event)
-    else:
-        audit.record(event)
+    """A refusal that leaves the session as it was, so the client can repeat it at will (an
+    ended session's cookie, a missing tag, a refused IP): a log line and a signal every time,
+    an audit row at most once per session, reason and minute (``audit.record_throttled``)."""
+    audit.record_throttled(Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
+                                             user_agent=ctx.user_agent or "", reason=reason,
+                                             details={"error": str(type_), **details}))
     signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
                                            error_type=str(type_), reason=reason)
     return err(type_, message, reason=reason, **details)
@@ -125,18 +105,18 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
     """An error, or whether an IP change now waits for a device proof (``challenge``)."""
     refused = policy.ip_refusal(ctx.ip_address)
     if refused is not None:
-        return _fail(session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, refused.reason, refused.message,
-                     **refused.details)
+        return _fail_repeatable(session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, refused.reason, refused.message,
+                                **refused.details)
     ip, last = ctx.ip_address, session.last_ip_address
     if ip is None or last is None or ip == last:
         if ip is not None and last is None:
             changes.fields["last_ip_address"] = ip
         return False
     if policy.disallow_ip_address_changes and ip != session.ip_address:
-        return _fail(session, ctx, ErrorType.IP_ADDRESS_CHANGED, "ip_changes_disallowed",
-                     "This session is pinned to the IP address it was created from.",
-                     ip_address=ip, session_ip_address=session.ip_address,
-                     policy=policy.sources.get("disallow_ip_address_changes", ""))
+        return _fail_repeatable(session, ctx, ErrorType.IP_ADDRESS_CHANGED, "ip_changes_disallowed",
+                                "This session is pinned to the IP address it was created from.",
+                                ip_address=ip, session_ip_address=session.ip_address,
+                                policy=policy.sources.get("disallow_ip_address_changes", ""))
     action = policy.on_ip_address_change
     if action == IpChangeAction.INVALIDATE:
         decided_by = policy.sources.get("on_ip_address_change", "")

@@ -7,12 +7,13 @@ import json
 import logging
 
 import pytest
+from django.core.cache.backends.base import BaseCache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from byo_sessions import is_err, sessions
 from byo_sessions.models import AuditEvent
-from byo_sessions.services.audit import Event, EventType, log_only, record, record_many
+from byo_sessions.services.audit import Event, EventType, log_only, record, record_many, record_throttled
 from tests.constants import IP, UA
 from tests.services.test_sessions import make
 
@@ -84,7 +85,7 @@ def test_record_writes_the_row_at_once_and_the_line_only_on_commit(caplog, clock
     for callback in callbacks:
         callback()
     assert _lines(caplog) == [{"event": "session_invalidated", "at": clock.now().isoformat(), "session_id": "ses_1",
-                               "user": "42", "ip": IP, "reason": "admin", "actor": "admin:root",
+                               "user": "42", "ip": IP, "ua": UA, "reason": "admin", "actor": "admin:root",
                                "details": {"n": 1}}]
 
 
@@ -139,3 +140,90 @@ def test_a_garbage_token_is_logged_without_the_token_and_without_a_row(caplog):
     (line,) = _lines(caplog)
     assert line["event"] == "validation_failed" and line["reason"] == "malformed_token"
     assert "Z" * 30 not in caplog.text
+
+
+def test_record_throttled_writes_one_row_per_session_type_reason_and_window(caplog, clock,
+                                                                             django_capture_on_commit_callbacks):
+    caplog.set_level(logging.INFO, logger=AUDIT)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(50):
+            record_throttled(_event(1))
+        record_throttled(_event(2))  # another session
+        record_throttled(Event(event_type=EventType.SESSION_INVALIDATED, session_id="ses_1", reason="other"))
+        clock.advance(61)
+        record_throttled(_event(1))
+    assert list(AuditEvent.objects.order_by("id").values_list("session_id", "reason")) == [
+        ("ses_1", "admin"), ("ses_2", "admin"), ("ses_1", "other"), ("ses_1", "admin")]
+    assert len(_lines(caplog)) == 53
+
+
+def test_record_throttled_without_a_session_is_bounded_per_user():
+    for user_ref in ["7", "7", "7", "8"]:
+        record_throttled(Event(event_type=EventType.SESSION_LIMIT_EXCEEDED, user_ref=user_ref, reason="reject_new"))
+    assert sorted(AuditEvent.objects.values_list("user_ref", flat=True)) == ["7", "8"]
+
+
+def _guess(ip: str = IP, ua: str = UA, token: str = "byo_s_" + "G" * 43):
+    result = sessions.validate(session_token=token, ip_address=ip, user_agent=ua)
+    assert is_err(result) and result.error.type == "InvalidSessionToken"
+    return result
+
+
+@pytest.mark.parametrize(("token", "reason"), [("byo_s_" + "G" * 43, "unknown_token"), ("junk", "malformed_token")])
+def test_garbage_token_lines_carry_the_client_ip_and_user_agent(caplog, token, reason):
+    caplog.set_level(logging.INFO, logger=AUDIT)
+    _guess(token=token)
+    (line,) = _lines(caplog)
+    assert (line["reason"], line["ip"], line["ua"]) == (reason, IP, UA)
+
+
+def test_unknown_tokens_from_one_ip_are_one_row_per_window(settings, clock, caplog,
+                                                          django_capture_on_commit_callbacks):
+    settings.BYO_SESSIONS = {"UNKNOWN_TOKEN_THRESHOLD": 5, "UNKNOWN_TOKEN_WINDOW_SECS": 60}
+    caplog.set_level(logging.INFO, logger=AUDIT)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(50):
+            _guess(token="byo_s_" + "G" * 43 if n % 2 else "junk")
+        for _ in range(4):  # another IP, under the threshold
+            _guess(ip="192.0.2.9")
+    rows = AuditEvent.objects.filter(event_type="validation_failed", reason="repeated_unknown_tokens")
+    row = rows.get()
+    assert (row.ip_address, row.user_agent, row.details["count"], row.details["window_secs"]) == (IP, UA, 5, 60)
+    assert row.session_id == "" and row.user_ref == ""
+    assert len([line for line in _lines(caplog) if line["reason"] in ("unknown_token", "malformed_token")]) == 54
+    clock.advance(60)
+    for _ in range(5):
+        _guess()
+    assert rows.count() == 2
+
+
+def test_a_guess_without_a_client_ip_is_not_counted(settings):
+    settings.BYO_SESSIONS = {"UNKNOWN_TOKEN_THRESHOLD": 1}
+    assert is_err(sessions.validate(session_token="byo_s_" + "G" * 43))
+    assert not AuditEvent.objects.exists()
+
+
+class UnusableCache(BaseCache):
+    """A cache every call to which fails, as a stopped Redis does."""
+
+    def __init__(self, location: str, params: dict) -> None:
+        super().__init__(params)
+
+    def __getattribute__(self, name: str):
+        if name in {"add", "get", "set", "incr", "delete", "get_many", "has_key", "touch"}:
+            raise ConnectionError("cache down")
+        return super().__getattribute__(name)
+
+
+def test_the_steady_request_makes_no_cache_call_and_a_cache_outage_refuses_as_before(
+        user, settings, caplog, django_assert_num_queries):
+    settings.CACHES = {"default": {"BACKEND": f"{__name__}.UnusableCache"}}
+    settings.BYO_SESSIONS = {"UNKNOWN_TOKEN_THRESHOLD": 1}
+    created = make(user)
+    sessions.validate(session_token=created.session_token, ip_address=IP, user_agent=UA)  # reads the policy set
+    with django_assert_num_queries(1):
+        assert sessions.validate(session_token=created.session_token, ip_address=IP, user_agent=UA).data
+    caplog.set_level(logging.INFO)
+    _guess()
+    assert "could not count a failed validation" in caplog.text
+    assert not AuditEvent.objects.filter(reason="repeated_unknown_tokens").exists()

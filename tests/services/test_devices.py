@@ -718,3 +718,33 @@ def test_parallel_logins_from_one_new_device_report_it_once(user, clock):
 def test_an_unknown_ath_rule_is_refused_at_construction():
     with pytest.raises(ValueError, match="ath_rule"):
         DeviceVerification(signed_device_challenge="x", ath_rule="Required")  # type: ignore[arg-type]
+
+
+def _repeat_over_http(client: Client, times: int, **headers: str) -> set[int]:
+    return {client.get("/device-api/", HTTP_ACCEPT="application/json", **headers).status_code for _ in range(times)}
+
+
+@pytest.mark.parametrize("name", ["junk", "no_nonce", "none"])
+def test_a_repeated_refused_proof_is_one_row_per_minute_and_a_line_each_time(
+        device_client, clock, caplog, django_capture_on_commit_callbacks, name):
+    """Junk in DPoP (401), a proof that only earns a new challenge (425), no proof at all
+    (401 DeviceVerificationRequired): the session is unchanged, so the client may repeat it at
+    will; the audit table must not grow with it."""
+    client, device = device_client
+    headers = {"junk": {"HTTP_DPOP": "junk"}, "none": {},
+               "no_nonce": {"HTTP_DPOP": device.proof("GET", API_URL, None, iat=int(clock.now().timestamp()))}}[name]
+    status, event, reason = {"junk": (401, "device_verification_failed", "malformed"),
+                             "none": (401, "validation_failed", "missing_proof"),
+                             "no_nonce": (425, "device_challenge_issued", "missing_challenge")}[name]
+    mark = audit_mark()
+    caplog.set_level(logging.INFO, logger="byo_sessions.audit")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _repeat_over_http(client, 50, **headers) == {status}
+    rows = AuditEvent.objects.filter(pk__gt=mark)
+    assert audit_since(mark) == [(event, reason)]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "byo_sessions.audit"]
+    assert len(lines) == 50 and {(line["ip"], line["ua"]) for line in lines} == {(IP, UA)}
+    clock.advance(61)
+    assert _repeat_over_http(client, 3, **headers) == {status}
+    assert rows.count() == 2
+    assert client.get("/device-api/", HTTP_DPOP=proof(device, clock)).status_code == 200  # session unharmed

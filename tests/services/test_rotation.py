@@ -240,3 +240,26 @@ def test_secret_key_rotation_inside_the_window_is_not_theft(user, clock, setting
     assert is_ok(retry) and retry.data.new_session_token == successor
     settings.SECRET_KEY_FALLBACKS = []
     assert refresh(created.session_token).error.type == ErrorType.TOKEN_REUSE_DETECTED
+
+
+@pytest.mark.django_db
+def test_replaying_a_stolen_token_after_the_theft_is_one_row_per_minute_and_a_line_each_time(
+        user, clock, caplog, django_capture_on_commit_callbacks):
+    created = new_session(user)
+    clock.advance(INTERVAL)
+    refresh(created.session_token)
+    clock.advance(GRACE)
+    assert refresh(created.session_token).error.type == ErrorType.TOKEN_REUSE_DETECTED  # ends the session
+    caplog.set_level("INFO", logger="byo_sessions.audit")
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(50):
+            again = refresh(created.session_token, ip_address="203.0.113.99", user_agent=FIREFOX_LINUX)
+            assert again.error.type == ErrorType.TOKEN_REUSE_DETECTED
+    replays = AuditEvent.objects.filter(event_type="validation_failed", reason="token_reuse_detected")
+    assert replays.count() == 1
+    assert replays.get().details["presented_from"] == {"ip_address": "203.0.113.99", "user_agent": FIREFOX_LINUX}
+    lines = [r.getMessage() for r in caplog.records if r.name == "byo_sessions.audit"]
+    assert len(lines) == 50 and all('"ip": "203.0.113.99"' in line for line in lines)
+    clock.advance(61)
+    refresh(created.session_token)
+    assert replays.count() == 2
