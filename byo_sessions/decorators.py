@@ -25,8 +25,8 @@ def _refusal(request: HttpRequest, login_url: str | None) -> HttpResponse:
     if http.wants_json(request) or (error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
                                     and http.can_answer_challenge(request)):
         response: HttpResponse = http.error_response(error)
-        if response.status_code == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="byo_sessions"'
+        if response.status_code == 401:  # unless error_response set a DPoP challenge
+            response.setdefault("WWW-Authenticate", http.BEARER_CHALLENGE)
         return response
     return redirect_to_login(request.get_full_path(), login_url or settings.LOGIN_URL)
 

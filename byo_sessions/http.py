@@ -69,19 +69,62 @@ def error_body(error: SessionError) -> dict[str, Any]:
 
 
 def error_response(error: SessionError) -> JsonResponse:
+    """The JSON refusal with its standard headers: no-store, and the DPoP ones (``dpop_headers``)."""
     response = JsonResponse(error_body(error), status=status_for(error))
     patch_cache_control(response, no_store=True)
+    for name, value in dpop_headers(error).items():
+        response[name] = value
     return response
 
 
 BEARER_CHALLENGE = 'Bearer realm="byo_sessions"'
+DPOP_NONCE_HEADER = "DPoP-Nonce"
+# The one proof algorithm we accept (core.dpop), advertised as RFC 9449 §7.1 suggests.
+DPOP_ALGS = 'algs="ES256"'
+
+
+def dpop_challenge(error: SessionError | None) -> str | None:
+    """The RFC 9449 ``WWW-Authenticate: DPoP ...`` value for a device refusal, else None.
+
+    A fresh challenge (our 425) is ``use_dpop_nonce`` (§9), a refused proof
+    ``invalid_dpop_proof`` (§7.1), a missing proof for a device-bound session the bare
+    scheme with ``algs``: what standard DPoP clients act on, next to our JSON body.
+    """
+    if error is None:
+        return None
+    if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
+        return f'DPoP error="use_dpop_nonce", {DPOP_ALGS}'
+    if error.type == ErrorType.DEVICE_VERIFICATION_FAILED:
+        return f'DPoP error="invalid_dpop_proof", {DPOP_ALGS}'
+    if error.type == ErrorType.DEVICE_VERIFICATION_REQUIRED and error.details.get("reason") == "missing_proof":
+        return f"DPoP {DPOP_ALGS}"
+    return None
+
+
+def dpop_headers(error: SessionError) -> dict[str, str]:
+    """The RFC 9449 headers of a refusal: ``WWW-Authenticate`` (``dpop_challenge``) and, with a
+    fresh challenge, the challenge again as ``DPoP-Nonce`` (§8), so a client that reads
+    only headers (panva's ``dpop``/``oauth4webapi``) signs it as its ``nonce`` and retries."""
+    headers: dict[str, str] = {}
+    challenge = dpop_challenge(error)
+    if challenge is not None:
+        headers["WWW-Authenticate"] = challenge
+    nonce = DeviceChallenge.carried_by(error).device_challenge \
+        if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED else None
+    if isinstance(nonce, str) and nonce:
+        headers[DPOP_NONCE_HEADER] = nonce
+    return headers
 
 
 def bearer_challenge(request: HttpRequest) -> str:
     """``WWW-Authenticate`` of a DRF 401. DRF asks only the *first* listed authentication
-    class, so both of ours answer this, whatever their order: a stateless token (a
+    class, so both of ours answer this, whatever their order: a device refusal of the
+    request's session answers its DPoP challenge (``dpop_challenge``); a stateless token (a
     JWT-shaped Bearer, which only ``StatelessTokenAuthentication`` claims) can only fail as
     invalid (RFC 6750 ``invalid_token``); otherwise the plain challenge."""
+    challenge = dpop_challenge(getattr(request, "byo_session_error", None))
+    if challenge is not None:
+        return challenge
     value = bearer_value(request)
     if value is not None and value.count(".") == 2:
         return f'{BEARER_CHALLENGE}, error="invalid_token"'

@@ -48,6 +48,8 @@ current_store: ContextVar[SessionStore | None] = ContextVar("byo_sessions_curren
 
 # Refusals (401 and 403 from any view or DRF class, 425 device challenges) are never cached.
 NO_STORE_STATUSES = frozenset({401, 403, 425})
+# Refusals that may be about the request's device proof (http.dpop_headers).
+DPOP_STATUSES = frozenset({401, 425})
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -110,6 +112,13 @@ class SessionMiddleware(DjangoSessionMiddleware):
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response = self._session_response(request, response)
+        error = getattr(request, "byo_session_error", None)
+        if error is not None and response.status_code in DPOP_STATUSES:
+            # The RFC 9449 headers of a device refusal, where whoever answered left them out
+            # (DRF's exception handler writes only WWW-Authenticate): a view's own win.
+            for name, value in http.dpop_headers(error).items():
+                if name not in response:
+                    response[name] = value
         if response.status_code in NO_STORE_STATUSES or settings.SESSION_COOKIE_NAME in response.cookies \
                 or byo_settings.REFRESHED_TOKEN_HEADER in response:
             # A token, or a refusal about one, must not sit in a shared or browser cache.

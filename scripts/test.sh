@@ -23,6 +23,8 @@ fi
 
 # --- The published Node client for tests/server/test_node_client.py (pinned, into .node-client/)
 bash "$ROOT/scripts/node_client.sh"
+# --- panva's dpop for tests/test_dpop_node.py (pinned, into .node-dpop/)
+bash "$ROOT/scripts/node_dpop.sh"
 
 # --- A throwaway PostgreSQL server
 PG_BIN=""

@@ -300,3 +300,41 @@ class FlaggedViewSet(viewsets.ViewSet):
 ])
 def test_view_flag(view, expected):
     assert http.view_flag(view, "byo_device_required") is expected
+
+
+# --- RFC 9449 signalling (dpop_headers) ------------------------------------------------------
+
+CHALLENGE_DETAILS = {"message": "m", "reason": "missing_challenge", "device_challenge": "c1.1.r.i.u.t",
+                     "expires_at": 1_800_000_300}
+
+
+@pytest.mark.parametrize("error, expected", [
+    (SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, CHALLENGE_DETAILS),
+     {"WWW-Authenticate": 'DPoP error="use_dpop_nonce", algs="ES256"', "DPoP-Nonce": "c1.1.r.i.u.t"}),
+    (SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, {"message": "m"}),  # hand-made, no challenge
+     {"WWW-Authenticate": 'DPoP error="use_dpop_nonce", algs="ES256"'}),
+    (SessionError(ErrorType.DEVICE_VERIFICATION_FAILED, {"message": "m", "reason": "bad_signature"}),
+     {"WWW-Authenticate": 'DPoP error="invalid_dpop_proof", algs="ES256"'}),
+    (SessionError(ErrorType.DEVICE_VERIFICATION_REQUIRED, {"message": "m", "reason": "missing_proof"}),
+     {"WWW-Authenticate": 'DPoP algs="ES256"'}),
+    # No device to prove: a proof would not help, so no DPoP challenge.
+    (SessionError(ErrorType.DEVICE_VERIFICATION_REQUIRED, {"message": "m", "reason": "no_device_registered"}), {}),
+    (SessionError(ErrorType.SESSION_EXPIRED, {"message": "m"}), {}),
+])
+def test_dpop_headers(error, expected):
+    assert http.dpop_headers(error) == expected
+    response = http.error_response(error)
+    assert {name: response[name] for name in ("WWW-Authenticate", "DPoP-Nonce") if name in response} == expected
+
+
+def test_the_425_nonce_header_is_the_body_challenge():
+    response = http.error_response(SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, CHALLENGE_DETAILS))
+    assert response["DPoP-Nonce"] == json.loads(response.content)["deviceChallenge"]
+
+
+def test_bearer_challenge_answers_the_sessions_device_refusal(rf):
+    request = rf.get("/")
+    request.byo_session_error = SessionError(ErrorType.DEVICE_VERIFICATION_FAILED, {"message": "m"})
+    assert http.bearer_challenge(request) == 'DPoP error="invalid_dpop_proof", algs="ES256"'
+    request.byo_session_error = SessionError(ErrorType.SESSION_EXPIRED, {"message": "m"})
+    assert http.bearer_challenge(request) == 'Bearer realm="byo_sessions"'

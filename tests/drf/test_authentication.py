@@ -68,3 +68,31 @@ def test_device_required_view_and_425(user, clock):
     response = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce,
                                                           claim_overrides=bound))
     assert response.status_code == 425 and response.json()["deviceChallenge"]
+
+
+def test_device_refusals_carry_the_rfc_9449_headers(user, clock):
+    """DRF's 401s answer a DPoP challenge through authenticate_header; its 425 (whose headers
+    DRF's exception handler does not write) gets them from the middleware."""
+    from tests.services.test_devices import challenge
+
+    device = TestDevice()
+    token = login(user, device, clock).data.session_token
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}", REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
+    url = "http://testserver/drf/device-me/"
+    bound = {"ath": access_token_hash(token)}
+    missing = api.get("/drf/device-me/")
+    assert missing.status_code == 401 and missing["WWW-Authenticate"] == 'DPoP algs="ES256"'
+    other = api.get("/drf/device-me/", HTTP_DPOP=proof(TestDevice(), clock, url=url, claim_overrides=bound))
+    assert other.status_code == 401 and other.json()["type"] == "DeviceVerificationFailed"
+    assert other["WWW-Authenticate"] == 'DPoP error="invalid_dpop_proof", algs="ES256"'
+    assert "DPoP-Nonce" not in other
+    stale_nonce = challenge()
+    clock.advance(301)
+    again = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce,
+                                                       claim_overrides=bound))
+    assert again.status_code == 425
+    assert again["WWW-Authenticate"] == 'DPoP error="use_dpop_nonce", algs="ES256"'
+    assert again["DPoP-Nonce"] == again.json()["deviceChallenge"]
+    retried = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=again["DPoP-Nonce"],
+                                                         claim_overrides=bound))
+    assert retried.status_code == 200
