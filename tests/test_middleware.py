@@ -219,65 +219,6 @@ def test_any_refusal_is_no_store_and_an_existing_cache_control_is_merged(client,
     assert dead.status_code == 401 and dead["Cache-Control"] == "no-store"
 
 
-# --- a session cookie and a different Bearer session token (issue 11, item 6) ------------
-
-def _conflict_rows():
-    from byo_sessions.models import AuditEvent
-
-    return list(AuditEvent.objects.filter(reason="conflicting_tokens").values_list("session_id", "event_type"))
-
-
-@pytest.mark.parametrize("url", ["/protected/", "/drf/me/"])
-def test_a_cookie_and_a_different_bearer_token_are_both_refused(user, other_user, caplog, url):
-    """Neither token is used (the request cannot say whose it is) nor ended; one audit row
-    for the cookie's session per minute, a log line every time; the cookie stays."""
-    mine = sessions.create(user_id=user.pk).data
-    theirs = sessions.create(user_id=other_user.pk).data
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {theirs.session_token}", HTTP_ACCEPT="application/json")
-    client.cookies[COOKIE] = mine.session_token
-    for _ in range(2):
-        with caplog.at_level("INFO", logger=byo_settings.AUDIT_LOGGER):
-            response = client.get(url)
-        assert response.status_code == 401, response.content
-        assert response.json()["type"] == "InvalidSessionToken"
-        assert response.json()["details"]["reason"] == "conflicting_tokens"
-        assert COOKIE not in response.cookies and byo_settings.REFRESHED_TOKEN_HEADER not in response
-    assert client.get("/whoami/").json() == {"user": None, "session_id": None, "error": "InvalidSessionToken"}
-    assert _conflict_rows() == [(mine.session_id, "validation_failed")]
-    assert sum("conflicting_tokens" in r.getMessage() for r in caplog.records) >= 1
-    for token in (mine.session_token, theirs.session_token):  # neither ended
-        assert sessions.validate(session_token=token).data is not None
-
-
-def test_conflicting_tokens_that_name_no_session_are_logged_not_stored(db, caplog):
-    client = Client(HTTP_AUTHORIZATION="Bearer byo_s_" + "B" * 43, HTTP_ACCEPT="application/json")
-    client.cookies[COOKIE] = "byo_s_" + "A" * 43
-    with caplog.at_level("INFO", logger=byo_settings.AUDIT_LOGGER):
-        response = client.get("/protected/")
-    assert response.status_code == 401 and response.json()["details"]["reason"] == "conflicting_tokens"
-    assert _conflict_rows() == []
-    lines = [r.getMessage() for r in caplog.records if "conflicting_tokens" in r.getMessage()]
-    assert len(lines) == 1 and '"ip": "127.0.0.1"' in lines[0]
-
-
-@pytest.mark.parametrize("bearer", ["same", "jwt"])
-def test_the_same_token_twice_or_a_jwt_beside_the_cookie_is_fine(user, bearer):
-    token = sessions.create(user_id=user.pk).data.session_token
-    value = token if bearer == "same" else "eyJhbGciOiJFUzI1NiJ9.e30.c2ln"
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {value}")
-    client.cookies[COOKIE] = token
-    assert client.get("/protected/").json()["user"] == "alice"
-    assert _conflict_rows() == []
-
-
-def test_a_session_exempt_view_ignores_a_cookie_beside_its_bearer_key(user):
-    """The exempt view's Authorization header is not a session token: no conflict, no session."""
-    client = Client(HTTP_AUTHORIZATION="Bearer byo_ik_" + "C" * 43)
-    client.cookies[COOKIE] = sessions.create(user_id=user.pk).data.session_token
-    assert client.get("/exempt/").json() == {"user": None, "session": False}
-    assert _conflict_rows() == []
-
-
 def test_device_refusals_carry_the_rfc_9449_headers(user, clock):
     """The middleware's 425 and ``login_required``'s 401 say what a standard DPoP client needs:
     ``DPoP-Nonce`` (the JSON body's challenge) with ``use_dpop_nonce``, ``algs`` for a missing proof."""
