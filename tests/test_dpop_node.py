@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 import byo_sessions
 from byo_sessions.models import Session
+from tests.node_packages import ROOT, installed_npm_package
 from tests.urls import urlpatterns as base_urlpatterns
 
 DPOP_VERSION = "2.1.2"  # keep in step with scripts/node_dpop.sh
-ROOT = Path(__file__).resolve().parents[1]
 DPOP_DIR = ROOT / ".node-dpop"
-DPOP_PACKAGE = DPOP_DIR / "node_modules" / "dpop" / "package.json"
 SCRIPT = Path(__file__).with_name("dpop_node_check.mjs")
 USERNAME = "dpop-user"
 
@@ -48,26 +46,9 @@ urlpatterns = [*base_urlpatterns, path("dpop-login/", dpop_login)]
 pytestmark = [pytest.mark.urls(__name__)]
 
 
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not on PATH (apt-get install -y nodejs npm, then bash scripts/node_dpop.sh)"
-    if not DPOP_PACKAGE.is_file():
-        return "dpop is not installed in .node-dpop/ (run bash scripts/node_dpop.sh)"
-    version = json.loads(DPOP_PACKAGE.read_text())["version"]
-    if version != DPOP_VERSION:
-        return f".node-dpop/ holds dpop {version}, not {DPOP_VERSION} (run bash scripts/node_dpop.sh)"
-    return None
-
-
 @pytest.fixture
 def dpop_dir() -> Path:
-    """The installed package: a skip with the reason on a developer machine, a failure on CI."""
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}; CI=true, so the dpop test may not skip")
-        pytest.skip(missing)
-    return DPOP_DIR
+    return installed_npm_package("dpop", DPOP_VERSION, DPOP_DIR, "node_dpop.sh")
 
 
 def run_node(base_url: str, dpop_dir: Path) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,40 +24,21 @@ from byo_sessions.services import sessions as svc_sessions
 from byo_sessions.core.tokens import hash_token
 from tests.server.conftest import IP, KEY, OTHER_KEY, UA, configure
 
+from tests.node_packages import ROOT, installed_npm_package
+
 pytestmark = [pytest.mark.urls("tests.server.urls")]
 
 NODE_CLIENT_VERSION = "1.0.4"  # keep in step with scripts/node_client.sh
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_DIR = ROOT / ".node-client"
-CLIENT_PACKAGE = CLIENT_DIR / "node_modules" / "@propelauth" / "byo-node" / "package.json"
 SCRIPT = Path(__file__).with_name("node_client_check.mjs")
 USER = "node-user-1"  # the scenario's user ids
 DEVICE_USER = "node-device-user"
 DAY = 24 * 3600
 
 
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not on PATH (apt-get install -y nodejs npm, then bash scripts/node_client.sh)"
-    if not CLIENT_PACKAGE.is_file():
-        return "@propelauth/byo-node is not installed in .node-client/ (run bash scripts/node_client.sh)"
-    version = json.loads(CLIENT_PACKAGE.read_text())["version"]
-    if version != NODE_CLIENT_VERSION:
-        return (f".node-client/ holds @propelauth/byo-node {version}, not {NODE_CLIENT_VERSION} "
-                "(run bash scripts/node_client.sh)")
-    return None
-
-
 @pytest.fixture
 def node_client() -> Path:
-    """The installed client: a skip with the reason on a developer machine, a failure on CI."""
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}; CI=true, so the Node client test may not skip")
-        pytest.skip(missing)
-    return CLIENT_DIR
-
+    return installed_npm_package("@propelauth/byo-node", NODE_CLIENT_VERSION, CLIENT_DIR, "node_client.sh")
 
 
 def run_node(server_url: str, client_dir: Path, **extra: str) -> dict[str, Any]:
