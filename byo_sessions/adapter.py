@@ -38,8 +38,11 @@ class SessionAdapter:
         Django's and allauth's login views, dj-rest-auth, the test client (``request`` is
         ``None`` there), and a session migrated from ``django.contrib.sessions``.
 
-        Only ``tags`` and ``metadata`` are used (a device proof comes through
-        ``byo_sessions.login``, which takes its own values and does not ask)."""
+        ``tags``, ``metadata`` and ``authentication_factors`` are used (a device proof comes
+        through ``byo_sessions.login``, which takes its own values and does not ask).
+        ``authentication_factors`` says what the login checked (``("password", "totp")``);
+        left ``None``, Django's ``ModelBackend`` counts as ``password`` and other backends
+        name no factor (``reauth_required`` reads them; docs/reauthentication.md)."""
         return LoginOptions()
 
     def new_device_detected(self, *, user_ref: str, device_id: str, session_id: str, ip_address: str | None,

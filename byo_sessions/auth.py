@@ -24,12 +24,15 @@ from .values import CreatedSession, DeviceRegistration, Err, LoginOptions, Ok
 
 def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
           metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
-          remember_device: bool = True, backend: str | None = None) -> Ok[CreatedSession] | Err:
+          remember_device: bool = True, backend: str | None = None,
+          authentication_factors: tuple[str, ...] | None = None) -> Ok[CreatedSession] | Err:
     """Start a session for ``user``; on ``Err`` nothing changes and no cookie is set.
 
     A device proof is taken from ``device_registration`` or, when absent, from the
     request's ``DPoP`` header or its ``device_proof`` form field (what ``device.js``'s
     ``getDeviceProof`` fills in), signed over this request's method and URL.
+    ``authentication_factors`` names what the login checked (``("password", "totp")``);
+    by default Django's ``ModelBackend`` means ``password`` (docs/reauthentication.md).
     """
     store = _store(request)
     if device_registration is None:
@@ -37,7 +40,8 @@ def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
     backend = _backend_path(user, backend)
     result = store.start_user_session(
         user, backend=backend, actor=f"user:{user.pk}",
-        options=LoginOptions(tags=tags, metadata=metadata, device_registration=device_registration))
+        options=LoginOptions(tags=tags, metadata=metadata, device_registration=device_registration,
+                             authentication_factors=authentication_factors))
     if isinstance(result, Err):
         return result
     django_auth.login(request, user, backend)

@@ -63,6 +63,12 @@ DEFAULTS: dict[str, Any] = {
     # Devices.
     "DEVICE_CHALLENGE_TTL_SECS": 300,
     "DEVICE_PROOF_MAX_AGE_SECS": 60,
+    # Re-authentication for sensitive actions (reauth_required, docs/reauthentication.md): how
+    # recent the last authentication must be by default, where pages send the user to prove
+    # it (a URL name or path), and how many wrong answers end the session.
+    "REAUTH_MAX_AGE_SECS": 300,
+    "REAUTH_URL": "byo_sessions:reauthenticate",
+    "REAUTH_MAX_FAILURES": 5,
     # Audit.
     "AUDIT_LOGGER": "byo_sessions.audit",
     # Unknown or malformed tokens from one client IP: one audit row (reason

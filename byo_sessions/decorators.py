@@ -1,18 +1,24 @@
-"""View decorators: ``login_required`` (redirect for pages, JSON 401 for API calls) and
-the device opt-out ``ignore_device_for_verification``. Sync and async views both work."""
+"""View decorators: ``login_required`` (redirect for pages, JSON 401 for API calls),
+``reauth_required`` for sensitive actions, and the view markers the middleware reads
+(device proof required or ignored, session exempt). Sync and async views both work."""
 from __future__ import annotations
 
 from functools import wraps
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 
 from . import http
 from .backends.db import SessionStore
-from .values import ErrorType, SessionError
+from .conf import byo_settings
+from .services import reauthentication
+from .values import Err, ErrorType, SessionError
 
 View = Callable[..., Any]
 _NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authentication required.",
@@ -64,6 +70,60 @@ def login_required(view: View | None = None, *, login_url: str | None = None) ->
     return decorate(view) if view is not None else decorate
 
 
+def _stale_authentication(request: HttpRequest, max_age: int | None,
+                          factors: Iterable[str] | None) -> SessionError | None:
+    """Why the (live, validated) session's authentication is not recent enough, if it is not."""
+    store = getattr(request, "session", None)
+    if not isinstance(store, SessionStore) or store.byo_session is None:
+        raise ImproperlyConfigured("reauth_required needs byo_sessions' session engine and middleware "
+                                   "(SESSION_ENGINE = 'byo_sessions.backends.db').")
+    result = reauthentication.require_recent(session_id=store.byo_session.session_id, max_age_secs=max_age,
+                                             factors=factors)
+    return result.error if isinstance(result, Err) else None
+
+
+def _to_reauthentication(request: HttpRequest, error: SessionError, reauth_url: str | None) -> HttpResponse:
+    if http.wants_json(request):
+        return http.error_response(error)
+    return redirect_to_login(http.return_path(request), resolve_url(reauth_url or byo_settings.REAUTH_URL))
+
+
+def reauth_required(view: View | None = None, *, max_age: int | None = None, factors: Iterable[str] | None = None,
+                    reauth_url: str | None = None, login_url: str | None = None) -> Any:
+    """Let a sensitive view run only when the session's user proved who they are at most
+    ``max_age`` seconds ago (default ``REAUTH_MAX_AGE_SECS``), by one of ``factors`` if
+    given (ASVS 3.7.1). Includes ``login_required``. A page request goes to the
+    re-authentication page (``REAUTH_URL``) and comes back; an API call gets a typed 401
+    ``ReauthenticationRequired`` with RFC 9470's step-up ``WWW-Authenticate``."""
+    accepted = tuple(factors) if factors is not None else None
+
+    def decorate(func: View) -> View:
+        if iscoroutinefunction(func):
+            @wraps(func)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                if not await sync_to_async(_logged_in)(request, func):
+                    return _refusal(request, login_url)
+                stale = await sync_to_async(_stale_authentication)(request, max_age, accepted)
+                if stale is not None:
+                    return _to_reauthentication(request, stale, reauth_url)
+                return await func(request, *args, **kwargs)
+
+            return async_wrapper
+
+        @wraps(func)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if not _logged_in(request, func):
+                return _refusal(request, login_url)
+            stale = _stale_authentication(request, max_age, accepted)
+            if stale is not None:
+                return _to_reauthentication(request, stale, reauth_url)
+            return func(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
 def ignore_device_for_verification(view: View) -> View:
     """Mark a view whose requests need no device proof (e.g. the challenge endpoint)."""
     view.byo_ignore_device = True  # type: ignore[attr-defined]
@@ -83,4 +143,5 @@ def device_verification_required(view: View) -> View:
     return view
 
 
-__all__ = ["login_required", "ignore_device_for_verification", "device_verification_required", "session_exempt"]
+__all__ = ["login_required", "reauth_required", "ignore_device_for_verification", "device_verification_required",
+           "session_exempt"]

@@ -12,7 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import resolve_url
 from django.utils.cache import patch_cache_control
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import byo_settings
@@ -29,7 +31,9 @@ STATUS_BY_ERROR: dict[ErrorType, int] = {
     ErrorType.USER_AGENT_CHANGED: 401,
     ErrorType.DEVICE_VERIFICATION_REQUIRED: 401,
     ErrorType.DEVICE_VERIFICATION_FAILED: 401,
+    ErrorType.REAUTHENTICATION_REQUIRED: 401,
     ErrorType.IP_ADDRESS_NOT_ALLOWED: 403,
+    ErrorType.REAUTHENTICATION_FAILED: 403,
     ErrorType.MISSING_REQUIRED_TAGS: 403,
     ErrorType.SESSION_NOT_FOUND: 404,
     ErrorType.UNKNOWN_USER: 404,
@@ -69,12 +73,25 @@ def error_body(error: SessionError) -> dict[str, Any]:
 
 
 def error_response(error: SessionError) -> JsonResponse:
-    """The JSON refusal with its standard headers: no-store, and the DPoP ones (``dpop_headers``)."""
+    """The JSON refusal with its standard headers: no-store, and the DPoP ones (``dpop_headers``)
+    or the step-up one (``step_up_challenge``)."""
     response = JsonResponse(error_body(error), status=status_for(error))
     patch_cache_control(response, no_store=True)
     for name, value in dpop_headers(error).items():
         response[name] = value
+    if error.type == ErrorType.REAUTHENTICATION_REQUIRED:
+        response["WWW-Authenticate"] = step_up_challenge(error)
     return response
+
+
+def step_up_challenge(error: SessionError) -> str:
+    """``WWW-Authenticate`` of ``ReauthenticationRequired``: RFC 9470's step-up challenge
+    (``insufficient_user_authentication`` with ``max_age``), the standard way to say "the
+    session is fine, but its authentication is too old for this"."""
+    max_age = error.details.get("max_age")
+    suffix = f', max_age="{int(max_age)}"' if isinstance(max_age, int) else ""
+    return (f'{BEARER_CHALLENGE}, error="insufficient_user_authentication", '
+            f'error_description="A more recent authentication is required"{suffix}')
 
 
 BEARER_CHALLENGE = 'Bearer realm="byo_sessions"'
@@ -220,6 +237,26 @@ def device_proof(request: HttpRequest, transport: str | None = None) -> DeviceVe
     return DeviceVerification(signed_device_challenge=value, request_url=request_url(request),
                               request_method=request.method,
                               ath_rule="required" if transport == "bearer" else "ignored")
+
+
+def return_path(request: HttpRequest) -> str:
+    """Where to come back to after an interruption (re-authentication): this page for a GET;
+    for a form post, which a redirect cannot replay, the same-site page it was sent from."""
+    if request.method in ("GET", "HEAD"):
+        return request.get_full_path()
+    referer = request.META.get("HTTP_REFERER", "")
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure()):
+        return referer
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def safe_next(request: HttpRequest, candidate: str | None) -> str:
+    """``candidate`` when it points into this site, else ``LOGIN_REDIRECT_URL`` (no open redirect)."""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
+                                                     require_https=request.is_secure()):
+        return candidate
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 def can_answer_challenge(request: HttpRequest) -> bool:

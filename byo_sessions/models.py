@@ -49,6 +49,7 @@ class EndReason(models.TextChoices):
     IP_CHANGED = "ip_changed", "IP address changed"
     USER_AGENT_CHANGED = "user_agent_changed", "User-Agent changed"
     SESSION_LIMIT = "session_limit", "Concurrent session limit"
+    REAUTHENTICATION_FAILED = "reauthentication_failed", "Re-authentication failed too often"
 
 
 SESSION_ID_MAX_LENGTH = 40  # ids longer than this name no session (looked up without a query)
@@ -96,6 +97,14 @@ class Session(models.Model):
     device_thumbprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     # ``request.session``'s data (Django's session framework), serialised with SESSION_SERIALIZER.
     data = models.TextField(blank=True, default="", editable=False)
+    # How and when the user last proved who they are (login, then each re-authentication):
+    # ``{factor: ISO time}`` and the latest of them. Sensitive actions demand a recent one
+    # (``reauth_required``, ASVS 3.7.1). Null for a visitor's session.
+    authenticated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    authentication_factors = models.JSONField(default=dict, blank=True, editable=False)
+    # Wrong answers to a re-authentication since the last right one: the session ends at
+    # ``REAUTH_MAX_FAILURES`` (a stolen cookie must not become a password oracle).
+    reauthentication_failures = models.PositiveSmallIntegerField(default=0, editable=False)
 
     objects = SessionQuerySet.as_manager()
 
@@ -310,6 +319,8 @@ class AuditEvent(models.Model):
         SESSION_EXPIRED = "session_expired"
         SESSION_UPDATED = "session_updated"
         SESSION_MIGRATED = "session_migrated"
+        SESSION_REAUTHENTICATED = "session_reauthenticated"
+        REAUTHENTICATION_FAILED = "reauthentication_failed"
         VALIDATION_FAILED = "validation_failed"
         TOKEN_REUSE_DETECTED = "token_reuse_detected"
         IP_CHANGED = "ip_changed"

@@ -36,7 +36,8 @@ _plans: dict[tuple[str, str], _Plan] = {}
 # Session columns the per-request path never reads: left out of the hot row (they are
 # deferred on the instance it returns; reading one would cost a query, so keep this list
 # to what validation, rotation and ending truly do not touch).
-COLD_SESSION_COLUMNS = frozenset({"client", "user_agent", "ended_by", "previous_token_valid_until"})
+COLD_SESSION_COLUMNS = frozenset({"client", "user_agent", "ended_by", "previous_token_valid_until",
+                                  "authenticated_at", "authentication_factors", "reauthentication_failures"})
 
 
 def _concrete(model: type[models.Model]) -> list[models.Field]:

@@ -44,6 +44,8 @@ class ErrorType(StrEnum):
     UPDATING_TOO_MANY_SESSIONS = "UpdatingTooManySessionsAtOnce"
     INVALID_PARAMETERS = "InvalidParameters"
     INVALID_STATELESS_TOKEN = "InvalidStatelessToken"
+    REAUTHENTICATION_REQUIRED = "ReauthenticationRequired"
+    REAUTHENTICATION_FAILED = "ReauthenticationFailed"
     UNEXPECTED_ERROR = "UnexpectedError"
 
 
@@ -145,6 +147,9 @@ class LoginOptions:
     tags: list[str] | None = None
     metadata: dict[str, Any] | None = None
     device_registration: DeviceRegistration | None = None
+    # The factors the login checked ("password", "totp", ...); None: derived from the
+    # authentication backend (``services/reauthentication.factors_for_backend``).
+    authentication_factors: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +196,23 @@ class ValidatedSession:
         """A visitor's data-only session (no owner): what Django's session framework stores
         for someone who is not logged in."""
         return self.user_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """How and when a session's user last proved who they are (Stytch's
+    ``authentication_factors``): each factor with its latest time, and the latest of all."""
+
+    authenticated_at: datetime | None
+    factors: dict[str, datetime]
+
+    def age_secs(self, now: datetime, *, factors: frozenset[str] | None = None) -> float | None:
+        """Seconds since the latest authentication by one of ``factors`` (any when None);
+        None when there was none."""
+        times = [at for factor, at in self.factors.items() if factors is None or factor in factors]
+        if factors is None and self.authenticated_at is not None:
+            times.append(self.authenticated_at)
+        return (now - max(times)).total_seconds() if times else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,6 +155,8 @@ DOCUMENTED_STATUS = {
     ErrorType.UPDATING_TOO_MANY_SESSIONS: 400,
     ErrorType.INVALID_PARAMETERS: 400,
     ErrorType.INVALID_STATELESS_TOKEN: 400,  # StatelessTokenAuthentication answers 401 itself
+    ErrorType.REAUTHENTICATION_REQUIRED: 401,  # the session is fine; its authentication is too old
+    ErrorType.REAUTHENTICATION_FAILED: 403,  # a wrong password: the session is kept (until the limit)
     ErrorType.UNEXPECTED_ERROR: 503,
 }
 

@@ -43,7 +43,7 @@ from ..core.tokens import new_token
 from ..values import (
     ClientInfo, CreatedSession, Err, ErrorType, LoginOptions, Ok, SessionError, ValidatedSession, ViewRules,
 )
-from ..services import engine, sessions
+from ..services import engine, reauthentication, sessions
 
 logger = logging.getLogger("byo_sessions")
 security_logger = logging.getLogger("django.security.SuspiciousSession")
@@ -393,7 +393,8 @@ class SessionStore(SessionBase):
         if user is None:
             user = get_user_model()._default_manager.get(pk=pk)
         chosen = get_adapter().login_options(self.request, user)
-        options = LoginOptions(tags=chosen.tags, metadata=chosen.metadata)  # proofs come through byo_sessions.login
+        options = LoginOptions(tags=chosen.tags, metadata=chosen.metadata,  # proofs come through byo_sessions.login
+                               authentication_factors=chosen.authentication_factors)
         result = self._create_for_user(data, user, options, replaces=self.session_key, actor=f"user:{user.pk}")
         if isinstance(result, Err):
             raise LoginRefused(result.error)
@@ -406,7 +407,9 @@ class SessionStore(SessionBase):
             user_id=user.pk, tags=options.tags, metadata=options.metadata,
             device_registration=options.device_registration, replaces_session_token=replaces, actor=actor,
             ip_address=client.ip_address, user_agent=client.user_agent,
-            session_data=serialised, expires_at=self._requested_expiry(data))
+            session_data=serialised, expires_at=self._requested_expiry(data),
+            authentication=options.authentication_factors if options.authentication_factors is not None
+            else reauthentication.factors_for_backend(data.get(BACKEND_SESSION_KEY)))
         if isinstance(result, Err):
             return result
         self.created = result.data

@@ -137,7 +137,7 @@ def migrate_django_session(*, django_session_key: str, user_id: Any | None, sess
             else:
                 created = sessions.create(user_id=user_id, ip_address=ip_address, user_agent=user_agent, tags=tags,
                                           metadata=metadata, session_data=session_data, expires_at=expires_at,
-                                          actor=MIGRATION_ACTOR)
+                                          actor=MIGRATION_ACTOR, authentication=None)  # moved, not proven
                 if isinstance(created, Err):
                     return created
                 session_id = created.data.session_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -41,7 +42,7 @@ from ..core.text import json_depth, unstorable_in_json, usable_identifier
 from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..core.tokens import hash_token, is_well_formed, new_token
 from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
-from . import devices, limits, owners, policies, rotation
+from . import devices, limits, owners, policies, reauthentication, rotation
 from .ending import end_sessions
 from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from
 from .validation import RequestContext, _fail_repeatable, check_session
@@ -99,7 +100,8 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
            user_agent: str | None = None, tags: list[str] | None = None,
            metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
            replaces_session_token: str | None = None, actor: str = "", session_data: str = "",
-           expires_at: datetime | None = None) -> Ok[CreatedSession] | Err:
+           expires_at: datetime | None = None,
+           authentication: Sequence[str] | None = ()) -> Ok[CreatedSession] | Err:
     """Start a session. Returns the raw token once; only its hash is stored.
 
     With ``device_registration`` the signed challenge is verified first and the device
@@ -114,6 +116,11 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
     ``session_data`` is the session engine's serialised ``request.session``;
     ``expires_at`` (``request.session.set_expiry``) may end the session sooner than its
     policy says, never later.
+
+    ``authentication`` names the factors the login checked (``"password"``...; a verified
+    device registration adds ``"device_proof"``): the session counts as authenticated now,
+    which ``reauth_required`` reads. ``None`` says the session was not started by an
+    authentication (a migrated one): sensitive actions then ask for one first.
     """
     owner = owners.resolve(user_id, external_user_id)
     if isinstance(owner, Err):
@@ -155,6 +162,10 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua,
         client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata, data=session_data,
     )
+    if authentication is not None:
+        session.authenticated_at = now
+        factors = [*authentication, *([reauthentication.DEVICE_PROOF] if proof is not None else [])]
+        session.authentication_factors = reauthentication.at_login(factors, now)
     refused_limit: Err | None = None
     refused_device: Err | None = None
     with transaction.atomic():
