@@ -15,6 +15,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 from django.views.debug import get_default_exception_reporter_filter
 
@@ -25,7 +26,8 @@ from .core.policy import PolicyValueError
 from .core.tags import is_valid_tag_type
 
 _POSITIVE_INTS = ("ABSOLUTE_LIFETIME_SECS", "TOUCH_INTERVAL_SECS", "DEVICE_CHALLENGE_TTL_SECS",
-                  "DEVICE_PROOF_MAX_AGE_SECS", "POLICY_REFRESH_SECS", "ANONYMOUS_LIFETIME_SECS")
+                  "DEVICE_PROOF_MAX_AGE_SECS", "POLICY_REFRESH_SECS", "ANONYMOUS_LIFETIME_SECS",
+                  "REAUTH_MAX_AGE_SECS", "REAUTH_MAX_FAILURES")
 _OPTIONAL_POSITIVE_INTS = ("INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS", "MAX_SESSIONS_PER_USER")
 _BOOLEANS = ("ALLOW_BEARER", "MIGRATE_DJANGO_SESSIONS")
 _OPTIONAL_BOOLEANS: tuple[str, ...] = ()
@@ -300,6 +302,27 @@ def _check_policy_defaults() -> list[CheckMessage]:
     return []
 
 
+def _check_reauth_url() -> list[CheckMessage]:
+    """``reauth_required`` sends page requests to ``REAUTH_URL``: a URL name that does not
+    resolve would send users to a 404 (or, resolved as a relative path, nowhere sensible)."""
+    value = byo_settings.REAUTH_URL
+    if not isinstance(value, str) or not value:
+        return [Error(f"BYO_SESSIONS['REAUTH_URL'] must be a URL name or a path, not {value!r}.",
+                      id="byo_sessions.E033")]
+    if value.startswith(("/", "http://", "https://")):
+        return []
+    try:
+        reverse(value)
+    except NoReverseMatch:
+        return [Warning(f"BYO_SESSIONS['REAUTH_URL'] {value!r} names no URL: reauth_required could not send "
+                        f"page requests to the re-authentication page.",
+                        hint="Include byo_sessions.urls (path('byo/', include('byo_sessions.urls'))), or set "
+                             "REAUTH_URL to your own page's URL name or path.", id="byo_sessions.W006")]
+    except Exception:  # noqa: BLE001 - a broken URLconf is Django's own check to report
+        return []
+    return []
+
+
 _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_unknown_keys, ()),
     (_check_numbers, _POSITIVE_INTS + _OPTIONAL_POSITIVE_INTS + ("ROTATION_GRACE_SECS", "PROXY_COUNT")),
@@ -312,6 +335,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_default_policy_shape, ("DEFAULT_POLICY",)),
     (_check_lists, ("TAG_PRIORITY", "CREATE_ONLY_TAG_TYPES", "TRUSTED_PROXIES")),
     (_check_proxy_header, ("PROXY_IP_HEADER",)),
+    (_check_reauth_url, ("REAUTH_URL",)),
     (_check_integration_keys, ("SERVER_INTEGRATION_KEYS",)),
     (_check_stateless_tokens, ("STATELESS_TOKEN_LIFETIME_SECS", "STATELESS_TOKEN_MAX_LIFETIME_SECS",
                                "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS",

@@ -44,6 +44,7 @@ class ReauthenticatePage(View):
             session_id=store.byo_session.session_id, user=request.user, password=request.POST.get("password"),
             ip_address=client.ip_address, user_agent=client.user_agent or "")
         if not isinstance(result, Err):
+            store.cycle_key()  # a new token after re-authentication (ASVS 5.0 7.2.4)
             return HttpResponseRedirect(http.safe_next(request, request.POST.get("next")))
         if result.error.type == ErrorType.SESSION_INVALIDATED:  # the last wrong answer ended it
             django_auth.logout(request)

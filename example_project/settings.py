@@ -69,6 +69,10 @@ BYO_SESSIONS = {
     "ABSOLUTE_LIFETIME_SECS": 12 * 3600,
     "INACTIVITY_TIMEOUT_SECS": 2 * 3600,
     "ROTATION_INTERVAL_SECS": 300,
+    # Ending the other sessions and changing the password need the password (or this
+    # browser's device key) within the last 15 minutes, asked on the demo's own page.
+    "REAUTH_MAX_AGE_SECS": 900,
+    "REAUTH_URL": "reauthenticate",
     # The session server at /byo-server/ (docs/server.md) accepts only keys whose SHA-256
     # digest is listed here. Make one with `python manage.py byo_integration_key` and paste
     # the digest. This demo digest is of the demo-only key

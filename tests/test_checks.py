@@ -503,3 +503,22 @@ def test_a_misconfigured_setup_fails_run_checks(settings):
     """check_integration is registered: a Django session middleware left in place is reported."""
     settings.MIDDLEWARE = [DJANGO_SESSIONS, DJANGO_AUTH]
     assert "byo_sessions.E026" in {m.id for m in run_checks()}
+
+
+@pytest.mark.parametrize("settings_value,error_id", [
+    ({"REAUTH_MAX_AGE_SECS": 0}, "byo_sessions.E003"),
+    ({"REAUTH_MAX_AGE_SECS": "300"}, "byo_sessions.E003"),
+    ({"REAUTH_MAX_FAILURES": 0}, "byo_sessions.E003"),
+    ({"REAUTH_URL": ""}, "byo_sessions.E033"),
+    ({"REAUTH_URL": None}, "byo_sessions.E033"),
+    ({"REAUTH_URL": "no-such-url-name"}, "byo_sessions.W006"),
+])
+def test_reauthentication_settings_checks(settings, settings_value, error_id):
+    settings.BYO_SESSIONS = settings_value
+    assert {e.id for e in check_settings()} == {error_id}
+
+
+@pytest.mark.parametrize("value", ["byo_sessions:reauthenticate", "/confirm/", "https://id.example.com/confirm"])
+def test_a_reauth_url_that_resolves_or_is_a_path_passes(settings, value):
+    settings.BYO_SESSIONS = {"REAUTH_URL": value}
+    assert check_settings() == []

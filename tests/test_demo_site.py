@@ -18,6 +18,8 @@ def demo_settings(settings):
     settings.SESSION_COOKIE_NAME = COOKIE
     settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 300,
                              "ROTATION_GRACE_SECS": 30,
+                             "REAUTH_MAX_AGE_SECS": 900,
+                             "REAUTH_URL": "reauthenticate",
                              "ADAPTER": "example_project.demo.adapter.DemoAdapter"}
 
 
@@ -66,3 +68,33 @@ def test_the_admin_login_gets_the_demo_adapter_tags(client, admin_user):
     response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "password"})
     assert response.status_code == 302
     assert Session.objects.get(user=admin_user).tags == ["role:staff"]
+
+
+def test_end_all_others_and_the_password_change_ask_for_a_recent_sign_in(client, user, clock):
+    """ASVS 3.7.1 in the demo: past REAUTH_MAX_AGE_SECS, both sensitive actions go through
+    the demo's re-auth page and come back; the other session ends only after it."""
+    mine = sessions.create(user_id=user.pk, ip_address="127.0.0.1", user_agent=UA).data
+    other = sessions.create(user_id=user.pk, ip_address="127.0.0.1", user_agent=UA).data
+    client.cookies[COOKIE] = mine.session_token
+    clock.advance(901)
+    asked = client.post("/account/sessions/end-others/", HTTP_USER_AGENT=UA,
+                        HTTP_REFERER="http://testserver/account/sessions/")
+    assert asked.status_code == 302 and asked["Location"].startswith("/account/confirm/?next=")
+    assert is_ok(sessions.validate(session_token=other.session_token))  # nothing ended yet
+    page = client.get(asked["Location"], HTTP_USER_AGENT=UA)
+    assert page.status_code == 200 and b"Confirm it is you" in page.content
+    back = client.post(asked["Location"], {"password": "pw-alice-123", "next": "/account/sessions/"},
+                       HTTP_USER_AGENT=UA)
+    assert back["Location"] == "/account/sessions/"
+    assert client.post("/account/sessions/end-others/", HTTP_USER_AGENT=UA)["Location"] == "/account/sessions/"
+    assert is_err(sessions.validate(session_token=other.session_token))
+
+    clock.advance(901)
+    assert client.get("/account/password/", HTTP_USER_AGENT=UA)["Location"].startswith("/account/confirm/")
+    client.post("/account/confirm/", {"password": "pw-alice-123", "next": "/account/password/"},
+                HTTP_USER_AGENT=UA)
+    changed = client.post("/account/password/", {"old_password": "pw-alice-123", "new_password1": "N3w-pass-word!",
+                                                  "new_password2": "N3w-pass-word!"}, HTTP_USER_AGENT=UA)
+    assert changed.status_code == 302 and changed["Location"] == "/account/"
+    user.refresh_from_db()
+    assert user.check_password("N3w-pass-word!")

@@ -42,10 +42,13 @@ class _ReauthenticateBase(APIView):
     renderer_classes = [JSONRenderer]
 
     @staticmethod
-    def answer(result: Ok[Authentication] | Err) -> Response:
+    def answer(request: Request, result: Ok[Authentication] | Err) -> Response:
+        """The new state; the session goes on under a new token (ASVS 5.0 7.2.4), which the
+        middleware sends back as the cookie or the refreshed-token header."""
         if isinstance(result, Err):
             return Response(http.error_body(result.error), status=http.status_for(result.error),
                             headers={"Cache-Control": "no-store"})
+        request._request.session.cycle_key()
         return Response({"authenticatedAt": result.data.authenticated_at.isoformat() if result.data.authenticated_at
                          else None, "factors": sorted(result.data.factors)}, headers={"Cache-Control": "no-store"})
 
@@ -58,10 +61,10 @@ class ReauthenticateView(_ReauthenticateBase):
     def post(self, request: Request) -> Response:
         password = request.data.get("password") if isinstance(request.data, dict) else None
         if not isinstance(password, str) or not password:
-            return self.answer(err(ErrorType.INVALID_PARAMETERS, "Send the password as a string.",
+            return self.answer(request, err(ErrorType.INVALID_PARAMETERS, "Send the password as a string.",
                                    reason="missing_password"))
         client = http.client_info(request._request)
-        return self.answer(reauthentication.reauthenticate_with_password(
+        return self.answer(request, reauthentication.reauthenticate_with_password(
             session_id=_session(request).session_id, user=request.user, password=password,
             ip_address=client.ip_address, user_agent=client.user_agent or ""))
 
@@ -75,6 +78,7 @@ class DeviceReauthenticateView(_ReauthenticateBase):
 
     def post(self, request: Request) -> Response:
         client = http.client_info(request._request)
-        return self.answer(reauthentication.mark_reauthenticated(
+        return self.answer(request, reauthentication.mark_reauthenticated(
             session_id=_session(request).session_id, factor=reauthentication.DEVICE_PROOF,
-            actor=f"user:{request.user.pk}", ip_address=client.ip_address, user_agent=client.user_agent or ""))
+            actor=f"user:{request.user.pk}", ip_address=client.ip_address, user_agent=client.user_agent or "",
+            user_id=request.user.pk))

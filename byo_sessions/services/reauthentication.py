@@ -98,16 +98,19 @@ def require_recent(*, session_id: str, max_age_secs: int | None = None,
 
 
 def mark_reauthenticated(*, session_id: str, factor: str, actor: str = "", ip_address: str | None = None,
-                         user_agent: str = "") -> Ok[Authentication] | Err:
+                         user_agent: str = "", user_id: Any = None) -> Ok[Authentication] | Err:
     """Record that the session's user just proved who they are by ``factor`` (the caller
-    checked it). Clears the count of wrong answers; audited ``session_reauthenticated``."""
+    checked it; ``user_id``, when given, must own the session). Clears the count of wrong
+    answers; audited ``session_reauthenticated``."""
     if not is_factor_name(factor):
         return err(ErrorType.INVALID_PARAMETERS, "A factor is a short lower-case name such as 'password'.",
                    reason="invalid_factor")
     now = clock.now()
     with transaction.atomic():
-        session = (Session.objects.live(now).select_for_update().filter(pk=session_id)
-                   .only(*_EVENT_COLUMNS, "authentication_factors").first())
+        live = Session.objects.live(now).select_for_update().filter(pk=session_id)
+        if user_id is not None:
+            live = live.filter(user_id=user_id)
+        session = live.only(*_EVENT_COLUMNS, "authentication_factors").first()
         if session is None:
             return err(ErrorType.SESSION_NOT_FOUND, "The session has ended.", reason="session_not_live")
         factors = dict(session.authentication_factors or {})
@@ -127,7 +130,7 @@ def reauthenticate_with_password(*, session_id: str, user: Any, password: Any, i
     actor = f"user:{user.pk}"
     if isinstance(password, str) and password and user.is_active and user.check_password(password):
         return mark_reauthenticated(session_id=session_id, factor=PASSWORD, actor=actor, ip_address=ip_address,
-                                    user_agent=user_agent)
+                                    user_agent=user_agent, user_id=user.pk)
     now = clock.now()
     with transaction.atomic():
         # Counted under the row's lock: parallel guesses cannot share one attempt.

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -16,7 +16,7 @@ import byo_sessions
 from byo_sessions import sessions
 from byo_sessions.adapter import get_adapter
 from byo_sessions.drf.authentication import SessionTokenAuthentication
-from byo_sessions.decorators import login_required
+from byo_sessions.decorators import login_required, reauth_required
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -84,13 +84,26 @@ def end_session(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@reauth_required  # a sensitive action: the password within REAUTH_MAX_AGE_SECS (ASVS 3.7.1)
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
     ended = sessions.invalidate_all_for_user_except_one(
         user_id=request.user.pk, session_id_to_keep=request.byo_session.session_id, reason="user",
         actor=f"user:{request.user.pk}").data
     messages.success(request, f"Ended {ended} other session(s).")
     return HttpResponseRedirect(reverse("sessions"))
+
+
+class DemoPasswordChangeView(PasswordChangeView):
+    """Django's own view and form (the other sessions end, this one goes on with a new
+    token), behind a recent re-authentication (the ``reauth_required`` in urls.py)."""
+
+    template_name = "demo/password_change.html"
+    success_url = reverse_lazy("account")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password has changed; your other sessions have ended.")
+        return response
 
 
 @require_POST
