@@ -43,7 +43,8 @@ CALL_API = """async (headers) => {
 
 @pytest.fixture
 def demo(settings: Any, django_user_model: Any) -> Any:
-    settings.BYO_SESSIONS = {"PROXY_COUNT": 1, "ADAPTER": "example_project.demo.adapter.DemoAdapter"}
+    settings.BYO_SESSIONS = {"PROXY_COUNT": 1, "ADAPTER": "example_project.demo.adapter.DemoAdapter",
+                             "REAUTH_URL": "reauthenticate", "REAUTH_MAX_AGE_SECS": 900}  # as the demo
     TagPolicy.objects.create(selector="role:*", on_ip_address_change="challenge")
     policies.forget_cached()
     return django_user_model.objects.create_user(username=USERNAME, password=PASSWORD, email=EMAIL)
@@ -180,3 +181,44 @@ def test_login_without_webcrypto_still_works(browser: Browser, live_server: Any,
         context.close()
     assert Session.objects.get(user=demo).device_id is None
     assert not Device.objects.exists()
+
+
+def _make_authentication_stale(user: Any) -> None:
+    """The session's last authentication an hour ago (the demo asks within 15 minutes)."""
+    from datetime import timedelta
+
+    from byo_sessions.core import clock
+
+    Session.objects.filter(user=user, ended_at__isnull=True).update(
+        authenticated_at=clock.now() - timedelta(hours=1), authentication_factors={})
+
+
+def test_a_sensitive_page_is_confirmed_with_the_device_key(page: Page, demo: Any) -> None:
+    """``reauthenticate_form.html``'s "Confirm with this device": device.js signs the POST to
+    the device re-auth endpoint (answering its 425 on its own), then the page goes on."""
+    log_in(page)
+    _make_authentication_stale(demo)
+    page.click("#change-password")
+    page.wait_for_url(lambda url: urlsplit(url).path == "/account/confirm/", timeout=10_000)
+    page.click("#byo-reauth-device")
+    page.wait_for_url("**/account/password/", timeout=10_000)
+    expect(page.locator("#password-change-form")).to_be_visible()
+    event = AuditEvent.objects.get(event_type="session_reauthenticated")
+    assert event.details == {"factor": "device_proof"}
+
+
+def test_a_sensitive_action_is_confirmed_with_the_password(page: Page, demo: Any) -> None:
+    log_in(page)
+    _make_authentication_stale(demo)
+    page.goto("/account/sessions/")
+    page.click("#end-others")  # a POST: confirmed, then back on the page it was sent from
+    page.wait_for_url(lambda url: urlsplit(url).path == "/account/confirm/", timeout=10_000)
+    page.fill("#id_reauth_password", "not-it")
+    page.click("#byo-reauth-submit")
+    expect(page.locator("#byo-reauth-error")).to_contain_text("4 attempt(s) left")
+    page.fill("#id_reauth_password", PASSWORD)
+    page.click("#byo-reauth-submit")
+    page.wait_for_url("**/account/sessions/", timeout=10_000)
+    page.click("#end-others")
+    page.wait_for_url("**/account/sessions/", timeout=10_000)
+    assert "Ended 0 other session(s)." in messages(page)
