@@ -46,28 +46,39 @@ def _logged_in(request: HttpRequest, view: View) -> bool:
     return store.byo_session is not None and store.user.is_authenticated
 
 
-def login_required(view: View | None = None, *, login_url: str | None = None) -> Any:
-    """Let the view run only for a request with a valid session of a logged-in user."""
+Refusal = Callable[[HttpRequest, View], "HttpResponse | None"]
+
+
+def _guarded(view: View | None, refusal: Refusal) -> Any:
+    """Wrap a sync or async view so that it runs only when ``refusal`` (a sync check, run
+    in a thread for async views: it may query) answers None; else its answer is returned."""
 
     def decorate(func: View) -> View:
         if iscoroutinefunction(func):
             @wraps(func)
             async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                if not await sync_to_async(_logged_in)(request, func):
-                    return _refusal(request, login_url)
-                return await func(request, *args, **kwargs)
+                refused = await sync_to_async(refusal)(request, func)
+                return refused if refused is not None else await func(request, *args, **kwargs)
 
             return async_wrapper
 
         @wraps(func)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            if not _logged_in(request, func):
-                return _refusal(request, login_url)
-            return func(request, *args, **kwargs)
+            refused = refusal(request, func)
+            return refused if refused is not None else func(request, *args, **kwargs)
 
         return wrapper
 
     return decorate(view) if view is not None else decorate
+
+
+def login_required(view: View | None = None, *, login_url: str | None = None) -> Any:
+    """Let the view run only for a request with a valid session of a logged-in user."""
+
+    def refusal(request: HttpRequest, func: View) -> HttpResponse | None:
+        return None if _logged_in(request, func) else _refusal(request, login_url)
+
+    return _guarded(view, refusal)
 
 
 def _stale_authentication(request: HttpRequest, max_age: int | None,
@@ -97,31 +108,13 @@ def reauth_required(view: View | None = None, *, max_age: int | None = None, fac
     ``ReauthenticationRequired`` with RFC 9470's step-up ``WWW-Authenticate``."""
     accepted = tuple(factors) if factors is not None else None
 
-    def decorate(func: View) -> View:
-        if iscoroutinefunction(func):
-            @wraps(func)
-            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                if not await sync_to_async(_logged_in)(request, func):
-                    return _refusal(request, login_url)
-                stale = await sync_to_async(_stale_authentication)(request, max_age, accepted)
-                if stale is not None:
-                    return _to_reauthentication(request, stale, reauth_url)
-                return await func(request, *args, **kwargs)
+    def refusal(request: HttpRequest, func: View) -> HttpResponse | None:
+        if not _logged_in(request, func):
+            return _refusal(request, login_url)
+        stale = _stale_authentication(request, max_age, accepted)
+        return None if stale is None else _to_reauthentication(request, stale, reauth_url)
 
-            return async_wrapper
-
-        @wraps(func)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            if not _logged_in(request, func):
-                return _refusal(request, login_url)
-            stale = _stale_authentication(request, max_age, accepted)
-            if stale is not None:
-                return _to_reauthentication(request, stale, reauth_url)
-            return func(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate(view) if view is not None else decorate
+    return _guarded(view, refusal)
 
 
 def ignore_device_for_verification(view: View) -> View:
