@@ -28,8 +28,9 @@ from .core.tags import is_valid_tag_type
 _POSITIVE_INTS = ("ABSOLUTE_LIFETIME_SECS", "TOUCH_INTERVAL_SECS", "DEVICE_CHALLENGE_TTL_SECS",
                   "DEVICE_PROOF_MAX_AGE_SECS", "POLICY_REFRESH_SECS", "ANONYMOUS_LIFETIME_SECS",
                   "REAUTH_MAX_AGE_SECS", "REAUTH_MAX_FAILURES")
-_OPTIONAL_POSITIVE_INTS = ("INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS", "MAX_SESSIONS_PER_USER")
-_BOOLEANS = ("ALLOW_BEARER", "MIGRATE_DJANGO_SESSIONS")
+_OPTIONAL_POSITIVE_INTS = ("INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS", "MAX_SESSIONS_PER_USER",
+                           "SLIDING_ABSOLUTE_LIFETIME_SECS")
+_BOOLEANS = ("ALLOW_BEARER", "MIGRATE_DJANGO_SESSIONS", "STATELESS_REVOCATION_CHECK", "STATELESS_REVOCATION_FAIL_OPEN")
 _OPTIONAL_BOOLEANS: tuple[str, ...] = ()
 _POLICY_INPUTS = ("ABSOLUTE_LIFETIME_SECS", "INACTIVITY_TIMEOUT_SECS", "ROTATION_INTERVAL_SECS",
                   "MAX_SESSIONS_PER_USER", "ON_SESSION_LIMIT_EXCEEDED", "DEFAULT_POLICY", "TAG_PRIORITY",
@@ -265,6 +266,39 @@ def _check_stateless_tokens() -> list[CheckMessage]:
     return errors
 
 
+_DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
+_LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+
+
+def _revocation_backend() -> str | None:
+    alias = byo_settings.STATELESS_REVOCATION_CACHE
+    caches = getattr(settings, "CACHES", None) or {}
+    entry = caches.get(alias) if isinstance(alias, str) and isinstance(caches, dict) else None
+    return entry.get("BACKEND") if isinstance(entry, dict) else None
+
+
+def _check_revocation() -> list[CheckMessage]:
+    """Stateless-token revocation: a cache that exists and keeps what it is given."""
+    alias = byo_settings.STATELESS_REVOCATION_CACHE
+    if alias is None:
+        if byo_settings.STATELESS_REVOCATION_CHECK is True:
+            return [Error("BYO_SESSIONS['STATELESS_REVOCATION_CHECK'] is True but STATELESS_REVOCATION_CACHE is "
+                          "None: ended sessions are not recorded, so every checked token would be refused (503).",
+                          hint="Set STATELESS_REVOCATION_CACHE to an alias of CACHES, such as 'default'.",
+                          id="byo_sessions.E041")]
+        return []
+    if not isinstance(alias, str) or _revocation_backend() is None:
+        return [Error(f"BYO_SESSIONS['STATELESS_REVOCATION_CACHE'] must be None or an alias of CACHES, "
+                      f"not {alias!r}.", hint="Name a cache that every process shares, such as a Redis cache.",
+                      id="byo_sessions.E040")]
+    if _revocation_backend() == _DUMMY_CACHE:
+        return [Error(f"BYO_SESSIONS['STATELESS_REVOCATION_CACHE'] names {alias!r}, a DummyCache: it keeps "
+                      "nothing, so no ended session would ever be refused.",
+                      hint="Name a cache that every process shares, such as a Redis cache.",
+                      id="byo_sessions.E042")]
+    return []
+
+
 def _check_unknown_tokens() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for key, upper in (("UNKNOWN_TOKEN_THRESHOLD", 1_000_000), ("UNKNOWN_TOKEN_WINDOW_SECS", 86400)):
@@ -341,6 +375,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
                                "STATELESS_TOKEN_ISSUER", "STATELESS_TOKEN_AUDIENCE", "STATELESS_KEY_REFRESH_SECS",
                                "STATELESS_KEY_MAX_STALENESS_SECS")),
     (_check_unknown_tokens, ("UNKNOWN_TOKEN_THRESHOLD", "UNKNOWN_TOKEN_WINDOW_SECS")),
+    (_check_revocation, ("STATELESS_REVOCATION_CACHE", "STATELESS_REVOCATION_CHECK")),
 )
 
 
@@ -410,4 +445,10 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not settings.SESSION_COOKIE_HTTPONLY:
         messages.append(Warning("SESSION_COOKIE_HTTPONLY is not True: scripts on the page can read the session "
                                 "token.", hint="SESSION_COOKIE_HTTPONLY = True", id="byo_sessions.W013"))
+    if _revocation_backend() == _LOCMEM_CACHE:
+        messages.append(Warning(
+            f"BYO_SESSIONS['STATELESS_REVOCATION_CACHE'] names {byo_settings.STATELESS_REVOCATION_CACHE!r}, a "
+            "local-memory cache: a session ended in one process is not refused by the others.",
+            hint="Use a cache every process shares (Redis, Memcached, the database cache).",
+            id="byo_sessions.W040"))
     return messages

@@ -86,6 +86,16 @@ DEFAULTS: dict[str, Any] = {
     "STATELESS_KEY_REFRESH_SECS": 5,
     # While the database cannot be read, the last good key set serves this long after it was read.
     "STATELESS_KEY_MAX_STALENESS_SECS": 300,
+    # Revocation of stateless tokens (docs/stateless-tokens.md, "Revocation"): the CACHES alias
+    # where ending a session records its id (None: nothing recorded), whether verification
+    # checks it by default, and whether an unreadable cache accepts tokens (fail open).
+    "STATELESS_REVOCATION_CACHE": None,
+    "STATELESS_REVOCATION_CHECK": False,
+    "STATELESS_REVOCATION_FAIL_OPEN": False,
+    # Sliding absolute lifetime (docs/policies.md, "Extending sessions"): the middleware and the
+    # DRF class extend each validated session to now + this many seconds, within its policy's
+    # max_extended_lifetime_secs. None: off.
+    "SLIDING_ABSOLUTE_LIFETIME_SECS": None,
 }
 
 

@@ -8,6 +8,8 @@
   The session of the request that made the change continues (``update_session_auth_hash``
   then rotates its token). A change made around ``save()`` (a queryset ``update()``) is
   caught at the next request by the session auth hash, as in Django.
+* A deleted user's sessions are recorded for stateless-token revocation when it is on
+  (``services/revocation.py``): the cascade deletes them without ending them.
 """
 from __future__ import annotations
 
@@ -15,12 +17,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
 from .backends.db import SessionStore
 from .middleware import current_store
-from .services import engine
+from .services import engine, ending
 
 _CHANGED = "_byo_password_changed"
 
@@ -51,9 +53,15 @@ def end_sessions_after_password_change(sender: Any, instance: Any, **kwargs: Any
                                      actor=f"user:{kept.user_id}" if kept is not None else "")
 
 
+def record_deleted_user_sessions(sender: Any, instance: Any, **kwargs: Any) -> None:
+    ending.record_deleted_user(user_id=instance.pk)
+
+
 def connect() -> None:
     user_model = get_user_model()
     user_logged_in.connect(establish_session_at_login, dispatch_uid="byo_sessions.establish_session_at_login")
     pre_save.connect(note_password_change, sender=user_model, dispatch_uid="byo_sessions.note_password_change")
     post_save.connect(end_sessions_after_password_change, sender=user_model,
                       dispatch_uid="byo_sessions.end_sessions_after_password_change")
+    pre_delete.connect(record_deleted_user_sessions, sender=user_model,
+                       dispatch_uid="byo_sessions.record_deleted_user_sessions")

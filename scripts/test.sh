@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite: a SQLite pass (everything, browser tests included),
 # a PostgreSQL pass against a throwaway server this script starts and stops itself, and
-# a pass with Django 5.2 LTS on that server (BYO_SKIP_LTS=true skips it).
-# Extra arguments go to pytest (both passes). With CI=true a missing PostgreSQL or
+# a pass with Django 5.2 LTS on that server (BYO_SKIP_LTS=true skips it), all with a
+# throwaway Redis (Debian's redis-server) for the stateless-token revocation tests.
+# Extra arguments go to pytest (both passes). With CI=true a missing PostgreSQL, Redis or
 # Chromium is a failure, not a skip.
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh"
@@ -18,6 +19,18 @@ if [ ! -x /usr/bin/chromium ]; then
   if [ ! -x /usr/bin/chromium ]; then
     if [ "$CI" = true ]; then echo "error: /usr/bin/chromium is missing and CI=true" >&2; exit 1; fi
     echo "note: /usr/bin/chromium is missing: browser tests will skip"
+  fi
+fi
+
+# --- Redis for the revocation tests (Debian's package, installed like chromium)
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing Debian's redis-server for the revocation tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 || true
+  fi
+  if ! command -v redis-server >/dev/null; then
+    if [ "$CI" = true ]; then echo "error: redis-server is missing and CI=true" >&2; exit 1; fi
+    echo "note: redis-server is missing: the Redis revocation tests will skip"
   fi
 fi
 
@@ -40,7 +53,46 @@ stop_pg() {
     rm -rf "$PG_DIR"
   fi
 }
-trap stop_pg EXIT
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A throwaway Redis: no persistence, loopback only, in a temp dir; its URL goes to the tests.
+REDIS_DIR=""
+stop_redis() {
+  if [ -n "$REDIS_DIR" ] && [ -f "$REDIS_DIR/redis.pid" ]; then
+    local pid
+    pid="$(cat "$REDIS_DIR/redis.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  [ -n "$REDIS_DIR" ] && rm -rf "$REDIS_DIR"
+  REDIS_DIR=""
+}
+start_redis() {
+  REDIS_DIR="$(mktemp -d /tmp/byo-redis.XXXXXX)"
+  local port
+  port="$(free_port)"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" >/dev/null || return 1
+  for _ in $(seq 50); do
+    if "$VENV/bin/python" -c "import redis; redis.Redis(port=$port).ping()" 2>/dev/null; then
+      export BYO_TEST_REDIS="redis://127.0.0.1:$port/0"
+      return 0
+    fi
+    sleep 0.1
+  done
+  cat "$REDIS_DIR/redis.log" >&2
+  return 1
+}
+cleanup() { stop_redis; stop_pg; }
+trap cleanup EXIT
+
+if command -v redis-server >/dev/null; then
+  echo "==> starting a throwaway Redis"
+  start_redis || { echo "error: could not start Redis" >&2; [ "$CI" = true ] && exit 1; stop_redis; }
+fi
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -50,7 +102,7 @@ start_pg() {
   PG_DIR="$(mktemp -d /tmp/byo-pg.XXXXXX)"
   chmod 755 "$PG_DIR"
   [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
-  PG_PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  PG_PORT="$(free_port)"
   as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >"$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 start -o \

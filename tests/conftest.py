@@ -98,3 +98,33 @@ def other_user(django_user_model: Any) -> Any:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+
+
+def redis_url() -> str:
+    """The throwaway Redis that scripts/test.sh starts (``BYO_TEST_REDIS``): skipped without
+    one on a developer machine, a failure on CI."""
+    url = os.environ.get("BYO_TEST_REDIS")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("BYO_TEST_REDIS is not set and CI=true: scripts/test.sh starts Redis (redis-server)")
+        pytest.skip("needs a Redis server: set BYO_TEST_REDIS=redis://127.0.0.1:<port>/0 (scripts/test.sh "
+                    "starts one with Debian's redis-server)")
+    return url
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def revocation_cache(request: Any, settings: Any) -> Iterator[str]:
+    """Stateless-token revocation recording into a ``revocation`` cache: Django's local-memory
+    cache, then a real Redis through Django's ``RedisCache`` (the backend projects deploy)."""
+    if request.param == "redis":
+        config = {"BACKEND": REDIS_BACKEND, "LOCATION": redis_url()}
+    else:
+        config = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "byo-revocation"}
+    settings.CACHES = {**settings.CACHES, "revocation": config}
+    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_REVOCATION_CACHE": "revocation"}
+    caches["revocation"].clear()
+    yield "revocation"
+    caches["revocation"].clear()

@@ -522,3 +522,35 @@ def test_reauthentication_settings_checks(settings, settings_value, error_id):
 def test_a_reauth_url_that_resolves_or_is_a_path_passes(settings, value):
     settings.BYO_SESSIONS = {"REAUTH_URL": value}
     assert check_settings() == []
+
+
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
+@pytest.mark.parametrize("value, caches, expected", [
+    ({"STATELESS_REVOCATION_CACHE": "default"}, {"default": LOCMEM}, []),
+    ({"STATELESS_REVOCATION_CACHE": "default", "STATELESS_REVOCATION_CHECK": True}, {"default": LOCMEM}, []),
+    ({"STATELESS_REVOCATION_CHECK": True}, {"default": LOCMEM}, ["byo_sessions.E041"]),
+    ({"STATELESS_REVOCATION_CACHE": "missing"}, {"default": LOCMEM}, ["byo_sessions.E040"]),
+    ({"STATELESS_REVOCATION_CACHE": 3}, {"default": LOCMEM}, ["byo_sessions.E040"]),
+    ({"STATELESS_REVOCATION_CACHE": "default"},
+     {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}, ["byo_sessions.E042"]),
+    ({"STATELESS_REVOCATION_CHECK": "yes"}, {"default": LOCMEM}, ["byo_sessions.E017"]),
+    ({"STATELESS_REVOCATION_FAIL_OPEN": 1}, {"default": LOCMEM}, ["byo_sessions.E017"]),
+    ({"SLIDING_ABSOLUTE_LIFETIME_SECS": 0}, {"default": LOCMEM}, ["byo_sessions.E004"]),
+    ({"SLIDING_ABSOLUTE_LIFETIME_SECS": "3600"}, {"default": LOCMEM}, ["byo_sessions.E004"]),
+    ({"SLIDING_ABSOLUTE_LIFETIME_SECS": 3600}, {"default": LOCMEM}, []),
+])
+def test_revocation_and_sliding_settings(settings, value, caches, expected):
+    settings.CACHES = caches
+    assert ids(settings, value) == expected
+
+
+def test_a_local_memory_revocation_cache_is_a_deploy_warning(settings):
+    settings.CACHES = {"default": LOCMEM}
+    settings.BYO_SESSIONS = {"STATELESS_REVOCATION_CACHE": "default"}
+    assert "byo_sessions.W040" in {m.id for m in check_deploy()}
+    assert "byo_sessions.W040" not in {m.id for m in check_settings()}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379"}}
+    assert "byo_sessions.W040" not in {m.id for m in check_deploy()}

@@ -6,6 +6,9 @@ beside ``SessionTokenAuthentication`` (``byo_s_`` tokens); list it *first*, beca
 Verification needs no query once this process holds the public keys, and the user is
 not loaded either: ``request.user`` is a ``StatelessTokenUser`` built from the claims
 and ``request.auth`` is the claims dict.
+
+``check_revocation`` (None: ``STATELESS_REVOCATION_CHECK``) also refuses tokens whose
+session has ended, at one cache read per request; a subclass sets it for its views.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ class StatelessTokenRefused(exceptions.AuthenticationFailed):
 
 class StatelessTokenUnverifiable(exceptions.APIException):
     """The token could not be checked at all (no recent signing keys: the database is
-    down): our fault, not the caller's, so 503 with the typed body rather than a 401
+    down; or the revocation cache cannot be read): our fault, not the caller's, so 503 with the typed body rather than a 401
     that tells a client its token is bad."""
 
     status_code = 503
@@ -64,11 +67,13 @@ def looks_like_jwt(value: str) -> bool:
 
 
 class StatelessTokenAuthentication(BaseAuthentication):
+    check_revocation: bool | None = None
+
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         value = http.bearer_value(request._request)
         if value is None or not looks_like_jwt(value):
             return None
-        result = verify_stateless_token(value)
+        result = verify_stateless_token(value, check_revocation=self.check_revocation)
         if isinstance(result, Err):
             if result.error.type == ErrorType.UNEXPECTED_ERROR:
                 raise StatelessTokenUnverifiable(result.error)

@@ -1,4 +1,5 @@
-"""Ending sessions: one row or many, always set-based, always audited and signalled."""
+"""Ending sessions: one row or many, always set-based, always audited and signalled, and
+(when stateless-token revocation records them) written to the revocation cache."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import audit
+from . import audit, revocation
 from ..core import clock
 from .. import signals
 from .audit import Event, EventType
@@ -16,6 +17,7 @@ from ..core.text import storable
 _AUDIT_COLUMNS = ("id", "user_id", "external_user_id", "last_ip_address", "last_user_agent")
 MAX_REASON_LENGTH = Session._meta.get_field("end_reason").max_length or 40
 MAX_ACTOR_LENGTH = Session._meta.get_field("ended_by").max_length or 200
+BATCH_SIZE = 1000  # ids per UPDATE and per revocation-cache write
 
 
 def _reason(reason: Any) -> str:
@@ -30,7 +32,9 @@ def end_sessions(
     """End every still-active session in ``queryset``; returns how many this call ended.
 
     Rows are locked (PostgreSQL) before the UPDATE so two concurrent bulk calls never
-    both report (and audit) the same session.
+    both report (and audit) the same session. The UPDATE runs in batches of ``BATCH_SIZE``
+    ids, and each batch is one write to the revocation cache after commit
+    (``services/revocation.py``, when ``STATELESS_REVOCATION_CACHE`` is set).
     """
     reason, actor = _reason(reason), storable(str(actor))[:MAX_ACTOR_LENGTH]
     now = clock.now()
@@ -38,10 +42,13 @@ def end_sessions(
         rows = list(queryset.filter(ended_at__isnull=True).select_for_update().values_list(*_AUDIT_COLUMNS))
         if not rows:
             return 0
-        ids = [row[0] for row in rows]
-        ended = Session.objects.filter(id__in=ids, ended_at__isnull=True).update(
-            ended_at=now, end_reason=reason, ended_by=actor, data=""  # request.session's data ends with it
-        )
+        ended = 0
+        for start in range(0, len(rows), BATCH_SIZE):
+            ids = [row[0] for row in rows[start:start + BATCH_SIZE]]
+            ended += Session.objects.filter(id__in=ids, ended_at__isnull=True).update(
+                ended_at=now, end_reason=reason, ended_by=actor, data=""  # request.session's data ends with it
+            )
+            revocation.record_ended(ids, now)
         audit.record_many(
             Event(
                 event_type=event_type,
@@ -74,3 +81,15 @@ def end_session(session: Session, *, reason: str, actor: str = "", details: dict
         session.ended_at = clock.now()
         session.end_reason = _reason(reason)
     return bool(ended)
+
+
+def record_deleted_user(*, user_id: Any) -> None:
+    """A deleted user's sessions go with the row (CASCADE) without being ended: when the
+    revocation cache records endings, these ids are recorded too, so the stateless tokens
+    minted from them do not outlive the user."""
+    if not revocation.is_recording():
+        return
+    ids = list(Session.objects.filter(user_id=user_id, ended_at__isnull=True).values_list("id", flat=True))
+    now = clock.now()
+    for start in range(0, len(ids), BATCH_SIZE):
+        revocation.record_ended(ids[start:start + BATCH_SIZE], now)

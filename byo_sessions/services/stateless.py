@@ -1,9 +1,10 @@
 """Stateless tokens: short-lived RS256 JWTs minted from a live session (or for a user),
 verified offline with the public keys (``services/signing_keys.py``).
 
-They cannot be revoked before ``exp``: that is the price of verifying without a query,
-and why the lifetime is short (``STATELESS_TOKEN_LIFETIME_SECS``, at most
-``STATELESS_TOKEN_MAX_LIFETIME_SECS``).
+Verification needs no query, so by default a token outlives its session until ``exp``:
+that is why the lifetime is short (``STATELESS_TOKEN_LIFETIME_SECS``, at most
+``STATELESS_TOKEN_MAX_LIFETIME_SECS``). Projects that need it sooner turn on the
+revocation check (``services/revocation.py``): one cache read per verification.
 
 Verification follows RFC 8725 and the PyJWT pitfalls: the algorithm is pinned to RS256,
 the key is picked by ``kid`` among our own keys only (unknown: refused, nothing is
@@ -24,7 +25,7 @@ from ..core import clock
 from ..conf import byo_settings
 from ..models import Session
 from ..values import ClientInfo, Err, ErrorType, Ok, StatelessToken, err
-from . import owners, policies, signing_keys
+from . import owners, policies, revocation, signing_keys
 from . import sessions as session_service
 from .validation import RequestContext, check_session
 
@@ -200,10 +201,14 @@ def _time_claims(claims: dict[str, Any], now: float) -> Err | None:
     return None
 
 
-def verify_stateless_token(token: Any, *, audience: str | None = None,
-                           issuer: str | None = None) -> Ok[dict[str, Any]] | Err:
+def verify_stateless_token(token: Any, *, audience: str | None = None, issuer: str | None = None,
+                           check_revocation: bool | None = None) -> Ok[dict[str, Any]] | Err:
     """The token's claims if we signed it, it is current, and it is meant for ``audience``
-    from ``issuer`` (both default to the settings). No query once the keys are cached."""
+    from ``issuer`` (both default to the settings). No query once the keys are cached.
+
+    ``check_revocation`` (None: ``STATELESS_REVOCATION_CHECK``) also refuses a token whose
+    session has ended (reason ``session_ended``), with one cache read; a cache that
+    cannot be read answers ``UnexpectedError`` (503) unless ``STATELESS_REVOCATION_FAIL_OPEN``."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2 \
             or not token.isascii():  # a compact JWT is base64url and dots
         return _refused("malformed", "The token is not a compact JWT.")
@@ -241,4 +246,12 @@ def verify_stateless_token(token: Any, *, audience: str | None = None,
     timing = _time_claims(claims, now.timestamp())
     if timing is not None:
         return timing
+    sid = claims.get("sid")
+    if isinstance(sid, str) and revocation.should_check(check_revocation):  # a user-only token names no session
+        try:
+            ended = revocation.ended_at(sid)
+        except revocation.RevocationUnavailable as exc:
+            return exc.as_err()
+        if ended is not None:
+            return _refused("session_ended", "The session this token was minted from has ended.", session_id=sid)
     return Ok(claims)

@@ -112,3 +112,50 @@ def test_refusals_say_which_bearer_failed_whatever_the_class_order(user, clock, 
     anonymous = Client().get(url)  # no credentials: no error code (RFC 6750 section 3.1)
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == 'Bearer realm="byo_sessions"'
     assert anonymous["Cache-Control"] == "no-store"
+
+
+class RevocationCheckedMe(JwtMe):
+    authentication_classes = [StatelessTokenAuthentication]
+
+
+class CheckedStatelessAuthentication(StatelessTokenAuthentication):
+    check_revocation = True
+
+
+class AlwaysCheckedMe(JwtMe):
+    authentication_classes = [CheckedStatelessAuthentication]
+
+
+urlpatterns += [path("drf/jwt-setting/", RevocationCheckedMe.as_view()),
+                path("drf/jwt-checked/", AlwaysCheckedMe.as_view())]
+
+
+def test_drf_refuses_tokens_of_ended_sessions_by_setting_or_by_class(revocation_cache, user, settings,
+                                                                      django_assert_num_queries,
+                                                                      django_capture_on_commit_callbacks):
+    session = sessions.create(user_id=user.pk).data
+    token = sessions.create_stateless_token(session_id=session.session_id).data.stateless_token
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    with django_assert_num_queries(0):  # the check is a cache read, never a query
+        assert api.get("/drf/jwt-checked/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        sessions.invalidate_by_id(session_id=session.session_id)
+    response = api.get("/drf/jwt-checked/")
+    assert response.status_code == 401 and response.json()["details"]["reason"] == "session_ended"
+    assert api.get("/drf/jwt-setting/").status_code == 200  # the setting is off: valid until exp
+    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_REVOCATION_CHECK": True}
+    assert api.get("/drf/jwt-setting/").status_code == 401
+
+
+def test_drf_answers_503_when_the_revocation_cache_is_unreachable(user, settings):
+    from tests.services.test_revocation import _closed_port
+
+    settings.CACHES = {**settings.CACHES, "revocation": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0"}}
+    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_REVOCATION_CACHE": "revocation"}
+    session = sessions.create(user_id=user.pk).data
+    token = sessions.create_stateless_token(session_id=session.session_id).data.stateless_token
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/drf/jwt-checked/")
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    assert response.json()["details"]["reason"] == "revocation_cache_unavailable"
+    assert "WWW-Authenticate" not in response
