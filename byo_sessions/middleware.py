@@ -138,8 +138,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
             if store.accessed:
                 patch_vary_headers(response, ("Cookie",))
             return response
-        if store.key_changed and not store.modified and not store.is_empty():
-            return self._set_new_key(store, response)  # rotated: a new cookie, nothing to write
+        if (store.key_changed or store.expiry_changed) and not store.modified and not store.is_empty():
+            return self._set_new_key(store, response)  # rotated or extended: a new cookie, nothing to write
         return super().process_response(request, response)
 
     def _set_new_key(self, store: SessionStore, response: HttpResponse) -> HttpResponse:

@@ -285,6 +285,11 @@ class TagPolicy(models.Model):
     rotation_interval_secs = models.PositiveIntegerField(null=True, blank=True,
                                                          validators=_key("rotation_interval_secs"))
     device_verification_required = models.BooleanField(null=True, blank=True)
+    allow_session_extension = models.BooleanField(
+        null=True, blank=True, help_text="Whether validation may extend a session's absolute lifetime.")
+    max_extended_lifetime_secs = models.PositiveIntegerField(
+        null=True, blank=True, validators=_key("max_extended_lifetime_secs"),
+        help_text="The longest an extended session may live, counted from its creation.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -321,6 +326,7 @@ class AuditEvent(models.Model):
         SESSION_MIGRATED = "session_migrated"
         SESSION_REAUTHENTICATED = "session_reauthenticated"
         REAUTHENTICATION_FAILED = "reauthentication_failed"
+        SESSION_EXTENDED = "session_extended"
         VALIDATION_FAILED = "validation_failed"
         TOKEN_REUSE_DETECTED = "token_reuse_detected"
         IP_CHANGED = "ip_changed"

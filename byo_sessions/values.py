@@ -188,6 +188,7 @@ class ValidatedSession:
     new_session_token: str | None = field(default=None, repr=False)
     user: Any = field(default=None, repr=False, compare=False)  # the Django user, already loaded
     absolute_expires_at: datetime | None = None  # the hard end; what a persistent cookie's Max-Age follows
+    extended: bool = False  # this validation moved absolute_expires_at later (session_duration_minutes, sliding)
     # ``request.session``'s data as stored (serialised); read by the session engine only.
     session_data: str = field(default="", repr=False, compare=False)
 

@@ -268,7 +268,8 @@ class TagPolicyAdmin(PolicyJsonMixin, PolicyAuditMixin, SecretSafeAdmin):
     search_fields = ("selector", "description")
     fieldsets = (
         (None, {"fields": ("selector", "priority", "description")}),
-        ("Lifetimes", {"fields": ("absolute_lifetime_secs", "inactivity_timeout_secs", "rotation_interval_secs")}),
+        ("Lifetimes", {"fields": ("absolute_lifetime_secs", "inactivity_timeout_secs", "rotation_interval_secs",
+                                  "allow_session_extension", "max_extended_lifetime_secs")}),
         ("Networks", {"fields": ("ip_allowlist", "ip_blocklist", "disallow_ip_address_changes",
                                  "on_ip_address_change")}),
         ("Browser and device", {"fields": ("on_user_agent_change", "device_verification_required")}),

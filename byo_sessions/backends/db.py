@@ -81,6 +81,7 @@ class SessionStore(SessionBase):
         self.error: SessionError | None = None  # why the presented token was refused
         self.created: CreatedSession | None = None  # a login of this request
         self.key_changed = False  # rotated, re-keyed or created: the response carries session_key
+        self.expiry_changed = False  # extended (SLIDING_ABSOLUTE_LIFETIME_SECS): the cookie's Max-Age grows
         self.token_dead = False  # the presented token can never work again: clear the cookie
         self.end_reason: str = EndReason.LOGOUT
         self._stored_data: str | None = None  # the data as last read or written (no-op writes skipped)
@@ -283,6 +284,7 @@ class SessionStore(SessionBase):
         self._session_key = validated.new_session_token or token
         # True already for a token the client does not hold yet (a migrated Django session)
         self.key_changed = self.key_changed or validated.new_session_token is not None
+        self.expiry_changed = validated.extended
         self._stored_data = validated.session_data
         self._set_validated(validated)
         return self._deserialize(validated.session_data)

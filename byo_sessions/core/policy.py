@@ -5,7 +5,8 @@ Everything here is pure: the integrator turns settings and ``TagPolicy`` rows
 :meth:`PolicySet.resolve` turns a session's tags into one :class:`Policy`.
 Setting names follow the BYO ``session_config.jsonc`` schema where it has
 one; ``ip_blocklist``, ``on_ip_address_change``, ``on_user_agent_change``,
-``rotation_interval_secs`` and ``device_verification_required`` are ours.
+``rotation_interval_secs``, ``device_verification_required``,
+``allow_session_extension`` and ``max_extended_lifetime_secs`` are ours.
 
 Merge rule
 ----------
@@ -225,6 +226,8 @@ _CLEANERS: dict[str, Callable[[object, str], Any]] = {
     "on_session_limit_exceeded": _choice(LimitAction),
     "rotation_interval_secs": _seconds,
     "device_verification_required": _flag,
+    "allow_session_extension": _flag,
+    "max_extended_lifetime_secs": _seconds,
 }
 POLICY_KEYS: tuple[str, ...] = tuple(_CLEANERS)
 
@@ -364,6 +367,8 @@ _BUILT_IN: Mapping[str, Any] = MappingProxyType({
     "on_session_limit_exceeded": LimitAction.DROP_OLDEST,
     "rotation_interval_secs": None,
     "device_verification_required": False,
+    "allow_session_extension": False,
+    "max_extended_lifetime_secs": None,
 })
 
 
@@ -394,12 +399,27 @@ class Policy:
     on_session_limit_exceeded: LimitAction = LimitAction.DROP_OLDEST
     rotation_interval_secs: int | None = None
     device_verification_required: bool = False
+    allow_session_extension: bool = False
+    max_extended_lifetime_secs: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         per_tag = MappingProxyType(dict(self.max_concurrent_sessions_per_user_per_tag))
         object.__setattr__(self, PER_TAG_KEY, per_tag)
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+
+    @property
+    def lifetime_cap_secs(self) -> int | None:
+        """The longest a session may live from its creation: ``max_extended_lifetime_secs``
+        when the policy allows extension (both set), else ``absolute_lifetime_secs``."""
+        if self.allow_session_extension and self.max_extended_lifetime_secs is not None:
+            return self.max_extended_lifetime_secs
+        return self.absolute_lifetime_secs
+
+    @property
+    def extends(self) -> bool:
+        """Whether validation may move this session's absolute end later (docs/policies.md)."""
+        return self.allow_session_extension and self.max_extended_lifetime_secs is not None
 
     def source(self, key: str) -> str:
         """Label of the rule that set ``key``, or ``"defaults"``."""
@@ -594,7 +614,13 @@ def rule_consistency_errors(values: Mapping[str, Any], path: str = "", *,
     ``PolicySet`` is built: a live set must always resolve, and at validation the
     earlier of the two expiries simply wins (and a short timeout gets more frequent writes).
     """
-    lifetime, inactivity = "absolute_lifetime_secs", "inactivity_timeout_secs"
+    lifetime, inactivity, extended = "absolute_lifetime_secs", "inactivity_timeout_secs", "max_extended_lifetime_secs"
+    if values.get(extended) is not None and values.get(lifetime) is not None and values[extended] < values[lifetime]:
+        return [(_join(path, extended), (
+            f"The maximum extended lifetime ({_human_secs(values[extended])}) is shorter than the absolute "
+            f"lifetime ({_human_secs(values[lifetime])}) set in the same place: it would end sessions sooner, "
+            f"not let them be extended."
+        ))]
     timeout = values.get(inactivity)
     if _inactivity_problem(timeout, values.get(lifetime)):
         return [(_join(path, inactivity), (

@@ -98,11 +98,20 @@ def create_session(f: Fields) -> Reply:
 
 
 def _validate(f: Fields, *, refresh: bool) -> Reply:
+    """``sessionDurationMinutes`` is ours (optional; the published clients never send it): it
+    extends the session as the service's ``session_duration_minutes`` does, and ``expiresAt``
+    answers the new end. Out of range it is a bad request, since ``InvalidParameters`` is
+    not in the validate commands' error union."""
     check = svc.validate_and_refresh if refresh else svc.validate
+    minutes = f.number("sessionDurationMinutes", maximum=svc.MAX_SESSION_DURATION_MINUTES)
+    if minutes == 0:
+        raise BadRequest(f"{f.where}.sessionDurationMinutes must be an integer from 1 to "
+                         f"{svc.MAX_SESSION_DURATION_MINUTES}.")
     result = check(session_token=f.text("sessionToken"), user_agent=f.text("userAgent"),
                    ip_address=f.text("ipAddress"), required_tags=f.texts("requiredTags"),
                    device_verification=f.device_verification("deviceVerification"),
-                   ignore_device_for_verification=bool(f.flag("ignoreDeviceForVerification")))
+                   ignore_device_for_verification=bool(f.flag("ignoreDeviceForVerification")),
+                   session_duration_minutes=minutes)
     return result if isinstance(result, Err) else validated_body(result.data)
 
 

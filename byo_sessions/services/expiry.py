@@ -27,14 +27,17 @@ def expiry_from(*, created_at: datetime, last_activity_at: datetime, expires_at:
                 policy: Policy | None) -> tuple[datetime, datetime, str]:
     """(absolute end, effective end, the reason the effective end gives) from plain values.
 
-    The absolute end is the one fixed at creation, or sooner if the policy's lifetime got
-    shorter since; the effective end is that or the inactivity deadline, whichever is first.
+    The absolute end is the one stored (fixed at creation, moved by extensions), or sooner if
+    the policy's cap got shorter since (its lifetime, or its maximum extended lifetime when
+    it allows extension); the effective end is that or the inactivity deadline, whichever
+    is first.
     ``policy`` None (a visitor's data-only session, which no policy governs): the stored end."""
     absolute = expires_at
     if policy is None:
         return absolute, absolute, EndReason.EXPIRED_ABSOLUTE
-    if policy.absolute_lifetime_secs is not None:
-        absolute = min(expires_at, created_at + timedelta(seconds=policy.absolute_lifetime_secs))
+    cap = policy.lifetime_cap_secs
+    if cap is not None:
+        absolute = min(expires_at, created_at + timedelta(seconds=cap))
     if policy.inactivity_timeout_secs:
         idle = last_activity_at + timedelta(seconds=policy.inactivity_timeout_secs)
         if idle < absolute:
@@ -53,6 +56,22 @@ def effective_expiry(session: Session, policy: Policy) -> tuple[datetime, str]:
     _absolute, end, why = expiry_from(created_at=session.created_at, last_activity_at=session.last_activity_at,
                                       expires_at=session.expires_at, policy=policy)
     return end, why
+
+
+def extension(session: Session, policy: Policy, now: datetime, extend_secs: int) -> datetime | None:
+    """The stored absolute end that "extend to now + ``extend_secs``" asks for, or None when
+    none is due: the policy forbids extension, or the end would move later by less than the
+    touch interval (so extending costs a write at most once per interval, like the touch).
+    Never past ``created_at + max_extended_lifetime_secs``, never sooner than it is."""
+    if not policy.extends or policy.max_extended_lifetime_secs is None:
+        return None
+    cap = session.created_at + timedelta(seconds=policy.max_extended_lifetime_secs)
+    wanted = min(now + timedelta(seconds=extend_secs), cap)
+    if wanted <= session.expires_at:
+        return None
+    if wanted < cap and wanted - session.expires_at < timedelta(seconds=policies.touch_interval_secs(policy)):
+        return None
+    return wanted
 
 
 def end_due(session: Session, policy: Policy, now: datetime) -> str | None:

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Greatest
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
@@ -44,11 +45,12 @@ from ..core.tokens import hash_token, is_well_formed, new_token
 from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
 from . import devices, limits, owners, policies, reauthentication, rotation
 from .ending import end_sessions
-from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from
+from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from, extension
 from .validation import RequestContext, _fail_repeatable, check_session
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 64
+MAX_SESSION_DURATION_MINUTES = 400 * 24 * 60  # the longest lifetime a policy can set (core/policy.py)
 
 
 # --- input cleaning -------------------------------------------------------------------
@@ -243,7 +245,8 @@ def _invalid_token(message: str, reason: str, *, ip_address: str | None, user_ag
     return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
 
 
-def _validated(session: Session, policy: Any, policy_expiry: Any, new_token_value: str | None) -> ValidatedSession:
+def _validated(session: Session, policy: Any, policy_expiry: Any, new_token_value: str | None,
+               extended: bool = False) -> ValidatedSession:
     return ValidatedSession(
         session_id=session.id,
         user_id=session.user_id if session.user_id is not None else session.external_user_id,
@@ -258,6 +261,7 @@ def _validated(session: Session, policy: Any, policy_expiry: Any, new_token_valu
         user=session.user if session.user_id is not None else None,
         absolute_expires_at=absolute_expiry(session, policy),
         session_data=session.data,
+        extended=extended,
     )
 
 
@@ -274,8 +278,11 @@ def _validated_anonymous(session: Session, now: Any) -> Ok[ValidatedSession] | E
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required_tags: list[str] | None = None,
-              rules: ViewRules = ViewRules(), allow_anonymous: bool = False) -> Ok[ValidatedSession] | Err:
-    """The one validation behind ``validate``, ``validate_and_refresh`` and the session engine."""
+              rules: ViewRules = ViewRules(), allow_anonymous: bool = False,
+              extend_secs: int | None = None) -> Ok[ValidatedSession] | Err:
+    """The one validation behind ``validate``, ``validate_and_refresh`` and the session engine.
+
+    ``extend_secs``: move the absolute end to now + that, within the policy (``_extend``)."""
     ip = _clean_ip(client.ip_address)
     if isinstance(ip, Err):
         return ip
@@ -309,6 +316,10 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
     if isinstance(checked, Err):
         return checked
     new_token_value = successor
+    before = session.expires_at
+    extended = extension(session, policy, now, extend_secs) if extend_secs else None
+    if extended is not None:  # folded into the write below (or the rotation's): one conditional UPDATE
+        checked.fields.update(expires_at=Greatest(F("expires_at"), extended), last_activity_at=now)
     if refresh and successor is None and rotation.is_due(session, policy.rotation_interval_secs, now):
         outcome = rotation.rotate(session, session_token, now, checked.fields)
         if outcome == rotation.LOST_RACE:
@@ -316,19 +327,29 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
             # leads to the same successor.
             return _validate(session_token=session_token, client=replace(client, device_verification=None),
                              refresh=True, required_tags=required_tags, rules=ViewRules(ignore_device=True),
-                             allow_anonymous=allow_anonymous)
+                             allow_anonymous=allow_anonymous, extend_secs=extend_secs)
         if outcome != rotation.FAILED:
             new_token_value = outcome
             checked.fields.clear()
+    written = True
     if checked.fields:
-        Session.objects.filter(pk=session.pk).update(**checked.fields)
+        # Never an ended row: a logout that committed meanwhile is not undone by a touch.
+        written = bool(Session.objects.filter(pk=session.pk, ended_at__isnull=True).update(**checked.fields))
         for name, value in checked.fields.items():
             setattr(session, name, value)
+    if extended is not None:
+        session.expires_at = max(before, extended) if written else before  # not the SQL expression
+        if written:
+            checked.events.append(Event.for_session(
+                EventType.SESSION_EXTENDED, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
+                details={"before": before.isoformat(), "after": session.expires_at.isoformat(),
+                         "requested_secs": extend_secs}))
     if checked.events:
         for event in checked.events:
             audit.record(event)
     expiry, _why = effective_expiry(session, policy)
-    return Ok(_validated(session, policy, expiry, new_token_value if refresh else None))
+    return Ok(_validated(session, policy, expiry, new_token_value if refresh else None,
+                         extended=session.expires_at > before))
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -377,35 +398,59 @@ def refuse_conflicting_tokens(*, session_tokens: tuple[Any, ...], client: Client
     return _fail_repeatable(session, ctx, ErrorType.INVALID_SESSION_TOKEN, reason, message)
 
 
+def _duration_secs(session_duration_minutes: Any) -> int | None | Err:
+    if session_duration_minutes is None:
+        return None
+    if not isinstance(session_duration_minutes, int) or isinstance(session_duration_minutes, bool) \
+            or not 1 <= session_duration_minutes <= MAX_SESSION_DURATION_MINUTES:
+        return err(ErrorType.INVALID_PARAMETERS, f"session_duration_minutes must be an integer from 1 to "
+                   f"{MAX_SESSION_DURATION_MINUTES}.", reason="bad_session_duration")
+    return session_duration_minutes * 60
+
+
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def validate(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
              required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
-             ignore_device_for_verification: bool = False,
-             device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
+             ignore_device_for_verification: bool = False, device_verification_required: bool = False,
+             session_duration_minutes: int | None = None) -> Ok[ValidatedSession] | Err:
     """Check a token for this request. Never rotates; one SELECT on the steady path.
-    (The keywords mirror the BYO clients; inside they become a ``ClientInfo`` and ``ViewRules``.)"""
+    (The keywords mirror the BYO clients; inside they become a ``ClientInfo`` and ``ViewRules``.)
+
+    ``session_duration_minutes`` (Stytch's name) extends the session's absolute end to now +
+    that many minutes, as far as its policy allows (``allow_session_extension``,
+    ``max_extended_lifetime_secs``); ``data.absolute_expires_at``/``expires_at`` carry the result."""
+    extend_secs = _duration_secs(session_duration_minutes)
+    if isinstance(extend_secs, Err):
+        return extend_secs
     return _validate(session_token=session_token, refresh=False, required_tags=required_tags,
                      client=ClientInfo(ip_address, user_agent, device_verification),
-                     rules=ViewRules(ignore_device_for_verification, device_verification_required))
+                     rules=ViewRules(ignore_device_for_verification, device_verification_required),
+                     extend_secs=extend_secs)
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
                          required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
-                         ignore_device_for_verification: bool = False,
-                         device_verification_required: bool = False) -> Ok[ValidatedSession] | Err:
+                         ignore_device_for_verification: bool = False, device_verification_required: bool = False,
+                         session_duration_minutes: int | None = None) -> Ok[ValidatedSession] | Err:
     """Like ``validate``, and rotates the token when due (``data.new_session_token``)."""
+    extend_secs = _duration_secs(session_duration_minutes)
+    if isinstance(extend_secs, Err):
+        return extend_secs
     return _validate(session_token=session_token, refresh=True, required_tags=required_tags,
                      client=ClientInfo(ip_address, user_agent, device_verification),
-                     rules=ViewRules(ignore_device_for_verification, device_verification_required))
+                     rules=ViewRules(ignore_device_for_verification, device_verification_required),
+                     extend_secs=extend_secs)
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def validate_for_engine(*, session_token: Any, client: ClientInfo, refresh: bool,
                         rules: ViewRules = ViewRules()) -> Ok[ValidatedSession] | Err:
     """The session engine's load: ``validate`` (or ``validate_and_refresh``) that also accepts
-    a visitor's ownerless session, which only ``request.session`` has a use for."""
-    return _validate(session_token=session_token, client=client, refresh=refresh, rules=rules, allow_anonymous=True)
+    a visitor's ownerless session, which only ``request.session`` has a use for. With
+    ``SLIDING_ABSOLUTE_LIFETIME_SECS`` every request extends the session that far."""
+    return _validate(session_token=session_token, client=client, refresh=refresh, rules=rules, allow_anonymous=True,
+                     extend_secs=byo_settings.SLIDING_ABSOLUTE_LIFETIME_SECS)
 
 
 # --- invalidate -----------------------------------------------------------------------
