@@ -68,11 +68,13 @@ _REFUSED = [
     ("max_concurrent_sessions_per_user_per_tag", "1001",
      {"overrides": {"max_concurrent_sessions_per_user_per_tag": 1001}}),
     ("on_session_limit_exceeded", "drop_newest", {"overrides": {"on_session_limit_exceeded": "drop_newest"}}),
+    ("max_extended_lifetime_secs", "0", {"overrides": {"max_extended_lifetime_secs": 0}}),
+    ("max_extended_lifetime_secs", "34560001", {"overrides": {"max_extended_lifetime_secs": 34_560_001}}),
 ]
 
 
 # Fields whose form field can only produce values every PolicyRule accepts (true / false / not set).
-_ALWAYS_ACCEPTED = {"disallow_ip_address_changes", "device_verification_required"}
+_ALWAYS_ACCEPTED = {"disallow_ip_address_changes", "device_verification_required", "allow_session_extension"}
 
 
 @pytest.mark.parametrize("field,form_value,rule_kwargs", _REFUSED)
