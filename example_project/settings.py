@@ -78,7 +78,13 @@ BYO_SESSIONS = {
     # the digest. This demo digest is of the demo-only key
     # "byo_ik_demo-only-integration-key-change-me"; never ship it.
     "SERVER_INTEGRATION_KEYS": ["700ea8d57f8012d7e53a15e7196a686636dcfc83921cdfdbf8a3062a74592a91"],
+    # Stateless tokens die with their session (docs/stateless-tokens.md, "Revocation"): ended
+    # sessions are recorded in the default cache, Django's local-memory one, which is enough for
+    # the demo's single process; a site with several processes names a shared cache (Redis).
+    "STATELESS_REVOCATION_CACHE": "default",
+    "STATELESS_REVOCATION_CHECK": True,
 }
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {
     "version": 1,

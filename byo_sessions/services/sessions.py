@@ -282,7 +282,7 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
               extend_secs: int | None = None) -> Ok[ValidatedSession] | Err:
     """The one validation behind ``validate``, ``validate_and_refresh`` and the session engine.
 
-    ``extend_secs``: move the absolute end to now + that, within the policy (``_extend``)."""
+    ``extend_secs``: move the absolute end to now + that, within the policy (``expiry.extension``)."""
     ip = _clean_ip(client.ip_address)
     if isinstance(ip, Err):
         return ip

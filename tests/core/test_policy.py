@@ -47,6 +47,7 @@ def test_policy_keys_follow_the_byo_names() -> None:
         "disallow_ip_address_changes", "on_ip_address_change", "on_user_agent_change",
         "max_concurrent_sessions_per_user", "max_concurrent_sessions_per_user_per_tag",
         "on_session_limit_exceeded", "rotation_interval_secs", "device_verification_required",
+        "allow_session_extension", "max_extended_lifetime_secs",
     }
 
 
@@ -159,6 +160,8 @@ valid_override_values: dict[str, st.SearchStrategy] = {
     PER_TAG: st.integers(1, 1000),
     "disallow_ip_address_changes": st.booleans(),
     "device_verification_required": st.booleans(),
+    "allow_session_extension": st.booleans(),
+    "max_extended_lifetime_secs": st.just(400 * DAY),  # never below a lifetime set beside it
     "on_ip_address_change": st.sampled_from([e.value for e in IpChangeAction]),
     "on_user_agent_change": st.sampled_from([e.value for e in UaChangeAction]),
     "on_session_limit_exceeded": st.sampled_from([e.value for e in LimitAction]),
