@@ -166,6 +166,15 @@ def run(args: argparse.Namespace, workdir: str, redis_url: str | None) -> None:
         median = statistics.median(values)
         extra = "" if name == "off" else f"{median - off:+10.1f} us"
         print(f"{name:8s} {median:17.1f} {min(values):8.1f} {max(values):8.1f} {extra:>12s}")
+    if redis_url:  # the floor of the Redis variant: one round trip, no Django, no pickling
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        start = time.perf_counter_ns()
+        for _ in range(args.verifications):
+            client.ping()
+        ping = (time.perf_counter_ns() - start) / args.verifications / 1000
+        print(f"reference: a bare redis-py PING round trip {ping:.1f} us")
     print(f"\n{args.rounds} rounds x {args.verifications} verifications; load average {os.getloadavg()[0]:.2f}")
 
 

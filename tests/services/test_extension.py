@@ -174,3 +174,25 @@ def test_sliding_lifetime_through_drf_with_a_bearer_token(sliding, user, clock):
     clock.advance(2 * HOUR)
     response = api.get("/drf/me/")
     assert response.status_code == 401 and response.json()["type"] == "SessionExpired"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_extensions_never_shorten_one_another(extending, user, clock):
+    """Requests asking for different durations at once: whichever writes last, the end is
+    the furthest asked for (the UPDATE takes GREATEST of the stored end and its own)."""
+    from itertools import count
+
+    from tests.concurrency import run_in_parallel
+
+    created = sessions.create(user_id=user.pk).data
+    clock.advance(30 * 60)
+    numbers = count()
+
+    def validate():
+        minutes = 180 if next(numbers) == 0 else 60  # the first to start asks for the most
+        return sessions.validate(session_token=created.session_token, session_duration_minutes=minutes)
+
+    results = run_in_parallel(12, validate)
+    assert all(r.__class__.__name__ == "Ok" for r in results), results
+    assert stored_expiry(created.session_id) == clock.now() + timedelta(minutes=180)
