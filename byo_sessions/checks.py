@@ -357,6 +357,22 @@ def _check_reauth_url() -> list[CheckMessage]:
     return []
 
 
+def _check_geolocation() -> list[CheckMessage]:
+    source, asn = byo_settings.GEOLOCATION, byo_settings.GEOIP_ASN_DATABASE
+    errors: list[CheckMessage] = []
+    if source not in ("auto", "geoip2", "offline", None):
+        errors.append(Error(f"BYO_SESSIONS['GEOLOCATION'] must be 'auto', 'geoip2', 'offline' or None, not {source!r}.",
+                            hint="See docs/settings.md (Geolocation).", id="byo_sessions.E041"))
+    elif source == "geoip2" and not getattr(settings, "GEOIP_PATH", None):
+        errors.append(Error("BYO_SESSIONS['GEOLOCATION'] is 'geoip2' but GEOIP_PATH is not set.",
+                            hint="Point GEOIP_PATH at a MaxMind or DB-IP database, or use 'auto'.",
+                            id="byo_sessions.E041"))
+    if not isinstance(asn, str) or not asn:
+        errors.append(Error(f"BYO_SESSIONS['GEOIP_ASN_DATABASE'] must be a file name such as 'GeoLite2-ASN.mmdb', "
+                            f"not {asn!r}.", id="byo_sessions.E041"))
+    return errors
+
+
 _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_unknown_keys, ()),
     (_check_numbers, _POSITIVE_INTS + _OPTIONAL_POSITIVE_INTS + ("ROTATION_GRACE_SECS", "PROXY_COUNT")),
@@ -376,6 +392,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
                                "STATELESS_KEY_MAX_STALENESS_SECS")),
     (_check_unknown_tokens, ("UNKNOWN_TOKEN_THRESHOLD", "UNKNOWN_TOKEN_WINDOW_SECS")),
     (_check_revocation, ("STATELESS_REVOCATION_CACHE", "STATELESS_REVOCATION_CHECK")),
+    (_check_geolocation, ("GEOLOCATION", "GEOIP_ASN_DATABASE")),
 )
 
 

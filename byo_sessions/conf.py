@@ -69,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     "REAUTH_MAX_AGE_SECS": 300,
     "REAUTH_URL": "byo_sessions:reauthenticate",
     "REAUTH_MAX_FAILURES": 5,
+    # Where IP addresses are (services/geo.py): "auto" (Django's GeoIP2 when GEOIP_PATH is set,
+    # else the offline country lookup), "geoip2", "offline", or None (no lookup).
+    "GEOLOCATION": "auto",
+    # An ASN database inside GEOIP_PATH that names each address's network (used when present).
+    "GEOIP_ASN_DATABASE": "GeoLite2-ASN.mmdb",
     # Audit.
     "AUDIT_LOGGER": "byo_sessions.audit",
     # Unknown or malformed tokens from one client IP: one audit row (reason

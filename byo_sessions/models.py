@@ -20,6 +20,30 @@ from django.db.models import Q
 from django.utils.deconstruct import deconstructible
 
 from .core.policy import MAX_LABEL_LENGTH, PolicyValueError, priority_error, selector_error, validate_overrides
+from .values import Location
+
+# Where ``last_ip_address`` is (services/geo.py), written with it: read without a lookup.
+COUNTRY_MAX_LENGTH, CITY_MAX_LENGTH, NETWORK_MAX_LENGTH = 2, 100, 200
+
+
+class LocatedModel(models.Model):
+    """The location columns a session, a device and an audit event share."""
+
+    country = models.CharField(max_length=COUNTRY_MAX_LENGTH, blank=True, default="",
+                               help_text="ISO 3166-1 alpha-2 code of the last IP address's country.")
+    city = models.CharField(max_length=CITY_MAX_LENGTH, blank=True, default="")
+    network = models.CharField(max_length=NETWORK_MAX_LENGTH, blank=True, default="",
+                               help_text="The autonomous system's organisation, when the database has it.")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def location(self) -> Location:
+        return Location(country=self.country, city=self.city, network=self.network)
+
+    def set_location(self, location: Location) -> None:
+        self.country, self.city, self.network = location.country, location.city, location.network
 
 
 def new_session_id() -> str:
@@ -50,6 +74,7 @@ class EndReason(models.TextChoices):
     USER_AGENT_CHANGED = "user_agent_changed", "User-Agent changed"
     SESSION_LIMIT = "session_limit", "Concurrent session limit"
     REAUTHENTICATION_FAILED = "reauthentication_failed", "Re-authentication failed too often"
+    COUNTRY_CHANGED = "country_changed", "Country changed"
 
 
 SESSION_ID_MAX_LENGTH = 40  # ids longer than this name no session (looked up without a query)
@@ -64,7 +89,7 @@ class SessionQuerySet(models.QuerySet["Session"]):
         return self.filter(ended_at__isnull=True, expires_at__gt=now)
 
 
-class Session(models.Model):
+class Session(LocatedModel):
     id = models.CharField(primary_key=True, max_length=SESSION_ID_MAX_LENGTH, default=new_session_id, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_sessions"
@@ -159,7 +184,7 @@ class RetiredToken(models.Model):
     retired_at = models.DateTimeField()
 
 
-class Device(models.Model):
+class Device(LocatedModel):
     id = models.CharField(primary_key=True, max_length=40, default=new_device_id, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_devices"
@@ -268,6 +293,13 @@ class TagPolicy(models.Model):
     on_user_agent_change = models.CharField(
         max_length=20, null=True, blank=True, choices=[("allow", "Allow"), ("invalidate", "End the session")]
     )
+    on_country_change = models.CharField(
+        max_length=20,
+        null=True,
+        blank=True,
+        choices=[("allow", "Allow"), ("challenge", "Require a device challenge"), ("invalidate", "End the session")],
+        help_text="When a session's IP address moves to another country.",
+    )
     max_concurrent_sessions_per_user = models.PositiveIntegerField(
         null=True, blank=True, validators=_key("max_concurrent_sessions_per_user"))
     max_concurrent_sessions_per_user_per_tag = models.PositiveIntegerField(
@@ -314,7 +346,7 @@ class PolicyVersion(models.Model):
     version = models.BigIntegerField(default=0)
 
 
-class AuditEvent(models.Model):
+class AuditEvent(LocatedModel):
     """Append-only record of a session lifecycle event. Never holds a raw token."""
 
     class Type(models.TextChoices):
@@ -332,6 +364,7 @@ class AuditEvent(models.Model):
         IP_CHANGED = "ip_changed"
         USER_AGENT_CHANGED = "user_agent_changed"
         SESSION_LIMIT_EXCEEDED = "session_limit_exceeded"
+        NEW_COUNTRY = "new_country"
         DEVICE_REGISTERED = "device_registered"
         NEW_DEVICE_DETECTED = "new_device_detected"
         DEVICE_VERIFICATION_FAILED = "device_verification_failed"

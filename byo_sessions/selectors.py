@@ -37,7 +37,8 @@ _plans: dict[tuple[str, str], _Plan] = {}
 # deferred on the instance it returns; reading one would cost a query, so keep this list
 # to what validation, rotation and ending truly do not touch).
 COLD_SESSION_COLUMNS = frozenset({"client", "user_agent", "ended_by", "previous_token_valid_until",
-                                  "authenticated_at", "authentication_factors", "reauthentication_failures"})
+                                  "authenticated_at", "authentication_factors", "reauthentication_failures",
+                                  "city", "network"})
 
 
 def _concrete(model: type[models.Model]) -> list[models.Field]:

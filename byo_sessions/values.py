@@ -229,6 +229,18 @@ class ClientDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """Where an IP address is (``services/geo.py``); empty strings where the database has no answer."""
+
+    country: str = ""  # ISO 3166-1 alpha-2, e.g. "DE"
+    city: str = ""
+    network: str = ""  # the autonomous system's organisation, e.g. "Deutsche Telekom AG"
+
+    def __bool__(self) -> bool:
+        return bool(self.country or self.city or self.network)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionInfo:
     session_id: str
     user_id: Any
@@ -243,6 +255,7 @@ class SessionInfo:
     tags: tuple[str, ...]
     metadata: dict[str, Any]
     has_device_registered: bool
+    location: Location = Location()  # of ``last_ip_address``
 
     @property
     def is_active(self) -> bool:

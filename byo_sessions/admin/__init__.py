@@ -271,7 +271,7 @@ class TagPolicyAdmin(PolicyJsonMixin, PolicyAuditMixin, SecretSafeAdmin):
         ("Lifetimes", {"fields": ("absolute_lifetime_secs", "inactivity_timeout_secs", "rotation_interval_secs",
                                   "allow_session_extension", "max_extended_lifetime_secs")}),
         ("Networks", {"fields": ("ip_allowlist", "ip_blocklist", "disallow_ip_address_changes",
-                                 "on_ip_address_change")}),
+                                 "on_ip_address_change", "on_country_change")}),
         ("Browser and device", {"fields": ("on_user_agent_change", "device_verification_required")}),
         ("Concurrent sessions", {"fields": ("max_concurrent_sessions_per_user",
                                             "max_concurrent_sessions_per_user_per_tag",

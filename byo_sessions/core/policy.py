@@ -4,7 +4,7 @@ Everything here is pure: the integrator turns settings and ``TagPolicy`` rows
 (or an imported JSON document) into a :class:`PolicySet`, and
 :meth:`PolicySet.resolve` turns a session's tags into one :class:`Policy`.
 Setting names follow the BYO ``session_config.jsonc`` schema where it has
-one; ``ip_blocklist``, ``on_ip_address_change``, ``on_user_agent_change``,
+one; ``ip_blocklist``, ``on_ip_address_change``, ``on_user_agent_change``, ``on_country_change``,
 ``rotation_interval_secs``, ``device_verification_required``,
 ``allow_session_extension`` and ``max_extended_lifetime_secs`` are ours.
 
@@ -70,6 +70,7 @@ from .text import unstorable_reason
 
 __all__ = [
     "DEFAULTS_LABEL",
+    "CountryChangeAction",
     "IpChangeAction",
     "LimitAction",
     "POLICY_KEYS",
@@ -101,6 +102,14 @@ _SHOWN_CHARS = 60
 
 
 class IpChangeAction(enum.StrEnum):
+    ALLOW = "allow"
+    CHALLENGE = "challenge"
+    INVALIDATE = "invalidate"
+
+
+class CountryChangeAction(enum.StrEnum):
+    """What a session's move to another country does (its IP's country, ``services/geo.py``)."""
+
     ALLOW = "allow"
     CHALLENGE = "challenge"
     INVALIDATE = "invalidate"
@@ -221,6 +230,7 @@ _CLEANERS: dict[str, Callable[[object, str], Any]] = {
     "disallow_ip_address_changes": _flag,
     "on_ip_address_change": _choice(IpChangeAction),
     "on_user_agent_change": _choice(UaChangeAction),
+    "on_country_change": _choice(CountryChangeAction),
     "max_concurrent_sessions_per_user": _count,
     PER_TAG_KEY: _count,
     "on_session_limit_exceeded": _choice(LimitAction),
@@ -363,6 +373,7 @@ _BUILT_IN: Mapping[str, Any] = MappingProxyType({
     "disallow_ip_address_changes": False,
     "on_ip_address_change": IpChangeAction.ALLOW,
     "on_user_agent_change": UaChangeAction.ALLOW,
+    "on_country_change": CountryChangeAction.ALLOW,
     "max_concurrent_sessions_per_user": None,
     "on_session_limit_exceeded": LimitAction.DROP_OLDEST,
     "rotation_interval_secs": None,
@@ -394,6 +405,7 @@ class Policy:
     disallow_ip_address_changes: bool = False
     on_ip_address_change: IpChangeAction = IpChangeAction.ALLOW
     on_user_agent_change: UaChangeAction = UaChangeAction.ALLOW
+    on_country_change: CountryChangeAction = CountryChangeAction.ALLOW
     max_concurrent_sessions_per_user: int | None = None
     max_concurrent_sessions_per_user_per_tag: Mapping[str, int] = field(default_factory=dict)
     on_session_limit_exceeded: LimitAction = LimitAction.DROP_OLDEST

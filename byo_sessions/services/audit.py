@@ -21,6 +21,7 @@ from django.core.cache import caches
 from django.db import transaction
 
 from .. import selectors
+from . import geo
 from ..core import clock
 from ..conf import byo_settings
 from ..models import AuditEvent, Session
@@ -64,6 +65,7 @@ def _log(event: Event, when: str) -> None:
 
 
 def _row(event: Event) -> AuditEvent:
+    location = geo.locate(event.ip_address)  # cached per IP: a bulk ending of many rows looks up each IP once
     return AuditEvent(
         created_at=clock.now(),
         event_type=event.event_type,
@@ -74,6 +76,9 @@ def _row(event: Event) -> AuditEvent:
         reason=event.reason[:60],
         actor=event.actor[:200],
         details=event.details,
+        country=location.country,
+        city=location.city,
+        network=location.network,
     )
 
 

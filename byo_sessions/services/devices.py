@@ -35,7 +35,7 @@ from ..values import DeviceChallenge, DeviceVerification, Err, ErrorType, Ok, er
 from ..core.text import usable_identifier
 from ..core.tokens import hash_token, is_well_formed
 from ..core.user_agent import clean_user_agent, parse_user_agent
-from . import expiry
+from . import expiry, geo
 from .owners import Owner
 
 # Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.
@@ -162,6 +162,7 @@ def bind_device(session: Session, verified: VerifiedProof, *, remember: bool, ip
                 user_agent: str) -> tuple[Device, bool]:
     """Attach the proven key to ``session``; returns (device, new_device_detected)."""
     now = clock.now()
+    location = geo.locate(ip_address)
     device = Owner.of(session).devices().filter(thumbprint=verified.thumbprint).first()
     is_new = device is None or not device.remembered
     if device is None:
@@ -169,10 +170,13 @@ def bind_device(session: Session, verified: VerifiedProof, *, remember: bool, ip
                         thumbprint=verified.thumbprint, public_jwk=dict(verified.public_jwk),
                         display_name=parse_user_agent(user_agent).display_name, remembered=remember,
                         first_seen_at=now, last_seen_at=now, last_ip_address=ip_address, last_user_agent=user_agent)
+        device.set_location(location)
         device.save(force_insert=True)
     else:
         Device.objects.filter(pk=device.pk).update(last_seen_at=now, last_ip_address=ip_address,
-                                                   last_user_agent=user_agent, remembered=remember or device.remembered)
+                                                   last_user_agent=user_agent, remembered=remember or device.remembered,
+                                                   country=location.country, city=location.city,
+                                                   network=location.network)
     Session.objects.filter(pk=session.pk).update(device=device, device_thumbprint=verified.thumbprint)
     session.device_id, session.device_thumbprint = device.pk, verified.thumbprint
     audit.record(Event.for_session(EventType.DEVICE_REGISTERED, session, ip_address=ip_address,

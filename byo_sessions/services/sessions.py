@@ -43,7 +43,7 @@ from ..core.text import json_depth, unstorable_in_json, usable_identifier
 from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..core.tokens import hash_token, is_well_formed, new_token
 from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
-from . import devices, limits, owners, policies, reauthentication, rotation
+from . import devices, geo, limits, owners, policies, reauthentication, rotation
 from .ending import end_sessions
 from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from, extension
 from .validation import RequestContext, _fail_repeatable, check_session
@@ -168,6 +168,7 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
         session.authenticated_at = now
         factors = [*authentication, *([reauthentication.DEVICE_PROOF] if proof is not None else [])]
         session.authentication_factors = reauthentication.at_login(factors, now)
+    session.set_location(geo.locate(ip))
     refused_limit: Err | None = None
     refused_device: Err | None = None
     with transaction.atomic():
@@ -205,6 +206,7 @@ def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: 
     session.save(force_insert=True)
     SessionTag.objects.bulk_create([SessionTag(session=session, tag=t) for t in tags])
     audit.record(Event.for_session(EventType.SESSION_CREATED, session, actor=actor, details={"tags": tags}))
+    _record_new_country(session, owner, actor)
     new_device = False
     if proof is not None and registration is not None:
         refused = devices.consume_jti(proof, ErrorType.INVALID_DEVICE_REGISTRATION)
@@ -216,6 +218,18 @@ def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: 
         sender=Session, session_id=session.id, user_ref=owner.ref, tags=tags, metadata=metadata,
         ip_address=ip, user_agent=ua))
     return new_device, None
+
+
+def _record_new_country(session: Session, owner: owners.Owner, actor: str) -> None:
+    """A login from a country none of the owner's earlier sessions came from: ``new_country``.
+    (The first located login has nothing to compare with, so it is not news.)"""
+    if not session.country:
+        return
+    known = set(owner.sessions().exclude(pk=session.pk).exclude(country="")
+                .values_list("country", flat=True).distinct()[:300])
+    if known and session.country not in known:
+        audit.record(Event.for_session(EventType.NEW_COUNTRY, session, actor=actor, reason="login",
+                                       details={"after": session.country, "known": sorted(known)[:20]}))
 
 
 def as_validated(created: CreatedSession, *, user: Any, tags: list[str] | None, metadata: dict[str, Any] | None,
@@ -550,6 +564,7 @@ def session_info(session: Session) -> SessionInfo:
             os=summary.get("os"), os_version=summary.get("os_version"),
         ),
         tags=tuple(session.tags), metadata=session.metadata, has_device_registered=session.device_id is not None,
+        location=session.location,
     )
 
 

@@ -14,10 +14,10 @@ from . import audit
 from .. import signals
 from .audit import Event, EventType
 from ..models import EndReason, Session
-from ..core.policy import IpChangeAction, Policy, UaChangeAction
-from ..values import ClientInfo, DeviceVerification, Err, ErrorType, err
+from ..core.policy import CountryChangeAction, IpChangeAction, Policy, UaChangeAction
+from ..values import ClientInfo, DeviceVerification, Err, ErrorType, Location, err
 from ..core.user_agent import parse_user_agent, suspicious_change
-from . import devices, policies
+from . import devices, geo, policies
 from .ending import end_session
 from .expiry import end_due, ended_error
 
@@ -108,9 +108,10 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
         return _fail_repeatable(session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, refused.reason, refused.message,
                                 **refused.details)
     ip, last = ctx.ip_address, session.last_ip_address
-    if ip is None or last is None or ip == last:
+    if ip is None or last is None or ip == last:  # the steady path: no lookup, nothing to write
         if ip is not None and last is None:
             changes.fields["last_ip_address"] = ip
+            _set_location(changes, geo.locate(ip))
         return False
     if policy.disallow_ip_address_changes and ip != session.ip_address:
         return _fail_repeatable(session, ctx, ErrorType.IP_ADDRESS_CHANGED, "ip_changes_disallowed",
@@ -123,18 +124,50 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
         end_session(session, reason=EndReason.IP_CHANGED, details={"before": last, "after": ip, "policy": decided_by})
         return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because its IP address changed.",
                    reason=EndReason.IP_CHANGED, ip_address=ip, session_ended=True, policy=decided_by)
-    if action == IpChangeAction.CHALLENGE:
+    moved = _country_move(session, ip)
+    country_action = policy.on_country_change if moved is not None else CountryChangeAction.ALLOW
+    if country_action == CountryChangeAction.INVALIDATE and moved is not None:
+        decided_by = policy.sources.get("on_country_change", "")
+        audit.record(Event.for_session(EventType.NEW_COUNTRY, session, ip_address=ip, user_agent=ctx.user_agent or "",
+                                       reason=str(country_action), details={
+                                           "before": moved[0], "after": moved[1], "ip_before": last}))
+        end_session(session, reason=EndReason.COUNTRY_CHANGED, details={
+            "before": last, "after": ip, "country_before": moved[0], "country_after": moved[1],
+            "policy": decided_by})
+        return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because it moved to another country.",
+                   reason=EndReason.COUNTRY_CHANGED, ip_address=ip, session_ended=True, policy=decided_by,
+                   country=moved[1])
+    if action == IpChangeAction.CHALLENGE or country_action == CountryChangeAction.CHALLENGE:
         return True  # services.devices decides; the change is recorded only once proven
     _accept_ip_change(session, ctx, changes, str(action))
     return False
 
 
+def _country_move(session: Session, ip: str) -> tuple[str, str] | None:
+    """(country before, country after) when ``ip`` is in another known country than the session."""
+    after = geo.locate(ip).country
+    if session.country and after and after != session.country:
+        return session.country, after
+    return None
+
+
+def _set_location(changes: Changes, location: Location) -> None:
+    changes.fields.update(country=location.country, city=location.city, network=location.network)
+
+
 def _accept_ip_change(session: Session, ctx: RequestContext, changes: Changes, how: str) -> None:
-    """Remember the new IP (so the change is acted on once) and audit it."""
+    """Remember the new IP and where it is (so the change is acted on once), and audit it:
+    ``new_country`` too when the session moved between two known countries."""
     changes.fields["last_ip_address"] = ctx.ip_address
+    location = geo.locate(ctx.ip_address)
     changes.events.append(Event.for_session(EventType.IP_CHANGED, session, ip_address=ctx.ip_address,
                                             user_agent=ctx.user_agent or "", reason=how,
                                             details={"before": session.last_ip_address, "after": ctx.ip_address}))
+    if session.country and location.country and location.country != session.country:
+        changes.events.append(Event.for_session(
+            EventType.NEW_COUNTRY, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "", reason=how,
+            details={"before": session.country, "after": location.country, "ip_before": session.last_ip_address}))
+    _set_location(changes, location)
 
 
 def _check_user_agent(session: Session, policy: Policy, ctx: RequestContext, changes: Changes) -> Err | None:

@@ -19,7 +19,7 @@ def _policy_form(**fields):
     data = {"selector": "org:acme", "priority": "100", "description": "", "absolute_lifetime_secs": "",
             "inactivity_timeout_secs": "", "rotation_interval_secs": "", "ip_allowlist": "null",
             "ip_blocklist": "null", "disallow_ip_address_changes": "unknown", "on_ip_address_change": "",
-            "on_user_agent_change": "", "device_verification_required": "unknown",
+            "on_user_agent_change": "", "on_country_change": "", "device_verification_required": "unknown",
             "max_concurrent_sessions_per_user": "", "max_concurrent_sessions_per_user_per_tag": "",
             "on_session_limit_exceeded": ""}
     data.update(fields)
@@ -63,6 +63,7 @@ _REFUSED = [
     ("ip_blocklist", '["garbage"]', {"overrides": {"ip_blocklist": ["garbage"]}}),
     ("on_ip_address_change", "block", {"overrides": {"on_ip_address_change": "block"}}),
     ("on_user_agent_change", "challenge", {"overrides": {"on_user_agent_change": "challenge"}}),
+    ("on_country_change", "block", {"overrides": {"on_country_change": "block"}}),
     ("max_concurrent_sessions_per_user", "0", {"overrides": {"max_concurrent_sessions_per_user": 0}}),
     ("max_concurrent_sessions_per_user", "1001", {"overrides": {"max_concurrent_sessions_per_user": 1001}}),
     ("max_concurrent_sessions_per_user_per_tag", "1001",

@@ -16,6 +16,7 @@ from byo_sessions.core.policy import (
     PolicySet,
     PolicyValueError,
     UaChangeAction,
+    CountryChangeAction,
     label_error,
     parse_policy_document,
     policy_document,
@@ -44,7 +45,7 @@ def errors_of(call: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
 def test_policy_keys_follow_the_byo_names() -> None:
     assert set(POLICY_KEYS) == {
         "absolute_lifetime_secs", "inactivity_timeout_secs", "ip_allowlist", "ip_blocklist",
-        "disallow_ip_address_changes", "on_ip_address_change", "on_user_agent_change",
+        "disallow_ip_address_changes", "on_ip_address_change", "on_user_agent_change", "on_country_change",
         "max_concurrent_sessions_per_user", "max_concurrent_sessions_per_user_per_tag",
         "on_session_limit_exceeded", "rotation_interval_secs", "device_verification_required",
         "allow_session_extension", "max_extended_lifetime_secs",
@@ -54,6 +55,7 @@ def test_policy_keys_follow_the_byo_names() -> None:
 def test_enum_values() -> None:
     assert [e.value for e in IpChangeAction] == ["allow", "challenge", "invalidate"]
     assert [e.value for e in UaChangeAction] == ["allow", "invalidate"]
+    assert [e.value for e in CountryChangeAction] == ["allow", "challenge", "invalidate"]
     assert [e.value for e in LimitAction] == ["drop_oldest", "drop_least_recently_active", "reject_new"]
 
 
@@ -164,6 +166,7 @@ valid_override_values: dict[str, st.SearchStrategy] = {
     "max_extended_lifetime_secs": st.just(400 * DAY),  # never below a lifetime set beside it
     "on_ip_address_change": st.sampled_from([e.value for e in IpChangeAction]),
     "on_user_agent_change": st.sampled_from([e.value for e in UaChangeAction]),
+    "on_country_change": st.sampled_from([e.value for e in CountryChangeAction]),
     "on_session_limit_exceeded": st.sampled_from([e.value for e in LimitAction]),
     "ip_allowlist": st.lists(st.ip_addresses(v=4).map(lambda a: f"{a}/32") | st.just("10.0.0.0/8") | st.just("2001:db8::/32"), max_size=3),
     "ip_blocklist": st.lists(st.ip_addresses(v=6).map(str), max_size=2),
