@@ -274,3 +274,41 @@ def wants_json(request: HttpRequest) -> bool:
         or request.META.get("HTTP_AUTHORIZATION", "").lower().startswith("bearer ")
         or request.content_type == "application/json"
     )
+
+
+# --- why a browser was signed out ---------------------------------------------------------
+
+SIGNED_OUT_COOKIE = "byo_signed_out"
+_SIGNED_OUT_SALT = "byo_sessions.signed_out"
+SIGNED_OUT_MAX_AGE_SECS = 600
+
+
+def ended_reason(error: SessionError | None) -> str | None:
+    """The end reason of a presented session that has ended (by now or during this request),
+    or None for every other refusal (an unknown token says nothing about a session)."""
+    if error is None or error.type == ErrorType.INVALID_SESSION_TOKEN:
+        return None
+    ended = error.type in TERMINAL_ERRORS or bool(error.details.get("session_ended"))
+    reason = error.details.get("reason")
+    return str(reason) if ended and isinstance(reason, str) and reason else None
+
+
+def set_signed_out_notice(response: HttpResponse, reason: str) -> None:
+    """A short-lived signed cookie with the end reason, so the next page (the login page)
+    can say why this browser was signed out; it carries no token and no id."""
+    response.set_signed_cookie(
+        SIGNED_OUT_COOKIE, reason, salt=_SIGNED_OUT_SALT, max_age=SIGNED_OUT_MAX_AGE_SECS,
+        path=settings.SESSION_COOKIE_PATH, domain=settings.SESSION_COOKIE_DOMAIN,
+        secure=bool(settings.SESSION_COOKIE_SECURE), httponly=True, samesite="Lax")
+
+
+def signed_out_notice(request: HttpRequest) -> str | None:
+    """The end reason ``set_signed_out_notice`` left for this browser, if it is genuine and fresh."""
+    value = request.get_signed_cookie(SIGNED_OUT_COOKIE, default=None, salt=_SIGNED_OUT_SALT,
+                                      max_age=SIGNED_OUT_MAX_AGE_SECS)
+    return value if isinstance(value, str) and value else None
+
+
+def clear_signed_out_notice(response: HttpResponse) -> None:
+    response.delete_cookie(SIGNED_OUT_COOKIE, path=settings.SESSION_COOKIE_PATH,
+                           domain=settings.SESSION_COOKIE_DOMAIN, samesite="Lax")

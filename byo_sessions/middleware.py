@@ -140,6 +140,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return response
         if (store.key_changed or store.expiry_changed) and not store.modified and not store.is_empty():
             return self._set_new_key(store, response)  # rotated or extended: a new cookie, nothing to write
+        if store.token_dead and (reason := http.ended_reason(store.error)) is not None and response.status_code < 500:
+            http.set_signed_out_notice(response, reason)  # the login page can say why (byo_sessions.account)
         return super().process_response(request, response)
 
     def _set_new_key(self, store: SessionStore, response: HttpResponse) -> HttpResponse:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from byo_sessions.account.urls import account_urls
 from byo_sessions.decorators import reauth_required
 from byo_sessions.views import ReauthenticatePage
 from example_project.demo import views
@@ -10,9 +11,9 @@ urlpatterns = [
     path("login/", views.DemoLoginView.as_view(), name="login"),
     path("logout/", views.logout, name="logout"),
     path("account/", views.account, name="account"),
-    path("account/sessions/", views.session_list, name="sessions"),
-    path("account/sessions/<str:session_id>/end/", views.end_session, name="end-session"),
-    path("account/sessions/end-others/", views.end_other_sessions, name="end-other-sessions"),
+    # The package's "Your sessions" pages, in the demo's layout (byo_sessions.account); signing
+    # out the other sessions asks for a recent sign-in (reauth_required, ASVS 3.7.1).
+    path("account/sessions/", include(account_urls(base_template="demo/base.html", reauth_to_end_others=True))),
     path("account/password/", reauth_required(views.DemoPasswordChangeView.as_view()), name="password-change"),
     # byo_sessions' re-authentication page in the demo's look (BYO_SESSIONS["REAUTH_URL"]).
     path("account/confirm/", ReauthenticatePage.as_view(template_name="demo/reauthenticate.html"),

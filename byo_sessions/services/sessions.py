@@ -579,6 +579,16 @@ def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = No
     return Ok([info for info in infos if info.expires_at > now])
 
 
+def fetch_recently_ended(*, user_id: Any = None, external_user_id: str | None = None, since: datetime,
+                         limit: int = 10) -> Ok[list[SessionInfo]] | Err:
+    """The user's sessions ended since ``since``, most recent first (an account page's history)."""
+    queryset = owners.sessions_of(user_id, external_user_id)
+    if isinstance(queryset, Err):
+        return queryset
+    rows = queryset.filter(ended_at__gte=since).order_by("-ended_at")[:limit]
+    return Ok([session_info(s) for s in rows])
+
+
 def fetch_by_id(*, session_id: str) -> Ok[SessionInfo] | Err:
     session = Session.objects.filter(pk=session_id).first() if looks_like_session_id(session_id) else None
     if session is None:

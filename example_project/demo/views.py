@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.views import LoginView, PasswordChangeView
+from django.contrib.auth.views import PasswordChangeView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
@@ -13,34 +13,24 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import byo_sessions
-from byo_sessions import sessions
-from byo_sessions.adapter import get_adapter
+from byo_sessions.account import views as account_views
 from byo_sessions.drf.authentication import SessionTokenAuthentication
-from byo_sessions.decorators import login_required, reauth_required
+from byo_sessions.decorators import login_required
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "demo/home.html")
 
 
-class DemoLoginView(LoginView):
-    """Django's login view and form; the template adds a device proof (``device_proof``)
-    that ``byo_sessions.login`` verifies and binds to the new session. The tags are the
-    adapter's (``adapter.DemoAdapter``), as for the admin's login form."""
+class DemoLoginView(account_views.LoginView):
+    """The package's login view (``byo_sessions.account.views.LoginView``: Django's form, the
+    adapter's tags (``adapter.DemoAdapter``), why a browser was signed out, the session-limit
+    way out) with the demo's template, which adds a device proof (``device_proof``) that
+    ``byo_sessions.login`` verifies and binds to the new session."""
 
     template_name = "demo/login.html"
     next_page = "account"
-
-    def form_valid(self, form):
-        user = form.get_user()
-        options = get_adapter().login_options(self.request, user)
-        result = byo_sessions.login(self.request, user, tags=options.tags, metadata=options.metadata)
-        if byo_sessions.is_err(result):
-            form.add_error(None, result.error.message)
-            return self.form_invalid(form)
-        if result.data.new_device_detected:
-            messages.warning(self.request, "New device detected: we sent you an email.")
-        return HttpResponseRedirect(self.get_success_url())
+    new_device_message = "New device detected: we sent you an email."
 
 
 @login_required
@@ -60,37 +50,6 @@ class MeView(APIView):
         # Only a request signed by the session's device gets here, so "device" is true.
         return Response({"username": request.user.get_username(), "session_id": session.session_id,
                          "device": session.has_device_registered})
-
-
-@login_required
-def session_list(request: HttpRequest) -> HttpResponse:
-    listed = sessions.fetch_all_for_user(user_id=request.user.pk).data
-    return render(request, "demo/sessions.html", {
-        "sessions": listed, "current_id": request.byo_session.session_id})
-
-
-@require_POST
-@login_required
-def end_session(request: HttpRequest, session_id: str) -> HttpResponse:
-    result = sessions.invalidate_by_id(session_id=session_id, user_id=request.user.pk, reason="user",
-                                       actor=f"user:{request.user.pk}")
-    if byo_sessions.is_ok(result):
-        messages.success(request, "That session has ended.")
-    else:
-        messages.error(request, result.error.message)
-    if session_id == request.byo_session.session_id:
-        return HttpResponseRedirect(reverse("login"))
-    return HttpResponseRedirect(reverse("sessions"))
-
-
-@require_POST
-@reauth_required  # a sensitive action: the password within REAUTH_MAX_AGE_SECS (ASVS 3.7.1)
-def end_other_sessions(request: HttpRequest) -> HttpResponse:
-    ended = sessions.invalidate_all_for_user_except_one(
-        user_id=request.user.pk, session_id_to_keep=request.byo_session.session_id, reason="user",
-        actor=f"user:{request.user.pk}").data
-    messages.success(request, f"Ended {ended} other session(s).")
-    return HttpResponseRedirect(reverse("sessions"))
 
 
 class DemoPasswordChangeView(PasswordChangeView):

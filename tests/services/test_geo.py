@@ -7,6 +7,9 @@ own; one test reads the offline country package's shipped data.
 """
 from __future__ import annotations
 
+import functools
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,14 @@ _PLACES = {
 }
 
 
+@functools.cache
+def written_databases() -> Path:
+    """The City and ASN databases, written once per test run (writing takes a few seconds)."""
+    directory = Path(tempfile.mkdtemp(prefix="byo-geoip-"))
+    _write_databases(directory)
+    return directory
+
+
 def _write_databases(directory: Path) -> None:
     city = MMDBWriter(ip_version=6, database_type="GeoLite2-City", languages=["en"], description={"en": "test"},
                       ipv4_compatible=True)
@@ -49,11 +60,10 @@ def _write_databases(directory: Path) -> None:
 
 
 @pytest.fixture
-def geoip(settings: Any, tmp_path: Path) -> Path:
+def geoip(settings: Any) -> Iterator[Path]:
     """Django's GeoIP2 over the test's own databases (GEOLOCATION "auto" picks it up)."""
-    _write_databases(tmp_path)
-    settings.GEOIP_PATH = str(tmp_path)
-    yield tmp_path
+    settings.GEOIP_PATH = str(written_databases())
+    yield written_databases()
     geo.forget_cached()
 
 
