@@ -35,13 +35,5 @@ def place(location: Location | None) -> str:
 
 
 @register.filter
-def flag(code: str) -> str:
-    """The flag emoji of an ISO 3166-1 alpha-2 code (regional indicator symbols)."""
-    if len(code or "") != 2 or not code.isalpha():
-        return ""
-    return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in code.upper())
-
-
-@register.filter
 def ended_reason(reason: str) -> str:
     return ended_in_words(reason)
