@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from byo_sessions import sessions
 from byo_sessions.conf import byo_settings
 from byo_sessions.core.dpop import jwk_thumbprint
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
@@ -208,17 +209,21 @@ def test_a_sensitive_page_is_confirmed_with_the_device_key(page: Page, demo: Any
 
 
 def test_a_sensitive_action_is_confirmed_with_the_password(page: Page, demo: Any) -> None:
+    other = sessions.create(user_id=demo.pk, ip_address="127.0.0.1", user_agent="Other/1.0").data
     log_in(page)
     _make_authentication_stale(demo)
     page.goto("/account/sessions/")
-    page.click("#end-others")  # a POST: confirmed, then back on the page it was sent from
+    page.click("#end-others")  # the package's confirmation page (byo_sessions.account)
+    page.click("#confirm-end-others")  # a POST: confirmed, then back on the page it was sent from
     page.wait_for_url(lambda url: urlsplit(url).path == "/account/confirm/", timeout=10_000)
     page.fill("#id_reauth_password", "not-it")
     page.click("#byo-reauth-submit")
     expect(page.locator("#byo-reauth-error")).to_contain_text("4 attempt(s) left")
     page.fill("#id_reauth_password", PASSWORD)
     page.click("#byo-reauth-submit")
+    page.wait_for_url("**/account/sessions/end-others/", timeout=10_000)
+    assert Session.objects.get(pk=other.session_id).ended_at is None  # nothing ended before the sign-in
+    page.click("#confirm-end-others")
     page.wait_for_url("**/account/sessions/", timeout=10_000)
-    page.click("#end-others")
-    page.wait_for_url("**/account/sessions/", timeout=10_000)
-    assert "Ended 0 other session(s)." in messages(page)
+    assert "Signed out 1 other session." in messages(page)
+    assert Session.objects.get(pk=other.session_id).end_reason == "user"
