@@ -288,9 +288,15 @@ def ended_reason(error: SessionError | None) -> str | None:
     or None for every other refusal (an unknown token says nothing about a session)."""
     if error is None or error.type == ErrorType.INVALID_SESSION_TOKEN:
         return None
+    if error.type in _ENDED_BY_TYPE:  # their ``reason`` says how (``retired_token``, ``os_changed``)
+        return _ENDED_BY_TYPE[error.type]
     ended = error.type in TERMINAL_ERRORS or bool(error.details.get("session_ended"))
     reason = error.details.get("reason")
     return str(reason) if ended and isinstance(reason, str) and reason else None
+
+
+_ENDED_BY_TYPE = {ErrorType.TOKEN_REUSE_DETECTED: "token_reuse_detected",
+                  ErrorType.USER_AGENT_CHANGED: "user_agent_changed"}
 
 
 def set_signed_out_notice(response: HttpResponse, reason: str) -> None:

@@ -146,11 +146,11 @@ class LoginView(auth_views.LoginView):
         user = form.get_user()
         result = self._login(user)
         if isinstance(result, Err) and result.error.type == ErrorType.SESSION_LIMIT_EXCEEDED \
-                and self.request.POST.get("end_oldest") and self._end_oldest(user):
+                and self.request.POST.get("end_oldest") and self._end_oldest(user, result.error.details.get("scope")):
             result = self._login(user)
         if isinstance(result, Err):
             if result.error.type == ErrorType.SESSION_LIMIT_EXCEEDED:
-                self.session_limit_oldest = _oldest(user)
+                self.session_limit_oldest = _oldest(user, result.error.details.get("scope"))
                 form.add_error(None, _("You are signed in on as many devices as your account allows. Sign out on "
                                        "one of them, or end your oldest session below."))
             else:
@@ -164,8 +164,8 @@ class LoginView(auth_views.LoginView):
         options = get_adapter().login_options(self.request, user)
         return auth.login(self.request, user, tags=options.tags, metadata=options.metadata)
 
-    def _end_oldest(self, user: Any) -> bool:
-        oldest = _oldest(user)
+    def _end_oldest(self, user: Any, scope: Any) -> bool:
+        oldest = _oldest(user, scope)
         if oldest is None:
             return False
         ended = session_service.invalidate_by_id(session_id=oldest.session_id, user_id=user.pk,
@@ -179,7 +179,11 @@ class LoginView(auth_views.LoginView):
         return context
 
 
-def _oldest(user: Any) -> SessionInfo | None:
+def _oldest(user: Any, scope: Any) -> SessionInfo | None:
+    """The user's oldest live session within the refused limit's ``scope`` ("user", or
+    "tag role:admin" for a per-tag limit: then the oldest carrying that tag)."""
     live = session_service.fetch_all_for_user(user_id=user.pk)
     infos = live.data if isinstance(live, Ok) else []
+    if isinstance(scope, str) and scope.startswith("tag "):
+        infos = [info for info in infos if scope[len("tag "):] in info.tags]
     return min(infos, key=lambda info: info.created_at, default=None)

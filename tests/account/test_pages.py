@@ -182,3 +182,32 @@ def test_filters(clock):
     assert ago(clock.now() - timedelta(days=2, hours=3)).replace("\xa0", " ") == "2 days ago"
     assert place(Location(country="DE", city="Berlin")) == "Berlin, Germany"
     assert place(Location(country="FR")) == "France" and place(Location()) == ""
+
+
+def test_per_tag_limit_ends_the_oldest_session_with_that_tag(client, alice, clock):
+    TagPolicy.objects.create(selector="role:*", max_concurrent_sessions_per_user_per_tag=1,
+                             on_session_limit_exceeded="reject_new")
+    untagged = sessions.create(user_id=alice.pk, ip_address=PARIS, user_agent=CHROME_LINUX).data  # the oldest
+    clock.advance(60)
+    tagged = sessions.create(user_id=alice.pk, ip_address=BERLIN, user_agent=CHROME_MAC, tags=["role:member"]).data
+    client.defaults.update(HTTP_USER_AGENT=CHROME_MAC, REMOTE_ADDR=BERLIN)
+    refused = client.post("/login/", {"username": "alice", "password": PASSWORD})  # the demo tags role:member
+    assert refused.context["session_limit_oldest"].session_id == tagged.session_id
+    assert client.post("/login/", {"username": "alice", "password": PASSWORD, "end_oldest": "1"}).status_code == 302
+    assert is_err(sessions.validate(session_token=tagged.session_token))
+    assert is_ok(sessions.validate(session_token=untagged.session_token))
+
+
+def test_theft_and_browser_change_notices_name_the_end_reason(client, alice, clock, settings):
+    from byo_sessions.values import ErrorType, SessionError
+    assert http.ended_reason(SessionError(ErrorType.TOKEN_REUSE_DETECTED, {"reason": "retired_token"})) \
+        == EndReason.TOKEN_REUSE_DETECTED
+    assert http.ended_reason(SessionError(ErrorType.USER_AGENT_CHANGED, {"reason": "os_changed"})) \
+        == EndReason.USER_AGENT_CHANGED
+    assert http.ended_reason(SessionError(ErrorType.IP_ADDRESS_NOT_ALLOWED, {"reason": "ip_in_blocklist"})) is None
+    TagPolicy.objects.create(selector="org:*", on_user_agent_change="invalidate")
+    token = sessions.create(user_id=alice.pk, ip_address=BERLIN, user_agent=CHROME_MAC, tags=["org:x"]).data
+    c = browser(client, token.session_token, ua=CHROME_LINUX)  # another OS: suspicious
+    refused = c.get("/account/sessions/")
+    page = c.get(refused["Location"]).content.decode()
+    assert "You were signed out by a security policy: your browser changed." in page
