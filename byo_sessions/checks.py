@@ -362,14 +362,14 @@ def _check_geolocation() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     if source not in ("auto", "geoip2", "offline", None):
         errors.append(Error(f"BYO_SESSIONS['GEOLOCATION'] must be 'auto', 'geoip2', 'offline' or None, not {source!r}.",
-                            hint="See docs/settings.md (Geolocation).", id="byo_sessions.E041"))
+                            hint="See docs/settings.md (Geolocation).", id="byo_sessions.E050"))
     elif source == "geoip2" and not getattr(settings, "GEOIP_PATH", None):
         errors.append(Error("BYO_SESSIONS['GEOLOCATION'] is 'geoip2' but GEOIP_PATH is not set.",
                             hint="Point GEOIP_PATH at a MaxMind or DB-IP database, or use 'auto'.",
-                            id="byo_sessions.E041"))
+                            id="byo_sessions.E050"))
     if not isinstance(asn, str) or not asn:
         errors.append(Error(f"BYO_SESSIONS['GEOIP_ASN_DATABASE'] must be a file name such as 'GeoLite2-ASN.mmdb', "
-                            f"not {asn!r}.", id="byo_sessions.E041"))
+                            f"not {asn!r}.", id="byo_sessions.E050"))
     return errors
 
 

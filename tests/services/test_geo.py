@@ -129,13 +129,13 @@ def test_country_names_follow_the_active_language(settings):
 
 def test_setting_checks(settings):
     settings.BYO_SESSIONS = {"GEOLOCATION": "maxmind"}
-    assert "byo_sessions.E041" in [m.id for m in run_checks()]
+    assert "byo_sessions.E050" in [m.id for m in run_checks()]
     settings.BYO_SESSIONS = {"GEOLOCATION": "geoip2"}  # without GEOIP_PATH
-    assert "byo_sessions.E041" in [m.id for m in run_checks()]
+    assert "byo_sessions.E050" in [m.id for m in run_checks()]
     settings.BYO_SESSIONS = {"GEOIP_ASN_DATABASE": ""}
-    assert "byo_sessions.E041" in [m.id for m in run_checks()]
+    assert "byo_sessions.E050" in [m.id for m in run_checks()]
     settings.BYO_SESSIONS = {"GEOLOCATION": "offline"}
-    assert "byo_sessions.E041" not in [m.id for m in run_checks()]
+    assert "byo_sessions.E050" not in [m.id for m in run_checks()]
 
 
 # --- where it is stored ---------------------------------------------------------------
