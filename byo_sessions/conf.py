@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "CREATE_ONLY_TAG_TYPES": [],
     # Default policy keys applied when no tag rule sets them (see docs/policies.md).
     "DEFAULT_POLICY": {},
+    # The per-request SELECT as a statement prepared once per PostgreSQL connection (no
+    # planning per request). Off by itself under DISABLE_SERVER_SIDE_CURSORS (PgBouncer).
+    "PREPARED_HOT_QUERY": True,
     # Token format.
     "TOKEN_PREFIX": "byo_s_",
     # The session cookie is Django's: SESSION_COOKIE_NAME, _SECURE, _HTTPONLY, _SAMESITE,

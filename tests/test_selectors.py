@@ -93,3 +93,99 @@ def test_rotated_tokens_are_found_by_their_own_lookups(user, clock, settings, dj
         retired = retired_token(oldest)
         assert retired.session.id == session_id and retired.session.user_id == user.pk  # session joined
     assert retired_token(previous) is None and retired_token(current) is None
+
+
+# --- the hot statement, prepared once per PostgreSQL connection -----------------------------
+
+def _hot_sql(captured) -> list[str]:
+    return [q["sql"] for q in captured]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)  # the test closes the connection
+def test_prepared_once_per_connection_then_executed(user, django_assert_num_queries):
+    """The first lookup on a connection prepares and runs in one query; later ones EXECUTE.
+    A new connection (a reconnect) prepares again, with the same results each time."""
+    from django.db import connection
+
+    created = _create(user)
+    token_hash = hash_token(created.session_token)
+    connection.close()  # a fresh connection: nothing prepared on it yet
+    with django_assert_num_queries(1) as first:
+        session = session_by_token_hash(token_hash)
+    with django_assert_num_queries(1) as second:
+        again = session_by_token_hash(token_hash)
+    assert _hot_sql(first)[0].startswith("PREPARE byo_hot_") and "; EXECUTE byo_hot_" in _hot_sql(first)[0]
+    assert _hot_sql(second)[0].startswith("EXECUTE byo_hot_")
+    assert (session.id, session.user.pk, session.tags) == (again.id, again.user.pk, again.tags) == (
+        created.session_id, user.pk, ["org:acme"])
+    assert session_by_token_hash(hash_token("byo_s_" + "B" * 43)) is None  # prepared, no row
+    connection.close()
+    with django_assert_num_queries(1) as reconnected:
+        assert session_by_token_hash(token_hash).id == created.session_id
+    assert _hot_sql(reconnected)[0].startswith("PREPARE byo_hot_")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)  # the test closes the connection and rolls back
+def test_prepared_statement_survives_a_rollback(user):
+    """PREPARE is not undone by a rollback, so the statement is still there afterwards."""
+    from django.db import connection, transaction
+
+    created = _create(user)
+    token_hash = hash_token(created.session_token)
+    connection.close()
+    try:
+        with transaction.atomic():
+            assert session_by_token_hash(token_hash) is not None  # prepared inside the transaction
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    assert session_by_token_hash(token_hash).id == created.session_id  # EXECUTE of that statement
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("how", ["setting", "pgbouncer_flag", "server_side_binding"])
+def test_plain_select_where_a_prepared_statement_may_vanish(user, settings, how, django_assert_num_queries):
+    from django.db import connection
+
+    created = _create(user)
+    if how == "setting":
+        settings.BYO_SESSIONS = {"PREPARED_HOT_QUERY": False}
+    key, value = {"pgbouncer_flag": ("DISABLE_SERVER_SIDE_CURSORS", True),
+                  "server_side_binding": ("OPTIONS", {**connection.settings_dict.get("OPTIONS", {}),
+                                                      "server_side_binding": True})}.get(how, (None, None))
+    saved = dict(connection.settings_dict)
+    if key is not None:
+        connection.settings_dict[key] = value
+    try:
+        with django_assert_num_queries(1) as captured:
+            assert session_by_token_hash(hash_token(created.session_token)).id == created.session_id
+    finally:
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+    assert _hot_sql(captured)[0].startswith("SELECT ")
+
+
+def test_instances_built_through_init_when_someone_listens(user):
+    """A ``post_init`` receiver on the user model (a field tracker) sees the instance built the
+    ordinary way; without one the quicker build gives the same values."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import post_init
+
+    created = _create(user)
+    seen = []
+
+    def tracker(sender, instance, **kwargs):
+        seen.append(instance.__dict__.get("username"))
+
+    post_init.connect(tracker, sender=get_user_model())
+    try:
+        tracked = session_by_token_hash(hash_token(created.session_token))
+    finally:
+        post_init.disconnect(tracker, sender=get_user_model())
+    untracked = session_by_token_hash(hash_token(created.session_token))
+    assert seen == ["alice"]
+    assert tracked.user.__dict__.keys() - {"_state"} == untracked.user.__dict__.keys() - {"_state"}
+    assert not untracked.user._state.adding and untracked.user._state.db == "default"
+    assert untracked.get_deferred_fields() == set(COLD_SESSION_COLUMNS)
