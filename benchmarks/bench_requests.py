@@ -1,34 +1,30 @@
 #!/usr/bin/env python
-"""Cost of one authenticated request: byo_sessions vs stock Django sessions + contrib.auth.
+"""Cost of one authenticated request: byo_sessions against stock Django and its peers.
 
-Run from the repository root:
+Run from the repository root (the ``bench`` extra installs the peers, gunicorn and
+pyinstrument; ``wrk`` is the Debian package):
 
-    .venv/bin/python benchmarks/bench_requests.py [--requests N] [--rounds R]
-                                                  [--postgres HOST:PORT | --sqlite]
-                                                  [--profile [N]]
+    .venv/bin/python benchmarks/bench_requests.py [--http] [--requests N] [--rounds R]
+                                                  [--postgres HOST:PORT [--pgname DB] | --sqlite]
+                                                  [--profile [N]] [--only a,b,...]
 
-One process, one run: three WSGI handlers over the same view and the same database, each
-built under its own ``SESSION_ENGINE`` and ``MIDDLEWARE`` (Django's SessionMiddleware
-reads the engine in ``__init__``):
+One run, one database (a throwaway PostgreSQL by default), the same protected view under
+each stack of ``benchmarks/stacks.py``: no auth, Django's db and cached_db sessions,
+django-rest-knox, allauth usersessions with activity tracking, django-qsessions, and ours
+steady, with IP/UA rules and a tag policy, with a device proof per request, and with a
+stateless JWT through its DRF class.
 
-* ``noauth``  CommonMiddleware only (the floor: request/response plumbing + view),
-* ``stock``   ``django.contrib.sessions.backends.db`` + Django's SessionMiddleware,
-              CommonMiddleware, Django's AuthenticationMiddleware,
-* ``byo``     ``byo_sessions.backends.db`` + byo's SessionMiddleware, CommonMiddleware,
-              byo's AuthenticationMiddleware (the setup the README gives projects),
+* In process (always): each stack's WSGI handler driven round-robin for ``--rounds``
+  rounds of ``--requests`` requests; the median round's microseconds per request, the
+  CPU microseconds (this process plus its PostgreSQL backend, when readable), queries and
+  writes per request (one probe request each) and the ratio to stock Django.
+* Over HTTP (``--http``): gunicorn sync workers serve the same handlers on loopback
+  (``benchmarks/wsgi.py``), ``wrk`` loads each stack for ``--http-secs`` per round, server
+  and load generator pinned to separate cores with ``taskset``: requests/s, p50/p99.
 
-driven round-robin (noauth, stock, byo, noauth, ...) for ``--rounds`` rounds of
-``--requests`` requests each. Both sessions are made by a login (``auth.login`` on a
-stock store, ``byo_sessions.login`` on a byo store), so both carry Django's auth keys and
-both stacks run the session-auth-hash check. Every response is checked (200, body ==
-username, no Set-Cookie), so a broken auth path cannot produce a fast number; one probe
-request per stack checks its SQL (stock 2 SELECTs, byo 1 and no write). The byo session
-is on its steady path for the whole run (no rotation, no last-activity write); the
-script checks the session row afterwards.
-
-By default a throwaway PostgreSQL server is started (as ``scripts/test.sh`` does) and
-removed at exit; ``--postgres HOST:PORT`` uses an existing server (a temporary database
-is created and dropped), ``--sqlite`` a temporary SQLite file. See benchmarks/README.md.
+Every response is checked (status, body = username, no Set-Cookie); the SQL of the
+stacks with a fixed count is checked (stock 2 SELECTs, ours 1 and no write). See
+benchmarks/README.md and docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -54,46 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-USERNAME = "bench-user"
-PATH = "/whoami/"
-USER_AGENT = "byo-bench/1.0"
-CLIENT_IP = "127.0.0.1"
-TARGET = 0.50
+from benchmarks import stacks  # noqa: E402
+from benchmarks.stacks import STACKS  # noqa: E402
 
-BACKEND = "django.contrib.auth.backends.ModelBackend"
-COMMON = "django.middleware.common.CommonMiddleware"
-STOCK_ENGINE = "django.contrib.sessions.backends.db"
-BYO_ENGINE = "byo_sessions.backends.db"
-
-
-@dataclass(frozen=True)
-class Stack:
-    engine: str | None  # SESSION_ENGINE the handler is built under (None: the settings' default)
-    middleware: list[str]
-    tables: tuple[str, ...]  # the table each query of one request reads, in order
-
-
-# Session and authentication middleware where Django's go (README order), CommonMiddleware between.
-STACKS: dict[str, Stack] = {
-    "noauth": Stack(None, [COMMON], ()),
-    "stock": Stack(STOCK_ENGINE, [
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        COMMON,
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-    ], ("django_session", "auth_user")),
-    "byo": Stack(BYO_ENGINE, [
-        "byo_sessions.middleware.SessionMiddleware",
-        COMMON,
-        "byo_sessions.middleware.AuthenticationMiddleware",
-    ], ("byo_sessions_session",)),  # the user is joined into the session's SELECT
-}
-LABELS = {
-    COMMON: "Common",
-    "django.contrib.sessions.middleware.SessionMiddleware": "sessions.SessionMiddleware(db)",
-    "django.contrib.auth.middleware.AuthenticationMiddleware": "auth.AuthenticationMiddleware",
-    "byo_sessions.middleware.SessionMiddleware": "byo.SessionMiddleware(byo db)",
-    "byo_sessions.middleware.AuthenticationMiddleware": "byo.AuthenticationMiddleware",
-}
+TARGETS = {"byo": 0.30, "byo_rules": 0.35, "byo_device": 0.70, "byo_jwt": 0.15}  # issue 10, ratio to stock
 
 
 # --- cleanup (runs on normal exit, errors, Ctrl-C and SIGTERM/SIGHUP) ----------------------
@@ -213,13 +173,15 @@ def configure_database(args: argparse.Namespace, cleanup: Cleanup) -> str:
     else:
         host, port = start_postgres(cleanup)
         origin = "throwaway server"
-    name = create_pg_database(cleanup, host, port, args.pg_user)
+    if args.pgname:  # a pre-seeded database (the flatness figure): used as it is, never dropped
+        name, origin = args.pgname, f"{origin}, existing database"
+    else:
+        name = create_pg_database(cleanup, host, port, args.pg_user)
     os.environ["BYO_BENCH_POSTGRES"] = f"{host}:{port}"
     os.environ["BYO_BENCH_PGNAME"] = name
     os.environ["BYO_BENCH_PGUSER"] = args.pg_user
     os.environ.pop("BYO_BENCH_SQLITE", None)
     return f"PostgreSQL {host}:{port} ({origin}), database {name}"
-
 
 # --- Django ---------------------------------------------------------------------------------
 
@@ -233,102 +195,19 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def build_handlers() -> dict[str, Any]:
-    """One WSGIHandler per stack. load_middleware() runs in the constructor, and Django's
-    SessionMiddleware.__init__ picks its SessionStore from settings.SESSION_ENGINE, so each
-    handler keeps the engine and middleware it was built under."""
-    from django.conf import settings
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.test.utils import override_settings
-
-    handlers = {}
-    for name, stack in STACKS.items():
-        with override_settings(SESSION_ENGINE=stack.engine or settings.SESSION_ENGINE, MIDDLEWARE=stack.middleware):
-            handlers[name] = WSGIHandler()
-    return handlers
-
-
-@dataclass(frozen=True)
-class Fixtures:
-    cookies: dict[str, str]  # each stack's Cookie header ("" for noauth)
-    byo_token: str
-    byo_session_id: str
-
-
-def _login_request() -> Any:
-    """The request a login view would see: the client's IP and User-Agent, as the bench requests."""
-    from django.test import RequestFactory
-
-    return RequestFactory().post("/login/", REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT=USER_AGENT)
-
-
-def make_fixtures() -> Fixtures:
-    """A user logged in once per stack, the way a login view does it, so each session holds
-    Django's auth keys (user id, backend, session auth hash) and each measured request runs
-    the session-auth-hash check. Returns each stack's Cookie header (SESSION_COOKIE_NAME)."""
-    from django.conf import settings
-    from django.contrib import auth
-    from django.contrib.sessions.backends.db import SessionStore as StockStore
-
-    import byo_sessions
-    from byo_sessions.backends.db import SessionStore as ByoStore
-    from byo_sessions.values import Ok
-
-    user = auth.get_user_model().objects.create_user(USERNAME, password="bench-password")
-
-    # Stock: auth.login() on a contrib.sessions store, then what SessionMiddleware does with
-    # a modified session at the response (save()).
-    request = _login_request()
-    request.session = StockStore()
-    auth.login(request, user, backend=BACKEND)
-    request.session.save()
-    stock_key = request.session.session_key
-
-    # byo: byo_sessions.login() on the store our SessionMiddleware builds (it creates the
-    # session with this request's IP and User-Agent, then runs auth.login() on it).
-    request = _login_request()
-    request.session = ByoStore(None, request=request)
-    result = byo_sessions.login(request, user, backend=BACKEND)
-    if not isinstance(result, Ok):
-        raise RuntimeError(f"byo_sessions.login failed: {result!r}")
-    request.session.save()  # what the middleware does at the response (nothing changed: no write)
-    token = result.data.session_token
-    if request.session.session_key != token:
-        raise AssertionError("byo_sessions.login: the store does not carry the new session's token")
-    _check_byo_session_data(str(result.data.session_id), user)
-
-    cookie = settings.SESSION_COOKIE_NAME
-    return Fixtures(cookies={"noauth": "", "stock": f"{cookie}={stock_key}", "byo": f"{cookie}={token}"},
-                    byo_token=token, byo_session_id=str(result.data.session_id))
-
-
-def _check_byo_session_data(session_id: str, user: Any) -> None:
-    """The byo row holds what auth.login() writes, so AuthenticationMiddleware checks the hash."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-
-    from byo_sessions.backends.db import SessionStore as ByoStore
-    from byo_sessions.models import Session
-
-    data = ByoStore()._deserialize(Session.objects.get(pk=session_id).data)
-    expected = {SESSION_KEY: user._meta.pk.value_to_string(user), BACKEND_SESSION_KEY: BACKEND,
-                HASH_SESSION_KEY: user.get_session_auth_hash()}
-    if {key: data.get(key) for key in expected} != expected:
-        raise AssertionError(f"the byo session's data lacks Django's auth keys: {data!r}")
-
-
-def make_environ(cookie: str) -> dict[str, Any]:
+def make_environ(headers: dict[str, str], path: str) -> dict[str, Any]:
     environ = {
         "REQUEST_METHOD": "GET",
-        "PATH_INFO": PATH,
+        "PATH_INFO": path,
         "SCRIPT_NAME": "",
         "QUERY_STRING": "",
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "HTTP_HOST": "testserver",
-        "HTTP_USER_AGENT": USER_AGENT,
+        "HTTP_USER_AGENT": stacks.USER_AGENT,
         "HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8",
-        "REMOTE_ADDR": CLIENT_IP,
+        "REMOTE_ADDR": stacks.CLIENT_IP,
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""),
@@ -337,52 +216,105 @@ def make_environ(cookie: str) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
-    if cookie:
-        environ["HTTP_COOKIE"] = cookie
+    environ.update(headers)
     return environ
+
+
+IN_PROCESS_URL = "http://testserver" + stacks.PATH  # what a device proof names in process
 
 
 def _start_response(status: str, headers: list, exc_info: Any = None) -> None:
     return None
 
 
-def one_request(handler: Any, environ: dict[str, Any]) -> Any:
-    """What a WSGI server does: call, consume, close (close sends request_finished)."""
-    response = handler(environ.copy(), _start_response)
-    response.content  # noqa: B018  (consume)
-    response.close()
-    return response
-
-
-def check_response(name: str, response: Any, expected: bytes) -> None:
+def check_response(name: str, response: Any) -> None:
+    expected = stacks.expected_body(name)
     if response.status_code != 200 or response.content != expected:
         raise AssertionError(f"{name}: expected 200 {expected!r}, got {response.status_code} "
                              f"{response.content[:300]!r}")
     if name != "noauth" and response.cookies:
         raise AssertionError(f"{name}: unexpected Set-Cookie {response.cookies.output()!r}: the session "
-                             "was rotated/re-saved, so this is not the steady path")
+                             "was rotated or re-saved, so this is not its steady path")
 
 
-def count_queries(handler: Any, environ: dict[str, Any]) -> list[str]:
-    """SQL of one request (CaptureQueriesContext forces the debug cursor just for this)."""
+class Driver:
+    """One stack's handler and the environs of its requests."""
+
+    def __init__(self, name: str, handler: Any, fixtures: stacks.Fixtures) -> None:
+        self.name, self.handler, self.fixtures = name, handler, fixtures
+        self.stack = STACKS[name]
+        self.environ = make_environ(fixtures.headers[name], self.stack.path)
+
+    def environs(self, n: int) -> list[dict[str, Any]]:
+        """n environs, prepared before timing (a fresh signed proof each for the device stack)."""
+        if not self.stack.per_request_proof:
+            return [self.environ] * n
+        return [{**self.environ, "HTTP_DPOP": proof} for proof in self.fixtures.proofs(n, IN_PROCESS_URL)]
+
+    def one(self) -> Any:
+        response = self.handler(self.environs(1)[0].copy(), _start_response)
+        response.content  # noqa: B018  (consume)
+        response.close()  # sends request_finished, as a WSGI server does
+        check_response(self.name, response)
+        return response
+
+    def timed(self, n: int, cpu: Callable[[], int] | None) -> tuple[float, float | None]:
+        """(wall us/request, CPU us/request) over n requests; every response is checked."""
+        environs = self.environs(n)
+        handler, start_response, name = self.handler, _start_response, self.name
+        expected = stacks.expected_body(name)
+        gc.collect()
+        cpu0 = cpu() if cpu else 0
+        t0 = time.perf_counter_ns()
+        for environ in environs:
+            response = handler(environ.copy(), start_response)
+            if response.status_code != 200 or response.content != expected or (name != "noauth" and response.cookies):
+                check_response(name, response)  # raises with details
+            response.close()
+        elapsed = time.perf_counter_ns() - t0
+        used = (cpu() - cpu0) / n / 1000.0 if cpu else None
+        return elapsed / n / 1000.0, used
+
+
+def probe_queries(driver: Driver) -> list[str]:
+    """The SQL of one request (CaptureQueriesContext forces the debug cursor just for this)."""
     from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     reset_queries()
     with CaptureQueriesContext(connection) as ctx:
-        one_request(handler, environ)
+        driver.one()
     return [q["sql"] for q in ctx.captured_queries]
 
 
+def is_write(sql: str) -> bool:
+    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return head in ("INSERT", "UPDATE", "DELETE")
+
+
 def check_queries(name: str, queries: list[str]) -> None:
-    """Each stack runs the SELECTs it should and writes nothing (stock 2, byo 1, noauth 0)."""
-    expected = STACKS[name].tables
-    ok = len(queries) == len(expected) and all(
-        sql.lstrip().upper().startswith("SELECT") and _from_table(sql) == table
-        for sql, table in zip(queries, expected))
-    if not ok:
-        listing = "\n  ".join(queries) or "(none)"
-        raise AssertionError(f"{name}: expected one SELECT from each of {list(expected)}, got:\n  {listing}")
+    """Stacks with a fixed count run exactly that, and write what they should."""
+    stack = STACKS[name]
+    writes = sum(is_write(sql) for sql in queries)
+    listing = "\n  ".join(queries) or "(none)"
+    if stack.queries is not None and len(queries) != stack.queries:
+        raise AssertionError(f"{name}: expected {stack.queries} queries, got {len(queries)}:\n  {listing}")
+    if stack.writes is not None and writes != stack.writes:
+        raise AssertionError(f"{name}: expected {stack.writes} writes, got {writes}:\n  {listing}")
+    if name == "stock" and [_from_table(q) for q in queries] != ["django_session", "auth_user"]:
+        raise AssertionError(f"stock: expected a SELECT from django_session then auth_user:\n  {listing}")
+    if name in ("byo", "byo_rules") and not _reads_hot_row(queries[0]):
+        raise AssertionError(f"{name}: expected the hot SELECT of byo_sessions_session:\n  {listing}")
+
+
+def _reads_hot_row(sql: str) -> bool:
+    """The SELECT of byo_sessions_session, or that statement run prepared (selectors._fetch_hot_row)."""
+    text = sql.lstrip()
+    if text.startswith("EXECUTE byo_hot_"):
+        return ";" not in text
+    if text.startswith("PREPARE byo_hot_"):
+        text = text.partition(" AS ")[2]
+    return text.upper().startswith("SELECT") and _from_table(text) == "byo_sessions_session"
 
 
 def _from_table(sql: str) -> str:
@@ -390,35 +322,11 @@ def _from_table(sql: str) -> str:
     return after[0].strip('"`') if after else ""
 
 
-def timed_block(name: str, handler: Any, environ: dict[str, Any], n: int, expected: bytes) -> float:
-    """Microseconds per request over n requests; every response is checked."""
-    copy = environ.copy
-    start_response = _start_response
-    gc.collect()
-    t0 = time.perf_counter_ns()
-    for _ in range(n):
-        response = handler(copy(), start_response)
-        if response.status_code != 200 or response.content != expected:
-            check_response(name, response, expected)  # raises with details
-        response.close()
-    elapsed = time.perf_counter_ns() - t0
-    return elapsed / n / 1000.0
-
-
-def byo_row_snapshot(session_id: str) -> tuple:
-    from byo_sessions.models import Session
-
-    row = Session.objects.get(pk=session_id)
-    return (row.token_hash, row.token_issued_at, row.last_activity_at, row.ended_at, row.last_ip_address,
-            row.last_user_agent, row.data)
-
-
 def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
     """Microseconds per call for the database work alone (no HTTP, not part of the ratio)."""
     from django.db import connection
 
     from byo_sessions import selectors
-    from byo_sessions.models import Session
     from byo_sessions.core.tokens import hash_token
 
     token_hash = hash_token(token)
@@ -431,16 +339,9 @@ def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
     def byo_selector() -> None:
         assert selectors.session_by_token_hash(token_hash) is not None
 
-    def orm_get() -> None:
-        Session.objects.select_related("user").get(token_hash=token_hash)
-
-    cases = [
-        ("cursor SELECT 1 (round-trip floor)", select_1),
-        ("byo selectors.session_by_token_hash (cursor + from_db)", byo_selector),
-        ("same row via ORM select_related('user').get()", orm_get),
-    ]
     results = []
-    for label, func in cases:
+    for label, func in (("cursor SELECT 1 (round-trip floor)", select_1),
+                        ("byo selectors.session_by_token_hash (the hot row, as served)", byo_selector)):
         for _ in range(min(n, 200)):
             func()
         gc.collect()
@@ -451,49 +352,158 @@ def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
     return results
 
 
-def profile_byo(handler: Any, environ: dict[str, Any], n: int, expected: bytes) -> None:
+def profile(driver: Driver, n: int) -> None:
+    """pyinstrument (the bench extra) over n requests of one stack, else cProfile."""
+    environs = driver.environs(n)
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        Profiler = None  # type: ignore[assignment,misc]
+    if Profiler is not None:
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for environ in environs:
+            driver.handler(environ.copy(), _start_response).close()
+        profiler.stop()
+        print(f"\npyinstrument, {n} requests of {driver.name}:")
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+        return
     import cProfile
     import pstats
 
-    profiler = cProfile.Profile()
-    profiler.enable()
-    timed_block("byo", handler, environ, n, expected)
-    profiler.disable()
+    prof = cProfile.Profile()
+    prof.enable()
+    for environ in environs:
+        driver.handler(environ.copy(), _start_response).close()
+    prof.disable()
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(r"byo_sessions", 15)
-    print(f"\ncProfile of {n} byo requests: top 15 cumulative entries under byo_sessions")
-    print(_trim_pstats(out.getvalue()))
-    out = io.StringIO()
-    stats.stream = out
-    stats.sort_stats("tottime").print_stats(15)
-    print(f"cProfile of {n} byo requests: top 15 by own time (all code)")
-    print(_trim_pstats(out.getvalue()))
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(r"byo_sessions", 25)
+    print(f"\ncProfile, {n} requests of {driver.name}: top cumulative entries under byo_sessions")
+    print(out.getvalue())
 
 
-def _trim_pstats(text: str) -> str:
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-    return "\n".join(line.replace(str(ROOT) + os.sep, "") for line in lines[start:] if line.strip())
+# --- the run --------------------------------------------------------------------------------
+
+@dataclass
+class InProcess:
+    wall: dict[str, float]  # median over rounds, us/request
+    spread: dict[str, tuple[float, float]]
+    cpu: dict[str, float | None]
+    queries: dict[str, list[str]]
+    ratios: dict[str, list[float]]  # per round, to stock
 
 
-# --- main -----------------------------------------------------------------------------------
+def _median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def run_in_process(args: argparse.Namespace, drivers: dict[str, Driver]) -> InProcess:
+    from benchmarks.stacks import backend_cpu_reader
+
+    cpu = backend_cpu_reader()
+    for driver in drivers.values():  # correctness first, then warm-up
+        driver.one()
+    for driver in drivers.values():
+        driver.timed(args.warmup, None)
+    queries = {name: probe_queries(driver) for name, driver in drivers.items()}
+    for name, sql in queries.items():
+        check_queries(name, sql)
+
+    wall: dict[str, list[float]] = {name: [] for name in drivers}
+    used: dict[str, list[float | None]] = {name: [] for name in drivers}
+    for _round in range(args.rounds):
+        for name, driver in drivers.items():
+            if driver.stack.per_request_proof:
+                driver.fixtures.fresh_challenge()
+            micros, cpu_micros = driver.timed(args.requests, cpu)
+            wall[name].append(micros)
+            used[name].append(cpu_micros)
+    ratios = {name: [w / s for w, s in zip(wall[name], wall["stock"])] for name in drivers} \
+        if "stock" in drivers else {}
+    return InProcess(wall={n: statistics.median(v) for n, v in wall.items()},
+                     spread={n: (min(v), max(v)) for n, v in wall.items()},
+                     cpu={n: _median_or_none(v) for n, v in used.items()}, queries=queries, ratios=ratios)
+
+
+def print_in_process(result: InProcess) -> None:
+    stock = result.wall.get("stock")
+    stock_cpu = result.cpu.get("stock")
+    print(f"\nIN PROCESS  {'stack':<11} {'us/req':>8} {'min':>8} {'max':>8} {'cpu us':>8} {'q/req':>5} "
+          f"{'w/req':>5} {'/stock':>6} {'round med':>9} {'cpu/stock':>9}  target")
+    for name, micros in result.wall.items():
+        low, high = result.spread[name]
+        queries = result.queries[name]
+        writes = sum(is_write(sql) for sql in queries)
+        cpu = result.cpu[name]
+        ratio = f"{micros / stock:.2f}" if stock else "-"
+        per_round = f"{statistics.median(result.ratios[name]):.2f}" if result.ratios else "-"
+        cpu_ratio = f"{cpu / stock_cpu:.2f}" if cpu is not None and stock_cpu else "-"
+        target = TARGETS.get(name)
+        verdict = ""
+        if target is not None and result.ratios:
+            verdict = f"<= {target:.2f} {'met' if statistics.median(result.ratios[name]) <= target else 'NOT met'}"
+        print(f"            {name:<11} {micros:>8.1f} {low:>8.1f} {high:>8.1f} "
+              f"{(f'{cpu:.1f}' if cpu is not None else '-'):>8} {len(queries):>5} {writes:>5} {ratio:>6} "
+              f"{per_round:>9} {cpu_ratio:>9}  {verdict}")
+    if result.ratios:
+        for name in TARGETS:
+            if name in result.ratios:
+                print(f"  {name} / stock per round: {' '.join(f'{r:.2f}' for r in result.ratios[name])}")
+    for name in ("stock", "byo", "byo_device", "knox", "allauth"):
+        for sql in result.queries.get(name, []):
+            print(f"  {name} SQL: {sql[:140]}{'...' if len(sql) > 140 else ''}")
+
+
+def machine_facts() -> str:
+    load = os.getloadavg()
+    cpus = os.cpu_count()
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpus} CPUs ({model}), load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=3000, help="requests per stack per round (3000)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="requests per stack per round (1000)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5); the median is reported")
-    parser.add_argument("--warmup", type=int, default=300, help="warm-up requests per stack (300)")
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up requests per stack (200)")
+    parser.add_argument("--only", help="comma-separated stacks (stock is always added for the ratio)")
     db = parser.add_mutually_exclusive_group()
     db.add_argument("--postgres", metavar="HOST:PORT",
                     help="use this PostgreSQL server (a temporary database is created and dropped)")
     db.add_argument("--sqlite", action="store_true", help="use a temporary SQLite file")
+    parser.add_argument("--pgname", metavar="DB",
+                        help="with --postgres: use this existing (for example pre-seeded) database as it "
+                             "is; it is migrated and gets the bench's user and logins, never dropped")
     parser.add_argument("--pg-user", default="postgres", help="PostgreSQL user (postgres); PGPASSWORD is honoured")
     parser.add_argument("--profile", nargs="?", type=int, const=2000, default=0, metavar="N",
-                        help="afterwards, cProfile N byo requests (2000) and print the top entries")
+                        help="afterwards, profile N requests of --profile-stack (pyinstrument if installed)")
+    parser.add_argument("--profile-stack", default="byo", help="the stack --profile runs (byo)")
+    parser.add_argument("--http", action="store_true", help="also measure over HTTP: gunicorn + wrk on loopback")
+    parser.add_argument("--http-secs", type=float, default=4.0, help="wrk duration per stack per round (4)")
+    parser.add_argument("--http-rounds", type=int, default=3, help="HTTP rounds (3)")
+    parser.add_argument("--http-workers", type=int, default=2, help="gunicorn sync workers (2)")
+    parser.add_argument("--http-connections", type=int, default=2, help="wrk connections (2)")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--requests and --rounds must be >= 1, --warmup >= 0")
+    if args.pgname and not args.postgres:
+        parser.error("--pgname needs --postgres HOST:PORT")
+    names = list(STACKS)
+    if args.only:
+        wanted = {n.strip() for n in args.only.split(",") if n.strip()} | {"stock"}
+        unknown = wanted - set(STACKS)
+        if unknown:
+            parser.error(f"unknown stacks {sorted(unknown)}; known: {', '.join(STACKS)}")
+        names = [n for n in STACKS if n in wanted]
+    args.names = names
     return args
 
 
@@ -502,76 +512,41 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
     setup_django()
     import django
     from django.conf import settings
-    from django.db import connection
 
     assert not settings.DEBUG, "DEBUG must be False while timing"
-    handlers = build_handlers()
-    fixtures = make_fixtures()
-    environs = {name: make_environ(fixtures.cookies[name]) for name in STACKS}
-    expected = {"noauth": b"-", "stock": USERNAME.encode(), "byo": USERNAME.encode()}
-    before = byo_row_snapshot(fixtures.byo_session_id)
-
-    # Correctness first (also proves each handler got its own middleware list).
-    for name in STACKS:
-        check_response(name, one_request(handlers[name], environs[name]), expected[name])
-    for name in STACKS:
-        timed_block(name, handlers[name], environs[name], args.warmup, expected[name])
-    queries = {name: count_queries(handlers[name], environs[name]) for name in STACKS}
-    for name in STACKS:  # also proves each handler kept its own engine (the SQL names the table)
-        check_queries(name, queries[name])
+    fixtures = stacks.make_fixtures(IN_PROCESS_URL)
+    handlers = stacks.build_handlers(args.names)
+    drivers = {name: Driver(name, handlers[name], fixtures) for name in args.names}
+    steady = [n for n in ("byo", "byo_rules") if n in drivers]
+    before = {n: stacks.byo_row_snapshot(fixtures.byo_session_ids[n]) for n in steady}
 
     print(f"byo_sessions request benchmark: Django {django.get_version()}, Python {sys.version.split()[0]}, "
-          f"{connection.vendor} ({where})")
-    print(f"{args.rounds} interleaved rounds x {args.requests} requests per stack, {args.warmup} warm-up; "
-          "DEBUG=False, persistent DB connection, GET /whoami/ -> request.user.get_username()")
-    print("sessions made by a login (auth keys in the data, session-auth-hash check on every request); "
-          "byo: steady path only (ROTATION_INTERVAL_SECS=None, TOUCH_INTERVAL_SECS=3600: "
-          "no rotation, no last-activity write during the run)")
+          f"{where}; {stacks.session_count()} byo sessions in the table")
+    print(f"machine: {machine_facts()}")
+    print(f"in process: {args.rounds} interleaved rounds x {args.requests} requests per stack, {args.warmup} "
+          "warm-up; DEBUG=False, persistent DB connection; ours on its steady path "
+          "(ROTATION_INTERVAL_SECS=None, TOUCH_INTERVAL_SECS=3600)")
+    result = run_in_process(args, drivers)
+    for name in steady:  # the steady path really was steady: same token, no touch, still live
+        drivers[name].one()
+        after = stacks.byo_row_snapshot(fixtures.byo_session_ids[name])
+        if after != before[name]:
+            raise AssertionError(f"{name}: the session row changed during the run: {before[name]!r} -> {after!r}")
+    print_in_process(result)
 
-    samples: dict[str, list[float]] = {name: [] for name in STACKS}
-    for round_no in range(args.rounds):
-        for name in STACKS:
-            samples[name].append(timed_block(name, handlers[name], environs[name], args.requests, expected[name]))
+    if "byo" in drivers:
+        print("\nreference, database work only (not part of the ratio):")
+        token = fixtures.headers["byo"]["HTTP_COOKIE"].partition("=")[2]
+        for label, micros in reference_queries(args.requests, token):
+            print(f"  {micros:>8.1f} us  {label}")
 
-    # The steady path really was steady: same token, no touch, still live.
-    for name in STACKS:
-        check_response(name, one_request(handlers[name], environs[name]), expected[name])
-    after = byo_row_snapshot(fixtures.byo_session_id)
-    if after != before:
-        raise AssertionError(f"the byo session row changed during the run: {before!r} -> {after!r}")
+    if args.http:
+        from benchmarks import http_load
 
-    median = {name: statistics.median(values) for name, values in samples.items()}
-    print()
-    print(f"{'stack':<8} {'queries/req':>11} {'median us/req':>14} {'min':>9} {'max':>9}  middleware")
-    for name in STACKS:
-        values = samples[name]
-        middleware = " + ".join(LABELS.get(m, m) for m in STACKS[name].middleware)
-        print(f"{name:<8} {len(queries[name]):>11} {median[name]:>14.1f} {min(values):>9.1f} {max(values):>9.1f}"
-              f"  {middleware}")
-    print()
-    for name in ("stock", "byo"):
-        for sql_text in queries[name]:
-            print(f"  {name} SQL: {sql_text[:150]}{'...' if len(sql_text) > 150 else ''}")
-
-    ratio = median["byo"] / median["stock"]
-    stock_auth = median["stock"] - median["noauth"]
-    byo_auth = median["byo"] - median["noauth"]
-    print()
-    print(f"auth overhead over noauth: stock {stock_auth:.1f} us, byo {byo_auth:.1f} us")
-    if stock_auth > 0:
-        print(f"(byo-noauth)/(stock-noauth) = {byo_auth / stock_auth:.2f}")
-    print(f"byo/stock = {ratio:.2f} (target <= {TARGET:.2f}) {'OK' if ratio <= TARGET else 'NOT MET'}")
-    # Rounds are interleaved, so a round's own ratio shares that round's machine load.
-    ratios = [b / s for b, s in zip(samples["byo"], samples["stock"])]
-    print(f"byo/stock per round: {' '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
-
-    print()
-    print(f"reference, database work only ({args.requests} calls each, not part of the ratio):")
-    for label, micros in reference_queries(args.requests, fixtures.byo_token):
-        print(f"  {micros:>8.1f} us  {label}")
-
+        http_load.run(args, fixtures, cleanup)
     if args.profile:
-        profile_byo(handlers["byo"], environs["byo"], args.profile, expected["byo"])
+        profile(drivers[args.profile_stack], args.profile)
+    print(f"\nmachine at the end: {machine_facts()}")
     return 0
 
 

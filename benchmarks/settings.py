@@ -28,7 +28,18 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "rest_framework",
     "byo_sessions",
+    # The peers benchmarks/stacks.py measures (the ``bench`` extra installs them).
+    "knox",
+    "qsessions",
+    "allauth",
+    "allauth.account",
+    "allauth.usersessions",
 ]
+
+# allauth.usersessions writes each session's last activity (its peer to our tracking).
+USERSESSIONS_TRACK_ACTIVITY = True
+# cached_db keeps sessions in this process's memory (each gunicorn worker its own).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # The byo stack; bench_requests.py overrides SESSION_ENGINE and MIDDLEWARE per handler.
 SESSION_ENGINE = "byo_sessions.backends.db"
@@ -36,6 +47,7 @@ MIDDLEWARE = [
     "byo_sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "byo_sessions.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",  # allauth's check asks for it
 ]
 
 TEMPLATES: list = []
@@ -51,6 +63,8 @@ SESSION_COOKIE_NAME = "session_token"
 BYO_SESSIONS = {
     "ROTATION_INTERVAL_SECS": None,
     "TOUCH_INTERVAL_SECS": 3600,
+    # The stateless-JWT stack's token outlives a long run.
+    "STATELESS_TOKEN_MAX_LIFETIME_SECS": 3600,
 }
 
 # Persistent connections for both stacks: a WSGI server sends request_started /
