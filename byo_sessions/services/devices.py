@@ -18,7 +18,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 
 from . import audit
 from ..core import clock
@@ -117,9 +117,13 @@ def consume_jti(verified: VerifiedProof, failure: ErrorType) -> Err | None:
     now = clock.now()
     digest = hashlib.sha256(f"{verified.thumbprint}:{verified.jti}".encode()).hexdigest()
     window = byo_settings.DEVICE_PROOF_MAX_AGE_SECS + 60
+    used = UsedProof(jti_hash=digest, expires_at=now + timedelta(seconds=window))
     try:
-        with transaction.atomic():
-            UsedProof.objects.create(jti_hash=digest, expires_at=now + timedelta(seconds=window))
+        if connections[router.db_for_write(UsedProof)].in_atomic_block:  # a refused INSERT must not break the caller's transaction
+            with transaction.atomic():
+                used.save(force_insert=True)
+        else:  # autocommit: the INSERT is its own transaction, with no BEGIN/COMMIT round trips
+            used.save(force_insert=True)
     except IntegrityError:
         return err(failure, "This proof was already used.", reason="jti_reused")
     return None

@@ -173,6 +173,21 @@ def test_reused_proof_is_refused(user, clock):
     assert again.error.type == ErrorType.DEVICE_VERIFICATION_FAILED and again.error.details["reason"] == "jti_reused"
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit, as a request outside ATOMIC_REQUESTS
+def test_reused_proof_is_refused_outside_a_transaction(user, clock, django_assert_num_queries):
+    """With no transaction open, a proof costs one INSERT (no BEGIN/COMMIT); its replay is
+    refused and the connection stays usable."""
+    device = TestDevice()
+    token = login(user, device, clock).data.session_token
+    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    with django_assert_num_queries(2) as captured:  # the session row, the proof's jti
+        assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
+    assert captured.captured_queries[1]["sql"].startswith("INSERT")
+    again = sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)
+    assert again.error.type == ErrorType.DEVICE_VERIFICATION_FAILED and again.error.details["reason"] == "jti_reused"
+    assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA))
+
+
 def test_ip_change_under_challenge_policy(user, clock):
     TagPolicy.objects.create(selector="org:*", on_ip_address_change="challenge")
     device = TestDevice()
