@@ -201,6 +201,32 @@ def _time_claims(claims: dict[str, Any], now: float) -> Err | None:
     return None
 
 
+# Tokens whose signature, algorithm, issuer, audience and required claims this process has
+# checked, with their claims, by (token, key, audience, issuer). A client sends the same
+# token until it expires, and checking the same bytes against the same key again gives the
+# same answer. The key must still be in the key set, and the times (and revocation, when
+# on) are checked on every call, so expiry, key retirement and revocation act as before.
+# Bounded: emptied when full.
+VERIFIED_CACHE_SIZE = 4096
+_verified: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+
+
+def _signature_checked(token: str, key: signing_keys.CachedKey, audience: str, issuer: str) -> dict[str, Any]:
+    """PyJWT's checks of ``token`` against ``key`` (once per process); raises ``InvalidTokenError``."""
+    cache_key = (token, key.jwk["n"], key.jwk["e"], audience, issuer)
+    claims = _verified.get(cache_key)
+    if claims is None:
+        claims = jwt.decode(
+            token, key.public_key, algorithms=[signing_keys.ALGORITHM], audience=audience, issuer=issuer,
+            # Times are checked by the caller against byo_sessions.core.clock; presence is required here.
+            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+        if len(_verified) >= VERIFIED_CACHE_SIZE:
+            _verified.clear()
+        _verified[cache_key] = claims
+    return dict(claims)  # the caller's own copy
+
+
 def verify_stateless_token(token: Any, *, audience: str | None = None, issuer: str | None = None,
                            check_revocation: bool | None = None) -> Ok[dict[str, Any]] | Err:
     """The token's claims if we signed it, it is current, and it is meant for ``audience``
@@ -229,14 +255,9 @@ def verify_stateless_token(token: Any, *, audience: str | None = None, issuer: s
         return exc.as_err()
     if key is None:
         return _refused("unknown_kid", "The token names no key of ours (unknown or expired kid).")
+    audience, issuer = audience or byo_settings.STATELESS_TOKEN_AUDIENCE, issuer or byo_settings.STATELESS_TOKEN_ISSUER
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token, key.public_key, algorithms=[signing_keys.ALGORITHM],
-            audience=audience or byo_settings.STATELESS_TOKEN_AUDIENCE,
-            issuer=issuer or byo_settings.STATELESS_TOKEN_ISSUER,
-            # Times are checked below against byo_sessions.core.clock; presence is required here.
-            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
-        )
+        claims = _signature_checked(token, key, audience, issuer)
     except jwt.InvalidTokenError as exc:
         reason = next((why for cls, why in _PYJWT_REASONS if isinstance(exc, cls)), "invalid")
         details = {"claim": exc.claim} if isinstance(exc, jwt.MissingRequiredClaimError) else {}

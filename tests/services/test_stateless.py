@@ -269,3 +269,18 @@ def test_a_token_signed_by_another_key_with_our_kid_is_refused(clock):
 @pytest.mark.parametrize("token", [None, "", "a.b", "a.b.c.d", "x" * 40000, "!!.??.**", "x\ud800.a.b", "é.a.b"])
 def test_malformed(token):
     assert reason(sessions.verify_stateless_token(token)) == "malformed"
+
+
+def test_a_token_checked_once_still_follows_its_key_and_the_clock(clock):
+    """This process remembers tokens whose signature it checked; that must not outlive the
+    key (a deleted key's tokens are refused at once) or let the caller change what the
+    next request sees."""
+    from byo_sessions.models import SigningKey
+
+    token = signed(clock)
+    first = sessions.verify_stateless_token(token).data
+    first["sub"] = "admin"  # the caller's own copy
+    assert sessions.verify_stateless_token(token).data["sub"] == "u1"
+    SigningKey.objects.all().delete()
+    signing_keys.refresh_soon()
+    assert reason(sessions.verify_stateless_token(token)) == "unknown_kid"
