@@ -20,7 +20,8 @@ from django.contrib.auth import get_user_model
 from django.db import connections, models
 from django.db.models import Count, Q
 from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
+from django.db.models.signals import ModelSignal, post_init, pre_init
+from django.dispatch.dispatcher import NO_RECEIVERS
 
 from .conf import byo_settings
 from .models import AuditEvent, EndReason, RetiredToken, Session, SessionQuerySet
@@ -172,7 +173,7 @@ def _from_db(model: type[M], using: str, names: list[str], values: list[Any]) ->
     an ``ImageField``). The instance is then the one ``from_db`` builds: the values in its
     ``__dict__`` by attname, the fields left out deferred, ``_state`` loaded from ``using``."""
     if (model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not _MODEL_FROM_DB
-            or pre_init.has_listeners(model) or post_init.has_listeners(model)):
+            or _heard(pre_init, model) or _heard(post_init, model)):
         return model.from_db(using, names, values)
     instance = model.__new__(model)
     instance.__dict__.update(zip(names, values))
@@ -183,6 +184,14 @@ def _from_db(model: type[M], using: str, names: list[str], values: list[Any]) ->
 
 
 _MODEL_FROM_DB = models.Model.from_db.__func__  # type: ignore[attr-defined]
+
+
+def _heard(signal: ModelSignal, model: type[models.Model]) -> bool:
+    """Whether a receiver listens to ``signal`` for ``model``: the answer ``send()`` caches
+    (cleared by ``connect``/``disconnect``), else ``has_listeners``."""
+    if signal.sender_receivers_cache.get(model) is NO_RECEIVERS:
+        return False
+    return signal.has_listeners(model)
 
 
 def session_by_previous_hash(token_hash: str) -> Session | None:
