@@ -115,7 +115,7 @@ def session_by_token_hash(token_hash: str, *, using: str = "default") -> Session
     session = _from_db(Session, using, plan.session_fields, values[: plan.n_session])
     user_values = values[plan.n_session :]
     if session.user_id is not None and user_values[0] is not None:
-        session.user = _from_db(plan.user_model, using, plan.user_fields, user_values)
+        session.user = _from_db(plan.user_model, using, plan.user_fields, user_values)  # type: ignore[assignment]
     elif session.user_id is None:
         session.user = None
     return session
@@ -172,7 +172,7 @@ def _from_db(model: type[M], using: str, names: list[str], values: list[Any]) ->
     ``from_db`` and no ``pre_init``/``post_init`` receiver listens to it (a field tracker,
     an ``ImageField``). The instance is then the one ``from_db`` builds: the values in its
     ``__dict__`` by attname, the fields left out deferred, ``_state`` loaded from ``using``."""
-    if (model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not _MODEL_FROM_DB
+    if (model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not _MODEL_FROM_DB  # type: ignore[attr-defined]
             or _heard(pre_init, model) or _heard(post_init, model)):
         return model.from_db(using, names, values)
     instance = model.__new__(model)
