@@ -187,6 +187,7 @@ def test_stored_settings_of_the_wrong_shape_fall_back_to_settings(user, caplog):
     ("ALLOW_BEARER", None, ["byo_sessions.E017"]),
     ("MIGRATE_DJANGO_SESSIONS", "true", ["byo_sessions.E017"]),
     ("MIGRATE_DJANGO_SESSIONS", 1, ["byo_sessions.E017"]),
+    ("PREPARED_HOT_QUERY", "false", ["byo_sessions.E017"]),
     ("REFRESHED_TOKEN_HEADER", "BYO Session Token", ["byo_sessions.E020"]),
     ("REFRESHED_TOKEN_HEADER", "X-Token\r\nSet-Cookie: a=b", ["byo_sessions.E020"]),
     ("REFRESHED_TOKEN_HEADER", "X-Token:", ["byo_sessions.E020"]),
