@@ -5,7 +5,7 @@ One body: the username of ``request.user`` (which makes each auth scheme load it
 which only DRF authenticates, as an ``APIView`` with that scheme as its one class.
 """
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import include, path
 from knox.auth import TokenAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
@@ -38,4 +38,5 @@ urlpatterns = [
     path("whoami/", whoami),
     path("api/knox/whoami/", KnoxWhoami.as_view()),
     path("api/jwt/whoami/", JwtWhoami.as_view()),
+    path("byo/", include("byo_sessions.urls")),  # as the README sets it up (the re-auth page, JWKS)
 ]
