@@ -209,6 +209,7 @@ def _time_claims(claims: dict[str, Any], now: float) -> Err | None:
 # Bounded: emptied when full.
 VERIFIED_CACHE_SIZE = 4096
 _verified: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+_headers: dict[str, dict[str, Any]] = {}  # the decoded header of a token seen before (read only)
 
 
 def _signature_checked(token: str, key: signing_keys.CachedKey, audience: str, issuer: str) -> dict[str, Any]:
@@ -238,10 +239,15 @@ def verify_stateless_token(token: Any, *, audience: str | None = None, issuer: s
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2 \
             or not token.isascii():  # a compact JWT is base64url and dots
         return _refused("malformed", "The token is not a compact JWT.")
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError:  # not base64/JSON, or a non-string kid
-        return _refused("malformed", "The token header cannot be read.")
+    header = _headers.get(token)
+    if header is None:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:  # not base64/JSON, or a non-string kid
+            return _refused("malformed", "The token header cannot be read.")
+        if len(_headers) >= VERIFIED_CACHE_SIZE:
+            _headers.clear()
+        _headers[token] = header
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPS:
         return _refused("bad_typ", f"The token type must be {TYP}.")
