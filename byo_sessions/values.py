@@ -23,6 +23,7 @@ class ErrorType(StrEnum):
     SESSION_EXPIRED = "SessionExpired"
     SESSION_INVALIDATED = "SessionInvalidated"
     SESSION_NOT_FOUND = "SessionNotFound"
+    DEVICE_NOT_FOUND = "DeviceNotFound"
     USER_INACTIVE = "UserInactive"
     TOKEN_REUSE_DETECTED = "TokenReuseDetected"
     IP_ADDRESS_NOT_ALLOWED = "IpAddressNotAllowed"

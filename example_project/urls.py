@@ -20,6 +20,7 @@ urlpatterns = [
          name="reauthenticate"),
     path("api/me/", views.MeView.as_view(), name="api-me"),
     path("byo/", include("byo_sessions.urls")),
+    path("api/byo/", include("byo_sessions.drf.urls")),  # self-service REST API (docs/api/rest.md)
     path("byo-server/", include("byo_sessions.server.urls")),  # session server for other backends
     path("admin/", admin.site.urls),
 ]

@@ -78,6 +78,10 @@ else:
 
 BYO_SESSIONS: dict = {}
 
+# The self-service REST API's OpenAPI schema (tests/drf/test_api_schema.py).
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {"TITLE": "byo-sessions self-service API", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
+
 # allauth and dj-rest-auth (tests/compat_allauth). AUTHENTICATION_BACKENDS stays Django's
 # single ModelBackend: with two, auth.login() and byo_sessions.login() need a backend named
 # (Django's rule), which tests/urls.py's login view does not pass; tests/compat_allauth adds

@@ -107,6 +107,7 @@ urlpatterns = [
     path("post-echo/", post_echo),
     path("device-api/", device_api),
     path("byo/", include("byo_sessions.urls")),
+    path("api/byo/", include("byo_sessions.drf.urls")),
     path("admin/", admin.site.urls),
 ]
 

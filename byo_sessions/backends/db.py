@@ -159,8 +159,19 @@ class SessionStore(SessionBase):
         validated = self.validated
         if not rules.device_required or self.view_rules.device_required or validated is None:
             return False
+        return not self._proof_checked(validated)
+
+    def _proof_checked(self, validated: ValidatedSession) -> bool:
+        """Validation verified this request's proof: one was sent, the session is bound to a
+        device and the view did not opt out (``devices.check_request_device``)."""
         sent_proof = self.client.device_verification is not None
-        return not (sent_proof and validated.has_device_registered and not self.view_rules.ignore_device)
+        return sent_proof and validated.has_device_registered and not self.view_rules.ignore_device
+
+    @property
+    def device_verified(self) -> bool:
+        """This request carried a valid proof from the session's device (``DeviceVerified``)."""
+        validated = self.byo_session
+        return validated is not None and self._proof_checked(validated)
 
     @property
     def client(self) -> ClientInfo:

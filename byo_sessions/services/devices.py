@@ -28,7 +28,7 @@ from .audit import Event, EventType
 from ..core.challenges import ChallengeError, check_challenge, issue_challenge
 from ..conf import byo_settings, secret_keys
 from ..core.dpop import ProofError, VerifiedProof, check_ath, verify_proof
-from ..models import SESSION_ID_MAX_LENGTH, Device, Session, UsedProof
+from ..models import SESSION_ID_MAX_LENGTH, Device, EndReason, Session, UsedProof
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..core.policy import Policy
 from ..values import DeviceChallenge, DeviceVerification, Err, ErrorType, Ok, err
@@ -36,7 +36,10 @@ from ..core.text import usable_identifier
 from ..core.tokens import hash_token, is_well_formed
 from ..core.user_agent import clean_user_agent, parse_user_agent
 from . import expiry, geo
-from .owners import Owner
+from .ending import end_sessions
+from .owners import Owner, resolve
+
+DEVICE_ID_MAX_LENGTH = Device._meta.get_field("id").max_length or 40
 
 # Challenge failures that a fresh challenge cures (425 + retry) vs. ones that are refusals.
 _RECHALLENGE = {"expired": "challenge_expired", "ip_mismatch": "ip_changed", "ua_mismatch": "user_agent_changed"}
@@ -336,6 +339,41 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
     return None
 
 
+def devices_of(*, user_id: Any = None, external_user_id: str | None = None) -> Ok[list[Device]] | Err:
+    """The owner's devices, most recently seen first (what a "my devices" page lists)."""
+    owner = resolve(user_id, external_user_id)
+    if isinstance(owner, Err):
+        return owner
+    return Ok(list(owner.devices().order_by("-last_seen_at", "id")))
+
+
+def revoke(*, device_id: str, user_id: Any = None, external_user_id: str | None = None, actor: str = "") -> Ok[int] | Err:
+    """End every session bound to the owner's device and forget the device; ``Ok(sessions ended)``.
+
+    Forgotten, not only ended: the next login with that key counts as a new device (a
+    "new device" notice), which is what a user who lost a laptop expects. Another owner's
+    device answers ``DeviceNotFound`` like a missing one, so ids cannot be probed.
+    """
+    owner = resolve(user_id, external_user_id)
+    if isinstance(owner, Err):
+        return owner
+    if not usable_identifier(device_id, DEVICE_ID_MAX_LENGTH):
+        return _device_not_found(device_id)
+    with transaction.atomic():
+        owner.lock()  # no login binds this key to a new session while it is being forgotten
+        device = owner.devices().filter(pk=device_id).first()
+        if device is None:
+            return _device_not_found(device_id)
+        ended = end_sessions(Session.objects.filter(device=device), reason=EndReason.USER, actor=actor,
+                             details={"device_id": device.pk, "device_revoked": True})
+        device.delete()
+    return Ok(ended)
+
+
+def _device_not_found(device_id: Any) -> Err:
+    return err(ErrorType.DEVICE_NOT_FOUND, "No such device.", device_id=str(device_id)[:64])
+
+
 def prune_used_proofs(now: datetime | None = None) -> int:
     """Forget ``jti`` values that can no longer be replayed (their proofs are too old)."""
     deleted, _ = UsedProof.objects.filter(expires_at__lt=now or clock.now()).delete()
@@ -343,4 +381,4 @@ def prune_used_proofs(now: datetime | None = None) -> int:
 
 
 __all__ = ["DeviceChallenge", "create_challenge", "register", "check_request_device",
-           "prune_used_proofs"]
+           "devices_of", "revoke", "prune_used_proofs"]

@@ -1,0 +1,124 @@
+"""The self-service REST API: my sessions and my devices, for single-page and mobile apps.
+
+Mount it with ``path("api/byo/", include("byo_sessions.drf.urls"))``. What the example
+site's pages do, over the same services (``services/sessions``, ``services/devices``):
+the views only turn the request into an owner and a current session, and results into
+JSON. Every route needs a byo session (cookie with CSRF, or ``Authorization: Bearer``);
+someone else's session or device id answers 404 like an unknown one.
+
+A project that wants more (a device proof to revoke, a tag to list) subclasses a view
+and sets ``permission_classes``, e.g. ``[IsAuthenticated, DeviceVerified]``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar, cast
+
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import http
+from ..models import EndReason
+from ..services import devices
+from ..services import sessions as session_service
+from ..values import Err, ValidatedSession
+from .authentication import SessionTokenAuthentication
+from .serializers import DeviceSerializer, EndedSerializer, ErrorSerializer, SessionSerializer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+
+def extend_schema(**kwargs: Any) -> Callable[[F], F]:
+    """drf-spectacular's ``extend_schema`` when it is installed (the ``api`` extra), else a
+    no-op: the views work without it, only the OpenAPI schema needs it."""
+    try:
+        from drf_spectacular.utils import extend_schema as describe
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        return lambda view: view
+    return describe(**kwargs)
+
+_REFUSED = {401: ErrorSerializer, 403: ErrorSerializer, 425: ErrorSerializer}
+
+
+def _current(request: Request) -> ValidatedSession:
+    return cast(ValidatedSession, request.auth)  # SessionTokenAuthentication's answer
+
+
+def _actor(session: ValidatedSession) -> str:
+    return f"user:{session.user_id}"
+
+
+def _error(result: Err) -> Response:
+    return Response(http.error_body(result.error), status=http.status_for(result.error))
+
+
+class SelfServiceView(APIView):
+    """What every self-service route shares: a byo session, JSON out."""
+
+    authentication_classes = [SessionTokenAuthentication]
+    permission_classes: list[Any] = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+
+
+class SessionListView(SelfServiceView):
+    @extend_schema(operation_id="sessions_list", responses={200: SessionSerializer(many=True), **_REFUSED},
+                   summary="My live sessions, the current one first")
+    def get(self, request: Request) -> Response:
+        current = _current(request)
+        result = session_service.fetch_all_for_user(user_id=current.user_id)
+        if isinstance(result, Err):
+            return _error(result)
+        listed = sorted(result.data, key=lambda info: info.session_id != current.session_id)  # stable
+        data = SessionSerializer(listed, many=True, context={"current_session_id": current.session_id}).data
+        return Response(data, headers={"Cache-Control": "no-store"})
+
+
+class SessionDetailView(SelfServiceView):
+    @extend_schema(operation_id="sessions_end", responses={204: None, 404: ErrorSerializer, **_REFUSED},
+                   summary="End one of my sessions (the current one logs this client out)")
+    def delete(self, request: Request, session_id: str) -> Response:
+        current = _current(request)
+        result = session_service.invalidate_by_id(session_id=session_id, user_id=current.user_id,
+                                                  reason=EndReason.USER, actor=_actor(current))
+        if isinstance(result, Err):
+            return _error(result)
+        return Response(status=204)
+
+
+class EndOtherSessionsView(SelfServiceView):
+    @extend_schema(operation_id="sessions_end_others", request=None,
+                   responses={200: EndedSerializer, **_REFUSED}, summary="End all my sessions but this one")
+    def post(self, request: Request) -> Response:
+        current = _current(request)
+        result = session_service.invalidate_all_for_user_except_one(
+            user_id=current.user_id, session_id_to_keep=current.session_id, reason=EndReason.USER,
+            actor=_actor(current))
+        if isinstance(result, Err):
+            return _error(result)
+        return Response({"ended": result.data})
+
+
+class DeviceListView(SelfServiceView):
+    @extend_schema(operation_id="devices_list", responses={200: DeviceSerializer(many=True), **_REFUSED},
+                   summary="My devices (browsers whose key was bound at login)")
+    def get(self, request: Request) -> Response:
+        current = _current(request)
+        result = devices.devices_of(user_id=current.user_id)
+        if isinstance(result, Err):
+            return _error(result)
+        data = DeviceSerializer(result.data, many=True, context={"current_device_id": current.device_id}).data
+        return Response(data, headers={"Cache-Control": "no-store"})
+
+
+class DeviceDetailView(SelfServiceView):
+    @extend_schema(operation_id="devices_revoke", responses={200: EndedSerializer, 404: ErrorSerializer, **_REFUSED},
+                   summary="Revoke one of my devices: end its sessions and forget it")
+    def delete(self, request: Request, device_id: str) -> Response:
+        current = _current(request)
+        result = devices.revoke(device_id=device_id, user_id=current.user_id, actor=_actor(current))
+        if isinstance(result, Err):
+            return _error(result)
+        return Response({"ended": result.data})

@@ -1,0 +1,62 @@
+"""Output shapes of the self-service REST API (``drf/api.py``); read-only, for the schema."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Device
+from ..values import SessionInfo
+
+
+class SessionSerializer(serializers.Serializer):
+    """One of my live sessions. ``location`` is null until a geo lookup knows the IP."""
+
+    id = serializers.CharField(source="session_id")
+    current = serializers.SerializerMethodField()
+    device_name = serializers.CharField(source="device.display_name")
+    device_type = serializers.CharField(source="device.device_type")
+    browser = serializers.CharField(source="device.browser", allow_null=True)
+    browser_version = serializers.CharField(source="device.browser_version", allow_null=True)
+    os = serializers.CharField(source="device.os", allow_null=True)
+    os_version = serializers.CharField(source="device.os_version", allow_null=True)
+    ip_address = serializers.IPAddressField(source="last_ip_address", allow_null=True)
+    location = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    device_bound = serializers.BooleanField(source="has_device_registered")
+
+    def get_current(self, info: SessionInfo) -> bool:
+        return info.session_id == self.context.get("current_session_id")
+
+    def get_location(self, info: SessionInfo) -> str | None:
+        # A place name when the session info carries one (a geo lookup of the IP), else null.
+        location: Any = getattr(info, "location", None)
+        return str(location) if location else None
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    """One of my remembered browsers (a device key bound at login)."""
+
+    current = serializers.SerializerMethodField()
+    ip_address = serializers.IPAddressField(source="last_ip_address", allow_null=True)
+
+    class Meta:
+        model = Device
+        fields = ("id", "current", "display_name", "remembered", "first_seen_at", "last_seen_at", "ip_address")
+        read_only_fields = fields
+
+    def get_current(self, device: Device) -> bool:
+        return device.pk == self.context.get("current_device_id")
+
+
+class EndedSerializer(serializers.Serializer):
+    ended = serializers.IntegerField(help_text="How many sessions this request ended.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The typed error body every byo_sessions edge answers (``http.error_body``)."""
+
+    type = serializers.CharField(help_text="The error type, e.g. SessionNotFound.")
+    details = serializers.DictField(help_text="message, reason and what else the error type carries.")
