@@ -21,13 +21,11 @@ from .services import reauthentication
 from .values import Err, ErrorType, SessionError
 
 View = Callable[..., Any]
-_NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authentication required.",
-                                                             "reason": "no_session"})
 
 
 def _refusal(request: HttpRequest, login_url: str | None) -> HttpResponse:
     store = getattr(request, "session", None)
-    error = (store.error if isinstance(store, SessionStore) else None) or _NO_SESSION
+    error = (store.error if isinstance(store, SessionStore) else None) or http.NO_SESSION
     if http.wants_json(request) or (error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
                                     and http.can_answer_challenge(request)):
         response: HttpResponse = http.error_response(error)

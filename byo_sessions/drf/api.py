@@ -24,10 +24,15 @@ from ..models import EndReason
 from ..services import devices
 from ..services import sessions as session_service
 from ..values import Err, ValidatedSession
-from .authentication import SessionTokenAuthentication
-from .serializers import DeviceSerializer, EndedSerializer, ErrorSerializer, SessionSerializer
+from .authentication import SessionRefused, SessionTokenAuthentication
+from .serializers import DetailSerializer, DeviceSerializer, EndedSerializer, ErrorSerializer, SessionSerializer
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+try:  # registers how drf-spectacular describes SessionTokenAuthentication
+    from . import schema  # noqa: F401
+except ImportError:  # pragma: no cover - drf-spectacular (the "api" extra) is not installed
+    pass
 
 
 
@@ -40,7 +45,7 @@ def extend_schema(**kwargs: Any) -> Callable[[F], F]:
         return lambda view: view
     return describe(**kwargs)
 
-_REFUSED = {401: ErrorSerializer, 403: ErrorSerializer, 425: ErrorSerializer}
+_REFUSED = {401: ErrorSerializer, 403: DetailSerializer, 425: ErrorSerializer}
 
 
 def _current(request: Request) -> ValidatedSession:
@@ -61,6 +66,12 @@ class SelfServiceView(APIView):
     authentication_classes = [SessionTokenAuthentication]
     permission_classes: list[Any] = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        """No session at all: the typed 401 the rest of byo_sessions answers, not DRF's text."""
+        if request.authenticators and not request.successful_authenticator:
+            raise SessionRefused(http.NO_SESSION)
+        super().permission_denied(request, message=message, code=code)
 
 
 class SessionListView(SelfServiceView):

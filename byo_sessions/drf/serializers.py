@@ -60,3 +60,9 @@ class ErrorSerializer(serializers.Serializer):
 
     type = serializers.CharField(help_text="The error type, e.g. SessionNotFound.")
     details = serializers.DictField(help_text="message, reason and what else the error type carries.")
+
+
+class DetailSerializer(serializers.Serializer):
+    """DRF's own refusal body (a cookie request without its CSRF token: 403)."""
+
+    detail = serializers.CharField()
