@@ -11,7 +11,7 @@ and sets ``permission_classes``, e.g. ``[IsAuthenticated, DeviceVerified]``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar, cast
+from typing import Any, Callable, NoReturn, TypeVar, cast
 
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -67,7 +67,7 @@ class SelfServiceView(APIView):
     permission_classes: list[Any] = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
 
-    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> NoReturn:
         """No session at all: the typed 401 the rest of byo_sessions answers, not DRF's text."""
         if request.authenticators and not request.successful_authenticator:
             raise SessionRefused(http.NO_SESSION)
