@@ -19,6 +19,8 @@ urlpatterns = [
     path("account/confirm/", ReauthenticatePage.as_view(template_name="demo/reauthenticate.html"),
          name="reauthenticate"),
     path("api/me/", views.MeView.as_view(), name="api-me"),
+    path("api/async/me/", views.async_me, name="api-async-me"),
+    path("api/async/sessions/", views.async_sessions, name="api-async-sessions"),
     path("byo/", include("byo_sessions.urls")),
     path("api/byo/", include("byo_sessions.drf.urls")),  # self-service REST API (docs/api/rest.md)
     path("byo-server/", include("byo_sessions.server.urls")),  # session server for other backends

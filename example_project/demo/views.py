@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.views import PasswordChangeView
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
@@ -13,9 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import byo_sessions
+from byo_sessions import sessions
 from byo_sessions.account import views as account_views
 from byo_sessions.drf.authentication import SessionTokenAuthentication
-from byo_sessions.decorators import login_required
+from byo_sessions.decorators import device_verification_required, login_required
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -70,3 +71,26 @@ def logout(request: HttpRequest) -> HttpResponse:
     byo_sessions.logout(request)
     messages.info(request, "You are logged out.")
     return HttpResponseRedirect(reverse("home"))
+
+
+# --- async views (served under ASGI: ``uvicorn example_project.asgi:application``) -----------
+# The middleware has validated the session before the view runs (in Django's sync thread);
+# the views only await what touches the database.
+
+@login_required
+@device_verification_required
+async def async_me(request: HttpRequest) -> JsonResponse:
+    """``GET /api/async/me/``: like ``/api/me/``, an async view that needs a fresh device proof."""
+    user = await request.auser()
+    session = request.byo_session
+    return JsonResponse({"username": user.get_username(), "session_id": session.session_id,
+                         "device": session.has_device_registered})
+
+
+@login_required
+async def async_sessions(request: HttpRequest) -> JsonResponse:
+    """``GET /api/async/sessions/``: my live sessions, from an async view."""
+    user = await request.auser()
+    listed = await sessions.afetch_all_for_user(user_id=user.pk)
+    return JsonResponse({"current": request.byo_session.session_id, "sessions": [
+        {"id": info.session_id, "device_bound": info.has_device_registered} for info in listed.data]})
