@@ -75,6 +75,9 @@ class SelfServiceView(APIView):
 
 
 class SessionListView(SelfServiceView):
+    """The owner's live sessions (not ended, not expired under the current policy), the
+    current one first, then newest first."""
+
     @extend_schema(operation_id="sessions_list", responses={200: SessionSerializer(many=True), **_REFUSED},
                    summary="My live sessions, the current one first")
     def get(self, request: Request) -> Response:
@@ -88,6 +91,8 @@ class SessionListView(SelfServiceView):
 
 
 class SessionDetailView(SelfServiceView):
+    """End one of the owner's sessions (reason ``user``); any other id answers 404."""
+
     @extend_schema(operation_id="sessions_end", responses={204: None, 404: ErrorSerializer, **_REFUSED},
                    summary="End one of my sessions (the current one logs this client out)")
     def delete(self, request: Request, session_id: str) -> Response:
@@ -100,6 +105,8 @@ class SessionDetailView(SelfServiceView):
 
 
 class EndOtherSessionsView(SelfServiceView):
+    """"Log out my other devices": every session of the owner but the one asking."""
+
     @extend_schema(operation_id="sessions_end_others", request=None,
                    responses={200: EndedSerializer, **_REFUSED}, summary="End all my sessions but this one")
     def post(self, request: Request) -> Response:
@@ -113,6 +120,8 @@ class EndOtherSessionsView(SelfServiceView):
 
 
 class DeviceListView(SelfServiceView):
+    """The owner's devices (keys bound at login), last seen first."""
+
     @extend_schema(operation_id="devices_list", responses={200: DeviceSerializer(many=True), **_REFUSED},
                    summary="My devices (browsers whose key was bound at login)")
     def get(self, request: Request) -> Response:
@@ -125,6 +134,9 @@ class DeviceListView(SelfServiceView):
 
 
 class DeviceDetailView(SelfServiceView):
+    """Revoke one of the owner's devices: its sessions end and the device is forgotten, so
+    that key's next login counts as a new device. Any other id answers 404."""
+
     @extend_schema(operation_id="devices_revoke", responses={200: EndedSerializer, 404: ErrorSerializer, **_REFUSED},
                    summary="Revoke one of my devices: end its sessions and forget it")
     def delete(self, request: Request, device_id: str) -> Response:

@@ -13,6 +13,9 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
     target_class = "byo_sessions.drf.authentication.SessionTokenAuthentication"
     name = ["byoSessionBearer", "byoSessionCookie"]
 
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{name: []} for name in self.name]  # either one (a list: OR), not both
+
     def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
         return [
             {"type": "http", "scheme": "bearer", "description": "A byo session token (byo_s_...)."},
