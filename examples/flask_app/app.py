@@ -34,11 +34,13 @@ COOKIE = "sessionToken"
 View = Callable[..., Awaitable[Any]]
 
 
-def create_app(*, byo_url: str, integration_key: str, users: dict[str, str], secure_cookies: bool = True) -> Flask:
-    """``users``: username -> password (stands in for your user store and password check)."""
+def create_app(*, byo_url: str, integration_key: str, users: dict[str, str], secure_cookies: bool = True,
+               proxy_count: int = 0) -> Flask:
+    """``users``: username -> password (stands in for your user store and password check).
+    ``proxy_count``: how many reverse proxies you run in front (0: the app faces clients)."""
     app = Flask(__name__, root_path=os.path.dirname(os.path.abspath(__file__)))  # templates/ beside this file
-    # Behind one reverse proxy: the client's IP from its X-Forwarded-For (what BYO binds to).
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # type: ignore[method-assign]
+    if proxy_count:  # the client's IP (what sessions and challenges are bound to) from X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_count)  # type: ignore[method-assign]
 
     # Step 1: one client, pointed at the session server.
     client = create_client(url=byo_url, integration_key=integration_key)
@@ -143,6 +145,6 @@ def create_app(*, byo_url: str, integration_key: str, users: dict[str, str], sec
     return app
 
 
-if __name__ != "__main__" and os.environ.get("BYO_URL"):  # `flask --app app run`
+if os.environ.get("BYO_URL"):  # `flask --app app run` (plain HTTP on localhost: no Secure cookie)
     app = create_app(byo_url=os.environ["BYO_URL"], integration_key=os.environ["BYO_INTEGRATION_KEY"],
                      users={"demo": "demo-password"}, secure_cookies=False)

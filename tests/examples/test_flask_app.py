@@ -43,7 +43,7 @@ def flask_url(live_server: Any, settings: Any) -> Iterator[str]:
 
     settings.BYO_SESSIONS = {"SERVER_INTEGRATION_KEYS": [key_digest(KEY)], "ROTATION_INTERVAL_SECS": ROTATION_SECS}
     app = load_example().create_app(byo_url=f"{live_server.url}/byo-server", integration_key=KEY,
-                                    users={"ada": "ada-password-1"}, secure_cookies=False)
+                                    users={"ada": "ada-password-1"}, secure_cookies=False, proxy_count=1)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -90,7 +90,7 @@ def test_login_validate_rotate_425_and_logout_in_chromium(flask_url: str, page: 
     rotated_token = session_cookie(page.context)
     assert rotated_token and rotated_token != first_token
 
-    # The client's IP changes (a proxy reports another address): device.js's cached challenge is
+    # The client's IP changes (the proxy in front, proxy_count=1, reports another address): device.js's cached challenge is
     # bound to the old one, so our server asks for a new one; Flask relays it as 425 and
     # device.js signs it and retries once.
     page.set_extra_http_headers({"X-Forwarded-For": "198.51.100.23"})
