@@ -38,6 +38,8 @@ fi
 bash "$ROOT/scripts/node_client.sh"
 # --- panva's dpop for tests/test_dpop_node.py (pinned, into .node-dpop/)
 bash "$ROOT/scripts/node_dpop.sh"
+# --- examples/express_app's pinned dependencies for tests/examples/test_express_app.py
+bash "$ROOT/scripts/express_example.sh"
 
 # --- A throwaway PostgreSQL server
 PG_BIN=""

@@ -21,9 +21,10 @@ from __future__ import annotations
 import functools
 import os
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, request, send_from_directory
 from propelauth_byo import create_client, is_err
 from propelauth_byo.generated.device_registration import DeviceRegistration
 from propelauth_byo.generated.device_verification import DeviceVerification
@@ -31,6 +32,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import check_password_hash, generate_password_hash
 
 COOKIE = "sessionToken"
+BROWSER_PAGE = Path(__file__).resolve().parent.parent / "browser" / "index.html"
 View = Callable[..., Awaitable[Any]]
 
 
@@ -38,7 +40,7 @@ def create_app(*, byo_url: str, integration_key: str, users: dict[str, str], sec
                proxy_count: int = 0) -> Flask:
     """``users``: username -> password (stands in for your user store and password check).
     ``proxy_count``: how many reverse proxies you run in front (0: the app faces clients)."""
-    app = Flask(__name__, root_path=os.path.dirname(os.path.abspath(__file__)))  # templates/ beside this file
+    app = Flask(__name__)
     if proxy_count:  # the client's IP (what sessions and challenges are bound to) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_count)  # type: ignore[method-assign]
 
@@ -133,8 +135,9 @@ def create_app(*, byo_url: str, integration_key: str, users: dict[str, str], sec
         return response
 
     @app.get("/")
-    def index() -> str:
-        return render_template("index.html")
+    def index() -> Response:
+        """The page (login form, buttons, device.js): the same for the Express example."""
+        return send_from_directory(BROWSER_PAGE.parent, BROWSER_PAGE.name)
 
     @app.get("/static/device.js")
     def device_js() -> Response:

@@ -1,6 +1,6 @@
 """The guide pages show the example apps' code as it is: every code block of
-docs/guides/flask.md is a verbatim excerpt of examples/flask_app (which
-test_flask_app.py runs), so the page cannot drift from the tested app."""
+docs/guides/flask.md and docs/guides/express.md is a verbatim excerpt of the example app
+that test_flask_app.py / test_express_app.py run, so a page cannot drift from its app."""
 from __future__ import annotations
 
 import re
@@ -23,7 +23,8 @@ def is_excerpt(block: str, source: str) -> bool:
 
 @pytest.mark.parametrize("page, sources", [
     ("docs/guides/flask.md", {"python": "examples/flask_app/app.py",
-                              "javascript": "examples/flask_app/templates/index.html"}),
+                              "javascript": "examples/browser/index.html"}),
+    ("docs/guides/express.md", {"javascript": "examples/express_app/app.mjs"}),
 ])
 def test_guide_code_is_the_example_apps_code(page, sources):
     for language, path in sources.items():
