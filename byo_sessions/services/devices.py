@@ -37,7 +37,7 @@ from ..core.tokens import hash_token, is_well_formed
 from ..core.user_agent import clean_user_agent, parse_user_agent
 from . import expiry, geo
 from .ending import end_sessions
-from .owners import Owner, resolve
+from .owners import Owner, named
 
 DEVICE_ID_MAX_LENGTH = Device._meta.get_field("id").max_length or 40
 
@@ -341,7 +341,7 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
 
 def devices_of(*, user_id: Any = None, external_user_id: str | None = None) -> Ok[list[Device]] | Err:
     """The owner's devices, most recently seen first (what a "my devices" page lists)."""
-    owner = resolve(user_id, external_user_id)
+    owner = named(user_id, external_user_id)
     if isinstance(owner, Err):
         return owner
     return Ok(list(owner.devices().order_by("-last_seen_at", "id")))
@@ -354,7 +354,7 @@ def revoke(*, device_id: str, user_id: Any = None, external_user_id: str | None 
     "new device" notice), which is what a user who lost a laptop expects. Another owner's
     device answers ``DeviceNotFound`` like a missing one, so ids cannot be probed.
     """
-    owner = resolve(user_id, external_user_id)
+    owner = named(user_id, external_user_id)
     if isinstance(owner, Err):
         return owner
     if not usable_identifier(device_id, DEVICE_ID_MAX_LENGTH):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from ..core.tags import TagFormatError, normalise_tags
@@ -91,6 +92,21 @@ def resolve(user_id: Any, external_user_id: str | None) -> Owner | Err:
     if state is False:
         return err(ErrorType.USER_INACTIVE, "The user is inactive.")
     return Owner(user_id=user_model._meta.pk.to_python(user_id))
+
+
+def named(user_id: Any, external_user_id: str | None) -> Owner | Err:
+    """The owner these ids name, without a query (the user need not exist or be active):
+    for reads and endings, where a missing user simply has no rows."""
+    refused = _exactly_one(user_id, external_user_id)
+    if refused is not None:
+        return refused
+    if external_user_id is not None:
+        refused = external_id_error(external_user_id)
+        return refused if refused is not None else Owner(external_user_id=external_user_id)
+    try:
+        return Owner(user_id=get_user_model()._meta.pk.to_python(user_id))
+    except (TypeError, ValueError, ValidationError):
+        return err(ErrorType.UNKNOWN_USER, "No such user.")
 
 
 def sessions_of(user_id: Any = None, external_user_id: str | None = None) -> SessionQuerySet | Err:

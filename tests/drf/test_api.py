@@ -176,3 +176,17 @@ def test_device_verified(user, clock):
     unbound_token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
     no_device = bearer(unbound_token).get("/signed-only/", HTTP_DPOP=proof(device, clock, url=url))
     assert no_device.status_code == 401 and no_device.json()["details"]["reason"] == "no_device_registered"
+
+
+def test_queries_per_request(user, clock, django_assert_num_queries):
+    """Validation is the middleware's one query; each list is one more, whatever its length."""
+    laptop = TestDevice()
+    token = login(user, laptop, clock).data.session_token
+    for _ in range(3):
+        login(user, TestDevice(), clock)
+    client = bearer(token)
+    client.get("/api/byo/sessions/")  # warm: the policy set is cached per process
+    with django_assert_num_queries(2):
+        assert len(client.get("/api/byo/sessions/").json()) == 4
+    with django_assert_num_queries(2):
+        assert len(client.get("/api/byo/devices/").json()) == 4

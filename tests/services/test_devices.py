@@ -15,6 +15,7 @@ from byo_sessions import DeviceRegistration, DeviceVerification, ErrorType, is_e
 from byo_sessions.conf import byo_settings
 from byo_sessions.core.dpop import access_token_hash
 from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
+from byo_sessions.services import devices
 from tests.concurrency import run_in_parallel
 from tests.constants import IP, UA
 from tests.dpop_signer import OMIT, TestDevice
@@ -763,3 +764,40 @@ def test_a_repeated_refused_proof_is_one_row_per_minute_and_a_line_each_time(
     assert _repeat_over_http(client, 3, **headers) == {status}
     assert rows.count() == 2
     assert client.get("/device-api/", HTTP_DPOP=proof(device, clock)).status_code == 200  # session unharmed
+
+
+# --- devices_of / revoke (the self-service API's "my devices") -----------------------------
+
+def test_devices_of_and_revoke_for_an_outside_owner(clock):
+    """The session server's owners (external ids) have devices too; revoking is owner-scoped."""
+    device = TestDevice()
+    registration = DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL),
+                                      remember_device=True, request_url=LOGIN_URL, request_method="POST")
+    created = sessions.create(external_user_id="ext-1", ip_address=IP, user_agent=UA,
+                              device_registration=registration).data
+    listed = devices.devices_of(external_user_id="ext-1").data
+    assert [d.pk for d in listed] == [created.device_id]
+    assert devices.devices_of(external_user_id="ext-2").data == []
+    assert devices.revoke(device_id=created.device_id, external_user_id="ext-2").error.type \
+        == ErrorType.DEVICE_NOT_FOUND
+    assert devices.revoke(device_id=created.device_id, external_user_id="ext-1").data == 1
+    assert not Device.objects.exists() and Session.objects.get(pk=created.session_id).ended_at is not None
+    assert devices.revoke(device_id=created.device_id, external_user_id="ext-1").error.type \
+        == ErrorType.DEVICE_NOT_FOUND  # gone
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({}, ErrorType.UNKNOWN_USER),
+    ({"user_id": 1, "external_user_id": "x"}, ErrorType.UNKNOWN_USER),
+    ({"user_id": "not-a-pk"}, ErrorType.UNKNOWN_USER),
+    ({"external_user_id": ""}, ErrorType.UNKNOWN_USER),
+])
+def test_devices_of_and_revoke_refuse_bad_owners(kwargs, error):
+    assert devices.devices_of(**kwargs).error.type == error
+    assert devices.revoke(device_id="dev_x", **kwargs).error.type == error
+
+
+@pytest.mark.parametrize("device_id", ["", "x" * 41, "a\x00b", None, 7])
+def test_revoke_refuses_ids_that_name_no_device_without_a_query(user, device_id, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert devices.revoke(device_id=device_id, user_id=user.pk).error.type == ErrorType.DEVICE_NOT_FOUND
