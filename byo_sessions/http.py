@@ -94,6 +94,7 @@ def step_up_challenge(error: SessionError) -> str:
     return (f'{BEARER_CHALLENGE}, error="insufficient_user_authentication", '
             f'error_description="A more recent authentication is required"{suffix}')
 
+
 # What a request that needs a session but brought none is refused with.
 NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authentication required.",
                                                             "reason": "no_session"})

@@ -6,8 +6,10 @@ the views only turn the request into an owner and a current session, and results
 JSON. Every route needs a byo session (cookie with CSRF, or ``Authorization: Bearer``);
 someone else's session or device id answers 404 like an unknown one.
 
-A project that wants more (a device proof to revoke, a tag to list) subclasses a view
-and sets ``permission_classes``, e.g. ``[IsAuthenticated, DeviceVerified]``.
+Ending my other sessions and revoking a device are sensitive actions: they need a recent
+authentication (``RecentlyAuthenticated``, docs/reauthentication.md). A project that wants
+more (a device proof to revoke, a tag to list) subclasses a view and sets
+``permission_classes``, e.g. ``[IsAuthenticated, RecentlyAuthenticated, DeviceVerified]``.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from ..services import devices
 from ..services import sessions as session_service
 from ..values import Err, ValidatedSession
 from .authentication import SessionRefused, SessionTokenAuthentication
+from .permissions import RecentlyAuthenticated
 from .serializers import DetailSerializer, DeviceSerializer, EndedSerializer, ErrorSerializer, SessionSerializer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,7 +108,10 @@ class SessionDetailView(SelfServiceView):
 
 
 class EndOtherSessionsView(SelfServiceView):
-    """"Log out my other devices": every session of the owner but the one asking."""
+    """"Log out my other devices": every session of the owner but the one asking. A
+    sensitive action: it needs a recent authentication (``REAUTH_MAX_AGE_SECS``)."""
+
+    permission_classes = [IsAuthenticated, RecentlyAuthenticated]
 
     @extend_schema(operation_id="sessions_end_others", request=None,
                    responses={200: EndedSerializer, **_REFUSED}, summary="End all my sessions but this one")
@@ -135,7 +141,10 @@ class DeviceListView(SelfServiceView):
 
 class DeviceDetailView(SelfServiceView):
     """Revoke one of the owner's devices: its sessions end and the device is forgotten, so
-    that key's next login counts as a new device. Any other id answers 404."""
+    that key's next login counts as a new device. Any other id answers 404. A sensitive
+    action: it needs a recent authentication (``REAUTH_MAX_AGE_SECS``)."""
+
+    permission_classes = [IsAuthenticated, RecentlyAuthenticated]
 
     @extend_schema(operation_id="devices_revoke", responses={200: EndedSerializer, 404: ErrorSerializer, **_REFUSED},
                    summary="Revoke one of my devices: end its sessions and forget it")

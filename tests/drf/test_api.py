@@ -190,3 +190,18 @@ def test_queries_per_request(user, clock, django_assert_num_queries):
         assert len(client.get("/api/byo/sessions/").json()) == 4
     with django_assert_num_queries(2):
         assert len(client.get("/api/byo/devices/").json()) == 4
+
+
+def test_ending_others_and_revoking_a_device_need_a_recent_authentication(user, clock):
+    """Sensitive actions (ASVS 3.7.1): past REAUTH_MAX_AGE_SECS (300 s) they answer 401
+    ReauthenticationRequired; listing and ending one session do not ask."""
+    _mine, token = new_session(user)
+    other, _ = new_session(user)
+    clock.advance(301)
+    client = bearer(token)
+    for response in (client.post("/api/byo/sessions/end-others/"), client.delete("/api/byo/devices/dev_x/")):
+        assert response.status_code == 401 and response.json()["type"] == "ReauthenticationRequired"
+        assert 'error="insufficient_user_authentication"' in response["WWW-Authenticate"]
+    assert Session.objects.get(pk=other).ended_at is None
+    assert client.get("/api/byo/sessions/").status_code == 200
+    assert client.delete(f"/api/byo/sessions/{other}/").status_code == 204
