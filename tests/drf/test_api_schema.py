@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -69,10 +71,21 @@ api = schemathesis.openapi.from_dict(SchemaGenerator(patterns=PATTERNS).get_sche
 api.app = get_wsgi_application()
 
 
+@pytest.fixture
+def connection_kept():
+    """What Django's test client does around a request: the raw WSGI handler would close the
+    database connection when a request finishes, and with it the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
 @api.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_get_no_500_and_answers_match_the_schema(case, user):
+def test_generated_requests_get_no_500_and_answers_match_the_schema(case, user, connection_kept):
     """A fresh session per example: an example that ends it must not weaken the next."""
     token = sessions.create(user_id=user.pk, ip_address="127.0.0.1").data.session_token
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
