@@ -1,6 +1,7 @@
 """The example project under ASGI (uvicorn): login, rotation and device-bound requests
-through async views, with every SQL statement off the event loop and no callback that
-blocks it (tests/asgi_server.py counts both).
+through async views (and sync ones: Django's login and logout, the REST API), with every
+SQL statement off the event loop and no callback that blocks it (tests/asgi_server.py
+counts both).
 
 The server is a real uvicorn process on the example project's settings and URLs, over a
 throwaway SQLite file (on the PostgreSQL pass too: the point is the event loop, not the
@@ -125,6 +126,8 @@ def test_login_rotation_and_device_bound_async_views_keep_the_event_loop_free(se
     assert unsigned.status_code == 401 and unsigned.json()["type"] == "DeviceVerificationRequired"
     listed = client.get(f"{server.base}/api/async/sessions/", timeout=10).json()
     assert [row["device_bound"] for row in listed["sessions"]] == [True]
+    rest = client.get(f"{server.base}/api/byo/sessions/", timeout=10)  # the DRF self-service API (sync views)
+    assert rest.status_code == 200 and [row["current"] for row in rest.json()] == [True]
 
     # Rotation: past ROTATION_INTERVAL_SECS (300 s in the example settings) the next request
     # hands out a new token; the new one works.
