@@ -9,8 +9,22 @@ from ..models import Device
 from ..values import SessionInfo
 
 
+class LocationSerializer(serializers.Serializer):
+    """Where the session's last IP is, as far as the geo lookup knows (empty strings where
+    it has no answer)."""
+
+    country = serializers.CharField(help_text="ISO 3166-1 alpha-2, e.g. DE")
+    city = serializers.CharField()
+    network = serializers.CharField(help_text="The network's organisation, e.g. Deutsche Telekom AG")
+
+    def get_attribute(self, instance: Any) -> Any:
+        # The session info's ``location`` when it holds an answer (it is falsy when empty), else null.
+        location = getattr(instance, "location", None)
+        return location if location else None
+
+
 class SessionSerializer(serializers.Serializer):
-    """One of my live sessions. ``location`` is null until a geo lookup knows the IP."""
+    """One of my live sessions. ``location`` is null unless a geo lookup knows the IP."""
 
     id = serializers.CharField(source="session_id")
     current = serializers.SerializerMethodField()
@@ -21,7 +35,7 @@ class SessionSerializer(serializers.Serializer):
     os = serializers.CharField(source="device.os", allow_null=True)
     os_version = serializers.CharField(source="device.os_version", allow_null=True)
     ip_address = serializers.IPAddressField(source="last_ip_address", allow_null=True)
-    location = serializers.SerializerMethodField()
+    location = LocationSerializer(allow_null=True, read_only=True)
     created_at = serializers.DateTimeField()
     last_activity_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
@@ -30,10 +44,6 @@ class SessionSerializer(serializers.Serializer):
     def get_current(self, info: SessionInfo) -> bool:
         return info.session_id == self.context.get("current_session_id")
 
-    def get_location(self, info: SessionInfo) -> str | None:
-        # A place name when the session info carries one (a geo lookup of the IP), else null.
-        location: Any = getattr(info, "location", None)
-        return str(location) if location else None
 
 
 class DeviceSerializer(serializers.ModelSerializer):

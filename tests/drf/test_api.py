@@ -205,3 +205,21 @@ def test_ending_others_and_revoking_a_device_need_a_recent_authentication(user, 
     assert Session.objects.get(pk=other).ended_at is None
     assert client.get("/api/byo/sessions/").status_code == 200
     assert client.delete(f"/api/byo/sessions/{other}/").status_code == 204
+
+
+def test_location_is_an_object_when_the_session_info_knows_one():
+    """What the geo lookup fills in (a ``location`` on SessionInfo, falsy when unknown)."""
+    from types import SimpleNamespace
+
+    from byo_sessions.drf.serializers import LocationSerializer
+
+    class Known(SimpleNamespace):
+        def __bool__(self):
+            return bool(self.country or self.city or self.network)
+
+    field = LocationSerializer(allow_null=True, read_only=True)
+    known = Known(country="DE", city="Berlin", network="Example AS")
+    assert field.get_attribute(SimpleNamespace(location=known)) is known
+    assert dict(field.to_representation(known)) == {"country": "DE", "city": "Berlin", "network": "Example AS"}
+    assert field.get_attribute(SimpleNamespace(location=Known(country="", city="", network=""))) is None
+    assert field.get_attribute(SimpleNamespace()) is None
