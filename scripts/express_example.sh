@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The pinned npm dependencies of examples/express_app (its package.json), installed into its
-# node_modules/ (ignored by git) for tests/examples/test_express_app.py; a stamp of the
-# package.json makes a change reinstall. Without node/npm: a note and exit 0 (the test skips),
+# The pinned npm dependencies of examples/express_app (package.json, and every transitive
+# version in package-lock.json), installed with `npm ci` into its node_modules/ (ignored by
+# git) for tests/examples/test_express_app.py; a stamp of the lock file makes a change reinstall. Without node/npm: a note and exit 0 (the test skips),
 # but with CI=true exit 1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,12 +18,11 @@ for tool in node npm; do
     exit 0
   fi
 done
-WANT="$(sha256sum "$APP/package.json" | cut -d' ' -f1)"
+WANT="$(cat "$APP/package.json" "$APP/package-lock.json" | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
 fi
 echo "==> installing examples/express_app's dependencies (npm)"
-rm -rf "$APP/node_modules"
-npm install --prefix "$APP" --no-audit --no-fund --no-package-lock --loglevel=error \
-  || { echo "error: npm install in examples/express_app failed" >&2; exit 1; }
+npm ci --prefix "$APP" --no-audit --no-fund --loglevel=error \
+  || { echo "error: npm ci in examples/express_app failed" >&2; exit 1; }
 echo "$WANT" > "$STAMP"

@@ -1,7 +1,7 @@
 // An Express app on byo_sessions' session server, with the published client
 // (@propelauth/byo-node): the same five steps as examples/flask_app (docs/guides/express.md).
 //
-//   npm install
+//   npm ci
 //   BYO_URL=http://127.0.0.1:8000/byo-server BYO_INTEGRATION_KEY=byo_ik_... node app.mjs
 //
 // PORT (default 3000; 0 picks a free one), PROXY_COUNT (reverse proxies in front, default 0),
