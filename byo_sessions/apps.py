@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class ByoSessionsConfig(AppConfig):
@@ -14,3 +14,7 @@ class ByoSessionsConfig(AppConfig):
 
         policies.connect_signals()
         receivers.connect()
+        if apps.is_installed("django.contrib.admin"):  # the admin's header and index (admin/site.py)
+            from .admin import site as admin_site
+
+            admin_site.brand_default_site()

@@ -312,6 +312,20 @@ def _check_unknown_tokens() -> list[CheckMessage]:
     return errors
 
 
+def _check_admin() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    header = byo_settings.ADMIN_SITE_HEADER
+    if header is not None and not (isinstance(header, str) and header.strip()):
+        errors.append(Error(f"BYO_SESSIONS['ADMIN_SITE_HEADER'] must be a non-empty string or None, not {header!r}.",
+                            hint="None leaves Django's admin header as it is.", id="byo_sessions.E035"))
+    ttl = byo_settings.OVERVIEW_CACHE_SECS
+    if not _is_int(ttl) or not 0 <= ttl <= 3600:
+        errors.append(Error(f"BYO_SESSIONS['OVERVIEW_CACHE_SECS'] must be an integer from 0 to 3600, not {ttl!r}.",
+                            hint="The admin overview's numbers are cached this long; 0 computes them on every view.",
+                            id="byo_sessions.E036"))
+    return errors
+
+
 def _check_policy_defaults() -> list[CheckMessage]:
     # A service module needs the models: imported when the check runs, not when this
     # module registers the checks.
@@ -394,6 +408,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_check_unknown_tokens, ("UNKNOWN_TOKEN_THRESHOLD", "UNKNOWN_TOKEN_WINDOW_SECS")),
     (_check_revocation, ("STATELESS_REVOCATION_CACHE", "STATELESS_REVOCATION_CHECK")),
     (_check_geolocation, ("GEOLOCATION", "GEOIP_ASN_DATABASE")),
+    (_check_admin, ("ADMIN_SITE_HEADER", "OVERVIEW_CACHE_SECS")),
 )
 
 

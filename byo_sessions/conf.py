@@ -104,6 +104,10 @@ DEFAULTS: dict[str, Any] = {
     # DRF class extend each validated session to now + this many seconds, within its policy's
     # max_extended_lifetime_secs. None: off.
     "SLIDING_ABSOLUTE_LIFETIME_SECS": None,
+    # Admin: the header and title of Django's admin site (None leaves Django's own), and how
+    # long the overview dashboard's numbers are cached (0: computed on every view).
+    "ADMIN_SITE_HEADER": "byo-sessions",
+    "OVERVIEW_CACHE_SECS": 60,
 }
 
 

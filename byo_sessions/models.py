@@ -109,10 +109,10 @@ class Session(LocatedModel):
     end_reason = models.CharField(max_length=40, choices=EndReason.choices, blank=True, default="")
     ended_by = models.CharField(max_length=200, blank=True, default="")
 
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    last_ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.TextField(blank=True, default="")
-    last_user_agent = models.TextField(blank=True, default="")
+    ip_address = models.GenericIPAddressField("IP address at login", null=True, blank=True)
+    last_ip_address = models.GenericIPAddressField("last IP address", null=True, blank=True)
+    user_agent = models.TextField("User-Agent at login", blank=True, default="")
+    last_user_agent = models.TextField("last User-Agent", blank=True, default="")
     client = models.JSONField(default=dict, blank=True, help_text="Parsed User-Agent summary.")
 
     tags = models.JSONField(default=list, blank=True)
@@ -196,8 +196,8 @@ class Device(LocatedModel):
     remembered = models.BooleanField(default=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
-    last_ip_address = models.GenericIPAddressField(null=True, blank=True)
-    last_user_agent = models.TextField(blank=True, default="")
+    last_ip_address = models.GenericIPAddressField("last IP address", null=True, blank=True)
+    last_user_agent = models.TextField("last User-Agent", blank=True, default="")
 
     class Meta:
         ordering = ["-last_seen_at"]
@@ -350,36 +350,39 @@ class AuditEvent(LocatedModel):
     """Append-only record of a session lifecycle event. Never holds a raw token."""
 
     class Type(models.TextChoices):
-        SESSION_CREATED = "session_created"
-        SESSION_ROTATED = "session_rotated"
-        SESSION_INVALIDATED = "session_invalidated"
-        SESSION_EXPIRED = "session_expired"
-        SESSION_UPDATED = "session_updated"
-        SESSION_MIGRATED = "session_migrated"
-        SESSION_REAUTHENTICATED = "session_reauthenticated"
-        REAUTHENTICATION_FAILED = "reauthentication_failed"
-        SESSION_EXTENDED = "session_extended"
-        VALIDATION_FAILED = "validation_failed"
-        TOKEN_REUSE_DETECTED = "token_reuse_detected"
-        IP_CHANGED = "ip_changed"
-        USER_AGENT_CHANGED = "user_agent_changed"
-        SESSION_LIMIT_EXCEEDED = "session_limit_exceeded"
-        NEW_COUNTRY = "new_country"
-        DEVICE_REGISTERED = "device_registered"
-        NEW_DEVICE_DETECTED = "new_device_detected"
-        DEVICE_VERIFICATION_FAILED = "device_verification_failed"
-        DEVICE_CHALLENGE_ISSUED = "device_challenge_issued"
-        POLICY_CHANGED = "policy_changed"
-        SIGNING_KEY_CREATED = "signing_key_created"
-        SIGNING_KEY_ROTATED = "signing_key_rotated"
-        SIGNING_KEY_REENCRYPTED = "signing_key_reencrypted"
+        SESSION_CREATED = "session_created", "Session created"
+        SESSION_ROTATED = "session_rotated", "Token rotated"
+        SESSION_INVALIDATED = "session_invalidated", "Session ended"
+        SESSION_EXPIRED = "session_expired", "Session expired"
+        SESSION_UPDATED = "session_updated", "Session updated"
+        SESSION_MIGRATED = "session_migrated", "Moved from Django's sessions"
+        SESSION_REAUTHENTICATED = "session_reauthenticated", "Re-authenticated"
+        REAUTHENTICATION_FAILED = "reauthentication_failed", "Re-authentication failed"
+        SESSION_EXTENDED = "session_extended", "Session extended"
+        VALIDATION_FAILED = "validation_failed", "Validation failed"
+        TOKEN_REUSE_DETECTED = "token_reuse_detected", "Token reuse detected (theft)"
+        IP_CHANGED = "ip_changed", "IP address changed"
+        USER_AGENT_CHANGED = "user_agent_changed", "User-Agent changed"
+        SESSION_LIMIT_EXCEEDED = "session_limit_exceeded", "Session limit reached"
+        NEW_COUNTRY = "new_country", "New country"
+        DEVICE_REGISTERED = "device_registered", "Device registered"
+        NEW_DEVICE_DETECTED = "new_device_detected", "New device"
+        DEVICE_VERIFICATION_FAILED = "device_verification_failed", "Device proof refused"
+        DEVICE_CHALLENGE_ISSUED = "device_challenge_issued", "Device challenge issued"
+        DEVICE_REVOKED = "device_revoked", "Device revoked"
+        POLICY_CHANGED = "policy_changed", "Policy changed"
+        SIGNING_KEY_CREATED = "signing_key_created", "Signing key created"
+        SIGNING_KEY_ROTATED = "signing_key_rotated", "Signing keys rotated"
+        SIGNING_KEY_REENCRYPTED = "signing_key_reencrypted", "Signing key re-encrypted"
+        INTEGRATION_KEY_CREATED = "integration_key_created", "Integration key created"
+        INTEGRATION_KEY_REVOKED = "integration_key_revoked", "Integration key revoked"
 
     created_at = models.DateTimeField(db_index=True)
     event_type = models.CharField(max_length=40, choices=Type.choices, db_index=True)
     session_id = models.CharField(max_length=40, blank=True, default="", db_index=True)
     user_ref = models.CharField(max_length=255, blank=True, default="", db_index=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.TextField(blank=True, default="")
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.TextField("User-Agent", blank=True, default="")
     reason = models.CharField(max_length=60, blank=True, default="")
     actor = models.CharField(max_length=200, blank=True, default="")
     details = models.JSONField(default=dict, blank=True)
@@ -417,3 +420,28 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return self.kid
+
+
+class IntegrationKey(models.Model):
+    """A session-server integration key made in the admin (``server/integration_keys.py``).
+
+    Only the SHA-256 digest is stored; the key is shown once, when it is made. Keys listed
+    in ``BYO_SESSIONS["SERVER_INTEGRATION_KEYS"]`` keep working beside these.
+    """
+
+    label = models.CharField(max_length=200, help_text="Who or what uses this key, e.g. \"billing backend\".")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=20, editable=False, help_text="The key's first characters, to recognise it.")
+    allowed_commands = models.JSONField(default=list, blank=True,
+                                        help_text="The commands this key may run; none ticked means every command.")
+    created_at = models.DateTimeField(editable=False)
+    created_by = models.CharField(max_length=200, blank=True, default="", editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this moment; empty: never.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.CharField(max_length=200, blank=True, default="", editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.hint}…)"

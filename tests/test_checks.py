@@ -123,8 +123,13 @@ def test_policy_default_error_names_the_key(settings):
     ({"UNKNOWN_TOKEN_THRESHOLD": "20"}, "byo_sessions.E032"),
     ({"UNKNOWN_TOKEN_WINDOW_SECS": 0}, "byo_sessions.E032"),
     ({"UNKNOWN_TOKEN_WINDOW_SECS": 86401}, "byo_sessions.E032"),
+    ({"ADMIN_SITE_HEADER": ""}, "byo_sessions.E035"),
+    ({"ADMIN_SITE_HEADER": 3}, "byo_sessions.E035"),
+    ({"OVERVIEW_CACHE_SECS": -1}, "byo_sessions.E036"),
+    ({"OVERVIEW_CACHE_SECS": "60"}, "byo_sessions.E036"),
+    ({"OVERVIEW_CACHE_SECS": 3601}, "byo_sessions.E036"),
 ])
-def test_stateless_token_settings_checks(settings, settings_value, error_id):
+def test_stateless_token_and_admin_settings_checks(settings, settings_value, error_id):
     settings.BYO_SESSIONS = settings_value
     assert {e.id for e in check_settings()} == {error_id}
 

@@ -15,13 +15,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from .. import selectors
+from .. import selectors, stats
 from ..core import clock
-from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, SigningKey, TagPolicy
+from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, TagPolicy
 from .lookups import SecretSafeAdmin
+from .actions import DeviceActionsMixin, SessionActionsMixin, may_end, owner_label
+from .display import EMPTY, chips, duration, event_title, owner_link, pretty_json, session_link, user_link, users_by_ref
+from .overview import OverviewMixin
+from . import keys  # noqa: F401  (registers the integration and signing key admins)
+from .policy_tools import PolicyToolsMixin
+from .policy_forms import CidrListField, DurationField, InheritBooleanSelect, spell_out_inherit
 from .policy_io import PolicyJsonMixin
 from ..services import expiry, policies
 from ..services.audit import EventType
@@ -33,10 +40,11 @@ from ..core.policy import (
     selector_error,
     validate_overrides,
 )
+from ..services import devices as devices_service
 from ..services import sessions as session_service
-from ..services.signing_keys import key_state
+from ..values import Err
 from ..core.tags import is_valid_tag_type
-from ..core.user_agent import UserAgentSummary
+from ..core.user_agent import UserAgentSummary, parse_user_agent
 
 
 def _actor(request: HttpRequest) -> str:
@@ -59,17 +67,8 @@ class StatusFilter(admin.SimpleListFilter):
         return expiry.with_status(cast(SessionQuerySet, queryset), wanted, clock.now())
 
 
-# What an operator checks first: theft, refused proofs, new devices, limits, changes.
-SECURITY_EVENTS = (
-    (EventType.TOKEN_REUSE_DETECTED, "Token reuse (theft) detected"),
-    (EventType.DEVICE_VERIFICATION_FAILED, "Device proof refused"),
-    (EventType.NEW_DEVICE_DETECTED, "New device"),
-    (EventType.SESSION_LIMIT_EXCEEDED, "Login refused by a session limit"),
-    (EventType.USER_AGENT_CHANGED, "Suspicious User-Agent change"),
-    (EventType.IP_CHANGED, "IP address change"),
-    (EventType.VALIDATION_FAILED, "Validation failed"),
-    (EventType.POLICY_CHANGED, "Policy changed"),
-)
+# What an operator checks first (stats.py's list), and policy changes.
+SECURITY_EVENTS = (*stats.SECURITY_EVENTS, (str(EventType.POLICY_CHANGED), str(EventType.POLICY_CHANGED.label)))
 RECENT_HOURS = 24
 
 
@@ -83,48 +82,101 @@ def recent_security_events(now: Any) -> list[tuple[str, str, int, str]]:
 
 
 @admin.register(Session)
-class SessionAdmin(SecretSafeAdmin):
+class SessionAdmin(SessionActionsMixin, OverviewMixin, SecretSafeAdmin):
     list_display = ("id", "owner", "client_display", "last_ip_address", "created_at", "last_activity_at",
-                    "status", "end_reason")
+                    "status", "end_reason", "tags_display")
     list_filter = (StatusFilter, "end_reason", "created_at")
     search_fields = ("id", "user__username", "user__email", "external_user_id", "ip_address", "last_ip_address")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     actions = ("end_selected",)
-    readonly_fields = ("id", "user", "external_user_id", "created_at", "last_activity_at", "expires_at",
-                       "token_issued_at", "generation", "ended_at", "end_reason", "ended_by", "ip_address",
-                       "last_ip_address", "user_agent", "last_user_agent", "client", "tags", "metadata", "device",
-                       "timeline")
-    exclude = ("token_hash", "previous_token_hash", "previous_token_valid_until")
+    fieldsets = (
+        (None, {"fields": ("id", "owner", "status", "tags_display", "device_link")}),
+        ("Times", {"fields": ("created_at", "last_activity_at", "expires_at", "lifetime", "ended_at", "end_reason",
+                              "ended_by")}),
+        ("Client", {"fields": ("client_display", "ip_address", "last_ip_address", "country", "city", "network",
+                               "user_agent", "last_user_agent")}),
+        ("Token", {"fields": ("generation", "token_issued_at")}),
+        ("Metadata", {"fields": ("metadata_display",)}),
+        ("Timeline", {"fields": ("timeline",)}),
+    )
+    readonly_fields = ("id", "owner", "status", "tags_display", "device_link", "created_at", "last_activity_at",
+                       "expires_at", "lifetime", "ended_at", "end_reason", "ended_by", "client_display",
+                       "ip_address", "last_ip_address", "country", "city", "network", "user_agent",
+                       "last_user_agent", "generation",
+                       "token_issued_at", "metadata_display", "timeline")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # read-only; sessions end through the action, never by editing
+        return False  # read-only; sessions end through the actions, never by editing
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # ended sessions stay for inspection; byo_prune deletes them
 
     def has_end_permission(self, request: HttpRequest) -> bool:
         """Ending is its own permission: staff who may only view sessions must not end them."""
-        user: Any = request.user
-        return bool(user.has_perm(f"{self.opts.app_label}.end_session"))
+        return may_end(request)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         summary = expiry.status_counts(clock.now())
         user: Any = request.user
         if user.has_perm("byo_sessions.view_auditevent"):  # the counts come from the audit log
             summary["recent"] = recent_security_events(clock.now())
-        return super().changelist_view(request, {**(extra_context or {}), "byo_overview": summary})
+        return super().changelist_view(request, {"title": "Sessions", **(extra_context or {}),
+                                                 "byo_overview": summary})
 
-    @admin.display(description="user")
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> Any:
+        session = Session.objects.select_related("user").filter(pk=object_id).first()
+        context: dict[str, Any] = {"title": "Session", **(extra_context or {})}
+        if session is not None:
+            context.update(byo_may_end=may_end(request), byo_live=expiry.is_alive(session, clock.now()),
+                           byo_owner=owner_label(session), byo_has_owner=not session.is_anonymous,
+                           byo_owner_sessions=self._owner_sessions_url(session))
+        return super().change_view(request, object_id, form_url, context)
+
+    @staticmethod
+    def _owner_sessions_url(session: Session) -> str:
+        base = reverse("admin:byo_sessions_session_changelist")
+        if session.user_id is not None:
+            return f"{base}?{urlencode({'user': session.user_id})}"
+        if session.external_user_id is not None:
+            return f"{base}?{urlencode({'external_user_id': session.external_user_id})}"
+        return ""
+
+    @admin.display(description="user", ordering="user__username")
     def owner(self, obj: Session) -> str:
-        return str(obj.user) if obj.user_id is not None else f"{obj.external_user_id} (external)"
+        return owner_link(obj.user if obj.user_id is not None else None, obj.external_user_id)
 
     @admin.display(description="browser")
     def client_display(self, obj: Session) -> str:
         return UserAgentSummary.from_dict(obj.client).display_name
+
+    @admin.display(description="tags")
+    def tags_display(self, obj: Session) -> str:
+        return chips(obj.tags)
+
+    @admin.display(description="device")
+    def device_link(self, obj: Session) -> str:
+        if obj.device_id is None:
+            return "Not bound to a device"
+        url = reverse("admin:byo_sessions_device_change", args=[obj.device_id])
+        return format_html('<a href="{}">{}</a>', url, obj.device_id)
+
+    @admin.display(description="lifetime")
+    def lifetime(self, obj: Session) -> str:
+        now = clock.now()
+        if obj.ended_at is not None:
+            return f"Lasted {duration(obj.ended_at - obj.created_at)}"
+        if obj.expires_at <= now:
+            return f"Expired {duration(now - obj.expires_at)} ago"
+        return f"{duration(now - obj.created_at)} old; expires at the latest in {duration(obj.expires_at - now)}"
+
+    @admin.display(description="metadata")
+    def metadata_display(self, obj: Session) -> str:
+        return pretty_json(obj.metadata)
 
     @admin.display(description="status")
     def status(self, obj: Session) -> str:
@@ -133,13 +185,14 @@ class SessionAdmin(SecretSafeAdmin):
     @admin.display(description="timeline")
     def timeline(self, obj: Session) -> str:
         events = selectors.session_timeline(obj.id)
+        reasons = dict(EndReason.choices)
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), e.event_type, e.reason,
-              e.ip_address or "", e.actor) for e in events),
+            ((timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), event_title(e.event_type),
+              reasons.get(e.reason, e.reason), e.ip_address or "", e.actor) for e in events),
         )
-        return format_html("<table><tr><th>time</th><th>event</th><th>reason</th><th>IP</th><th>actor</th></tr>"
-                           "{}</table>", rows)
+        return format_html('<div class="byo-scroll"><table id="byo-timeline"><tr><th>Time</th><th>Event</th>'
+                           "<th>Reason</th><th>IP address</th><th>By</th></tr>{}</table></div>", rows)
 
     @admin.action(description="End the selected sessions", permissions=["end"])
     def end_selected(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
@@ -148,16 +201,70 @@ class SessionAdmin(SecretSafeAdmin):
 
 
 @admin.register(Device)
-class DeviceAdmin(SecretSafeAdmin):
-    list_display = ("id", "user", "external_user_id", "display_name", "thumbprint", "first_seen_at",
-                    "last_seen_at", "last_ip_address", "remembered")
-    search_fields = ("id", "user__username", "external_user_id", "thumbprint", "display_name")
+class DeviceAdmin(DeviceActionsMixin, SecretSafeAdmin):
+    list_display = ("display", "owner", "browser", "first_seen_at", "last_seen_at", "last_ip_address",
+                    "remembered", "sessions_link")
+    list_select_related = ("user",)
+    search_fields = ("id", "user__username", "external_user_id", "display_name")
     list_filter = ("remembered",)
-    readonly_fields = ("id", "user", "external_user_id", "thumbprint", "public_jwk", "first_seen_at",
-                       "last_seen_at", "last_ip_address", "last_user_agent")
+    fields = ("id", "owner", "display_name", "browser", "first_seen_at", "last_seen_at", "last_ip_address",
+              "country", "city", "network", "last_user_agent", "remembered", "sessions_link", "thumbprint")
+    readonly_fields = ("id", "owner", "browser", "first_seen_at", "last_seen_at", "last_ip_address",
+                       "country", "city", "network", "last_user_agent", "sessions_link", "thumbprint")
+    actions = ("revoke_selected",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a bare delete would leave its sessions bound and alive: Revoke ends them too
+
+    def has_end_permission(self, request: HttpRequest) -> bool:
+        return may_end(request)
+
+    @admin.action(description="Revoke the selected devices (end their sessions)", permissions=["end"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
+        ended = revoked = 0
+        for device_id, user_id, external_user_id in queryset.values_list("pk", "user_id", "external_user_id"):
+            result = devices_service.revoke(device_id=device_id, user_id=user_id, external_user_id=external_user_id,
+                                            reason=EndReason.ADMIN, actor=_actor(request))
+            if not isinstance(result, Err):
+                revoked, ended = revoked + 1, ended + result.data
+        self.message_user(request, f"Revoked {revoked} device(s); ended {ended} session(s).", messages.SUCCESS)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {"title": "Devices", **(extra_context or {})})
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> Any:
+        return super().change_view(request, object_id, form_url,
+                                   {"byo_may_end": may_end(request), **(extra_context or {})})
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields
+
+    @admin.display(description="device", ordering="display_name")
+    def display(self, obj: Device) -> str:
+        return obj.display_name or parse_user_agent(obj.last_user_agent).display_name
+
+    @admin.display(description="user", ordering="user__username")
+    def owner(self, obj: Device) -> str:
+        return owner_link(obj.user if obj.user_id is not None else None, obj.external_user_id)
+
+    @admin.display(description="browser")
+    def browser(self, obj: Device) -> str:
+        return parse_user_agent(obj.last_user_agent).display_name
+
+    @admin.display(description="sessions")
+    def sessions_link(self, obj: Device) -> str:
+        url = reverse("admin:byo_sessions_session_changelist")
+        return format_html('<a href="{}?{}">Sessions on this device</a>', url, urlencode({"device": obj.pk}))
+
+    @admin.display(description="key thumbprint")
+    def thumbprint(self, obj: Device) -> str:
+        return format_html('<code>{}</code><div class="help">The RFC 7638 thumbprint of the key this browser '
+                           "keeps (it never leaves the browser): proofs signed with it show it is this device."
+                           "</div>", obj.thumbprint)
 
 
 class PolicySettingForm(forms.ModelForm):
@@ -230,11 +337,41 @@ class TagPolicyForm(forms.ModelForm):
     (the same functions from ``policy.py``); ``clean`` adds the rules that span fields.
     """
 
+    absolute_lifetime_secs = DurationField(required=False, label="Absolute lifetime",
+                                           help_text="e.g. 12 hours or 14 days; empty inherits.")
+    inactivity_timeout_secs = DurationField(required=False, label="Inactivity timeout",
+                                            help_text="e.g. 30 minutes; empty inherits.")
+    rotation_interval_secs = DurationField(required=False, label="Token rotation interval",
+                                           help_text="e.g. 15 minutes; empty inherits.")
+    max_extended_lifetime_secs = DurationField(
+        required=False, label="Longest extended lifetime",
+        help_text="The longest an extended session may live, counted from its creation (e.g. 30 days); "
+                  "empty inherits.")
+    ip_allowlist = CidrListField(required=False, label="IP allowlist",
+                                 help_text="One network per line (10.0.0.0/8, 2001:db8::/32); empty inherits.")
+    ip_blocklist = CidrListField(required=False, label="IP blocklist",
+                                 help_text="One network per line; empty inherits.")
+
     class Meta:
         model = TagPolicy
         fields = "__all__"
+        widgets = {"disallow_ip_address_changes": InheritBooleanSelect,
+                   "device_verification_required": InheritBooleanSelect,
+                   "allow_session_extension": InheritBooleanSelect}
+        labels = {"max_concurrent_sessions_per_user": "Sessions per user",
+                  "max_concurrent_sessions_per_user_per_tag": "Sessions per user and tag",
+                  "on_ip_address_change": "When the IP address changes",
+                  "on_user_agent_change": "When the User-Agent changes",
+                  "on_country_change": "When the country changes",
+                  "on_session_limit_exceeded": "When the limit is reached",
+                  "disallow_ip_address_changes": "Refuse IP address changes",
+                  "allow_session_extension": "Allow extending the session"}
         help_texts = {"description": "Names this rule in error messages and audit events "
                                      "(the import's \"label\"); empty means the selector."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        spell_out_inherit(self)
 
     def clean_selector(self) -> str:
         selector = self.cleaned_data["selector"].strip()
@@ -260,7 +397,7 @@ class TagPolicyForm(forms.ModelForm):
 
 
 @admin.register(TagPolicy)
-class TagPolicyAdmin(PolicyJsonMixin, PolicyAuditMixin, SecretSafeAdmin):
+class TagPolicyAdmin(PolicyToolsMixin, PolicyJsonMixin, PolicyAuditMixin, SecretSafeAdmin):
     form = TagPolicyForm
     list_display = ("selector", "priority", "absolute_lifetime_secs", "inactivity_timeout_secs",
                     "max_concurrent_sessions_per_user", "on_ip_address_change", "device_verification_required",
@@ -300,23 +437,34 @@ class ReadOnlyAdmin(SecretSafeAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "event_type", "session_id", "user_ref", "ip_address", "reason", "actor")
+    list_display = ("created_at", "event_type", "session", "user", "ip_address", "reason", "actor")
     list_filter = ("event_type", "reason", "created_at")
     search_fields = ("session_id", "user_ref", "ip_address", "actor")
     date_hierarchy = "created_at"
-
-
-@admin.register(SigningKey)
-class SigningKeyAdmin(ReadOnlyAdmin):
-    """Read-only: keys are made and retired by ``sessions.rotate_stateless_token_key`` /
-    ``manage.py byo_rotate_keys``. The (encrypted) private key is never shown."""
-
-    list_display = ("kid", "algorithm", "state", "created_at", "becomes_default_at", "expires_at")
-    fields = ("kid", "algorithm", "state", "created_at", "becomes_default_at", "expires_at", "public_jwk")
+    fields = ("created_at", "event_type", "session", "user", "ip_address", "country", "city", "network",
+              "user_agent", "reason", "actor", "details_display")
     readonly_fields = fields
-    exclude = ("private_key_encrypted",)
-    search_fields = ("kid",)
 
-    @admin.display(description="state")
-    def state(self, obj: SigningKey) -> str:
-        return key_state(obj)
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {"title": "Audit events", **(extra_context or {})})
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """Loads the page's users in one query, so the user column links names, not ids."""
+        changelist = super().get_changelist_instance(request)
+        self._users = users_by_ref([event.user_ref for event in changelist.result_list])
+        return changelist
+
+    @admin.display(description="session", ordering="session_id")
+    def session(self, obj: AuditEvent) -> str:
+        return session_link(obj.session_id)
+
+    @admin.display(description="user", ordering="user_ref")
+    def user(self, obj: AuditEvent) -> str:
+        if not obj.user_ref:
+            return EMPTY
+        found = getattr(self, "_users", {}).get(obj.user_ref) or users_by_ref([obj.user_ref]).get(obj.user_ref)
+        return user_link(found) if found is not None else format_html("{}", obj.user_ref)
+
+    @admin.display(description="details")
+    def details_display(self, obj: AuditEvent) -> str:
+        return pretty_json(obj.details)

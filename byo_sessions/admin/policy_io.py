@@ -7,6 +7,7 @@ delete permissions on tag policies and the change permission on policy settings.
 """
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -17,13 +18,24 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from ..core.policy import PolicyValueError
-from ..services import policies
+from ..core.policy import PolicyValueError, policy_document
+from ..services import policies, policy_preview
 from ..core.text import json_depth
+from .policy_tools import preview_rows
 
 MAX_UPLOAD_BYTES = 1024 * 1024
 MAX_DEPTH = 16  # a policy set nests four levels; anything far deeper is not one
 TOO_DEEP = "That JSON nests too deeply to be a policy set."
+
+
+def document_diff(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str]]:
+    """The change an import makes, as (kind, line) of a unified diff of the two documents
+    written the way Export writes them (kind: "add", "remove", "context" or "hunk")."""
+    old = json.dumps(before, indent=2, sort_keys=True).splitlines()
+    new = json.dumps(after, indent=2, sort_keys=True).splitlines()
+    kinds = {"+": "add", "-": "remove", "@": "hunk", " ": "context"}
+    return [(kinds.get(line[:1], "context"), line)
+            for line in difflib.unified_diff(old, new, "current", "imported", n=2, lineterm="")]
 
 
 class PolicyImportForm(forms.Form):
@@ -85,6 +97,7 @@ class PolicyJsonMixin:
         if not self._may_import(request):
             raise PermissionDenied
         errors: list[tuple[str, str]] = []
+        dry: dict[str, Any] = {}
         posted = request.method == "POST"
         form = PolicyImportForm(request.POST if posted else None, request.FILES if posted else None)
         if posted and form.is_valid():
@@ -98,6 +111,10 @@ class PolicyJsonMixin:
                 rules = len(policy_set.rules)
                 if dry_run:
                     messages.info(request, f"The document is valid ({rules} tag rule(s)); nothing was changed.")
+                    diff = document_diff(policies.export_document(), policy_document(policy_set))
+                    found = policy_preview.preview(proposed=policy_set)
+                    dry = {"diff": diff, "preview": found,
+                           "sample": preview_rows(found)}
                 else:
                     messages.success(request, f"Imported {rules} tag rule(s); every process uses them within "
                                               f"the policy refresh interval.")
@@ -108,5 +125,6 @@ class PolicyJsonMixin:
             "opts": self.model._meta,  # type: ignore[attr-defined]
             "form": form,
             "import_errors": errors,
+            **dry,
         }
         return TemplateResponse(request, "admin/byo_sessions/tagpolicy/import.html", context)

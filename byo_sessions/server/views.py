@@ -120,10 +120,13 @@ def run_command(request: HttpRequest) -> JsonResponse:
         response = _fail(WireError(UNEXPECTED, "InvalidRequest: use POST.", 405))
         response["Allow"] = "POST"
         return response
-    refused = integration_keys.check_authorization(request.headers.get("Authorization", ""))
-    if refused is not None:
-        return _fail(refused)
+    caller = integration_keys.authorize(request.headers.get("Authorization", ""))
+    if isinstance(caller, WireError):
+        return _fail(caller)
     parsed = _parse(request)
     if isinstance(parsed, WireError):
         return _fail(parsed)
+    refused = caller.refusal(parsed[0])
+    if refused is not None:
+        return _fail(refused)
     return _run(*parsed)

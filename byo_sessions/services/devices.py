@@ -347,7 +347,8 @@ def devices_of(*, user_id: Any = None, external_user_id: str | None = None) -> O
     return Ok(list(owner.devices().order_by("-last_seen_at", "id")))
 
 
-def revoke(*, device_id: str, user_id: Any = None, external_user_id: str | None = None, actor: str = "") -> Ok[int] | Err:
+def revoke(*, device_id: str, user_id: Any = None, external_user_id: str | None = None, actor: str = "",
+           reason: str = EndReason.USER) -> Ok[int] | Err:
     """End every session bound to the owner's device and forget the device; ``Ok(sessions ended)``.
 
     Forgotten, not only ended: the next login with that key counts as a new device (a
@@ -364,8 +365,11 @@ def revoke(*, device_id: str, user_id: Any = None, external_user_id: str | None 
         device = owner.devices().filter(pk=device_id).first()
         if device is None:
             return _device_not_found(device_id)
-        ended = end_sessions(Session.objects.filter(device=device), reason=EndReason.USER, actor=actor,
+        ended = end_sessions(Session.objects.filter(device=device), reason=reason, actor=actor,
                              details={"device_id": device.pk, "device_revoked": True})
+        audit.record(Event(EventType.DEVICE_REVOKED, user_ref=owner.ref,
+                           ip_address=device.last_ip_address, reason=reason, actor=actor,
+                           details={"device_id": device.pk, "name": str(device), "sessions_ended": ended}))
         device.delete()
     return Ok(ended)
 

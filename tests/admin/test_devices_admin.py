@@ -32,8 +32,11 @@ def test_view_only_staff_see_devices_and_change_or_delete_none(staff_client, dev
     assert device.display_name == "Laptop"
 
 
-def test_the_delete_permission_is_what_removes_a_device(staff_client, device):
+def test_devices_are_revoked_never_deleted_bare(staff_client, device, user):
+    """Deleting a device would leave its sessions bound and alive; Revoke ends them too."""
     client = staff_client("view_device", "delete_device")
-    assert "delete_selected" in client.get(DEVICES).content.decode()
-    assert client.post(f"{DEVICES}{device.pk}/delete/", {"post": "yes"}).status_code == 302
-    assert not Device.objects.exists()
+    page = client.get(DEVICES).content.decode()
+    assert "delete_selected" not in page and "revoke_selected" not in page  # revoking needs end_session
+    assert client.post(f"{DEVICES}{device.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get(f"{DEVICES}{device.pk}/revoke/").status_code == 403
+    assert Device.objects.exists()

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 def _policy_form(**fields):
     data = {"selector": "org:acme", "priority": "100", "description": "", "absolute_lifetime_secs": "",
-            "inactivity_timeout_secs": "", "rotation_interval_secs": "", "ip_allowlist": "null",
-            "ip_blocklist": "null", "disallow_ip_address_changes": "unknown", "on_ip_address_change": "",
+            "inactivity_timeout_secs": "", "rotation_interval_secs": "", "ip_allowlist": "",
+            "ip_blocklist": "", "disallow_ip_address_changes": "unknown", "on_ip_address_change": "",
             "on_user_agent_change": "", "on_country_change": "", "device_verification_required": "unknown",
             "max_concurrent_sessions_per_user": "", "max_concurrent_sessions_per_user_per_tag": "",
             "on_session_limit_exceeded": ""}
