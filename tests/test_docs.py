@@ -160,7 +160,7 @@ def run_python(code: str, namespace: dict[str, Any], where: str) -> None:
     """Run a block; top-level ``await`` works (``async_to_sync`` runs the ORM calls of
     the async API in this thread, where the test database is)."""
     compiled = compile(code, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    result = eval(compiled, namespace)  # noqa: S307: our own documentation
+    result = eval(compiled, namespace)  # our own documentation
     if asyncio.iscoroutine(result):
 
         async def finish() -> None:

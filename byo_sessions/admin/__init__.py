@@ -20,11 +20,6 @@ from django.utils.html import format_html, format_html_join
 
 from .. import selectors
 from ..core import clock
-from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, SigningKey, TagPolicy
-from .lookups import SecretSafeAdmin
-from .policy_io import PolicyJsonMixin
-from ..services import expiry, policies
-from ..services.audit import EventType
 from ..core.policy import (
     POLICY_KEYS,
     PolicySet,
@@ -33,10 +28,15 @@ from ..core.policy import (
     selector_error,
     validate_overrides,
 )
-from ..services import sessions as session_service
-from ..services.signing_keys import key_state
 from ..core.tags import is_valid_tag_type
 from ..core.user_agent import UserAgentSummary
+from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, SigningKey, TagPolicy
+from ..services import expiry, policies
+from ..services import sessions as session_service
+from ..services.audit import EventType
+from ..services.signing_keys import key_state
+from .lookups import SecretSafeAdmin
+from .policy_io import PolicyJsonMixin
 
 
 def _actor(request: HttpRequest) -> str:

@@ -18,8 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from ..core.policy import PolicyValueError
-from ..services import policies
 from ..core.text import json_depth
+from ..services import policies
 
 MAX_UPLOAD_BYTES = 1024 * 1024
 MAX_DEPTH = 16  # a policy set nests four levels; anything far deeper is not one
