@@ -118,7 +118,9 @@ echo "==> lint (ruff check)"
 ruff check .
 
 echo "==> docs site (mkdocs build --strict)"
-NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$(mktemp -d /tmp/byo-site.XXXXXX)"
+SITE_TMP="$(mktemp -d /tmp/byo-site.XXXXXX)"
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir "$SITE_TMP"
+rm -rf "$SITE_TMP"
 
 echo "==> type check (mypy with django-stubs)"
 python -m mypy
