@@ -25,6 +25,7 @@ from django.core.management import get_commands, load_command_class
 from django.test import Client, override_settings
 from django.urls import URLResolver
 from django.urls.resolvers import RegexPattern
+from django.utils.module_loading import import_string
 
 from byo_sessions.conf import DEFAULTS
 from tests.constants import IP, UA
@@ -122,8 +123,22 @@ def settings_of(code: str, earlier: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def check_logging(config: dict[str, Any]) -> None:
+    """LOGGING is checked, not applied: Django reconfigures logging on a LOGGING change and
+    the loggers it configured keep their levels and handlers after the override ends."""
+    handlers = config.get("handlers", {})
+    formatters = config.get("formatters", {})
+    for handler in handlers.values():
+        import_string(handler["class"])
+        assert handler.get("formatter") is None or handler["formatter"] in formatters, handler
+    for logger in [*config.get("loggers", {}).values(), config.get("root", {})]:
+        assert set(logger.get("handlers", [])) <= set(handlers), logger
+
+
 def check_settings(values: dict[str, Any]) -> None:
     values = dict(values)
+    if "LOGGING" in values:
+        check_logging(values.pop("LOGGING"))
     if "INSTALLED_APPS" in values:  # the test settings' urls (ROOT_URLCONF) need DRF
         values["INSTALLED_APPS"] = list(dict.fromkeys([*values["INSTALLED_APPS"], "rest_framework"]))
     with override_settings(**values):
