@@ -3,7 +3,7 @@ the admin's own form and opens the session list (with its counts and security ev
 session's page (its timeline) and the tag policies. Each page is checked, then captured.
 
 The screenshots go to a temporary directory; ``BYO_UPDATE_SCREENSHOTS=1`` writes them to
-``docs/img/admin/`` instead, which is how the images in the docs are made."""
+``docs/images/admin/`` instead, which is how the images in the docs are made."""
 from __future__ import annotations
 
 import os
@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.urls("example_project.urls"),
 ]
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img" / "admin"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images" / "admin"
 
 
 @pytest.fixture
