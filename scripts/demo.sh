@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up and start the demo site on SQLite: creates .venv with the package's own dependencies
 # only (no test or type-check tools), migrates, makes a demo user and an admin, prints the
-# URL and the credentials, then serves on 127.0.0.1:${PORT:-8000}. Audit lines and the
-# e-mails the demo sends go to example_project/demo.log, apart from runserver's output.
+# URL and the credentials, then serves on 127.0.0.1:${PORT:-8000}. Apart from runserver's
+# output: audit lines go to example_project/demo.log, the e-mails it sends to demo-mail/.
 set -euo pipefail
 BYO_EXTRAS=""
 source "$(dirname "$0")/_venv.sh"
