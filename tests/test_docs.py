@@ -29,6 +29,7 @@ from django.utils.module_loading import import_string
 
 from byo_sessions.conf import DEFAULTS
 from tests.constants import IP, UA
+from tests.examples import test_guides
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -239,7 +240,11 @@ def doc_namespace(request: Any, doc_page: Path, django_user_model: Any, settings
     return namespace
 
 
-PAGES_WITH_CODE = [page for page in PAGES if any(b.lang in CHECKED for b in blocks_of(page))]
+# Guides whose blocks are verbatim excerpts of a runnable example app: tests/examples/test_guides.py
+# checks each block against the app's source, and the app runs end to end there.
+EXCERPT_PAGES = {ROOT / page for page in test_guides.EXCERPT_PAGES}
+PAGES_WITH_CODE = [page for page in PAGES if page not in EXCERPT_PAGES
+                   and any(b.lang in CHECKED for b in blocks_of(page))]
 
 
 @pytest.mark.parametrize("doc_page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(DOCS)))
