@@ -42,9 +42,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -419,7 +420,7 @@ def run_in_process(args: argparse.Namespace, drivers: dict[str, Driver]) -> InPr
             micros, cpu_micros = driver.timed(args.requests, cpu)
             wall[name].append(micros)
             used[name].append(cpu_micros)
-    ratios = {name: [w / s for w, s in zip(wall[name], wall["stock"])] for name in drivers} \
+    ratios = {name: [w / s for w, s in zip(wall[name], wall["stock"], strict=True)] for name in drivers} \
         if "stock" in drivers else {}
     return InProcess(wall={n: statistics.median(v) for n, v in wall.items()},
                      spread={n: (min(v), max(v)) for n, v in wall.items()},

@@ -30,8 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -136,8 +137,8 @@ def run(args: argparse.Namespace, workdir: str, redis_url: str | None) -> None:
             cache = caches[alias] if alias else None
             if cache is not None:
                 real_get = cache.get
-                cache.get = lambda key, default=None, version=None: reads.append(key) or real_get(  # type: ignore
-                    key, default, version)
+                cache.get = lambda key, default=None, version=None, reads=reads, real_get=real_get: (  # type: ignore
+                    reads.append(key) or real_get(key, default, version))
             with CaptureQueriesContext(connection) as queries:
                 verifier(alias)()
             if cache is not None:

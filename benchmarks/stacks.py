@@ -10,8 +10,9 @@ serves the same handlers to gunicorn, one per ``X-Bench-Stack`` header.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 USERNAME = "bench-user"
 PASSWORD = "bench-password"

@@ -5,7 +5,8 @@ from the ``BYO_BENCH_*`` environment the benchmark passes on."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
 

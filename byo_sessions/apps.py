@@ -9,7 +9,7 @@ class ByoSessionsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: they need the app registry (models), and importing
         # checks registers the system checks.
-        from . import checks, receivers
+        from . import checks, receivers  # noqa: F401 (importing checks registers them)
         from .services import policies
 
         policies.connect_signals()

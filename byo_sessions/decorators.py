@@ -3,14 +3,14 @@
 (device proof required or ignored, session exempt). Sync and async views both work."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import wraps
-from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 

@@ -37,9 +37,9 @@ from django.views.decorators.debug import sensitive_variables
 from . import http
 from .adapter import get_adapter
 from .backends.db import SessionStore
-from .values import ClientInfo, Err, LoginOptions, PresentedToken
-from .services import engine
 from .core.tokens import is_well_formed
+from .services import engine
+from .values import ClientInfo, Err, LoginOptions, PresentedToken
 
 logger = logging.getLogger("byo_sessions")
 

@@ -22,9 +22,10 @@ Django's own ``process_response``: data saved when modified, ``Vary: Cookie``,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings

@@ -81,7 +81,7 @@ SESSION_ID_MAX_LENGTH = 40  # ids longer than this name no session (looked up wi
 
 
 class SessionQuerySet(models.QuerySet["Session"]):
-    def live(self, now: datetime) -> "SessionQuerySet":
+    def live(self, now: datetime) -> SessionQuerySet:
         """Not ended and before the absolute expiry stored on the row: what SQL can decide.
 
         A policy can end a session sooner (inactivity, a lifetime shortened since), which

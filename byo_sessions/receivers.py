@@ -22,7 +22,7 @@ from django.http import HttpRequest
 
 from .backends.db import SessionStore
 from .middleware import current_store
-from .services import engine, ending
+from .services import ending, engine
 
 _CHANGED = "_byo_password_changed"
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import weakref
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -176,7 +177,7 @@ def _from_db(model: type[M], using: str, names: list[str], values: list[Any]) ->
             or _heard(pre_init, model) or _heard(post_init, model)):
         return model.from_db(using, names, values)
     instance = model.__new__(model)
-    instance.__dict__.update(zip(names, values))
+    instance.__dict__.update(zip(names, values, strict=True))
     state = ModelState()
     state.adding, state.db = False, using
     instance._state = state

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 
+from .services import devices as device  # sessions.device.create_challenge / register
 from .services.sessions import (
     create,
     fetch_all_for_user,
@@ -26,10 +27,8 @@ from .services.sessions import (
     validate,
     validate_and_refresh,
 )
-
-from .services import devices as device  # sessions.device.create_challenge / register
-from .services.stateless import create_stateless_token, verify_stateless_token
 from .services.signing_keys import get_jwks, reencrypt_signing_keys, rotate_stateless_token_key
+from .services.stateless import create_stateless_token, verify_stateless_token
 
 acreate = sync_to_async(create)
 avalidate = sync_to_async(validate)

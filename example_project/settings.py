@@ -1,4 +1,4 @@
-"""Settings for the byo-sessions demo site (SQLite, DEBUG on, console email)."""
+"""Settings for the byo-sessions demo site (SQLite, DEBUG on, e-mails and audit lines in files)."""
 from pathlib import Path
 
 import django
@@ -57,11 +57,15 @@ TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/account/"
-# Emails (the "new device" notice) are printed to the console.
+# E-mails (the "new device" notice) are written to files in demo-mail/ (one file per server
+# process), away from runserver's request log in the terminal.
+MAIL_DIR = BASE_DIR / "demo-mail"
 if django.VERSION >= (6, 1):
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+                           "OPTIONS": {"file_path": MAIL_DIR}}}
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = MAIL_DIR
 
 BYO_SESSIONS = {
     # Role tags for every login (the admin's login form too) and the "new device" email.
@@ -86,9 +90,15 @@ BYO_SESSIONS = {
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The audit trail (one JSON line per event) and byo_sessions' own messages go to demo.log
+# with a time and the logger's name, not into runserver's output: `tail -f example_project/demo.log`.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"byo_sessions.audit": {"handlers": ["console"], "level": "INFO"}},
+    "formatters": {"demo": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"demo_log": {"class": "logging.FileHandler", "filename": BASE_DIR / "demo.log",
+                              "formatter": "demo", "delay": True}},
+    "loggers": {
+        "byo_sessions": {"handlers": ["demo_log"], "level": "INFO", "propagate": False},
+    },
 }

@@ -1,6 +1,7 @@
 # Sourced by scripts/demo.sh and scripts/test.sh: make (or reuse) .venv with Python >= 3.12
-# (3.12 first: the oldest we support is the one we test) and the project installed with its
-# test extras. Nothing is installed outside .venv.
+# (3.12 first: the oldest we support is the one we test) and the project installed with the
+# extras in BYO_EXTRAS (test.sh: "test,typecheck"; demo.sh: none, the base dependencies).
+# A venv that has more than asked for is reused as it is. Nothing is installed outside .venv.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,14 +36,25 @@ if [ ! -x "$VENV/bin/python" ] || ! python_ok "$VENV/bin/python"; then
   "$PYTHON" -m venv "$VENV"
 fi
 
-STAMP="$VENV/.byo-installed"
+BYO_EXTRAS="${BYO_EXTRAS:-}"
+# One stamp per set of extras; the full set (test.sh's) also satisfies the demo.
+STAMP="$VENV/.byo-installed${BYO_EXTRAS:+-$BYO_EXTRAS}"
+FULL_STAMP="$VENV/.byo-installed-test,typecheck"
 WANT="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
-  echo "==> installing byo-sessions and its test dependencies into .venv"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test,typecheck]" 2>&1 \
+installed() { [ -f "$1" ] && [ "$(cat "$1")" = "$WANT" ]; }
+if ! installed "$STAMP" && ! installed "$FULL_STAMP"; then
+  if [ -n "$BYO_EXTRAS" ]; then
+    echo "==> installing byo-sessions with [$BYO_EXTRAS] into .venv"
+    TARGET="$ROOT[$BYO_EXTRAS]"
+  else
+    echo "==> installing byo-sessions and its dependencies into .venv"
+    TARGET="$ROOT"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$TARGET" 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
-  "$VENV/bin/python" -c "import django, rest_framework, jwt, psycopg, playwright" \
-    || { echo "error: installing the dependencies failed" >&2; exit 1; }
+  CHECK="import django, rest_framework, jwt"
+  case ",$BYO_EXTRAS," in *,test,*) CHECK="$CHECK, psycopg, playwright, mkdocs, build";; esac
+  "$VENV/bin/python" -c "$CHECK" || { echo "error: installing the dependencies failed" >&2; exit 1; }
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: a SQLite pass (everything, browser tests included),
-# a PostgreSQL pass against a throwaway server this script starts and stops itself, and
-# a pass with Django 5.2 LTS on that server (BYO_SKIP_LTS=true skips it), all with a
-# throwaway Redis (Debian's redis-server) for the stateless-token revocation tests.
+# Set up and run the whole test suite: lint (ruff), the docs site (mkdocs build --strict),
+# the type check, a SQLite pass (everything, browser tests and the wheel's install test
+# included), a PostgreSQL pass against a throwaway server this script starts and stops
+# itself, and a pass with Django 5.2 LTS on that server (BYO_SKIP_LTS=true skips it), all
+# with a throwaway Redis (Debian's redis-server) for the stateless-token revocation tests.
 # Extra arguments go to pytest (both passes). With CI=true a missing PostgreSQL, Redis or
 # Chromium is a failure, not a skip.
 set -euo pipefail
+BYO_EXTRAS="test,typecheck"
 source "$(dirname "$0")/_venv.sh"
 cd "$ROOT"
 CI="${CI:-false}"
@@ -112,6 +114,14 @@ start_pg() {
     >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
 }
 
+echo "==> lint (ruff check)"
+ruff check .
+
+echo "==> docs site (mkdocs build --strict)"
+SITE_TMP="$(mktemp -d /tmp/byo-site.XXXXXX)"
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir "$SITE_TMP"
+rm -rf "$SITE_TMP"
+
 echo "==> type check (mypy with django-stubs)"
 python -m mypy
 
@@ -126,7 +136,7 @@ fi
 echo "==> starting a throwaway PostgreSQL ($PG_BIN)"
 start_pg || { echo "error: could not start PostgreSQL" >&2; exit 1; }
 echo "==> pass 2/3: PostgreSQL on 127.0.0.1:$PG_PORT"
-BYO_TEST_POSTGRES="127.0.0.1:$PG_PORT" python -m pytest -q -m "not browser" "$@"
+BYO_TEST_POSTGRES="127.0.0.1:$PG_PORT" python -m pytest -q -m "not browser and not packaging" "$@"
 
 # --- The 5.2 LTS we also support, on PostgreSQL (its own venv, same project)
 if [ "${BYO_SKIP_LTS:-false}" != true ]; then
@@ -139,5 +149,5 @@ if [ "${BYO_SKIP_LTS:-false}" != true ]; then
     echo "$WANT" > "$LTS/.byo-installed"
   fi
   echo "==> pass 3/3: Django $("$LTS/bin/python" -c 'import django; print(django.get_version())') on PostgreSQL"
-  BYO_TEST_POSTGRES="127.0.0.1:$PG_PORT" "$LTS/bin/python" -m pytest -q -m "not browser" "$@"
+  BYO_TEST_POSTGRES="127.0.0.1:$PG_PORT" "$LTS/bin/python" -m pytest -q -m "not browser and not packaging" "$@"
 fi

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core.cache import caches
@@ -11,7 +12,6 @@ from hypothesis import settings as hypothesis_settings
 
 from byo_sessions.core import clock as byo_clock
 from byo_sessions.services import policies, signing_keys
-
 
 # CI replays the same generated examples on every run, so a red run is reproducible and
 # never a coin toss; local runs (no CI=true) explore new examples each time.

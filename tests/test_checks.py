@@ -13,7 +13,9 @@ from django.http import HttpRequest
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.views.debug import SafeExceptionReporterFilter, get_default_exception_reporter_filter
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from byo_sessions.adapter import SessionAdapter
 from byo_sessions.checks import check_deploy, check_integration, check_settings

@@ -30,9 +30,9 @@ from byo_sessions import is_ok
 from byo_sessions.adapter import SessionAdapter
 from byo_sessions.checks import check_settings
 from byo_sessions.conf import byo_settings
+from byo_sessions.core.tokens import hash_token, is_well_formed
 from byo_sessions.models import AuditEvent, Session
 from byo_sessions.services import engine
-from byo_sessions.core.tokens import hash_token, is_well_formed
 from byo_sessions.values import LoginOptions
 from tests.constants import COOKIE  # kept through the switch
 

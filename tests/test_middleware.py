@@ -192,7 +192,9 @@ def cached_refusal(request):
 
 
 from django.urls import path as _path  # noqa: E402
+
 from tests import urls as _base_urls  # noqa: E402
+
 
 def own_refusal(request):
     """A device-required view answering its own bare 401 (as DRF's exception handler might)."""

@@ -23,7 +23,8 @@ from byo_sessions.models import AuditEvent, Session
 from tests import urls as test_urls
 from tests.constants import IP, UA
 from tests.dpop_signer import TestDevice
-from tests.services.test_devices import cookie_name, login as device_login
+from tests.services.test_devices import cookie_name
+from tests.services.test_devices import login as device_login
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_reauth")]
 

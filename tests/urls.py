@@ -7,14 +7,13 @@ from django.contrib.auth.decorators import login_required as django_login_requir
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
-
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import byo_sessions
-from byo_sessions.drf.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import device_verification_required, login_required
+from byo_sessions.drf.authentication import SessionTokenAuthentication
 
 
 def whoami(request: HttpRequest) -> JsonResponse:

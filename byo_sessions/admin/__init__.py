@@ -21,17 +21,6 @@ from django.utils.html import format_html, format_html_join
 
 from .. import selectors, stats
 from ..core import clock
-from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, TagPolicy
-from .lookups import SecretSafeAdmin
-from .actions import DeviceActionsMixin, SessionActionsMixin, may_end, owner_label
-from .display import EMPTY, chips, duration, event_title, owner_link, pretty_json, session_link, user_link, users_by_ref
-from .overview import OverviewMixin
-from . import keys  # noqa: F401  (registers the integration and signing key admins)
-from .policy_tools import PolicyToolsMixin
-from .policy_forms import CidrListField, DurationField, InheritBooleanSelect, spell_out_inherit
-from .policy_io import PolicyJsonMixin
-from ..services import expiry, policies
-from ..services.audit import EventType
 from ..core.policy import (
     POLICY_KEYS,
     PolicySet,
@@ -40,11 +29,22 @@ from ..core.policy import (
     selector_error,
     validate_overrides,
 )
-from ..services import devices as devices_service
-from ..services import sessions as session_service
-from ..values import Err
 from ..core.tags import is_valid_tag_type
 from ..core.user_agent import UserAgentSummary, parse_user_agent
+from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, TagPolicy
+from ..services import devices as devices_service
+from ..services import expiry, policies
+from ..services import sessions as session_service
+from ..services.audit import EventType
+from ..values import Err
+from . import keys  # noqa: F401  (registers the integration and signing key admins)
+from .actions import DeviceActionsMixin, SessionActionsMixin, may_end, owner_label
+from .display import EMPTY, chips, duration, event_title, owner_link, pretty_json, session_link, user_link, users_by_ref
+from .lookups import SecretSafeAdmin
+from .overview import OverviewMixin
+from .policy_forms import CidrListField, DurationField, InheritBooleanSelect, spell_out_inherit
+from .policy_io import PolicyJsonMixin
+from .policy_tools import PolicyToolsMixin
 
 
 def _actor(request: HttpRequest) -> str:

@@ -53,7 +53,10 @@ def _frame(top: int, buckets: Sequence[datetime], bucket: str, label: str) -> tu
     return format_html('<title>{}</title>{}{}', label, grid, ticks), step
 
 
-def _svg(label: str, body: SafeString, legend: SafeString = mark_safe("")) -> SafeString:
+_NO_LEGEND = mark_safe("")
+
+
+def _svg(label: str, body: SafeString, legend: SafeString = _NO_LEGEND) -> SafeString:
     return format_html(
         '<figure class="byo-chart"><svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" '
         'preserveAspectRatio="xMidYMid meet">{}</svg>{}</figure>', WIDTH, HEIGHT, label, body, legend)
@@ -74,7 +77,7 @@ def bar_chart(series: Series, buckets: Sequence[datetime], bucket: str, *, colou
                                 '<title>{}: {}</title></rect>',
                             ((_n(LEFT + step * i + step * 0.1), _n(TOP + plot_h - plot_h * n / top), _n(step * 0.8),
                               _n(plot_h * n / top), colour, _tick(at, bucket), n)
-                             for i, (at, n) in enumerate(zip(buckets, series.points))))
+                             for i, (at, n) in enumerate(zip(buckets, series.points, strict=False))))
     return _svg(series.label, format_html("{}{}", frame, bars), _legend([series], [colour]))
 
 

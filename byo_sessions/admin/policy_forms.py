@@ -63,8 +63,9 @@ class CidrListField(forms.Field):
         if text.startswith("["):
             try:
                 parsed = json.loads(text)
-            except ValueError:
-                raise forms.ValidationError("That looks like JSON but is not a list; write one network per line.")
+            except ValueError as exc:
+                raise forms.ValidationError(
+                    "That looks like JSON but is not a list; write one network per line.") from exc
             return parsed if isinstance(parsed, list) else [parsed]
         return [item.strip() for item in re.split(r"[\n,]+", text) if item.strip()]
 

@@ -19,8 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from ..core.policy import PolicyValueError, policy_document
-from ..services import policies, policy_preview
 from ..core.text import json_depth
+from ..services import policies, policy_preview
 from .policy_tools import preview_rows
 
 MAX_UPLOAD_BYTES = 1024 * 1024

@@ -21,8 +21,9 @@ the test client and every app built on them work unchanged:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -35,15 +36,23 @@ from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject, empty
 from django.views.decorators.debug import sensitive_variables
 
-from ..core import clock
 from .. import http
 from ..adapter import get_adapter
-from ..models import EndReason
+from ..core import clock
 from ..core.tokens import new_token
-from ..values import (
-    ClientInfo, CreatedSession, Err, ErrorType, LoginOptions, Ok, SessionError, ValidatedSession, ViewRules,
-)
+from ..models import EndReason
 from ..services import engine, reauthentication, sessions
+from ..values import (
+    ClientInfo,
+    CreatedSession,
+    Err,
+    ErrorType,
+    LoginOptions,
+    Ok,
+    SessionError,
+    ValidatedSession,
+    ViewRules,
+)
 
 logger = logging.getLogger("byo_sessions")
 security_logger = logging.getLogger("django.security.SuspiciousSession")

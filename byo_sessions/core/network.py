@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from functools import partial
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from python_ipware import IpWare

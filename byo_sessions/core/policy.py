@@ -255,7 +255,7 @@ def validate_overrides(data: Mapping[str, Any], *, path: str = "") -> dict[str, 
         raise PolicyValueError([(path, f"must be an object of policy settings; got {_shown(data)}.")])
     errors: Errors = []
     cleaned: dict[str, Any] = {}
-    for key, value in data.items():
+    for key in data:
         if key not in _CLEANERS:
             errors.append((_join(path, key), _unknown_key_message(key)))
     for key in POLICY_KEYS:

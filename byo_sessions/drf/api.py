@@ -13,7 +13,8 @@ more (a device proof to revoke, a tag to list) subclasses a view and sets
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NoReturn, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar, cast
 
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer

@@ -88,7 +88,7 @@ class HasSessionTag(BasePermission):
             raise TypeError("HasSessionTag needs at least one tag, e.g. HasSessionTag('role:admin').")
         self.tags = frozenset(tags)
 
-    def __call__(self) -> "HasSessionTag":
+    def __call__(self) -> HasSessionTag:
         return self
 
     def has_permission(self, request: Request, view: Any) -> bool:

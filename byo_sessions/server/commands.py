@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from ..core import clock
-from ..services import stateless
-from ..values import ClientDevice, Err, SessionInfo, ValidatedSession
-from ..services import devices, signing_keys
+from ..services import devices, signing_keys, stateless
 from ..services import sessions as svc
+from ..values import ClientDevice, Err, SessionInfo, ValidatedSession
 from . import bulk
 from .errors import WireError
 from .fields import BadRequest, Fields

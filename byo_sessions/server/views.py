@@ -12,15 +12,15 @@ import logging
 import re
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
-from django.contrib.auth.decorators import login_not_required
 from django.views.decorators.csrf import csrf_exempt
 
+from ..core.text import json_depth, strings_in_json
 from ..decorators import session_exempt
 from ..values import Err
-from ..core.text import json_depth, strings_in_json
 from . import integration_keys
 from .commands import COMMANDS, NOT_OFFERED
 from .errors import UNEXPECTED, WireError, bad_request, to_wire

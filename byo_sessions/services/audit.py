@@ -21,10 +21,10 @@ from django.core.cache import caches
 from django.db import transaction
 
 from .. import selectors
-from . import geo
-from ..core import clock
 from ..conf import byo_settings
+from ..core import clock
 from ..models import AuditEvent, Session
+from . import geo
 
 EventType = AuditEvent.Type
 
@@ -46,7 +46,7 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def for_session(cls, event_type: str, session: Session, **kwargs: Any) -> "Event":
+    def for_session(cls, event_type: str, session: Session, **kwargs: Any) -> Event:
         kwargs.setdefault("ip_address", session.last_ip_address)
         kwargs.setdefault("user_agent", session.last_user_agent)
         return cls(event_type=event_type, session_id=session.id, user_ref=session.owner_ref, **kwargs)
@@ -148,7 +148,7 @@ def record_many(events: Iterable[Event]) -> None:
         AuditEvent.objects.bulk_create(rows, batch_size=500)
 
         def log_all() -> None:
-            for event, row in zip(events, rows):
+            for event, row in zip(events, rows, strict=True):
                 _log(event, row.created_at.isoformat())
 
         transaction.on_commit(log_all)

@@ -20,22 +20,21 @@ from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
 
-from . import audit
-from ..core import clock
 from .. import signals
 from ..adapter import get_adapter
-from .audit import Event, EventType
-from ..core.challenges import ChallengeError, check_challenge, issue_challenge
 from ..conf import byo_settings, secret_keys
+from ..core import clock
+from ..core.challenges import ChallengeError, check_challenge, issue_challenge
 from ..core.dpop import ProofError, VerifiedProof, check_ath, verify_proof
-from ..models import SESSION_ID_MAX_LENGTH, Device, EndReason, Session, UsedProof
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..core.policy import Policy
-from ..values import DeviceChallenge, DeviceVerification, Err, ErrorType, Ok, err
 from ..core.text import usable_identifier
 from ..core.tokens import hash_token, is_well_formed
 from ..core.user_agent import clean_user_agent, parse_user_agent
-from . import expiry, geo
+from ..models import SESSION_ID_MAX_LENGTH, Device, EndReason, Session, UsedProof
+from ..values import DeviceChallenge, DeviceVerification, Err, ErrorType, Ok, err
+from . import audit, expiry, geo
+from .audit import Event, EventType
 from .ending import end_sessions
 from .owners import Owner, named
 

@@ -7,12 +7,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import audit, revocation
-from ..core import clock
 from .. import signals
-from .audit import Event, EventType
-from ..models import Session
+from ..core import clock
 from ..core.text import storable
+from ..models import Session
+from . import audit, revocation
+from .audit import Event, EventType
 
 _AUDIT_COLUMNS = ("id", "user_id", "external_user_id", "last_ip_address", "last_user_agent")
 MAX_REASON_LENGTH = Session._meta.get_field("end_reason").max_length or 40

@@ -18,17 +18,16 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Least
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit
-from ..core import clock
 from .. import selectors
-from .audit import Event, EventType
 from ..conf import byo_settings, secret_keys
-from ..models import AuditEvent, EndReason, Session, SigningKey
+from ..core import clock
 from ..core.network import InvalidIpAddress, normalise_ip
-from ..values import Err, Ok
 from ..core.tokens import derived_token, hash_token, is_well_formed, new_token
 from ..core.user_agent import clean_user_agent
-from . import rotation, sessions
+from ..models import AuditEvent, EndReason, Session, SigningKey
+from ..values import Err, Ok
+from . import audit, rotation, sessions
+from .audit import Event, EventType
 from .devices import prune_used_proofs
 from .ending import end_sessions
 from .owners import Owner

@@ -30,7 +30,7 @@ class Owner:
     external_user_id: str | None = None
 
     @classmethod
-    def of(cls, row: Session | Device) -> "Owner":
+    def of(cls, row: Session | Device) -> Owner:
         """The owner of a session or device row."""
         return cls(user_id=row.user_id, external_user_id=row.external_user_id)
 

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 
-from . import audit
 from ..conf import byo_settings
 from ..core import clock
 from ..core.policy import (
@@ -36,6 +35,7 @@ from ..core.policy import (
     validate_overrides,
 )
 from ..models import PolicySetting, PolicyVersion, TagPolicy
+from . import audit
 from .audit import Event, EventType
 
 logger = logging.getLogger("byo_sessions")
@@ -225,7 +225,7 @@ def _stored_value(value: Any) -> Any:
     """Cleaned values (networks, enums) back to JSON-friendly ones for the model fields."""
     if isinstance(value, tuple):
         return [str(item) for item in value]
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
+    if hasattr(value, "value") and isinstance(value.value, str):
         return value.value
     return value
 

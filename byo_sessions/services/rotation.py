@@ -24,13 +24,13 @@ from django.db import DatabaseError, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit
 from .. import signals
-from .audit import Event, EventType
 from ..conf import byo_settings, secret_keys
+from ..core.tokens import hash_token
 from ..models import EndReason, RetiredToken, Session
 from ..values import Err, ErrorType, err
-from ..core.tokens import hash_token
+from . import audit
+from .audit import Event, EventType
 from .ending import end_session
 
 logger = logging.getLogger("byo_sessions")

@@ -8,9 +8,9 @@ user (``user_id`` = its pk) or, for the HTTP session server, the caller's own st
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -18,13 +18,15 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit
-from ..core import clock
 from .. import selectors, signals
 from ..conf import byo_settings
-from .audit import Event, EventType
-from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag
+from ..core import clock
 from ..core.network import InvalidIpAddress, normalise_ip
+from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
+from ..core.text import json_depth, unstorable_in_json, usable_identifier
+from ..core.tokens import hash_token, is_well_formed, new_token
+from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
+from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag
 from ..values import (
     ClientDevice,
     ClientInfo,
@@ -39,11 +41,8 @@ from ..values import (
     ViewRules,
     err,
 )
-from ..core.text import json_depth, unstorable_in_json, usable_identifier
-from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
-from ..core.tokens import hash_token, is_well_formed, new_token
-from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
-from . import devices, geo, limits, owners, policies, reauthentication, rotation
+from . import audit, devices, geo, limits, owners, policies, reauthentication, rotation
+from .audit import Event, EventType
 from .ending import end_sessions
 from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from, extension
 from .validation import RequestContext, _fail_repeatable, check_session

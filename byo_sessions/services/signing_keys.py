@@ -39,13 +39,13 @@ from django.core.signals import setting_changed
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max, Q
 
-from . import audit
-from ..core import clock
-from .audit import Event, EventType
 from ..conf import byo_settings, secret_keys
-from .locks import lock_for_transaction
+from ..core import clock
 from ..models import SigningKey
 from ..values import Err, ErrorType, KeyRotation, Ok, SessionError, err
+from . import audit
+from .audit import Event, EventType
+from .locks import lock_for_transaction
 
 logger = logging.getLogger("byo_sessions")
 

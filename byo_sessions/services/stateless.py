@@ -21,8 +21,8 @@ from typing import Any
 
 import jwt
 
-from ..core import clock
 from ..conf import byo_settings
+from ..core import clock
 from ..models import Session
 from ..values import ClientInfo, Err, ErrorType, Ok, StatelessToken, err
 from . import owners, policies, revocation, signing_keys

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import audit
 from .. import signals
-from .audit import Event, EventType
-from ..models import EndReason, Session
 from ..core.policy import CountryChangeAction, IpChangeAction, Policy, UaChangeAction
-from ..values import ClientInfo, DeviceVerification, Err, ErrorType, Location, err
 from ..core.user_agent import parse_user_agent, suspicious_change
-from . import devices, geo, policies
+from ..models import EndReason, Session
+from ..values import ClientInfo, DeviceVerification, Err, ErrorType, Location, err
+from . import audit, devices, geo, policies
+from .audit import Event, EventType
 from .ending import end_session
 from .expiry import end_due, ended_error
 

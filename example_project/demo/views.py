@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 import byo_sessions
 from byo_sessions import sessions
 from byo_sessions.account import views as account_views
-from byo_sessions.drf.authentication import SessionTokenAuthentication
 from byo_sessions.decorators import device_verification_required, login_required
+from byo_sessions.drf.authentication import SessionTokenAuthentication
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, send_from_directory
 from propelauth_byo import create_client, is_err

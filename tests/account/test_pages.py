@@ -72,8 +72,8 @@ def test_current_session_first_with_location_and_relative_times(client, alice, c
 
 
 def test_device_bound_badge(client, alice, clock):
-    from tests.services.test_devices import login as device_login
     from tests.dpop_signer import TestDevice
+    from tests.services.test_devices import login as device_login
     token = device_login(alice, TestDevice(), clock, ip=BERLIN).data.session_token
     html = browser(client, token, ua=CHROME_LINUX).get("/account/sessions/").content.decode().replace("\xa0", " ")
     assert "Device-bound" in html
@@ -93,7 +93,7 @@ def test_end_others_asks_first_then_ends_them(client, alice):
 
 
 def test_end_one_other_session_and_this_one(client, alice):
-    mine, other = start(alice, CHROME_MAC, BERLIN), start(alice, CHROME_LINUX, PARIS)
+    mine, _other = start(alice, CHROME_MAC, BERLIN), start(alice, CHROME_LINUX, PARIS)
     c = browser(client, mine)
     other_id = Session.objects.get(ip_address=PARIS).pk
     response = c.post(f"/account/sessions/{other_id}/end/")

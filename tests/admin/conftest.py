@@ -1,7 +1,8 @@
 """Admin fixtures: a logged-in staff member holding only the permissions a test names."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission

@@ -15,7 +15,10 @@ from django.urls import path
 
 from byo_sessions import sessions
 from byo_sessions.decorators import (
-    device_verification_required, ignore_device_for_verification, login_required, session_exempt,
+    device_verification_required,
+    ignore_device_for_verification,
+    login_required,
+    session_exempt,
 )
 from byo_sessions.models import AuditEvent, Session, TagPolicy
 from tests.constants import COOKIE, IP, UA

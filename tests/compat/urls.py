@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import include, path
 from django.views import View
-
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -22,6 +21,7 @@ from rest_framework.views import APIView
 
 from byo_sessions.decorators import device_verification_required
 from byo_sessions.decorators import login_required as byo_login_required
+
 
 def whoami(request: HttpRequest) -> JsonResponse:
     """Who the request belongs to, as Django code sees it (``request.user``, ``request.session``)."""

@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django.test import Client
 
 from byo_sessions.adapter import SessionAdapter
-from byo_sessions.models import Session
 from byo_sessions.core.tokens import hash_token
+from byo_sessions.models import Session
 from byo_sessions.values import LoginOptions
 from tests.constants import COOKIE
 

@@ -26,8 +26,8 @@ if "allauth.usersessions" not in settings.INSTALLED_APPS:
 from allauth.usersessions.models import UserSession  # noqa: E402
 
 from byo_sessions.conf import byo_settings  # noqa: E402
-from byo_sessions.models import Session  # noqa: E402
 from byo_sessions.core.tokens import hash_token  # noqa: E402
+from byo_sessions.models import Session  # noqa: E402
 
 from .conftest import COOKIE, URLS, session_of, whoami  # noqa: E402
 from .test_account import allauth_login  # noqa: E402

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from byo_sessions.core.dpop import (
     PROOF_ERROR_REASONS,
-    access_token_hash,
-    check_ath,
     ProofError,
     VerifiedProof,
+    access_token_hash,
+    check_ath,
     extract_proof_header,
     jwk_thumbprint,
     normalise_htu,

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from byo_sessions.core.policy import (
     POLICY_KEYS,
+    CountryChangeAction,
     IpChangeAction,
     LimitAction,
     Policy,
@@ -16,7 +17,6 @@ from byo_sessions.core.policy import (
     PolicySet,
     PolicyValueError,
     UaChangeAction,
-    CountryChangeAction,
     label_error,
     parse_policy_document,
     policy_document,

@@ -28,13 +28,12 @@ from typing import Any
 
 import django
 import pytest
-from django.conf import settings
 from django.test import TestCase, override_settings
 
 from byo_sessions.backends.db import SessionStore
+from byo_sessions.core.tokens import hash_token
 from byo_sessions.middleware import SessionMiddleware
 from byo_sessions.models import Session as SessionRow
-from byo_sessions.core.tokens import hash_token
 
 REPO = Path(__file__).resolve().parents[2]
 MEMBER = "tests/sessions_tests/tests.py"  # inside the sdist's top directory (django-<version>/)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from byo_sessions.core.dpop import access_token_hash
 from byo_sessions import sessions
+from byo_sessions.core.dpop import access_token_hash
 from tests.constants import IP, UA
 from tests.dpop_signer import TestDevice
 from tests.services.test_devices import login, proof

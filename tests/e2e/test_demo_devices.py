@@ -36,10 +36,10 @@ MOVED_IP = "203.0.113.5"
 
 # Page script: the demo's device.js module (the same instance the page imported).
 CALL_API = """async (headers) => {
-  const { fetchWithDevice } = await import("%s");
+  const { fetchWithDevice } = await import("DEVICE_JS");
   const response = await fetchWithDevice("/api/me/", { headers });
   return { status: response.status, body: await response.json() };
-}""" % DEVICE_JS
+}""".replace("DEVICE_JS", DEVICE_JS)
 
 
 @pytest.fixture

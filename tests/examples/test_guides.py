@@ -21,11 +21,15 @@ def is_excerpt(block: str, source: str) -> bool:
     return block in source or textwrap.indent(block, "    ") in source
 
 
-@pytest.mark.parametrize("page, sources", [
-    ("docs/guides/flask.md", {"python": "examples/flask_app/app.py",
-                              "javascript": "examples/browser/index.html"}),
-    ("docs/guides/express.md", {"javascript": "examples/express_app/app.mjs"}),
-])
+# Pages whose code blocks are excerpts of a runnable example app (tests/test_docs.py leaves
+# them to this test; the apps themselves run in tests/examples/scenario.py).
+EXCERPT_PAGES = {
+    "docs/guides/flask.md": {"python": "examples/flask_app/app.py", "javascript": "examples/browser/index.html"},
+    "docs/guides/express.md": {"javascript": "examples/express_app/app.mjs"},
+}
+
+
+@pytest.mark.parametrize("page, sources", sorted(EXCERPT_PAGES.items()))
 def test_guide_code_is_the_example_apps_code(page, sources):
     for language, path in sources.items():
         source = (ROOT / path).read_text()

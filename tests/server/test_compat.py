@@ -32,9 +32,9 @@ from propelauth_byo.generated.sessions_filter import SessionsFilter
 from propelauth_byo.result import err, is_err
 from propelauth_byo.session_client import SessionClient
 
-from byo_sessions.values import ErrorType, SessionError
 from byo_sessions.server.commands import COMMANDS
 from byo_sessions.server.errors import to_wire
+from byo_sessions.values import ErrorType, SessionError
 from tests.server.conftest import run
 
 UNIONS = {

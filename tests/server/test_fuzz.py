@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 from propelauth_byo.result import is_err
 
 from byo_sessions.models import Device, RetiredToken, Session, SessionTag, SigningKey, UsedProof
-from byo_sessions.values import ErrorType, Ok
 from byo_sessions.server.commands import COMMANDS
 from byo_sessions.server.views import MAX_DEPTH
-from byo_sessions.services.sessions import MAX_METADATA_DEPTH
 from byo_sessions.services import devices, policies, signing_keys
 from byo_sessions.services import sessions as svc
+from byo_sessions.services.sessions import MAX_METADATA_DEPTH
+from byo_sessions.values import ErrorType, Ok
 from tests.dpop_signer import TestDevice
 from tests.server.conftest import APP_URL, IP, KEY, UA, configure
 from tests.server.test_compat import UNIONS, call, union_types

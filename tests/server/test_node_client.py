@@ -19,12 +19,11 @@ from typing import Any
 
 import pytest
 
+from byo_sessions.core.tokens import hash_token
 from byo_sessions.models import Device, Session, SigningKey
 from byo_sessions.services import sessions as svc_sessions
-from byo_sessions.core.tokens import hash_token
-from tests.server.conftest import IP, KEY, OTHER_KEY, UA, configure
-
 from tests.node_packages import ROOT, installed_npm_package
+from tests.server.conftest import IP, KEY, OTHER_KEY, UA, configure
 
 pytestmark = [pytest.mark.urls("tests.server.urls")]
 

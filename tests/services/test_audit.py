@@ -146,7 +146,7 @@ def test_record_throttled_writes_one_row_per_session_type_reason_and_window(capl
                                                                              django_capture_on_commit_callbacks):
     caplog.set_level(logging.INFO, logger=AUDIT)
     with django_capture_on_commit_callbacks(execute=True):
-        for n in range(50):
+        for _ in range(50):
             record_throttled(_event(1))
         record_throttled(_event(2))  # another session
         record_throttled(Event(event_type=EventType.SESSION_INVALIDATED, session_id="ses_1", reason="other"))

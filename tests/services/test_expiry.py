@@ -2,7 +2,7 @@
 is alive, and the live/expired split the limits and the admin use."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from byo_sessions.services import engine, expiry, policies
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 

@@ -25,7 +25,8 @@ from byo_sessions.services import geo
 from byo_sessions.values import Location
 from tests.constants import UA
 from tests.dpop_signer import TestDevice
-from tests.services.test_devices import API_URL, challenge, login as device_login, proof
+from tests.services.test_devices import API_URL, proof
+from tests.services.test_devices import login as device_login
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 
 from byo_sessions import ErrorType, is_err, is_ok, sessions
 from byo_sessions.core.policy import PolicyValueError
-from byo_sessions.services import policies
 from byo_sessions.models import AuditEvent, PolicySetting, PolicyVersion, Session, TagPolicy
+from byo_sessions.services import policies
 from tests.constants import CHROME_MAC, CHROME_MAC_UPDATED, CHROME_WINDOWS, OFFICE_IP
 
 

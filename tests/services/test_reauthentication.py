@@ -8,8 +8,8 @@ from byo_sessions import sessions
 from byo_sessions.models import AuditEvent, EndReason, Session
 from byo_sessions.services import reauthentication
 from byo_sessions.values import ErrorType
-from tests.constants import IP, UA
 from tests.concurrency import run_in_parallel
+from tests.constants import IP, UA
 from tests.dpop_signer import TestDevice
 from tests.services.test_devices import login as login_with_device
 

@@ -22,7 +22,7 @@ from byo_sessions import sessions
 from byo_sessions.conf import byo_settings
 from byo_sessions.models import EndReason, Session
 from byo_sessions.server.integration_keys import key_digest
-from byo_sessions.services import engine, ending, revocation
+from byo_sessions.services import ending, engine, revocation
 from byo_sessions.values import ErrorType
 from tests.conftest import REDIS_BACKEND
 

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from byo_sessions import ErrorType, is_err, is_ok, sessions
-from byo_sessions.models import AuditEvent, Session, SessionTag
 from byo_sessions.core.tokens import hash_token
+from byo_sessions.models import AuditEvent, Session, SessionTag
 from tests.constants import CHROME_MAC, IP
 
 pytestmark = pytest.mark.django_db

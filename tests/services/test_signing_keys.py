@@ -8,15 +8,15 @@ from io import StringIO
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, OperationalError
-from cryptography.hazmat.primitives import serialization
 
 from byo_sessions import is_ok, sessions
 from byo_sessions.models import AuditEvent, SigningKey
-from byo_sessions.values import ErrorType
 from byo_sessions.services import signing_keys
+from byo_sessions.values import ErrorType
 from tests.concurrency import run_in_parallel
 from tests.services.test_stateless import b64, claims_for, reason
 

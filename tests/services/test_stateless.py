@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 
 from byo_sessions import sessions
-from byo_sessions.values import ErrorType
 from byo_sessions.services import signing_keys
+from byo_sessions.values import ErrorType
 
 pytestmark = pytest.mark.django_db
 

@@ -36,12 +36,12 @@ class Command(BaseCommand):
             with source:
                 doc = json.load(source)
         except (OSError, json.JSONDecodeError) as exc:
-            raise CommandError(f"Cannot read a JSON document from {options['file']}: {exc}")
+            raise CommandError(f"Cannot read a JSON document from {options['file']}: {exc}") from exc
         try:
             policy_set = policies.import_document(doc, actor="command:byo_policies", dry_run=options["dry_run"])
         except PolicyValueError as exc:
             for path, message in exc.errors:
                 self.stderr.write(f"{path or '(document)'}: {message}")
-            raise CommandError(f"Import refused: {len(exc.errors)} error(s); nothing was changed.")
+            raise CommandError(f"Import refused: {len(exc.errors)} error(s); nothing was changed.") from exc
         verb = "Valid" if options["dry_run"] else "Imported"
         self.stdout.write(f"{verb}: {len(policy_set.rules)} tag rule(s).")

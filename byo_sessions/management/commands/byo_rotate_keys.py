@@ -15,11 +15,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...core import clock
 from ...conf import byo_settings
+from ...core import clock
 from ...models import SigningKey
-from ...values import Err
 from ...services.signing_keys import key_state, reencrypt_signing_keys, rotate_stateless_token_key
+from ...values import Err
 
 DEFAULT_SECS_BEFORE_DEFAULT = 3600
 
