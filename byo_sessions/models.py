@@ -353,6 +353,7 @@ class AuditEvent(LocatedModel):
         SESSION_CREATED = "session_created", "Session created"
         SESSION_ROTATED = "session_rotated", "Token rotated"
         SESSION_INVALIDATED = "session_invalidated", "Session ended"
+        BULK_INVALIDATION = "bulk_invalidation", "Sessions ended in bulk"  # one per byo_invalidate run
         SESSION_EXPIRED = "session_expired", "Session expired"
         SESSION_UPDATED = "session_updated", "Session updated"
         SESSION_MIGRATED = "session_migrated", "Moved from Django's sessions"
