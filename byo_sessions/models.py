@@ -409,6 +409,7 @@ class AuditEvent(LocatedModel):
             models.Index(fields=["session_id", "created_at"], name="byo_audit_session_idx"),
             models.Index(fields=["user_ref", "created_at"], name="byo_audit_user_idx"),
             models.Index(fields=["event_type", "created_at"], name="byo_audit_type_idx"),
+            models.Index(fields=["ip_address", "created_at"], name="byo_audit_ip_idx"),  # the admin's IP search
         ]
 
     def __str__(self) -> str:

@@ -109,5 +109,9 @@ class Migration(migrations.Migration):
             model_name='session',
             index=models.Index(fields=['last_ip_address'], name='byo_session_last_ip_idx'),
         ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['ip_address', 'created_at'], name='byo_audit_ip_idx'),
+        ),
         migrations.RunPython(drop_like_copies, migrations.RunPython.noop),
     ]

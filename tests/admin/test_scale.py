@@ -30,7 +30,7 @@ def listed(admin_client, url: str, **params: str) -> str:
     return response.content.decode()
 
 
-def test_session_search_by_id_ip_username_email_pk_or_external_id(admin_client, user, other_user):
+def test_session_search_by_id_current_ip_username_email_pk_or_external_id(admin_client, user, other_user):
     user.email = "Alice@Example.org"
     user.save()
     alices = make(user, ip="203.0.113.5")
