@@ -180,7 +180,9 @@ class SessionTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["session", "tag"], name="byo_session_tag_unique")]
-        indexes = [models.Index(fields=["tag"], name="byo_session_tag_idx")]
+        # (tag, session): a tag's sessions in id order, read from the index alone (bulk ending
+        # walks it batch by batch).
+        indexes = [models.Index(fields=["tag", "session"], name="byo_session_tag_idx")]
 
 
 class RetiredToken(models.Model):

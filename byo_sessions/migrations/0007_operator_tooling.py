@@ -113,5 +113,13 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             index=models.Index(fields=['ip_address', 'created_at'], name='byo_audit_ip_idx'),
         ),
+        migrations.RemoveIndex(
+            model_name='sessiontag',
+            name='byo_session_tag_idx',
+        ),
+        migrations.AddIndex(
+            model_name='sessiontag',
+            index=models.Index(fields=['tag', 'session'], name='byo_session_tag_idx'),
+        ),
         migrations.RunPython(drop_like_copies, migrations.RunPython.noop),
     ]

@@ -197,7 +197,7 @@ class BulkRun:
         queryset = sessions_selected(self.selection, now=now)
         after = ""
         while True:
-            ids = list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:self.batch_size])
+            ids = self._next_ids(queryset, after)
             if not ids:
                 return
             after = ids[-1]
@@ -208,6 +208,16 @@ class BulkRun:
             self.ended += ended
             self.batches += 1
             yield ended
+
+    def _next_ids(self, queryset: SessionQuerySet, after: str) -> list[str]:
+        """The next batch's candidate ids in primary-key order. With a tag that every
+        selected session carries, the walk follows the (tag, session) index, which holds
+        only that tag's sessions; otherwise the primary key (the selection narrows it)."""
+        if self.selection.tags and not self.selection.any_tag:
+            # Candidates: end_sessions applies the whole selection to them under their locks.
+            return list(SessionTag.objects.filter(tag=self.selection.tags[0], session_id__gt=after)
+                        .order_by("session_id").values_list("session_id", flat=True)[:self.batch_size])
+        return list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:self.batch_size])
 
     def run(self, *, progress: Callable[[int], None] | None = None, now: datetime | None = None) -> int:
         """All batches, then the summary event (also when interrupted: what was done is
