@@ -41,13 +41,15 @@ def _audit_ending(ids: list[str], *, event_type: str, reason: str, actor: str, d
     text = connection.ops.cast_char_field_without_max_length
     columns = ", ".join(qn(str(event_fields[name].column)) for name in (
         "created_at", "event_type", "session_id", "user_ref", "ip_address", "user_agent", "reason", "actor",
-        "details"))
+        "details", "country", "city", "network"))
     session = {f.name: qn(str(f.column)) for f in Session._meta.concrete_fields}
     placeholders = ", ".join(["%s"] * len(ids))
     sql = (f"INSERT INTO {qn(AuditEvent._meta.db_table)} ({columns}) "
            f"SELECT %s, %s, {session['id']}, COALESCE(CAST({session['user']} AS {text}), "
            f"{session['external_user_id']}, ''), {session['last_ip_address']}, "
-           f"SUBSTR({session['last_user_agent']}, 1, {audit.MAX_AUDIT_UA_LENGTH}), %s, %s, %s "
+           f"SUBSTR({session['last_user_agent']}, 1, {audit.MAX_AUDIT_UA_LENGTH}), %s, %s, %s, "
+           # the session's stored location is its last IP's: what geo.locate gives the row
+           f"{session['country']}, {session['city']}, {session['network']} "
            f"FROM {qn(Session._meta.db_table)} WHERE {session['id']} IN ({placeholders})")
     params = [event_fields["created_at"].get_db_prep_save(now, connection), event_type, reason[:60], actor[:200],
               event_fields["details"].get_db_prep_save(details, connection), *ids]

@@ -93,11 +93,11 @@ class Rows:
 SESSION_COLUMNS = ("id", "user_id", "token_hash", "generation", "token_issued_at", "created_at", "last_activity_at",
                    "expires_at", "ended_at", "end_reason", "ended_by", "ip_address", "last_ip_address", "user_agent",
                    "last_user_agent", "client", "tags", "metadata", "device_thumbprint", "data", "authenticated_at",
-                   "authentication_factors", "reauthentication_failures")
+                   "authentication_factors", "reauthentication_failures", "country", "city", "network")
 TAG_COLUMNS = ("session_id", "tag")
 RETIRED_COLUMNS = ("token_hash", "session_id", "generation", "retired_at")
 EVENT_COLUMNS = ("created_at", "event_type", "session_id", "user_ref", "ip_address", "user_agent", "reason", "actor",
-                 "details")
+                 "details", "country", "city", "network")
 
 
 def _chunk(plan: Plan, user_ids: list[Any], start: int, stop: int, now: datetime) -> Rows:
@@ -122,17 +122,19 @@ def _chunk(plan: Plan, user_ids: list[Any], start: int, stop: int, now: datetime
             sid, user, hash_token(seed_token(plan.seed, i)), generation, active if generation else created, created,
             active, created + plan.lifetime, ended_at, EndReason.LOGOUT if ended else "", "", ip, ip,
             USER_AGENTS[ua_index], USER_AGENTS[ua_index], clients[ua_index], json.dumps(tags), "{}", "", "",
-            created, json.dumps({"password": created.isoformat()}), 0))  # a password login, as login() records
+            created, json.dumps({"password": created.isoformat()}), 0, "", "", ""))  # a password login, as login() records
         rows.tags.extend((sid, tag) for tag in tags)
         ref, ua = str(user), USER_AGENTS[ua_index]
-        rows.events.append((created, AuditEvent.Type.SESSION_CREATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}"))
+        rows.events.append((created, AuditEvent.Type.SESSION_CREATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}", "", "",
+                            ""))
         if generation:
             retired = hash_token(seed_token(plan.seed, i) + ":retired")
             rows.retired.append((retired, sid, 0, active))
-            rows.events.append((active, AuditEvent.Type.SESSION_ROTATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}"))
+            rows.events.append((active, AuditEvent.Type.SESSION_ROTATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}", "",
+                                "", ""))
         if ended_at is not None:
             rows.events.append((ended_at, AuditEvent.Type.SESSION_INVALIDATED, sid, ref, ip, ua, EndReason.LOGOUT,
-                                SEED_ACTOR, "{}"))
+                                SEED_ACTOR, "{}", "", "", ""))
     return rows
 
 
