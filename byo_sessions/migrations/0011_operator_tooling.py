@@ -32,7 +32,7 @@ def drop_like_copies(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('byo_sessions', '0009_locations'),
+        ('byo_sessions', '0010_admin_labels_integration_keys'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditevent',
             name='event_type',
-            field=models.CharField(choices=[('session_created', 'Session Created'), ('session_rotated', 'Session Rotated'), ('session_invalidated', 'Session Invalidated'), ('bulk_invalidation', 'Bulk Invalidation'), ('session_expired', 'Session Expired'), ('session_updated', 'Session Updated'), ('session_migrated', 'Session Migrated'), ('session_reauthenticated', 'Session Reauthenticated'), ('reauthentication_failed', 'Reauthentication Failed'), ('session_extended', 'Session Extended'), ('validation_failed', 'Validation Failed'), ('token_reuse_detected', 'Token Reuse Detected'), ('ip_changed', 'Ip Changed'), ('user_agent_changed', 'User Agent Changed'), ('session_limit_exceeded', 'Session Limit Exceeded'), ('new_country', 'New Country'), ('device_registered', 'Device Registered'), ('new_device_detected', 'New Device Detected'), ('device_verification_failed', 'Device Verification Failed'), ('device_challenge_issued', 'Device Challenge Issued'), ('policy_changed', 'Policy Changed'), ('signing_key_created', 'Signing Key Created'), ('signing_key_rotated', 'Signing Key Rotated'), ('signing_key_reencrypted', 'Signing Key Reencrypted')], max_length=40),
+            field=models.CharField(choices=[('session_created', 'Session created'), ('session_rotated', 'Token rotated'), ('session_invalidated', 'Session ended'), ('bulk_invalidation', 'Sessions ended in bulk'), ('session_expired', 'Session expired'), ('session_updated', 'Session updated'), ('session_migrated', "Moved from Django's sessions"), ('session_reauthenticated', 'Re-authenticated'), ('reauthentication_failed', 'Re-authentication failed'), ('session_extended', 'Session extended'), ('validation_failed', 'Validation failed'), ('token_reuse_detected', 'Token reuse detected (theft)'), ('ip_changed', 'IP address changed'), ('user_agent_changed', 'User-Agent changed'), ('session_limit_exceeded', 'Session limit reached'), ('new_country', 'New country'), ('device_registered', 'Device registered'), ('new_device_detected', 'New device'), ('device_verification_failed', 'Device proof refused'), ('device_challenge_issued', 'Device challenge issued'), ('device_revoked', 'Device revoked'), ('policy_changed', 'Policy changed'), ('signing_key_created', 'Signing key created'), ('signing_key_rotated', 'Signing keys rotated'), ('signing_key_reencrypted', 'Signing key re-encrypted'), ('integration_key_created', 'Integration key created'), ('integration_key_revoked', 'Integration key revoked')], max_length=40),
         ),
         migrations.AlterField(
             model_name='auditevent',
