@@ -79,6 +79,10 @@ DEFAULTS: dict[str, Any] = {
     "GEOIP_ASN_DATABASE": "GeoLite2-ASN.mmdb",
     # Audit.
     "AUDIT_LOGGER": "byo_sessions.audit",
+    # Retention (byo_prune, clearsessions): days each kind is kept once dead; None keeps the audit trail.
+    "PRUNE_SESSIONS_AFTER_DAYS": 30,
+    "PRUNE_RETIRED_TOKENS_AFTER_DAYS": 30,
+    "PRUNE_AUDIT_AFTER_DAYS": None,
     # Unknown or malformed tokens from one client IP: one audit row (reason
     # repeated_unknown_tokens) once this many arrive within one window (counted in Django's cache).
     "UNKNOWN_TOKEN_THRESHOLD": 20,

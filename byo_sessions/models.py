@@ -91,13 +91,15 @@ class SessionQuerySet(models.QuerySet["Session"]):
 
 class Session(LocatedModel):
     id = models.CharField(primary_key=True, max_length=SESSION_ID_MAX_LENGTH, default=new_session_id, editable=False)
+    # Not indexed alone: byo_session_user_idx (user, ended_at) serves every lookup by user.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_sessions"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_sessions",
+        db_index=False,
     )
     external_user_id = models.CharField(max_length=255, null=True, blank=True)
 
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    previous_token_hash = models.CharField(max_length=64, null=True, blank=True, editable=False, db_index=True)
+    previous_token_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
     previous_token_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
     generation = models.PositiveIntegerField(default=0, editable=False)
     token_issued_at = models.DateTimeField()
@@ -141,6 +143,11 @@ class Session(LocatedModel):
             models.Index(fields=["user", "ended_at"], name="byo_session_user_idx"),
             models.Index(fields=["external_user_id", "ended_at"], name="byo_session_ext_user_idx"),
             models.Index(fields=["expires_at"], name="byo_session_expires_idx"),
+            # Meta indexes, not db_index: PostgreSQL gets no unused varchar_pattern_ops (_like) copy.
+            models.Index(fields=["previous_token_hash"], name="byo_session_prev_token_idx"),
+            # The admin's default order (newest first, pk as tie-break) and its date filter.
+            models.Index(fields=["created_at", "id"], name="byo_session_created_idx"),
+            models.Index(fields=["last_ip_address"], name="byo_session_last_ip_idx"),  # admin search by IP
         ]
         constraints = [
             models.CheckConstraint(
@@ -167,12 +174,15 @@ class Session(LocatedModel):
 class SessionTag(models.Model):
     """One row per (session, tag): the indexed form of ``Session.tags`` for bulk selection."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tag_rows")
+    # Not indexed alone: the unique (session, tag) constraint's index leads with it.
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tag_rows", db_index=False)
     tag = models.CharField(max_length=161)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["session", "tag"], name="byo_session_tag_unique")]
-        indexes = [models.Index(fields=["tag"], name="byo_session_tag_idx")]
+        # (tag, session): a tag's sessions in id order, read from the index alone (bulk ending
+        # walks it batch by batch).
+        indexes = [models.Index(fields=["tag", "session"], name="byo_session_tag_idx")]
 
 
 class RetiredToken(models.Model):
@@ -186,8 +196,10 @@ class RetiredToken(models.Model):
 
 class Device(LocatedModel):
     id = models.CharField(primary_key=True, max_length=40, default=new_device_id, editable=False)
+    # Not indexed alone: the unique (user, thumbprint) constraint's index leads with it.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_devices"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_devices",
+        db_index=False,
     )
     external_user_id = models.CharField(max_length=255, null=True, blank=True)
     thumbprint = models.CharField(max_length=64, help_text="RFC 7638 JWK thumbprint of the device key.")
@@ -201,6 +213,7 @@ class Device(LocatedModel):
 
     class Meta:
         ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["last_seen_at"], name="byo_device_last_seen_idx")]  # the admin's order
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "thumbprint"], condition=Q(user__isnull=False), name="byo_device_user_key"
@@ -353,6 +366,7 @@ class AuditEvent(LocatedModel):
         SESSION_CREATED = "session_created", "Session created"
         SESSION_ROTATED = "session_rotated", "Token rotated"
         SESSION_INVALIDATED = "session_invalidated", "Session ended"
+        BULK_INVALIDATION = "bulk_invalidation", "Sessions ended in bulk"  # one per byo_invalidate run
         SESSION_EXPIRED = "session_expired", "Session expired"
         SESSION_UPDATED = "session_updated", "Session updated"
         SESSION_MIGRATED = "session_migrated", "Moved from Django's sessions"
@@ -377,10 +391,10 @@ class AuditEvent(LocatedModel):
         INTEGRATION_KEY_CREATED = "integration_key_created", "Integration key created"
         INTEGRATION_KEY_REVOKED = "integration_key_revoked", "Integration key revoked"
 
-    created_at = models.DateTimeField(db_index=True)
-    event_type = models.CharField(max_length=40, choices=Type.choices, db_index=True)
-    session_id = models.CharField(max_length=40, blank=True, default="", db_index=True)
-    user_ref = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    created_at = models.DateTimeField()
+    event_type = models.CharField(max_length=40, choices=Type.choices)
+    session_id = models.CharField(max_length=40, blank=True, default="")
+    user_ref = models.CharField(max_length=255, blank=True, default="")
     ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
     user_agent = models.TextField("User-Agent", blank=True, default="")
     reason = models.CharField(max_length=60, blank=True, default="")
@@ -389,6 +403,16 @@ class AuditEvent(LocatedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Each lookup (a session's timeline, a user's events, one type, the whole trail) comes
+        # with the default order, so each index ends with it; Meta indexes, so PostgreSQL gets
+        # no unused _like copies.
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="byo_audit_created_idx"),
+            models.Index(fields=["session_id", "created_at"], name="byo_audit_session_idx"),
+            models.Index(fields=["user_ref", "created_at"], name="byo_audit_user_idx"),
+            models.Index(fields=["event_type", "created_at"], name="byo_audit_type_idx"),
+            models.Index(fields=["ip_address", "created_at"], name="byo_audit_ip_idx"),  # the admin's IP search
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.session_id}"

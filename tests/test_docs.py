@@ -218,8 +218,7 @@ def doc_namespace(request: Any, doc_page: Path, django_user_model: Any, settings
     from byo_sessions import is_err, is_ok, sessions
     from byo_sessions.server.integration_keys import key_digest
 
-    wants_server = "session_server_url" in doc_page.read_text()
-    request.getfixturevalue("transactional_db" if wants_server else "db")
+    wants_server = "session_server_url" in doc_page.read_text()  # a transactional test (_page_param)
     user = django_user_model.objects.create_user("alice", "alice@example.com", "alice-password")
     client = Client(HTTP_USER_AGENT=UA, REMOTE_ADDR=IP)
     client.force_login(user)
@@ -247,7 +246,15 @@ PAGES_WITH_CODE = [page for page in PAGES if page not in EXCERPT_PAGES
                    and any(b.lang in CHECKED for b in blocks_of(page))]
 
 
-@pytest.mark.parametrize("doc_page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(DOCS)))
+def _page_param(page: Path) -> Any:
+    """A page that talks to the live session server runs in a transactional test (the server
+    thread's rows are committed; only a flush removes them), the others in a rolled-back one."""
+    wants_server = "session_server_url" in page.read_text()
+    return pytest.param(page, id=str(page.relative_to(DOCS)),
+                        marks=pytest.mark.django_db(transaction=wants_server))
+
+
+@pytest.mark.parametrize("doc_page", [_page_param(page) for page in PAGES_WITH_CODE])
 def test_code_blocks_of_page(doc_page: Path, doc_namespace: dict[str, Any], monkeypatch: Any) -> None:
     """The page's blocks in order, python blocks sharing one namespace (like a doctest);
     ``title="<dotted/path>.py"`` blocks become importable modules first."""

@@ -29,6 +29,7 @@ from . import geo
 EventType = AuditEvent.Type
 
 REPEATABLE_WINDOW_SECS = 60
+MAX_AUDIT_UA_LENGTH = 1024
 GUESSING_REASON = "repeated_unknown_tokens"  # reason of the per-IP row of record_unknown_token
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _row(event: Event) -> AuditEvent:
         session_id=event.session_id,
         user_ref=event.user_ref[:255],
         ip_address=event.ip_address,
-        user_agent=(event.user_agent or "")[:1024],
+        user_agent=(event.user_agent or "")[:MAX_AUDIT_UA_LENGTH],
         reason=event.reason[:60],
         actor=event.actor[:200],
         details=event.details,
@@ -150,6 +151,19 @@ def record_many(events: Iterable[Event]) -> None:
         def log_all() -> None:
             for event, row in zip(events, rows, strict=True):
                 _log(event, row.created_at.isoformat())
+
+        transaction.on_commit(log_all)
+
+
+def log_after_commit(events: Iterable[Event]) -> None:
+    """The log lines of events whose rows a set-based statement wrote (``ending.py``)."""
+    when = clock.now().isoformat()
+    if _logger().isEnabledFor(logging.INFO):
+        events = list(events)
+
+        def log_all() -> None:
+            for event in events:
+                _log(event, when)
 
         transaction.on_commit(log_all)
 

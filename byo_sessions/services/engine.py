@@ -24,11 +24,10 @@ from ..core import clock
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..core.tokens import derived_token, hash_token, is_well_formed, new_token
 from ..core.user_agent import clean_user_agent
-from ..models import AuditEvent, EndReason, Session, SigningKey
+from ..models import EndReason, Session
 from ..values import Err, Ok
-from . import audit, rotation, sessions
+from . import audit, pruning, rotation, sessions
 from .audit import Event, EventType
-from .devices import prune_used_proofs
 from .ending import end_sessions
 from .owners import Owner
 
@@ -180,20 +179,15 @@ class Pruned:
     audit_events: int | None
 
 
-def prune(*, keep_days: int = 30, audit_days: int | None = None, now: datetime | None = None) -> Pruned:
-    """Delete what is dead: visitors' expired rows at once, users' ended or expired
-    sessions after ``keep_days`` (kept that long for inspection), spent proof ids, expired
-    signing keys, and audit rows older than ``audit_days`` when given. Set-based DELETEs
-    (``clearsessions`` and ``byo_prune`` both land here)."""
-    now = now or clock.now()
-    cutoff = now - timedelta(days=keep_days)
-    anonymous = Q(user__isnull=True, external_user_id__isnull=True) & (Q(ended_at__isnull=False)
-                                                                     | Q(expires_at__lte=now))
-    dead = Q(ended_at__lt=cutoff) | Q(ended_at__isnull=True, expires_at__lt=cutoff)
-    sessions, _ = Session.objects.filter(anonymous | dead).delete()
-    proofs = prune_used_proofs(now)
-    keys, _ = SigningKey.objects.filter(expires_at__lt=cutoff).delete()
-    events = None
-    if audit_days is not None:
-        events, _ = AuditEvent.objects.filter(created_at__lt=now - timedelta(days=audit_days)).delete()
-    return Pruned(sessions=sessions, proofs=proofs, signing_keys=keys, audit_events=events)
+def prune(*, keep_days: int | None = None, audit_days: int | None = None, now: datetime | None = None) -> Pruned:
+    """Delete what is dead (``services/pruning.py``, in batches): visitors' expired rows at
+    once, users' ended or expired sessions after ``keep_days`` (default: the
+    ``PRUNE_SESSIONS_AFTER_DAYS`` setting), retired tokens past their retention, spent proof
+    ids, expired signing keys, and audit rows older than ``audit_days`` when given.
+    ``clearsessions`` lands here."""
+    defaults = pruning.Retention.from_settings()
+    retention = pruning.Retention(session_days=defaults.session_days if keep_days is None else keep_days,
+                                  retired_token_days=defaults.retired_token_days, audit_days=audit_days)
+    done = pruning.prune(retention=retention, now=now)
+    return Pruned(sessions=done["sessions"], proofs=done["proofs"], signing_keys=done["signing_keys"],
+                  audit_events=done.get("audit_events"))

@@ -73,7 +73,7 @@ def _all_but_one(user, created, client):
 
 
 def _bulk_command(user, created, client):
-    call_command("byo_invalidate", "--user", user.get_username(), stdout=open("/dev/null", "w"))
+    call_command("byo_invalidate", "--user", user.get_username(), "--noinput", stdout=open("/dev/null", "w"))
 
 
 def _admin_action(user, created, client, django_user_model=None):

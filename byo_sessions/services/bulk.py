@@ -1,0 +1,244 @@
+"""Bulk ending: select sessions by combinable filters and end them in committed batches.
+
+An operator after an incident ends thousands of sessions at once ("everyone at acme",
+"everything from this range"). Doing that in one transaction holds every selected row
+until the end, so a request of a selected user that writes its own row (a rotation, the
+last-activity update) waits for the whole run. Here each batch is its own transaction:
+``end_sessions`` (the one place that ends sessions) runs once per batch of ids taken in
+primary-key order after the last batch's, so memory and lock time are bounded by the
+batch, an interrupted run keeps what it committed, and a rerun ends the rest.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.backends.signals import connection_created
+from django.db.models import BooleanField, Func, Q
+
+from ..core import clock
+from ..core.network import InvalidIpAddress, IpNetwork, parse_ip
+from ..models import EndReason, Session, SessionQuerySet, SessionTag
+from . import audit
+from .audit import Event, EventType
+from .ending import end_sessions
+
+DEFAULT_BATCH_SIZE = 1000
+SAMPLE_COLUMNS = ("id", "user_id", "external_user_id", "last_ip_address", "client", "created_at")
+
+
+class InNetwork(Func):
+    """``column`` lies in ``network``: PostgreSQL's ``<<=`` on ``inet``; on SQLite a function
+    registered on each connection (``_register_sqlite_function``), as SQLite has no IP type."""
+
+    output_field = BooleanField()
+
+    def __init__(self, column: str, network: IpNetwork) -> None:
+        super().__init__(column)
+        self.network = network
+
+    @property
+    def conditional(self) -> bool:  # usable directly in .filter()
+        return True
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} <<= %s::inet)", [*params, str(self.network)]
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"byo_in_network({sql}, %s)", [*params, str(self.network)]
+
+
+def _in_network(address: str | None, network: str) -> bool:
+    if address is None:
+        return False
+    try:
+        return parse_ip(address) in _parse_cached(network)
+    except (InvalidIpAddress, TypeError):
+        return False
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(network: str) -> IpNetwork:
+    return ipaddress.ip_network(network)
+
+
+def _register_sqlite_function(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if connection.vendor == "sqlite" and isinstance(connection.connection, sqlite3.Connection):
+        connection.connection.create_function("byo_in_network", 2, _in_network, deterministic=True)
+
+
+connection_created.connect(_register_sqlite_function, dispatch_uid="byo_sessions.bulk.in_network")
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What the operator asked for; every field set narrows it (AND), except that the tags
+    match all of them unless ``any_tag``. ``everything`` is the explicit "no filter"."""
+
+    user_ids: tuple[Any, ...] = ()
+    external_user_ids: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    any_tag: bool = False
+    networks: tuple[IpNetwork, ...] = ()
+    created_networks: tuple[IpNetwork, ...] = ()
+    created_before: datetime | None = None
+    created_after: datetime | None = None
+    last_active_before: datetime | None = None
+    device_ids: tuple[str, ...] = ()
+    browsers: tuple[str, ...] = ()
+    everything: bool = False
+    include_expired: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.user_ids or self.external_user_ids or self.tags or self.networks or self.created_networks
+                    or self.created_before or self.created_after or self.last_active_before or self.device_ids
+                    or self.browsers)
+
+    def describe(self) -> dict[str, Any]:
+        """The filters as JSON for the summary audit event."""
+        shown: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value in ((), None, False):
+                continue
+            if isinstance(value, tuple):
+                value = [str(v) for v in value]
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            shown[name] = value
+        return shown
+
+
+def _network_filter(column: str, networks: tuple[IpNetwork, ...]) -> Q:
+    wanted = Q()
+    for network in networks:
+        if network.num_addresses == 1:  # one address: an equality an index can serve
+            wanted |= Q(**{column: str(network.network_address)})
+        else:
+            wanted |= Q(InNetwork(column, network))
+    return wanted
+
+
+def sessions_selected(selection: Selection, *, now: datetime | None = None) -> SessionQuerySet:
+    """The sessions ``selection`` names, live ones only unless ``include_expired`` (then
+    also those past their absolute expiry that nobody marked ended). Never ended ones."""
+    now = now or clock.now()
+    queryset = Session.objects.filter(ended_at__isnull=True)
+    if not selection.include_expired:
+        queryset = queryset.live(now)
+    owners = Q()
+    if selection.user_ids:
+        owners |= Q(user_id__in=selection.user_ids)
+    if selection.external_user_ids:
+        owners |= Q(external_user_id__in=selection.external_user_ids)
+    queryset = queryset.filter(owners)
+    if selection.tags:
+        if selection.any_tag:
+            queryset = queryset.filter(id__in=SessionTag.objects.filter(tag__in=selection.tags).values("session_id"))
+        else:
+            for tag in selection.tags:
+                queryset = queryset.filter(id__in=SessionTag.objects.filter(tag=tag).values("session_id"))
+    if selection.networks:
+        queryset = queryset.filter(_network_filter("last_ip_address", selection.networks))
+    if selection.created_networks:
+        queryset = queryset.filter(_network_filter("ip_address", selection.created_networks))
+    if selection.created_before is not None:
+        queryset = queryset.filter(created_at__lt=selection.created_before)
+    if selection.created_after is not None:
+        queryset = queryset.filter(created_at__gte=selection.created_after)
+    if selection.last_active_before is not None:
+        queryset = queryset.filter(last_activity_at__lt=selection.last_active_before)
+    if selection.device_ids:
+        queryset = queryset.filter(device_id__in=selection.device_ids)
+    if selection.browsers:
+        browsers = Q()
+        for browser in selection.browsers:
+            browsers |= Q(client__browser__iexact=browser)
+        queryset = queryset.filter(browsers)
+    return queryset
+
+
+def sample(queryset: SessionQuerySet, *, size: int) -> list[dict[str, Any]]:
+    """A few selected sessions for a dry run: what an operator checks before ending them."""
+    return list(queryset.order_by("pk").values(*SAMPLE_COLUMNS)[:size])
+
+
+@dataclass(slots=True)
+class BulkRun:
+    """One bulk ending: its id ties each session's audit row to the summary event."""
+
+    selection: Selection
+    reason: str = EndReason.BULK
+    note: str = ""
+    actor: str = ""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    operation: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ended: int = 0
+    batches: int = 0
+
+    def details(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"operation": self.operation}
+        if self.note:
+            shown["note"] = self.note
+        return shown
+
+    def batches_ended(self, *, now: datetime | None = None) -> Iterator[int]:
+        """End the selection batch by batch (each committed before the next is read);
+        yields each batch's count. Stops when a batch finds nothing left."""
+        queryset = sessions_selected(self.selection, now=now)
+        after = ""
+        while True:
+            ids = self._next_ids(queryset, after)
+            if not ids:
+                return
+            after = ids[-1]
+            # The selection is checked again under the rows' locks: a row that changed since
+            # (ended by a logout, say) is skipped, never ended or audited twice.
+            ended = end_sessions(queryset.filter(pk__in=ids), reason=self.reason, actor=self.actor,
+                                 details=self.details())
+            self.ended += ended
+            self.batches += 1
+            yield ended
+
+    def _next_ids(self, queryset: SessionQuerySet, after: str) -> list[str]:
+        """The next batch's candidate ids in primary-key order. With a tag that every
+        selected session carries, the walk follows the (tag, session) index, which holds
+        only that tag's sessions; otherwise the primary key (the selection narrows it)."""
+        if self.selection.tags and not self.selection.any_tag:
+            # Candidates: end_sessions applies the whole selection to them under their locks.
+            return list(SessionTag.objects.filter(tag=self.selection.tags[0], session_id__gt=after)
+                        .order_by("session_id").values_list("session_id", flat=True)[:self.batch_size])
+        return list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:self.batch_size])
+
+    def run(self, *, progress: Callable[[int], None] | None = None, now: datetime | None = None) -> int:
+        """All batches, then the summary event (also when interrupted: what was done is
+        recorded, ``interrupted`` says it stopped early)."""
+        try:
+            for _ended in self.batches_ended(now=now):
+                if progress is not None:
+                    progress(self.ended)
+        except BaseException:
+            self.record_summary(interrupted=True)
+            raise
+        self.record_summary(interrupted=False)
+        return self.ended
+
+    def record_summary(self, *, interrupted: bool) -> None:
+        details = {**self.details(), "filters": self.selection.describe(), "ended": self.ended,
+                   "batches": self.batches, "batch_size": self.batch_size}
+        if interrupted:
+            details["interrupted"] = True
+        try:
+            audit.record(Event(EventType.BULK_INVALIDATION, reason=self.reason, actor=self.actor, details=details))
+        except Exception:  # the database is what failed: the batches' own rows stand
+            if not interrupted:
+                raise

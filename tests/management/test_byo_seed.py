@@ -1,0 +1,41 @@
+"""``manage.py byo_seed``: rows shaped as the services write them, tokens that validate."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from byo_sessions import is_ok, sessions
+from byo_sessions.models import AuditEvent, RetiredToken, Session, SessionTag
+from byo_sessions.services import seeding
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_audit(db):
+    out = io.StringIO()
+    call_command("byo_seed", "--users", "5", "--sessions", "40", "--orgs", "3", "--max-age-days", "10",
+                 "--chunk", "15", "--seed", "7", stdout=out)
+    assert out.getvalue().splitlines()[-1].startswith("Seeded 5 users, 40 sessions, 120 tags, ")
+    assert Session.objects.count() == 40 and SessionTag.objects.count() == 120
+    plan = seeding.Plan(users=5, sessions=40, orgs=3, max_age_days=10, seed=7)
+    live = Session.objects.filter(ended_at__isnull=True)
+    assert 0 < live.count() < 40  # about 30% ended
+    for index in range(40):
+        row = Session.objects.get(pk=seeding.seed_session_id(7, index))
+        assert f"org:{seeding.org_of(plan, index)}" in row.tags
+        result = sessions.validate(session_token=seeding.seed_token(7, index), ip_address=row.last_ip_address,
+                                   user_agent=row.last_user_agent)
+        assert is_ok(result) == (row.ended_at is None), (index, result)
+        assert AuditEvent.objects.filter(session_id=row.id, event_type="session_created").exists()
+    assert RetiredToken.objects.count() == AuditEvent.objects.filter(event_type="session_rotated").count() > 0
+    tagged = set(SessionTag.objects.filter(tag="org:1").values_list("session_id", flat=True))
+    assert tagged == {seeding.seed_session_id(7, i) for i in seeding.sessions_of_org(plan, 1)}
+
+
+def test_refusals(db):
+    with pytest.raises(CommandError, match="--sessions 0"):
+        call_command("byo_seed", "--sessions", "0", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--ended-percent 101"):
+        call_command("byo_seed", "--ended-percent", "101", stdout=io.StringIO())
