@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,16 @@ def run_python(code: str, namespace: dict[str, Any], where: str) -> None:
         async def finish() -> None:
             await result
 
-        async_to_sync(finish)()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: the usual case
+            async_to_sync(finish)()
+            return
+        # Playwright's sync API (the browser tests, earlier in the same run) leaves its loop
+        # marked running in this thread, where async_to_sync refuses to run: use a thread of
+        # its own (only transactional pages get here after them, so it sees their rows).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, finish()).result()
 
 
 def module_name(title: str) -> str | None:

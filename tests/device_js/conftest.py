@@ -191,6 +191,15 @@ def base_url(app_server: Any) -> str:
 
 
 @pytest.fixture
+def browser_context_args(base_url: str) -> dict:
+    """Every context of these tests opens this app. pytest-playwright's own
+    ``browser_context_args`` is session-scoped and keeps the ``base_url`` of whichever test
+    used it first (another directory's browser tests may run before these), so ours is
+    function-scoped, as tests/e2e's is."""
+    return {"base_url": base_url}
+
+
+@pytest.fixture
 def app(app_server: Any) -> AppState:
     _, state = app_server
     state.reset()
