@@ -9,6 +9,7 @@ the tests count queries, never time.
     .venv/bin/python benchmarks/bench_overview.py --postgres 127.0.0.1:5432 --sessions 100000
     .venv/bin/python benchmarks/bench_overview.py                 # throwaway PostgreSQL
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,15 +55,19 @@ def seed(n: int) -> None:
 
     users = max(n // 10, 1)
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, "
-                       "is_staff, is_active, date_joined) SELECT '', false, 'u' || g, '', '', '', false, true, now() "
-                       "FROM generate_series(1, %s) g", [users])
+        cursor.execute(
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, "
+            "is_staff, is_active, date_joined) SELECT '', false, 'u' || g, '', '', '', false, true, now() "
+            "FROM generate_series(1, %s) g",
+            [users],
+        )
         cursor.execute("SELECT min(id) FROM auth_user")
         base = cursor.fetchone()[0]
         params = {"n": n, "users": users, "base": base, "events": 4 * n}
         cursor.execute(SESSIONS_SQL, params)
-        cursor.execute("INSERT INTO byo_sessions_sessiontag (session_id, tag) SELECT id, tags->>0 FROM "
-                       "byo_sessions_session")
+        cursor.execute(
+            "INSERT INTO byo_sessions_sessiontag (session_id, tag) SELECT id, tags->>0 FROM byo_sessions_session"
+        )
         cursor.execute(AUDIT_SQL, params)
         cursor.execute("ANALYZE")
 
@@ -86,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
         started = time.perf_counter()
         seed(args.sessions)
-        print(f"seeded {args.sessions} sessions and {4 * args.sessions} audit rows in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"seeded {args.sessions} sessions and {4 * args.sessions} audit rows in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         for key in stats.WINDOWS:
             times = []
             for _ in range(3):
@@ -95,9 +103,12 @@ def main(argv: list[str] | None = None) -> int:
                     began = time.perf_counter()
                     stats.overview(window_key=key)
                     times.append(time.perf_counter() - began)
-            print(f"overview {key}: median {statistics.median(times) * 1000:.0f} ms "
-                  f"(min {min(times) * 1000:.0f}) in {len(queries)} queries; per query (last run, ms): "
-                  + ", ".join(f"{float(q['time']) * 1000:.0f}" for q in queries.captured_queries), flush=True)
+            print(
+                f"overview {key}: median {statistics.median(times) * 1000:.0f} ms "
+                f"(min {min(times) * 1000:.0f}) in {len(queries)} queries; per query (last run, ms): "
+                + ", ".join(f"{float(q['time']) * 1000:.0f}" for q in queries.captured_queries),
+                flush=True,
+            )
     finally:
         cleanup.run()
     return 0

@@ -26,6 +26,7 @@ Every response is checked (status, body = username, no Set-Cookie); the SQL of t
 stacks with a fixed count is checked (stock 2 SELECTs, ours 1 and no write). See
 benchmarks/README.md and docs/benchmarks.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,6 +60,7 @@ TARGETS = {"byo": 0.30, "byo_rules": 0.35, "byo_device": 0.70, "byo_jwt": 0.15} 
 
 # --- cleanup (runs on normal exit, errors, Ctrl-C and SIGTERM/SIGHUP) ----------------------
 
+
 class Cleanup:
     def __init__(self) -> None:
         self._actions: list[tuple[str, Callable[[], None]]] = []
@@ -80,6 +82,7 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
 
 
 # --- databases ------------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -103,8 +106,10 @@ def start_postgres(cleanup: Cleanup) -> tuple[str, int]:
     """A throwaway server like scripts/test.sh: trust auth, 127.0.0.1, fsync off, temp dir."""
     pg_bin = _find_pg_bin()
     if pg_bin is None:
-        sys.exit("error: PostgreSQL binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); "
-                 "install postgresql, or pass --postgres HOST:PORT or --sqlite")
+        sys.exit(
+            "error: PostgreSQL binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); "
+            "install postgresql, or pass --postgres HOST:PORT or --sqlite"
+        )
     is_root = os.geteuid() == 0
     as_pg = ["runuser", "-u", "postgres", "--"] if is_root else []
     pg_dir = Path(tempfile.mkdtemp(prefix="byo-bench-pg."))
@@ -117,20 +122,45 @@ def start_postgres(cleanup: Cleanup) -> tuple[str, int]:
 
     def stop() -> None:
         if data.exists():
-            subprocess.run(as_pg + [str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                as_pg + [str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
         shutil.rmtree(pg_dir, ignore_errors=True)
 
     cleanup.push("stop PostgreSQL", stop)
     port = _free_port()
-    initdb = subprocess.run(as_pg + [str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                                     "--no-sync"], capture_output=True, text=True)
+    initdb = subprocess.run(
+        as_pg + [str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"],
+        capture_output=True,
+        text=True,
+    )
     if initdb.returncode != 0:
         sys.exit(f"error: initdb failed:\n{initdb.stdout}{initdb.stderr}")
-    options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={pg_dir} "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-    started = subprocess.run(as_pg + [str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(pg_dir / "server.log"),
-                                      "-w", "-t", "30", "start", "-o", options], capture_output=True, text=True)
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={pg_dir} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    started = subprocess.run(
+        as_pg
+        + [
+            str(pg_bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(pg_dir / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+            "-o",
+            options,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if started.returncode != 0:
         log = (pg_dir / "server.log").read_text(errors="replace") if (pg_dir / "server.log").exists() else ""
         sys.exit(f"error: could not start PostgreSQL:\n{started.stdout}{started.stderr}{log}")
@@ -184,7 +214,9 @@ def configure_database(args: argparse.Namespace, cleanup: Cleanup) -> str:
     os.environ.pop("BYO_BENCH_SQLITE", None)
     return f"PostgreSQL {host}:{port} ({origin}), database {name}"
 
+
 # --- Django ---------------------------------------------------------------------------------
+
 
 def setup_django() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
@@ -231,11 +263,14 @@ def _start_response(status: str, headers: list, exc_info: Any = None) -> None:
 def check_response(name: str, response: Any) -> None:
     expected = stacks.expected_body(name)
     if response.status_code != 200 or response.content != expected:
-        raise AssertionError(f"{name}: expected 200 {expected!r}, got {response.status_code} "
-                             f"{response.content[:300]!r}")
+        raise AssertionError(
+            f"{name}: expected 200 {expected!r}, got {response.status_code} {response.content[:300]!r}"
+        )
     if name != "noauth" and response.cookies:
-        raise AssertionError(f"{name}: unexpected Set-Cookie {response.cookies.output()!r}: the session "
-                             "was rotated or re-saved, so this is not its steady path")
+        raise AssertionError(
+            f"{name}: unexpected Set-Cookie {response.cookies.output()!r}: the session "
+            "was rotated or re-saved, so this is not its steady path"
+        )
 
 
 class Driver:
@@ -341,8 +376,10 @@ def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
         assert selectors.session_by_token_hash(token_hash) is not None
 
     results = []
-    for label, func in (("cursor SELECT 1 (round-trip floor)", select_1),
-                        ("byo selectors.session_by_token_hash (the hot row, as served)", byo_selector)):
+    for label, func in (
+        ("cursor SELECT 1 (round-trip floor)", select_1),
+        ("byo selectors.session_by_token_hash (the hot row, as served)", byo_selector),
+    ):
         for _ in range(min(n, 200)):
             func()
         gc.collect()
@@ -385,6 +422,7 @@ def profile(driver: Driver, n: int) -> None:
 
 # --- the run --------------------------------------------------------------------------------
 
+
 @dataclass
 class InProcess:
     wall: dict[str, float]  # median over rounds, us/request
@@ -420,18 +458,27 @@ def run_in_process(args: argparse.Namespace, drivers: dict[str, Driver]) -> InPr
             micros, cpu_micros = driver.timed(args.requests, cpu)
             wall[name].append(micros)
             used[name].append(cpu_micros)
-    ratios = {name: [w / s for w, s in zip(wall[name], wall["stock"], strict=True)] for name in drivers} \
-        if "stock" in drivers else {}
-    return InProcess(wall={n: statistics.median(v) for n, v in wall.items()},
-                     spread={n: (min(v), max(v)) for n, v in wall.items()},
-                     cpu={n: _median_or_none(v) for n, v in used.items()}, queries=queries, ratios=ratios)
+    ratios = (
+        {name: [w / s for w, s in zip(wall[name], wall["stock"], strict=True)] for name in drivers}
+        if "stock" in drivers
+        else {}
+    )
+    return InProcess(
+        wall={n: statistics.median(v) for n, v in wall.items()},
+        spread={n: (min(v), max(v)) for n, v in wall.items()},
+        cpu={n: _median_or_none(v) for n, v in used.items()},
+        queries=queries,
+        ratios=ratios,
+    )
 
 
 def print_in_process(result: InProcess) -> None:
     stock = result.wall.get("stock")
     stock_cpu = result.cpu.get("stock")
-    print(f"\nIN PROCESS  {'stack':<11} {'us/req':>8} {'min':>8} {'max':>8} {'cpu us':>8} {'q/req':>5} "
-          f"{'w/req':>5} {'/stock':>6} {'round med':>9} {'cpu/stock':>9}  target")
+    print(
+        f"\nIN PROCESS  {'stack':<11} {'us/req':>8} {'min':>8} {'max':>8} {'cpu us':>8} {'q/req':>5} "
+        f"{'w/req':>5} {'/stock':>6} {'round med':>9} {'cpu/stock':>9}  target"
+    )
     for name, micros in result.wall.items():
         low, high = result.spread[name]
         queries = result.queries[name]
@@ -444,9 +491,11 @@ def print_in_process(result: InProcess) -> None:
         verdict = ""
         if target is not None and result.ratios:
             verdict = f"<= {target:.2f} {'met' if statistics.median(result.ratios[name]) <= target else 'NOT met'}"
-        print(f"            {name:<11} {micros:>8.1f} {low:>8.1f} {high:>8.1f} "
-              f"{(f'{cpu:.1f}' if cpu is not None else '-'):>8} {len(queries):>5} {writes:>5} {ratio:>6} "
-              f"{per_round:>9} {cpu_ratio:>9}  {verdict}")
+        print(
+            f"            {name:<11} {micros:>8.1f} {low:>8.1f} {high:>8.1f} "
+            f"{(f'{cpu:.1f}' if cpu is not None else '-'):>8} {len(queries):>5} {writes:>5} {ratio:>6} "
+            f"{per_round:>9} {cpu_ratio:>9}  {verdict}"
+        )
     if result.ratios:
         for name in TARGETS:
             if name in result.ratios:
@@ -477,15 +526,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200, help="warm-up requests per stack (200)")
     parser.add_argument("--only", help="comma-separated stacks (stock is always added for the ratio)")
     db = parser.add_mutually_exclusive_group()
-    db.add_argument("--postgres", metavar="HOST:PORT",
-                    help="use this PostgreSQL server (a temporary database is created and dropped)")
+    db.add_argument(
+        "--postgres",
+        metavar="HOST:PORT",
+        help="use this PostgreSQL server (a temporary database is created and dropped)",
+    )
     db.add_argument("--sqlite", action="store_true", help="use a temporary SQLite file")
-    parser.add_argument("--pgname", metavar="DB",
-                        help="with --postgres: use this existing (for example pre-seeded) database as it "
-                             "is; it is migrated and gets the bench's user and logins, never dropped")
+    parser.add_argument(
+        "--pgname",
+        metavar="DB",
+        help="with --postgres: use this existing (for example pre-seeded) database as it "
+        "is; it is migrated and gets the bench's user and logins, never dropped",
+    )
     parser.add_argument("--pg-user", default="postgres", help="PostgreSQL user (postgres); PGPASSWORD is honoured")
-    parser.add_argument("--profile", nargs="?", type=int, const=2000, default=0, metavar="N",
-                        help="afterwards, profile N requests of --profile-stack (pyinstrument if installed)")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        type=int,
+        const=2000,
+        default=0,
+        metavar="N",
+        help="afterwards, profile N requests of --profile-stack (pyinstrument if installed)",
+    )
     parser.add_argument("--profile-stack", default="byo", help="the stack --profile runs (byo)")
     parser.add_argument("--http", action="store_true", help="also measure over HTTP: gunicorn + wrk on loopback")
     parser.add_argument("--http-secs", type=float, default=4.0, help="wrk duration per stack per round (4)")
@@ -521,12 +583,16 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
     steady = [n for n in ("byo", "byo_rules") if n in drivers]
     before = {n: stacks.byo_row_snapshot(fixtures.byo_session_ids[n]) for n in steady}
 
-    print(f"byo_sessions request benchmark: Django {django.get_version()}, Python {sys.version.split()[0]}, "
-          f"{where}; {stacks.session_count()} byo sessions in the table")
+    print(
+        f"byo_sessions request benchmark: Django {django.get_version()}, Python {sys.version.split()[0]}, "
+        f"{where}; {stacks.session_count()} byo sessions in the table"
+    )
     print(f"machine: {machine_facts()}")
-    print(f"in process: {args.rounds} interleaved rounds x {args.requests} requests per stack, {args.warmup} "
-          "warm-up; DEBUG=False, persistent DB connection; ours on its steady path "
-          "(ROTATION_INTERVAL_SECS=None, TOUCH_INTERVAL_SECS=3600)")
+    print(
+        f"in process: {args.rounds} interleaved rounds x {args.requests} requests per stack, {args.warmup} "
+        "warm-up; DEBUG=False, persistent DB connection; ours on its steady path "
+        "(ROTATION_INTERVAL_SECS=None, TOUCH_INTERVAL_SECS=3600)"
+    )
     result = run_in_process(args, drivers)
     for name in steady:  # the steady path really was steady: same token, no touch, still live
         drivers[name].one()

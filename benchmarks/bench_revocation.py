@@ -19,6 +19,7 @@ Every verification is checked (``Ok`` with the session's ``sid``), and one extra
 variant counts the cache reads (1) and the queries (0). Prints the median per round of
 the mean microseconds per verification, and the check's cost over ``off``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def start_redis(workdir: str) -> tuple[str, subprocess.Popen[bytes]] | None:
     if server is None:
         return None
     port = free_port()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
     import redis
 
     for _ in range(100):
@@ -93,9 +96,10 @@ def run(args: argparse.Namespace, workdir: str, redis_url: str | None) -> None:
     import django
     from django.conf import settings
 
-    caches_config: dict[str, Any] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-                                     "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                                "LOCATION": "revocation"}}
+    caches_config: dict[str, Any] = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "revocation"},
+    }
     if redis_url:
         caches_config["redis"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
     settings.CACHES = caches_config
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace, workdir: str, redis_url: str | None) -> None:
         def verify() -> None:
             result = sessions.verify_stateless_token(token, check_revocation=check)
             assert result.__class__.__name__ == "Ok" and result.data["sid"] == created.session_id, result
+
         return verify
 
     def settings_for(alias: str | None) -> dict[str, Any]:
@@ -138,7 +143,8 @@ def run(args: argparse.Namespace, workdir: str, redis_url: str | None) -> None:
             if cache is not None:
                 real_get = cache.get
                 cache.get = lambda key, default=None, version=None, reads=reads, real_get=real_get: (  # type: ignore
-                    reads.append(key) or real_get(key, default, version))
+                    reads.append(key) or real_get(key, default, version)
+                )
             with CaptureQueriesContext(connection) as queries:
                 verifier(alias)()
             if cache is not None:

@@ -12,6 +12,7 @@ Run against a PostgreSQL database seeded with ``manage.py byo_seed`` (settings
 
 Figures are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,8 +107,10 @@ def run(args: argparse.Namespace) -> None:
     during = sorted(d for t, d in latencies if started <= t <= finished + 1)
     if during:
         p99 = during[int(len(during) * 0.99) - 1] if len(during) >= 100 else during[-1]
-        print(f"requests during the run: {len(during)}, median {statistics.median(during) * 1000:.1f} ms, "
-              f"p99 {p99 * 1000:.1f} ms, max {during[-1] * 1000:.1f} ms")
+        print(
+            f"requests during the run: {len(during)}, median {statistics.median(during) * 1000:.1f} ms, "
+            f"p99 {p99 * 1000:.1f} ms, max {during[-1] * 1000:.1f} ms"
+        )
 
 
 def admin(args: argparse.Namespace) -> None:
@@ -138,7 +141,7 @@ def admin(args: argparse.Namespace) -> None:
         "sessions, page 50": "/admin/byo_sessions/session/?p=50",
         "sessions, ended by logout": "/admin/byo_sessions/session/?end_reason__exact=logout",
         "sessions, created in the last 7 days": "/admin/byo_sessions/session/?created_at__gte="
-                                                 + str(time_now().date() - timedelta(days=7)),
+        + str(time_now().date() - timedelta(days=7)),
         "sessions, search username": f"/admin/byo_sessions/session/?q={username}",
         "sessions, search IP": f"/admin/byo_sessions/session/?q={session.last_ip_address}",
         "sessions, search session id": f"/admin/byo_sessions/session/?q={session.pk}",
@@ -167,8 +170,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     pages = sub.add_parser("admin")
-    pages.add_argument("--without-overview", action="store_true",
-                       help="time the overview counts once, then the pages without them")
+    pages.add_argument(
+        "--without-overview", action="store_true", help="time the overview counts once, then the pages without them"
+    )
     runner = sub.add_parser("run")
     runner.add_argument("--tag", default="org:1")
     runner.add_argument("--any", action="store_true", help="requests of any live sessions")

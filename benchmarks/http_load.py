@@ -8,6 +8,7 @@ percentiles are kept. A run with any non-2xx answer or socket error fails. The d
 stack's requests each carry a fresh proof: wrk reads proofs signed just before its run
 from a file (``wrk_proofs.lua``), and the run fails if it used them all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,9 +102,22 @@ def _get(url: str, headers: list[str]) -> tuple[int, bytes]:
 
 def start_gunicorn(args: argparse.Namespace, cleanup: Any, server_core: str | None) -> str:
     port = _free_port()
-    command = [sys.executable, "-m", "gunicorn", "benchmarks.wsgi:application", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(args.http_workers), "--worker-class", "sync", "--log-level", "warning",
-               "--error-logfile", "-"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "benchmarks.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(args.http_workers),
+        "--worker-class",
+        "sync",
+        "--log-level",
+        "warning",
+        "--error-logfile",
+        "-",
+    ]
     if server_core is not None:
         command = ["taskset", "-c", server_core, *command]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -156,8 +170,7 @@ def run(args: argparse.Namespace, fixtures: stacks.Fixtures, cleanup: Any) -> di
     pin = ["taskset", "-c", load_core] if load_core is not None else []
     for _round in range(args.http_rounds):
         for name in args.names:
-            command = [*pin, wrk, "-t1", f"-c{args.http_connections}", f"-d{seconds}s", "--latency",
-                       "--timeout", "10s"]
+            command = [*pin, wrk, "-t1", f"-c{args.http_connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
             for header in _headers(name, fixtures):
                 command += ["-H", header]
             env = dict(os.environ)
@@ -183,14 +196,20 @@ def run(args: argparse.Namespace, fixtures: stacks.Fixtures, cleanup: Any) -> di
 
 def print_http(args: argparse.Namespace, figures: dict[str, HttpFigures], cores: tuple[str, str] | None) -> None:
     pinned = f"gunicorn on core {cores[0]}, wrk on core {cores[1]}" if cores else "not pinned (one core)"
-    print(f"\nOVER HTTP: gunicorn {args.http_workers} sync workers, wrk 1 thread {args.http_connections} "
-          f"connections, {args.http_rounds} interleaved rounds x {max(1, int(round(args.http_secs)))} s per stack; "
-          f"{pinned}; medians over rounds")
+    print(
+        f"\nOVER HTTP: gunicorn {args.http_workers} sync workers, wrk 1 thread {args.http_connections} "
+        f"connections, {args.http_rounds} interleaved rounds x {max(1, int(round(args.http_secs)))} s per stack; "
+        f"{pinned}; medians over rounds"
+    )
     stock = statistics.median(figures["stock"].rps) if "stock" in figures else None
-    print(f"            {'stack':<11} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cost/stock':>10}  "
-          "(cost/stock = stock req/s / stack req/s)")
+    print(
+        f"            {'stack':<11} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cost/stock':>10}  "
+        "(cost/stock = stock req/s / stack req/s)"
+    )
     for name, fig in figures.items():
         rps = statistics.median(fig.rps)
         ratio = f"{stock / rps:.2f}" if stock else "-"
-        print(f"            {name:<11} {rps:>8.0f} {statistics.median(fig.p50_ms):>7.2f} "
-              f"{statistics.median(fig.p99_ms):>7.2f} {ratio:>10}")
+        print(
+            f"            {name:<11} {rps:>8.0f} {statistics.median(fig.p50_ms):>7.2f} "
+            f"{statistics.median(fig.p99_ms):>7.2f} {ratio:>10}"
+        )

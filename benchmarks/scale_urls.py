@@ -1,4 +1,5 @@
 """The admin, byo_sessions' own pages and the benchmark's one view (``scale_settings.py``)."""
+
 from django.contrib import admin
 from django.urls import include, path
 

@@ -12,6 +12,7 @@ The database comes from the environment, which ``bench_requests.py`` sets before
 * ``BYO_BENCH_POSTGRES=host:port`` (+ ``BYO_BENCH_PGNAME``, ``BYO_BENCH_PGUSER``), or
 * ``BYO_BENCH_SQLITE=/path/to/file.sqlite3``.
 """
+
 import os
 
 SECRET_KEY = "benchmark-secret-key-not-for-production-0123456789abcdef"
@@ -85,9 +86,8 @@ if _pg:
         }
     }
 elif _sqlite:
-    DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite, "CONN_MAX_AGE": None}
-    }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite, "CONN_MAX_AGE": None}}
 else:
-    raise RuntimeError("benchmarks.settings: set BYO_BENCH_POSTGRES or BYO_BENCH_SQLITE "
-                       "(bench_requests.py does this for you)")
+    raise RuntimeError(
+        "benchmarks.settings: set BYO_BENCH_POSTGRES or BYO_BENCH_SQLITE (bench_requests.py does this for you)"
+    )

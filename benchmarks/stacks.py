@@ -8,6 +8,7 @@ authenticates. Each stack's WSGI handler is built under its own ``SESSION_ENGINE
 one process, one database and one settings module hold them all. ``benchmarks/wsgi.py``
 serves the same handlers to gunicorn, one per ``X-Bench-Stack`` header.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -45,22 +46,50 @@ class Stack:
 PATH = "/whoami/"
 STACKS: dict[str, Stack] = {
     "noauth": Stack("no auth (floor)", PATH, [COMMON], queries=0, writes=0),
-    "stock": Stack("Django db sessions + auth", PATH, [DJ_SESSIONS, COMMON, DJ_AUTH],
-                   engine="django.contrib.sessions.backends.db", queries=2, writes=0),
-    "cached_db": Stack("Django cached_db (locmem) + auth", PATH, [DJ_SESSIONS, COMMON, DJ_AUTH],
-                       engine="django.contrib.sessions.backends.cached_db", writes=0),
+    "stock": Stack(
+        "Django db sessions + auth",
+        PATH,
+        [DJ_SESSIONS, COMMON, DJ_AUTH],
+        engine="django.contrib.sessions.backends.db",
+        queries=2,
+        writes=0,
+    ),
+    "cached_db": Stack(
+        "Django cached_db (locmem) + auth",
+        PATH,
+        [DJ_SESSIONS, COMMON, DJ_AUTH],
+        engine="django.contrib.sessions.backends.cached_db",
+        writes=0,
+    ),
     "knox": Stack("django-rest-knox TokenAuthentication", "/api/knox/whoami/", [COMMON], writes=0),
-    "allauth": Stack("allauth usersessions, TRACK_ACTIVITY", PATH, [
-        DJ_SESSIONS, COMMON, DJ_AUTH, "allauth.account.middleware.AccountMiddleware",
-        "allauth.usersessions.middleware.UserSessionsMiddleware"], engine="django.contrib.sessions.backends.db"),
-    "qsessions": Stack("django-qsessions db", PATH, ["qsessions.middleware.SessionMiddleware", COMMON, DJ_AUTH],
-                       engine="qsessions.backends.db", writes=0),
-    "byo": Stack("ours, steady (README setup)", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db",
-                 queries=1, writes=0),
-    "byo_rules": Stack("ours, IP/UA rules + tag policy", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db",
-                       queries=1, writes=0),
-    "byo_device": Stack("ours, DPoP proof per request", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db",
-                        per_request_proof=True),
+    "allauth": Stack(
+        "allauth usersessions, TRACK_ACTIVITY",
+        PATH,
+        [
+            DJ_SESSIONS,
+            COMMON,
+            DJ_AUTH,
+            "allauth.account.middleware.AccountMiddleware",
+            "allauth.usersessions.middleware.UserSessionsMiddleware",
+        ],
+        engine="django.contrib.sessions.backends.db",
+    ),
+    "qsessions": Stack(
+        "django-qsessions db",
+        PATH,
+        ["qsessions.middleware.SessionMiddleware", COMMON, DJ_AUTH],
+        engine="qsessions.backends.db",
+        writes=0,
+    ),
+    "byo": Stack(
+        "ours, steady (README setup)", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db", queries=1, writes=0
+    ),
+    "byo_rules": Stack(
+        "ours, IP/UA rules + tag policy", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db", queries=1, writes=0
+    ),
+    "byo_device": Stack(
+        "ours, DPoP proof per request", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db", per_request_proof=True
+    ),
     "byo_jwt": Stack("ours, stateless JWT (DRF class)", "/api/jwt/whoami/", [COMMON], queries=0, writes=0),
 }
 
@@ -80,6 +109,7 @@ def build_handlers(names: list[str] | None = None) -> dict[str, Any]:
 
 
 # --- logins ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Fixtures:
@@ -140,10 +170,18 @@ def _rules_policy() -> None:
     User-Agent changes end the session, a shorter idle timeout (all checked per request)."""
     from byo_sessions.models import TagPolicy
 
-    TagPolicy.objects.update_or_create(selector=RULES_TAG, defaults=dict(
-        priority=0, description="benchmark: IP and User-Agent rules", ip_allowlist=["127.0.0.0/8", "::1/128"],
-        ip_blocklist=["10.66.0.0/16"], on_ip_address_change="invalidate", on_user_agent_change="invalidate",
-        inactivity_timeout_secs=8 * 3600))
+    TagPolicy.objects.update_or_create(
+        selector=RULES_TAG,
+        defaults=dict(
+            priority=0,
+            description="benchmark: IP and User-Agent rules",
+            ip_allowlist=["127.0.0.0/8", "::1/128"],
+            ip_blocklist=["10.66.0.0/16"],
+            on_ip_address_change="invalidate",
+            on_user_agent_change="invalidate",
+            inactivity_timeout_secs=8 * 3600,
+        ),
+    )
 
 
 def make_fixtures(device_url: str) -> Fixtures:
@@ -161,7 +199,8 @@ def make_fixtures(device_url: str) -> Fixtures:
 
     user_model = auth.get_user_model()
     user = user_model.objects.filter(username=USERNAME).first() or user_model.objects.create_user(
-        USERNAME, password=PASSWORD)
+        USERNAME, password=PASSWORD
+    )
     cookie = settings.SESSION_COOKIE_NAME
 
     def with_cookie(value: str) -> dict[str, str]:
@@ -186,7 +225,9 @@ def make_fixtures(device_url: str) -> Fixtures:
     fixtures.fresh_challenge()
     registration = DeviceRegistration(
         signed_device_challenge=fixtures.device.proof("POST", "http://testserver/login/", nonce=fixtures.challenge),
-        request_url="http://testserver/login/", request_method="POST")
+        request_url="http://testserver/login/",
+        request_method="POST",
+    )
     token, ids["byo_device"] = _byo_login(user, device_registration=registration)
     headers["byo_device"] = with_cookie(token)
     fixtures.extra["device_url"] = device_url
@@ -202,8 +243,15 @@ def byo_row_snapshot(session_id: str) -> tuple:
     from byo_sessions.models import Session
 
     row = Session.objects.get(pk=session_id)
-    return (row.token_hash, row.token_issued_at, row.last_activity_at, row.ended_at, row.last_ip_address,
-            row.last_user_agent, row.data)
+    return (
+        row.token_hash,
+        row.token_issued_at,
+        row.last_activity_at,
+        row.ended_at,
+        row.last_ip_address,
+        row.last_user_agent,
+        row.data,
+    )
 
 
 def session_count() -> int:

@@ -4,6 +4,7 @@ One body: the username of ``request.user`` (which makes each auth scheme load it
 ``-`` without auth. Session stacks reach it as a plain Django view; the token schemes,
 which only DRF authenticates, as an ``APIView`` with that scheme as its one class.
 """
+
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from knox.auth import TokenAuthentication

@@ -2,6 +2,7 @@
 (``benchmarks/stacks.py``), chosen by the request's ``X-Bench-Stack`` header, so one
 server with warm workers serves all stacks and rounds can interleave. The database comes
 from the ``BYO_BENCH_*`` environment the benchmark passes on."""
+
 from __future__ import annotations
 
 import os

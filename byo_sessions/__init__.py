@@ -4,6 +4,7 @@
 the app registry (everything touching models) are imported lazily, so this package can
 sit in INSTALLED_APPS.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,5 +32,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'byo_sessions' has no attribute {name!r}")
 
 
-__all__ = ["Ok", "Err", "ErrorType", "SessionError", "is_ok", "is_err", "login", "logout", "alogin", "alogout",
-           "sessions", "DeviceRegistration", "DeviceVerification"]
+__all__ = [
+    "Ok",
+    "Err",
+    "ErrorType",
+    "SessionError",
+    "is_ok",
+    "is_err",
+    "login",
+    "logout",
+    "alogin",
+    "alogout",
+    "sessions",
+    "DeviceRegistration",
+    "DeviceVerification",
+]

@@ -17,6 +17,7 @@ Subclass it, override the methods you need and name the class in settings::
 of ``BYO_SESSIONS``), so an adapter holds no per-request state. System check
 ``byo_sessions.E025`` names a path that is not importable or not a subclass.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,8 +46,16 @@ class SessionAdapter:
         name no factor (``reauth_required`` reads them; docs/reauthentication.md)."""
         return LoginOptions()
 
-    def new_device_detected(self, *, user_ref: str, device_id: str, session_id: str, ip_address: str | None,
-                            user_agent: str, display_name: str) -> None:
+    def new_device_detected(
+        self,
+        *,
+        user_ref: str,
+        device_id: str,
+        session_id: str,
+        ip_address: str | None,
+        user_agent: str,
+        display_name: str,
+    ) -> None:
         """A session was bound to a device key this user had not used (or not remembered).
 
         Called once the binding's transaction has committed, as the ``new_device_detected``
@@ -64,8 +73,10 @@ def get_adapter() -> SessionAdapter:
     if _adapter is None:
         adapter_class = import_string(byo_settings.ADAPTER)
         if not (isinstance(adapter_class, type) and issubclass(adapter_class, SessionAdapter)):
-            raise ImproperlyConfigured(f"BYO_SESSIONS['ADAPTER'] must name a subclass of "
-                                       f"byo_sessions.adapter.SessionAdapter, not {adapter_class!r}.")
+            raise ImproperlyConfigured(
+                f"BYO_SESSIONS['ADAPTER'] must name a subclass of "
+                f"byo_sessions.adapter.SessionAdapter, not {adapter_class!r}."
+            )
         _adapter = adapter_class()
     return _adapter
 

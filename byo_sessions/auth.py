@@ -8,6 +8,7 @@ and the cookie as they were and comes back as ``Err``) and then runs
 for this user. The old session the request presented is ended (fixation defence); a
 visitor's data (a cart) moves into the new session, as with Django's ``cycle_key()``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,10 +23,17 @@ from .backends.db import SessionStore
 from .values import CreatedSession, DeviceRegistration, Err, LoginOptions, Ok
 
 
-def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
-          metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
-          remember_device: bool = True, backend: str | None = None,
-          authentication_factors: tuple[str, ...] | None = None) -> Ok[CreatedSession] | Err:
+def login(
+    request: HttpRequest,
+    user: Any,
+    *,
+    tags: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    device_registration: DeviceRegistration | None = None,
+    remember_device: bool = True,
+    backend: str | None = None,
+    authentication_factors: tuple[str, ...] | None = None,
+) -> Ok[CreatedSession] | Err:
     """Start a session for ``user``; on ``Err`` nothing changes and no cookie is set.
 
     A device proof is taken from ``device_registration`` or, when absent, from the
@@ -39,9 +47,16 @@ def login(request: HttpRequest, user: Any, *, tags: list[str] | None = None,
         device_registration = _registration_from_request(request, remember_device)
     backend = _backend_path(user, backend)
     result = store.start_user_session(
-        user, backend=backend, actor=f"user:{user.pk}",
-        options=LoginOptions(tags=tags, metadata=metadata, device_registration=device_registration,
-                             authentication_factors=authentication_factors))
+        user,
+        backend=backend,
+        actor=f"user:{user.pk}",
+        options=LoginOptions(
+            tags=tags,
+            metadata=metadata,
+            device_registration=device_registration,
+            authentication_factors=authentication_factors,
+        ),
+    )
     if isinstance(result, Err):
         return result
     django_auth.login(request, user, backend)
@@ -58,7 +73,8 @@ def _store(request: HttpRequest) -> SessionStore:
     if not isinstance(store, SessionStore):
         raise ImproperlyConfigured(
             "byo_sessions.login needs request.session from byo_sessions: set "
-            "SESSION_ENGINE = 'byo_sessions.backends.db' and use byo_sessions.middleware.SessionMiddleware.")
+            "SESSION_ENGINE = 'byo_sessions.backends.db' and use byo_sessions.middleware.SessionMiddleware."
+        )
     return store
 
 
@@ -72,16 +88,22 @@ def _backend_path(user: Any, backend: str | None) -> str:
     backends = django_auth._get_backends(return_tuples=True)  # type: ignore[attr-defined]
     if len(backends) == 1:
         return str(backends[0][1])
-    raise ValueError("You have multiple authentication backends configured and therefore must provide the "
-                     "`backend` argument or set the `backend` attribute on the user.")
+    raise ValueError(
+        "You have multiple authentication backends configured and therefore must provide the "
+        "`backend` argument or set the `backend` attribute on the user."
+    )
 
 
 def _registration_from_request(request: HttpRequest, remember: bool) -> DeviceRegistration | None:
     proof = request.META.get("HTTP_DPOP") or (request.POST.get("device_proof") if request.method == "POST" else None)
     if not proof:
         return None
-    return DeviceRegistration(signed_device_challenge=proof, remember_device=remember,
-                              request_url=http.request_url(request), request_method=request.method)
+    return DeviceRegistration(
+        signed_device_challenge=proof,
+        remember_device=remember,
+        request_url=http.request_url(request),
+        request_method=request.method,
+    )
 
 
 alogin = sync_to_async(login)

@@ -4,6 +4,7 @@ Values are read lazily (never at import time) and the cache is dropped on Django
 ``setting_changed`` signal, so ``override_settings`` and pytest's ``settings`` fixture
 work. Every key is documented in ``docs/settings.md``; ``checks.py`` validates them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,9 +15,12 @@ from django.core.signals import setting_changed
 # Keys of earlier versions and what replaced each: the unknown-key check (E002) says
 # "use <this>". The cookie keys became Django's own settings.
 REPLACED_KEYS = {
-    "COOKIE_NAME": "Django's SESSION_COOKIE_NAME", "COOKIE_SECURE": "Django's SESSION_COOKIE_SECURE",
-    "COOKIE_HTTPONLY": "Django's SESSION_COOKIE_HTTPONLY", "COOKIE_SAMESITE": "Django's SESSION_COOKIE_SAMESITE",
-    "COOKIE_PATH": "Django's SESSION_COOKIE_PATH", "COOKIE_DOMAIN": "Django's SESSION_COOKIE_DOMAIN",
+    "COOKIE_NAME": "Django's SESSION_COOKIE_NAME",
+    "COOKIE_SECURE": "Django's SESSION_COOKIE_SECURE",
+    "COOKIE_HTTPONLY": "Django's SESSION_COOKIE_HTTPONLY",
+    "COOKIE_SAMESITE": "Django's SESSION_COOKIE_SAMESITE",
+    "COOKIE_PATH": "Django's SESSION_COOKIE_PATH",
+    "COOKIE_DOMAIN": "Django's SESSION_COOKIE_DOMAIN",
     "COOKIE_PERSISTENT": "Django's SESSION_EXPIRE_AT_BROWSER_CLOSE (inverted)",
     "LOGIN_SESSION_OPTIONS": "BYO_SESSIONS['ADAPTER'] with a login_options method (docs/api.md, Extending)",
 }

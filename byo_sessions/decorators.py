@@ -1,6 +1,7 @@
 """View decorators: ``login_required`` (redirect for pages, JSON 401 for API calls),
 ``reauth_required`` for sensitive actions, and the view markers the middleware reads
 (device proof required or ignored, session exempt). Sync and async views both work."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -26,8 +27,9 @@ View = Callable[..., Any]
 def _refusal(request: HttpRequest, login_url: str | None) -> HttpResponse:
     store = getattr(request, "session", None)
     error = (store.error if isinstance(store, SessionStore) else None) or http.NO_SESSION
-    if http.wants_json(request) or (error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
-                                    and http.can_answer_challenge(request)):
+    if http.wants_json(request) or (
+        error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED and http.can_answer_challenge(request)
+    ):
         response: HttpResponse = http.error_response(error)
         if response.status_code == 401:  # unless error_response set a DPoP challenge
             response.setdefault("WWW-Authenticate", http.BEARER_CHALLENGE)
@@ -53,6 +55,7 @@ def _guarded(view: View | None, refusal: Refusal) -> Any:
 
     def decorate(func: View) -> View:
         if iscoroutinefunction(func):
+
             @wraps(func)
             async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
                 refused = await sync_to_async(refusal)(request, func)
@@ -79,15 +82,19 @@ def login_required(view: View | None = None, *, login_url: str | None = None) ->
     return _guarded(view, refusal)
 
 
-def _stale_authentication(request: HttpRequest, max_age: int | None,
-                          factors: Iterable[str] | None) -> SessionError | None:
+def _stale_authentication(
+    request: HttpRequest, max_age: int | None, factors: Iterable[str] | None
+) -> SessionError | None:
     """Why the (live, validated) session's authentication is not recent enough, if it is not."""
     store = getattr(request, "session", None)
     if not isinstance(store, SessionStore) or store.byo_session is None:
-        raise ImproperlyConfigured("reauth_required needs byo_sessions' session engine and middleware "
-                                   "(SESSION_ENGINE = 'byo_sessions.backends.db').")
-    result = reauthentication.require_recent(session_id=store.byo_session.session_id, max_age_secs=max_age,
-                                             factors=factors)
+        raise ImproperlyConfigured(
+            "reauth_required needs byo_sessions' session engine and middleware "
+            "(SESSION_ENGINE = 'byo_sessions.backends.db')."
+        )
+    result = reauthentication.require_recent(
+        session_id=store.byo_session.session_id, max_age_secs=max_age, factors=factors
+    )
     return result.error if isinstance(result, Err) else None
 
 
@@ -97,8 +104,14 @@ def _to_reauthentication(request: HttpRequest, error: SessionError, reauth_url: 
     return redirect_to_login(http.return_path(request), resolve_url(reauth_url or byo_settings.REAUTH_URL))
 
 
-def reauth_required(view: View | None = None, *, max_age: int | None = None, factors: Iterable[str] | None = None,
-                    reauth_url: str | None = None, login_url: str | None = None) -> Any:
+def reauth_required(
+    view: View | None = None,
+    *,
+    max_age: int | None = None,
+    factors: Iterable[str] | None = None,
+    reauth_url: str | None = None,
+    login_url: str | None = None,
+) -> Any:
     """Let a sensitive view run only when the session's user proved who they are at most
     ``max_age`` seconds ago (default ``REAUTH_MAX_AGE_SECS``), by one of ``factors`` if
     given (ASVS 3.7.1). Includes ``login_required``. A page request goes to the
@@ -134,5 +147,10 @@ def device_verification_required(view: View) -> View:
     return view
 
 
-__all__ = ["login_required", "reauth_required", "ignore_device_for_verification", "device_verification_required",
-           "session_exempt"]
+__all__ = [
+    "login_required",
+    "reauth_required",
+    "ignore_device_for_verification",
+    "device_verification_required",
+    "session_exempt",
+]

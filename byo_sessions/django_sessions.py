@@ -22,6 +22,7 @@ This is an edge module: it reads a request and Django's table; the sessions are 
 by the service layer (``services/engine.migrate_django_session``). ``remaining()`` and
 ``clear_expired()`` serve ``manage.py byo_django_sessions``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,9 @@ logger = logging.getLogger("byo_sessions")
 
 
 @sensitive_variables()  # session keys and tokens in locals: keep them out of error reports
-def upgrade(request: HttpRequest, presented: PresentedToken | None,
-            store_class: type[SessionStore]) -> SessionStore | None:
+def upgrade(
+    request: HttpRequest, presented: PresentedToken | None, store_class: type[SessionStore]
+) -> SessionStore | None:
     """The store of a request whose cookie holds a Django session worth keeping, keyed
     by the new token (validated as usual when the view is known); None otherwise, and the
     middleware builds the usual store. Called only while ``MIGRATE_DJANGO_SESSIONS`` is on."""
@@ -87,19 +89,28 @@ def _migrate(request: HttpRequest, client: ClientInfo, key: str, store_class: ty
         return None
     options = get_adapter().login_options(request, user) if user is not None else LoginOptions()
     result = engine.migrate_django_session(
-        django_session_key=key, user_id=user.pk if user is not None else None,
-        session_data=store_class().encode(data), ip_address=client.ip_address,
-        user_agent=client.user_agent, tags=options.tags, metadata=options.metadata,
-        expires_at=old.get_expiry_date() if data.get("_session_expiry") else None)  # set_expiry() kept
+        django_session_key=key,
+        user_id=user.pk if user is not None else None,
+        session_data=store_class().encode(data),
+        ip_address=client.ip_address,
+        user_agent=client.user_agent,
+        tags=options.tags,
+        metadata=options.metadata,
+        expires_at=old.get_expiry_date() if data.get("_session_expiry") else None,
+    )  # set_expiry() kept
     old.delete()  # after get_user()'s cycle_key() (a fallback secret) this is its new row
     if isinstance(result, Err):  # refused by policy (audited there): the user logs in again
-        logger.info("byo_sessions: a django.contrib.sessions session was not migrated: %s (%s)",
-                    result.error.type, result.error.details.get("reason", ""))
+        logger.info(
+            "byo_sessions: a django.contrib.sessions session was not migrated: %s (%s)",
+            result.error.type,
+            result.error.details.get("reason", ""),
+        )
         return None
     return result.data
 
 
 # --- what is left (manage.py byo_django_sessions) --------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Remaining:
@@ -115,8 +126,9 @@ def remaining() -> Remaining:
     now = timezone.now()
     decoder = DjangoSessionStore()
     live = logged_in = 0
-    for text in model.objects.filter(expire_date__gt=now).values_list("session_data", flat=True).iterator(
-            chunk_size=2000):
+    for text in (
+        model.objects.filter(expire_date__gt=now).values_list("session_data", flat=True).iterator(chunk_size=2000)
+    ):
         live += 1
         logged_in += SESSION_KEY in decoder.decode(text)
     return Remaining(live=live, logged_in=logged_in, expired=model.objects.filter(expire_date__lte=now).count())

@@ -5,6 +5,7 @@ Everything that turns a Django request into service arguments, or a service resu
 into a response, lives here so the middleware, decorators, DRF classes and the session
 server agree on it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,10 +52,16 @@ STATUS_BY_ERROR: dict[ErrorType, int] = {
 }
 
 # After these the token is worthless: the cookie is cleared.
-TERMINAL_ERRORS = frozenset({
-    ErrorType.INVALID_SESSION_TOKEN, ErrorType.SESSION_EXPIRED, ErrorType.SESSION_INVALIDATED,
-    ErrorType.USER_INACTIVE, ErrorType.TOKEN_REUSE_DETECTED, ErrorType.USER_AGENT_CHANGED,
-})
+TERMINAL_ERRORS = frozenset(
+    {
+        ErrorType.INVALID_SESSION_TOKEN,
+        ErrorType.SESSION_EXPIRED,
+        ErrorType.SESSION_INVALIDATED,
+        ErrorType.USER_INACTIVE,
+        ErrorType.TOKEN_REUSE_DETECTED,
+        ErrorType.USER_AGENT_CHANGED,
+    }
+)
 
 
 def status_for(error: SessionError) -> int:
@@ -91,13 +98,16 @@ def step_up_challenge(error: SessionError) -> str:
     session is fine, but its authentication is too old for this"."""
     max_age = error.details.get("max_age")
     suffix = f', max_age="{int(max_age)}"' if isinstance(max_age, int) else ""
-    return (f'{BEARER_CHALLENGE}, error="insufficient_user_authentication", '
-            f'error_description="A more recent authentication is required"{suffix}')
+    return (
+        f'{BEARER_CHALLENGE}, error="insufficient_user_authentication", '
+        f'error_description="A more recent authentication is required"{suffix}'
+    )
 
 
 # What a request that needs a session but brought none is refused with.
-NO_SESSION = SessionError(ErrorType.INVALID_SESSION_TOKEN, {"message": "Authentication required.",
-                                                            "reason": "no_session"})
+NO_SESSION = SessionError(
+    ErrorType.INVALID_SESSION_TOKEN, {"message": "Authentication required.", "reason": "no_session"}
+)
 
 BEARER_CHALLENGE = 'Bearer realm="byo_sessions"'
 DPOP_NONCE_HEADER = "DPoP-Nonce"
@@ -131,8 +141,11 @@ def dpop_headers(error: SessionError) -> dict[str, str]:
     challenge = dpop_challenge(error)
     if challenge is not None:
         headers["WWW-Authenticate"] = challenge
-    nonce = DeviceChallenge.carried_by(error).device_challenge \
-        if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED else None
+    nonce = (
+        DeviceChallenge.carried_by(error).device_challenge
+        if error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
+        else None
+    )
     if isinstance(nonce, str) and nonce:
         headers[DPOP_NONCE_HEADER] = nonce
     return headers
@@ -201,20 +214,30 @@ def view_flag(view: Any, name: str) -> bool:
     """A marker set by a decorator on a function view, or a class attribute of a CBV/DRF view."""
     if view is None:
         return False
-    return bool(getattr(view, name, False) or getattr(getattr(view, "view_class", None), name, False)
-                or getattr(getattr(view, "cls", None), name, False))
+    return bool(
+        getattr(view, name, False)
+        or getattr(getattr(view, "view_class", None), name, False)
+        or getattr(getattr(view, "cls", None), name, False)
+    )
 
 
 def client_info(request: HttpRequest, transport: str | None = None) -> ClientInfo:
     """What the services need of this request's client: the IP (under the proxy settings),
     the User-Agent and a ``DPoP`` proof. The session store builds it once per request."""
-    return ClientInfo(ip_address=request_ip(request), user_agent=request_user_agent(request),
-                      device_verification=device_proof(request, transport))
+    return ClientInfo(
+        ip_address=request_ip(request),
+        user_agent=request_user_agent(request),
+        device_verification=device_proof(request, transport),
+    )
 
 
 def request_ip(request: HttpRequest) -> str | None:
-    return client_ip(request.META, proxy_count=byo_settings.PROXY_COUNT,
-                     trusted_proxies=tuple(byo_settings.TRUSTED_PROXIES), header=byo_settings.PROXY_IP_HEADER)
+    return client_ip(
+        request.META,
+        proxy_count=byo_settings.PROXY_COUNT,
+        trusted_proxies=tuple(byo_settings.TRUSTED_PROXIES),
+        header=byo_settings.PROXY_IP_HEADER,
+    )
 
 
 def request_user_agent(request: HttpRequest) -> str:
@@ -239,9 +262,12 @@ def device_proof(request: HttpRequest, transport: str | None = None) -> DeviceVe
     value = request.META.get("HTTP_DPOP")
     if not value:
         return None
-    return DeviceVerification(signed_device_challenge=value, request_url=request_url(request),
-                              request_method=request.method,
-                              ath_rule="required" if transport == "bearer" else "ignored")
+    return DeviceVerification(
+        signed_device_challenge=value,
+        request_url=request_url(request),
+        request_method=request.method,
+        ath_rule="required" if transport == "bearer" else "ignored",
+    )
 
 
 def return_path(request: HttpRequest) -> str:
@@ -250,16 +276,18 @@ def return_path(request: HttpRequest) -> str:
     if request.method in ("GET", "HEAD"):
         return request.get_full_path()
     referer = request.META.get("HTTP_REFERER", "")
-    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()},
-                                                   require_https=request.is_secure()):
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return referer
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 def safe_next(request: HttpRequest, candidate: str | None) -> str:
     """``candidate`` when it points into this site, else ``LOGIN_REDIRECT_URL`` (no open redirect)."""
-    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
-                                                     require_https=request.is_secure()):
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return candidate
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
@@ -300,26 +328,37 @@ def ended_reason(error: SessionError | None) -> str | None:
     return str(reason) if ended and isinstance(reason, str) and reason else None
 
 
-_ENDED_BY_TYPE = {ErrorType.TOKEN_REUSE_DETECTED: "token_reuse_detected",
-                  ErrorType.USER_AGENT_CHANGED: "user_agent_changed"}
+_ENDED_BY_TYPE = {
+    ErrorType.TOKEN_REUSE_DETECTED: "token_reuse_detected",
+    ErrorType.USER_AGENT_CHANGED: "user_agent_changed",
+}
 
 
 def set_signed_out_notice(response: HttpResponse, reason: str) -> None:
     """A short-lived signed cookie with the end reason, so the next page (the login page)
     can say why this browser was signed out; it carries no token and no id."""
     response.set_signed_cookie(
-        SIGNED_OUT_COOKIE, reason, salt=_SIGNED_OUT_SALT, max_age=SIGNED_OUT_MAX_AGE_SECS,
-        path=settings.SESSION_COOKIE_PATH, domain=settings.SESSION_COOKIE_DOMAIN,
-        secure=bool(settings.SESSION_COOKIE_SECURE), httponly=True, samesite="Lax")
+        SIGNED_OUT_COOKIE,
+        reason,
+        salt=_SIGNED_OUT_SALT,
+        max_age=SIGNED_OUT_MAX_AGE_SECS,
+        path=settings.SESSION_COOKIE_PATH,
+        domain=settings.SESSION_COOKIE_DOMAIN,
+        secure=bool(settings.SESSION_COOKIE_SECURE),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def signed_out_notice(request: HttpRequest) -> str | None:
     """The end reason ``set_signed_out_notice`` left for this browser, if it is genuine and fresh."""
-    value = request.get_signed_cookie(SIGNED_OUT_COOKIE, default=None, salt=_SIGNED_OUT_SALT,
-                                      max_age=SIGNED_OUT_MAX_AGE_SECS)
+    value = request.get_signed_cookie(
+        SIGNED_OUT_COOKIE, default=None, salt=_SIGNED_OUT_SALT, max_age=SIGNED_OUT_MAX_AGE_SECS
+    )
     return value if isinstance(value, str) and value else None
 
 
 def clear_signed_out_notice(response: HttpResponse) -> None:
-    response.delete_cookie(SIGNED_OUT_COOKIE, path=settings.SESSION_COOKIE_PATH,
-                           domain=settings.SESSION_COOKIE_DOMAIN, samesite="Lax")
+    response.delete_cookie(
+        SIGNED_OUT_COOKIE, path=settings.SESSION_COOKIE_PATH, domain=settings.SESSION_COOKIE_DOMAIN, samesite="Lax"
+    )

@@ -19,6 +19,7 @@ Django's own ``process_response``: data saved when modified, ``Vary: Cookie``,
 ``AuthenticationMiddleware`` sets ``request.user`` from the user loaded with the session
 (no second query), after the same session-hash check as ``django.contrib.auth.get_user``.
 """
+
 from __future__ import annotations
 
 import time
@@ -83,15 +84,19 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if byo_settings.MIGRATE_DJANGO_SESSIONS and conflicting is None:  # a Django session cookie becomes ours
             store = django_sessions.upgrade(request, token, self.SessionStore)
         if store is None:
-            store = self.SessionStore(token.value if token else None, request=request,
-                                      transport=token.transport if token else "cookie",
-                                      conflicting_token=conflicting)
+            store = self.SessionStore(
+                token.value if token else None,
+                request=request,
+                transport=token.transport if token else "cookie",
+                conflicting_token=conflicting,
+            )
         request.session = store
         current_store.set(store)
         return None
 
-    def process_view(self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any,
-                     view_kwargs: Any) -> HttpResponse | None:
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
         store = getattr(request, "session", None)
         if not isinstance(store, SessionStore):
             return None
@@ -101,8 +106,11 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return None
         store.resolve(view_func)
         error = store.error
-        if error is not None and error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED \
-                and http.can_answer_challenge(request):
+        if (
+            error is not None
+            and error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
+            and http.can_answer_challenge(request)
+        ):
             return http.error_response(error)
         return None
 
@@ -120,8 +128,11 @@ class SessionMiddleware(DjangoSessionMiddleware):
             for name, value in http.dpop_headers(error).items():
                 if name not in response:
                     response[name] = value
-        if response.status_code in NO_STORE_STATUSES or settings.SESSION_COOKIE_NAME in response.cookies \
-                or byo_settings.REFRESHED_TOKEN_HEADER in response:
+        if (
+            response.status_code in NO_STORE_STATUSES
+            or settings.SESSION_COOKIE_NAME in response.cookies
+            or byo_settings.REFRESHED_TOKEN_HEADER in response
+        ):
             # A token, or a refusal about one, must not sit in a shared or browser cache.
             # Whoever answered: DRF's refusals of our authentication classes included.
             patch_cache_control(response, no_store=True)
@@ -156,10 +167,16 @@ class SessionMiddleware(DjangoSessionMiddleware):
             max_age = store.get_expiry_age()
             expires = http_date(time.time() + max_age)
         response.set_cookie(  # the attributes Django's SessionMiddleware gives its cookie
-            settings.SESSION_COOKIE_NAME, store.session_key or "", max_age=max_age, expires=expires,
-            domain=settings.SESSION_COOKIE_DOMAIN, path=settings.SESSION_COOKIE_PATH,
-            secure=bool(settings.SESSION_COOKIE_SECURE), httponly=bool(settings.SESSION_COOKIE_HTTPONLY),
-            samesite=settings.SESSION_COOKIE_SAMESITE)
+            settings.SESSION_COOKIE_NAME,
+            store.session_key or "",
+            max_age=max_age,
+            expires=expires,
+            domain=settings.SESSION_COOKIE_DOMAIN,
+            path=settings.SESSION_COOKIE_PATH,
+            secure=bool(settings.SESSION_COOKIE_SECURE),
+            httponly=bool(settings.SESSION_COOKIE_HTTPONLY),
+            samesite=settings.SESSION_COOKIE_SAMESITE,
+        )
         return response
 
     def _bearer_response(self, store: SessionStore, response: HttpResponse) -> HttpResponse:

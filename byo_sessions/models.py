@@ -7,6 +7,7 @@ to nobody: an anonymous visitor's session that exists only because Django code s
 data in ``request.session`` (a cart, allauth's pending login, ``CSRF_USE_SESSIONS``). A
 check constraint keeps at most one owner set.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -29,11 +30,19 @@ COUNTRY_MAX_LENGTH, CITY_MAX_LENGTH, NETWORK_MAX_LENGTH = 2, 100, 200
 class LocatedModel(models.Model):
     """The location columns a session, a device and an audit event share."""
 
-    country = models.CharField(max_length=COUNTRY_MAX_LENGTH, blank=True, default="",
-                               help_text="ISO 3166-1 alpha-2 code of the last IP address's country.")
+    country = models.CharField(
+        max_length=COUNTRY_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text="ISO 3166-1 alpha-2 code of the last IP address's country.",
+    )
     city = models.CharField(max_length=CITY_MAX_LENGTH, blank=True, default="")
-    network = models.CharField(max_length=NETWORK_MAX_LENGTH, blank=True, default="",
-                               help_text="The autonomous system's organisation, when the database has it.")
+    network = models.CharField(
+        max_length=NETWORK_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text="The autonomous system's organisation, when the database has it.",
+    )
 
     class Meta:
         abstract = True
@@ -93,7 +102,11 @@ class Session(LocatedModel):
     id = models.CharField(primary_key=True, max_length=SESSION_ID_MAX_LENGTH, default=new_session_id, editable=False)
     # Not indexed alone: byo_session_user_idx (user, ended_at) serves every lookup by user.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_sessions",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="byo_sessions",
         db_index=False,
     )
     external_user_id = models.CharField(max_length=255, null=True, blank=True)
@@ -198,7 +211,11 @@ class Device(LocatedModel):
     id = models.CharField(primary_key=True, max_length=40, default=new_device_id, editable=False)
     # Not indexed alone: the unique (user, thumbprint) constraint's index leads with it.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byo_devices",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="byo_devices",
         db_index=False,
     )
     external_user_id = models.CharField(max_length=255, null=True, blank=True)
@@ -283,18 +300,27 @@ class TagPolicy(models.Model):
     """
 
     selector = models.CharField(
-        max_length=161, unique=True, help_text="A tag such as org:acme, or a tag type such as org:* .",
+        max_length=161,
+        unique=True,
+        help_text="A tag such as org:acme, or a tag type such as org:* .",
         validators=[validate_policy_selector],
     )
-    priority = models.IntegerField(default=0, help_text="Lower wins among rules of the same tag type.",
-                                   validators=[validate_policy_priority])
+    priority = models.IntegerField(
+        default=0, help_text="Lower wins among rules of the same tag type.", validators=[validate_policy_priority]
+    )
     description = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True, default="")
-    absolute_lifetime_secs = models.PositiveIntegerField(null=True, blank=True,
-                                                         validators=_key("absolute_lifetime_secs"))
-    inactivity_timeout_secs = models.PositiveIntegerField(null=True, blank=True,
-                                                          validators=_key("inactivity_timeout_secs"))
-    ip_allowlist = models.JSONField(null=True, blank=True, help_text='CIDR list, e.g. ["10.0.0.0/8", "2001:db8::/32"].',
-                                    validators=_key("ip_allowlist"))
+    absolute_lifetime_secs = models.PositiveIntegerField(
+        null=True, blank=True, validators=_key("absolute_lifetime_secs")
+    )
+    inactivity_timeout_secs = models.PositiveIntegerField(
+        null=True, blank=True, validators=_key("inactivity_timeout_secs")
+    )
+    ip_allowlist = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='CIDR list, e.g. ["10.0.0.0/8", "2001:db8::/32"].',
+        validators=_key("ip_allowlist"),
+    )
     ip_blocklist = models.JSONField(null=True, blank=True, help_text="CIDR list.", validators=_key("ip_blocklist"))
     disallow_ip_address_changes = models.BooleanField(null=True, blank=True)
     on_ip_address_change = models.CharField(
@@ -314,9 +340,11 @@ class TagPolicy(models.Model):
         help_text="When a session's IP address moves to another country.",
     )
     max_concurrent_sessions_per_user = models.PositiveIntegerField(
-        null=True, blank=True, validators=_key("max_concurrent_sessions_per_user"))
+        null=True, blank=True, validators=_key("max_concurrent_sessions_per_user")
+    )
     max_concurrent_sessions_per_user_per_tag = models.PositiveIntegerField(
-        null=True, blank=True, validators=_key("max_concurrent_sessions_per_user_per_tag"))
+        null=True, blank=True, validators=_key("max_concurrent_sessions_per_user_per_tag")
+    )
     on_session_limit_exceeded = models.CharField(
         max_length=40,
         null=True,
@@ -327,14 +355,19 @@ class TagPolicy(models.Model):
             ("reject_new", "Refuse the new login"),
         ],
     )
-    rotation_interval_secs = models.PositiveIntegerField(null=True, blank=True,
-                                                         validators=_key("rotation_interval_secs"))
+    rotation_interval_secs = models.PositiveIntegerField(
+        null=True, blank=True, validators=_key("rotation_interval_secs")
+    )
     device_verification_required = models.BooleanField(null=True, blank=True)
     allow_session_extension = models.BooleanField(
-        null=True, blank=True, help_text="Whether validation may extend a session's absolute lifetime.")
+        null=True, blank=True, help_text="Whether validation may extend a session's absolute lifetime."
+    )
     max_extended_lifetime_secs = models.PositiveIntegerField(
-        null=True, blank=True, validators=_key("max_extended_lifetime_secs"),
-        help_text="The longest an extended session may live, counted from its creation.")
+        null=True,
+        blank=True,
+        validators=_key("max_extended_lifetime_secs"),
+        help_text="The longest an extended session may live, counted from its creation.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -436,8 +469,9 @@ class SigningKey(models.Model):
     public_jwk = models.JSONField(editable=False)
     created_at = models.DateTimeField()
     becomes_default_at = models.DateTimeField(help_text="From this moment new tokens are signed with this key.")
-    expires_at = models.DateTimeField(null=True, blank=True,
-                                      help_text="After this the key verifies nothing and leaves the JWKS.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this the key verifies nothing and leaves the JWKS."
+    )
 
     class Meta:
         ordering = ["-becomes_default_at", "-serial"]
@@ -453,11 +487,12 @@ class IntegrationKey(models.Model):
     in ``BYO_SESSIONS["SERVER_INTEGRATION_KEYS"]`` keep working beside these.
     """
 
-    label = models.CharField(max_length=200, help_text="Who or what uses this key, e.g. \"billing backend\".")
+    label = models.CharField(max_length=200, help_text='Who or what uses this key, e.g. "billing backend".')
     digest = models.CharField(max_length=64, unique=True, editable=False)
     hint = models.CharField(max_length=20, editable=False, help_text="The key's first characters, to recognise it.")
-    allowed_commands = models.JSONField(default=list, blank=True,
-                                        help_text="The commands this key may run; none ticked means every command.")
+    allowed_commands = models.JSONField(
+        default=list, blank=True, help_text="The commands this key may run; none ticked means every command."
+    )
     created_at = models.DateTimeField(editable=False)
     created_by = models.CharField(max_length=200, blank=True, default="", editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this moment; empty: never.")

@@ -11,6 +11,7 @@
 * A deleted user's sessions are recorded for stateless-token revocation when it is on
   (``services/revocation.py``): the cascade deletes them without ending them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,12 @@ def establish_session_at_login(sender: Any, request: HttpRequest | None, user: A
 def note_password_change(sender: Any, instance: Any, raw: bool, update_fields: Any, **kwargs: Any) -> None:
     """Before a user row is saved, compare its password hash with the stored one. A read per
     save of a user (rare) rather than a receiver on every user instance built (each request)."""
-    if raw or instance.pk is None or "password" not in instance.__dict__ \
-            or (update_fields is not None and "password" not in update_fields):
+    if (
+        raw
+        or instance.pk is None
+        or "password" not in instance.__dict__
+        or (update_fields is not None and "password" not in update_fields)
+    ):
         return
     stored = sender._default_manager.filter(pk=instance.pk).values_list("password", flat=True).first()
     instance.__dict__[_CHANGED] = stored is not None and stored != instance.password
@@ -49,8 +54,9 @@ def end_sessions_after_password_change(sender: Any, instance: Any, **kwargs: Any
     store = current_store.get()
     kept = store.byo_session_or_none() if store is not None else None
     keep_id = kept.session_id if kept is not None and kept.user_id == instance.pk else None
-    engine.end_after_password_change(user_id=instance.pk, keep_session_id=keep_id,
-                                     actor=f"user:{kept.user_id}" if kept is not None else "")
+    engine.end_after_password_change(
+        user_id=instance.pk, keep_session_id=keep_id, actor=f"user:{kept.user_id}" if kept is not None else ""
+    )
 
 
 def record_deleted_user_sessions(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -61,7 +67,11 @@ def connect() -> None:
     user_model = get_user_model()
     user_logged_in.connect(establish_session_at_login, dispatch_uid="byo_sessions.establish_session_at_login")
     pre_save.connect(note_password_change, sender=user_model, dispatch_uid="byo_sessions.note_password_change")
-    post_save.connect(end_sessions_after_password_change, sender=user_model,
-                      dispatch_uid="byo_sessions.end_sessions_after_password_change")
-    pre_delete.connect(record_deleted_user_sessions, sender=user_model,
-                       dispatch_uid="byo_sessions.record_deleted_user_sessions")
+    post_save.connect(
+        end_sessions_after_password_change,
+        sender=user_model,
+        dispatch_uid="byo_sessions.end_sessions_after_password_change",
+    )
+    pre_delete.connect(
+        record_deleted_user_sessions, sender=user_model, dispatch_uid="byo_sessions.record_deleted_user_sessions"
+    )

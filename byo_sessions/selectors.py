@@ -6,6 +6,7 @@ statement here is compiled once per database alias from the models' metadata, ru
 cursor, and its rows turned into model instances with the backend's own converters and
 ``Model.from_db``, so callers get ordinary ``Session`` and user objects.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,9 +51,19 @@ M = TypeVar("M", bound=models.Model)
 # Session columns the per-request path never reads: left out of the hot row (they are
 # deferred on the instance it returns; reading one would cost a query, so keep this list
 # to what validation, rotation and ending truly do not touch).
-COLD_SESSION_COLUMNS = frozenset({"client", "user_agent", "ended_by", "previous_token_valid_until",
-                                  "authenticated_at", "authentication_factors", "reauthentication_failures",
-                                  "city", "network"})
+COLD_SESSION_COLUMNS = frozenset(
+    {
+        "client",
+        "user_agent",
+        "ended_by",
+        "previous_token_valid_until",
+        "authenticated_at",
+        "authentication_factors",
+        "reauthentication_failures",
+        "city",
+        "network",
+    }
+)
 
 
 def _concrete(model: type[models.Model]) -> list[models.Field]:
@@ -66,6 +77,7 @@ def _plan(alias: str) -> _Plan:
         return plan
     user_model = get_user_model()
     connection = connections[alias]
+
     def qn(name: str | None) -> str:
         return connection.ops.quote_name(str(name))
 
@@ -163,8 +175,11 @@ def _can_prepare(connection: Any) -> bool:
     from django.db.backends.postgresql.psycopg_any import is_psycopg3  # psycopg2 has no nextset()
 
     settings_dict = connection.settings_dict
-    return bool(is_psycopg3 and not settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-                and not settings_dict.get("OPTIONS", {}).get("server_side_binding"))
+    return bool(
+        is_psycopg3
+        and not settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        and not settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    )
 
 
 def _from_db(model: type[M], using: str, names: list[str], values: list[Any]) -> M:
@@ -173,8 +188,12 @@ def _from_db(model: type[M], using: str, names: list[str], values: list[Any]) ->
     ``from_db`` and no ``pre_init``/``post_init`` receiver listens to it (a field tracker,
     an ``ImageField``). The instance is then the one ``from_db`` builds: the values in its
     ``__dict__`` by attname, the fields left out deferred, ``_state`` loaded from ``using``."""
-    if (model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not _MODEL_FROM_DB  # type: ignore[attr-defined]
-            or _heard(pre_init, model) or _heard(post_init, model)):
+    if (
+        model.__init__ is not models.Model.__init__
+        or model.from_db.__func__ is not _MODEL_FROM_DB  # type: ignore[attr-defined]
+        or _heard(pre_init, model)
+        or _heard(post_init, model)
+    ):
         return model.from_db(using, names, values)
     instance = model.__new__(model)
     instance.__dict__.update(zip(names, values, strict=True))
@@ -203,8 +222,8 @@ def retired_token(token_hash: str) -> RetiredToken | None:
     return RetiredToken.objects.select_related("session").filter(token_hash=token_hash).first()
 
 
-
 # --- expiry ---------------------------------------------------------------------------------
+
 
 class ExpiryRow(NamedTuple):
     id: str
@@ -236,21 +255,30 @@ class SessionCounts:
 def session_counts(now: datetime) -> SessionCounts:
     """Counts over every session: two aggregate queries."""
     from_stored = Session.objects.filter(ended_at__isnull=True).aggregate(
-        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now)))
+        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now))
+    )
     labels = dict(EndReason.choices)
-    ended = (Session.objects.filter(ended_at__isnull=False).values("end_reason").annotate(n=Count("id"))
-             .order_by("-n"))
-    return SessionCounts(live=from_stored["live"], expired_unmarked=from_stored["expired"],
-                         ended_by_reason=[(row["end_reason"], labels.get(row["end_reason"], row["end_reason"]),
-                                           row["n"]) for row in ended])
+    ended = Session.objects.filter(ended_at__isnull=False).values("end_reason").annotate(n=Count("id")).order_by("-n")
+    return SessionCounts(
+        live=from_stored["live"],
+        expired_unmarked=from_stored["expired"],
+        ended_by_reason=[
+            (row["end_reason"], labels.get(row["end_reason"], row["end_reason"]), row["n"]) for row in ended
+        ],
+    )
 
 
 # --- audit trail ----------------------------------------------------------------------------
 
+
 def event_counts(*, since: datetime, event_types: Iterable[str]) -> dict[str, int]:
     """How many audit events of each type since ``since``: one aggregate query."""
-    return dict(AuditEvent.objects.filter(created_at__gte=since, event_type__in=list(event_types))
-                .values_list("event_type").annotate(n=Count("id")).values_list("event_type", "n"))
+    return dict(
+        AuditEvent.objects.filter(created_at__gte=since, event_type__in=list(event_types))
+        .values_list("event_type")
+        .annotate(n=Count("id"))
+        .values_list("event_type", "n")
+    )
 
 
 def session_timeline(session_id: str, *, limit: int = 200) -> list[AuditEvent]:
@@ -261,5 +289,6 @@ def session_timeline(session_id: str, *, limit: int = 200) -> list[AuditEvent]:
 def recent_refusal_exists(*, session_id: str, user_ref: str, event_type: str, reason: str, since: datetime) -> bool:
     """Whether this session (or, with no session, this user) already has an audit row of this
     type and reason since ``since``."""
-    return AuditEvent.objects.filter(session_id=session_id, user_ref=user_ref, event_type=event_type, reason=reason,
-                                     created_at__gt=since).exists()
+    return AuditEvent.objects.filter(
+        session_id=session_id, user_ref=user_ref, event_type=event_type, reason=reason, created_at__gt=since
+    ).exists()

@@ -8,6 +8,7 @@ the Django way (``acreate``, ``avalidate``, ...), except the admin-side operatio
 ``get_jwks``, ``rotate_stateless_token_key``, ``reencrypt_signing_keys``) are in
 ``docs/stateless-tokens.md``.
 """
+
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
@@ -47,13 +48,37 @@ aget_jwks = sync_to_async(get_jwks)
 arotate_stateless_token_key = sync_to_async(rotate_stateless_token_key)
 
 __all__ = [
-    "create", "validate", "validate_and_refresh", "invalidate_by_token", "invalidate_by_id",
-    "invalidate_all_for_user", "invalidate_all_for_user_except_one", "invalidate_where",
-    "fetch_all_for_user", "fetch_by_id", "update", "update_many", "aupdate_many", "device",
-    "acreate", "avalidate", "avalidate_and_refresh", "ainvalidate_by_token", "ainvalidate_by_id",
-    "ainvalidate_all_for_user", "ainvalidate_all_for_user_except_one", "afetch_all_for_user",
-    "afetch_by_id", "aupdate",
-    "create_stateless_token", "verify_stateless_token", "get_jwks", "rotate_stateless_token_key",
-    "acreate_stateless_token", "averify_stateless_token", "aget_jwks", "arotate_stateless_token_key",
+    "create",
+    "validate",
+    "validate_and_refresh",
+    "invalidate_by_token",
+    "invalidate_by_id",
+    "invalidate_all_for_user",
+    "invalidate_all_for_user_except_one",
+    "invalidate_where",
+    "fetch_all_for_user",
+    "fetch_by_id",
+    "update",
+    "update_many",
+    "aupdate_many",
+    "device",
+    "acreate",
+    "avalidate",
+    "avalidate_and_refresh",
+    "ainvalidate_by_token",
+    "ainvalidate_by_id",
+    "ainvalidate_all_for_user",
+    "ainvalidate_all_for_user_except_one",
+    "afetch_all_for_user",
+    "afetch_by_id",
+    "aupdate",
+    "create_stateless_token",
+    "verify_stateless_token",
+    "get_jwks",
+    "rotate_stateless_token_key",
+    "acreate_stateless_token",
+    "averify_stateless_token",
+    "aget_jwks",
+    "arotate_stateless_token_key",
     "reencrypt_signing_keys",
 ]

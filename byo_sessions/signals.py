@@ -2,6 +2,7 @@
 
 Handlers receive keyword arguments only; none of them carries a raw token.
 """
+
 from django.dispatch import Signal
 
 # session_id, user_ref, tags, metadata, ip_address, user_agent

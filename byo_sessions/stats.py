@@ -15,6 +15,7 @@ row); a session a policy's inactivity timeout ended but that nobody touched sinc
 counts until ``byo_prune`` or its next request marks it. The admin caches an overview for
 ``OVERVIEW_CACHE_SECS`` so page views do not repeat the window's scan.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -51,10 +52,18 @@ DEFAULT_WINDOW = "24h"
 
 # Security events an operator checks first, in the order the dashboard shows them (their
 # titles are the event types' own labels, the ones the audit list shows).
-SECURITY_EVENTS: tuple[tuple[str, str], ...] = tuple((str(t), str(t.label)) for t in (
-    EventType.TOKEN_REUSE_DETECTED, EventType.DEVICE_VERIFICATION_FAILED, EventType.NEW_DEVICE_DETECTED,
-    EventType.SESSION_LIMIT_EXCEEDED, EventType.IP_CHANGED, EventType.USER_AGENT_CHANGED,
-    EventType.VALIDATION_FAILED))
+SECURITY_EVENTS: tuple[tuple[str, str], ...] = tuple(
+    (str(t), str(t.label))
+    for t in (
+        EventType.TOKEN_REUSE_DETECTED,
+        EventType.DEVICE_VERIFICATION_FAILED,
+        EventType.NEW_DEVICE_DETECTED,
+        EventType.SESSION_LIMIT_EXCEEDED,
+        EventType.IP_CHANGED,
+        EventType.USER_AGENT_CHANGED,
+        EventType.VALIDATION_FAILED,
+    )
+)
 _ENDING_EVENTS = (EventType.SESSION_INVALIDATED, EventType.SESSION_EXPIRED)
 _COUNTED = (EventType.SESSION_CREATED, *_ENDING_EVENTS, *(t for t, _ in SECURITY_EVENTS))
 
@@ -133,8 +142,10 @@ def _user_labels(refs: list[str]) -> dict[str, str]:
     ids = [ref for ref in refs if ref.isdigit()]
     if not ids:
         return {}
-    return {str(pk): str(name) for pk, name in
-            user_model._default_manager.filter(pk__in=ids).values_list("pk", user_model.USERNAME_FIELD)}
+    return {
+        str(pk): str(name)
+        for pk, name in user_model._default_manager.filter(pk__in=ids).values_list("pk", user_model.USERNAME_FIELD)
+    }
 
 
 def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None) -> Overview:
@@ -146,15 +157,21 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None) -
     index = {b: i for i, b in enumerate(buckets)}
 
     unended = Session.objects.filter(ended_at__isnull=True).aggregate(
-        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now)))
+        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now))
+    )
 
     def slot(at: datetime) -> int | None:
         return index.get(at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC))
 
     in_window = AuditEvent.objects.filter(created_at__gte=since, created_at__lte=now)
     at = Trunc("created_at", spec.bucket, tzinfo=UTC)
-    grouped = (in_window.filter(event_type__in=_COUNTED).annotate(at=at)
-               .values("at", "event_type", "reason").annotate(n=Count("id")).order_by())
+    grouped = (
+        in_window.filter(event_type__in=_COUNTED)
+        .annotate(at=at)
+        .values("at", "event_type", "reason")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     per_type: dict[str, list[int]] = {}
     per_reason: dict[str, list[int]] = {}
     for row in grouped:
@@ -166,37 +183,63 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None) -
         if kind in _ENDING_EVENTS:
             per_reason.setdefault(row["reason"] or kind, [0] * len(buckets))[i] += n
     logins = [0] * len(buckets)
-    for users in (in_window.filter(event_type=EventType.SESSION_CREATED).exclude(user_ref="").annotate(at=at)
-                .values("at").annotate(n=Count("user_ref", distinct=True)).order_by()):
+    for users in (
+        in_window.filter(event_type=EventType.SESSION_CREATED)
+        .exclude(user_ref="")
+        .annotate(at=at)
+        .values("at")
+        .annotate(n=Count("user_ref", distinct=True))
+        .order_by()
+    ):
         i = slot(users["at"])
         if i is not None:
             logins[i] = users["n"]
 
     zero = [0] * len(buckets)
     reasons = dict(EndReason.choices)
-    ended = sorted((Series(reason, str(reasons.get(reason, reason)), points) for reason, points in per_reason.items()),
-                   key=lambda s: (-s.total, s.key))
+    ended = sorted(
+        (Series(reason, str(reasons.get(reason, reason)), points) for reason, points in per_reason.items()),
+        key=lambda s: (-s.total, s.key),
+    )
     security = [Series(str(kind), label, per_type.get(kind, zero)) for kind, label in SECURITY_EVENTS]
 
-    tags = (SessionTag.objects.filter(session__ended_at__isnull=True, session__expires_at__gt=now)
-            .values("tag").annotate(n=Count("id")).order_by("-n", "tag")[:TOP_N])
-    failed = AuditEvent.objects.filter(created_at__gte=since, created_at__lte=now,
-                                       event_type=EventType.VALIDATION_FAILED)
-    by_user = list(failed.exclude(user_ref="").values("user_ref").annotate(n=Count("id"))
-                   .order_by("-n", "user_ref")[:TOP_N])
-    by_ip = list(failed.exclude(ip_address=None).values("ip_address").annotate(n=Count("id"))
-                 .order_by("-n", "ip_address")[:TOP_N])
+    tags = (
+        SessionTag.objects.filter(session__ended_at__isnull=True, session__expires_at__gt=now)
+        .values("tag")
+        .annotate(n=Count("id"))
+        .order_by("-n", "tag")[:TOP_N]
+    )
+    failed = AuditEvent.objects.filter(
+        created_at__gte=since, created_at__lte=now, event_type=EventType.VALIDATION_FAILED
+    )
+    by_user = list(
+        failed.exclude(user_ref="").values("user_ref").annotate(n=Count("id")).order_by("-n", "user_ref")[:TOP_N]
+    )
+    by_ip = list(
+        failed.exclude(ip_address=None)
+        .values("ip_address")
+        .annotate(n=Count("id"))
+        .order_by("-n", "ip_address")[:TOP_N]
+    )
     names = _user_labels([row["user_ref"] for row in by_user])
 
     return Overview(
-        window=spec.key, label=spec.label, bucket=spec.bucket, since=since, until=now, buckets=buckets,
-        active=unended["live"], expired_unmarked=unended["expired"],
+        window=spec.key,
+        label=spec.label,
+        bucket=spec.bucket,
+        since=since,
+        until=now,
+        buckets=buckets,
+        active=unended["live"],
+        expired_unmarked=unended["expired"],
         new_sessions=Series("new_sessions", "New sessions", per_type.get(EventType.SESSION_CREATED, zero)),
         logins=Series("logins", "Users who logged in", logins),
-        ended=ended, security=security,
+        ended=ended,
+        security=security,
         by_tag=[Ranked(row["tag"], row["tag"], row["n"]) for row in tags],
-        failed_by_user=[Ranked(row["user_ref"], names.get(row["user_ref"], row["user_ref"]), row["n"])
-                        for row in by_user],
+        failed_by_user=[
+            Ranked(row["user_ref"], names.get(row["user_ref"], row["user_ref"]), row["n"]) for row in by_user
+        ],
         failed_by_ip=[Ranked(str(row["ip_address"]), str(row["ip_address"]), row["n"]) for row in by_ip],
     )
 

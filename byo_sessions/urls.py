@@ -12,6 +12,7 @@ through); the re-authentication ones need a session.
 Login and logout are Django's own views (or any app's): they call ``auth.login()`` /
 ``auth.logout()``, which the session engine carries.
 """
+
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 

@@ -6,6 +6,7 @@ of the package) can use them. Service functions return ``Ok(data)`` or
 not exceptional), shaped like the BYO-style clients' results; ``error.type`` is one of
 ``ErrorType``, a closed, documented set (``docs/api.md``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ T = TypeVar("T")
 
 
 # --- results ----------------------------------------------------------------------------
+
 
 class ErrorType(StrEnum):
     INVALID_SESSION_TOKEN = "InvalidSessionToken"
@@ -163,6 +165,7 @@ class PresentedToken:
 
 
 # --- outputs ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class CreatedSession:

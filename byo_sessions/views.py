@@ -6,6 +6,7 @@ endpoint). A project shows it in its own look with
 ``ReauthenticatePage.as_view(template_name=...)`` and ``{% include
 "byo_sessions/reauthenticate_form.html" %}``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,8 +42,12 @@ class ReauthenticatePage(View):
         assert isinstance(store, SessionStore) and store.byo_session is not None  # login_required held
         client = http.client_info(request)
         result = reauthentication.reauthenticate_with_password(
-            session_id=store.byo_session.session_id, user=request.user, password=request.POST.get("password"),
-            ip_address=client.ip_address, user_agent=client.user_agent or "")
+            session_id=store.byo_session.session_id,
+            user=request.user,
+            password=request.POST.get("password"),
+            ip_address=client.ip_address,
+            user_agent=client.user_agent or "",
+        )
         if not isinstance(result, Err):
             store.cycle_key()  # a new token after re-authentication (ASVS 5.0 7.2.4)
             return HttpResponseRedirect(http.safe_next(request, request.POST.get("next")))
@@ -58,9 +63,11 @@ class ReauthenticatePage(View):
         store = request.session
         next_url = http.safe_next(request, request.GET.get("next") or request.POST.get("next"))
         context: dict[str, Any] = {
-            "error": error, "next": next_url,
+            "error": error,
+            "next": next_url,
             "form_action": request.get_full_path(),
-            "device_bound": isinstance(store, SessionStore) and store.byo_session is not None
+            "device_bound": isinstance(store, SessionStore)
+            and store.byo_session is not None
             and store.byo_session.has_device_registered,
             "device_url": reverse("byo_sessions:reauthenticate-device"),
         }

@@ -4,6 +4,7 @@ byo_sessions' middlewares and session engine work under ASGI as under WSGI: Djan
 their database work in its sync thread (``sync_to_async``), async views await
 ``request.auser()`` and the ``sessions.a*`` functions.
 """
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -1,4 +1,5 @@
 """Settings for the byo-sessions demo site (SQLite, DEBUG on, e-mails and audit lines in files)."""
+
 from pathlib import Path
 
 import django
@@ -61,8 +62,9 @@ LOGIN_REDIRECT_URL = "/account/"
 # process), away from runserver's request log in the terminal.
 MAIL_DIR = BASE_DIR / "demo-mail"
 if django.VERSION >= (6, 1):
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-                           "OPTIONS": {"file_path": MAIL_DIR}}}
+    MAILERS = {
+        "default": {"BACKEND": "django.core.mail.backends.filebased.EmailBackend", "OPTIONS": {"file_path": MAIL_DIR}}
+    }
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = MAIL_DIR
@@ -96,8 +98,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"demo": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"demo_log": {"class": "logging.FileHandler", "filename": BASE_DIR / "demo.log",
-                              "formatter": "demo", "delay": True}},
+    "handlers": {
+        "demo_log": {
+            "class": "logging.FileHandler",
+            "filename": BASE_DIR / "demo.log",
+            "formatter": "demo",
+            "delay": True,
+        }
+    },
     "loggers": {
         "byo_sessions": {"handlers": ["demo_log"], "level": "INFO", "propagate": False},
     },

@@ -16,8 +16,9 @@ urlpatterns = [
     path("account/sessions/", include(account_urls(base_template="demo/base.html", reauth_to_end_others=True))),
     path("account/password/", reauth_required(views.DemoPasswordChangeView.as_view()), name="password-change"),
     # byo_sessions' re-authentication page in the demo's look (BYO_SESSIONS["REAUTH_URL"]).
-    path("account/confirm/", ReauthenticatePage.as_view(template_name="demo/reauthenticate.html"),
-         name="reauthenticate"),
+    path(
+        "account/confirm/", ReauthenticatePage.as_view(template_name="demo/reauthenticate.html"), name="reauthenticate"
+    ),
     path("api/me/", views.MeView.as_view(), name="api-me"),
     path("api/async/me/", views.async_me, name="api-async-me"),
     path("api/async/sessions/", views.async_sessions, name="api-async-sessions"),

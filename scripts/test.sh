@@ -114,8 +114,9 @@ start_pg() {
     >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
 }
 
-echo "==> lint (ruff check)"
+echo "==> lint and format (ruff check, ruff format --check)"
 ruff check .
+ruff format --check .
 
 echo "==> docs site (mkdocs build --strict)"
 SITE_TMP="$(mktemp -d /tmp/byo-site.XXXXXX)"

@@ -10,6 +10,7 @@ what the test reads about the event loop.
   fixture's job in the suite: rotation and challenge expiry without sleeping);
   ``/__test/stats`` answers the counts, ``/__test/reset`` zeroes them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -80,8 +81,7 @@ logging.getLogger("asyncio").addHandler(_SlowCallbacks())
 
 
 async def _answer(send: Any, body: dict[str, Any]) -> None:
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 

@@ -1,4 +1,5 @@
 """The example project's settings, on a throwaway SQLite file, for tests/test_asgi.py's server."""
+
 import os
 
 from example_project.settings import *  # noqa: F401,F403

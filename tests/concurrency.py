@@ -1,4 +1,5 @@
 """Run one callable from many threads at once (for the PostgreSQL concurrency tests)."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Shared fixtures: a movable clock, users, and the database vendor switch."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,11 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     on_postgres = bool(os.environ.get("BYO_TEST_POSTGRES"))
     for item in items:
         if "postgres_only" in item.keywords and not on_postgres:
-            item.add_marker(pytest.mark.skip(
-                reason="needs PostgreSQL: runs in the PostgreSQL pass of scripts/test.sh (BYO_TEST_POSTGRES)"))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="needs PostgreSQL: runs in the PostgreSQL pass of scripts/test.sh (BYO_TEST_POSTGRES)"
+                )
+            )
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -110,8 +114,10 @@ def redis_url() -> str:
     if not url:
         if os.environ.get("CI") == "true":
             pytest.fail("BYO_TEST_REDIS is not set and CI=true: scripts/test.sh starts Redis (redis-server)")
-        pytest.skip("needs a Redis server: set BYO_TEST_REDIS=redis://127.0.0.1:<port>/0 (scripts/test.sh "
-                    "starts one with Debian's redis-server)")
+        pytest.skip(
+            "needs a Redis server: set BYO_TEST_REDIS=redis://127.0.0.1:<port>/0 (scripts/test.sh "
+            "starts one with Debian's redis-server)"
+        )
     return url
 
 

@@ -1,6 +1,7 @@
 """The pinned npm packages the test command installs (``scripts/npm_package.sh``), for the
 tests that drive them with Node: found, or a skip with the reason on a developer machine and
 a failure with CI=true (so CI never hides a missing Node.js or package)."""
+
 from __future__ import annotations
 
 import json

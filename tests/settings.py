@@ -3,6 +3,7 @@
 The same suite runs on SQLite (default) and on PostgreSQL when ``BYO_TEST_POSTGRES``
 holds a libpq-style DSN pieces (``host:port``), as ``scripts/test.sh`` sets it.
 """
+
 import os
 
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"

@@ -1,6 +1,7 @@
 """``byo_sessions.adapter``: the extension point. The adapter's ``login_options`` with
 Django's and allauth's views is in tests/compat, with a migrated Django session in
 tests/test_django_sessions.py, and the demo's adapter in tests/test_demo_site.py."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,10 +34,26 @@ class ProjectAdapter(SessionAdapter):
         self.requests.append(request)
         return LoginOptions(tags=[f"role:{'staff' if user.is_staff else 'member'}"], metadata={"via": "adapter"})
 
-    def new_device_detected(self, *, user_ref: str, device_id: str, session_id: str, ip_address: str | None,
-                            user_agent: str, display_name: str) -> None:
-        self.notices.append({"user_ref": user_ref, "device_id": device_id, "session_id": session_id,
-                             "ip_address": ip_address, "user_agent": user_agent, "display_name": display_name})
+    def new_device_detected(
+        self,
+        *,
+        user_ref: str,
+        device_id: str,
+        session_id: str,
+        ip_address: str | None,
+        user_agent: str,
+        display_name: str,
+    ) -> None:
+        self.notices.append(
+            {
+                "user_ref": user_ref,
+                "device_id": device_id,
+                "session_id": session_id,
+                "ip_address": ip_address,
+                "user_agent": user_agent,
+                "display_name": display_name,
+            }
+        )
 
 
 @pytest.fixture
@@ -100,8 +117,9 @@ def test_byo_sessions_login_keeps_its_own_options(rf, user, project_adapter):
     assert project_adapter.requests == []
 
 
-def test_new_device_detected_is_called_once_after_commit(user, clock, project_adapter,
-                                                         django_capture_on_commit_callbacks):
+def test_new_device_detected_is_called_once_after_commit(
+    user, clock, project_adapter, django_capture_on_commit_callbacks
+):
     device = TestDevice()
     with django_capture_on_commit_callbacks() as callbacks:
         first = login(user, device, clock)
@@ -110,9 +128,16 @@ def test_new_device_detected_is_called_once_after_commit(user, clock, project_ad
     for callback in callbacks:
         callback()
     bound = Device.objects.get(user=user)
-    assert project_adapter.notices == [{
-        "user_ref": str(user.pk), "device_id": bound.pk, "session_id": first.data.session_id,
-        "ip_address": IP, "user_agent": UA, "display_name": "Chrome 131 on Linux"}]
+    assert project_adapter.notices == [
+        {
+            "user_ref": str(user.pk),
+            "device_id": bound.pk,
+            "session_id": first.data.session_id,
+            "ip_address": IP,
+            "user_agent": UA,
+            "display_name": "Chrome 131 on Linux",
+        }
+    ]
 
     with django_capture_on_commit_callbacks(execute=True):
         again = login(user, device, clock)  # a key this user has used and remembered
@@ -128,8 +153,7 @@ def test_a_rolled_back_binding_calls_nothing(user, clock, project_adapter, djang
     assert project_adapter.notices == [] and not Device.objects.exists()
 
 
-def test_the_signal_is_still_sent_beside_the_adapter(user, clock, project_adapter,
-                                                     django_capture_on_commit_callbacks):
+def test_the_signal_is_still_sent_beside_the_adapter(user, clock, project_adapter, django_capture_on_commit_callbacks):
     seen: list[dict[str, Any]] = []
     signals.new_device_detected.connect(lambda **kw: seen.append(kw), weak=False, dispatch_uid="adapter-test")
     try:

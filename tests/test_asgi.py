@@ -7,6 +7,7 @@ The server is a real uvicorn process on the example project's settings and URLs,
 throwaway SQLite file (on the PostgreSQL pass too: the point is the event loop, not the
 database). Its clock is moved through a test-only hook instead of sleeping.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,18 +57,42 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("asgi")
-    env = {**os.environ, "BYO_ASGI_DB": str(directory / "db.sqlite3"), "DJANGO_SETTINGS_MODULE": "tests.asgi_settings",
-           "PYTHONPATH": str(ROOT), "PYTHONASYNCIODEBUG": "1"}
-    setup = ("import django; django.setup(); from django.core.management import call_command; "
-             "call_command('migrate', verbosity=0); from django.contrib.auth import get_user_model; "
-             f"get_user_model().objects.create_user(username={USERNAME!r}, password={PASSWORD!r})")
+    env = {
+        **os.environ,
+        "BYO_ASGI_DB": str(directory / "db.sqlite3"),
+        "DJANGO_SETTINGS_MODULE": "tests.asgi_settings",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONASYNCIODEBUG": "1",
+    }
+    setup = (
+        "import django; django.setup(); from django.core.management import call_command; "
+        "call_command('migrate', verbosity=0); from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user(username={USERNAME!r}, password={PASSWORD!r})"
+    )
     subprocess.run([sys.executable, "-c", setup], env=env, cwd=ROOT, check=True, timeout=120)
     port = free_port()
     log = (directory / "uvicorn.log").open("w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.asgi_server:application", "--host", "127.0.0.1", "--port",
-         str(port), "--lifespan", "off", "--log-level", "warning", "--no-access-log"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.asgi_server:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -95,8 +120,9 @@ def challenge(client: requests.Session, server: Server) -> str:
     return client.get(f"{server.base}/byo/device/challenge", timeout=10).json()["deviceChallenge"]
 
 
-def signed(client: requests.Session, server: Server, device: TestDevice, path: str,
-           nonce: str | None = None) -> requests.Response:
+def signed(
+    client: requests.Session, server: Server, device: TestDevice, path: str, nonce: str | None = None
+) -> requests.Response:
     url = f"{server.base}{path}"
     proof = device.proof("GET", url, nonce or challenge(client, server), iat=server.now())
     return client.get(url, headers={"DPoP": proof, "Accept": "application/json"}, timeout=10)
@@ -106,9 +132,17 @@ def login(client: requests.Session, server: Server, device: TestDevice) -> None:
     client.get(f"{server.base}/login/", timeout=10)  # the CSRF cookie
     url = f"{server.base}/login/"
     proof = device.proof("POST", url, challenge(client, server), iat=server.now())
-    response = client.post(url, data={"username": USERNAME, "password": PASSWORD, "device_proof": proof,
-                                      "csrfmiddlewaretoken": client.cookies["csrftoken"]},
-                           allow_redirects=False, timeout=10)
+    response = client.post(
+        url,
+        data={
+            "username": USERNAME,
+            "password": PASSWORD,
+            "device_proof": proof,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code == 302, response.text[:500]
 
 
@@ -150,11 +184,19 @@ def test_login_rotation_and_device_bound_async_views_keep_the_event_loop_free(se
 
     # Logout (Django's sync view under ASGI), then the async views refuse the old cookie.
     token = client.cookies["sessionid"]
-    out = client.post(f"{server.base}/logout/", data={"csrfmiddlewaretoken": client.cookies["csrftoken"]},
-                      allow_redirects=False, timeout=10)
+    out = client.post(
+        f"{server.base}/logout/",
+        data={"csrfmiddlewaretoken": client.cookies["csrftoken"]},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert out.status_code == 302
-    after = requests.get(f"{server.base}/api/async/sessions/", cookies={"sessionid": token},
-                         headers={"Accept": "application/json", "User-Agent": UA}, timeout=10)
+    after = requests.get(
+        f"{server.base}/api/async/sessions/",
+        cookies={"sessionid": token},
+        headers={"Accept": "application/json", "User-Agent": UA},
+        timeout=10,
+    )
     assert after.status_code == 401
 
     stats = server.stats()

@@ -1,6 +1,7 @@
 """``byo_sessions.login`` / ``logout`` (auth.py): a login ends the session the request
 presented (fixation), a refused login changes nothing, logout ends the session and clears
 the cookie."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,8 +57,9 @@ def test_a_refused_login_leaves_the_current_session_alone(client, user):
 def test_relogin_is_not_blocked_by_the_session_it_replaces(client, user):
     from byo_sessions.models import TagPolicy
 
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1,
-                             on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="org:*", max_concurrent_sessions_per_user=1, on_session_limit_exceeded="reject_new"
+    )
     first = client.post("/login/", {"username": "alice", "tag": "org:acme"}).cookies[COOKIE].value
     second = client.post("/login/", {"username": "alice", "tag": "org:acme"})
     assert second.status_code == 200
@@ -72,8 +74,10 @@ def test_login_needs_the_byo_session_engine(rf, user):
 
 def test_login_with_several_backends_and_none_named_creates_nothing(client, user, settings):
     """Django's rule for auth.login(), applied before the session is made."""
-    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend",
-                                        "django.contrib.auth.backends.AllowAllUsersModelBackend"]
+    settings.AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "django.contrib.auth.backends.AllowAllUsersModelBackend",
+    ]
     with pytest.raises(ValueError, match="multiple authentication backends"):
         client.post("/login/", {"username": "alice"})
     assert not Session.objects.exists()

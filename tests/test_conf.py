@@ -1,4 +1,5 @@
 """Settings (conf.py): the one secret-key list every derived secret uses."""
+
 from __future__ import annotations
 
 from byo_sessions.conf import secret_keys

@@ -2,6 +2,7 @@
 JSON 401 for API calls, sync and async views, its own device resolution when no middleware
 saw the view), ``ignore_device_for_verification``, ``device_verification_required`` and
 ``session_exempt``."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,6 @@ def _answer(request: HttpRequest) -> JsonResponse:
 
 ignored_outside = ignore_device_for_verification(login_required(_answer))
 ignored_inside = login_required(ignore_device_for_verification(lambda request: _answer(request)))
-
-
 
 
 @login_required(login_url="/sign-in/")
@@ -126,8 +125,10 @@ def test_session_exempt_views_validate_nothing(user, django_assert_num_queries):
 def test_no_session_is_a_typed_401_for_api_calls_and_a_redirect_for_pages(client, settings):
     api = client.get("/protected/", HTTP_ACCEPT="application/json")
     assert api.status_code == 401 and api["Cache-Control"] == "no-store"
-    assert api.json() == {"type": "InvalidSessionToken",
-                          "details": {"message": "Authentication required.", "reason": "no_session"}}
+    assert api.json() == {
+        "type": "InvalidSessionToken",
+        "details": {"message": "Authentication required.", "reason": "no_session"},
+    }
     assert api["WWW-Authenticate"] == 'Bearer realm="byo_sessions"'
     page = client.get("/protected/?tab=2")
     assert page.status_code == 302 and page["Location"] == f"{settings.LOGIN_URL}?next=/protected/%3Ftab%3D2"

@@ -1,4 +1,5 @@
 """The example site's own views, through the real middleware (no browser)."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,11 +17,13 @@ COOKIE = "demo_token"  # SESSION_COOKIE_NAME in these tests (demo_settings)
 @pytest.fixture(autouse=True)
 def demo_settings(settings):
     settings.SESSION_COOKIE_NAME = COOKIE
-    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 300,
-                             "ROTATION_GRACE_SECS": 30,
-                             "REAUTH_MAX_AGE_SECS": 900,
-                             "REAUTH_URL": "reauthenticate",
-                             "ADAPTER": "example_project.demo.adapter.DemoAdapter"}
+    settings.BYO_SESSIONS = {
+        "ROTATION_INTERVAL_SECS": 300,
+        "ROTATION_GRACE_SECS": 30,
+        "REAUTH_MAX_AGE_SECS": 900,
+        "REAUTH_URL": "reauthenticate",
+        "ADAPTER": "example_project.demo.adapter.DemoAdapter",
+    }
 
 
 def test_end_all_others_keeps_this_session_even_when_this_request_rotated_it(client, user, clock):
@@ -41,12 +44,14 @@ def log_in_with_device(client, device: TestDevice, clock):
     """The demo's login form as device.js fills it: a proof over this POST in ``device_proof``."""
     nonce = sessions.device.create_challenge(ip_address="127.0.0.1", user_agent=UA).data.device_challenge
     proof = device.proof("POST", "http://testserver/login/", nonce, iat=int(clock.now().timestamp()))
-    return client.post("/login/", {"username": "alice", "password": "pw-alice-123", "device_proof": proof},
-                       HTTP_USER_AGENT=UA)
+    return client.post(
+        "/login/", {"username": "alice", "password": "pw-alice-123", "device_proof": proof}, HTTP_USER_AGENT=UA
+    )
 
 
-def test_the_demo_adapter_tags_logins_and_emails_a_new_device(client, user, clock, mailoutbox,
-                                                               django_capture_on_commit_callbacks):
+def test_the_demo_adapter_tags_logins_and_emails_a_new_device(
+    client, user, clock, mailoutbox, django_capture_on_commit_callbacks
+):
     user.email = "alice@example.com"
     user.save()
     device = TestDevice()
@@ -77,24 +82,28 @@ def test_end_all_others_and_the_password_change_ask_for_a_recent_sign_in(client,
     other = sessions.create(user_id=user.pk, ip_address="127.0.0.1", user_agent=UA).data
     client.cookies[COOKIE] = mine.session_token
     clock.advance(901)
-    asked = client.post("/account/sessions/end-others/", HTTP_USER_AGENT=UA,
-                        HTTP_REFERER="http://testserver/account/sessions/")
+    asked = client.post(
+        "/account/sessions/end-others/", HTTP_USER_AGENT=UA, HTTP_REFERER="http://testserver/account/sessions/"
+    )
     assert asked.status_code == 302 and asked["Location"].startswith("/account/confirm/?next=")
     assert is_ok(sessions.validate(session_token=other.session_token))  # nothing ended yet
     page = client.get(asked["Location"], HTTP_USER_AGENT=UA)
     assert page.status_code == 200 and b"Confirm it is you" in page.content
-    back = client.post(asked["Location"], {"password": "pw-alice-123", "next": "/account/sessions/"},
-                       HTTP_USER_AGENT=UA)
+    back = client.post(
+        asked["Location"], {"password": "pw-alice-123", "next": "/account/sessions/"}, HTTP_USER_AGENT=UA
+    )
     assert back["Location"] == "/account/sessions/"
     assert client.post("/account/sessions/end-others/", HTTP_USER_AGENT=UA)["Location"] == "/account/sessions/"
     assert is_err(sessions.validate(session_token=other.session_token))
 
     clock.advance(901)
     assert client.get("/account/password/", HTTP_USER_AGENT=UA)["Location"].startswith("/account/confirm/")
-    client.post("/account/confirm/", {"password": "pw-alice-123", "next": "/account/password/"},
-                HTTP_USER_AGENT=UA)
-    changed = client.post("/account/password/", {"old_password": "pw-alice-123", "new_password1": "N3w-pass-word!",
-                                                  "new_password2": "N3w-pass-word!"}, HTTP_USER_AGENT=UA)
+    client.post("/account/confirm/", {"password": "pw-alice-123", "next": "/account/password/"}, HTTP_USER_AGENT=UA)
+    changed = client.post(
+        "/account/password/",
+        {"old_password": "pw-alice-123", "new_password1": "N3w-pass-word!", "new_password2": "N3w-pass-word!"},
+        HTTP_USER_AGENT=UA,
+    )
     assert changed.status_code == 302 and changed["Location"] == "/account/"
     user.refresh_from_db()
     assert user.check_password("N3w-pass-word!")

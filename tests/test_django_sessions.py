@@ -6,6 +6,7 @@ before the switch); then the same browser comes back to our engine and middlewar
 made by its own migration) for this module only: the rest of the suite runs the
 recommended setup, without it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -42,8 +43,12 @@ MIGRATE = {"MIGRATE_DJANGO_SESSIONS": True}
 
 
 def cart(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"user": request.user.get_username() if request.user.is_authenticated else None,
-                         "cart": request.session.get("cart")})
+    return JsonResponse(
+        {
+            "user": request.user.get_username() if request.user.is_authenticated else None,
+            "cart": request.session.get("cart"),
+        }
+    )
 
 
 urlpatterns = [path("cart/", cart), path("", include("tests.urls"))]
@@ -91,8 +96,11 @@ def django_row(data: dict[str, Any], *, expired: bool = False) -> str:
 
 
 def logged_in_data(user: Any) -> dict[str, Any]:
-    return {SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: MODEL_BACKEND,
-            HASH_SESSION_KEY: user.get_session_auth_hash()}
+    return {
+        SESSION_KEY: str(user.pk),
+        BACKEND_SESSION_KEY: MODEL_BACKEND,
+        HASH_SESSION_KEY: user.get_session_auth_hash(),
+    }
 
 
 def with_cookie(value: str) -> Client:
@@ -112,8 +120,8 @@ class MigrationAdapter(SessionAdapter):
 
 # --- the upgrade --------------------------------------------------------------------------------
 
-def test_logged_in_django_session_is_upgraded_on_the_first_request(client, user, settings,
-                                                                  django_assert_num_queries):
+
+def test_logged_in_django_session_is_upgraded_on_the_first_request(client, user, settings, django_assert_num_queries):
     settings.BYO_SESSIONS = MIGRATE
     old_key = login_before_the_switch(client, user)
 
@@ -206,6 +214,7 @@ def test_a_secret_key_rotated_through_fallbacks_still_upgrades(client, user, set
 
 # --- what is not upgraded --------------------------------------------------------------------
 
+
 def test_setting_off_the_old_cookie_is_an_unknown_token(client, user, settings):
     settings.BYO_SESSIONS = {}
     old_key = login_before_the_switch(client, user)
@@ -278,6 +287,7 @@ def test_a_django_key_sent_as_bearer_is_not_upgraded(user, settings):
 
 # --- requests that race the upgrade ------------------------------------------------------------
 
+
 def test_a_request_that_raced_the_upgrade_gets_the_same_session(client, user, settings, clock):
     """Tabs restored together send the old cookie at once: the ones that find the row gone
     get the same new token (not an anonymous answer that would clear the new cookie)."""
@@ -311,6 +321,7 @@ def test_two_requests_that_both_read_the_row_make_one_session(user):
 
 # --- manage.py byo_django_sessions ---------------------------------------------------------------
 
+
 def run_command(*args: str) -> str:
     out = StringIO()
     call_command("byo_django_sessions", *args, stdout=out)
@@ -323,15 +334,17 @@ def test_command_counts_what_is_left(client, user, other_user, settings):
     django_row(logged_in_data(other_user))
     django_row({"cart": [3]})
     django_row(logged_in_data(other_user), expired=True)
-    assert run_command() == ("django.contrib.sessions: 3 live session(s), 2 of them of logged-in users, "
-                             "1 of visitors; 1 expired.\n")
+    assert run_command() == (
+        "django.contrib.sessions: 3 live session(s), 2 of them of logged-in users, 1 of visitors; 1 expired.\n"
+    )
 
     client.get("/cart/")  # alice's browser comes back
     assert run_command().startswith("django.contrib.sessions: 2 live session(s), 1 of them of logged-in users,")
 
     assert run_command("--clear-expired") == (
         "Deleted 1 expired django.contrib.sessions row(s).\n"
-        "django.contrib.sessions: 2 live session(s), 1 of them of logged-in users, 1 of visitors; 0 expired.\n")
+        "django.contrib.sessions: 2 live session(s), 1 of them of logged-in users, 1 of visitors; 0 expired.\n"
+    )
 
     settings.BYO_SESSIONS = {}
     assert run_command().endswith("BYO_SESSIONS['MIGRATE_DJANGO_SESSIONS'] is off: these are not being migrated.\n")
@@ -344,6 +357,7 @@ def test_command_needs_contrib_sessions(settings):
 
 
 # --- the system check ----------------------------------------------------------------------------
+
 
 def test_e029_when_the_setting_is_on_without_contrib_sessions(settings):
     settings.BYO_SESSIONS = MIGRATE
@@ -359,6 +373,7 @@ def test_the_migration_periods_setup_passes_every_check(settings):
     """contrib.sessions installed, our engine and middlewares, the setting on: no message
     of ours, and none of the admin's or auth's about the middlewares."""
     settings.BYO_SESSIONS = MIGRATE
-    complaints = [m for m in run_checks() if m.id.startswith("byo_sessions.")
-                  or m.id in {"admin.E408", "admin.E410", "auth.E013"}]
+    complaints = [
+        m for m in run_checks() if m.id.startswith("byo_sessions.") or m.id in {"admin.E408", "admin.E410", "auth.E013"}
+    ]
     assert complaints == []

@@ -1,5 +1,6 @@
 """The documentation: every code block runs or is checked (the conventions are in
 docs/contributing.md), and the settings reference matches ``byo_sessions/conf.py``."""
+
 from __future__ import annotations
 
 import ast
@@ -66,11 +67,18 @@ def blocks_of(page: Path) -> list[Block]:
         indent, start, body = opened["indent"], i + 1, []
         i += 1
         while i < len(lines) and lines[i].strip() != "```":
-            body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i])
+            body.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i])
             i += 1
         title = TITLE.search(opened["info"])
-        found.append(Block(page, start, opened["lang"].lower(), title["title"] if title else "",
-                           textwrap.dedent("\n".join(body)) + "\n"))
+        found.append(
+            Block(
+                page,
+                start,
+                opened["lang"].lower(),
+                title["title"] if title else "",
+                textwrap.dedent("\n".join(body)) + "\n",
+            )
+        )
         i += 1
     return found
 
@@ -87,14 +95,23 @@ def test_every_block_has_a_known_kind():
 
 # Django's `startproject` lists, what "..." in a snippet's list stands for.
 STOCK = {
-    "INSTALLED_APPS": ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
-                       "django.contrib.sessions", "django.contrib.messages", "django.contrib.staticfiles"],
-    "MIDDLEWARE": ["django.middleware.security.SecurityMiddleware",
-                   "django.contrib.sessions.middleware.SessionMiddleware",
-                   "django.middleware.common.CommonMiddleware", "django.middleware.csrf.CsrfViewMiddleware",
-                   "django.contrib.auth.middleware.AuthenticationMiddleware",
-                   "django.contrib.messages.middleware.MessageMiddleware",
-                   "django.middleware.clickjacking.XFrameOptionsMiddleware"],
+    "INSTALLED_APPS": [
+        "django.contrib.admin",
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+        "django.contrib.staticfiles",
+    ],
+    "MIDDLEWARE": [
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ],
 }
 
 
@@ -166,7 +183,7 @@ def check_command_line(line: str, block: Block) -> None:
         if words[0] == "bash":
             assert (ROOT / words[1]).is_file(), f"{block}: {line}"
         return
-    args = words[words.index("manage.py") + 1:]
+    args = words[words.index("manage.py") + 1 :]
     commands = get_commands()
     assert args and args[0] in commands, f"{block}: no such command in {line!r}"
     command = load_command_class(commands[args[0]], args[0])
@@ -233,11 +250,26 @@ def doc_namespace(request: Any, doc_page: Path, django_user_model: Any, settings
     client = Client(HTTP_USER_AGENT=UA, REMOTE_ADDR=IP)
     client.force_login(user)
     namespace = {
-        "__name__": "docs_example", "path": url_path, "include": include, "admin": admin, "render": render,
-        "redirect": redirect, "JsonResponse": JsonResponse, "HttpResponseRedirect": HttpResponseRedirect,
-        "APIView": APIView, "Response": Response, "IsAuthenticated": IsAuthenticated,
-        "User": django_user_model, "byo_sessions": byo_sessions, "sessions": sessions, "is_ok": is_ok,
-        "is_err": is_err, "request": client.get("/whoami/").wsgi_request, "user": user, "ip": IP, "ua": UA,
+        "__name__": "docs_example",
+        "path": url_path,
+        "include": include,
+        "admin": admin,
+        "render": render,
+        "redirect": redirect,
+        "JsonResponse": JsonResponse,
+        "HttpResponseRedirect": HttpResponseRedirect,
+        "APIView": APIView,
+        "Response": Response,
+        "IsAuthenticated": IsAuthenticated,
+        "User": django_user_model,
+        "byo_sessions": byo_sessions,
+        "sessions": sessions,
+        "is_ok": is_ok,
+        "is_err": is_err,
+        "request": client.get("/whoami/").wsgi_request,
+        "user": user,
+        "ip": IP,
+        "ua": UA,
         "token": sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token,
         "support": django_user_model.objects.create_user("support", is_staff=True),
     }
@@ -252,16 +284,16 @@ def doc_namespace(request: Any, doc_page: Path, django_user_model: Any, settings
 # Guides whose blocks are verbatim excerpts of a runnable example app: tests/examples/test_guides.py
 # checks each block against the app's source, and the app runs end to end there.
 EXCERPT_PAGES = {ROOT / page for page in test_guides.EXCERPT_PAGES}
-PAGES_WITH_CODE = [page for page in PAGES if page not in EXCERPT_PAGES
-                   and any(b.lang in CHECKED for b in blocks_of(page))]
+PAGES_WITH_CODE = [
+    page for page in PAGES if page not in EXCERPT_PAGES and any(b.lang in CHECKED for b in blocks_of(page))
+]
 
 
 def _page_param(page: Path) -> Any:
     """A page that talks to the live session server runs in a transactional test (the server
     thread's rows are committed; only a flush removes them), the others in a rolled-back one."""
     wants_server = "session_server_url" in page.read_text()
-    return pytest.param(page, id=str(page.relative_to(DOCS)),
-                        marks=pytest.mark.django_db(transaction=wants_server))
+    return pytest.param(page, id=str(page.relative_to(DOCS)), marks=pytest.mark.django_db(transaction=wants_server))
 
 
 @pytest.mark.parametrize("doc_page", [_page_param(page) for page in PAGES_WITH_CODE])
@@ -279,8 +311,11 @@ def test_code_blocks_of_page(doc_page: Path, doc_namespace: dict[str, Any], monk
             module.__dict__["__name__"] = name
             parts = name.split(".")
             for i in range(1, len(parts)):
-                monkeypatch.setitem(sys.modules, ".".join(parts[:i]), sys.modules.get(".".join(parts[:i]))
-                                    or types.ModuleType(".".join(parts[:i])))
+                monkeypatch.setitem(
+                    sys.modules,
+                    ".".join(parts[:i]),
+                    sys.modules.get(".".join(parts[:i])) or types.ModuleType(".".join(parts[:i])),
+                )
             monkeypatch.setitem(sys.modules, name, module)
             run_python(block.code, module.__dict__, str(block))
             if hasattr(module, "urlpatterns"):
@@ -310,8 +345,9 @@ def test_code_blocks_of_page(doc_page: Path, doc_namespace: dict[str, Any], monk
             if node is None:  # the JS blocks are then only shown; CI has Node.js (the Node client tests need it)
                 assert os.environ.get("CI") != "true", "Node.js is missing and CI=true"
                 continue
-            done = subprocess.run([node, "--input-type=module", "--check"], input=block.code, text=True,
-                                  capture_output=True)
+            done = subprocess.run(
+                [node, "--input-type=module", "--check"], input=block.code, text=True, capture_output=True
+            )
             assert done.returncode == 0, f"{block}: {done.stderr}"
 
 

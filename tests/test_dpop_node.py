@@ -7,6 +7,7 @@ error="use_dpop_nonce"``, the retry with that nonce a 200 (a ``login_required`` 
 DRF view). ``scripts/node_dpop.sh`` installs the pinned package into ``.node-dpop/``:
 without node or the package the test skips, unless CI=true.
 """
+
 from __future__ import annotations
 
 import json

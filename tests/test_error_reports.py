@@ -4,6 +4,7 @@ Reports list request cookies and headers, masking only the names the exception r
 filter hides; Django's filter always hides SESSION_COOKIE_NAME, and check W002 says when a
 project's own filter does not.
 """
+
 from __future__ import annotations
 
 import sys
@@ -83,8 +84,7 @@ def error_report(cookie_token: str, bearer_token: str) -> tuple[str, str]:
 
 
 def two_tokens(user: Any) -> tuple[str, str]:
-    return (sessions.create(user_id=user.pk).data.session_token,
-            sessions.create(user_id=user.pk).data.session_token)
+    return (sessions.create(user_id=user.pk).data.session_token, sessions.create(user_id=user.pk).data.session_token)
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -151,7 +151,7 @@ def test_a_crash_inside_validation_keeps_the_token_out_of_frame_variables(settin
     for report in (text, html):
         assert "crash inside validation" in report
         at = report.find(token)
-        assert at == -1, report[max(0, at - 600):at + 80]
+        assert at == -1, report[max(0, at - 600) : at + 80]
 
 
 def test_a_crash_refusing_conflicting_tokens_keeps_both_out_of_frame_variables(settings, user, monkeypatch):
@@ -169,4 +169,4 @@ def test_a_crash_refusing_conflicting_tokens_keeps_both_out_of_frame_variables(s
         assert "crash inside validation" in report
         for token in (cookie_token, bearer_token):
             at = report.find(token)
-            assert at == -1, report[max(0, at - 600):at + 80]
+            assert at == -1, report[max(0, at - 600) : at + 80]

@@ -1,6 +1,7 @@
 """The HTTP edge's shared pieces (http.py): which token a request presents (cookie, Bearer,
 or a JWT-shaped Bearer that is not ours), the one Bearer parser, the status table, the
 error bodies (the 425 with its challenge), JSON-or-redirect, and view flags."""
+
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"  # three dot-separated parts
 
 # --- which token a request presents ------------------------------------------------------
 
+
 def _request(rf, *, cookie: str | None = None, authorization: str | None = None) -> HttpRequest:
     request = rf.get("/", **({"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}))
     if cookie is not None:
@@ -29,33 +31,39 @@ def _request(rf, *, cookie: str | None = None, authorization: str | None = None)
     return request
 
 
-@pytest.mark.parametrize("cookie, authorization, expected", [
-    (TOKEN, None, (TOKEN, "cookie")),
-    (None, f"Bearer {TOKEN}", (TOKEN, "bearer")),
-    ("from-cookie", f"Bearer {TOKEN}", (TOKEN, "bearer")),  # the store refuses both (conflicting_cookie)
-    (TOKEN, f"Bearer {JWT}", (TOKEN, "cookie")),  # a stateless token is not ours: the cookie stands
-    (None, f"Bearer {JWT}", None),
-    (TOKEN, "Basic dXNlcjpwdw==", (TOKEN, "cookie")),
-    (None, "Basic dXNlcjpwdw==", None),
-    (None, "Bearer", None),
-    (None, "Bearer    ", None),
-    ("", None, None),
-    (None, None, None),
-])
+@pytest.mark.parametrize(
+    "cookie, authorization, expected",
+    [
+        (TOKEN, None, (TOKEN, "cookie")),
+        (None, f"Bearer {TOKEN}", (TOKEN, "bearer")),
+        ("from-cookie", f"Bearer {TOKEN}", (TOKEN, "bearer")),  # the store refuses both (conflicting_cookie)
+        (TOKEN, f"Bearer {JWT}", (TOKEN, "cookie")),  # a stateless token is not ours: the cookie stands
+        (None, f"Bearer {JWT}", None),
+        (TOKEN, "Basic dXNlcjpwdw==", (TOKEN, "cookie")),
+        (None, "Basic dXNlcjpwdw==", None),
+        (None, "Bearer", None),
+        (None, "Bearer    ", None),
+        ("", None, None),
+        (None, None, None),
+    ],
+)
 def test_presented_token(rf, cookie, authorization, expected):
     presented = http.presented_token(_request(rf, cookie=cookie, authorization=authorization))
     assert ((presented.value, presented.transport) if presented else None) == expected
 
 
-@pytest.mark.parametrize("cookie, authorization, conflicting", [
-    ("byo_s_" + "C" * 43, f"Bearer {TOKEN}", "byo_s_" + "C" * 43),  # two session tokens: refused
-    ("junk", f"Bearer {TOKEN}", "junk"),
-    (TOKEN, f"Bearer {TOKEN}", None),  # the same token twice
-    (TOKEN, f"Bearer {JWT}", None),  # a stateless token beside the cookie: not a session token
-    (TOKEN, None, None),
-    (None, f"Bearer {TOKEN}", None),
-    ("", f"Bearer {TOKEN}", None),
-])
+@pytest.mark.parametrize(
+    "cookie, authorization, conflicting",
+    [
+        ("byo_s_" + "C" * 43, f"Bearer {TOKEN}", "byo_s_" + "C" * 43),  # two session tokens: refused
+        ("junk", f"Bearer {TOKEN}", "junk"),
+        (TOKEN, f"Bearer {TOKEN}", None),  # the same token twice
+        (TOKEN, f"Bearer {JWT}", None),  # a stateless token beside the cookie: not a session token
+        (TOKEN, None, None),
+        (None, f"Bearer {TOKEN}", None),
+        ("", f"Bearer {TOKEN}", None),
+    ],
+)
 def test_conflicting_cookie(rf, cookie, authorization, conflicting):
     request = _request(rf, cookie=cookie, authorization=authorization)
     assert http.conflicting_cookie(request, http.presented_token(request)) == conflicting
@@ -89,19 +97,22 @@ def test_the_cookie_is_djangos_session_cookie(rf, settings):
     assert http.presented_token(request).value == TOKEN
 
 
-@pytest.mark.parametrize("header, expected", [
-    (f"Bearer {TOKEN}", TOKEN),
-    (f"bearer {TOKEN}", TOKEN),
-    (f"BEARER {TOKEN}", TOKEN),
-    (f"Bearer   {TOKEN}  ", TOKEN),
-    (f"Bearer {JWT}", JWT),  # the parser does not judge the value; presented_token does
-    ("Bearer", None),
-    ("Bearer ", None),
-    ("Basic abc", None),
-    (f"Token {TOKEN}", None),
-    (f"Bearer{TOKEN}", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (f"Bearer {TOKEN}", TOKEN),
+        (f"bearer {TOKEN}", TOKEN),
+        (f"BEARER {TOKEN}", TOKEN),
+        (f"Bearer   {TOKEN}  ", TOKEN),
+        (f"Bearer {JWT}", JWT),  # the parser does not judge the value; presented_token does
+        ("Bearer", None),
+        ("Bearer ", None),
+        ("Basic abc", None),
+        (f"Token {TOKEN}", None),
+        (f"Bearer{TOKEN}", None),
+        ("", None),
+    ],
+)
 def test_bearer_credentials(header, expected):
     assert http.bearer_credentials(header) == expected
 
@@ -184,56 +195,80 @@ def test_error_response_body(error_type):
 
 
 def test_the_425_body_carries_its_challenge_at_the_top_level():
-    details = {"message": "Sign a fresh challenge.", "reason": "iat_too_old", "device_challenge": "c.h.a",
-               "expires_at": 1_800_000_300}
+    details = {
+        "message": "Sign a fresh challenge.",
+        "reason": "iat_too_old",
+        "device_challenge": "c.h.a",
+        "expires_at": 1_800_000_300,
+    }
     response = http.error_response(SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, details))
     assert response.status_code == 425 and response["Cache-Control"] == "no-store"
-    assert json.loads(response.content) == {"type": "NewDeviceChallengeRequired", "details": details,
-                                            "deviceChallenge": "c.h.a", "expiresAt": 1_800_000_300}
+    assert json.loads(response.content) == {
+        "type": "NewDeviceChallengeRequired",
+        "details": details,
+        "deviceChallenge": "c.h.a",
+        "expiresAt": 1_800_000_300,
+    }
 
 
 def test_a_425_without_a_challenge_answers_nulls_not_a_crash():
     body = http.error_body(SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, {"message": "m"}))
-    assert body == {"type": "NewDeviceChallengeRequired", "details": {"message": "m"},
-                    "deviceChallenge": None, "expiresAt": None}
+    assert body == {
+        "type": "NewDeviceChallengeRequired",
+        "details": {"message": "m"},
+        "deviceChallenge": None,
+        "expiresAt": None,
+    }
 
 
 # --- JSON or a redirect --------------------------------------------------------------------
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"HTTP_ACCEPT": "application/json"}, True),
-    ({"HTTP_ACCEPT": "text/html, application/json;q=0.9"}, True),
-    ({"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}, True),
-    ({"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}, True),
-    ({"HTTP_AUTHORIZATION": f"bearer {TOKEN}"}, True),
-    ({"CONTENT_TYPE": "application/json"}, True),
-    ({"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}, False),
-    ({"HTTP_AUTHORIZATION": "Basic abc"}, False),
-    ({"HTTP_X_REQUESTED_WITH": "fetch"}, False),
-    ({}, False),
-])
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"HTTP_ACCEPT": "application/json"}, True),
+        ({"HTTP_ACCEPT": "text/html, application/json;q=0.9"}, True),
+        ({"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}, True),
+        ({"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}, True),
+        ({"HTTP_AUTHORIZATION": f"bearer {TOKEN}"}, True),
+        ({"CONTENT_TYPE": "application/json"}, True),
+        ({"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}, False),
+        ({"HTTP_AUTHORIZATION": "Basic abc"}, False),
+        ({"HTTP_X_REQUESTED_WITH": "fetch"}, False),
+        ({}, False),
+    ],
+)
 def test_wants_json(rf, headers, expected):
     assert http.wants_json(rf.get("/", **headers)) is expected
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"HTTP_DPOP": "a.proof.jwt"}, True),  # it can sign: a 425 lets it retry
-    ({"HTTP_ACCEPT": "application/json"}, True),  # it reads the challenge in JSON
-    ({"HTTP_ACCEPT": "text/html"}, False),  # a page navigation cannot: it goes on as anonymous
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"HTTP_DPOP": "a.proof.jwt"}, True),  # it can sign: a 425 lets it retry
+        ({"HTTP_ACCEPT": "application/json"}, True),  # it reads the challenge in JSON
+        ({"HTTP_ACCEPT": "text/html"}, False),  # a page navigation cannot: it goes on as anonymous
+        ({}, False),
+    ],
+)
 def test_can_answer_challenge(rf, headers, expected):
     assert http.can_answer_challenge(rf.get("/", **headers)) is expected
 
 
 # --- what the services get of a request ----------------------------------------------------
 
+
 def test_client_info_carries_ip_user_agent_and_the_proof(rf):
     bearer = http.client_info(rf.get("/api/", REMOTE_ADDR=IP, HTTP_USER_AGENT=UA, HTTP_DPOP="p.r.f"), "bearer")
     assert (bearer.ip_address, bearer.user_agent) == (IP, UA)
     proof = bearer.device_verification
     assert (proof.signed_device_challenge, proof.request_url, proof.request_method, proof.ath_rule) == (
-        "p.r.f", "http://testserver/api/", "GET", "required")  # RFC 9449: ath is mandatory with a Bearer token
+        "p.r.f",
+        "http://testserver/api/",
+        "GET",
+        "required",
+    )  # RFC 9449: ath is mandatory with a Bearer token
     cookie = http.client_info(rf.get("/api/", HTTP_DPOP="p.r.f"), "cookie")
     assert cookie.device_verification.ath_rule == "ignored"
     assert http.client_info(rf.get("/api/")).device_verification is None
@@ -266,6 +301,7 @@ def test_a_refused_host_gives_no_proof_url(rf, settings):
 
 # --- view flags ------------------------------------------------------------------------------
 
+
 def _plain(request):
     return Response()
 
@@ -292,38 +328,56 @@ class FlaggedViewSet(viewsets.ViewSet):
         return Response([])
 
 
-@pytest.mark.parametrize("view, expected", [
-    (None, False),
-    (_plain, False),
-    (_flagged, True),
-    (FlaggedView.as_view(), True),  # Django's as_view(): view_class
-    (FlaggedApi.as_view(), True),  # DRF's APIView.as_view(): cls
-    (FlaggedViewSet.as_view({"get": "list"}), True),  # a router's viewset: cls only
-    (APIView.as_view(), False),
-])
+@pytest.mark.parametrize(
+    "view, expected",
+    [
+        (None, False),
+        (_plain, False),
+        (_flagged, True),
+        (FlaggedView.as_view(), True),  # Django's as_view(): view_class
+        (FlaggedApi.as_view(), True),  # DRF's APIView.as_view(): cls
+        (FlaggedViewSet.as_view({"get": "list"}), True),  # a router's viewset: cls only
+        (APIView.as_view(), False),
+    ],
+)
 def test_view_flag(view, expected):
     assert http.view_flag(view, "byo_device_required") is expected
 
 
 # --- RFC 9449 signalling (dpop_headers) ------------------------------------------------------
 
-CHALLENGE_DETAILS = {"message": "m", "reason": "missing_challenge", "device_challenge": "c1.1.r.i.u.t",
-                     "expires_at": 1_800_000_300}
+CHALLENGE_DETAILS = {
+    "message": "m",
+    "reason": "missing_challenge",
+    "device_challenge": "c1.1.r.i.u.t",
+    "expires_at": 1_800_000_300,
+}
 
 
-@pytest.mark.parametrize("error, expected", [
-    (SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, CHALLENGE_DETAILS),
-     {"WWW-Authenticate": 'DPoP error="use_dpop_nonce", algs="ES256"', "DPoP-Nonce": "c1.1.r.i.u.t"}),
-    (SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, {"message": "m"}),  # hand-made, no challenge
-     {"WWW-Authenticate": 'DPoP error="use_dpop_nonce", algs="ES256"'}),
-    (SessionError(ErrorType.DEVICE_VERIFICATION_FAILED, {"message": "m", "reason": "bad_signature"}),
-     {"WWW-Authenticate": 'DPoP error="invalid_dpop_proof", algs="ES256"'}),
-    (SessionError(ErrorType.DEVICE_VERIFICATION_REQUIRED, {"message": "m", "reason": "missing_proof"}),
-     {"WWW-Authenticate": 'DPoP algs="ES256"'}),
-    # No device to prove: a proof would not help, so no DPoP challenge.
-    (SessionError(ErrorType.DEVICE_VERIFICATION_REQUIRED, {"message": "m", "reason": "no_device_registered"}), {}),
-    (SessionError(ErrorType.SESSION_EXPIRED, {"message": "m"}), {}),
-])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (
+            SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, CHALLENGE_DETAILS),
+            {"WWW-Authenticate": 'DPoP error="use_dpop_nonce", algs="ES256"', "DPoP-Nonce": "c1.1.r.i.u.t"},
+        ),
+        (
+            SessionError(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, {"message": "m"}),  # hand-made, no challenge
+            {"WWW-Authenticate": 'DPoP error="use_dpop_nonce", algs="ES256"'},
+        ),
+        (
+            SessionError(ErrorType.DEVICE_VERIFICATION_FAILED, {"message": "m", "reason": "bad_signature"}),
+            {"WWW-Authenticate": 'DPoP error="invalid_dpop_proof", algs="ES256"'},
+        ),
+        (
+            SessionError(ErrorType.DEVICE_VERIFICATION_REQUIRED, {"message": "m", "reason": "missing_proof"}),
+            {"WWW-Authenticate": 'DPoP algs="ES256"'},
+        ),
+        # No device to prove: a proof would not help, so no DPoP challenge.
+        (SessionError(ErrorType.DEVICE_VERIFICATION_REQUIRED, {"message": "m", "reason": "no_device_registered"}), {}),
+        (SessionError(ErrorType.SESSION_EXPIRED, {"message": "m"}), {}),
+    ],
+)
 def test_dpop_headers(error, expected):
     assert http.dpop_headers(error) == expected
     response = http.error_response(error)

@@ -1,6 +1,7 @@
 """The middleware (middleware.py): cookie and Bearer transports, what a request costs,
 typed errors, the cookie after rotation or an ended session. ``byo_sessions.login``/``logout``
 are in test_auth.py, the decorators in test_decorators.py, the admin in tests/admin/."""
+
 from __future__ import annotations
 
 import pytest
@@ -86,8 +87,9 @@ def test_bearer_requests_are_csrf_exempt_but_cookie_requests_are_not(user):
     assert browser.post("/post-echo/").status_code == 403
 
 
-@pytest.mark.parametrize("token", ["", "garbage", "x" * 8000, "byo_s_" + "é" * 43, "Bearer", "byo_s_" + "A" * 43,
-                                   "byo_s_" + "\u202e" * 43])
+@pytest.mark.parametrize(
+    "token", ["", "garbage", "x" * 8000, "byo_s_" + "é" * 43, "Bearer", "byo_s_" + "A" * 43, "byo_s_" + "\u202e" * 43]
+)
 def test_garbage_bearer_tokens_get_typed_401(user, token):
     api = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT="application/json")
     response = api.get("/protected/")
@@ -121,8 +123,11 @@ def test_deactivated_user_is_logged_out_on_next_request(client, user):
 
 
 def test_cookie_max_age_follows_the_absolute_expiry_after_rotation(client, user, clock, settings):
-    settings.BYO_SESSIONS = {"ABSOLUTE_LIFETIME_SECS": 86400,
-                             "INACTIVITY_TIMEOUT_SECS": 1800, "ROTATION_INTERVAL_SECS": 600}
+    settings.BYO_SESSIONS = {
+        "ABSOLUTE_LIFETIME_SECS": 86400,
+        "INACTIVITY_TIMEOUT_SECS": 1800,
+        "ROTATION_INTERVAL_SECS": 600,
+    }
     login(client)
     clock.advance(600)
     response = client.get("/whoami/")
@@ -155,9 +160,8 @@ def test_database_outage_is_a_typed_503_not_a_500(client, user, monkeypatch):
     assert COOKIE not in response.cookies  # the cookie is kept for when the database is back
 
 
-
-
 # --- Cache-Control on token-carrying responses and refusals (issue 11, item 8) -------------
+
 
 def test_login_and_rotation_responses_are_no_store_and_steady_ones_are_left_alone(client, user, clock, settings):
     settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 600, "INACTIVITY_TIMEOUT_SECS": None}
@@ -208,8 +212,7 @@ def own_refusal(request):
 
 own_refusal.byo_device_required = True  # as @device_verification_required, without login_required
 
-urlpatterns = [_path("cached-refusal/", cached_refusal), _path("own-refusal/", own_refusal),
-               *_base_urls.urlpatterns]
+urlpatterns = [_path("cached-refusal/", cached_refusal), _path("own-refusal/", own_refusal), *_base_urls.urlpatterns]
 
 
 @pytest.mark.urls("tests.test_middleware")
@@ -241,13 +244,16 @@ def test_device_refusals_carry_the_rfc_9449_headers(user, clock):
     assert no_nonce["WWW-Authenticate"] == 'DPoP error="use_dpop_nonce", algs="ES256"'
     assert no_nonce["DPoP-Nonce"] == no_nonce.json()["deviceChallenge"]
     nonce = no_nonce["DPoP-Nonce"]
-    assert api.get("/device-api/", HTTP_DPOP=device.proof("GET", url, nonce, iat=now,
-                                                          claim_overrides=bound)).status_code == 200
+    assert (
+        api.get("/device-api/", HTTP_DPOP=device.proof("GET", url, nonce, iat=now, claim_overrides=bound)).status_code
+        == 200
+    )
     forged = api.get("/device-api/", HTTP_DPOP=TestDevice().proof("GET", url, nonce, iat=now, claim_overrides=bound))
     assert forged.status_code == 401 and forged["WWW-Authenticate"] == 'DPoP error="invalid_dpop_proof", algs="ES256"'
 
 
 # --- a session cookie and a different Bearer session token (issue 11, item 6) ------------
+
 
 def _conflict_rows():
     from byo_sessions.models import AuditEvent

@@ -1,4 +1,5 @@
 """The models (models.py): ``TagPolicy`` columns accept exactly what ``PolicyRule`` accepts."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,9 +11,14 @@ from byo_sessions.models import TagPolicy
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("field,kind", [("on_ip_address_change", IpChangeAction),
-                                        ("on_user_agent_change", UaChangeAction),
-                                        ("on_session_limit_exceeded", LimitAction)])
+@pytest.mark.parametrize(
+    "field,kind",
+    [
+        ("on_ip_address_change", IpChangeAction),
+        ("on_user_agent_change", UaChangeAction),
+        ("on_session_limit_exceeded", LimitAction),
+    ],
+)
 def test_model_choices_are_exactly_the_policy_actions(field, kind):
     assert [value for value, _ in TagPolicy._meta.get_field(field).choices] == [m.value for m in kind]
 

@@ -6,6 +6,7 @@ clean venv (no system site-packages, no repository on the path), migrates, passe
 Marker ``packaging`` (``-m packaging`` selects it): it builds in an isolated environment
 and pip fetches the dependencies from the package index, so it needs the network. Offline
 it skips, unless CI=true."""
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,12 @@ def test_installed_wheel_migrates_passes_check_deploy_and_logs_in(dist: Path, tm
 
     site = tmp_path / "site"
     shutil.copytree(SITE, site / "packaging_site", ignore=shutil.ignore_patterns("__pycache__"))
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(site),
-           "DJANGO_SETTINGS_MODULE": "packaging_site.settings", "BYO_SITE_DIR": str(tmp_path)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(site),
+        "DJANGO_SETTINGS_MODULE": "packaging_site.settings",
+        "BYO_SITE_DIR": str(tmp_path),
+    }
 
     def django_admin(*args: str) -> subprocess.CompletedProcess[str]:
         done = run(python, "-m", "django", *args, cwd=site, env=env)

@@ -1,4 +1,5 @@
 """Property tests: whatever arrives from outside, the answer is a typed error, never a crash."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,7 @@ from byo_sessions import ErrorType, is_err, sessions
 pytestmark = pytest.mark.django_db
 relaxed = hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # What a WSGI server can deliver in a header: latin-1 text.
-header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-                      max_size=300)
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=300)
 
 
 @given(st.one_of(st.text(max_size=400), st.binary(max_size=80), st.integers(), st.none()))
@@ -38,9 +38,18 @@ def test_any_cookie_or_authorization_header_is_401_or_anonymous(db, cookie, auth
 def test_any_dpop_or_forwarded_header_never_breaks_a_request(user, settings, dpop, forwarded):
     settings.BYO_SESSIONS = {"PROXY_COUNT": 1}
     token = sessions.create(user_id=user.pk).data.session_token
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_DPOP=dpop, HTTP_X_FORWARDED_FOR=forwarded,
-                    HTTP_ACCEPT="application/json")
+    client = Client(
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_DPOP=dpop,
+        HTTP_X_FORWARDED_FOR=forwarded,
+        HTTP_ACCEPT="application/json",
+    )
     response = client.get("/device-api/")
     assert response.status_code in (401, 403, 425)
-    assert response.json()["type"] in {"DeviceVerificationRequired", "DeviceVerificationFailed",
-                                       "NewDeviceChallengeRequired", "IpAddressNotAllowed", "InvalidIpAddress"}
+    assert response.json()["type"] in {
+        "DeviceVerificationRequired",
+        "DeviceVerificationFailed",
+        "NewDeviceChallengeRequired",
+        "IpAddressNotAllowed",
+        "InvalidIpAddress",
+    }

@@ -2,6 +2,7 @@
 re-auth page for pages, a typed 401 with RFC 9470's step-up challenge for API calls),
 DRF's ``RecentlyAuthenticated``, the re-auth page and the JSON endpoints (password, device
 proof), and what a login through Django's views records."""
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
@@ -73,6 +74,7 @@ def _client(user, *, authentication=("password",)) -> tuple[Client, str]:
 
 # --- reauth_required -------------------------------------------------------------------
 
+
 def test_a_fresh_login_passes(user, clock):
     client, _ = _client(user)
     clock.advance(300)
@@ -106,9 +108,11 @@ def test_a_stale_api_call_gets_a_typed_401_with_the_step_up_challenge(user, cloc
     body = response.json()
     assert body["type"] == "ReauthenticationRequired"
     assert body["details"]["max_age"] == 300 and body["details"]["reason"] == "stale_authentication"
-    assert response["WWW-Authenticate"] == ('Bearer realm="byo_sessions", error="insufficient_user_authentication", '
-                                            'error_description="A more recent authentication is required", '
-                                            'max_age="300"')
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="byo_sessions", error="insufficient_user_authentication", '
+        'error_description="A more recent authentication is required", '
+        'max_age="300"'
+    )
     assert "no-store" in response["Cache-Control"]
 
 
@@ -139,6 +143,7 @@ def test_a_guarded_view_costs_one_more_query(user, clock, django_assert_num_quer
 
 # --- DRF -------------------------------------------------------------------------------
 
+
 def test_drf_permission(user, clock):
     created = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, authentication=["password"]).data
     api = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA, HTTP_AUTHORIZATION=f"Bearer {created.session_token}")
@@ -157,6 +162,7 @@ def test_drf_permission(user, clock):
 
 
 # --- the re-auth page ------------------------------------------------------------------
+
 
 def test_the_page_reauthenticates_and_returns(user, clock):
     client, session_id = _client(user)
@@ -205,6 +211,7 @@ def test_the_page_offers_the_device_to_a_device_bound_session(user, clock):
 
 # --- the JSON endpoints ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("body", [{}, {"password": 12}, {"password": ""}, [1, 2], {"password": None}])
 def test_the_api_refuses_a_malformed_body(user, clock, body):
     created = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data
@@ -229,8 +236,10 @@ def test_the_api_answers_wrong_passwords_with_403_and_attempts_left(user, clock)
     assert wrong.json()["type"] == "ReauthenticationFailed" and wrong.json()["details"]["attempts_left"] == 4
     bad = api.post("/byo/api/reauthenticate", {"password": 5}, content_type="application/json")
     assert bad.status_code == 400 and bad.json()["type"] == "InvalidParameters"
-    assert Client().post("/byo/api/reauthenticate", {"password": "x"},
-                         content_type="application/json").status_code in (401, 403)
+    assert Client().post("/byo/api/reauthenticate", {"password": "x"}, content_type="application/json").status_code in (
+        401,
+        403,
+    )
 
 
 def test_a_cookie_api_call_needs_the_csrf_token(user, clock):
@@ -249,10 +258,15 @@ def test_a_device_proof_reauthenticates_a_device_bound_session(user, clock):
     url = "http://testserver/byo/api/reauthenticate/device"
     first = api.post(url)  # no proof: the 425 with a challenge, as device.js expects
     assert first.status_code in (401, 425)
-    nonce = api.post(url, HTTP_DPOP=device.proof("POST", url, None, iat=int(clock.now().timestamp()),
-                                                 claim_overrides={"ath": access_token_hash(token)}))["DPoP-Nonce"]
-    proof = device.proof("POST", url, nonce, iat=int(clock.now().timestamp()),
-                         claim_overrides={"ath": access_token_hash(token)})
+    nonce = api.post(
+        url,
+        HTTP_DPOP=device.proof(
+            "POST", url, None, iat=int(clock.now().timestamp()), claim_overrides={"ath": access_token_hash(token)}
+        ),
+    )["DPoP-Nonce"]
+    proof = device.proof(
+        "POST", url, nonce, iat=int(clock.now().timestamp()), claim_overrides={"ath": access_token_hash(token)}
+    )
     done = api.post(url, HTTP_DPOP=proof)
     assert done.status_code == 200 and done.json()["factors"] == ["device_proof"]
     assert api.get("/device-only/", **JSON).json() == {"done": True}
@@ -267,6 +281,7 @@ def test_a_session_without_a_device_cannot_use_the_device_endpoint(user, clock):
 
 
 # --- what logins record ----------------------------------------------------------------
+
 
 def test_a_login_through_djangos_model_backend_records_a_password(user, clock):
     client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)

@@ -1,6 +1,7 @@
 """Reads (selectors.py): the hot lookup is one query with the user joined and the cold
 columns deferred; the previous-token and retired-token lookups find the session a rotated
 token belongs to."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _create(user, **kwargs):
-    return sessions.create(user_id=user.pk, ip_address=IP, user_agent=CHROME_MAC, tags=["org:acme"],
-                           metadata={"plan": "pro"}, **kwargs).data
+    return sessions.create(
+        user_id=user.pk, ip_address=IP, user_agent=CHROME_MAC, tags=["org:acme"], metadata={"plan": "pro"}, **kwargs
+    ).data
 
 
 def test_one_query_with_the_user_joined(user, django_assert_num_queries):
@@ -30,7 +32,11 @@ def test_one_query_with_the_user_joined(user, django_assert_num_queries):
         session = session_by_token_hash(hash_token(created.session_token))
         assert session.user.get_username() == "alice" and session.user.pk == user.pk  # no second query
         assert (session.id, session.tags, session.metadata, session.last_ip_address) == (
-            created.session_id, ["org:acme"], {"plan": "pro"}, IP)
+            created.session_id,
+            ["org:acme"],
+            {"plan": "pro"},
+            IP,
+        )
     assert session.user.check_password("pw-alice-123")  # a whole user row, not a stub
 
 
@@ -78,8 +84,11 @@ def test_rotated_tokens_are_found_by_their_own_lookups(user, clock, settings, dj
     tokens = [_create(user).session_token]
     for _ in range(2):
         clock.advance(61)
-        tokens.append(sessions.validate_and_refresh(session_token=tokens[-1], ip_address=IP,
-                                                    user_agent=CHROME_MAC).data.new_session_token)
+        tokens.append(
+            sessions.validate_and_refresh(
+                session_token=tokens[-1], ip_address=IP, user_agent=CHROME_MAC
+            ).data.new_session_token
+        )
     oldest, previous, current = (hash_token(t) for t in tokens)
     session_id = session_by_token_hash(current).id
     assert session_by_token_hash(previous) is None and session_by_token_hash(oldest) is None
@@ -96,6 +105,7 @@ def test_rotated_tokens_are_found_by_their_own_lookups(user, clock, settings, dj
 
 
 # --- the hot statement, prepared once per PostgreSQL connection -----------------------------
+
 
 def _hot_sql(captured) -> list[str]:
     return [q["sql"] for q in captured]
@@ -117,8 +127,11 @@ def test_prepared_once_per_connection_then_executed(user, django_assert_num_quer
         again = session_by_token_hash(token_hash)
     assert _hot_sql(first)[0].startswith("PREPARE byo_hot_") and "; EXECUTE byo_hot_" in _hot_sql(first)[0]
     assert _hot_sql(second)[0].startswith("EXECUTE byo_hot_")
-    assert (session.id, session.user.pk, session.tags) == (again.id, again.user.pk, again.tags) == (
-        created.session_id, user.pk, ["org:acme"])
+    assert (
+        (session.id, session.user.pk, session.tags)
+        == (again.id, again.user.pk, again.tags)
+        == (created.session_id, user.pk, ["org:acme"])
+    )
     assert session_by_token_hash(hash_token("byo_s_" + "B" * 43)) is None  # prepared, no row
     connection.close()
     with django_assert_num_queries(1) as reconnected:
@@ -152,9 +165,13 @@ def test_plain_select_where_a_prepared_statement_may_vanish(user, settings, how,
     created = _create(user)
     if how == "setting":
         settings.BYO_SESSIONS = {"PREPARED_HOT_QUERY": False}
-    key, value = {"pgbouncer_flag": ("DISABLE_SERVER_SIDE_CURSORS", True),
-                  "server_side_binding": ("OPTIONS", {**connection.settings_dict.get("OPTIONS", {}),
-                                                      "server_side_binding": True})}.get(how, (None, None))
+    key, value = {
+        "pgbouncer_flag": ("DISABLE_SERVER_SIDE_CURSORS", True),
+        "server_side_binding": (
+            "OPTIONS",
+            {**connection.settings_dict.get("OPTIONS", {}), "server_side_binding": True},
+        ),
+    }.get(how, (None, None))
     saved = dict(connection.settings_dict)
     if key is not None:
         connection.settings_dict[key] = value

@@ -1,4 +1,5 @@
 """The overview numbers (stats.py): what the admin dashboard draws and byo_stats prints."""
+
 from __future__ import annotations
 
 import pytest

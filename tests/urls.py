@@ -1,4 +1,5 @@
 """Views used by the HTTP-level tests."""
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -19,11 +20,13 @@ from byo_sessions.drf.authentication import SessionTokenAuthentication
 def whoami(request: HttpRequest) -> JsonResponse:
     session = request.byo_session
     error = request.byo_session_error
-    return JsonResponse({
-        "user": request.user.get_username() if request.user.is_authenticated else None,
-        "session_id": session.session_id if session else None,
-        "error": str(error.type) if error else None,
-    })
+    return JsonResponse(
+        {
+            "user": request.user.get_username() if request.user.is_authenticated else None,
+            "session_id": session.session_id if session else None,
+            "error": str(error.type) if error else None,
+        }
+    )
 
 
 @login_required
@@ -116,8 +119,12 @@ from byo_sessions.decorators import session_exempt  # noqa: E402
 
 @session_exempt
 def exempt_view(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"user": request.user.get_username() if request.user.is_authenticated else None,
-                         "session": request.byo_session is not None})
+    return JsonResponse(
+        {
+            "user": request.user.get_username() if request.user.is_authenticated else None,
+            "session": request.byo_session is not None,
+        }
+    )
 
 
 urlpatterns.append(path("exempt/", exempt_view))

@@ -1,4 +1,5 @@
 """End reasons in words an end user understands (the admin keeps ``EndReason``'s labels)."""
+
 from __future__ import annotations
 
 from django.utils.functional import Promise
@@ -20,8 +21,9 @@ ENDED: dict[str, StrOrPromise] = {
     EndReason.EXPIRED_INACTIVITY: _("It expired after a period of inactivity."),
     EndReason.USER_INACTIVE: _("Your account was deactivated."),
     EndReason.PASSWORD_CHANGED: _("Your password was changed."),
-    EndReason.TOKEN_REUSE_DETECTED: _("A security check ended it: its sign-in token was used twice, which can "
-                                      "mean it was copied."),
+    EndReason.TOKEN_REUSE_DETECTED: _(
+        "A security check ended it: its sign-in token was used twice, which can mean it was copied."
+    ),
     EndReason.IP_CHANGED: _("A security policy ended it when its network changed."),
     EndReason.USER_AGENT_CHANGED: _("A security policy ended it when the browser changed."),
     EndReason.COUNTRY_CHANGED: _("A security policy ended it when it moved to another country."),
@@ -37,8 +39,10 @@ SIGNED_OUT: dict[str, StrOrPromise] = {
     EndReason.EXPIRED_INACTIVITY: _("Your session expired after a period of inactivity. Please sign in again."),
     EndReason.USER_INACTIVE: _("You were signed out: your account was deactivated."),
     EndReason.PASSWORD_CHANGED: _("You were signed out because your password was changed."),
-    EndReason.TOKEN_REUSE_DETECTED: _("You were signed out for your security: your session's token was used "
-                                      "twice, which can mean it was copied. Please sign in again."),
+    EndReason.TOKEN_REUSE_DETECTED: _(
+        "You were signed out for your security: your session's token was used "
+        "twice, which can mean it was copied. Please sign in again."
+    ),
     EndReason.IP_CHANGED: _("You were signed out by a security policy: your network changed."),
     EndReason.USER_AGENT_CHANGED: _("You were signed out by a security policy: your browser changed."),
     EndReason.COUNTRY_CHANGED: _("You were signed out by a security policy: your session moved to another country."),

@@ -6,6 +6,7 @@ Every view is a thin layer over ``byo_sessions.sessions``; each takes ``base_tem
 template the pages extend, set by ``account.urls.account_urls``). The pages need
 ``django.contrib.messages``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,10 +67,17 @@ def sessions_page(request: HttpRequest, base_template: str = DEFAULT_BASE) -> Ht
     since = clock.now() - timedelta(days=RECENTLY_ENDED_DAYS)
     ended = session_service.fetch_recently_ended(user_id=request.user.pk, since=since, limit=RECENTLY_ENDED_LIMIT)
     rows = live_rows(request)
-    return render(request, "byo_sessions/account/sessions.html", {
-        "base_template": base_template, "rows": rows, "others": [row for row in rows if not row.is_current],
-        "ended": ended.data if isinstance(ended, Ok) else [], "recent_days": RECENTLY_ENDED_DAYS,
-    })
+    return render(
+        request,
+        "byo_sessions/account/sessions.html",
+        {
+            "base_template": base_template,
+            "rows": rows,
+            "others": [row for row in rows if not row.is_current],
+            "ended": ended.data if isinstance(ended, Ok) else [],
+            "recent_days": RECENTLY_ENDED_DAYS,
+        },
+    )
 
 
 @require_POST
@@ -79,8 +87,9 @@ def end_session(request: HttpRequest, session_id: str, base_template: str = DEFA
         auth.logout(request)
         messages.info(request, _("You signed out of this device."))
         return HttpResponseRedirect(resolve_url(settings.LOGIN_URL))
-    result = session_service.invalidate_by_id(session_id=session_id, user_id=request.user.pk, reason=EndReason.USER,
-                                              actor=_actor(request))
+    result = session_service.invalidate_by_id(
+        session_id=session_id, user_id=request.user.pk, reason=EndReason.USER, actor=_actor(request)
+    )
     if isinstance(result, Err):
         messages.error(request, _("That session was not found; it may have ended already."))
     else:
@@ -95,17 +104,22 @@ def end_other_sessions(request: HttpRequest, base_template: str = DEFAULT_BASE, 
     when ``reauth``: a page request goes to ``REAUTH_URL`` and comes back)."""
     if request.method == "GET":
         others = [row for row in live_rows(request) if not row.is_current]
-        return render(request, "byo_sessions/account/end_others.html", {
-            "base_template": base_template, "others": others})
+        return render(
+            request, "byo_sessions/account/end_others.html", {"base_template": base_template, "others": others}
+        )
     return _end_others_after_reauth(request) if reauth else _end_others(request)
 
 
 def _end_others(request: HttpRequest) -> HttpResponse:
     result = session_service.invalidate_all_for_user_except_one(
-        user_id=request.user.pk, session_id_to_keep=_current_id(request), reason=EndReason.USER, actor=_actor(request))
+        user_id=request.user.pk, session_id_to_keep=_current_id(request), reason=EndReason.USER, actor=_actor(request)
+    )
     count = result.data if isinstance(result, Ok) else 0
-    messages.success(request, ngettext("Signed out %(count)d other session.", "Signed out %(count)d other sessions.",
-                                       count) % {"count": count})
+    messages.success(
+        request,
+        ngettext("Signed out %(count)d other session.", "Signed out %(count)d other sessions.", count)
+        % {"count": count},
+    )
     return HttpResponseRedirect(reverse("byo_account:sessions"))
 
 
@@ -146,14 +160,23 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form: Any) -> HttpResponse:
         user = form.get_user()
         result = self._login(user)
-        if isinstance(result, Err) and result.error.type == ErrorType.SESSION_LIMIT_EXCEEDED \
-                and self.request.POST.get("end_oldest") and self._end_oldest(user, result.error.details.get("scope")):
+        if (
+            isinstance(result, Err)
+            and result.error.type == ErrorType.SESSION_LIMIT_EXCEEDED
+            and self.request.POST.get("end_oldest")
+            and self._end_oldest(user, result.error.details.get("scope"))
+        ):
             result = self._login(user)
         if isinstance(result, Err):
             if result.error.type == ErrorType.SESSION_LIMIT_EXCEEDED:
                 self.session_limit_oldest = _oldest(user, result.error.details.get("scope"))
-                form.add_error(None, _("You are signed in on as many devices as your account allows. Sign out on "
-                                       "one of them, or end your oldest session below."))
+                form.add_error(
+                    None,
+                    _(
+                        "You are signed in on as many devices as your account allows. Sign out on "
+                        "one of them, or end your oldest session below."
+                    ),
+                )
             else:
                 form.add_error(None, result.error.message)
             return self.form_invalid(form)
@@ -169,8 +192,9 @@ class LoginView(auth_views.LoginView):
         oldest = _oldest(user, scope)
         if oldest is None:
             return False
-        ended = session_service.invalidate_by_id(session_id=oldest.session_id, user_id=user.pk,
-                                                 reason=EndReason.SESSION_LIMIT, actor=f"user:{user.pk}")
+        ended = session_service.invalidate_by_id(
+            session_id=oldest.session_id, user_id=user.pk, reason=EndReason.SESSION_LIMIT, actor=f"user:{user.pk}"
+        )
         return isinstance(ended, Ok) and ended.data > 0
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -186,5 +210,5 @@ def _oldest(user: Any, scope: Any) -> SessionInfo | None:
     live = session_service.fetch_all_for_user(user_id=user.pk)
     infos = live.data if isinstance(live, Ok) else []
     if isinstance(scope, str) and scope.startswith("tag "):
-        infos = [info for info in infos if scope[len("tag "):] in info.tags]
+        infos = [info for info in infos if scope[len("tag ") :] in info.tags]
     return min(infos, key=lambda info: info.created_at, default=None)

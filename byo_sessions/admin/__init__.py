@@ -5,6 +5,7 @@ Tokens never appear here: the models only hold their hashes, and those are neith
 nor filterable (``lookups.py``). Ending sessions needs ``byo_sessions.end_session``, not
 just the view permission.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -78,9 +79,15 @@ def recent_security_events(now: Any) -> list[tuple[str, str, int, str]]:
     """(event type, label, count, audit-list query) for the last day: one aggregate query."""
     since = now - timedelta(hours=RECENT_HOURS)
     counts = selectors.event_counts(since=since, event_types=[t for t, _ in SECURITY_EVENTS])
-    return [(str(t), label, counts.get(t, 0),
-             urlencode({"event_type__exact": t, "created_at__gte": since.isoformat(sep=" ")}))
-            for t, label in SECURITY_EVENTS]
+    return [
+        (
+            str(t),
+            label,
+            counts.get(t, 0),
+            urlencode({"event_type__exact": t, "created_at__gte": since.isoformat(sep=" ")}),
+        )
+        for t, label in SECURITY_EVENTS
+    ]
 
 
 class ScaleMixin:
@@ -122,30 +129,96 @@ class ReasonFilter(admin.SimpleListFilter):
 
 @admin.register(Session)
 class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdmin):
-    list_display = ("id", "owner", "client_display", "last_ip_address", "created_at", "last_activity_at",
-                    "status", "end_reason", "tags_display")
+    list_display = (
+        "id",
+        "owner",
+        "client_display",
+        "last_ip_address",
+        "created_at",
+        "last_activity_at",
+        "status",
+        "end_reason",
+        "tags_display",
+    )
     list_filter = (StatusFilter, "end_reason", "created_at")
     search_fields = ("id", "user__username", "user__email", "external_user_id", "ip_address", "last_ip_address")
     list_select_related = ("user",)
     search_q = session_search
-    list_only = ("id", "user", "external_user_id", "client", "last_ip_address", "created_at", "last_activity_at",
-                 "expires_at", "ended_at", "end_reason", "tags")  # status needs expiry, activity and tags
+    list_only = (
+        "id",
+        "user",
+        "external_user_id",
+        "client",
+        "last_ip_address",
+        "created_at",
+        "last_activity_at",
+        "expires_at",
+        "ended_at",
+        "end_reason",
+        "tags",
+    )  # status needs expiry, activity and tags
     actions = ("end_selected",)
     fieldsets = (
         (None, {"fields": ("id", "owner", "status", "tags_display", "device_link")}),
-        ("Times", {"fields": ("created_at", "last_activity_at", "expires_at", "lifetime", "ended_at", "end_reason",
-                              "ended_by")}),
-        ("Client", {"fields": ("client_display", "ip_address", "last_ip_address", "country", "city", "network",
-                               "user_agent", "last_user_agent")}),
+        (
+            "Times",
+            {
+                "fields": (
+                    "created_at",
+                    "last_activity_at",
+                    "expires_at",
+                    "lifetime",
+                    "ended_at",
+                    "end_reason",
+                    "ended_by",
+                )
+            },
+        ),
+        (
+            "Client",
+            {
+                "fields": (
+                    "client_display",
+                    "ip_address",
+                    "last_ip_address",
+                    "country",
+                    "city",
+                    "network",
+                    "user_agent",
+                    "last_user_agent",
+                )
+            },
+        ),
         ("Token", {"fields": ("generation", "token_issued_at")}),
         ("Metadata", {"fields": ("metadata_display",)}),
         ("Timeline", {"fields": ("timeline",)}),
     )
-    readonly_fields = ("id", "owner", "status", "tags_display", "device_link", "created_at", "last_activity_at",
-                       "expires_at", "lifetime", "ended_at", "end_reason", "ended_by", "client_display",
-                       "ip_address", "last_ip_address", "country", "city", "network", "user_agent",
-                       "last_user_agent", "generation",
-                       "token_issued_at", "metadata_display", "timeline")
+    readonly_fields = (
+        "id",
+        "owner",
+        "status",
+        "tags_display",
+        "device_link",
+        "created_at",
+        "last_activity_at",
+        "expires_at",
+        "lifetime",
+        "ended_at",
+        "end_reason",
+        "ended_by",
+        "client_display",
+        "ip_address",
+        "last_ip_address",
+        "country",
+        "city",
+        "network",
+        "user_agent",
+        "last_user_agent",
+        "generation",
+        "token_issued_at",
+        "metadata_display",
+        "timeline",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -165,22 +238,29 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
         # took 30 s at a million rows. A session past its policy's inactivity timeout counts as
         # active until its next request or byo_prune marks it (docs/admin.md).
         counts = selectors.session_counts(clock.now())
-        summary: dict[str, Any] = {"active": counts.live, "expired_unmarked": counts.expired_unmarked,
-                                   "ended": counts.ended_by_reason}
+        summary: dict[str, Any] = {
+            "active": counts.live,
+            "expired_unmarked": counts.expired_unmarked,
+            "ended": counts.ended_by_reason,
+        }
         user: Any = request.user
         if user.has_perm("byo_sessions.view_auditevent"):  # the counts come from the audit log
             summary["recent"] = recent_security_events(clock.now())
-        return super().changelist_view(request, {"title": "Sessions", **(extra_context or {}),
-                                                 "byo_overview": summary})
+        return super().changelist_view(request, {"title": "Sessions", **(extra_context or {}), "byo_overview": summary})
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> Any:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
         session = Session.objects.select_related("user").filter(pk=object_id).first()
         context: dict[str, Any] = {"title": "Session", **(extra_context or {})}
         if session is not None:
-            context.update(byo_may_end=may_end(request), byo_live=expiry.is_alive(session, clock.now()),
-                           byo_owner=owner_label(session), byo_has_owner=not session.is_anonymous,
-                           byo_owner_sessions=self._owner_sessions_url(session))
+            context.update(
+                byo_may_end=may_end(request),
+                byo_live=expiry.is_alive(session, clock.now()),
+                byo_owner=owner_label(session),
+                byo_has_owner=not session.is_anonymous,
+                byo_owner_sessions=self._owner_sessions_url(session),
+            )
         return super().change_view(request, object_id, form_url, context)
 
     @staticmethod
@@ -233,12 +313,24 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
         events = selectors.session_timeline(obj.id)
         reasons = dict(EndReason.choices)
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"), event_title(e.event_type),
-              reasons.get(e.reason, e.reason), e.ip_address or "", e.actor) for e in events),
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    event_title(e.event_type),
+                    reasons.get(e.reason, e.reason),
+                    e.ip_address or "",
+                    e.actor,
+                )
+                for e in events
+            ),
         )
-        return format_html('<div class="byo-scroll"><table id="byo-timeline"><tr><th>Time</th><th>Event</th>'
-                           "<th>Reason</th><th>IP address</th><th>By</th></tr>{}</table></div>", rows)
+        return format_html(
+            '<div class="byo-scroll"><table id="byo-timeline"><tr><th>Time</th><th>Event</th>'
+            "<th>Reason</th><th>IP address</th><th>By</th></tr>{}</table></div>",
+            rows,
+        )
 
     @admin.action(description="End the selected sessions", permissions=["end"])
     def end_selected(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
@@ -250,15 +342,49 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
 class DeviceAdmin(DeviceActionsMixin, SecretSafeAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    list_display = ("display", "owner", "browser", "first_seen_at", "last_seen_at", "last_ip_address",
-                    "remembered", "sessions_link")
+    list_display = (
+        "display",
+        "owner",
+        "browser",
+        "first_seen_at",
+        "last_seen_at",
+        "last_ip_address",
+        "remembered",
+        "sessions_link",
+    )
     list_select_related = ("user",)
     search_fields = ("id", "user__username", "external_user_id", "display_name")
     list_filter = ("remembered",)
-    fields = ("id", "owner", "display_name", "browser", "first_seen_at", "last_seen_at", "last_ip_address",
-              "country", "city", "network", "last_user_agent", "remembered", "sessions_link", "thumbprint")
-    readonly_fields = ("id", "owner", "browser", "first_seen_at", "last_seen_at", "last_ip_address",
-                       "country", "city", "network", "last_user_agent", "sessions_link", "thumbprint")
+    fields = (
+        "id",
+        "owner",
+        "display_name",
+        "browser",
+        "first_seen_at",
+        "last_seen_at",
+        "last_ip_address",
+        "country",
+        "city",
+        "network",
+        "last_user_agent",
+        "remembered",
+        "sessions_link",
+        "thumbprint",
+    )
+    readonly_fields = (
+        "id",
+        "owner",
+        "browser",
+        "first_seen_at",
+        "last_seen_at",
+        "last_ip_address",
+        "country",
+        "city",
+        "network",
+        "last_user_agent",
+        "sessions_link",
+        "thumbprint",
+    )
     actions = ("revoke_selected",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -274,8 +400,13 @@ class DeviceAdmin(DeviceActionsMixin, SecretSafeAdmin):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
         ended = revoked = 0
         for device_id, user_id, external_user_id in queryset.values_list("pk", "user_id", "external_user_id"):
-            result = devices_service.revoke(device_id=device_id, user_id=user_id, external_user_id=external_user_id,
-                                            reason=EndReason.ADMIN, actor=_actor(request))
+            result = devices_service.revoke(
+                device_id=device_id,
+                user_id=user_id,
+                external_user_id=external_user_id,
+                reason=EndReason.ADMIN,
+                actor=_actor(request),
+            )
             if not isinstance(result, Err):
                 revoked, ended = revoked + 1, ended + result.data
         self.message_user(request, f"Revoked {revoked} device(s); ended {ended} session(s).", messages.SUCCESS)
@@ -283,10 +414,12 @@ class DeviceAdmin(DeviceActionsMixin, SecretSafeAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         return super().changelist_view(request, {"title": "Devices", **(extra_context or {})})
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> Any:
-        return super().change_view(request, object_id, form_url,
-                                   {"byo_may_end": may_end(request), **(extra_context or {})})
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        return super().change_view(
+            request, object_id, form_url, {"byo_may_end": may_end(request), **(extra_context or {})}
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly_fields
@@ -310,15 +443,22 @@ class DeviceAdmin(DeviceActionsMixin, SecretSafeAdmin):
 
     @admin.display(description="key thumbprint")
     def thumbprint(self, obj: Device) -> str:
-        return format_html('<code>{}</code><div class="help">The RFC 7638 thumbprint of the key this browser '
-                           "keeps (it never leaves the browser): proofs signed with it show it is this device."
-                           "</div>", obj.thumbprint)
+        return format_html(
+            '<code>{}</code><div class="help">The RFC 7638 thumbprint of the key this browser '
+            "keeps (it never leaves the browser): proofs signed with it show it is this device."
+            "</div>",
+            obj.thumbprint,
+        )
 
 
 class PolicySettingForm(forms.ModelForm):
-    key = forms.ChoiceField(choices=[("tag_priority", "Tag priority (tag types, strongest first)"),
-                                     ("on_create_only_tags", "Tag types that cannot change after creation"),
-                                     ("defaults", "Policy defaults (over the BYO_SESSIONS settings)")])
+    key = forms.ChoiceField(
+        choices=[
+            ("tag_priority", "Tag priority (tag types, strongest first)"),
+            ("on_create_only_tags", "Tag types that cannot change after creation"),
+            ("defaults", "Policy defaults (over the BYO_SESSIONS settings)"),
+        ]
+    )
 
     class Meta:
         model = PolicySetting
@@ -353,8 +493,9 @@ def _defaults_errors(value: dict[str, Any]) -> list[tuple[str, str]]:
         PolicySet(defaults=cleaned)
     except PolicyValueError as exc:
         return exc.errors
-    return rule_consistency_errors(cleaned, "defaults",
-                                   min_inactivity_timeout_secs=policies.min_inactivity_timeout_secs())
+    return rule_consistency_errors(
+        cleaned, "defaults", min_inactivity_timeout_secs=policies.min_inactivity_timeout_secs()
+    )
 
 
 def _audit_policy_change(request: HttpRequest, what: str, details: dict[str, Any]) -> None:
@@ -366,8 +507,11 @@ class PolicyAuditMixin:
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)  # type: ignore[misc]
-        _audit_policy_change(request, "admin_change" if change else "admin_add",
-                             {"object": str(obj), "fields": sorted(form.changed_data)})
+        _audit_policy_change(
+            request,
+            "admin_change" if change else "admin_add",
+            {"object": str(obj), "fields": sorted(form.changed_data)},
+        )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         _audit_policy_change(request, "admin_delete", {"object": str(obj)})
@@ -385,37 +529,51 @@ class TagPolicyForm(forms.ModelForm):
     (the same functions from ``policy.py``); ``clean`` adds the rules that span fields.
     """
 
-    absolute_lifetime_secs = DurationField(required=False, label="Absolute lifetime",
-                                           help_text="e.g. 12 hours or 14 days; empty inherits.")
-    inactivity_timeout_secs = DurationField(required=False, label="Inactivity timeout",
-                                            help_text="e.g. 30 minutes; empty inherits.")
-    rotation_interval_secs = DurationField(required=False, label="Token rotation interval",
-                                           help_text="e.g. 15 minutes; empty inherits.")
+    absolute_lifetime_secs = DurationField(
+        required=False, label="Absolute lifetime", help_text="e.g. 12 hours or 14 days; empty inherits."
+    )
+    inactivity_timeout_secs = DurationField(
+        required=False, label="Inactivity timeout", help_text="e.g. 30 minutes; empty inherits."
+    )
+    rotation_interval_secs = DurationField(
+        required=False, label="Token rotation interval", help_text="e.g. 15 minutes; empty inherits."
+    )
     max_extended_lifetime_secs = DurationField(
-        required=False, label="Longest extended lifetime",
-        help_text="The longest an extended session may live, counted from its creation (e.g. 30 days); "
-                  "empty inherits.")
-    ip_allowlist = CidrListField(required=False, label="IP allowlist",
-                                 help_text="One network per line (10.0.0.0/8, 2001:db8::/32); empty inherits.")
-    ip_blocklist = CidrListField(required=False, label="IP blocklist",
-                                 help_text="One network per line; empty inherits.")
+        required=False,
+        label="Longest extended lifetime",
+        help_text="The longest an extended session may live, counted from its creation (e.g. 30 days); empty inherits.",
+    )
+    ip_allowlist = CidrListField(
+        required=False,
+        label="IP allowlist",
+        help_text="One network per line (10.0.0.0/8, 2001:db8::/32); empty inherits.",
+    )
+    ip_blocklist = CidrListField(
+        required=False, label="IP blocklist", help_text="One network per line; empty inherits."
+    )
 
     class Meta:
         model = TagPolicy
         fields = "__all__"
-        widgets = {"disallow_ip_address_changes": InheritBooleanSelect,
-                   "device_verification_required": InheritBooleanSelect,
-                   "allow_session_extension": InheritBooleanSelect}
-        labels = {"max_concurrent_sessions_per_user": "Sessions per user",
-                  "max_concurrent_sessions_per_user_per_tag": "Sessions per user and tag",
-                  "on_ip_address_change": "When the IP address changes",
-                  "on_user_agent_change": "When the User-Agent changes",
-                  "on_country_change": "When the country changes",
-                  "on_session_limit_exceeded": "When the limit is reached",
-                  "disallow_ip_address_changes": "Refuse IP address changes",
-                  "allow_session_extension": "Allow extending the session"}
-        help_texts = {"description": "Names this rule in error messages and audit events "
-                                     "(the import's \"label\"); empty means the selector."}
+        widgets = {
+            "disallow_ip_address_changes": InheritBooleanSelect,
+            "device_verification_required": InheritBooleanSelect,
+            "allow_session_extension": InheritBooleanSelect,
+        }
+        labels = {
+            "max_concurrent_sessions_per_user": "Sessions per user",
+            "max_concurrent_sessions_per_user_per_tag": "Sessions per user and tag",
+            "on_ip_address_change": "When the IP address changes",
+            "on_user_agent_change": "When the User-Agent changes",
+            "on_country_change": "When the country changes",
+            "on_session_limit_exceeded": "When the limit is reached",
+            "disallow_ip_address_changes": "Refuse IP address changes",
+            "allow_session_extension": "Allow extending the session",
+        }
+        help_texts = {
+            "description": "Names this rule in error messages and audit events "
+            '(the import\'s "label"); empty means the selector.'
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -436,8 +594,9 @@ class TagPolicyForm(forms.ModelForm):
         except PolicyValueError as exc:
             errors = exc.errors
         else:
-            errors = rule_consistency_errors(cleaned,
-                                             min_inactivity_timeout_secs=policies.min_inactivity_timeout_secs())
+            errors = rule_consistency_errors(
+                cleaned, min_inactivity_timeout_secs=policies.min_inactivity_timeout_secs()
+            )
         for path, message in errors:
             key = path.lstrip(".").split("[")[0].split(".")[0]
             self.add_error(key if key in self.fields else None, message)
@@ -447,20 +606,54 @@ class TagPolicyForm(forms.ModelForm):
 @admin.register(TagPolicy)
 class TagPolicyAdmin(PolicyToolsMixin, PolicyJsonMixin, PolicyAuditMixin, SecretSafeAdmin):
     form = TagPolicyForm
-    list_display = ("selector", "priority", "absolute_lifetime_secs", "inactivity_timeout_secs",
-                    "max_concurrent_sessions_per_user", "on_ip_address_change", "device_verification_required",
-                    "updated_at")
+    list_display = (
+        "selector",
+        "priority",
+        "absolute_lifetime_secs",
+        "inactivity_timeout_secs",
+        "max_concurrent_sessions_per_user",
+        "on_ip_address_change",
+        "device_verification_required",
+        "updated_at",
+    )
     search_fields = ("selector", "description")
     fieldsets = (
         (None, {"fields": ("selector", "priority", "description")}),
-        ("Lifetimes", {"fields": ("absolute_lifetime_secs", "inactivity_timeout_secs", "rotation_interval_secs",
-                                  "allow_session_extension", "max_extended_lifetime_secs")}),
-        ("Networks", {"fields": ("ip_allowlist", "ip_blocklist", "disallow_ip_address_changes",
-                                 "on_ip_address_change", "on_country_change")}),
+        (
+            "Lifetimes",
+            {
+                "fields": (
+                    "absolute_lifetime_secs",
+                    "inactivity_timeout_secs",
+                    "rotation_interval_secs",
+                    "allow_session_extension",
+                    "max_extended_lifetime_secs",
+                )
+            },
+        ),
+        (
+            "Networks",
+            {
+                "fields": (
+                    "ip_allowlist",
+                    "ip_blocklist",
+                    "disallow_ip_address_changes",
+                    "on_ip_address_change",
+                    "on_country_change",
+                )
+            },
+        ),
         ("Browser and device", {"fields": ("on_user_agent_change", "device_verification_required")}),
-        ("Concurrent sessions", {"fields": ("max_concurrent_sessions_per_user",
-                                            "max_concurrent_sessions_per_user_per_tag",
-                                            "on_session_limit_exceeded")}),
+        (
+            "Concurrent sessions",
+            {
+                "fields": (
+                    "max_concurrent_sessions_per_user",
+                    "max_concurrent_sessions_per_user_per_tag",
+                    "on_session_limit_exceeded",
+                )
+            },
+        ),
     )
 
 
@@ -489,8 +682,20 @@ class AuditEventAdmin(ScaleMixin, ReadOnlyAdmin):
     list_filter = ("event_type", ReasonFilter, "created_at")
     search_fields = ("session_id", "user_ref", "ip_address")
     search_q = audit_search
-    fields = ("created_at", "event_type", "session", "user", "ip_address", "country", "city", "network",
-              "user_agent", "reason", "actor", "details_display")
+    fields = (
+        "created_at",
+        "event_type",
+        "session",
+        "user",
+        "ip_address",
+        "country",
+        "city",
+        "network",
+        "user_agent",
+        "reason",
+        "actor",
+        "details_display",
+    )
     readonly_fields = fields
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:

@@ -1,5 +1,6 @@
 """How the admin shows our values: users and sessions as links, tags as chips, durations in
 units, event titles, JSON as readable text. One place, so every page says it the same way."""
+
 from __future__ import annotations
 
 import json
@@ -85,5 +86,7 @@ def session_link(session_id: str) -> SafeString:
 def pretty_json(value: Any) -> SafeString:
     if value in (None, {}, []):
         return EMPTY
-    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>',
-                       json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+    return format_html(
+        '<pre style="margin:0;white-space:pre-wrap">{}</pre>',
+        json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False),
+    )

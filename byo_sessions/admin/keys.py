@@ -2,6 +2,7 @@
 given an expiry and revoked here; the key is shown once, only its digest is kept) and the
 signing keys of stateless tokens (rotated here, with the first rotation explained).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,10 +31,14 @@ from .policy_forms import DurationField, duration_text
 
 class IntegrationKeyForm(forms.ModelForm):
     allowed_commands = forms.MultipleChoiceField(
-        choices=[(name, name) for name in sorted(COMMANDS)], required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="Tick the commands this key may run; none ticked means every command.")
-    expires_at = forms.SplitDateTimeField(required=False, widget=AdminSplitDateTime,
-                                          help_text="Refused from this moment; empty: never.")
+        choices=[(name, name) for name in sorted(COMMANDS)],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick the commands this key may run; none ticked means every command.",
+    )
+    expires_at = forms.SplitDateTimeField(
+        required=False, widget=AdminSplitDateTime, help_text="Refused from this moment; empty: never."
+    )
 
     class Meta:
         model = IntegrationKey
@@ -57,23 +62,41 @@ class IntegrationKeyAdmin(SecretSafeAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ("label", "allowed_commands", "expires_at")
-        return ("label", "hint_display", "state", "allowed_commands", "expires_at", "created_at", "created_by",
-                "revoked_at", "revoked_by")
+        return (
+            "label",
+            "hint_display",
+            "state",
+            "allowed_commands",
+            "expires_at",
+            "created_at",
+            "created_by",
+            "revoked_at",
+            "revoked_by",
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoked keys stay, so the audit trail can name them
 
     def get_urls(self) -> list[URLPattern]:
-        own = [path("<path:object_id>/revoke/", self.admin_site.admin_view(self.revoke_view),
-                    name="byo_sessions_integrationkey_revoke")]
+        own = [
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name="byo_sessions_integrationkey_revoke",
+            )
+        ]
         return own + super().get_urls()
 
     def save_model(self, request: HttpRequest, obj: IntegrationKey, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
-        key, row = integration_keys.create(label=obj.label, allowed_commands=list(obj.allowed_commands or []),
-                                           expires_at=obj.expires_at, actor=actor(request))
+        key, row = integration_keys.create(
+            label=obj.label,
+            allowed_commands=list(obj.allowed_commands or []),
+            expires_at=obj.expires_at,
+            actor=actor(request),
+        )
         obj.pk, obj.digest, obj.hint, obj.created_at = row.pk, row.digest, row.hint, row.created_at
         obj._state.adding = False
         request._byo_new_key = key  # type: ignore[attr-defined]  # shown once by response_add
@@ -82,8 +105,13 @@ class IntegrationKeyAdmin(SecretSafeAdmin):
         key = getattr(request, "_byo_new_key", None)
         if key is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Copy the new key now",
-                   "key": key, "row": obj}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Copy the new key now",
+            "key": key,
+            "row": obj,
+        }
         return TemplateResponse(request, "admin/byo_sessions/integrationkey/created.html", context)
 
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -94,8 +122,13 @@ class IntegrationKeyAdmin(SecretSafeAdmin):
             raise PermissionDenied
         back = reverse("admin:byo_sessions_integrationkey_change", args=[row.pk])
         if request.method != "POST":
-            context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Revoke this key",
-                       "row": row, "back": back}
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Revoke this key",
+                "row": row,
+                "back": back,
+            }
             return TemplateResponse(request, "admin/byo_sessions/integrationkey/revoke.html", context)
         if integration_keys.revoke(key_id=row.pk, actor=actor(request)):
             self.message_user(request, f"Revoked {row}: calls with it are refused from now on.", messages.SUCCESS)
@@ -121,10 +154,16 @@ class IntegrationKeyAdmin(SecretSafeAdmin):
 
 
 class RotateForm(forms.Form):
-    becomes_default_in = DurationField(initial=3600, label="The new key signs tokens in",
-                                       help_text="Time for every cache of the JWKS to pick the new key up.")
-    old_keys_end_in = DurationField(initial=2 * 3600, label="The keys in use now stop verifying in",
-                                    help_text="At least the time above plus the longest token lifetime.")
+    becomes_default_in = DurationField(
+        initial=3600,
+        label="The new key signs tokens in",
+        help_text="Time for every cache of the JWKS to pick the new key up.",
+    )
+    old_keys_end_in = DurationField(
+        initial=2 * 3600,
+        label="The keys in use now stop verifying in",
+        help_text="At least the time above plus the longest token lifetime.",
+    )
 
 
 @admin.register(SigningKey)
@@ -156,8 +195,9 @@ class SigningKeyAdmin(SecretSafeAdmin):
         return own + super().get_urls()
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        return super().changelist_view(request, {"title": "Signing keys", "byo_may_rotate": self.may_rotate(request),
-                                                 **(extra_context or {})})
+        return super().changelist_view(
+            request, {"title": "Signing keys", "byo_may_rotate": self.may_rotate(request), **(extra_context or {})}
+        )
 
     def rotate_view(self, request: HttpRequest) -> HttpResponse:
         if not self.may_rotate(request):
@@ -169,17 +209,27 @@ class SigningKeyAdmin(SecretSafeAdmin):
             result = signing_keys.rotate_stateless_token_key(
                 secs_before_new_key_becomes_default=form.cleaned_data["becomes_default_in"],
                 secs_before_existing_keys_are_deactivated=form.cleaned_data["old_keys_end_in"],
-                actor=actor(request))
+                actor=actor(request),
+            )
             if isinstance(result, Err):
                 form.add_error(None, result.error.message)
             else:
                 made = "Created the key in use and its successor" if first else "Created the next key"
-                self.message_user(request, f"{made}; the new key signs tokens from "
-                                           f"{result.data.new_key_becomes_default_at:%Y-%m-%d %H:%M} UTC.",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"{made}; the new key signs tokens from "
+                    f"{result.data.new_key_becomes_default_at:%Y-%m-%d %H:%M} UTC.",
+                    messages.SUCCESS,
+                )
                 return HttpResponseRedirect(reverse("admin:byo_sessions_signingkey_changelist"))
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Rotate the signing keys",
-                   "form": form, "first": first, "longest": duration_text(longest)}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Rotate the signing keys",
+            "form": form,
+            "first": first,
+            "longest": duration_text(longest),
+        }
         return TemplateResponse(request, "admin/byo_sessions/signingkey/rotate.html", context)
 
     @admin.display(description="state")

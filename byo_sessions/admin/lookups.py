@@ -6,6 +6,7 @@ view-only user could recover a whole hash one character at a time. Every ``Model
 ours refuses a lookup path that reaches one of these columns (directly or through a
 relation, e.g. ``retired_tokens__token_hash``); Django answers 400 (DisallowedModelAdminLookup).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,15 +24,17 @@ from ..models import RetiredToken, Session, SigningKey, UsedProof
 def secret_columns() -> frozenset[tuple[type[Model], str]]:
     """(model, field) pairs whose values must never be filterable: token and proof hashes,
     ``request.session`` data, the encrypted signing keys and the user's password hash."""
-    return frozenset({
-        (Session, "token_hash"),
-        (Session, "previous_token_hash"),
-        (Session, "data"),
-        (RetiredToken, "token_hash"),
-        (UsedProof, "jti_hash"),
-        (SigningKey, "private_key_encrypted"),
-        (get_user_model(), "password"),
-    })
+    return frozenset(
+        {
+            (Session, "token_hash"),
+            (Session, "previous_token_hash"),
+            (Session, "data"),
+            (RetiredToken, "token_hash"),
+            (UsedProof, "jti_hash"),
+            (SigningKey, "private_key_encrypted"),
+            (get_user_model(), "password"),
+        }
+    )
 
 
 def touches_secret(model: type[Model], lookup: str) -> bool:

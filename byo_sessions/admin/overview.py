@@ -3,6 +3,7 @@ index shows: numbers from ``stats.py`` (cached for ``OVERVIEW_CACHE_SECS``), cha
 ``charts.py``. Viewing needs ``view_session``; the security charts and the failed-validation
 rankings come from the audit trail, so they also need ``view_auditevent``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,9 @@ def overview_context(request: HttpRequest, window_key: str) -> dict[str, Any]:
     since = numbers.since.isoformat(sep=" ")
 
     def failed_link(**lookup: str) -> str:
-        return f"{audit_url}?{urlencode({'event_type__exact': 'validation_failed', 'created_at__gte': since, **lookup})}"
+        return (
+            f"{audit_url}?{urlencode({'event_type__exact': 'validation_failed', 'created_at__gte': since, **lookup})}"
+        )
 
     buckets, bucket = numbers.buckets, numbers.bucket
     return {
@@ -42,12 +45,15 @@ def overview_context(request: HttpRequest, window_key: str) -> dict[str, Any]:
         "new_chart": charts.bar_chart(numbers.new_sessions, buckets, bucket),
         "logins_chart": charts.bar_chart(numbers.logins, buckets, bucket, colour=charts.PALETTE[2]),
         "ended_chart": charts.stacked_chart("Ended sessions by reason", numbers.ended, buckets, bucket),
-        "security_chart": (charts.stacked_chart("Security events", numbers.security, buckets, bucket)
-                           if audit else None),
+        "security_chart": (
+            charts.stacked_chart("Security events", numbers.security, buckets, bucket) if audit else None
+        ),
         "failed_by_user": [(r, failed_link(user_ref=r.key)) for r in numbers.failed_by_user] if audit else [],
         "failed_by_ip": [(r, failed_link(ip_address=r.key)) for r in numbers.failed_by_ip] if audit else [],
-        "security_rows": [(s, f"{audit_url}?{urlencode({'event_type__exact': s.key, 'created_at__gte': since})}")
-                          for s in numbers.security],
+        "security_rows": [
+            (s, f"{audit_url}?{urlencode({'event_type__exact': s.key, 'created_at__gte': since})}")
+            for s in numbers.security
+        ],
     }
 
 

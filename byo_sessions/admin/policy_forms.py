@@ -3,6 +3,7 @@ CIDR lists one per line, durations with units ("12 hours"), and "Inherit" spelle
 for every setting a rule may leave to the defaults. The values they produce are the
 ones the model stores, so the model's validators (``policy.py``'s cleaners) still decide.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,29 @@ from typing import Any
 from django import forms
 
 INHERIT = "Inherit (not set by this rule)"
-_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-          "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-          "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-          "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+}
 _DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
 
 
@@ -65,7 +85,8 @@ class CidrListField(forms.Field):
                 parsed = json.loads(text)
             except ValueError as exc:
                 raise forms.ValidationError(
-                    "That looks like JSON but is not a list; write one network per line.") from exc
+                    "That looks like JSON but is not a list; write one network per line."
+                ) from exc
             return parsed if isinstance(parsed, list) else [parsed]
         return [item.strip() for item in re.split(r"[\n,]+", text) if item.strip()]
 

@@ -5,6 +5,7 @@ so people who do not use a shell can keep the policy set in version control too.
 import replaces every tag rule and policy-wide setting, so it needs the add, change and
 delete permissions on tag policies and the change permission on policy settings.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -34,14 +35,17 @@ def document_diff(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[s
     old = json.dumps(before, indent=2, sort_keys=True).splitlines()
     new = json.dumps(after, indent=2, sort_keys=True).splitlines()
     kinds = {"+": "add", "-": "remove", "@": "hunk", " ": "context"}
-    return [(kinds.get(line[:1], "context"), line)
-            for line in difflib.unified_diff(old, new, "current", "imported", n=2, lineterm="")]
+    return [
+        (kinds.get(line[:1], "context"), line)
+        for line in difflib.unified_diff(old, new, "current", "imported", n=2, lineterm="")
+    ]
 
 
 class PolicyImportForm(forms.Form):
     document = forms.FileField(required=False, help_text="A JSON file made by Export (or by byo_policies export).")
-    text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 16, "cols": 100}),
-                           label="or paste the JSON here")
+    text = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 16, "cols": 100}), label="or paste the JSON here"
+    )
     dry_run = forms.BooleanField(required=False, initial=True, label="Only check it (change nothing)")
 
     def clean(self) -> dict[str, Any]:
@@ -90,8 +94,10 @@ class PolicyJsonMixin:
 
     def _may_import(self, request: HttpRequest) -> bool:
         user: Any = request.user
-        return all(user.has_perm(f"byo_sessions.{perm}") for perm in (
-            "add_tagpolicy", "change_tagpolicy", "delete_tagpolicy", "change_policysetting"))
+        return all(
+            user.has_perm(f"byo_sessions.{perm}")
+            for perm in ("add_tagpolicy", "change_tagpolicy", "delete_tagpolicy", "change_policysetting")
+        )
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self._may_import(request):
@@ -103,8 +109,9 @@ class PolicyJsonMixin:
         if posted and form.is_valid():
             dry_run = form.cleaned_data["dry_run"]
             try:
-                policy_set = policies.import_document(form.cleaned_data["parsed"],
-                                                      actor=f"admin:{request.user.get_username()}", dry_run=dry_run)
+                policy_set = policies.import_document(
+                    form.cleaned_data["parsed"], actor=f"admin:{request.user.get_username()}", dry_run=dry_run
+                )
             except PolicyValueError as exc:
                 errors = [(where or "(document)", message) for where, message in exc.errors]
             else:
@@ -113,11 +120,12 @@ class PolicyJsonMixin:
                     messages.info(request, f"The document is valid ({rules} tag rule(s)); nothing was changed.")
                     diff = document_diff(policies.export_document(), policy_document(policy_set))
                     found = policy_preview.preview(proposed=policy_set)
-                    dry = {"diff": diff, "preview": found,
-                           "sample": preview_rows(found)}
+                    dry = {"diff": diff, "preview": found, "sample": preview_rows(found)}
                 else:
-                    messages.success(request, f"Imported {rules} tag rule(s); every process uses them within "
-                                              f"the policy refresh interval.")
+                    messages.success(
+                        request,
+                        f"Imported {rules} tag rule(s); every process uses them within the policy refresh interval.",
+                    )
                     return HttpResponseRedirect(reverse("admin:byo_sessions_tagpolicy_changelist"))
         context = {
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]

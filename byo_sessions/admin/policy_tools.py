@@ -3,6 +3,7 @@ and a dry run of an edited rule (which live sessions it would end, refuse or cha
 that can then be saved as it stands. The import's dry run uses the same preview
 (``services/policy_preview.py``) and adds a diff (``policy_io.py``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,10 +21,14 @@ from .display import user_link, users_by_ref
 from .policy_forms import duration_text
 
 _TITLES = {
-    "absolute_lifetime_secs": "Absolute lifetime", "inactivity_timeout_secs": "Inactivity timeout",
-    "rotation_interval_secs": "Token rotation interval", "ip_allowlist": "IP allowlist",
-    "ip_blocklist": "IP blocklist", "disallow_ip_address_changes": "Refuse IP address changes",
-    "on_ip_address_change": "When the IP address changes", "on_user_agent_change": "When the User-Agent changes",
+    "absolute_lifetime_secs": "Absolute lifetime",
+    "inactivity_timeout_secs": "Inactivity timeout",
+    "rotation_interval_secs": "Token rotation interval",
+    "ip_allowlist": "IP allowlist",
+    "ip_blocklist": "IP blocklist",
+    "disallow_ip_address_changes": "Refuse IP address changes",
+    "on_ip_address_change": "When the IP address changes",
+    "on_user_agent_change": "When the User-Agent changes",
     "max_concurrent_sessions_per_user": "Sessions per user",
     "max_concurrent_sessions_per_user_per_tag": "Sessions per user and tag",
     "on_session_limit_exceeded": "When the limit is reached",
@@ -59,8 +64,10 @@ def effective_rows(policy: Policy) -> list[tuple[str, str, str]]:
 def preview_rows(found: policy_preview.PolicyPreview) -> list[tuple[Any, str, Any]]:
     """(affected session, outcome in words, user link) for the page: the users in one query."""
     users = users_by_ref([a.user_ref for a in found.sample])
-    return [(a, policy_preview.OUTCOMES[a.outcome],
-             user_link(users[a.user_ref]) if a.user_ref in users else a.user_ref) for a in found.sample]
+    return [
+        (a, policy_preview.OUTCOMES[a.outcome], user_link(users[a.user_ref]) if a.user_ref in users else a.user_ref)
+        for a in found.sample
+    ]
 
 
 class PolicyToolsMixin:
@@ -75,8 +82,11 @@ class PolicyToolsMixin:
         return own + super().get_urls()  # type: ignore[misc]
 
     def _context(self, request: HttpRequest, title: str) -> dict[str, Any]:
-        return {**self.admin_site.each_context(request), "title": title,  # type: ignore[attr-defined]
-                "opts": self.model._meta}  # type: ignore[attr-defined]
+        return {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": title,  # type: ignore[attr-defined]
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+        }  # type: ignore[attr-defined]
 
     def effective_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):  # type: ignore[attr-defined]
@@ -92,9 +102,14 @@ class PolicyToolsMixin:
         if bad:
             tags = []
         policy = policies.current().resolve(tuple(tags))
-        context = {**self._context(request, "Effective policy"), "tags_text": text, "tags": tags, "bad_tags": bad,
-                   "rows": effective_rows(policy),
-                   "rules": policies.current().matching_rules(tags)}
+        context = {
+            **self._context(request, "Effective policy"),
+            "tags_text": text,
+            "tags": tags,
+            "bad_tags": bad,
+            "rows": effective_rows(policy),
+            "rules": policies.current().matching_rules(tags),
+        }
         return TemplateResponse(request, "admin/byo_sessions/tagpolicy/effective.html", context)
 
     def dry_run_view(self, request: HttpRequest) -> HttpResponse:
@@ -103,22 +118,32 @@ class PolicyToolsMixin:
             raise Http404("Post the policy form here.")
         object_id = request.GET.get("object_id") or ""
         instance = TagPolicy.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        allowed = (self.has_change_permission(request, instance) if instance is not None  # type: ignore[attr-defined]
-                   else self.has_add_permission(request))  # type: ignore[attr-defined]
+        allowed = (
+            self.has_change_permission(request, instance)  # type: ignore[attr-defined]
+            if instance is not None  # type: ignore[attr-defined]
+            else self.has_add_permission(request)  # type: ignore[attr-defined]
+        )  # type: ignore[attr-defined]
         if not allowed:
             raise PermissionDenied
         form_class = self.get_form(request, instance)  # type: ignore[attr-defined]
         form = form_class(request.POST, instance=instance)
         context = self._context(request, "Dry run of a policy change")
-        save_url = (reverse("admin:byo_sessions_tagpolicy_change", args=[instance.pk]) if instance is not None
-                    else reverse("admin:byo_sessions_tagpolicy_add"))
-        context.update(form=form, save_url=save_url, posted=[(k, v) for k, values in request.POST.lists()
-                                                              for v in values if k != "csrfmiddlewaretoken"])
+        save_url = (
+            reverse("admin:byo_sessions_tagpolicy_change", args=[instance.pk])
+            if instance is not None
+            else reverse("admin:byo_sessions_tagpolicy_add")
+        )
+        context.update(
+            form=form,
+            save_url=save_url,
+            posted=[(k, v) for k, values in request.POST.lists() for v in values if k != "csrfmiddlewaretoken"],
+        )
         if form.is_valid():
             try:
                 rule = policies.rule_from_row(form.instance)
-                proposed = policy_preview.with_rule(selector=rule.selector, rule=rule,
-                                                    replacing=instance.selector if instance is not None else None)
+                proposed = policy_preview.with_rule(
+                    selector=rule.selector, rule=rule, replacing=instance.selector if instance is not None else None
+                )
             except PolicyValueError as exc:
                 context["rule_errors"] = exc.errors
             else:
@@ -126,7 +151,10 @@ class PolicyToolsMixin:
                 if instance is not None and instance.selector != rule.selector:
                     scope |= policy_preview.scope_for_selector(instance.selector)
                 found = policy_preview.preview(proposed=proposed, scope=scope)
-                context.update(preview=found, selector=rule.selector,
-                               sample=preview_rows(found),
-                               rows=effective_rows(proposed.resolve((rule.selector.replace(":*", ":example"),))))
+                context.update(
+                    preview=found,
+                    selector=rule.selector,
+                    sample=preview_rows(found),
+                    rows=effective_rows(proposed.resolve((rule.selector.replace(":*", ":example"),))),
+                )
         return TemplateResponse(request, "admin/byo_sessions/tagpolicy/dry_run.html", context)

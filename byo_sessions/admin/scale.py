@@ -9,6 +9,7 @@ ORed across joins. Here an unfiltered list shows PostgreSQL's planner estimate
 ``COUNT_CAP`` rows ("more than" beyond), and a search term is matched by what it looks
 like: a session id, an IP address, an e-mail, or a user name / external id.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,8 +32,10 @@ def _estimated_rows(queryset: QuerySet[Any]) -> int | None:
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                       [connection.ops.quote_name(queryset.model._meta.db_table)])
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [connection.ops.quote_name(queryset.model._meta.db_table)],
+        )
         row = cursor.fetchone()
     return int(row[0]) if row is not None and row[0] >= 0 else None
 
@@ -50,7 +53,7 @@ class EstimatedCountPaginator(Paginator):
             estimate = _estimated_rows(queryset)
             if estimate is not None and estimate > COUNT_CAP:
                 return estimate
-        return queryset.order_by()[:COUNT_CAP + 1].count()
+        return queryset.order_by()[: COUNT_CAP + 1].count()
 
 
 def looks_like_ip(term: str) -> str | None:

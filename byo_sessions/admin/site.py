@@ -4,6 +4,7 @@ Only what the project left at Django's defaults changes: a project that set its 
 ``site_header`` or ``index_template`` (or uses its own ``AdminSite``) keeps it. The header
 is read from ``BYO_SESSIONS["ADMIN_SITE_HEADER"]`` at render time (None: Django's own).
 """
+
 from __future__ import annotations
 
 from django.contrib import admin

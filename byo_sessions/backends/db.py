@@ -18,6 +18,7 @@ the test client and every app built on them work unchanged:
   lifetime; outside a request (the test client, a shell) IP and User-Agent are unknown
   and the first real request fills them in.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,13 @@ logger = logging.getLogger("byo_sessions")
 security_logger = logging.getLogger("django.security.SuspiciousSession")
 
 # Refusals a view marked ``ignore_device_for_verification`` would not have made.
-DEVICE_ERRORS = frozenset({ErrorType.DEVICE_VERIFICATION_REQUIRED, ErrorType.DEVICE_VERIFICATION_FAILED,
-                           ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED})
+DEVICE_ERRORS = frozenset(
+    {
+        ErrorType.DEVICE_VERIFICATION_REQUIRED,
+        ErrorType.DEVICE_VERIFICATION_FAILED,
+        ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED,
+    }
+)
 
 
 class LoginRefused(Exception):
@@ -75,9 +81,15 @@ class LoginRefused(Exception):
 class SessionStore(SessionBase):
     """``request.session`` backed by a byo session; see the module docstring."""
 
-    def __init__(self, session_key: str | None = None, *, request: HttpRequest | None = None,
-                 transport: str = "cookie", client: ClientInfo | None = None,
-                 conflicting_token: str | None = None) -> None:
+    def __init__(
+        self,
+        session_key: str | None = None,
+        *,
+        request: HttpRequest | None = None,
+        transport: str = "cookie",
+        client: ClientInfo | None = None,
+        conflicting_token: str | None = None,
+    ) -> None:
         super().__init__(session_key)
         self.request = request  # None outside a request: IP and User-Agent unknown, no rotation
         self.transport = transport  # "cookie" or "bearer" (Authorization header)
@@ -97,8 +109,13 @@ class SessionStore(SessionBase):
         self._user: Any = None
         if session_key and self.session_key is None:  # too short for Django to keep: refused unread
             self.token_dead = True
-            self._set_validated(None, SessionError(ErrorType.INVALID_SESSION_TOKEN, {
-                "message": "The session token is missing or malformed.", "reason": "malformed_token"}))
+            self._set_validated(
+                None,
+                SessionError(
+                    ErrorType.INVALID_SESSION_TOKEN,
+                    {"message": "The session token is missing or malformed.", "reason": "malformed_token"},
+                ),
+            )
 
     # --- what the request edge reads --------------------------------------------------
 
@@ -152,8 +169,14 @@ class SessionStore(SessionBase):
         """The earlier load refused the token for a device reason only and the view ignores
         devices (``ignore_device_for_verification``)."""
         error = self.error
-        return (rules.ignore_device and not self.view_rules.ignore_device and self._refused_token is not None
-                and error is not None and error.type in DEVICE_ERRORS and not error.details.get("session_ended"))
+        return (
+            rules.ignore_device
+            and not self.view_rules.ignore_device
+            and self._refused_token is not None
+            and error is not None
+            and error.type in DEVICE_ERRORS
+            and not error.details.get("session_ended")
+        )
 
     def _user_revised(self) -> None:
         """``request.user`` was read before the session was validated again: let it follow."""
@@ -240,8 +263,9 @@ class SessionStore(SessionBase):
         current = user.get_session_auth_hash()
         if session_hash and constant_time_compare(session_hash, current):
             return user
-        if session_hash and any(constant_time_compare(session_hash, fallback)
-                                for fallback in user.get_session_auth_fallback_hash()):
+        if session_hash and any(
+            constant_time_compare(session_hash, fallback) for fallback in user.get_session_auth_fallback_hash()
+        ):
             self.cycle_key()  # as get_user(): the secret rotated, the session stays
             self[HASH_SESSION_KEY] = current
             return user
@@ -281,21 +305,29 @@ class SessionStore(SessionBase):
         try:
             if self._conflicting_token is not None:
                 result: Ok[ValidatedSession] | Err = sessions.refuse_conflicting_tokens(
-                    session_tokens=(self._conflicting_token, token), client=self.client)
+                    session_tokens=(self._conflicting_token, token), client=self.client
+                )
             else:
                 result = sessions.validate_for_engine(
-                    session_token=token, client=self.client, rules=self.view_rules,
+                    session_token=token,
+                    client=self.client,
+                    rules=self.view_rules,
                     refresh=self.request is not None,  # only a response can hand a new token to the client
                 )
         except DatabaseError:
             logger.exception("byo_sessions: could not validate the session")
-            result = Err(SessionError(ErrorType.UNEXPECTED_ERROR, {
-                "message": "The session store is unavailable.", "reason": "database_error"}))
+            result = Err(
+                SessionError(
+                    ErrorType.UNEXPECTED_ERROR,
+                    {"message": "The session store is unavailable.", "reason": "database_error"},
+                )
+            )
         self._session_key = None
         if isinstance(result, Err):
             error = result.error
             self.token_dead = self._conflicting_token is None and (
-                error.type in http.TERMINAL_ERRORS or bool(error.details.get("session_ended")))
+                error.type in http.TERMINAL_ERRORS or bool(error.details.get("session_ended"))
+            )
             self._refused_token = token
             self._set_validated(None, error)
             return {}
@@ -377,8 +409,9 @@ class SessionStore(SessionBase):
 
     # --- login ----------------------------------------------------------------------------
 
-    def start_user_session(self, user: Any, *, backend: str, options: LoginOptions,
-                           actor: str = "") -> Ok[CreatedSession] | Err:
+    def start_user_session(
+        self, user: Any, *, backend: str, options: LoginOptions, actor: str = ""
+    ) -> Ok[CreatedSession] | Err:
         """``byo_sessions.login``: a new session for ``user`` carrying this store's data (a
         visitor's cart survives the login; another user's data does not), replacing the
         session the request presented. On ``Err`` nothing changed."""
@@ -395,8 +428,12 @@ class SessionStore(SessionBase):
         """After ``auth.login()`` (``user_logged_in``): create the user's session now, so a
         refusal surfaces in the view and the rest of the request sees the session."""
         validated = self.validated
-        if validated is not None and not validated.is_anonymous and validated.user is not None \
-                and validated.user_id == user.pk:
+        if (
+            validated is not None
+            and not validated.is_anonymous
+            and validated.user is not None
+            and validated.user_id == user.pk
+        ):
             return  # byo_sessions.login already created it, or the same user logged in again
         self._create(self._data(no_load=True), user=user)
 
@@ -405,38 +442,69 @@ class SessionStore(SessionBase):
         if pk is None:
             client = self.client
             created = engine.create_anonymous(
-                session_data=self._serialise(data), expires_at=self._requested_expiry(data),
-                ip_address=client.ip_address, user_agent=client.user_agent)
-            self._adopt(created.session_token, data, ValidatedSession(
-                session_id=created.session_id, user_id=None, created_at=clock.now(), expires_at=created.expires_at,
-                last_activity_at=clock.now(), tags=(), metadata={}, has_device_registered=False,
-                absolute_expires_at=created.expires_at))
+                session_data=self._serialise(data),
+                expires_at=self._requested_expiry(data),
+                ip_address=client.ip_address,
+                user_agent=client.user_agent,
+            )
+            self._adopt(
+                created.session_token,
+                data,
+                ValidatedSession(
+                    session_id=created.session_id,
+                    user_id=None,
+                    created_at=clock.now(),
+                    expires_at=created.expires_at,
+                    last_activity_at=clock.now(),
+                    tags=(),
+                    metadata={},
+                    has_device_registered=False,
+                    absolute_expires_at=created.expires_at,
+                ),
+            )
             return
         if user is None:
             user = get_user_model()._default_manager.get(pk=pk)
         chosen = get_adapter().login_options(self.request, user)
-        options = LoginOptions(tags=chosen.tags, metadata=chosen.metadata,  # proofs come through byo_sessions.login
-                               authentication_factors=chosen.authentication_factors)
+        options = LoginOptions(
+            tags=chosen.tags,
+            metadata=chosen.metadata,  # proofs come through byo_sessions.login
+            authentication_factors=chosen.authentication_factors,
+        )
         result = self._create_for_user(data, user, options, replaces=self.session_key, actor=f"user:{user.pk}")
         if isinstance(result, Err):
             raise LoginRefused(result.error)
 
-    def _create_for_user(self, data: dict[str, Any], user: Any, options: LoginOptions, *, replaces: str | None,
-                         actor: str) -> Ok[CreatedSession] | Err:
+    def _create_for_user(
+        self, data: dict[str, Any], user: Any, options: LoginOptions, *, replaces: str | None, actor: str
+    ) -> Ok[CreatedSession] | Err:
         client = self.client
         serialised = self._serialise(data)
         result = sessions.create(
-            user_id=user.pk, tags=options.tags, metadata=options.metadata,
-            device_registration=options.device_registration, replaces_session_token=replaces, actor=actor,
-            ip_address=client.ip_address, user_agent=client.user_agent,
-            session_data=serialised, expires_at=self._requested_expiry(data),
-            authentication=options.authentication_factors if options.authentication_factors is not None
-            else reauthentication.factors_for_backend(data.get(BACKEND_SESSION_KEY)))
+            user_id=user.pk,
+            tags=options.tags,
+            metadata=options.metadata,
+            device_registration=options.device_registration,
+            replaces_session_token=replaces,
+            actor=actor,
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+            session_data=serialised,
+            expires_at=self._requested_expiry(data),
+            authentication=options.authentication_factors
+            if options.authentication_factors is not None
+            else reauthentication.factors_for_backend(data.get(BACKEND_SESSION_KEY)),
+        )
         if isinstance(result, Err):
             return result
         self.created = result.data
-        self._adopt(result.data.session_token, data, sessions.as_validated(
-            result.data, user=user, tags=options.tags, metadata=options.metadata, session_data=serialised))
+        self._adopt(
+            result.data.session_token,
+            data,
+            sessions.as_validated(
+                result.data, user=user, tags=options.tags, metadata=options.metadata, session_data=serialised
+            ),
+        )
         return result
 
     @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -483,5 +551,7 @@ class SessionStore(SessionBase):
 
 def _rules_of(view_func: Callable[..., Any]) -> ViewRules:
     """The device rules a view's markers (``decorators``) ask for."""
-    return ViewRules(ignore_device=http.view_flag(view_func, "byo_ignore_device"),
-                     device_required=http.view_flag(view_func, "byo_device_required"))
+    return ViewRules(
+        ignore_device=http.view_flag(view_func, "byo_ignore_device"),
+        device_required=http.view_flag(view_func, "byo_device_required"),
+    )

@@ -3,6 +3,7 @@
 Tests freeze and move time with ``freeze()`` / ``advance()`` (see the ``clock`` fixture in
 ``tests/conftest.py``) instead of sleeping; production code never calls them.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -155,9 +155,7 @@ def parse_network(cidr: str) -> IpNetwork:
         return ipaddress.ip_network(_unmap(address))
     max_prefix = address.max_prefixlen
     if not (prefix_text.isascii() and prefix_text.isdigit() and len(prefix_text) <= 3):
-        raise InvalidNetwork(
-            cidr, f"{_shown(text)} needs a prefix length from 0 to {max_prefix} after '/'."
-        )
+        raise InvalidNetwork(cidr, f"{_shown(text)} needs a prefix length from 0 to {max_prefix} after '/'.")
     prefix = int(prefix_text)
     if prefix > max_prefix:
         raise InvalidNetwork(
@@ -217,13 +215,17 @@ def forwarded_meta_keys(header: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=16)  # read on every request; the setting rarely changes
 def _meta_keys(header: str) -> tuple[str, ...]:
     if _HEADER_NAME.fullmatch(header) is None:
-        raise ValueError(f"{_shown(header)} is not an HTTP header name (letters, digits and "
-                         "!#$%&'*+-.^`|~; no '_', spaces or ':'), such as 'X-Real-IP'.")
+        raise ValueError(
+            f"{_shown(header)} is not an HTTP header name (letters, digits and "
+            "!#$%&'*+-.^`|~; no '_', spaces or ':'), such as 'X-Real-IP'."
+        )
     if header.lower() == CHAIN_HEADER.lower():
         return DEFAULT_FORWARDED_HEADERS
     if header.lower() == "forwarded":
-        raise ValueError("The RFC 7239 'Forwarded' header is not read; have the proxy write "
-                         "'X-Forwarded-For' or a single-address header such as 'X-Real-IP'.")
+        raise ValueError(
+            "The RFC 7239 'Forwarded' header is not read; have the proxy write "
+            "'X-Forwarded-For' or a single-address header such as 'X-Real-IP'."
+        )
     return ("HTTP_" + header.upper().replace("-", "_"),)
 
 

@@ -170,10 +170,17 @@ def _is_int(value: object) -> bool:
 
 def _seconds(value: object, path: str) -> int:
     if not _is_int(value) or not 1 <= value <= MAX_DURATION_SECS:  # type: ignore[operator]
-        raise _Invalid([(path, (
-            f"must be a whole number of seconds from 1 to {MAX_DURATION_SECS} "
-            f"({_human_secs(MAX_DURATION_SECS)}); got {_shown(value)}."
-        ))])
+        raise _Invalid(
+            [
+                (
+                    path,
+                    (
+                        f"must be a whole number of seconds from 1 to {MAX_DURATION_SECS} "
+                        f"({_human_secs(MAX_DURATION_SECS)}); got {_shown(value)}."
+                    ),
+                )
+            ]
+        )
     return int(value)  # type: ignore[call-overload]
 
 
@@ -312,10 +319,7 @@ def priority_error(priority: object) -> str | None:
     """Why ``priority`` is refused, or None; the admin form and model validate with this too."""
     if _is_int(priority) and -MAX_PRIORITY <= priority <= MAX_PRIORITY:  # type: ignore[operator]
         return None
-    return (
-        f"must be a whole number from {-MAX_PRIORITY} to {MAX_PRIORITY} (lower wins); "
-        f"got {_shown(priority)}."
-    )
+    return f"must be a whole number from {-MAX_PRIORITY} to {MAX_PRIORITY} (lower wins); got {_shown(priority)}."
 
 
 def label_error(label: object) -> str | None:
@@ -339,9 +343,11 @@ class PolicyRule:
 
     def __post_init__(self) -> None:
         errors: Errors = []
-        for key, problem in (("selector", selector_error(self.selector)),
-                             ("priority", priority_error(self.priority)),
-                             ("label", label_error(self.label))):
+        for key, problem in (
+            ("selector", selector_error(self.selector)),
+            ("priority", priority_error(self.priority)),
+            ("label", label_error(self.label)),
+        ):
             if problem is not None:
                 errors.append((key, problem))
         try:
@@ -365,22 +371,24 @@ class PolicyRule:
 
 # --- resolved policy ----------------------------------------------------------
 
-_BUILT_IN: Mapping[str, Any] = MappingProxyType({
-    "absolute_lifetime_secs": None,
-    "inactivity_timeout_secs": None,
-    "ip_allowlist": (),
-    "ip_blocklist": (),
-    "disallow_ip_address_changes": False,
-    "on_ip_address_change": IpChangeAction.ALLOW,
-    "on_user_agent_change": UaChangeAction.ALLOW,
-    "on_country_change": CountryChangeAction.ALLOW,
-    "max_concurrent_sessions_per_user": None,
-    "on_session_limit_exceeded": LimitAction.DROP_OLDEST,
-    "rotation_interval_secs": None,
-    "device_verification_required": False,
-    "allow_session_extension": False,
-    "max_extended_lifetime_secs": None,
-})
+_BUILT_IN: Mapping[str, Any] = MappingProxyType(
+    {
+        "absolute_lifetime_secs": None,
+        "inactivity_timeout_secs": None,
+        "ip_allowlist": (),
+        "ip_blocklist": (),
+        "disallow_ip_address_changes": False,
+        "on_ip_address_change": IpChangeAction.ALLOW,
+        "on_user_agent_change": UaChangeAction.ALLOW,
+        "on_country_change": CountryChangeAction.ALLOW,
+        "max_concurrent_sessions_per_user": None,
+        "on_session_limit_exceeded": LimitAction.DROP_OLDEST,
+        "rotation_interval_secs": None,
+        "device_verification_required": False,
+        "allow_session_extension": False,
+        "max_extended_lifetime_secs": None,
+    }
+)
 
 
 def _inactivity_problem(inactivity: int | None, lifetime: int | None) -> bool:
@@ -448,18 +456,25 @@ class Policy:
             address = None
         if address is not None and (net := find_matching_network(address, self.ip_blocklist)):
             policy = self.source("ip_blocklist")
-            return IpRefusal("ip_in_blocklist", f"IP address {address} is in {net}, blocked by policy {policy}.",
-                             {"ip_address": str(address), "network": str(net), "policy": policy})
+            return IpRefusal(
+                "ip_in_blocklist",
+                f"IP address {address} is in {net}, blocked by policy {policy}.",
+                {"ip_address": str(address), "network": str(net), "policy": policy},
+            )
         if self.ip_allowlist:
             policy = self.source("ip_allowlist")
             if address is None:
-                return IpRefusal("ip_required",
-                                 f"No valid client IP address, but policy {policy} requires one from its allowlist.",
-                                 {"policy": policy})
+                return IpRefusal(
+                    "ip_required",
+                    f"No valid client IP address, but policy {policy} requires one from its allowlist.",
+                    {"policy": policy},
+                )
             if find_matching_network(address, self.ip_allowlist) is None:
-                return IpRefusal("ip_not_in_allowlist",
-                                 f"IP address {address} is not in the allowlist of policy {policy}.",
-                                 {"ip_address": str(address), "policy": policy})
+                return IpRefusal(
+                    "ip_not_in_allowlist",
+                    f"IP address {address} is not in the allowlist of policy {policy}.",
+                    {"ip_address": str(address), "policy": policy},
+                )
         return None
 
 
@@ -488,11 +503,16 @@ def _tag_type_errors(values: object, path: str, *, allow_all: bool) -> tuple[Err
         if allow_all and value == ALL_TYPES:
             pass
         elif not is_valid_tag_type(value):
-            errors.append((f"{path}[{index}]", (
-                f"{_shown(value)} is not a tag type: it must start with a lowercase letter and use "
-                "only a-z, 0-9, '_' and '-' (the part before ':' in 'org:acme')"
-                + (", or be '*' for all types." if allow_all else ".")
-            )))
+            errors.append(
+                (
+                    f"{path}[{index}]",
+                    (
+                        f"{_shown(value)} is not a tag type: it must start with a lowercase letter and use "
+                        "only a-z, 0-9, '_' and '-' (the part before ':' in 'org:acme')"
+                        + (", or be '*' for all types." if allow_all else ".")
+                    ),
+                )
+            )
             continue
         if value in seen:
             errors.append((f"{path}[{index}]", f"{_shown(value)} is listed twice."))
@@ -617,8 +637,9 @@ def _duplicate_selector_errors(selectors: Sequence[object], path_of: Callable[[i
     return errors
 
 
-def rule_consistency_errors(values: Mapping[str, Any], path: str = "", *,
-                            min_inactivity_timeout_secs: int | None = None) -> Errors:
+def rule_consistency_errors(
+    values: Mapping[str, Any], path: str = "", *, min_inactivity_timeout_secs: int | None = None
+) -> Errors:
     """An inactivity timeout longer than the lifetime set in the same entry (a likely typo),
     or shorter than ``min_inactivity_timeout_secs`` (the caller's floor, from the touch interval).
 
@@ -628,24 +649,39 @@ def rule_consistency_errors(values: Mapping[str, Any], path: str = "", *,
     """
     lifetime, inactivity, extended = "absolute_lifetime_secs", "inactivity_timeout_secs", "max_extended_lifetime_secs"
     if values.get(extended) is not None and values.get(lifetime) is not None and values[extended] < values[lifetime]:
-        return [(_join(path, extended), (
-            f"The maximum extended lifetime ({_human_secs(values[extended])}) is shorter than the absolute "
-            f"lifetime ({_human_secs(values[lifetime])}) set in the same place: it would end sessions sooner, "
-            f"not let them be extended."
-        ))]
+        return [
+            (
+                _join(path, extended),
+                (
+                    f"The maximum extended lifetime ({_human_secs(values[extended])}) is shorter than the absolute "
+                    f"lifetime ({_human_secs(values[lifetime])}) set in the same place: it would end sessions sooner, "
+                    f"not let them be extended."
+                ),
+            )
+        ]
     timeout = values.get(inactivity)
     if _inactivity_problem(timeout, values.get(lifetime)):
-        return [(_join(path, inactivity), (
-            f"The inactivity timeout ({_human_secs(values[inactivity])}) is longer than the absolute lifetime "
-            f"({_human_secs(values[lifetime])}) set in the same place, so it could never apply."
-        ))]
+        return [
+            (
+                _join(path, inactivity),
+                (
+                    f"The inactivity timeout ({_human_secs(values[inactivity])}) is longer than the absolute lifetime "
+                    f"({_human_secs(values[lifetime])}) set in the same place, so it could never apply."
+                ),
+            )
+        ]
     if timeout is not None and min_inactivity_timeout_secs is not None and timeout < min_inactivity_timeout_secs:
-        return [(_join(path, inactivity), (
-            f"The inactivity timeout ({_human_secs(timeout)}) must be at least "
-            f"{_human_secs(min_inactivity_timeout_secs)}: last activity is recorded at most every "
-            f"{_human_secs(min_inactivity_timeout_secs // 2)} (TOUCH_INTERVAL_SECS), so a shorter timeout "
-            f"would log out users who are still active. Lower TOUCH_INTERVAL_SECS to allow it."
-        ))]
+        return [
+            (
+                _join(path, inactivity),
+                (
+                    f"The inactivity timeout ({_human_secs(timeout)}) must be at least "
+                    f"{_human_secs(min_inactivity_timeout_secs)}: last activity is recorded at most every "
+                    f"{_human_secs(min_inactivity_timeout_secs // 2)} (TOUCH_INTERVAL_SECS), so a shorter timeout "
+                    f"would log out users who are still active. Lower TOUCH_INTERVAL_SECS to allow it."
+                ),
+            )
+        ]
     return []
 
 
@@ -665,10 +701,17 @@ def parse_policy_document(doc: Any, *, min_inactivity_timeout_secs: int | None =
     """
     floor = min_inactivity_timeout_secs
     if not isinstance(doc, Mapping):
-        raise PolicyValueError([("", (
-            "The policy document must be a JSON object with the sections "
-            f"{', '.join(_DOCUMENT_KEYS)}; got {_shown(doc)}."
-        ))])
+        raise PolicyValueError(
+            [
+                (
+                    "",
+                    (
+                        "The policy document must be a JSON object with the sections "
+                        f"{', '.join(_DOCUMENT_KEYS)}; got {_shown(doc)}."
+                    ),
+                )
+            ]
+        )
     errors: Errors = []
     for key in doc:
         if key not in _DOCUMENT_KEYS:
@@ -685,9 +728,7 @@ def parse_policy_document(doc: Any, *, min_inactivity_timeout_secs: int | None =
         errors.extend(rule_consistency_errors(defaults, "defaults", min_inactivity_timeout_secs=floor))
     errors.extend(_defaults_per_tag_error(doc.get("defaults"), "defaults"))
     priority_errors, tag_priority = _tag_type_errors(doc.get("tag_priority"), "tag_priority", allow_all=False)
-    create_errors, create_only = _tag_type_errors(
-        doc.get("on_create_only_tags"), "on_create_only_tags", allow_all=True
-    )
+    create_errors, create_only = _tag_type_errors(doc.get("on_create_only_tags"), "on_create_only_tags", allow_all=True)
     errors += priority_errors + create_errors
 
     entries = doc.get("tags")

@@ -83,16 +83,12 @@ def is_valid_tag_type(value: object) -> bool:
 def parse_tag(raw: object) -> Tag:
     """Parse and validate one tag, raising :class:`TagFormatError` naming it."""
     if not isinstance(raw, str):
-        raise TagFormatError(
-            repr(raw), f"Tag {_shown(raw)} is not text; tags are strings like 'org:acme'."
-        )
+        raise TagFormatError(repr(raw), f"Tag {_shown(raw)} is not text; tags are strings like 'org:acme'.")
     shown = _shown(raw)
     if not raw:
         raise TagFormatError(raw, "A tag cannot be empty; use the form type:value, e.g. 'org:acme'.")
     if len(raw) > MAX_TAG_LENGTH:
-        raise TagFormatError(
-            raw, f"Tag {shown} is {len(raw)} characters long; the limit is {MAX_TAG_LENGTH}."
-        )
+        raise TagFormatError(raw, f"Tag {shown} is {len(raw)} characters long; the limit is {MAX_TAG_LENGTH}.")
     if any(ch.isspace() or not ch.isprintable() for ch in raw):
         raise TagFormatError(raw, f"Tag {shown} contains whitespace or control characters.")
     type_, sep, value = raw.partition(":")
@@ -121,9 +117,7 @@ def normalise_tags(raw: Iterable[str] | None) -> list[str]:
     if raw is None:
         return []
     if isinstance(raw, (str, bytes)):
-        raise TagFormatError(
-            _shown(raw), f"Tags must be a list of strings, not the single value {_shown(raw)}."
-        )
+        raise TagFormatError(_shown(raw), f"Tags must be a list of strings, not the single value {_shown(raw)}.")
     try:
         items = list(raw)
     except TypeError:

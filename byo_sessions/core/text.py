@@ -5,6 +5,7 @@ Identifiers and metadata carrying either are refused with a typed error before a
 (a query with them would fail in the driver: a 500 or a misleading 503); free text that
 is only recorded (User-Agent, audit reasons) is cleaned instead.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

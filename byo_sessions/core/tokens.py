@@ -5,6 +5,7 @@ leaked tokens easy for secret scanners to spot. Only ``hash_token(token)`` (SHA-
 hex) is stored, so a database leak does not leak usable tokens; lookup by hash is an
 indexed equality, which is also why no constant-time comparison is needed.
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,4 +46,3 @@ def is_well_formed(token: object) -> bool:
         return False
     prefix = byo_settings.TOKEN_PREFIX
     return token.startswith(prefix) and _BODY.fullmatch(token, len(prefix)) is not None
-

@@ -43,14 +43,33 @@ def clean_user_agent(user_agent: Any) -> str | None:
     if user_agent is None:
         return None
     return storable(str(user_agent)[:MAX_UA_LENGTH])
+
+
 CACHE_SIZE = 2048
 
 _DEVICE_TYPES: tuple[str, ...] = get_args(DeviceType)
 # ua-parser's names -> what people call them today.
 _OS_NAMES = {"Mac OS X": "macOS"}
 _DESKTOP_OS = frozenset(
-    {"Windows", "macOS", "Linux", "Ubuntu", "Debian", "Fedora", "Red Hat", "SUSE", "Chrome OS",
-     "FreeBSD", "OpenBSD", "NetBSD", "Solaris", "Mint", "Arch Linux", "CentOS", "Gentoo"}
+    {
+        "Windows",
+        "macOS",
+        "Linux",
+        "Ubuntu",
+        "Debian",
+        "Fedora",
+        "Red Hat",
+        "SUSE",
+        "Chrome OS",
+        "FreeBSD",
+        "OpenBSD",
+        "NetBSD",
+        "Solaris",
+        "Mint",
+        "Arch Linux",
+        "CentOS",
+        "Gentoo",
+    }
 )
 _MOBILE_OS = frozenset({"Android", "iOS", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS", "Tizen"})
 
@@ -161,9 +180,7 @@ def _parse(ua: str) -> UserAgentSummary:
         browser_major=int(major) if major and major.isascii() and major.isdigit() else None,
         os=os_name,
         os_version=_version(os_.major, os_.minor, os_.patch) if os_name and os_ else None,
-        device_type=_device_type(
-            os_name, device.family if device else None, device.brand if device else None
-        ),
+        device_type=_device_type(os_name, device.family if device else None, device.brand if device else None),
     )
 
 

@@ -11,6 +11,7 @@ authentication (``RecentlyAuthenticated``, docs/reauthentication.md). A project 
 more (a device proof to revoke, a tag to list) subclasses a view and sets
 ``permission_classes``, e.g. ``[IsAuthenticated, RecentlyAuthenticated, DeviceVerified]``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,7 +40,6 @@ except ImportError:  # pragma: no cover - drf-spectacular (the "api" extra) is n
     pass
 
 
-
 def extend_schema(**kwargs: Any) -> Callable[[F], F]:
     """drf-spectacular's ``extend_schema`` when it is installed (the ``api`` extra), else a
     no-op: the views work without it, only the OpenAPI schema needs it."""
@@ -48,6 +48,7 @@ def extend_schema(**kwargs: Any) -> Callable[[F], F]:
     except ImportError:  # pragma: no cover - exercised only without the extra
         return lambda view: view
     return describe(**kwargs)
+
 
 _REFUSED = {401: ErrorSerializer, 403: DetailSerializer, 425: ErrorSerializer}
 
@@ -82,8 +83,11 @@ class SessionListView(SelfServiceView):
     """The owner's live sessions (not ended, not expired under the current policy), the
     current one first, then newest first."""
 
-    @extend_schema(operation_id="sessions_list", responses={200: SessionSerializer(many=True), **_REFUSED},
-                   summary="My live sessions, the current one first")
+    @extend_schema(
+        operation_id="sessions_list",
+        responses={200: SessionSerializer(many=True), **_REFUSED},
+        summary="My live sessions, the current one first",
+    )
     def get(self, request: Request) -> Response:
         current = _current(request)
         result = session_service.fetch_all_for_user(user_id=current.user_id)
@@ -97,30 +101,38 @@ class SessionListView(SelfServiceView):
 class SessionDetailView(SelfServiceView):
     """End one of the owner's sessions (reason ``user``); any other id answers 404."""
 
-    @extend_schema(operation_id="sessions_end", responses={204: None, 404: ErrorSerializer, **_REFUSED},
-                   summary="End one of my sessions (the current one logs this client out)")
+    @extend_schema(
+        operation_id="sessions_end",
+        responses={204: None, 404: ErrorSerializer, **_REFUSED},
+        summary="End one of my sessions (the current one logs this client out)",
+    )
     def delete(self, request: Request, session_id: str) -> Response:
         current = _current(request)
-        result = session_service.invalidate_by_id(session_id=session_id, user_id=current.user_id,
-                                                  reason=EndReason.USER, actor=_actor(current))
+        result = session_service.invalidate_by_id(
+            session_id=session_id, user_id=current.user_id, reason=EndReason.USER, actor=_actor(current)
+        )
         if isinstance(result, Err):
             return _error(result)
         return Response(status=204)
 
 
 class EndOtherSessionsView(SelfServiceView):
-    """"Log out my other devices": every session of the owner but the one asking. A
+    """ "Log out my other devices": every session of the owner but the one asking. A
     sensitive action: it needs a recent authentication (``REAUTH_MAX_AGE_SECS``)."""
 
     permission_classes = [IsAuthenticated, RecentlyAuthenticated]
 
-    @extend_schema(operation_id="sessions_end_others", request=None,
-                   responses={200: EndedSerializer, **_REFUSED}, summary="End all my sessions but this one")
+    @extend_schema(
+        operation_id="sessions_end_others",
+        request=None,
+        responses={200: EndedSerializer, **_REFUSED},
+        summary="End all my sessions but this one",
+    )
     def post(self, request: Request) -> Response:
         current = _current(request)
         result = session_service.invalidate_all_for_user_except_one(
-            user_id=current.user_id, session_id_to_keep=current.session_id, reason=EndReason.USER,
-            actor=_actor(current))
+            user_id=current.user_id, session_id_to_keep=current.session_id, reason=EndReason.USER, actor=_actor(current)
+        )
         if isinstance(result, Err):
             return _error(result)
         return Response({"ended": result.data})
@@ -129,8 +141,11 @@ class EndOtherSessionsView(SelfServiceView):
 class DeviceListView(SelfServiceView):
     """The owner's devices (keys bound at login), last seen first."""
 
-    @extend_schema(operation_id="devices_list", responses={200: DeviceSerializer(many=True), **_REFUSED},
-                   summary="My devices (browsers whose key was bound at login)")
+    @extend_schema(
+        operation_id="devices_list",
+        responses={200: DeviceSerializer(many=True), **_REFUSED},
+        summary="My devices (browsers whose key was bound at login)",
+    )
     def get(self, request: Request) -> Response:
         current = _current(request)
         result = devices.devices_of(user_id=current.user_id)
@@ -147,8 +162,11 @@ class DeviceDetailView(SelfServiceView):
 
     permission_classes = [IsAuthenticated, RecentlyAuthenticated]
 
-    @extend_schema(operation_id="devices_revoke", responses={200: EndedSerializer, 404: ErrorSerializer, **_REFUSED},
-                   summary="Revoke one of my devices: end its sessions and forget it")
+    @extend_schema(
+        operation_id="devices_revoke",
+        responses={200: EndedSerializer, 404: ErrorSerializer, **_REFUSED},
+        summary="Revoke one of my devices: end its sessions and forget it",
+    )
     def delete(self, request: Request, device_id: str) -> Response:
         current = _current(request)
         result = devices.revoke(device_id=device_id, user_id=current.user_id, actor=_actor(current))

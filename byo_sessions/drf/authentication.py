@@ -6,6 +6,7 @@ attach that header on their own). It reuses the middleware's validation for the
 request, so a DRF view costs no second query; without the middleware it validates by
 itself (then a rotated token cannot be written back: install the middleware).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -61,8 +62,12 @@ class SessionTokenAuthentication(BaseAuthentication):
         if session.user is not None:
             user = store.user
             if not user.is_authenticated:  # the session auth hash failed
-                raise SessionRefused(SessionError(ErrorType.SESSION_INVALIDATED, {
-                    "message": "The session has ended.", "reason": "password_changed"}))
+                raise SessionRefused(
+                    SessionError(
+                        ErrorType.SESSION_INVALIDATED,
+                        {"message": "The session has ended.", "reason": "password_changed"},
+                    )
+                )
         if store.transport == "cookie":
             self._enforce_csrf(django_request)
         return (user, session)

@@ -7,6 +7,7 @@ which is why a rotation should publish the next key at least that long before it
 becomes default. With no recent enough key set (the database is down and the last good
 set is missing or too old) it answers 503 JSON that no cache may keep.
 """
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required

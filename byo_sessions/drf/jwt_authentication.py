@@ -10,6 +10,7 @@ and ``request.auth`` is the claims dict.
 ``check_revocation`` (None: ``STATELESS_REVOCATION_CHECK``) also refuses tokens whose
 session has ended, at one cache read per request; a subclass sets it for its views.
 """
+
 from __future__ import annotations
 
 from typing import Any

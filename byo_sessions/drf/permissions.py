@@ -12,6 +12,7 @@
   view that always wants one sets ``byo_device_required = True`` instead, which the
   middleware enforces before the view runs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -46,15 +47,19 @@ class RecentlyAuthenticated(BasePermission):
 
     @classmethod
     def within(cls, max_age: int, *, factors: Iterable[str] | None = None) -> type[RecentlyAuthenticated]:
-        return type(f"{cls.__name__}Within{max_age}", (cls,),
-                    {"max_age": max_age, "factors": tuple(factors) if factors is not None else None})
+        return type(
+            f"{cls.__name__}Within{max_age}",
+            (cls,),
+            {"max_age": max_age, "factors": tuple(factors) if factors is not None else None},
+        )
 
     def has_permission(self, request: Request, view: Any) -> bool:
         session = request.auth
         if not isinstance(session, ValidatedSession):
             return False  # not a byo session: DRF answers 401/403 as for any refused permission
-        result = reauthentication.require_recent(session_id=session.session_id, max_age_secs=self.max_age,
-                                                 factors=self.factors)
+        result = reauthentication.require_recent(
+            session_id=session.session_id, max_age_secs=self.max_age, factors=self.factors
+        )
         if isinstance(result, Err):
             raise ReauthenticationRequired(result.error)
         return True
@@ -97,8 +102,12 @@ class HasSessionTag(BasePermission):
             return False  # DRF answers 401/403 as for any unauthenticated request
         missing = sorted(self.tags - set(session.tags))
         if missing:
-            raise _Refused(SessionError(ErrorType.MISSING_REQUIRED_TAGS, {
-                "message": "This session lacks a required tag.", "reason": "missing_tags", "missing": missing}))
+            raise _Refused(
+                SessionError(
+                    ErrorType.MISSING_REQUIRED_TAGS,
+                    {"message": "This session lacks a required tag.", "reason": "missing_tags", "missing": missing},
+                )
+            )
         return True
 
 
@@ -117,8 +126,12 @@ class DeviceVerified(BasePermission):
         if store.device_verified:
             return True
         why = "missing_proof" if store.byo_session.has_device_registered else "no_device_registered"
-        raise _Refused(SessionError(ErrorType.DEVICE_VERIFICATION_REQUIRED, {
-            "message": "This request needs a proof from the session's device.", "reason": why}))
+        raise _Refused(
+            SessionError(
+                ErrorType.DEVICE_VERIFICATION_REQUIRED,
+                {"message": "This request needs a proof from the session's device.", "reason": why},
+            )
+        )
 
 
 __all__ = ["RecentlyAuthenticated", "ReauthenticationRequired", "HasSessionTag", "DeviceVerified"]

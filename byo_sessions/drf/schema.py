@@ -1,4 +1,5 @@
 """How drf-spectacular describes our authentication (imported only when it is installed)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,6 +20,10 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
         return [
             {"type": "http", "scheme": "bearer", "description": "A byo session token (byo_s_...)."},
-            {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME,
-             "description": "The session cookie; unsafe methods need Django's CSRF token."},
+            {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": settings.SESSION_COOKIE_NAME,
+                "description": "The session cookie; unsafe methods need Django's CSRF token.",
+            },
         ]

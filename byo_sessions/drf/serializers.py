@@ -1,4 +1,5 @@
 """Output shapes of the self-service REST API (``drf/api.py``); read-only, for the schema."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,7 +44,6 @@ class SessionSerializer(serializers.Serializer):
 
     def get_current(self, info: SessionInfo) -> bool:
         return info.session_id == self.context.get("current_session_id")
-
 
 
 class DeviceSerializer(serializers.ModelSerializer):

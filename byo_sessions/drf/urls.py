@@ -6,6 +6,7 @@
 * ``sessions/end-others/`` POST: end all mine but the current one;
 * ``devices/`` GET: my devices; ``devices/<id>/`` DELETE: end its sessions and forget it.
 """
+
 from django.urls import path
 
 from . import api

@@ -1,5 +1,6 @@
 """DRF views: the device-challenge endpoint and the re-authentication API (password or a
 device proof) that ``reauth_required`` sends API clients to."""
+
 from __future__ import annotations
 
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -46,11 +47,19 @@ class _ReauthenticateBase(APIView):
         """The new state; the session goes on under a new token (ASVS 5.0 7.2.4), which the
         middleware sends back as the cookie or the refreshed-token header."""
         if isinstance(result, Err):
-            return Response(http.error_body(result.error), status=http.status_for(result.error),
-                            headers={"Cache-Control": "no-store"})
+            return Response(
+                http.error_body(result.error),
+                status=http.status_for(result.error),
+                headers={"Cache-Control": "no-store"},
+            )
         request._request.session.cycle_key()
-        return Response({"authenticatedAt": result.data.authenticated_at.isoformat() if result.data.authenticated_at
-                         else None, "factors": sorted(result.data.factors)}, headers={"Cache-Control": "no-store"})
+        return Response(
+            {
+                "authenticatedAt": result.data.authenticated_at.isoformat() if result.data.authenticated_at else None,
+                "factors": sorted(result.data.factors),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 class ReauthenticateView(_ReauthenticateBase):
@@ -61,12 +70,20 @@ class ReauthenticateView(_ReauthenticateBase):
     def post(self, request: Request) -> Response:
         password = request.data.get("password") if isinstance(request.data, dict) else None
         if not isinstance(password, str) or not password:
-            return self.answer(request, err(ErrorType.INVALID_PARAMETERS, "Send the password as a string.",
-                                   reason="missing_password"))
+            return self.answer(
+                request, err(ErrorType.INVALID_PARAMETERS, "Send the password as a string.", reason="missing_password")
+            )
         client = http.client_info(request._request)
-        return self.answer(request, reauthentication.reauthenticate_with_password(
-            session_id=_session(request).session_id, user=request.user, password=password,
-            ip_address=client.ip_address, user_agent=client.user_agent or ""))
+        return self.answer(
+            request,
+            reauthentication.reauthenticate_with_password(
+                session_id=_session(request).session_id,
+                user=request.user,
+                password=password,
+                ip_address=client.ip_address,
+                user_agent=client.user_agent or "",
+            ),
+        )
 
 
 class DeviceReauthenticateView(_ReauthenticateBase):
@@ -78,7 +95,14 @@ class DeviceReauthenticateView(_ReauthenticateBase):
 
     def post(self, request: Request) -> Response:
         client = http.client_info(request._request)
-        return self.answer(request, reauthentication.mark_reauthenticated(
-            session_id=_session(request).session_id, factor=reauthentication.DEVICE_PROOF,
-            actor=f"user:{request.user.pk}", ip_address=client.ip_address, user_agent=client.user_agent or "",
-            user_id=request.user.pk))
+        return self.answer(
+            request,
+            reauthentication.mark_reauthenticated(
+                session_id=_session(request).session_id,
+                factor=reauthentication.DEVICE_PROOF,
+                actor=f"user:{request.user.pk}",
+                ip_address=client.ip_address,
+                user_agent=client.user_agent or "",
+                user_id=request.user.pk,
+            ),
+        )

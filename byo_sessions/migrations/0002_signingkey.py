@@ -6,32 +6,66 @@ import byo_sessions.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byo_sessions', '0001_initial'),
+        ("byo_sessions", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SigningKey',
+            name="SigningKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kid', models.CharField(default=byo_sessions.models.new_key_id, editable=False, max_length=40, unique=True)),
-                ('serial', models.PositiveIntegerField(editable=False, unique=True)),
-                ('algorithm', models.CharField(default='RS256', editable=False, max_length=10)),
-                ('private_key_encrypted', models.TextField(editable=False)),
-                ('public_jwk', models.JSONField(editable=False)),
-                ('created_at', models.DateTimeField()),
-                ('becomes_default_at', models.DateTimeField(help_text='From this moment new tokens are signed with this key.')),
-                ('expires_at', models.DateTimeField(blank=True, help_text='After this the key verifies nothing and leaves the JWKS.', null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kid",
+                    models.CharField(
+                        default=byo_sessions.models.new_key_id, editable=False, max_length=40, unique=True
+                    ),
+                ),
+                ("serial", models.PositiveIntegerField(editable=False, unique=True)),
+                ("algorithm", models.CharField(default="RS256", editable=False, max_length=10)),
+                ("private_key_encrypted", models.TextField(editable=False)),
+                ("public_jwk", models.JSONField(editable=False)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "becomes_default_at",
+                    models.DateTimeField(help_text="From this moment new tokens are signed with this key."),
+                ),
+                (
+                    "expires_at",
+                    models.DateTimeField(
+                        blank=True, help_text="After this the key verifies nothing and leaves the JWKS.", null=True
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-becomes_default_at', '-serial'],
+                "ordering": ["-becomes_default_at", "-serial"],
             },
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='event_type',
-            field=models.CharField(choices=[('session_created', 'Session Created'), ('session_rotated', 'Session Rotated'), ('session_invalidated', 'Session Invalidated'), ('session_expired', 'Session Expired'), ('session_updated', 'Session Updated'), ('validation_failed', 'Validation Failed'), ('token_reuse_detected', 'Token Reuse Detected'), ('ip_changed', 'Ip Changed'), ('user_agent_changed', 'User Agent Changed'), ('session_limit_exceeded', 'Session Limit Exceeded'), ('device_registered', 'Device Registered'), ('new_device_detected', 'New Device Detected'), ('device_verification_failed', 'Device Verification Failed'), ('device_challenge_issued', 'Device Challenge Issued'), ('policy_changed', 'Policy Changed'), ('signing_key_created', 'Signing Key Created'), ('signing_key_rotated', 'Signing Key Rotated')], db_index=True, max_length=40),
+            model_name="auditevent",
+            name="event_type",
+            field=models.CharField(
+                choices=[
+                    ("session_created", "Session Created"),
+                    ("session_rotated", "Session Rotated"),
+                    ("session_invalidated", "Session Invalidated"),
+                    ("session_expired", "Session Expired"),
+                    ("session_updated", "Session Updated"),
+                    ("validation_failed", "Validation Failed"),
+                    ("token_reuse_detected", "Token Reuse Detected"),
+                    ("ip_changed", "Ip Changed"),
+                    ("user_agent_changed", "User Agent Changed"),
+                    ("session_limit_exceeded", "Session Limit Exceeded"),
+                    ("device_registered", "Device Registered"),
+                    ("new_device_detected", "New Device Detected"),
+                    ("device_verification_failed", "Device Verification Failed"),
+                    ("device_challenge_issued", "Device Challenge Issued"),
+                    ("policy_changed", "Policy Changed"),
+                    ("signing_key_created", "Signing Key Created"),
+                    ("signing_key_rotated", "Signing Key Rotated"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
     ]

@@ -4,15 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byo_sessions', '0002_signingkey'),
+        ("byo_sessions", "0002_signingkey"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='event_type',
-            field=models.CharField(choices=[('session_created', 'Session Created'), ('session_rotated', 'Session Rotated'), ('session_invalidated', 'Session Invalidated'), ('session_expired', 'Session Expired'), ('session_updated', 'Session Updated'), ('validation_failed', 'Validation Failed'), ('token_reuse_detected', 'Token Reuse Detected'), ('ip_changed', 'Ip Changed'), ('user_agent_changed', 'User Agent Changed'), ('session_limit_exceeded', 'Session Limit Exceeded'), ('device_registered', 'Device Registered'), ('new_device_detected', 'New Device Detected'), ('device_verification_failed', 'Device Verification Failed'), ('device_challenge_issued', 'Device Challenge Issued'), ('policy_changed', 'Policy Changed'), ('signing_key_created', 'Signing Key Created'), ('signing_key_rotated', 'Signing Key Rotated'), ('signing_key_reencrypted', 'Signing Key Reencrypted')], db_index=True, max_length=40),
+            model_name="auditevent",
+            name="event_type",
+            field=models.CharField(
+                choices=[
+                    ("session_created", "Session Created"),
+                    ("session_rotated", "Session Rotated"),
+                    ("session_invalidated", "Session Invalidated"),
+                    ("session_expired", "Session Expired"),
+                    ("session_updated", "Session Updated"),
+                    ("validation_failed", "Validation Failed"),
+                    ("token_reuse_detected", "Token Reuse Detected"),
+                    ("ip_changed", "Ip Changed"),
+                    ("user_agent_changed", "User Agent Changed"),
+                    ("session_limit_exceeded", "Session Limit Exceeded"),
+                    ("device_registered", "Device Registered"),
+                    ("new_device_detected", "New Device Detected"),
+                    ("device_verification_failed", "Device Verification Failed"),
+                    ("device_challenge_issued", "Device Challenge Issued"),
+                    ("policy_changed", "Policy Changed"),
+                    ("signing_key_created", "Signing Key Created"),
+                    ("signing_key_rotated", "Signing Key Rotated"),
+                    ("signing_key_reencrypted", "Signing Key Reencrypted"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
     ]

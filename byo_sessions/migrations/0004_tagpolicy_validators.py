@@ -6,55 +6,87 @@ import byo_sessions.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byo_sessions', '0003_signing_key_reencrypted_event'),
+        ("byo_sessions", "0003_signing_key_reencrypted_event"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='absolute_lifetime_secs',
-            field=models.PositiveIntegerField(blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator('absolute_lifetime_secs')]),
+            model_name="tagpolicy",
+            name="absolute_lifetime_secs",
+            field=models.PositiveIntegerField(
+                blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator("absolute_lifetime_secs")]
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='inactivity_timeout_secs',
-            field=models.PositiveIntegerField(blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator('inactivity_timeout_secs')]),
+            model_name="tagpolicy",
+            name="inactivity_timeout_secs",
+            field=models.PositiveIntegerField(
+                blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator("inactivity_timeout_secs")]
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='ip_allowlist',
-            field=models.JSONField(blank=True, help_text='CIDR list, e.g. ["10.0.0.0/8", "2001:db8::/32"].', null=True, validators=[byo_sessions.models.PolicyKeyValidator('ip_allowlist')]),
+            model_name="tagpolicy",
+            name="ip_allowlist",
+            field=models.JSONField(
+                blank=True,
+                help_text='CIDR list, e.g. ["10.0.0.0/8", "2001:db8::/32"].',
+                null=True,
+                validators=[byo_sessions.models.PolicyKeyValidator("ip_allowlist")],
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='ip_blocklist',
-            field=models.JSONField(blank=True, help_text='CIDR list.', null=True, validators=[byo_sessions.models.PolicyKeyValidator('ip_blocklist')]),
+            model_name="tagpolicy",
+            name="ip_blocklist",
+            field=models.JSONField(
+                blank=True,
+                help_text="CIDR list.",
+                null=True,
+                validators=[byo_sessions.models.PolicyKeyValidator("ip_blocklist")],
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='max_concurrent_sessions_per_user',
-            field=models.PositiveIntegerField(blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator('max_concurrent_sessions_per_user')]),
+            model_name="tagpolicy",
+            name="max_concurrent_sessions_per_user",
+            field=models.PositiveIntegerField(
+                blank=True,
+                null=True,
+                validators=[byo_sessions.models.PolicyKeyValidator("max_concurrent_sessions_per_user")],
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='max_concurrent_sessions_per_user_per_tag',
-            field=models.PositiveIntegerField(blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator('max_concurrent_sessions_per_user_per_tag')]),
+            model_name="tagpolicy",
+            name="max_concurrent_sessions_per_user_per_tag",
+            field=models.PositiveIntegerField(
+                blank=True,
+                null=True,
+                validators=[byo_sessions.models.PolicyKeyValidator("max_concurrent_sessions_per_user_per_tag")],
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='priority',
-            field=models.IntegerField(default=0, help_text='Lower wins among rules of the same tag type.', validators=[byo_sessions.models.validate_policy_priority]),
+            model_name="tagpolicy",
+            name="priority",
+            field=models.IntegerField(
+                default=0,
+                help_text="Lower wins among rules of the same tag type.",
+                validators=[byo_sessions.models.validate_policy_priority],
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='rotation_interval_secs',
-            field=models.PositiveIntegerField(blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator('rotation_interval_secs')]),
+            model_name="tagpolicy",
+            name="rotation_interval_secs",
+            field=models.PositiveIntegerField(
+                blank=True, null=True, validators=[byo_sessions.models.PolicyKeyValidator("rotation_interval_secs")]
+            ),
         ),
         migrations.AlterField(
-            model_name='tagpolicy',
-            name='selector',
-            field=models.CharField(help_text='A tag such as org:acme, or a tag type such as org:* .', max_length=161, unique=True, validators=[byo_sessions.models.validate_policy_selector]),
+            model_name="tagpolicy",
+            name="selector",
+            field=models.CharField(
+                help_text="A tag such as org:acme, or a tag type such as org:* .",
+                max_length=161,
+                unique=True,
+                validators=[byo_sessions.models.validate_policy_selector],
+            ),
         ),
     ]

@@ -5,34 +5,80 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byo_sessions', '0004_tagpolicy_validators'),
+        ("byo_sessions", "0004_tagpolicy_validators"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='session',
-            name='byo_session_one_owner',
+            model_name="session",
+            name="byo_session_one_owner",
         ),
         migrations.AddField(
-            model_name='session',
-            name='data',
-            field=models.TextField(blank=True, default='', editable=False),
+            model_name="session",
+            name="data",
+            field=models.TextField(blank=True, default="", editable=False),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='event_type',
-            field=models.CharField(choices=[('session_created', 'Session Created'), ('session_rotated', 'Session Rotated'), ('session_invalidated', 'Session Invalidated'), ('session_expired', 'Session Expired'), ('session_updated', 'Session Updated'), ('session_migrated', 'Session Migrated'), ('validation_failed', 'Validation Failed'), ('token_reuse_detected', 'Token Reuse Detected'), ('ip_changed', 'Ip Changed'), ('user_agent_changed', 'User Agent Changed'), ('session_limit_exceeded', 'Session Limit Exceeded'), ('device_registered', 'Device Registered'), ('new_device_detected', 'New Device Detected'), ('device_verification_failed', 'Device Verification Failed'), ('device_challenge_issued', 'Device Challenge Issued'), ('policy_changed', 'Policy Changed'), ('signing_key_created', 'Signing Key Created'), ('signing_key_rotated', 'Signing Key Rotated'), ('signing_key_reencrypted', 'Signing Key Reencrypted')], db_index=True, max_length=40),
+            model_name="auditevent",
+            name="event_type",
+            field=models.CharField(
+                choices=[
+                    ("session_created", "Session Created"),
+                    ("session_rotated", "Session Rotated"),
+                    ("session_invalidated", "Session Invalidated"),
+                    ("session_expired", "Session Expired"),
+                    ("session_updated", "Session Updated"),
+                    ("session_migrated", "Session Migrated"),
+                    ("validation_failed", "Validation Failed"),
+                    ("token_reuse_detected", "Token Reuse Detected"),
+                    ("ip_changed", "Ip Changed"),
+                    ("user_agent_changed", "User Agent Changed"),
+                    ("session_limit_exceeded", "Session Limit Exceeded"),
+                    ("device_registered", "Device Registered"),
+                    ("new_device_detected", "New Device Detected"),
+                    ("device_verification_failed", "Device Verification Failed"),
+                    ("device_challenge_issued", "Device Challenge Issued"),
+                    ("policy_changed", "Policy Changed"),
+                    ("signing_key_created", "Signing Key Created"),
+                    ("signing_key_rotated", "Signing Key Rotated"),
+                    ("signing_key_reencrypted", "Signing Key Reencrypted"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='session',
-            name='end_reason',
-            field=models.CharField(blank=True, choices=[('logout', 'Logged out'), ('login_replaced', 'Replaced by a new login'), ('user', 'Ended by the user'), ('admin', 'Ended by an admin'), ('bulk', 'Bulk invalidation'), ('api', 'Ended through the API'), ('expired_absolute', 'Expired (absolute lifetime)'), ('expired_inactivity', 'Expired (inactivity)'), ('user_inactive', 'User deactivated'), ('password_changed', 'Password changed'), ('token_reuse_detected', 'Token reuse detected'), ('ip_changed', 'IP address changed'), ('user_agent_changed', 'User-Agent changed'), ('session_limit', 'Concurrent session limit')], default='', max_length=40),
+            model_name="session",
+            name="end_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("logout", "Logged out"),
+                    ("login_replaced", "Replaced by a new login"),
+                    ("user", "Ended by the user"),
+                    ("admin", "Ended by an admin"),
+                    ("bulk", "Bulk invalidation"),
+                    ("api", "Ended through the API"),
+                    ("expired_absolute", "Expired (absolute lifetime)"),
+                    ("expired_inactivity", "Expired (inactivity)"),
+                    ("user_inactive", "User deactivated"),
+                    ("password_changed", "Password changed"),
+                    ("token_reuse_detected", "Token reuse detected"),
+                    ("ip_changed", "IP address changed"),
+                    ("user_agent_changed", "User-Agent changed"),
+                    ("session_limit", "Concurrent session limit"),
+                ],
+                default="",
+                max_length=40,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='session',
-            constraint=models.CheckConstraint(condition=models.Q(('user__isnull', True), ('external_user_id__isnull', True), _connector='OR'), name='byo_session_at_most_one_owner'),
+            model_name="session",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("user__isnull", True), ("external_user_id__isnull", True), _connector="OR"),
+                name="byo_session_at_most_one_owner",
+            ),
         ),
     ]

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byo_sessions', '0005_session_engine'),
+        ("byo_sessions", "0005_session_engine"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='session',
-            options={'ordering': ['-created_at'], 'permissions': [('end_session', 'Can end sessions')]},
+            name="session",
+            options={"ordering": ["-created_at"], "permissions": [("end_session", "Can end sessions")]},
         ),
     ]

@@ -9,40 +9,87 @@ def logins_were_authentications(apps, schema_editor):
     best known time of its last authentication (one set-based UPDATE)."""
     Session = apps.get_model("byo_sessions", "Session")
     Session.objects.filter(Q(user__isnull=False) | Q(external_user_id__isnull=False)).update(
-        authenticated_at=F("created_at"))
+        authenticated_at=F("created_at")
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byo_sessions', '0006_session_end_permission'),
+        ("byo_sessions", "0006_session_end_permission"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='session',
-            name='authenticated_at',
+            model_name="session",
+            name="authenticated_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='session',
-            name='authentication_factors',
+            model_name="session",
+            name="authentication_factors",
             field=models.JSONField(blank=True, default=dict, editable=False),
         ),
         migrations.AddField(
-            model_name='session',
-            name='reauthentication_failures',
+            model_name="session",
+            name="reauthentication_failures",
             field=models.PositiveSmallIntegerField(default=0, editable=False),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='event_type',
-            field=models.CharField(choices=[('session_created', 'Session Created'), ('session_rotated', 'Session Rotated'), ('session_invalidated', 'Session Invalidated'), ('session_expired', 'Session Expired'), ('session_updated', 'Session Updated'), ('session_migrated', 'Session Migrated'), ('session_reauthenticated', 'Session Reauthenticated'), ('reauthentication_failed', 'Reauthentication Failed'), ('validation_failed', 'Validation Failed'), ('token_reuse_detected', 'Token Reuse Detected'), ('ip_changed', 'Ip Changed'), ('user_agent_changed', 'User Agent Changed'), ('session_limit_exceeded', 'Session Limit Exceeded'), ('device_registered', 'Device Registered'), ('new_device_detected', 'New Device Detected'), ('device_verification_failed', 'Device Verification Failed'), ('device_challenge_issued', 'Device Challenge Issued'), ('policy_changed', 'Policy Changed'), ('signing_key_created', 'Signing Key Created'), ('signing_key_rotated', 'Signing Key Rotated'), ('signing_key_reencrypted', 'Signing Key Reencrypted')], db_index=True, max_length=40),
+            model_name="auditevent",
+            name="event_type",
+            field=models.CharField(
+                choices=[
+                    ("session_created", "Session Created"),
+                    ("session_rotated", "Session Rotated"),
+                    ("session_invalidated", "Session Invalidated"),
+                    ("session_expired", "Session Expired"),
+                    ("session_updated", "Session Updated"),
+                    ("session_migrated", "Session Migrated"),
+                    ("session_reauthenticated", "Session Reauthenticated"),
+                    ("reauthentication_failed", "Reauthentication Failed"),
+                    ("validation_failed", "Validation Failed"),
+                    ("token_reuse_detected", "Token Reuse Detected"),
+                    ("ip_changed", "Ip Changed"),
+                    ("user_agent_changed", "User Agent Changed"),
+                    ("session_limit_exceeded", "Session Limit Exceeded"),
+                    ("device_registered", "Device Registered"),
+                    ("new_device_detected", "New Device Detected"),
+                    ("device_verification_failed", "Device Verification Failed"),
+                    ("device_challenge_issued", "Device Challenge Issued"),
+                    ("policy_changed", "Policy Changed"),
+                    ("signing_key_created", "Signing Key Created"),
+                    ("signing_key_rotated", "Signing Key Rotated"),
+                    ("signing_key_reencrypted", "Signing Key Reencrypted"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='session',
-            name='end_reason',
-            field=models.CharField(blank=True, choices=[('logout', 'Logged out'), ('login_replaced', 'Replaced by a new login'), ('user', 'Ended by the user'), ('admin', 'Ended by an admin'), ('bulk', 'Bulk invalidation'), ('api', 'Ended through the API'), ('expired_absolute', 'Expired (absolute lifetime)'), ('expired_inactivity', 'Expired (inactivity)'), ('user_inactive', 'User deactivated'), ('password_changed', 'Password changed'), ('token_reuse_detected', 'Token reuse detected'), ('ip_changed', 'IP address changed'), ('user_agent_changed', 'User-Agent changed'), ('session_limit', 'Concurrent session limit'), ('reauthentication_failed', 'Re-authentication failed too often')], default='', max_length=40),
+            model_name="session",
+            name="end_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("logout", "Logged out"),
+                    ("login_replaced", "Replaced by a new login"),
+                    ("user", "Ended by the user"),
+                    ("admin", "Ended by an admin"),
+                    ("bulk", "Bulk invalidation"),
+                    ("api", "Ended through the API"),
+                    ("expired_absolute", "Expired (absolute lifetime)"),
+                    ("expired_inactivity", "Expired (inactivity)"),
+                    ("user_inactive", "User deactivated"),
+                    ("password_changed", "Password changed"),
+                    ("token_reuse_detected", "Token reuse detected"),
+                    ("ip_changed", "IP address changed"),
+                    ("user_agent_changed", "User-Agent changed"),
+                    ("session_limit", "Concurrent session limit"),
+                    ("reauthentication_failed", "Re-authentication failed too often"),
+                ],
+                default="",
+                max_length=40,
+            ),
         ),
         migrations.RunPython(logins_were_authentications, migrations.RunPython.noop),
     ]

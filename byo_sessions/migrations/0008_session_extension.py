@@ -6,25 +6,58 @@ import byo_sessions.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byo_sessions', '0007_session_reauthentication'),
+        ("byo_sessions", "0007_session_reauthentication"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tagpolicy',
-            name='allow_session_extension',
-            field=models.BooleanField(blank=True, help_text="Whether validation may extend a session's absolute lifetime.", null=True),
+            model_name="tagpolicy",
+            name="allow_session_extension",
+            field=models.BooleanField(
+                blank=True, help_text="Whether validation may extend a session's absolute lifetime.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='tagpolicy',
-            name='max_extended_lifetime_secs',
-            field=models.PositiveIntegerField(blank=True, help_text='The longest an extended session may live, counted from its creation.', null=True, validators=[byo_sessions.models.PolicyKeyValidator('max_extended_lifetime_secs')]),
+            model_name="tagpolicy",
+            name="max_extended_lifetime_secs",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="The longest an extended session may live, counted from its creation.",
+                null=True,
+                validators=[byo_sessions.models.PolicyKeyValidator("max_extended_lifetime_secs")],
+            ),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='event_type',
-            field=models.CharField(choices=[('session_created', 'Session Created'), ('session_rotated', 'Session Rotated'), ('session_invalidated', 'Session Invalidated'), ('session_expired', 'Session Expired'), ('session_updated', 'Session Updated'), ('session_migrated', 'Session Migrated'), ('session_reauthenticated', 'Session Reauthenticated'), ('reauthentication_failed', 'Reauthentication Failed'), ('session_extended', 'Session Extended'), ('validation_failed', 'Validation Failed'), ('token_reuse_detected', 'Token Reuse Detected'), ('ip_changed', 'Ip Changed'), ('user_agent_changed', 'User Agent Changed'), ('session_limit_exceeded', 'Session Limit Exceeded'), ('device_registered', 'Device Registered'), ('new_device_detected', 'New Device Detected'), ('device_verification_failed', 'Device Verification Failed'), ('device_challenge_issued', 'Device Challenge Issued'), ('policy_changed', 'Policy Changed'), ('signing_key_created', 'Signing Key Created'), ('signing_key_rotated', 'Signing Key Rotated'), ('signing_key_reencrypted', 'Signing Key Reencrypted')], db_index=True, max_length=40),
+            model_name="auditevent",
+            name="event_type",
+            field=models.CharField(
+                choices=[
+                    ("session_created", "Session Created"),
+                    ("session_rotated", "Session Rotated"),
+                    ("session_invalidated", "Session Invalidated"),
+                    ("session_expired", "Session Expired"),
+                    ("session_updated", "Session Updated"),
+                    ("session_migrated", "Session Migrated"),
+                    ("session_reauthenticated", "Session Reauthenticated"),
+                    ("reauthentication_failed", "Reauthentication Failed"),
+                    ("session_extended", "Session Extended"),
+                    ("validation_failed", "Validation Failed"),
+                    ("token_reuse_detected", "Token Reuse Detected"),
+                    ("ip_changed", "Ip Changed"),
+                    ("user_agent_changed", "User Agent Changed"),
+                    ("session_limit_exceeded", "Session Limit Exceeded"),
+                    ("device_registered", "Device Registered"),
+                    ("new_device_detected", "New Device Detected"),
+                    ("device_verification_failed", "Device Verification Failed"),
+                    ("device_challenge_issued", "Device Challenge Issued"),
+                    ("policy_changed", "Policy Changed"),
+                    ("signing_key_created", "Signing Key Created"),
+                    ("signing_key_rotated", "Signing Key Rotated"),
+                    ("signing_key_reencrypted", "Signing Key Reencrypted"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
     ]

@@ -2,6 +2,7 @@
 expiry) of one caller's user and/or with given tags, ``FetchAllSessions`` pages of them,
 and the cap on ``UpdateSessions`` (the update itself is ``services.sessions.update_many``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ def fetch_page(*, external_user_id: str | None, session_tags: list[str] | None, 
     queryset = live.order_by("-created_at", "-id")
     total = queryset.count()
     start = page * PAGE_SIZE
-    rows = list(queryset[start:start + PAGE_SIZE])
+    rows = list(queryset[start : start + PAGE_SIZE])
     now = clock.now()
     items = [info for info in map(session_info, rows) if info.expires_at > now]
-    return Page(items=items, page=page, page_size=PAGE_SIZE, total_count=total,
-                has_more_results=start + len(rows) < total)
+    return Page(
+        items=items, page=page, page_size=PAGE_SIZE, total_count=total, has_more_results=start + len(rows) < total
+    )

@@ -7,6 +7,7 @@ wire ``details`` (a string where the protocol types it as one) and, in full, in 
 extra ``cause`` member that clients ignore. Anything a table does not name becomes
 ``UnexpectedError``, which every union accepts.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -102,6 +103,7 @@ _UPDATE: dict[T, Builder] = {
     T.CANNOT_MODIFY_CREATE_ONLY_TAGS: _create_only,
 }
 
+
 def _rotation_failed(e: SessionError) -> WireError:
     """A concurrent rotation won the race: 409 ``RotationFailed``. The key store being
     unreachable (``key_store_unavailable``) is no conflict: 503 ``UnexpectedError``."""
@@ -127,8 +129,10 @@ TABLES: dict[str, dict[T, Builder]] = {
     "ValidateAndRefreshSession": _VALIDATE,
     "FetchSessionById": {T.SESSION_NOT_FOUND: _NOT_FOUND},
     "UpdateSession": _UPDATE,
-    "UpdateSessions": {**{k: v for k, v in _UPDATE.items() if k != T.SESSION_NOT_FOUND},
-                       T.UPDATING_TOO_MANY_SESSIONS: _as_string("UpdatingTooManySessionsAtOnce", 400)},
+    "UpdateSessions": {
+        **{k: v for k, v in _UPDATE.items() if k != T.SESSION_NOT_FOUND},
+        T.UPDATING_TOO_MANY_SESSIONS: _as_string("UpdatingTooManySessionsAtOnce", 400),
+    },
     "InvalidateSessionById": {T.SESSION_NOT_FOUND: _NOT_FOUND, T.UNKNOWN_USER: _NOT_FOUND},
     "RegisterDevice": {
         T.SESSION_NOT_FOUND: _NOT_FOUND,
@@ -138,8 +142,9 @@ TABLES: dict[str, dict[T, Builder]] = {
     },
     # A session that is not valid now, an unknown or inactive user, a bad parameter: the
     # token cannot be made. The status is our type's (401 for a dead session, 400, ...).
-    "CreateStatelessToken": {t: _as_string("TokenCreationFailed", http.status_for(_probe(t)))
-                             for t in T if t != T.UNEXPECTED_ERROR},
+    "CreateStatelessToken": {
+        t: _as_string("TokenCreationFailed", http.status_for(_probe(t))) for t in T if t != T.UNEXPECTED_ERROR
+    },
     "RotateStatelessTokenKey": {
         T.INVALID_PARAMETERS: _as_string("InvalidParameters", 400),
         T.UNEXPECTED_ERROR: _rotation_failed,

@@ -4,6 +4,7 @@ A missing required field or a value of the wrong JSON type raises ``BadRequest``
 the view answers as a 400 ``UnexpectedError`` (the one type every union accepts), so
 no malformed body reaches the services or turns into a 500.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -77,13 +78,19 @@ class Fields:
         if nested is None:
             return None
         remember = nested.flag("rememberDevice")
-        return DeviceRegistration(signed_device_challenge=nested.req_text("signedDeviceChallenge"),
-                                  remember_device=True if remember is None else remember,
-                                  request_url=nested.text("requestUrl"), request_method=nested.text("requestMethod"))
+        return DeviceRegistration(
+            signed_device_challenge=nested.req_text("signedDeviceChallenge"),
+            remember_device=True if remember is None else remember,
+            request_url=nested.text("requestUrl"),
+            request_method=nested.text("requestMethod"),
+        )
 
     def device_verification(self, name: str) -> DeviceVerification | None:
         nested = self.obj(name)
         if nested is None:
             return None
-        return DeviceVerification(signed_device_challenge=nested.req_text("signedDeviceChallenge"),
-                                  request_url=nested.text("requestUrl"), request_method=nested.text("requestMethod"))
+        return DeviceVerification(
+            signed_device_challenge=nested.req_text("signedDeviceChallenge"),
+            request_url=nested.text("requestUrl"),
+            request_method=nested.text("requestMethod"),
+        )

@@ -3,6 +3,7 @@
 ``IntegrationKey`` rows made in the admin, which can be labelled, limited to some commands,
 given an expiry and revoked. Either kind opens the server; a row's limits then apply.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,8 +75,9 @@ def authorize(header: str) -> Caller | WireError:
     digest = key_digest(key)
     if _in_settings(digest):
         return Caller(key_id=None, commands=None)
-    row = (IntegrationKey.objects.filter(_usable(clock.now()), digest=digest)
-           .values_list("pk", "allowed_commands").first())
+    row = (
+        IntegrationKey.objects.filter(_usable(clock.now()), digest=digest).values_list("pk", "allowed_commands").first()
+    )
     if row is None:
         return WireError("IntegrationKeyNotFound", "No such integration key.", 401)
     pk, allowed = row
@@ -88,16 +90,34 @@ def check_authorization(header: str) -> WireError | None:
     return found if isinstance(found, WireError) else None
 
 
-def create(*, label: str, allowed_commands: list[str], expires_at: datetime | None, actor: str) -> tuple[str, IntegrationKey]:
+def create(
+    *, label: str, allowed_commands: list[str], expires_at: datetime | None, actor: str
+) -> tuple[str, IntegrationKey]:
     """A new stored key: answers the key itself (to show once) and its row (holding the digest)."""
     key, digest = new_key()
     with transaction.atomic():
-        row = IntegrationKey.objects.create(label=label, digest=digest, hint=key[:HINT_LENGTH],
-                                            allowed_commands=sorted(allowed_commands), created_at=clock.now(),
-                                            created_by=actor, expires_at=expires_at)
-        audit.record(audit.Event(AuditEvent.Type.INTEGRATION_KEY_CREATED, actor=actor, details={
-            "key_id": row.pk, "label": label, "hint": row.hint, "allowed_commands": row.allowed_commands,
-            "expires_at": expires_at.isoformat() if expires_at else None}))
+        row = IntegrationKey.objects.create(
+            label=label,
+            digest=digest,
+            hint=key[:HINT_LENGTH],
+            allowed_commands=sorted(allowed_commands),
+            created_at=clock.now(),
+            created_by=actor,
+            expires_at=expires_at,
+        )
+        audit.record(
+            audit.Event(
+                AuditEvent.Type.INTEGRATION_KEY_CREATED,
+                actor=actor,
+                details={
+                    "key_id": row.pk,
+                    "label": label,
+                    "hint": row.hint,
+                    "allowed_commands": row.allowed_commands,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+        )
     return key, row
 
 
@@ -105,8 +125,8 @@ def revoke(*, key_id: int, actor: str) -> bool:
     """Refuse the key from now on; False when it was already revoked (or does not exist)."""
     with transaction.atomic():
         revoked = IntegrationKey.objects.filter(pk=key_id, revoked_at__isnull=True).update(
-            revoked_at=clock.now(), revoked_by=actor)
+            revoked_at=clock.now(), revoked_by=actor
+        )
         if revoked:
-            audit.record(audit.Event(AuditEvent.Type.INTEGRATION_KEY_REVOKED, actor=actor,
-                                     details={"key_id": key_id}))
+            audit.record(audit.Event(AuditEvent.Type.INTEGRATION_KEY_REVOKED, actor=actor, details={"key_id": key_id}))
     return bool(revoked)

@@ -5,6 +5,7 @@ The view is ``csrf_exempt`` (server-to-server, no cookies) and ``session_exempt`
 JSON: 200 with the command's response, or ``{"type", "details"}`` with a non-200
 status, which is all the clients look at. Nothing the caller sends can cause a 500.
 """
+
 from __future__ import annotations
 
 import json

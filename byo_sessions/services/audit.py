@@ -8,6 +8,7 @@ What a client can repeat at will without changing anything (a dead token replaye
 device proof) goes through ``record_throttled`` or ``record_unknown_token``: a log line every
 time, rows bounded, so no client can grow the table without bound.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,17 @@ def _logger() -> logging.Logger:
 def _log(event: Event, when: str) -> None:
     logger = _logger()
     if logger.isEnabledFor(logging.INFO):
-        line = {"event": event.event_type, "at": when, "session_id": event.session_id, "user": event.user_ref,
-                "ip": event.ip_address, "ua": event.user_agent, "reason": event.reason, "actor": event.actor, "details": event.details}
+        line = {
+            "event": event.event_type,
+            "at": when,
+            "session_id": event.session_id,
+            "user": event.user_ref,
+            "ip": event.ip_address,
+            "ua": event.user_agent,
+            "reason": event.reason,
+            "actor": event.actor,
+            "details": event.details,
+        }
         logger.info(json.dumps(line, default=str, sort_keys=True))
 
 
@@ -99,8 +109,13 @@ def record_throttled(event: Event, *, window_secs: int = REPEATABLE_WINDOW_SECS)
     a row at most once per session (the user's, when there is none), event type, reason and
     ``window_secs``. (Not for anything that changes state: that is always a row.)"""
     row = _row(event)
-    if selectors.recent_refusal_exists(session_id=row.session_id, user_ref=row.user_ref, event_type=row.event_type,
-                                       reason=row.reason, since=row.created_at - timedelta(seconds=window_secs)):
+    if selectors.recent_refusal_exists(
+        session_id=row.session_id,
+        user_ref=row.user_ref,
+        event_type=row.event_type,
+        reason=row.reason,
+        since=row.created_at - timedelta(seconds=window_secs),
+    ):
         _log(event, row.created_at.isoformat())
     else:
         _save(row, event)
@@ -120,10 +135,19 @@ def record_unknown_token(event: Event) -> None:
     start = int(clock.now().timestamp()) // window * window
     count = _count(f"byo_sessions:unknown_tokens:{event.ip_address}:{start}", timeout=window)
     if count == threshold:
-        record(Event(EventType.VALIDATION_FAILED, ip_address=event.ip_address, user_agent=event.user_agent,
-                     reason=GUESSING_REASON, details={
-                         "count": count, "window_secs": window,
-                         "window_start": datetime.fromtimestamp(start, UTC).isoformat()}))
+        record(
+            Event(
+                EventType.VALIDATION_FAILED,
+                ip_address=event.ip_address,
+                user_agent=event.user_agent,
+                reason=GUESSING_REASON,
+                details={
+                    "count": count,
+                    "window_secs": window,
+                    "window_start": datetime.fromtimestamp(start, UTC).isoformat(),
+                },
+            )
+        )
 
 
 def _count(key: str, *, timeout: int) -> int | None:

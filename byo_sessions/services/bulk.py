@@ -8,6 +8,7 @@ last-activity update) waits for the whole run. Here each batch is its own transa
 primary-key order after the last batch's, so memory and lock time are bounded by the
 batch, an interrupted run keeps what it committed, and a rerun ends the rest.
 """
+
 from __future__ import annotations
 
 import functools
@@ -99,9 +100,18 @@ class Selection:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.user_ids or self.external_user_ids or self.tags or self.networks or self.created_networks
-                    or self.created_before or self.created_after or self.last_active_before or self.device_ids
-                    or self.browsers)
+        return not (
+            self.user_ids
+            or self.external_user_ids
+            or self.tags
+            or self.networks
+            or self.created_networks
+            or self.created_before
+            or self.created_after
+            or self.last_active_before
+            or self.device_ids
+            or self.browsers
+        )
 
     def describe(self) -> dict[str, Any]:
         """The filters as JSON for the summary audit event."""
@@ -203,8 +213,9 @@ class BulkRun:
             after = ids[-1]
             # The selection is checked again under the rows' locks: a row that changed since
             # (ended by a logout, say) is skipped, never ended or audited twice.
-            ended = end_sessions(queryset.filter(pk__in=ids), reason=self.reason, actor=self.actor,
-                                 details=self.details())
+            ended = end_sessions(
+                queryset.filter(pk__in=ids), reason=self.reason, actor=self.actor, details=self.details()
+            )
             self.ended += ended
             self.batches += 1
             yield ended
@@ -215,9 +226,12 @@ class BulkRun:
         only that tag's sessions; otherwise the primary key (the selection narrows it)."""
         if self.selection.tags and not self.selection.any_tag:
             # Candidates: end_sessions applies the whole selection to them under their locks.
-            return list(SessionTag.objects.filter(tag=self.selection.tags[0], session_id__gt=after)
-                        .order_by("session_id").values_list("session_id", flat=True)[:self.batch_size])
-        return list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:self.batch_size])
+            return list(
+                SessionTag.objects.filter(tag=self.selection.tags[0], session_id__gt=after)
+                .order_by("session_id")
+                .values_list("session_id", flat=True)[: self.batch_size]
+            )
+        return list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[: self.batch_size])
 
     def run(self, *, progress: Callable[[int], None] | None = None, now: datetime | None = None) -> int:
         """All batches, then the summary event (also when interrupted: what was done is
@@ -233,8 +247,13 @@ class BulkRun:
         return self.ended
 
     def record_summary(self, *, interrupted: bool) -> None:
-        details = {**self.details(), "filters": self.selection.describe(), "ended": self.ended,
-                   "batches": self.batches, "batch_size": self.batch_size}
+        details = {
+            **self.details(),
+            "filters": self.selection.describe(),
+            "ended": self.ended,
+            "batches": self.batches,
+            "batch_size": self.batch_size,
+        }
         if interrupted:
             details["interrupted"] = True
         try:

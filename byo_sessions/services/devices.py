@@ -12,6 +12,7 @@ Every refused proof leaves an audit trace: per request via ``_refuse``, at login
 they roll back. A client can repeat a refusal at will, so each is a log line every time
 and a row at most once per session (or user), reason and minute (``audit.record_throttled``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,9 +71,13 @@ def create_challenge(*, ip_address: str | None = None, user_agent: str | None = 
         ip = normalise_ip(ip_address)
     except InvalidIpAddress as exc:
         return err(ErrorType.INVALID_IP_ADDRESS, str(exc))
-    value, expires_at = issue_challenge(secret=_secret(secret_keys()[0]), ip_address=ip,
-                                        user_agent=clean_user_agent(user_agent) or "", now=_unix(clock.now()),
-                                        ttl_secs=byo_settings.DEVICE_CHALLENGE_TTL_SECS)
+    value, expires_at = issue_challenge(
+        secret=_secret(secret_keys()[0]),
+        ip_address=ip,
+        user_agent=clean_user_agent(user_agent) or "",
+        now=_unix(clock.now()),
+        ttl_secs=byo_settings.DEVICE_CHALLENGE_TTL_SECS,
+    )
     return Ok(DeviceChallenge(device_challenge=value, expires_at=expires_at))
 
 
@@ -81,12 +86,24 @@ def challenge_required(*, ip_address: str | None, user_agent: str | None, reason
     fresh = create_challenge(ip_address=ip_address, user_agent=user_agent)
     if isinstance(fresh, Err):
         return fresh
-    return err(ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED, "Sign this new device challenge and retry.",
-               reason=reason, device_challenge=fresh.data.device_challenge, expires_at=fresh.data.expires_at)
+    return err(
+        ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED,
+        "Sign this new device challenge and retry.",
+        reason=reason,
+        device_challenge=fresh.data.device_challenge,
+        expires_at=fresh.data.expires_at,
+    )
 
 
-def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_address: str | None,
-                user_agent: str | None, failure: ErrorType) -> VerifiedProof | Err:
+def check_proof(
+    *,
+    proof: str | None,
+    method: str | None,
+    url: str | None,
+    ip_address: str | None,
+    user_agent: str | None,
+    failure: ErrorType,
+) -> VerifiedProof | Err:
     """Verify a proof and its challenge. ``failure`` is the error type for a refused proof
     (``InvalidDeviceRegistration`` at login, ``DeviceVerificationFailed`` per request)."""
     now = clock.now()
@@ -96,8 +113,9 @@ def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_ad
         return err(failure, "Send exactly one DPoP header.", reason="multiple_headers")
     try:
         # The method exactly as sent: fetch() upper-cases only the standard ones.
-        verified = verify_proof(proof, method=method, url=url, now=_unix(now),
-                                max_age_secs=byo_settings.DEVICE_PROOF_MAX_AGE_SECS)
+        verified = verify_proof(
+            proof, method=method, url=url, now=_unix(now), max_age_secs=byo_settings.DEVICE_PROOF_MAX_AGE_SECS
+        )
     except ProofError as exc:
         if exc.reason in ("iat_too_old", "iat_in_future"):  # stale, or the client's clock is off: sign again
             return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=exc.reason)
@@ -105,8 +123,9 @@ def check_proof(*, proof: str | None, method: str | None, url: str | None, ip_ad
     if not verified.nonce:
         return challenge_required(ip_address=ip_address, user_agent=user_agent, reason="missing_challenge")
     try:
-        _check_challenge(verified.nonce, ip_address=ip_address, user_agent=clean_user_agent(user_agent) or "",
-                         now=_unix(now))
+        _check_challenge(
+            verified.nonce, ip_address=ip_address, user_agent=clean_user_agent(user_agent) or "", now=_unix(now)
+        )
     except ChallengeError as exc:
         if exc.reason in _RECHALLENGE:
             return challenge_required(ip_address=ip_address, user_agent=user_agent, reason=_RECHALLENGE[exc.reason])
@@ -121,7 +140,9 @@ def consume_jti(verified: VerifiedProof, failure: ErrorType) -> Err | None:
     window = byo_settings.DEVICE_PROOF_MAX_AGE_SECS + 60
     used = UsedProof(jti_hash=digest, expires_at=now + timedelta(seconds=window))
     try:
-        if connections[router.db_for_write(UsedProof)].in_atomic_block:  # a refused INSERT must not break the caller's transaction
+        if connections[
+            router.db_for_write(UsedProof)
+        ].in_atomic_block:  # a refused INSERT must not break the caller's transaction
             with transaction.atomic():
                 used.save(force_insert=True)
         else:  # autocommit: the INSERT is its own transaction, with no BEGIN/COMMIT round trips
@@ -145,62 +166,121 @@ def _ath_rule_refusal(verified: VerifiedProof, rule: str, presented_token_hash: 
     if rule == "ignored":
         return None
     if rule == "required" and verified.ath is None:
-        return err(ErrorType.DEVICE_VERIFICATION_FAILED, "A proof sent with a Bearer token must carry ath "
-                   "(RFC 9449).", reason="ath_missing")
+        return err(
+            ErrorType.DEVICE_VERIFICATION_FAILED,
+            "A proof sent with a Bearer token must carry ath (RFC 9449).",
+            reason="ath_missing",
+        )
     return _ath_refusal(verified, presented_token_hash, ErrorType.DEVICE_VERIFICATION_FAILED)
 
 
-def registration_refused(refusal: Err, *, user_ref: str, ip_address: str | None, user_agent: str, during: str,
-                         session_id: str = "", actor: str = "") -> Err:
+def registration_refused(
+    refusal: Err,
+    *,
+    user_ref: str,
+    ip_address: str | None,
+    user_agent: str,
+    during: str,
+    session_id: str = "",
+    actor: str = "",
+) -> Err:
     """Audit a device proof refused at login or by ``register`` and return the refusal.
 
     Call it outside any transaction that rolls back (the trace of an attack must stay).
     A stale proof (425) is a challenge issued, anything else a failed verification."""
     asks_again = refusal.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
     event = EventType.DEVICE_CHALLENGE_ISSUED if asks_again else EventType.DEVICE_VERIFICATION_FAILED
-    audit.record_throttled(Event(event, session_id=session_id, user_ref=user_ref, ip_address=ip_address,
-                                 user_agent=user_agent, reason=str(refusal.error.details.get("reason", "")),
-                                 actor=actor, details={"error": str(refusal.error.type), "during": during}))
+    audit.record_throttled(
+        Event(
+            event,
+            session_id=session_id,
+            user_ref=user_ref,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            reason=str(refusal.error.details.get("reason", "")),
+            actor=actor,
+            details={"error": str(refusal.error.type), "during": during},
+        )
+    )
     return refusal
 
 
-def bind_device(session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None,
-                user_agent: str) -> tuple[Device, bool]:
+def bind_device(
+    session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None, user_agent: str
+) -> tuple[Device, bool]:
     """Attach the proven key to ``session``; returns (device, new_device_detected)."""
     now = clock.now()
     location = geo.locate(ip_address)
     device = Owner.of(session).devices().filter(thumbprint=verified.thumbprint).first()
     is_new = device is None or not device.remembered
     if device is None:
-        device = Device(user_id=session.user_id, external_user_id=session.external_user_id,
-                        thumbprint=verified.thumbprint, public_jwk=dict(verified.public_jwk),
-                        display_name=parse_user_agent(user_agent).display_name, remembered=remember,
-                        first_seen_at=now, last_seen_at=now, last_ip_address=ip_address, last_user_agent=user_agent)
+        device = Device(
+            user_id=session.user_id,
+            external_user_id=session.external_user_id,
+            thumbprint=verified.thumbprint,
+            public_jwk=dict(verified.public_jwk),
+            display_name=parse_user_agent(user_agent).display_name,
+            remembered=remember,
+            first_seen_at=now,
+            last_seen_at=now,
+            last_ip_address=ip_address,
+            last_user_agent=user_agent,
+        )
         device.set_location(location)
         device.save(force_insert=True)
     else:
-        Device.objects.filter(pk=device.pk).update(last_seen_at=now, last_ip_address=ip_address,
-                                                   last_user_agent=user_agent, remembered=remember or device.remembered,
-                                                   country=location.country, city=location.city,
-                                                   network=location.network)
+        Device.objects.filter(pk=device.pk).update(
+            last_seen_at=now,
+            last_ip_address=ip_address,
+            last_user_agent=user_agent,
+            remembered=remember or device.remembered,
+            country=location.country,
+            city=location.city,
+            network=location.network,
+        )
     Session.objects.filter(pk=session.pk).update(device=device, device_thumbprint=verified.thumbprint)
     session.device_id, session.device_thumbprint = device.pk, verified.thumbprint
-    audit.record(Event.for_session(EventType.DEVICE_REGISTERED, session, ip_address=ip_address,
-                                   user_agent=user_agent, details={"device_id": device.pk, "new": is_new}))
+    audit.record(
+        Event.for_session(
+            EventType.DEVICE_REGISTERED,
+            session,
+            ip_address=ip_address,
+            user_agent=user_agent,
+            details={"device_id": device.pk, "new": is_new},
+        )
+    )
     if is_new:
-        audit.record(Event.for_session(EventType.NEW_DEVICE_DETECTED, session, ip_address=ip_address,
-                                       user_agent=user_agent, details={"device_id": device.pk}))
+        audit.record(
+            Event.for_session(
+                EventType.NEW_DEVICE_DETECTED,
+                session,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                details={"device_id": device.pk},
+            )
+        )
     ref = session.owner_ref
 
     def announce() -> None:
         signals.device_registered.send(sender=Device, device_id=device.pk, user_ref=ref, session_id=session.pk)
         if is_new:
-            signals.new_device_detected.send(sender=Device, device_id=device.pk, user_ref=ref, session_id=session.pk,
-                                             ip_address=ip_address, user_agent=user_agent,
-                                             display_name=device.display_name)
-            get_adapter().new_device_detected(user_ref=ref, device_id=device.pk, session_id=session.pk,
-                                              ip_address=ip_address, user_agent=user_agent,
-                                              display_name=device.display_name)
+            signals.new_device_detected.send(
+                sender=Device,
+                device_id=device.pk,
+                user_ref=ref,
+                session_id=session.pk,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                display_name=device.display_name,
+            )
+            get_adapter().new_device_detected(
+                user_ref=ref,
+                device_id=device.pk,
+                session_id=session.pk,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                display_name=device.display_name,
+            )
 
     transaction.on_commit(announce)
     return device, is_new
@@ -217,19 +297,33 @@ def _active_session(session_token: str | None, session_id: str | None) -> Sessio
     return session if session is not None and expiry.is_alive(session, clock.now()) else None
 
 
-def _registration_proof(presented_token_hash: str, proof: str, *, method: str | None, url: str | None,
-                        ip_address: str | None, user_agent: str) -> VerifiedProof | Err:
+def _registration_proof(
+    presented_token_hash: str,
+    proof: str,
+    *,
+    method: str | None,
+    url: str | None,
+    ip_address: str | None,
+    user_agent: str,
+) -> VerifiedProof | Err:
     """``check_proof``, then the proof's ``ath`` (if any) against the token the caller presented
     (a registration by ``session_id`` has none: an ``ath`` then names nothing we know, refused)."""
-    verified = check_proof(proof=proof, method=method, url=url, ip_address=ip_address, user_agent=user_agent,
-                           failure=ErrorType.INVALID_DEVICE_REGISTRATION)
+    verified = check_proof(
+        proof=proof,
+        method=method,
+        url=url,
+        ip_address=ip_address,
+        user_agent=user_agent,
+        failure=ErrorType.INVALID_DEVICE_REGISTRATION,
+    )
     if isinstance(verified, Err):
         return verified
     return _ath_refusal(verified, presented_token_hash, ErrorType.INVALID_DEVICE_REGISTRATION) or verified
 
 
-def _bind_once(session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None,
-               user_agent: str) -> Ok[bool] | Err:
+def _bind_once(
+    session: Session, verified: VerifiedProof, *, remember: bool, ip_address: str | None, user_agent: str
+) -> Ok[bool] | Err:
     """Spend the proof's ``jti`` and bind its key in one transaction; ``Ok(new_device_detected)``.
 
     Serialised per owner like session creation: parallel registrations (a double submit,
@@ -242,14 +336,23 @@ def _bind_once(session: Session, verified: VerifiedProof, *, remember: bool, ip_
         refused = consume_jti(verified, ErrorType.INVALID_DEVICE_REGISTRATION)
         if refused is not None:
             return refused
-        _device, is_new = bind_device(session, verified, remember=remember, ip_address=ip_address,
-                                      user_agent=user_agent)
+        _device, is_new = bind_device(
+            session, verified, remember=remember, ip_address=ip_address, user_agent=user_agent
+        )
     return Ok(is_new)
 
 
-def register(*, signed_device_challenge: str, remember_device: bool, session_token: str | None = None,
-             session_id: str | None = None, request_url: str | None = None, request_method: str | None = None,
-             ip_address: str | None = None, user_agent: str | None = None) -> Ok[bool] | Err:
+def register(
+    *,
+    signed_device_challenge: str,
+    remember_device: bool,
+    session_token: str | None = None,
+    session_id: str | None = None,
+    request_url: str | None = None,
+    request_method: str | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> Ok[bool] | Err:
     """Register a device for an existing, active session (after login). ``Ok(new_device_detected)``."""
     try:
         ip = normalise_ip(ip_address)
@@ -262,13 +365,18 @@ def register(*, signed_device_challenge: str, remember_device: bool, session_tok
     if session.device_id is not None:
         return _already_registered()
     presented = hash_token(session_token) if session_token is not None and is_well_formed(session_token) else ""
-    verified = _registration_proof(presented, signed_device_challenge, method=request_method, url=request_url,
-                                   ip_address=ip, user_agent=ua)
-    result = verified if isinstance(verified, Err) else \
-        _bind_once(session, verified, remember=remember_device, ip_address=ip, user_agent=ua)
+    verified = _registration_proof(
+        presented, signed_device_challenge, method=request_method, url=request_url, ip_address=ip, user_agent=ua
+    )
+    result = (
+        verified
+        if isinstance(verified, Err)
+        else _bind_once(session, verified, remember=remember_device, ip_address=ip, user_agent=ua)
+    )
     if isinstance(result, Err) and result.error.type != ErrorType.DEVICE_ALREADY_REGISTERED:
-        return registration_refused(result, user_ref=session.owner_ref, ip_address=ip, user_agent=ua,
-                                    during="register", session_id=session.id)
+        return registration_refused(
+            result, user_ref=session.owner_ref, ip_address=ip, user_agent=ua, during="register", session_id=session.id
+        )
     return result
 
 
@@ -277,13 +385,24 @@ def _already_registered() -> Err:
 
 
 def _refuse(session: Session, ctx: Any, type_: ErrorType, message: str, reason: str) -> Err:
-    event = EventType.DEVICE_VERIFICATION_FAILED if type_ == ErrorType.DEVICE_VERIFICATION_FAILED \
+    event = (
+        EventType.DEVICE_VERIFICATION_FAILED
+        if type_ == ErrorType.DEVICE_VERIFICATION_FAILED
         else EventType.VALIDATION_FAILED
-    audit.record_throttled(Event.for_session(event, session, ip_address=ctx.ip_address,
-                                             user_agent=ctx.user_agent or "", reason=reason,
-                                             details={"error": str(type_)}))
-    signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
-                                           error_type=str(type_), reason=reason)
+    )
+    audit.record_throttled(
+        Event.for_session(
+            event,
+            session,
+            ip_address=ctx.ip_address,
+            user_agent=ctx.user_agent or "",
+            reason=reason,
+            details={"error": str(type_)},
+        )
+    )
+    signals.session_validation_failed.send(
+        sender=Session, session_id=session.id, user_ref=session.owner_ref, error_type=str(type_), reason=reason
+    )
     return err(type_, message, reason=reason)
 
 
@@ -302,36 +421,79 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
         if not required:
             return None
         if bound and ip_change_pending:
-            audit.record_throttled(Event.for_session(
-                EventType.DEVICE_CHALLENGE_ISSUED, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
-                reason="ip_changed", details={"before": session.last_ip_address, "after": ctx.ip_address}))
+            audit.record_throttled(
+                Event.for_session(
+                    EventType.DEVICE_CHALLENGE_ISSUED,
+                    session,
+                    ip_address=ctx.ip_address,
+                    user_agent=ctx.user_agent or "",
+                    reason="ip_changed",
+                    details={"before": session.last_ip_address, "after": ctx.ip_address},
+                )
+            )
             return challenge_required(ip_address=ctx.ip_address, user_agent=ctx.user_agent, reason="ip_changed")
         why = "no_device_registered" if not bound else "missing_proof"
-        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_REQUIRED,
-                       "This request needs a proof from the session's device.", why)
+        return _refuse(
+            session,
+            ctx,
+            ErrorType.DEVICE_VERIFICATION_REQUIRED,
+            "This request needs a proof from the session's device.",
+            why,
+        )
     if not bound:
         if required:
-            return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_REQUIRED,
-                           "This session has no registered device.", "no_device_registered")
+            return _refuse(
+                session,
+                ctx,
+                ErrorType.DEVICE_VERIFICATION_REQUIRED,
+                "This session has no registered device.",
+                "no_device_registered",
+            )
         return None
-    verified = check_proof(proof=proof.signed_device_challenge, method=proof.request_method, url=proof.request_url,
-                           ip_address=ctx.ip_address, user_agent=ctx.user_agent,
-                           failure=ErrorType.DEVICE_VERIFICATION_FAILED)
+    verified = check_proof(
+        proof=proof.signed_device_challenge,
+        method=proof.request_method,
+        url=proof.request_url,
+        ip_address=ctx.ip_address,
+        user_agent=ctx.user_agent,
+        failure=ErrorType.DEVICE_VERIFICATION_FAILED,
+    )
     if isinstance(verified, Err):
         if verified.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED:
-            audit.record_throttled(Event.for_session(EventType.DEVICE_CHALLENGE_ISSUED, session,
-                                                     ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
-                                                     reason=verified.error.details.get("reason", "")))
+            audit.record_throttled(
+                Event.for_session(
+                    EventType.DEVICE_CHALLENGE_ISSUED,
+                    session,
+                    ip_address=ctx.ip_address,
+                    user_agent=ctx.user_agent or "",
+                    reason=verified.error.details.get("reason", ""),
+                )
+            )
             return verified
-        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, verified.error.message,
-                       verified.error.details.get("reason", "bad_proof"))
+        return _refuse(
+            session,
+            ctx,
+            ErrorType.DEVICE_VERIFICATION_FAILED,
+            verified.error.message,
+            verified.error.details.get("reason", "bad_proof"),
+        )
     if verified.thumbprint != bound:
-        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED,
-                       "The request was signed by a device this session is not bound to.", "unrecognised_device")
+        return _refuse(
+            session,
+            ctx,
+            ErrorType.DEVICE_VERIFICATION_FAILED,
+            "The request was signed by a device this session is not bound to.",
+            "unrecognised_device",
+        )
     wrong_token = _ath_rule_refusal(verified, proof.ath_rule, ctx.presented_token_hash)
     if wrong_token is not None:
-        return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, wrong_token.error.message,
-                       wrong_token.error.details["reason"])
+        return _refuse(
+            session,
+            ctx,
+            ErrorType.DEVICE_VERIFICATION_FAILED,
+            wrong_token.error.message,
+            wrong_token.error.details["reason"],
+        )
     refused = consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)
     if refused is not None:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, refused.error.message, "jti_reused")
@@ -346,8 +508,14 @@ def devices_of(*, user_id: Any = None, external_user_id: str | None = None) -> O
     return Ok(list(owner.devices().order_by("-last_seen_at", "id")))
 
 
-def revoke(*, device_id: str, user_id: Any = None, external_user_id: str | None = None, actor: str = "",
-           reason: str = EndReason.USER) -> Ok[int] | Err:
+def revoke(
+    *,
+    device_id: str,
+    user_id: Any = None,
+    external_user_id: str | None = None,
+    actor: str = "",
+    reason: str = EndReason.USER,
+) -> Ok[int] | Err:
     """End every session bound to the owner's device and forget the device; ``Ok(sessions ended)``.
 
     Forgotten, not only ended: the next login with that key counts as a new device (a
@@ -364,11 +532,22 @@ def revoke(*, device_id: str, user_id: Any = None, external_user_id: str | None 
         device = owner.devices().filter(pk=device_id).first()
         if device is None:
             return _device_not_found(device_id)
-        ended = end_sessions(Session.objects.filter(device=device), reason=reason, actor=actor,
-                             details={"device_id": device.pk, "device_revoked": True})
-        audit.record(Event(EventType.DEVICE_REVOKED, user_ref=owner.ref,
-                           ip_address=device.last_ip_address, reason=reason, actor=actor,
-                           details={"device_id": device.pk, "name": str(device), "sessions_ended": ended}))
+        ended = end_sessions(
+            Session.objects.filter(device=device),
+            reason=reason,
+            actor=actor,
+            details={"device_id": device.pk, "device_revoked": True},
+        )
+        audit.record(
+            Event(
+                EventType.DEVICE_REVOKED,
+                user_ref=owner.ref,
+                ip_address=device.last_ip_address,
+                reason=reason,
+                actor=actor,
+                details={"device_id": device.pk, "name": str(device), "sessions_ended": ended},
+            )
+        )
         device.delete()
     return Ok(ended)
 
@@ -383,5 +562,12 @@ def prune_used_proofs(now: datetime | None = None) -> int:
     return deleted
 
 
-__all__ = ["DeviceChallenge", "create_challenge", "register", "check_request_device",
-           "devices_of", "revoke", "prune_used_proofs"]
+__all__ = [
+    "DeviceChallenge",
+    "create_challenge",
+    "register",
+    "check_request_device",
+    "devices_of",
+    "revoke",
+    "prune_used_proofs",
+]

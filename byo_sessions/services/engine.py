@@ -7,6 +7,7 @@ These functions are the engine's reads and writes; the rules (validation, rotati
 ending, limits) stay where they are and are called from here. ``migrate_django_session``
 moves a ``django.contrib.sessions`` session into one of ours (``django_sessions.py``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,13 @@ class AnonymousSession:
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def create_anonymous(*, session_data: str, ip_address: str | None = None, user_agent: str | None = None,
-                     expires_at: datetime | None = None) -> AnonymousSession:
+def create_anonymous(
+    *,
+    session_data: str,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    expires_at: datetime | None = None,
+) -> AnonymousSession:
     """A visitor's data-only session: no owner, no tags, no audit row (it guards a cart or
     a pending login, not an account), ``ANONYMOUS_LIFETIME_SECS`` at most."""
     now = clock.now()
@@ -53,9 +59,17 @@ def create_anonymous(*, session_data: str, ip_address: str | None = None, user_a
     end = now + timedelta(seconds=byo_settings.ANONYMOUS_LIFETIME_SECS)
     token = new_token()
     session = Session.objects.create(
-        token_hash=hash_token(token), token_issued_at=now, created_at=now, last_activity_at=now,
+        token_hash=hash_token(token),
+        token_issued_at=now,
+        created_at=now,
+        last_activity_at=now,
         expires_at=min(end, expires_at) if expires_at is not None else end,
-        ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua, data=session_data)
+        ip_address=ip,
+        last_ip_address=ip,
+        user_agent=ua,
+        last_user_agent=ua,
+        data=session_data,
+    )
     return AnonymousSession(session_id=session.id, session_token=token, expires_at=session.expires_at)
 
 
@@ -112,10 +126,17 @@ _MIGRATION_SALT = "byo_sessions.engine.migrate_django_session"
 
 
 @sensitive_variables()  # raw tokens and Django session keys in locals: keep them out of error reports
-def migrate_django_session(*, django_session_key: str, user_id: Any | None, session_data: str,
-                           ip_address: str | None = None, user_agent: str | None = None,
-                           tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
-                           expires_at: datetime | None = None) -> Ok[str] | Err:
+def migrate_django_session(
+    *,
+    django_session_key: str,
+    user_id: Any | None,
+    session_data: str,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    tags: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    expires_at: datetime | None = None,
+) -> Ok[str] | Err:
     """A ``django.contrib.sessions`` session (already verified by the caller) as one of
     ours, carrying ``session_data``; returns the new session's token.
 
@@ -130,12 +151,21 @@ def migrate_django_session(*, django_session_key: str, user_id: Any | None, sess
     try:
         with transaction.atomic():
             if user_id is None:
-                session_id = create_anonymous(session_data=session_data, ip_address=ip_address,
-                                              user_agent=user_agent, expires_at=expires_at).session_id
+                session_id = create_anonymous(
+                    session_data=session_data, ip_address=ip_address, user_agent=user_agent, expires_at=expires_at
+                ).session_id
             else:
-                created = sessions.create(user_id=user_id, ip_address=ip_address, user_agent=user_agent, tags=tags,
-                                          metadata=metadata, session_data=session_data, expires_at=expires_at,
-                                          actor=MIGRATION_ACTOR, authentication=None)  # moved, not proven
+                created = sessions.create(
+                    user_id=user_id,
+                    ip_address=ip_address,
+                    user_agent=user_agent,
+                    tags=tags,
+                    metadata=metadata,
+                    session_data=session_data,
+                    expires_at=expires_at,
+                    actor=MIGRATION_ACTOR,
+                    authentication=None,
+                )  # moved, not proven
                 if isinstance(created, Err):
                     return created
                 session_id = created.data.session_id
@@ -143,8 +173,14 @@ def migrate_django_session(*, django_session_key: str, user_id: Any | None, sess
             session.token_hash = hash_token(token)
             session.save(update_fields=["token_hash"])
             if user_id is not None:
-                audit.record(Event.for_session(EventType.SESSION_MIGRATED, session, actor=MIGRATION_ACTOR,
-                                               details={"from": "django.contrib.sessions"}))
+                audit.record(
+                    Event.for_session(
+                        EventType.SESSION_MIGRATED,
+                        session,
+                        actor=MIGRATION_ACTOR,
+                        details={"from": "django.contrib.sessions"},
+                    )
+                )
     except IntegrityError:  # a parallel request presenting the same key migrated it first
         pass
     return Ok(token)
@@ -186,8 +222,15 @@ def prune(*, keep_days: int | None = None, audit_days: int | None = None, now: d
     ids, expired signing keys, and audit rows older than ``audit_days`` when given.
     ``clearsessions`` lands here."""
     defaults = pruning.Retention.from_settings()
-    retention = pruning.Retention(session_days=defaults.session_days if keep_days is None else keep_days,
-                                  retired_token_days=defaults.retired_token_days, audit_days=audit_days)
+    retention = pruning.Retention(
+        session_days=defaults.session_days if keep_days is None else keep_days,
+        retired_token_days=defaults.retired_token_days,
+        audit_days=audit_days,
+    )
     done = pruning.prune(retention=retention, now=now)
-    return Pruned(sessions=done["sessions"], proofs=done["proofs"], signing_keys=done["signing_keys"],
-                  audit_events=done.get("audit_events"))
+    return Pruned(
+        sessions=done["sessions"],
+        proofs=done["proofs"],
+        signing_keys=done["signing_keys"],
+        audit_events=done.get("audit_events"),
+    )

@@ -6,6 +6,7 @@ is dead everywhere at the same moment. SQL can only compare the stored absolute 
 (``Session.objects.live(now)``); the policy part (inactivity, a lifetime shortened since
 creation) depends on each session's tags and is decided on the rows, in Python.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from . import policies
 ACTIVE, EXPIRED, ENDED = "active", "expired", "ended"  # a session's status (the admin shows it)
 
 
-def expiry_from(*, created_at: datetime, last_activity_at: datetime, expires_at: datetime,
-                policy: Policy | None) -> tuple[datetime, datetime, str]:
+def expiry_from(
+    *, created_at: datetime, last_activity_at: datetime, expires_at: datetime, policy: Policy | None
+) -> tuple[datetime, datetime, str]:
     """(absolute end, effective end, the reason the effective end gives) from plain values.
 
     The absolute end is the one stored (fixed at creation, moved by extensions), or sooner if
@@ -47,14 +49,22 @@ def expiry_from(*, created_at: datetime, last_activity_at: datetime, expires_at:
 
 def absolute_expiry(session: Session, policy: Policy) -> datetime:
     """The hard end: the expiry fixed at creation, or sooner if the policy got shorter since."""
-    return expiry_from(created_at=session.created_at, last_activity_at=session.last_activity_at,
-                       expires_at=session.expires_at, policy=policy)[0]
+    return expiry_from(
+        created_at=session.created_at,
+        last_activity_at=session.last_activity_at,
+        expires_at=session.expires_at,
+        policy=policy,
+    )[0]
 
 
 def effective_expiry(session: Session, policy: Policy) -> tuple[datetime, str]:
     """The moment the session ends under the *current* policy, and which rule ends it."""
-    _absolute, end, why = expiry_from(created_at=session.created_at, last_activity_at=session.last_activity_at,
-                                      expires_at=session.expires_at, policy=policy)
+    _absolute, end, why = expiry_from(
+        created_at=session.created_at,
+        last_activity_at=session.last_activity_at,
+        expires_at=session.expires_at,
+        policy=policy,
+    )
     return end, why
 
 
@@ -103,8 +113,12 @@ def status(session: Session, now: datetime) -> str:
     if session.ended_at is not None:
         return ENDED
     policy = None if session.is_anonymous else policies.resolve(session.tags)
-    _absolute, end, _why = expiry_from(created_at=session.created_at, last_activity_at=session.last_activity_at,
-                                       expires_at=session.expires_at, policy=policy)
+    _absolute, end, _why = expiry_from(
+        created_at=session.created_at,
+        last_activity_at=session.last_activity_at,
+        expires_at=session.expires_at,
+        policy=policy,
+    )
     return ACTIVE if now < end else EXPIRED
 
 
@@ -127,8 +141,9 @@ def sort_live(queryset: SessionQuerySet, now: datetime, *order: str) -> Sorted:
     result = Sorted()
     for row in selectors.expiry_rows(queryset, now, order):
         policy = None if row.user_id is None and row.external_user_id is None else policies.resolve(row.tags)
-        _absolute, end, why = expiry_from(created_at=row.created_at, last_activity_at=row.last_activity_at,
-                                          expires_at=row.expires_at, policy=policy)
+        _absolute, end, why = expiry_from(
+            created_at=row.created_at, last_activity_at=row.last_activity_at, expires_at=row.expires_at, policy=policy
+        )
         sid = row.id
         if end > now:
             result.alive.append(sid)
@@ -154,5 +169,8 @@ def status_counts(now: datetime) -> dict[str, Any]:
     admin's overview): two aggregates, plus the read that finds the policy-expired ones."""
     counts = selectors.session_counts(now)
     late = len(sort_live(Session.objects.all(), now).expired_ids)
-    return {"active": counts.live - late, "expired_unmarked": counts.expired_unmarked + late,
-            "ended": counts.ended_by_reason}
+    return {
+        "active": counts.live - late,
+        "expired_unmarked": counts.expired_unmarked + late,
+        "ended": counts.ended_by_reason,
+    }

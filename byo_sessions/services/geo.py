@@ -17,6 +17,7 @@ The source (setting ``GEOLOCATION``):
 A private, reserved or unknown address, or a database that cannot be read, gives an empty
 ``Location``: a location is a hint for people and policies, never a reason to refuse.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ so that N parallel logins can never all see "one slot left": on PostgreSQL a
 ``pg_advisory_xact_lock`` on a hash of the owner (works for Django users and the session
 server's string ids alike); on SQLite the database already admits one writer at a time.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -38,11 +39,19 @@ def _make_room(queryset: SessionQuerySet, limit: int, action: str, now: datetime
     if count < limit:
         return None
     if action == LimitAction.REJECT_NEW:
-        return err(ErrorType.SESSION_LIMIT_EXCEEDED, f"Too many sessions ({scope}).",
-                   current_count=count, max_allowed=limit, scope=scope)
+        return err(
+            ErrorType.SESSION_LIMIT_EXCEEDED,
+            f"Too many sessions ({scope}).",
+            current_count=count,
+            max_allowed=limit,
+            scope=scope,
+        )
     victims = live[: count - limit + 1]
-    end_sessions(Session.objects.filter(id__in=victims), reason=EndReason.SESSION_LIMIT,
-                 details={"scope": scope, "max_allowed": limit, "action": str(action)})
+    end_sessions(
+        Session.objects.filter(id__in=victims),
+        reason=EndReason.SESSION_LIMIT,
+        details={"scope": scope, "max_allowed": limit, "action": str(action)},
+    )
     return None
 
 

@@ -6,6 +6,7 @@ no-op: SQLite admits one writer at a time, so two check-then-insert transactions
 both write; the second waits (``timeout``) or fails with "database is locked" rather
 than inserting a duplicate. Concurrency guarantees are tested on PostgreSQL.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -6,6 +6,7 @@ visitor's data-only session has neither. Callers name an owner with exactly one 
 two; ``resolve`` / ``sessions_of`` turn that into an ``Owner`` or its sessions, or a
 typed ``Err`` (naming no owner, or both, is an error, never "everyone").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,8 +65,11 @@ def _exactly_one(user_id: Any, external_user_id: str | None) -> Err | None:
 
 def external_id_error(external_user_id: Any) -> Err | None:
     """Why ``external_user_id`` cannot name an owner (not text, empty, too long, unstorable)."""
-    if not isinstance(external_user_id, str) or not external_user_id.strip() or \
-            len(external_user_id) > MAX_EXTERNAL_USER_ID_LENGTH:
+    if (
+        not isinstance(external_user_id, str)
+        or not external_user_id.strip()
+        or len(external_user_id) > MAX_EXTERNAL_USER_ID_LENGTH
+    ):
         return err(ErrorType.UNKNOWN_USER, "external_user_id must be a non-empty string of at most 255 chars.")
     reason = unstorable_reason(external_user_id)
     if reason is not None:

@@ -11,6 +11,7 @@ holds: an import is all-or-nothing (every error is reported with its key path), 
 rules and policy-wide settings are replaced in one transaction. The rules themselves
 (resolution, validation, the document format) are pure and live in ``core/policy.py``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,6 +52,7 @@ DEFAULTS_KEY = "defaults"
 
 
 # --- the live policy set ------------------------------------------------------------------
+
 
 def settings_defaults(stored: dict[str, Any] | None = None) -> dict[str, Any]:
     """Policy defaults: ``BYO_SESSIONS`` flat keys, then ``DEFAULT_POLICY``, then the
@@ -135,8 +137,11 @@ def _build() -> PolicySet:
 
 def settings_policy_set() -> PolicySet:
     """The policy set from settings alone (what the system check validates)."""
-    return PolicySet(defaults=settings_defaults(), tag_priority=tuple(byo_settings.TAG_PRIORITY),
-                     create_only_tag_types=tuple(byo_settings.CREATE_ONLY_TAG_TYPES))
+    return PolicySet(
+        defaults=settings_defaults(),
+        tag_priority=tuple(byo_settings.TAG_PRIORITY),
+        create_only_tag_types=tuple(byo_settings.CREATE_ONLY_TAG_TYPES),
+    )
 
 
 def current() -> PolicySet:
@@ -211,6 +216,7 @@ setting_changed.connect(_on_setting_changed, dispatch_uid="byo_sessions_policies
 
 # --- changes and the JSON document ------------------------------------------------------------
 
+
 def record_change(*, actor: str, reason: str, details: dict[str, Any]) -> None:
     """Audit a change to the policy set made outside ``import_document`` (the admin)."""
     audit.record(Event(EventType.POLICY_CHANGED, actor=actor, reason=reason, details=details))
@@ -241,14 +247,28 @@ def import_document(doc: Any, *, actor: str = "", dry_run: bool = False) -> Poli
         rows = []
         for rule in policy_set.rules:
             fields = {key: _stored_value(rule.overrides[key]) for key in POLICY_KEYS if key in rule.overrides}
-            rows.append(TagPolicy(selector=rule.selector, priority=rule.priority,
-                                  description=rule.label if rule.label != rule.selector else "", **fields))
+            rows.append(
+                TagPolicy(
+                    selector=rule.selector,
+                    priority=rule.priority,
+                    description=rule.label if rule.label != rule.selector else "",
+                    **fields,
+                )
+            )
         TagPolicy.objects.bulk_create(rows)
-        for key, value in ((TAG_PRIORITY_KEY, exported["tag_priority"]),
-                           (CREATE_ONLY_KEY, exported["on_create_only_tags"]),
-                           (DEFAULTS_KEY, exported["defaults"])):
+        for key, value in (
+            (TAG_PRIORITY_KEY, exported["tag_priority"]),
+            (CREATE_ONLY_KEY, exported["on_create_only_tags"]),
+            (DEFAULTS_KEY, exported["defaults"]),
+        ):
             PolicySetting.objects.update_or_create(key=key, defaults={"value": value})
         bump_version()
-        audit.record(Event(EventType.POLICY_CHANGED, actor=actor, reason="import",
-                           details={"rules": len(rows), "tag_priority": exported["tag_priority"]}))
+        audit.record(
+            Event(
+                EventType.POLICY_CHANGED,
+                actor=actor,
+                reason="import",
+                details={"rules": len(rows), "tag_priority": exported["tag_priority"]},
+            )
+        )
     return policy_set

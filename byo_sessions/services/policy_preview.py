@@ -11,6 +11,7 @@ the sessions they will touch; the preview says so rather than guess.
 One pass over the live sessions in scope (the rule's tag through the tag index, or all of
 them for defaults and imports), streamed in chunks: bounded memory, run on demand only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,10 +27,22 @@ from .expiry import expiry_from
 
 SAMPLE = 50  # sessions named on the page; the counts cover them all
 END, REFUSE, CHALLENGE = "end", "refuse", "challenge"
-OUTCOMES = {END: "would end now", REFUSE: "would be refused on its next request",
-            CHALLENGE: "would have to prove a device"}
-_COLUMNS = ("id", "user_id", "external_user_id", "tags", "created_at", "last_activity_at", "expires_at",
-            "last_ip_address", "device_thumbprint")
+OUTCOMES = {
+    END: "would end now",
+    REFUSE: "would be refused on its next request",
+    CHALLENGE: "would have to prove a device",
+}
+_COLUMNS = (
+    "id",
+    "user_id",
+    "external_user_id",
+    "tags",
+    "created_at",
+    "last_activity_at",
+    "expires_at",
+    "last_ip_address",
+    "device_thumbprint",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +89,9 @@ def scope_for_selector(selector: str) -> Q:
     return Q(tag_rows__tag=selector)
 
 
-def preview(*, proposed: PolicySet, scope: Q | None = None, now: datetime | None = None,
-            sample: int = SAMPLE) -> PolicyPreview:
+def preview(
+    *, proposed: PolicySet, scope: Q | None = None, now: datetime | None = None, sample: int = SAMPLE
+) -> PolicyPreview:
     """What ``proposed`` would do to the live sessions (in ``scope``) that ``current()`` spares."""
     now = clock.now() if now is None else now
     current = policies.current()
@@ -94,8 +108,9 @@ def preview(*, proposed: PolicySet, scope: Q | None = None, now: datetime | None
         outcome, why = found
         result.counts[outcome] += 1
         if len(result.sample) < sample:
-            result.sample.append(Affected(row[0], str(row[1] if row[1] is not None else row[2]), list(tags),
-                                          outcome, why))
+            result.sample.append(
+                Affected(row[0], str(row[1] if row[1] is not None else row[2]), list(tags), outcome, why)
+            )
     return result
 
 
@@ -105,5 +120,9 @@ def with_rule(*, selector: str, rule: object, replacing: str | None = None) -> P
     current = policies.current()
     gone = {selector, replacing}
     kept = tuple(r for r in current.rules if r.selector not in gone)
-    return PolicySet(defaults=current.defaults, rules=(*kept, rule),  # type: ignore[arg-type]
-                     tag_priority=current.tag_priority, create_only_tag_types=current.create_only_tag_types)
+    return PolicySet(
+        defaults=current.defaults,
+        rules=(*kept, rule),  # type: ignore[arg-type]
+        tag_priority=current.tag_priority,
+        create_only_tag_types=current.create_only_tag_types,
+    )

@@ -8,6 +8,7 @@ set-based DELETEs in one transaction: memory is bounded by the batch (no ORM cas
 collector holding rows), no lock outlives a batch, and an interrupted run resumes by
 running again. (Device challenges are stateless MACs: nothing is stored to prune.)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,17 +37,20 @@ class Retention:
 
     @classmethod
     def from_settings(cls) -> Retention:
-        return cls(session_days=byo_settings.PRUNE_SESSIONS_AFTER_DAYS,
-                   retired_token_days=byo_settings.PRUNE_RETIRED_TOKENS_AFTER_DAYS,
-                   audit_days=byo_settings.PRUNE_AUDIT_AFTER_DAYS)
+        return cls(
+            session_days=byo_settings.PRUNE_SESSIONS_AFTER_DAYS,
+            retired_token_days=byo_settings.PRUNE_RETIRED_TOKENS_AFTER_DAYS,
+            audit_days=byo_settings.PRUNE_AUDIT_AFTER_DAYS,
+        )
 
 
 def _dead_sessions(retention: Retention, now: datetime) -> QuerySet[Session]:
     """Visitors' rows once ended or expired; owned sessions ``session_days`` after they
     ended or expired (kept that long for inspection)."""
     cutoff = now - timedelta(days=retention.session_days)
-    anonymous = Q(user__isnull=True, external_user_id__isnull=True) & (Q(ended_at__isnull=False)
-                                                                     | Q(expires_at__lte=now))
+    anonymous = Q(user__isnull=True, external_user_id__isnull=True) & (
+        Q(ended_at__isnull=False) | Q(expires_at__lte=now)
+    )
     dead = Q(ended_at__lt=cutoff) | Q(ended_at__isnull=True, expires_at__lt=cutoff)
     return Session.objects.filter(anonymous | dead)
 
@@ -56,7 +60,8 @@ def selections(retention: Retention, now: datetime) -> dict[str, QuerySet[Any]]:
     chosen: dict[str, QuerySet[Any]] = {
         "sessions": _dead_sessions(retention, now),
         "retired_tokens": RetiredToken.objects.filter(
-            retired_at__lt=now - timedelta(days=retention.retired_token_days)),
+            retired_at__lt=now - timedelta(days=retention.retired_token_days)
+        ),
         "proofs": UsedProof.objects.filter(expires_at__lt=now),
         "signing_keys": SigningKey.objects.filter(expires_at__lt=now - timedelta(days=retention.session_days)),
     }
@@ -71,8 +76,7 @@ def _delete(queryset: QuerySet[Any]) -> int:
     return int(queryset._raw_delete(queryset.db))  # type: ignore[attr-defined]
 
 
-def _batches(queryset: QuerySet[Any], batch_size: int,
-             delete_batch: Callable[[list[Any]], int]) -> Any:
+def _batches(queryset: QuerySet[Any], batch_size: int, delete_batch: Callable[[list[Any]], int]) -> Any:
     after: Any = None
     while True:
         page = queryset if after is None else queryset.filter(pk__gt=after)
@@ -95,15 +99,23 @@ def _rows_batch(model: type[Model]) -> Callable[[list[Any]], int]:
     return lambda ids: _delete(model._default_manager.filter(pk__in=ids))
 
 
-def prune(*, retention: Retention | None = None, now: datetime | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-          progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+def prune(
+    *,
+    retention: Retention | None = None,
+    now: datetime | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
     """Delete every kind in batches; returns rows deleted per kind (a session's count
     includes its tag rows and retired tokens). ``progress(kind, so_far)`` after each batch."""
     retention = retention or Retention.from_settings()
     now = now or clock.now()
     deleters: dict[str, Callable[[list[Any]], int]] = {
-        "sessions": _session_batch, "retired_tokens": _rows_batch(RetiredToken), "proofs": _rows_batch(UsedProof),
-        "audit_events": _rows_batch(AuditEvent)}
+        "sessions": _session_batch,
+        "retired_tokens": _rows_batch(RetiredToken),
+        "proofs": _rows_batch(UsedProof),
+        "audit_events": _rows_batch(AuditEvent),
+    }
     done: dict[str, int] = {}
     for kind, queryset in selections(retention, now).items():
         done[kind] = 0

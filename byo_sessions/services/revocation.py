@@ -13,6 +13,7 @@ A cache that cannot be read fails the check closed (``RevocationUnavailable``: a
 then a token of a session ended a moment ago works until its ``exp`` while the cache is
 down. A record that cannot be written is logged (the ending itself has committed).
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,12 +74,19 @@ def _write(session_ids: list[str], ended_at: int) -> None:
     try:
         failed = _cache().set_many({key(sid): ended_at for sid in session_ids}, timeout=ttl_secs())
     except Exception:  # noqa: BLE001 - any backend's connection error; the ending has committed
-        logger.exception("byo_sessions: could not record %d ended session(s) in the revocation cache; their "
-                         "stateless tokens stay valid until they expire", len(session_ids))
+        logger.exception(
+            "byo_sessions: could not record %d ended session(s) in the revocation cache; their "
+            "stateless tokens stay valid until they expire",
+            len(session_ids),
+        )
         return
     if failed:
-        logger.error("byo_sessions: the revocation cache refused %d of %d ended session(s); their stateless "
-                     "tokens stay valid until they expire", len(failed), len(session_ids))
+        logger.error(
+            "byo_sessions: the revocation cache refused %d of %d ended session(s); their stateless "
+            "tokens stay valid until they expire",
+            len(failed),
+            len(session_ids),
+        )
 
 
 def should_check(check_revocation: bool | None) -> bool:
@@ -90,17 +98,22 @@ def ended_at(session_id: str) -> int | None:
     None: one cache read. Raises ``RevocationUnavailable`` when the answer is unknown and
     ``STATELESS_REVOCATION_FAIL_OPEN`` is off."""
     if not is_recording():
-        raise RevocationUnavailable("revocation_not_configured",
-                                    "Revocation was asked for, but STATELESS_REVOCATION_CACHE names no cache.")
+        raise RevocationUnavailable(
+            "revocation_not_configured", "Revocation was asked for, but STATELESS_REVOCATION_CACHE names no cache."
+        )
     try:
         found = _cache().get(key(session_id))
     except Exception:  # noqa: BLE001 - any backend's connection error
         if byo_settings.STATELESS_REVOCATION_FAIL_OPEN:
-            logger.warning("byo_sessions: the revocation cache cannot be read; accepting a stateless token "
-                           "unchecked (STATELESS_REVOCATION_FAIL_OPEN)", exc_info=True)
+            logger.warning(
+                "byo_sessions: the revocation cache cannot be read; accepting a stateless token "
+                "unchecked (STATELESS_REVOCATION_FAIL_OPEN)",
+                exc_info=True,
+            )
             return None
-        raise RevocationUnavailable("revocation_cache_unavailable",
-                                    "The revocation cache cannot be read, so the token cannot be checked.") from None
+        raise RevocationUnavailable(
+            "revocation_cache_unavailable", "The revocation cache cannot be read, so the token cannot be checked."
+        ) from None
     if found is None:
         return None
     return found if isinstance(found, int) and not isinstance(found, bool) else 0  # a record, whatever its shape

@@ -14,6 +14,7 @@ move to ``RetiredToken``.
 * A retired token (two or more generations old, at any time) or the previous one after
   the window ends the session with reason ``token_reuse_detected``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -82,16 +83,27 @@ def rotate(session: Session, token: str, now: datetime, extra_fields: dict) -> s
             if grace <= 0:
                 retired.append(session.token_hash)
             RetiredToken.objects.bulk_create(
-                [RetiredToken(token_hash=h, session_id=session.pk, generation=session.generation, retired_at=now)
-                 for h in retired]
+                [
+                    RetiredToken(token_hash=h, session_id=session.pk, generation=session.generation, retired_at=now)
+                    for h in retired
+                ]
             )
     except DatabaseError:
         logger.exception("byo_sessions: rotation of %s failed; the current token stays valid", session.pk)
         return FAILED
-    audit.record(Event.for_session(EventType.SESSION_ROTATED, session, ip_address=extra_fields.get(
-        "last_ip_address", session.last_ip_address), details={"generation": new_generation}))
-    transaction.on_commit(lambda: signals.session_rotated.send(
-        sender=Session, session_id=session.pk, user_ref=session.owner_ref, generation=new_generation))
+    audit.record(
+        Event.for_session(
+            EventType.SESSION_ROTATED,
+            session,
+            ip_address=extra_fields.get("last_ip_address", session.last_ip_address),
+            details={"generation": new_generation},
+        )
+    )
+    transaction.on_commit(
+        lambda: signals.session_rotated.send(
+            sender=Session, session_id=session.pk, user_ref=session.owner_ref, generation=new_generation
+        )
+    )
     for name, value in extra_fields.items():
         setattr(session, name, value)
     session.generation = new_generation
@@ -124,14 +136,24 @@ def report_reuse(session: Session, *, ip_address: str | None, user_agent: str | 
     }
     was_active = session.ended_at is None
     if was_active:
-        end_session(session, reason=EndReason.TOKEN_REUSE_DETECTED, event_type=EventType.TOKEN_REUSE_DETECTED,
-                    details=details)
-        transaction.on_commit(lambda: signals.token_reuse_detected.send(
-            sender=Session, session_id=session.pk, user_ref=session.owner_ref, details=details))
+        end_session(
+            session, reason=EndReason.TOKEN_REUSE_DETECTED, event_type=EventType.TOKEN_REUSE_DETECTED, details=details
+        )
+        transaction.on_commit(
+            lambda: signals.token_reuse_detected.send(
+                sender=Session, session_id=session.pk, user_ref=session.owner_ref, details=details
+            )
+        )
     else:
         # Already ended: replaying the copy changes nothing, so a row at most once a minute.
-        audit.record_throttled(Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ip_address,
-                                                 user_agent=user_agent or "", reason=EndReason.TOKEN_REUSE_DETECTED,
-                                                 details=details))
-    return err(ErrorType.TOKEN_REUSE_DETECTED, "An old session token was reused; the session has ended.",
-               reason=why)
+        audit.record_throttled(
+            Event.for_session(
+                EventType.VALIDATION_FAILED,
+                session,
+                ip_address=ip_address,
+                user_agent=user_agent or "",
+                reason=EndReason.TOKEN_REUSE_DETECTED,
+                details=details,
+            )
+        )
+    return err(ErrorType.TOKEN_REUSE_DETECTED, "An old session token was reused; the session has ended.", reason=why)

@@ -8,6 +8,7 @@ Anyone who knows the seed can do the same: seed benchmark databases only.
 Rows are generated in chunks and written with PostgreSQL's ``COPY`` (psycopg) or, on
 other databases, ``bulk_create``: memory is bounded by the chunk.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,8 +30,7 @@ from ..core.user_agent import parse_user_agent
 from ..models import AuditEvent, EndReason, RetiredToken, Session, SessionTag
 
 USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
-    "Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 "
     "Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
@@ -90,14 +90,50 @@ class Rows:
     events: list[tuple[Any, ...]]
 
 
-SESSION_COLUMNS = ("id", "user_id", "token_hash", "generation", "token_issued_at", "created_at", "last_activity_at",
-                   "expires_at", "ended_at", "end_reason", "ended_by", "ip_address", "last_ip_address", "user_agent",
-                   "last_user_agent", "client", "tags", "metadata", "device_thumbprint", "data", "authenticated_at",
-                   "authentication_factors", "reauthentication_failures", "country", "city", "network")
+SESSION_COLUMNS = (
+    "id",
+    "user_id",
+    "token_hash",
+    "generation",
+    "token_issued_at",
+    "created_at",
+    "last_activity_at",
+    "expires_at",
+    "ended_at",
+    "end_reason",
+    "ended_by",
+    "ip_address",
+    "last_ip_address",
+    "user_agent",
+    "last_user_agent",
+    "client",
+    "tags",
+    "metadata",
+    "device_thumbprint",
+    "data",
+    "authenticated_at",
+    "authentication_factors",
+    "reauthentication_failures",
+    "country",
+    "city",
+    "network",
+)
 TAG_COLUMNS = ("session_id", "tag")
 RETIRED_COLUMNS = ("token_hash", "session_id", "generation", "retired_at")
-EVENT_COLUMNS = ("created_at", "event_type", "session_id", "user_ref", "ip_address", "user_agent", "reason", "actor",
-                 "details", "country", "city", "network")
+EVENT_COLUMNS = (
+    "created_at",
+    "event_type",
+    "session_id",
+    "user_ref",
+    "ip_address",
+    "user_agent",
+    "reason",
+    "actor",
+    "details",
+    "country",
+    "city",
+    "network",
+)
 
 
 def _chunk(plan: Plan, user_ids: list[Any], start: int, stop: int, now: datetime) -> Rows:
@@ -118,23 +154,64 @@ def _chunk(plan: Plan, user_ids: list[Any], start: int, stop: int, now: datetime
         ip = f"10.{org % 256}.{(i // 256) % 256}.{i % 256}"
         ua_index = i % len(USER_AGENTS)
         tags = [f"org:{org}", ROLES[i % len(ROLES)], LOGIN_TYPES[i % len(LOGIN_TYPES)]]
-        rows.sessions.append((
-            sid, user, hash_token(seed_token(plan.seed, i)), generation, active if generation else created, created,
-            active, created + plan.lifetime, ended_at, EndReason.LOGOUT if ended else "", "", ip, ip,
-            USER_AGENTS[ua_index], USER_AGENTS[ua_index], clients[ua_index], json.dumps(tags), "{}", "", "",
-            created, json.dumps({"password": created.isoformat()}), 0, "", "", ""))  # a password login, as login() records
+        rows.sessions.append(
+            (
+                sid,
+                user,
+                hash_token(seed_token(plan.seed, i)),
+                generation,
+                active if generation else created,
+                created,
+                active,
+                created + plan.lifetime,
+                ended_at,
+                EndReason.LOGOUT if ended else "",
+                "",
+                ip,
+                ip,
+                USER_AGENTS[ua_index],
+                USER_AGENTS[ua_index],
+                clients[ua_index],
+                json.dumps(tags),
+                "{}",
+                "",
+                "",
+                created,
+                json.dumps({"password": created.isoformat()}),
+                0,
+                "",
+                "",
+                "",
+            )
+        )  # a password login, as login() records
         rows.tags.extend((sid, tag) for tag in tags)
         ref, ua = str(user), USER_AGENTS[ua_index]
-        rows.events.append((created, AuditEvent.Type.SESSION_CREATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}", "", "",
-                            ""))
+        rows.events.append(
+            (created, AuditEvent.Type.SESSION_CREATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}", "", "", "")
+        )
         if generation:
             retired = hash_token(seed_token(plan.seed, i) + ":retired")
             rows.retired.append((retired, sid, 0, active))
-            rows.events.append((active, AuditEvent.Type.SESSION_ROTATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}", "",
-                                "", ""))
+            rows.events.append(
+                (active, AuditEvent.Type.SESSION_ROTATED, sid, ref, ip, ua, "", SEED_ACTOR, "{}", "", "", "")
+            )
         if ended_at is not None:
-            rows.events.append((ended_at, AuditEvent.Type.SESSION_INVALIDATED, sid, ref, ip, ua, EndReason.LOGOUT,
-                                SEED_ACTOR, "{}", "", "", ""))
+            rows.events.append(
+                (
+                    ended_at,
+                    AuditEvent.Type.SESSION_INVALIDATED,
+                    sid,
+                    ref,
+                    ip,
+                    ua,
+                    EndReason.LOGOUT,
+                    SEED_ACTOR,
+                    "{}",
+                    "",
+                    "",
+                    "",
+                )
+            )
     return rows
 
 
@@ -151,8 +228,10 @@ def _copy(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> 
 def _bulk(model: type[Model], columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     json_fields = {f.column for f in model._meta.concrete_fields if f.get_internal_type() == "JSONField"}
     attnames = {f.column: f.attname for f in model._meta.concrete_fields}
-    objects = [model(**{attnames[c]: json.loads(v) if c in json_fields else v for c, v in zip(columns, row, strict=True)})
-               for row in rows]
+    objects = [
+        model(**{attnames[c]: json.loads(v) if c in json_fields else v for c, v in zip(columns, row, strict=True)})
+        for row in rows
+    ]
     model._default_manager.bulk_create(objects, batch_size=500)
 
 
@@ -161,12 +240,12 @@ def _users(plan: Plan) -> list[Any]:
     model = get_user_model()
     field = model.USERNAME_FIELD
     names = [f"{USERNAME_PREFIX}{n}" for n in range(plan.users)]
-    existing = set(model._default_manager.filter(**{f"{field}__startswith": USERNAME_PREFIX})
-                   .values_list(field, flat=True))
+    existing = set(
+        model._default_manager.filter(**{f"{field}__startswith": USERNAME_PREFIX}).values_list(field, flat=True)
+    )
     missing = [model(**{field: name, "password": "!"}) for name in names if name not in existing]
     model._default_manager.bulk_create(missing, batch_size=5000)
-    by_name = dict(model._default_manager.filter(**{f"{field}__startswith": USERNAME_PREFIX})
-                   .values_list(field, "pk"))
+    by_name = dict(model._default_manager.filter(**{f"{field}__startswith": USERNAME_PREFIX}).values_list(field, "pk"))
     return [by_name[name] for name in names]
 
 
@@ -177,9 +256,11 @@ def seed(plan: Plan, *, chunk: int = 20_000, progress: Callable[[int], None] | N
     written = {"users": len(user_ids), "sessions": 0, "tags": 0, "retired_tokens": 0, "audit_events": 0}
     postgres = connection.vendor == "postgresql"
     tables: list[tuple[type[Model], tuple[str, ...], str, str]] = [
-        (Session, SESSION_COLUMNS, "sessions", "sessions"), (SessionTag, TAG_COLUMNS, "tags", "tags"),
+        (Session, SESSION_COLUMNS, "sessions", "sessions"),
+        (SessionTag, TAG_COLUMNS, "tags", "tags"),
         (RetiredToken, RETIRED_COLUMNS, "retired", "retired_tokens"),
-        (AuditEvent, EVENT_COLUMNS, "events", "audit_events")]
+        (AuditEvent, EVENT_COLUMNS, "events", "audit_events"),
+    ]
     for start in range(0, plan.sessions, chunk):
         rows = _chunk(plan, user_ids, start, min(plan.sessions, start + chunk), now)
         with transaction.atomic():

@@ -5,6 +5,7 @@ All functions are keyword-only, never see an ``HttpRequest``, and answer ``Ok(da
 user (``user_id`` = its pk) or, for the HTTP session server, the caller's own string id
 (``external_user_id``).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,6 +55,7 @@ MAX_SESSION_DURATION_MINUTES = 400 * 24 * 60  # the longest lifetime a policy ca
 
 # --- input cleaning -------------------------------------------------------------------
 
+
 def _clean_ip(ip_address: str | None) -> str | None | Err:
     try:
         return normalise_ip(ip_address)
@@ -96,13 +98,23 @@ def looks_like_session_id(session_id: Any) -> bool:
 
 # --- create ---------------------------------------------------------------------------
 
+
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def create(*, user_id: Any = None, external_user_id: str | None = None, ip_address: str | None = None,
-           user_agent: str | None = None, tags: list[str] | None = None,
-           metadata: dict[str, Any] | None = None, device_registration: DeviceRegistration | None = None,
-           replaces_session_token: str | None = None, actor: str = "", session_data: str = "",
-           expires_at: datetime | None = None,
-           authentication: Sequence[str] | None = ()) -> Ok[CreatedSession] | Err:
+def create(
+    *,
+    user_id: Any = None,
+    external_user_id: str | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    tags: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    device_registration: DeviceRegistration | None = None,
+    replaces_session_token: str | None = None,
+    actor: str = "",
+    session_data: str = "",
+    expires_at: datetime | None = None,
+    authentication: Sequence[str] | None = (),
+) -> Ok[CreatedSession] | Err:
     """Start a session. Returns the raw token once; only its hash is stored.
 
     With ``device_registration`` the signed challenge is verified first and the device
@@ -146,22 +158,37 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
     proof = None
     if device_registration is not None:
         proof = devices.check_proof(
-            proof=device_registration.signed_device_challenge, method=device_registration.request_method,
-            url=device_registration.request_url, ip_address=ip, user_agent=ua,
-            failure=ErrorType.INVALID_DEVICE_REGISTRATION)
+            proof=device_registration.signed_device_challenge,
+            method=device_registration.request_method,
+            url=device_registration.request_url,
+            ip_address=ip,
+            user_agent=ua,
+            failure=ErrorType.INVALID_DEVICE_REGISTRATION,
+        )
         if isinstance(proof, Err):
-            return devices.registration_refused(proof, user_ref=owner.ref, ip_address=ip, user_agent=ua,
-                                                during="login", actor=actor)
+            return devices.registration_refused(
+                proof, user_ref=owner.ref, ip_address=ip, user_agent=ua, during="login", actor=actor
+            )
 
     now = clock.now()
     token = new_token()
     lifetime_end = now + timedelta(seconds=policy.absolute_lifetime_secs or byo_settings.ABSOLUTE_LIFETIME_SECS)
     session = Session(
-        user_id=owner.user_id, external_user_id=owner.external_user_id, token_hash=hash_token(token),
-        token_issued_at=now, created_at=now, last_activity_at=now,
+        user_id=owner.user_id,
+        external_user_id=owner.external_user_id,
+        token_hash=hash_token(token),
+        token_issued_at=now,
+        created_at=now,
+        last_activity_at=now,
         expires_at=min(lifetime_end, expires_at) if expires_at is not None else lifetime_end,
-        ip_address=ip, last_ip_address=ip, user_agent=ua, last_user_agent=ua,
-        client=parse_user_agent(ua).to_dict(), tags=clean_tags, metadata=clean_metadata, data=session_data,
+        ip_address=ip,
+        last_ip_address=ip,
+        user_agent=ua,
+        last_user_agent=ua,
+        client=parse_user_agent(ua).to_dict(),
+        tags=clean_tags,
+        metadata=clean_metadata,
+        data=session_data,
     )
     if authentication is not None:
         session.authenticated_at = now
@@ -178,28 +205,55 @@ def create(*, user_id: Any = None, external_user_id: str | None = None, ip_addre
             end_sessions(replaced, reason=EndReason.LOGIN_REPLACED, actor=actor)
         refused_limit = limits.enforce(owner, tuple(clean_tags), policy, policy_set.per_tag_limits(clean_tags), now)
         if refused_limit is None:
-            new_device, refused_device = _insert(session, clean_tags, clean_metadata, owner, ip, ua, actor, proof,
-                                                 device_registration)
+            new_device, refused_device = _insert(
+                session, clean_tags, clean_metadata, owner, ip, ua, actor, proof, device_registration
+            )
             if refused_device is not None:
                 transaction.set_rollback(True)
         else:
             transaction.set_rollback(True)
     if refused_device is not None:  # audited after the rollback, so the trace stays
-        return devices.registration_refused(refused_device, user_ref=owner.ref, ip_address=ip, user_agent=ua,
-                                            during="login", actor=actor)
+        return devices.registration_refused(
+            refused_device, user_ref=owner.ref, ip_address=ip, user_agent=ua, during="login", actor=actor
+        )
     if refused_limit is not None:
         # Nothing changed, and the caller may ask again at once: a row at most once a minute.
-        audit.record_throttled(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=owner.ref, ip_address=ip,
-                                     user_agent=ua, reason="reject_new", actor=actor,
-                                     details=dict(refused_limit.error.details)))
+        audit.record_throttled(
+            Event(
+                EventType.SESSION_LIMIT_EXCEEDED,
+                user_ref=owner.ref,
+                ip_address=ip,
+                user_agent=ua,
+                reason="reject_new",
+                actor=actor,
+                details=dict(refused_limit.error.details),
+            )
+        )
         return refused_limit
-    return Ok(CreatedSession(session_id=session.id, session_token=token, created_at=now, expires_at=session.expires_at,
-                             user_id=session.user_id if session.user_id is not None else session.external_user_id,
-                             new_device_detected=new_device, device_id=session.device_id))
+    return Ok(
+        CreatedSession(
+            session_id=session.id,
+            session_token=token,
+            created_at=now,
+            expires_at=session.expires_at,
+            user_id=session.user_id if session.user_id is not None else session.external_user_id,
+            new_device_detected=new_device,
+            device_id=session.device_id,
+        )
+    )
 
 
-def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: owners.Owner, ip: str | None,
-            ua: str, actor: str, proof: Any, registration: DeviceRegistration | None) -> tuple[bool, Err | None]:
+def _insert(
+    session: Session,
+    tags: list[str],
+    metadata: dict[str, Any],
+    owner: owners.Owner,
+    ip: str | None,
+    ua: str,
+    actor: str,
+    proof: Any,
+    registration: DeviceRegistration | None,
+) -> tuple[bool, Err | None]:
     """Write the new session, its tags, its device binding and the audit rows (in the caller's
     transaction). Returns (new_device_detected, refusal)."""
     session.save(force_insert=True)
@@ -211,11 +265,20 @@ def _insert(session: Session, tags: list[str], metadata: dict[str, Any], owner: 
         refused = devices.consume_jti(proof, ErrorType.INVALID_DEVICE_REGISTRATION)
         if refused is not None:
             return False, refused
-        _device, new_device = devices.bind_device(session, proof, remember=registration.remember_device,
-                                                  ip_address=ip, user_agent=ua)
-    transaction.on_commit(lambda: signals.session_created.send(
-        sender=Session, session_id=session.id, user_ref=owner.ref, tags=tags, metadata=metadata,
-        ip_address=ip, user_agent=ua))
+        _device, new_device = devices.bind_device(
+            session, proof, remember=registration.remember_device, ip_address=ip, user_agent=ua
+        )
+    transaction.on_commit(
+        lambda: signals.session_created.send(
+            sender=Session,
+            session_id=session.id,
+            user_ref=owner.ref,
+            tags=tags,
+            metadata=metadata,
+            ip_address=ip,
+            user_agent=ua,
+        )
+    )
     return new_device, None
 
 
@@ -224,30 +287,59 @@ def _record_new_country(session: Session, owner: owners.Owner, actor: str) -> No
     (The first located login has nothing to compare with, so it is not news.)"""
     if not session.country:
         return
-    known = set(owner.sessions().exclude(pk=session.pk).exclude(country="")
-                .values_list("country", flat=True).distinct()[:300])
+    known = set(
+        owner.sessions().exclude(pk=session.pk).exclude(country="").values_list("country", flat=True).distinct()[:300]
+    )
     if known and session.country not in known:
-        audit.record(Event.for_session(EventType.NEW_COUNTRY, session, actor=actor, reason="login",
-                                       details={"after": session.country, "known": sorted(known)[:20]}))
+        audit.record(
+            Event.for_session(
+                EventType.NEW_COUNTRY,
+                session,
+                actor=actor,
+                reason="login",
+                details={"after": session.country, "known": sorted(known)[:20]},
+            )
+        )
 
 
-def as_validated(created: CreatedSession, *, user: Any, tags: list[str] | None, metadata: dict[str, Any] | None,
-                 session_data: str = "") -> ValidatedSession:
+def as_validated(
+    created: CreatedSession,
+    *,
+    user: Any,
+    tags: list[str] | None,
+    metadata: dict[str, Any] | None,
+    session_data: str = "",
+) -> ValidatedSession:
     """The just-created session as ``validate`` would describe it on the next request, so
     the request that logged in sees it without a query."""
-    _absolute, expires_at, _why = expiry_from(created_at=created.created_at, last_activity_at=created.created_at,
-                                              expires_at=created.expires_at, policy=policies.resolve(tuple(tags or ())))
+    _absolute, expires_at, _why = expiry_from(
+        created_at=created.created_at,
+        last_activity_at=created.created_at,
+        expires_at=created.expires_at,
+        policy=policies.resolve(tuple(tags or ())),
+    )
     return ValidatedSession(
-        session_id=created.session_id, user_id=created.user_id, created_at=created.created_at,
-        expires_at=expires_at, last_activity_at=created.created_at, tags=tuple(tags or ()),
-        metadata=dict(metadata or {}), has_device_registered=created.device_id is not None,
-        device_id=created.device_id, user=user, absolute_expires_at=created.expires_at, session_data=session_data)
+        session_id=created.session_id,
+        user_id=created.user_id,
+        created_at=created.created_at,
+        expires_at=expires_at,
+        last_activity_at=created.created_at,
+        tags=tuple(tags or ()),
+        metadata=dict(metadata or {}),
+        has_device_registered=created.device_id is not None,
+        device_id=created.device_id,
+        user=user,
+        absolute_expires_at=created.expires_at,
+        session_data=session_data,
+    )
 
 
 # --- validate -------------------------------------------------------------------------
 
-def _invalid_token(message: str, reason: str, *, ip_address: str | None, user_agent: str | None,
-                   guessed: bool = True) -> Err:
+
+def _invalid_token(
+    message: str, reason: str, *, ip_address: str | None, user_agent: str | None, guessed: bool = True
+) -> Err:
     """A token that names no user's session: a log line with the client; a ``guessed`` one
     (unknown or malformed) also counts towards its IP's brute-force row (services/audit.py)."""
     event = Event(EventType.VALIDATION_FAILED, ip_address=ip_address, user_agent=user_agent or "", reason=reason)
@@ -258,8 +350,9 @@ def _invalid_token(message: str, reason: str, *, ip_address: str | None, user_ag
     return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
 
 
-def _validated(session: Session, policy: Any, policy_expiry: Any, new_token_value: str | None,
-               extended: bool = False) -> ValidatedSession:
+def _validated(
+    session: Session, policy: Any, policy_expiry: Any, new_token_value: str | None, extended: bool = False
+) -> ValidatedSession:
     return ValidatedSession(
         session_id=session.id,
         user_id=session.user_id if session.user_id is not None else session.external_user_id,
@@ -283,16 +376,33 @@ def _validated_anonymous(session: Session, now: Any) -> Ok[ValidatedSession] | E
     no rotation, no write (it guards a cart, not an account)."""
     if session.ended_at is not None or now >= session.expires_at:
         return err(ErrorType.SESSION_EXPIRED, "The session has expired.", reason=EndReason.EXPIRED_ABSOLUTE)
-    return Ok(ValidatedSession(
-        session_id=session.id, user_id=None, created_at=session.created_at, expires_at=session.expires_at,
-        last_activity_at=session.last_activity_at, tags=(), metadata={}, has_device_registered=False,
-        absolute_expires_at=session.expires_at, session_data=session.data))
+    return Ok(
+        ValidatedSession(
+            session_id=session.id,
+            user_id=None,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+            last_activity_at=session.last_activity_at,
+            tags=(),
+            metadata={},
+            has_device_registered=False,
+            absolute_expires_at=session.expires_at,
+            session_data=session.data,
+        )
+    )
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required_tags: list[str] | None = None,
-              rules: ViewRules = ViewRules(), allow_anonymous: bool = False,
-              extend_secs: int | None = None) -> Ok[ValidatedSession] | Err:
+def _validate(
+    *,
+    session_token: Any,
+    client: ClientInfo,
+    refresh: bool,
+    required_tags: list[str] | None = None,
+    rules: ViewRules = ViewRules(),
+    allow_anonymous: bool = False,
+    extend_secs: int | None = None,
+) -> Ok[ValidatedSession] | Err:
     """The one validation behind ``validate``, ``validate_and_refresh`` and the session engine.
 
     ``extend_secs``: move the absolute end to now + that, within the policy (``expiry.extension``)."""
@@ -301,16 +411,22 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
         return ip
     ua = clean_user_agent(client.user_agent)
     if not is_well_formed(session_token):
-        return _invalid_token("The session token is missing or malformed.", "malformed_token",
-                              ip_address=ip, user_agent=ua)
+        return _invalid_token(
+            "The session token is missing or malformed.", "malformed_token", ip_address=ip, user_agent=ua
+        )
     wanted_tags = _clean_tags(required_tags)  # a malformed one could never be on a session
     if isinstance(wanted_tags, Err):
         return wanted_tags
     now = clock.now()
     token_hash = hash_token(session_token)
-    ctx = RequestContext(now=now, client=replace(client, ip_address=ip, user_agent=ua),
-                         required_tags=tuple(wanted_tags), ignore_device=rules.ignore_device,
-                         device_required=rules.device_required, presented_token_hash=token_hash)
+    ctx = RequestContext(
+        now=now,
+        client=replace(client, ip_address=ip, user_agent=ua),
+        required_tags=tuple(wanted_tags),
+        ignore_device=rules.ignore_device,
+        device_required=rules.device_required,
+        presented_token_hash=token_hash,
+    )
     session = selectors.session_by_token_hash(token_hash)
     successor: str | None = None
     if session is None:
@@ -320,8 +436,13 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
         session, successor = found
     if session.is_anonymous:
         if not allow_anonymous:  # only the session engine has a use for a visitor's data
-            return _invalid_token("The session token names no user's session.", "anonymous_session",
-                                  ip_address=ip, user_agent=ua, guessed=False)
+            return _invalid_token(
+                "The session token names no user's session.",
+                "anonymous_session",
+                ip_address=ip,
+                user_agent=ua,
+                guessed=False,
+            )
         return _validated_anonymous(session, now)
 
     policy = policies.resolve(session.tags)
@@ -338,9 +459,15 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
         if outcome == rotation.LOST_RACE:
             # Another request rotated first: our token is now the previous one, which
             # leads to the same successor.
-            return _validate(session_token=session_token, client=replace(client, device_verification=None),
-                             refresh=True, required_tags=required_tags, rules=ViewRules(ignore_device=True),
-                             allow_anonymous=allow_anonymous, extend_secs=extend_secs)
+            return _validate(
+                session_token=session_token,
+                client=replace(client, device_verification=None),
+                refresh=True,
+                required_tags=required_tags,
+                rules=ViewRules(ignore_device=True),
+                allow_anonymous=allow_anonymous,
+                extend_secs=extend_secs,
+            )
         if outcome != rotation.FAILED:
             new_token_value = outcome
             checked.fields.clear()
@@ -353,16 +480,26 @@ def _validate(*, session_token: Any, client: ClientInfo, refresh: bool, required
     if extended is not None:
         session.expires_at = max(before, extended) if written else before  # not the SQL expression
         if written:
-            checked.events.append(Event.for_session(
-                EventType.SESSION_EXTENDED, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
-                details={"before": before.isoformat(), "after": session.expires_at.isoformat(),
-                         "requested_secs": extend_secs}))
+            checked.events.append(
+                Event.for_session(
+                    EventType.SESSION_EXTENDED,
+                    session,
+                    ip_address=ctx.ip_address,
+                    user_agent=ctx.user_agent or "",
+                    details={
+                        "before": before.isoformat(),
+                        "after": session.expires_at.isoformat(),
+                        "requested_secs": extend_secs,
+                    },
+                )
+            )
     if checked.events:
         for event in checked.events:
             audit.record(event)
     expiry, _why = effective_expiry(session, policy)
-    return Ok(_validated(session, policy, expiry, new_token_value if refresh else None,
-                         extended=session.expires_at > before))
+    return Ok(
+        _validated(session, policy, expiry, new_token_value if refresh else None, extended=session.expires_at > before)
+    )
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -371,20 +508,27 @@ def _find_by_old_token(token: str, token_hash: str, ctx: RequestContext) -> tupl
     session = selectors.session_by_previous_hash(token_hash)
     if session is not None:
         if session.ended_at is not None:
-            return rotation.report_reuse(session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
-                                         why="previous_token_of_ended_session") \
-                if session.end_reason == EndReason.TOKEN_REUSE_DETECTED else ended_error(session)
+            return (
+                rotation.report_reuse(
+                    session, ip_address=ctx.ip_address, user_agent=ctx.user_agent, why="previous_token_of_ended_session"
+                )
+                if session.end_reason == EndReason.TOKEN_REUSE_DETECTED
+                else ended_error(session)
+            )
         successor = rotation.previous_token_successor(session, token, ctx.now)
         if successor is None:
-            return rotation.report_reuse(session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
-                                         why="previous_token_after_grace")
+            return rotation.report_reuse(
+                session, ip_address=ctx.ip_address, user_agent=ctx.user_agent, why="previous_token_after_grace"
+            )
         return session, successor
     retired = selectors.retired_token(token_hash)
     if retired is not None:
-        return rotation.report_reuse(retired.session, ip_address=ctx.ip_address, user_agent=ctx.user_agent,
-                                     why="retired_token")
-    return _invalid_token("The session token is not recognised.", "unknown_token", ip_address=ctx.ip_address,
-                          user_agent=ctx.user_agent)
+        return rotation.report_reuse(
+            retired.session, ip_address=ctx.ip_address, user_agent=ctx.user_agent, why="retired_token"
+        )
+    return _invalid_token(
+        "The session token is not recognised.", "unknown_token", ip_address=ctx.ip_address, user_agent=ctx.user_agent
+    )
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
@@ -402,11 +546,22 @@ def refuse_conflicting_tokens(*, session_tokens: tuple[Any, ...], client: Client
     named = {session.token_hash: session for session in Session.objects.filter(token_hash__in=hashes)}
     session = next((named[h] for h in hashes if h in named), None)
     ip = _clean_ip(client.ip_address)
-    ctx = RequestContext(now=clock.now(), client=replace(
-        client, ip_address=None if isinstance(ip, Err) else ip, user_agent=clean_user_agent(client.user_agent)))
+    ctx = RequestContext(
+        now=clock.now(),
+        client=replace(
+            client, ip_address=None if isinstance(ip, Err) else ip, user_agent=clean_user_agent(client.user_agent)
+        ),
+    )
     if session is None:
-        audit.log_only(Event(EventType.VALIDATION_FAILED, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "",
-                             reason=reason, details={"error": str(ErrorType.INVALID_SESSION_TOKEN)}))
+        audit.log_only(
+            Event(
+                EventType.VALIDATION_FAILED,
+                ip_address=ctx.ip_address,
+                user_agent=ctx.user_agent or "",
+                reason=reason,
+                details={"error": str(ErrorType.INVALID_SESSION_TOKEN)},
+            )
+        )
         return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
     return _fail_repeatable(session, ctx, ErrorType.INVALID_SESSION_TOKEN, reason, message)
 
@@ -414,18 +569,31 @@ def refuse_conflicting_tokens(*, session_tokens: tuple[Any, ...], client: Client
 def _duration_secs(session_duration_minutes: Any) -> int | None | Err:
     if session_duration_minutes is None:
         return None
-    if not isinstance(session_duration_minutes, int) or isinstance(session_duration_minutes, bool) \
-            or not 1 <= session_duration_minutes <= MAX_SESSION_DURATION_MINUTES:
-        return err(ErrorType.INVALID_PARAMETERS, f"session_duration_minutes must be an integer from 1 to "
-                   f"{MAX_SESSION_DURATION_MINUTES}.", reason="bad_session_duration")
+    if (
+        not isinstance(session_duration_minutes, int)
+        or isinstance(session_duration_minutes, bool)
+        or not 1 <= session_duration_minutes <= MAX_SESSION_DURATION_MINUTES
+    ):
+        return err(
+            ErrorType.INVALID_PARAMETERS,
+            f"session_duration_minutes must be an integer from 1 to {MAX_SESSION_DURATION_MINUTES}.",
+            reason="bad_session_duration",
+        )
     return session_duration_minutes * 60
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def validate(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
-             required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
-             ignore_device_for_verification: bool = False, device_verification_required: bool = False,
-             session_duration_minutes: int | None = None) -> Ok[ValidatedSession] | Err:
+def validate(
+    *,
+    session_token: Any,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    required_tags: list[str] | None = None,
+    device_verification: DeviceVerification | None = None,
+    ignore_device_for_verification: bool = False,
+    device_verification_required: bool = False,
+    session_duration_minutes: int | None = None,
+) -> Ok[ValidatedSession] | Err:
     """Check a token for this request. Never rotates; one SELECT on the steady path.
     (The keywords mirror the BYO clients; inside they become a ``ClientInfo`` and ``ViewRules``.)
 
@@ -435,38 +603,61 @@ def validate(*, session_token: Any, ip_address: str | None = None, user_agent: s
     extend_secs = _duration_secs(session_duration_minutes)
     if isinstance(extend_secs, Err):
         return extend_secs
-    return _validate(session_token=session_token, refresh=False, required_tags=required_tags,
-                     client=ClientInfo(ip_address, user_agent, device_verification),
-                     rules=ViewRules(ignore_device_for_verification, device_verification_required),
-                     extend_secs=extend_secs)
+    return _validate(
+        session_token=session_token,
+        refresh=False,
+        required_tags=required_tags,
+        client=ClientInfo(ip_address, user_agent, device_verification),
+        rules=ViewRules(ignore_device_for_verification, device_verification_required),
+        extend_secs=extend_secs,
+    )
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def validate_and_refresh(*, session_token: Any, ip_address: str | None = None, user_agent: str | None = None,
-                         required_tags: list[str] | None = None, device_verification: DeviceVerification | None = None,
-                         ignore_device_for_verification: bool = False, device_verification_required: bool = False,
-                         session_duration_minutes: int | None = None) -> Ok[ValidatedSession] | Err:
+def validate_and_refresh(
+    *,
+    session_token: Any,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    required_tags: list[str] | None = None,
+    device_verification: DeviceVerification | None = None,
+    ignore_device_for_verification: bool = False,
+    device_verification_required: bool = False,
+    session_duration_minutes: int | None = None,
+) -> Ok[ValidatedSession] | Err:
     """Like ``validate``, and rotates the token when due (``data.new_session_token``)."""
     extend_secs = _duration_secs(session_duration_minutes)
     if isinstance(extend_secs, Err):
         return extend_secs
-    return _validate(session_token=session_token, refresh=True, required_tags=required_tags,
-                     client=ClientInfo(ip_address, user_agent, device_verification),
-                     rules=ViewRules(ignore_device_for_verification, device_verification_required),
-                     extend_secs=extend_secs)
+    return _validate(
+        session_token=session_token,
+        refresh=True,
+        required_tags=required_tags,
+        client=ClientInfo(ip_address, user_agent, device_verification),
+        rules=ViewRules(ignore_device_for_verification, device_verification_required),
+        extend_secs=extend_secs,
+    )
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def validate_for_engine(*, session_token: Any, client: ClientInfo, refresh: bool,
-                        rules: ViewRules = ViewRules()) -> Ok[ValidatedSession] | Err:
+def validate_for_engine(
+    *, session_token: Any, client: ClientInfo, refresh: bool, rules: ViewRules = ViewRules()
+) -> Ok[ValidatedSession] | Err:
     """The session engine's load: ``validate`` (or ``validate_and_refresh``) that also accepts
     a visitor's ownerless session, which only ``request.session`` has a use for. With
     ``SLIDING_ABSOLUTE_LIFETIME_SECS`` every request extends the session that far."""
-    return _validate(session_token=session_token, client=client, refresh=refresh, rules=rules, allow_anonymous=True,
-                     extend_secs=byo_settings.SLIDING_ABSOLUTE_LIFETIME_SECS)
+    return _validate(
+        session_token=session_token,
+        client=client,
+        refresh=refresh,
+        rules=rules,
+        allow_anonymous=True,
+        extend_secs=byo_settings.SLIDING_ABSOLUTE_LIFETIME_SECS,
+    )
 
 
 # --- invalidate -----------------------------------------------------------------------
+
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
 def _by_any_token(token: str) -> QuerySet[Session]:
@@ -483,8 +674,14 @@ def invalidate_by_token(*, session_token: Any, reason: str = EndReason.LOGOUT, a
     return Ok(end_sessions(_by_any_token(session_token), reason=reason, actor=actor))
 
 
-def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: str | None = None,
-                     reason: str = EndReason.API, actor: str = "") -> Ok[int] | Err:
+def invalidate_by_id(
+    *,
+    session_id: str,
+    user_id: Any = None,
+    external_user_id: str | None = None,
+    reason: str = EndReason.API,
+    actor: str = "",
+) -> Ok[int] | Err:
     if not looks_like_session_id(session_id):
         return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
     queryset = Session.objects.filter(pk=session_id)
@@ -498,9 +695,14 @@ def invalidate_by_id(*, session_id: str, user_id: Any = None, external_user_id: 
     return Ok(end_sessions(queryset, reason=reason, actor=actor))
 
 
-def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
-                            session_tags: list[str] | None = None, reason: str = EndReason.API,
-                            actor: str = "") -> Ok[int] | Err:
+def invalidate_all_for_user(
+    *,
+    user_id: Any = None,
+    external_user_id: str | None = None,
+    session_tags: list[str] | None = None,
+    reason: str = EndReason.API,
+    actor: str = "",
+) -> Ok[int] | Err:
     queryset = owners.sessions_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
@@ -508,10 +710,16 @@ def invalidate_all_for_user(*, user_id: Any = None, external_user_id: str | None
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports
-def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, session_id_to_keep: Any = None,
-                                       user_id: Any = None, external_user_id: str | None = None,
-                                       session_tags: list[str] | None = None, reason: str = EndReason.USER,
-                                       actor: str = "") -> Ok[int] | Err:
+def invalidate_all_for_user_except_one(
+    *,
+    session_token_to_keep: Any = None,
+    session_id_to_keep: Any = None,
+    user_id: Any = None,
+    external_user_id: str | None = None,
+    session_tags: list[str] | None = None,
+    reason: str = EndReason.USER,
+    actor: str = "",
+) -> Ok[int] | Err:
     """End the owner's sessions but one ("log out my other devices").
 
     The kept session is named by token or by id. A token matches the session's current
@@ -519,14 +727,26 @@ def invalidate_all_for_user_except_one(*, session_token_to_keep: Any = None, ses
     has just rotated, and it must not log itself out.
     """
     if session_token_to_keep is None and session_id_to_keep is None:
-        return err(ErrorType.INVALID_PARAMETERS, "Name the session to keep (session_token_to_keep or "
-                   "session_id_to_keep); to end them all use invalidate_all_for_user.", reason="nothing_to_keep")
+        return err(
+            ErrorType.INVALID_PARAMETERS,
+            "Name the session to keep (session_token_to_keep or "
+            "session_id_to_keep); to end them all use invalidate_all_for_user.",
+            reason="nothing_to_keep",
+        )
     if session_token_to_keep is not None and not is_well_formed(session_token_to_keep):
-        return err(ErrorType.INVALID_PARAMETERS, "session_token_to_keep is not a session token.",
-                   reason="malformed_token", parameter="session_token_to_keep")
+        return err(
+            ErrorType.INVALID_PARAMETERS,
+            "session_token_to_keep is not a session token.",
+            reason="malformed_token",
+            parameter="session_token_to_keep",
+        )
     if session_id_to_keep is not None and not looks_like_session_id(session_id_to_keep):
-        return err(ErrorType.INVALID_PARAMETERS, "session_id_to_keep is not a session id.",
-                   reason="bad_session_id", parameter="session_id_to_keep")
+        return err(
+            ErrorType.INVALID_PARAMETERS,
+            "session_id_to_keep is not a session id.",
+            reason="bad_session_id",
+            parameter="session_id_to_keep",
+        )
     queryset = owners.sessions_with_tags(user_id, external_user_id, session_tags)
     if isinstance(queryset, Err):
         return queryset
@@ -545,6 +765,7 @@ def invalidate_where(*, queryset: QuerySet[Session], reason: str = EndReason.BUL
 
 # --- read -----------------------------------------------------------------------------
 
+
 def session_info(session: Session) -> SessionInfo:
     summary = session.client or {}
     parsed = UserAgentSummary.from_dict(summary)
@@ -553,22 +774,31 @@ def session_info(session: Session) -> SessionInfo:
     return SessionInfo(
         session_id=session.id,
         user_id=session.user_id if session.user_id is not None else session.external_user_id,
-        created_at=session.created_at, expires_at=expiry, last_activity_at=session.last_activity_at,
-        ended_at=session.ended_at, end_reason=session.end_reason,
-        ip_address=session.ip_address, last_ip_address=session.last_ip_address,
+        created_at=session.created_at,
+        expires_at=expiry,
+        last_activity_at=session.last_activity_at,
+        ended_at=session.ended_at,
+        end_reason=session.end_reason,
+        ip_address=session.ip_address,
+        last_ip_address=session.last_ip_address,
         device=ClientDevice(
             display_name=parsed.display_name if not parsed.is_unknown else "Unknown device",
             device_type=summary.get("device_type") or "Unknown",
-            browser=summary.get("browser"), browser_version=summary.get("browser_version"),
-            os=summary.get("os"), os_version=summary.get("os_version"),
+            browser=summary.get("browser"),
+            browser_version=summary.get("browser_version"),
+            os=summary.get("os"),
+            os_version=summary.get("os_version"),
         ),
-        tags=tuple(session.tags), metadata=session.metadata, has_device_registered=session.device_id is not None,
+        tags=tuple(session.tags),
+        metadata=session.metadata,
+        has_device_registered=session.device_id is not None,
         location=session.location,
     )
 
 
-def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = None,
-                       session_tags: list[str] | None = None) -> Ok[list[SessionInfo]] | Err:
+def fetch_all_for_user(
+    *, user_id: Any = None, external_user_id: str | None = None, session_tags: list[str] | None = None
+) -> Ok[list[SessionInfo]] | Err:
     """The user's live sessions (not ended, not expired under the current policy), newest first."""
     now = clock.now()
     queryset = owners.sessions_with_tags(user_id, external_user_id, session_tags)
@@ -578,8 +808,9 @@ def fetch_all_for_user(*, user_id: Any = None, external_user_id: str | None = No
     return Ok([info for info in infos if info.expires_at > now])
 
 
-def fetch_recently_ended(*, user_id: Any = None, external_user_id: str | None = None, since: datetime,
-                         limit: int = 10) -> Ok[list[SessionInfo]] | Err:
+def fetch_recently_ended(
+    *, user_id: Any = None, external_user_id: str | None = None, since: datetime, limit: int = 10
+) -> Ok[list[SessionInfo]] | Err:
     """The user's sessions ended since ``since``, most recent first (an account page's history)."""
     queryset = owners.sessions_of(user_id, external_user_id)
     if isinstance(queryset, Err):
@@ -596,6 +827,7 @@ def fetch_by_id(*, session_id: str) -> Ok[SessionInfo] | Err:
 
 
 # --- update ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class _Change:
@@ -627,21 +859,19 @@ def _apply(rows: list[Session], change: _Change) -> Err | None:
     locked: list[str] = []
     for session in rows:
         current = list(session.tags)
-        locked += [t for t in change.adding
-                   if t not in current and is_create_only(t, create_only) and t not in locked]
-        locked += [t for t in change.removing
-                   if t in current and is_create_only(t, create_only) and t not in locked]
+        locked += [t for t in change.adding if t not in current and is_create_only(t, create_only) and t not in locked]
+        locked += [t for t in change.removing if t in current and is_create_only(t, create_only) and t not in locked]
         kept = [t for t in current if t not in change.removing]
         session.tags = kept + [t for t in change.adding if t not in kept]  # remove, then add (as _save does)
         if change.metadata is not None:
             session.metadata = change.metadata if change.replace_metadata else {**session.metadata, **change.metadata}
     if locked:
-        return err(ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS, "These tags can only be set at creation.",
-                   tag_names=locked)
+        return err(
+            ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS, "These tags can only be set at creation.", tag_names=locked
+        )
     for session in rows:
         if len(session.tags) > MAX_TAGS:
-            return err(ErrorType.INVALID_TAG_FORMAT, f"A session holds at most {MAX_TAGS} tags.",
-                       tag=session.tags[-1])
+            return err(ErrorType.INVALID_TAG_FORMAT, f"A session holds at most {MAX_TAGS} tags.", tag=session.tags[-1])
         if len(json.dumps(session.metadata).encode()) > MAX_METADATA_BYTES:
             return err(ErrorType.INVALID_METADATA, f"Metadata is larger than {MAX_METADATA_BYTES} bytes.")
     return None
@@ -654,19 +884,30 @@ def _save(rows: list[Session], change: _Change, actor: str, bulk: bool) -> None:
     if change.removing:
         SessionTag.objects.filter(session_id__in=ids, tag__in=change.removing).delete()
     if change.adding:
-        SessionTag.objects.bulk_create([SessionTag(session_id=i, tag=t) for i in ids for t in change.adding],
-                                       ignore_conflicts=True, batch_size=500)
-    details = {"tags_added": change.adding, "tags_removed": change.removing,
-               "metadata_changed": change.metadata is not None, **({"bulk": True} if bulk else {})}
+        SessionTag.objects.bulk_create(
+            [SessionTag(session_id=i, tag=t) for i in ids for t in change.adding], ignore_conflicts=True, batch_size=500
+        )
+    details = {
+        "tags_added": change.adding,
+        "tags_removed": change.removing,
+        "metadata_changed": change.metadata is not None,
+        **({"bulk": True} if bulk else {}),
+    }
     audit.record_many(Event.for_session(EventType.SESSION_UPDATED, s, actor=actor, details=details) for s in rows)
 
 
 _UPDATE_COLUMNS = ("id", "user_id", "external_user_id", "tags", "metadata", "last_ip_address", "last_user_agent")
 
 
-def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_remove: list[str] | None = None,
-           new_metadata: dict[str, Any] | None = None, patch_metadata: dict[str, Any] | None = None,
-           actor: str = "") -> Ok[None] | Err:
+def update(
+    *,
+    session_id: str,
+    tags_to_add: list[str] | None = None,
+    tags_to_remove: list[str] | None = None,
+    new_metadata: dict[str, Any] | None = None,
+    patch_metadata: dict[str, Any] | None = None,
+    actor: str = "",
+) -> Ok[None] | Err:
     """Change tags and metadata. ``new_metadata`` replaces, ``patch_metadata`` merges (not both)."""
     change = _clean_change(tags_to_add, tags_to_remove, new_metadata, patch_metadata)
     if isinstance(change, Err):
@@ -684,19 +925,27 @@ def update(*, session_id: str, tags_to_add: list[str] | None = None, tags_to_rem
     return Ok(None)
 
 
-def update_many(*, queryset: QuerySet[Session], max_count: int, tags_to_add: list[str] | None = None,
-                tags_to_remove: list[str] | None = None, new_metadata: dict[str, Any] | None = None,
-                patch_metadata: dict[str, Any] | None = None, actor: str = "") -> Ok[int] | Err:
+def update_many(
+    *,
+    queryset: QuerySet[Session],
+    max_count: int,
+    tags_to_add: list[str] | None = None,
+    tags_to_remove: list[str] | None = None,
+    new_metadata: dict[str, Any] | None = None,
+    patch_metadata: dict[str, Any] | None = None,
+    actor: str = "",
+) -> Ok[int] | Err:
     """``update()`` for every session of ``queryset``, all or nothing; more than
     ``max_count`` sessions is refused (``UpdatingTooManySessionsAtOnce``) before any write."""
     change = _clean_change(tags_to_add, tags_to_remove, new_metadata, patch_metadata)
     if isinstance(change, Err):
         return change
     with transaction.atomic():
-        rows = list(queryset.select_for_update().only(*_UPDATE_COLUMNS)[:max_count + 1])
+        rows = list(queryset.select_for_update().only(*_UPDATE_COLUMNS)[: max_count + 1])
         if len(rows) > max_count:
-            return err(ErrorType.UPDATING_TOO_MANY_SESSIONS, f"More than {max_count} sessions match.",
-                       max_allowed=max_count)
+            return err(
+                ErrorType.UPDATING_TOO_MANY_SESSIONS, f"More than {max_count} sessions match.", max_allowed=max_count
+            )
         refused = _apply(rows, change)
         if refused is not None:
             return refused

@@ -20,6 +20,7 @@
   lock and re-check inside it, so two processes starting at once add one key, not two;
   ``serial`` is unique as a last guard.
 """
+
 from __future__ import annotations
 
 import base64
@@ -67,8 +68,7 @@ class KeyStoreUnavailable(Exception):
 
     def __init__(self) -> None:
         super().__init__("The signing keys cannot be read (database unavailable) and no recent copy is held.")
-        self.error = SessionError(ErrorType.UNEXPECTED_ERROR,
-                                  {"message": str(self), "reason": "key_store_unavailable"})
+        self.error = SessionError(ErrorType.UNEXPECTED_ERROR, {"message": str(self), "reason": "key_store_unavailable"})
 
     def as_err(self) -> Err:
         return Err(self.error)
@@ -76,14 +76,16 @@ class KeyStoreUnavailable(Exception):
 
 # --- encryption at rest -----------------------------------------------------------------
 
+
 def _wrapping_key(secret: str | bytes) -> bytes:
     material = secret.encode() if isinstance(secret, str) else secret
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(material)
 
 
 def encrypt_private_key(private_key: rsa.RSAPrivateKey, kid: str) -> str:
-    der = private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+    der = private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     nonce = os.urandom(12)
     sealed = AESGCM(_wrapping_key(secret_keys()[0])).encrypt(nonce, der, kid.encode())
     return f"{_ENCRYPTION_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
@@ -120,11 +122,18 @@ def _b64uint(value: int) -> str:
 def public_jwk(public_key: rsa.RSAPublicKey, kid: str) -> dict[str, str]:
     """The RFC 7517 JWK with exactly the members the BYO protocol's ``JwkKey`` has."""
     numbers = public_key.public_numbers()
-    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": ALGORITHM, "n": _b64uint(numbers.n),
-            "e": _b64uint(numbers.e)}
+    return {
+        "kty": "RSA",
+        "kid": kid,
+        "use": "sig",
+        "alg": ALGORITHM,
+        "n": _b64uint(numbers.n),
+        "e": _b64uint(numbers.e),
+    }
 
 
 # --- the in-process key set -------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class CachedKey:
@@ -176,9 +185,15 @@ _failing = False  # a failure streak is on (it was logged once)
 def _cached_key(row: SigningKey) -> CachedKey:
     jwk = {k: str(row.public_jwk[k]) for k in ("kty", "kid", "use", "alg", "n", "e")}
     numbers = rsa.RSAPublicNumbers(e=_int(jwk["e"]), n=_int(jwk["n"]))
-    return CachedKey(kid=row.kid, serial=row.serial, becomes_default_at=row.becomes_default_at,
-                     expires_at=row.expires_at, jwk=jwk, public_key=numbers.public_key(),
-                     encrypted=row.private_key_encrypted)
+    return CachedKey(
+        kid=row.kid,
+        serial=row.serial,
+        becomes_default_at=row.becomes_default_at,
+        expires_at=row.expires_at,
+        jwk=jwk,
+        public_key=numbers.public_key(),
+        encrypted=row.private_key_encrypted,
+    )
 
 
 def _int(b64: str) -> int:
@@ -221,9 +236,12 @@ def key_set() -> KeySet:
             loaded = _load()
         except DatabaseError:
             if not _failing:  # once per failure streak, not per request
-                logger.warning("byo_sessions: the signing keys cannot be read; the last good set serves for up "
-                               "to STATELESS_KEY_MAX_STALENESS_SECS (%s s)",
-                               byo_settings.STATELESS_KEY_MAX_STALENESS_SECS, exc_info=True)
+                logger.warning(
+                    "byo_sessions: the signing keys cannot be read; the last good set serves for up "
+                    "to STATELESS_KEY_MAX_STALENESS_SECS (%s s)",
+                    byo_settings.STATELESS_KEY_MAX_STALENESS_SECS,
+                    exc_info=True,
+                )
             _failing, _retry_at = True, now + interval
             return _stale_or_raise(now)
         if _failing:
@@ -257,6 +275,7 @@ setting_changed.connect(_on_setting_changed, dispatch_uid="byo_sessions_signing_
 
 # --- creating keys ----------------------------------------------------------------------
 
+
 def _new_key(serial: int, now: datetime, becomes_default_at: datetime) -> SigningKey:
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
     row = SigningKey(serial=serial, created_at=now, becomes_default_at=becomes_default_at)
@@ -274,8 +293,9 @@ _KEYS_LOCK = "signing-keys"
 
 
 def _active_row_exists(now: datetime) -> bool:
-    return SigningKey.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-                                     becomes_default_at__lte=now).exists()
+    return SigningKey.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), becomes_default_at__lte=now
+    ).exists()
 
 
 def _create_first_key(now: datetime, actor: str) -> None:
@@ -286,8 +306,14 @@ def _create_first_key(now: datetime, actor: str) -> None:
             if _active_row_exists(clock.now()):
                 return
             row = _new_key(_next_serial(), now, now)
-            audit.record(Event(EventType.SIGNING_KEY_CREATED, reason="no_active_key", actor=actor,
-                               details={"kid": row.kid, "algorithm": ALGORITHM}))
+            audit.record(
+                Event(
+                    EventType.SIGNING_KEY_CREATED,
+                    reason="no_active_key",
+                    actor=actor,
+                    details={"kid": row.kid, "algorithm": ALGORITHM},
+                )
+            )
     except IntegrityError:
         logger.info("byo_sessions: another process created the signing key first")
     finally:
@@ -320,6 +346,7 @@ def signing_key(*, actor: str = "") -> CachedKey:
 
 # --- JWKS and rotation ------------------------------------------------------------------
 
+
 def get_jwks() -> Ok[dict[str, list[dict[str, str]]]] | Err:
     """``{"keys": [...]}``: the public halves of next, active and retired keys (not expired).
 
@@ -338,14 +365,18 @@ def get_jwks() -> Ok[dict[str, list[dict[str, str]]]] | Err:
 
 def _seconds(value: Any, name: str) -> int | Err:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ROTATION_SECS:
-        return err(ErrorType.INVALID_PARAMETERS, f"{name} must be an integer from 0 to {MAX_ROTATION_SECS}.",
-                   reason="out_of_range", parameter=name)
+        return err(
+            ErrorType.INVALID_PARAMETERS,
+            f"{name} must be an integer from 0 to {MAX_ROTATION_SECS}.",
+            reason="out_of_range",
+            parameter=name,
+        )
     return value
 
 
-def rotate_stateless_token_key(*, secs_before_new_key_becomes_default: Any,
-                               secs_before_existing_keys_are_deactivated: Any,
-                               actor: str = "") -> Ok[KeyRotation] | Err:
+def rotate_stateless_token_key(
+    *, secs_before_new_key_becomes_default: Any, secs_before_existing_keys_are_deactivated: Any, actor: str = ""
+) -> Ok[KeyRotation] | Err:
     """Add a key that becomes default later and schedule every existing key's end.
 
     The new key is published in the JWKS at once (caches of it have
@@ -362,11 +393,14 @@ def rotate_stateless_token_key(*, secs_before_new_key_becomes_default: Any,
         return deactivate
     longest = int(byo_settings.STATELESS_TOKEN_MAX_LIFETIME_SECS)
     if deactivate < becomes + longest:
-        return err(ErrorType.INVALID_PARAMETERS,
-                   f"secs_before_existing_keys_are_deactivated must be at least secs_before_new_key_becomes_default"
-                   f" + the longest token lifetime ({becomes} + {longest} = {becomes + longest}): tokens signed by"
-                   f" the current key just before the switch must still verify.",
-                   reason="deactivation_too_early", minimum=becomes + longest)
+        return err(
+            ErrorType.INVALID_PARAMETERS,
+            f"secs_before_existing_keys_are_deactivated must be at least secs_before_new_key_becomes_default"
+            f" + the longest token lifetime ({becomes} + {longest} = {becomes + longest}): tokens signed by"
+            f" the current key just before the switch must still verify.",
+            reason="deactivation_too_early",
+            minimum=becomes + longest,
+        )
     try:
         signing_key(actor=actor)  # "existing keys" must include the one signing now
     except KeyStoreUnavailable as exc:
@@ -377,22 +411,38 @@ def rotate_stateless_token_key(*, secs_before_new_key_becomes_default: Any,
     try:
         with transaction.atomic():
             lock_for_transaction(_KEYS_LOCK)
-            existing = list(SigningKey.objects.select_for_update()
-                            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=existing_end))
-                            .values_list("kid", flat=True))
+            existing = list(
+                SigningKey.objects.select_for_update()
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=existing_end))
+                .values_list("kid", flat=True)
+            )
             SigningKey.objects.filter(kid__in=existing).update(expires_at=existing_end)
             row = _new_key(_next_serial(), now, new_default_at)
-            audit.record(Event(EventType.SIGNING_KEY_ROTATED, actor=actor, details={
-                "kid": row.kid, "algorithm": ALGORITHM, "becomes_default_at": new_default_at.isoformat(),
-                "existing_keys_expire_at": existing_end.isoformat(), "existing_kids": existing}))
+            audit.record(
+                Event(
+                    EventType.SIGNING_KEY_ROTATED,
+                    actor=actor,
+                    details={
+                        "kid": row.kid,
+                        "algorithm": ALGORITHM,
+                        "becomes_default_at": new_default_at.isoformat(),
+                        "existing_keys_expire_at": existing_end.isoformat(),
+                        "existing_kids": existing,
+                    },
+                )
+            )
     except IntegrityError:
-        return err(ErrorType.UNEXPECTED_ERROR, "Another rotation ran at the same moment; try again.",
-                   reason="concurrent_rotation")
+        return err(
+            ErrorType.UNEXPECTED_ERROR,
+            "Another rotation ran at the same moment; try again.",
+            reason="concurrent_rotation",
+        )
     finally:
         transaction.on_commit(refresh_soon)
         refresh_soon()
-    return Ok(KeyRotation(new_key_id=row.kid, new_key_becomes_default_at=new_default_at,
-                          existing_keys_expire_at=existing_end))
+    return Ok(
+        KeyRotation(new_key_id=row.kid, new_key_becomes_default_at=new_default_at, existing_keys_expire_at=existing_end)
+    )
 
 
 def reencrypt_signing_keys(*, actor: str = "") -> Ok[list[str]] | Err:
@@ -406,14 +456,18 @@ def reencrypt_signing_keys(*, actor: str = "") -> Ok[list[str]] | Err:
     try:
         with transaction.atomic():
             lock_for_transaction(_KEYS_LOCK)
-            rows = list(SigningKey.objects.select_for_update()
-                        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).order_by("serial"))
+            rows = list(
+                SigningKey.objects.select_for_update()
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+                .order_by("serial")
+            )
             changed: list[str] = []
             for row in rows:
                 private_key, current = _decrypt(row.private_key_encrypted, row.kid)
                 if not current:
                     SigningKey.objects.filter(kid=row.kid).update(
-                        private_key_encrypted=encrypt_private_key(private_key, row.kid))
+                        private_key_encrypted=encrypt_private_key(private_key, row.kid)
+                    )
                     changed.append(row.kid)
             if changed:
                 audit.record(Event(EventType.SIGNING_KEY_REENCRYPTED, actor=actor, details={"kids": changed}))
@@ -432,8 +486,10 @@ def key_state(row: SigningKey, now: datetime | None = None) -> str:
         return "expired"
     if row.becomes_default_at > now:
         return "next"
-    newer = SigningKey.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-                                      becomes_default_at__lte=now).filter(
+    newer = SigningKey.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), becomes_default_at__lte=now
+    ).filter(
         Q(becomes_default_at__gt=row.becomes_default_at)
-        | Q(becomes_default_at=row.becomes_default_at, serial__gt=row.serial))
+        | Q(becomes_default_at=row.becomes_default_at, serial__gt=row.serial)
+    )
     return "retired" if newer.exists() else "active"

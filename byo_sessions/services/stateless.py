@@ -12,6 +12,7 @@ fetched), ``typ`` must be ``at+jwt``, ``iss``/``aud`` are always checked, and
 ``exp``/``iat``/``iss``/``aud``/``jti``/``sub`` are required. Times are checked against
 ``byo_sessions.core.clock`` (the service layer's one "now"), not PyJWT's own clock.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,15 +50,17 @@ def _clean_custom_claims(custom_claims: Any) -> dict[str, Any] | Err:
         return _invalid_parameter("custom_claims must be a JSON object.", "custom_claims_not_object")
     reserved = sorted(set(custom_claims) & REGISTERED_CLAIMS)
     if reserved:
-        return _invalid_parameter(f"custom_claims may not set registered claims: {', '.join(reserved)}.",
-                                  "reserved_claims", claims=reserved)
+        return _invalid_parameter(
+            f"custom_claims may not set registered claims: {', '.join(reserved)}.", "reserved_claims", claims=reserved
+        )
     try:
         encoded = json.dumps(custom_claims, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return _invalid_parameter(f"custom_claims must be JSON-serialisable: {exc}", "custom_claims_not_json")
     if len(encoded.encode()) > MAX_CUSTOM_CLAIMS_BYTES:
-        return _invalid_parameter(f"custom_claims are larger than {MAX_CUSTOM_CLAIMS_BYTES} bytes.",
-                                  "custom_claims_too_large")
+        return _invalid_parameter(
+            f"custom_claims are larger than {MAX_CUSTOM_CLAIMS_BYTES} bytes.", "custom_claims_too_large"
+        )
     cleaned: dict[str, Any] = json.loads(encoded)
     return cleaned
 
@@ -79,8 +82,9 @@ def _lifetime(lifetime_secs: Any) -> int | Err:
     return lifetime_secs
 
 
-def _session_subject(session_id: str | None, session_token: str | None, owner: str | None,
-                     now: datetime) -> tuple[str, str] | Err:
+def _session_subject(
+    session_id: str | None, session_token: str | None, owner: str | None, now: datetime
+) -> tuple[str, str] | Err:
     """(sub, sid) of a session that is valid right now and belongs to ``owner`` (if given)."""
     if session_token is not None:
         checked = session_service.validate(session_token=session_token, ignore_device_for_verification=True)
@@ -88,8 +92,11 @@ def _session_subject(session_id: str | None, session_token: str | None, owner: s
             return checked
         sid, sub = checked.data.session_id, str(checked.data.user_id)
     else:
-        session = Session.objects.select_related("user").filter(pk=session_id).first() \
-            if session_service.looks_like_session_id(session_id) else None
+        session = (
+            Session.objects.select_related("user").filter(pk=session_id).first()
+            if session_service.looks_like_session_id(session_id)
+            else None
+        )
         if session is None:
             return err(ErrorType.SESSION_NOT_FOUND, "No such session.", session_id=str(session_id)[:64])
         # The same rules validate() applies (ended, expired, user inactive, IP lists against
@@ -101,8 +108,7 @@ def _session_subject(session_id: str | None, session_token: str | None, owner: s
             return checked_session
         sid, sub = session.id, session.owner_ref
     if owner is not None and owner != sub:
-        return err(ErrorType.SESSION_NOT_FOUND, "The session does not belong to this user.",
-                   session_id=str(sid)[:64])
+        return err(ErrorType.SESSION_NOT_FOUND, "The session does not belong to this user.", session_id=str(sid)[:64])
     return sub, sid
 
 
@@ -111,11 +117,19 @@ def _user_subject(user_id: Any, external_user_id: str | None) -> str | Err:
     return owner if isinstance(owner, Err) else owner.ref
 
 
-def create_stateless_token(*, user_id: Any = None, external_user_id: str | None = None,
-                           session_id: str | None = None, session_token: str | None = None,
-                           custom_claims: Any = None, issuer: str | None = None, audience: str | None = None,
-                           not_before_unixtime: int | None = None, lifetime_secs: int | None = None,
-                           actor: str = "") -> Ok[StatelessToken] | Err:
+def create_stateless_token(
+    *,
+    user_id: Any = None,
+    external_user_id: str | None = None,
+    session_id: str | None = None,
+    session_token: str | None = None,
+    custom_claims: Any = None,
+    issuer: str | None = None,
+    audience: str | None = None,
+    not_before_unixtime: int | None = None,
+    lifetime_secs: int | None = None,
+    actor: str = "",
+) -> Ok[StatelessToken] | Err:
     """Sign a JWT for a session that is valid now (``session_id`` or ``session_token``) or,
     without a session, for an (active) user. With a session the owner arguments are
     optional and, when given, must name the session's owner. ``exp`` is
@@ -161,16 +175,34 @@ def create_stateless_token(*, user_id: Any = None, external_user_id: str | None 
     except signing_keys.KeyStoreUnavailable as exc:
         return exc.as_err()
     jti = secrets.token_urlsafe(16)
-    claims: dict[str, Any] = {**extra, "iss": iss, "aud": aud, "sub": sub, "iat": iat, "nbf": nbf, "exp": exp,
-                              "jti": jti}
+    claims: dict[str, Any] = {
+        **extra,
+        "iss": iss,
+        "aud": aud,
+        "sub": sub,
+        "iat": iat,
+        "nbf": nbf,
+        "exp": exp,
+        "jti": jti,
+    }
     if sid is not None:
         claims["sid"] = sid
-    token = jwt.encode(claims, key.private_key(), algorithm=signing_keys.ALGORITHM, headers={"typ": TYP, "kid": key.kid})
-    return Ok(StatelessToken(stateless_token=token, expires_at=now.replace(microsecond=0) + timedelta(seconds=lifetime),
-                             key_id=key.kid, jti=jti, claims=claims))
+    token = jwt.encode(
+        claims, key.private_key(), algorithm=signing_keys.ALGORITHM, headers={"typ": TYP, "kid": key.kid}
+    )
+    return Ok(
+        StatelessToken(
+            stateless_token=token,
+            expires_at=now.replace(microsecond=0) + timedelta(seconds=lifetime),
+            key_id=key.kid,
+            jti=jti,
+            claims=claims,
+        )
+    )
 
 
 # --- verification -----------------------------------------------------------------------
+
 
 def _refused(reason: str, message: str, **details: Any) -> Err:
     return err(ErrorType.INVALID_STATELESS_TOKEN, message, reason=reason, **details)
@@ -218,7 +250,11 @@ def _signature_checked(token: str, key: signing_keys.CachedKey, audience: str, i
     claims = _verified.get(cache_key)
     if claims is None:
         claims = jwt.decode(
-            token, key.public_key, algorithms=[signing_keys.ALGORITHM], audience=audience, issuer=issuer,
+            token,
+            key.public_key,
+            algorithms=[signing_keys.ALGORITHM],
+            audience=audience,
+            issuer=issuer,
             # Times are checked by the caller against byo_sessions.core.clock; presence is required here.
             options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
@@ -228,16 +264,18 @@ def _signature_checked(token: str, key: signing_keys.CachedKey, audience: str, i
     return dict(claims)  # the caller's own copy
 
 
-def verify_stateless_token(token: Any, *, audience: str | None = None, issuer: str | None = None,
-                           check_revocation: bool | None = None) -> Ok[dict[str, Any]] | Err:
+def verify_stateless_token(
+    token: Any, *, audience: str | None = None, issuer: str | None = None, check_revocation: bool | None = None
+) -> Ok[dict[str, Any]] | Err:
     """The token's claims if we signed it, it is current, and it is meant for ``audience``
     from ``issuer`` (both default to the settings). No query once the keys are cached.
 
     ``check_revocation`` (None: ``STATELESS_REVOCATION_CHECK``) also refuses a token whose
     session has ended (reason ``session_ended``), with one cache read; a cache that
     cannot be read answers ``UnexpectedError`` (503) unless ``STATELESS_REVOCATION_FAIL_OPEN``."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2 \
-            or not token.isascii():  # a compact JWT is base64url and dots
+    if (
+        not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2 or not token.isascii()
+    ):  # a compact JWT is base64url and dots
         return _refused("malformed", "The token is not a compact JWT.")
     header = _headers.get(token)
     if header is None:

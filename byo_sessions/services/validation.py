@@ -4,6 +4,7 @@
 end; everything else it wants persisted (last activity, last IP/User-Agent) comes back
 as ``Changes`` so the caller can fold it into one UPDATE (with a rotation, if due).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,16 +54,25 @@ class Changes:
     events: list[Event] = field(default_factory=list)
 
 
-def _fail_repeatable(session: Session, ctx: RequestContext, type_: ErrorType, reason: str, message: str,
-                     **details: Any) -> Err:
+def _fail_repeatable(
+    session: Session, ctx: RequestContext, type_: ErrorType, reason: str, message: str, **details: Any
+) -> Err:
     """A refusal that leaves the session as it was, so the client can repeat it at will (an
     ended session's cookie, a missing tag, a refused IP): a log line and a signal every time,
     an audit row at most once per session, reason and minute (``audit.record_throttled``)."""
-    audit.record_throttled(Event.for_session(EventType.VALIDATION_FAILED, session, ip_address=ctx.ip_address,
-                                             user_agent=ctx.user_agent or "", reason=reason,
-                                             details={"error": str(type_), **details}))
-    signals.session_validation_failed.send(sender=Session, session_id=session.id, user_ref=session.owner_ref,
-                                           error_type=str(type_), reason=reason)
+    audit.record_throttled(
+        Event.for_session(
+            EventType.VALIDATION_FAILED,
+            session,
+            ip_address=ctx.ip_address,
+            user_agent=ctx.user_agent or "",
+            reason=reason,
+            details={"error": str(type_), **details},
+        )
+    )
+    signals.session_validation_failed.send(
+        sender=Session, session_id=session.id, user_ref=session.owner_ref, error_type=str(type_), reason=reason
+    )
     return err(type_, message, reason=reason, **details)
 
 
@@ -79,8 +89,14 @@ def check_session(session: Session, policy: Policy, ctx: RequestContext) -> Err 
         return err(ErrorType.SESSION_EXPIRED, "The session has expired.", reason=why)
     missing = [tag for tag in ctx.required_tags if tag not in session.tags]
     if missing:
-        return _fail_repeatable(session, ctx, ErrorType.MISSING_REQUIRED_TAGS, "missing_required_tags",
-                                "The session lacks required tags.", missing_tags=missing)
+        return _fail_repeatable(
+            session,
+            ctx,
+            ErrorType.MISSING_REQUIRED_TAGS,
+            "missing_required_tags",
+            "The session lacks required tags.",
+            missing_tags=missing,
+        )
 
     changes = Changes()
     ip_result = _check_ip(session, policy, ctx, changes)
@@ -104,8 +120,9 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
     """An error, or whether an IP change now waits for a device proof (``challenge``)."""
     refused = policy.ip_refusal(ctx.ip_address)
     if refused is not None:
-        return _fail_repeatable(session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, refused.reason, refused.message,
-                                **refused.details)
+        return _fail_repeatable(
+            session, ctx, ErrorType.IP_ADDRESS_NOT_ALLOWED, refused.reason, refused.message, **refused.details
+        )
     ip, last = ctx.ip_address, session.last_ip_address
     if ip is None or last is None or ip == last:  # the steady path: no lookup, nothing to write
         if ip is not None and last is None:
@@ -113,29 +130,62 @@ def _check_ip(session: Session, policy: Policy, ctx: RequestContext, changes: Ch
             _set_location(changes, geo.locate(ip))
         return False
     if policy.disallow_ip_address_changes and ip != session.ip_address:
-        return _fail_repeatable(session, ctx, ErrorType.IP_ADDRESS_CHANGED, "ip_changes_disallowed",
-                                "This session is pinned to the IP address it was created from.",
-                                ip_address=ip, session_ip_address=session.ip_address,
-                                policy=policy.sources.get("disallow_ip_address_changes", ""))
+        return _fail_repeatable(
+            session,
+            ctx,
+            ErrorType.IP_ADDRESS_CHANGED,
+            "ip_changes_disallowed",
+            "This session is pinned to the IP address it was created from.",
+            ip_address=ip,
+            session_ip_address=session.ip_address,
+            policy=policy.sources.get("disallow_ip_address_changes", ""),
+        )
     action = policy.on_ip_address_change
     if action == IpChangeAction.INVALIDATE:
         decided_by = policy.sources.get("on_ip_address_change", "")
         end_session(session, reason=EndReason.IP_CHANGED, details={"before": last, "after": ip, "policy": decided_by})
-        return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because its IP address changed.",
-                   reason=EndReason.IP_CHANGED, ip_address=ip, session_ended=True, policy=decided_by)
+        return err(
+            ErrorType.IP_ADDRESS_CHANGED,
+            "The session ended because its IP address changed.",
+            reason=EndReason.IP_CHANGED,
+            ip_address=ip,
+            session_ended=True,
+            policy=decided_by,
+        )
     moved = _country_move(session, ip)
     country_action = policy.on_country_change if moved is not None else CountryChangeAction.ALLOW
     if country_action == CountryChangeAction.INVALIDATE and moved is not None:
         decided_by = policy.sources.get("on_country_change", "")
-        audit.record(Event.for_session(EventType.NEW_COUNTRY, session, ip_address=ip, user_agent=ctx.user_agent or "",
-                                       reason=str(country_action), details={
-                                           "before": moved[0], "after": moved[1], "ip_before": last}))
-        end_session(session, reason=EndReason.COUNTRY_CHANGED, details={
-            "before": last, "after": ip, "country_before": moved[0], "country_after": moved[1],
-            "policy": decided_by})
-        return err(ErrorType.IP_ADDRESS_CHANGED, "The session ended because it moved to another country.",
-                   reason=EndReason.COUNTRY_CHANGED, ip_address=ip, session_ended=True, policy=decided_by,
-                   country=moved[1])
+        audit.record(
+            Event.for_session(
+                EventType.NEW_COUNTRY,
+                session,
+                ip_address=ip,
+                user_agent=ctx.user_agent or "",
+                reason=str(country_action),
+                details={"before": moved[0], "after": moved[1], "ip_before": last},
+            )
+        )
+        end_session(
+            session,
+            reason=EndReason.COUNTRY_CHANGED,
+            details={
+                "before": last,
+                "after": ip,
+                "country_before": moved[0],
+                "country_after": moved[1],
+                "policy": decided_by,
+            },
+        )
+        return err(
+            ErrorType.IP_ADDRESS_CHANGED,
+            "The session ended because it moved to another country.",
+            reason=EndReason.COUNTRY_CHANGED,
+            ip_address=ip,
+            session_ended=True,
+            policy=decided_by,
+            country=moved[1],
+        )
     if action == IpChangeAction.CHALLENGE or country_action == CountryChangeAction.CHALLENGE:
         return True  # services.devices decides; the change is recorded only once proven
     _accept_ip_change(session, ctx, changes, str(action))
@@ -159,13 +209,27 @@ def _accept_ip_change(session: Session, ctx: RequestContext, changes: Changes, h
     ``new_country`` too when the session moved between two known countries."""
     changes.fields["last_ip_address"] = ctx.ip_address
     location = geo.locate(ctx.ip_address)
-    changes.events.append(Event.for_session(EventType.IP_CHANGED, session, ip_address=ctx.ip_address,
-                                            user_agent=ctx.user_agent or "", reason=how,
-                                            details={"before": session.last_ip_address, "after": ctx.ip_address}))
+    changes.events.append(
+        Event.for_session(
+            EventType.IP_CHANGED,
+            session,
+            ip_address=ctx.ip_address,
+            user_agent=ctx.user_agent or "",
+            reason=how,
+            details={"before": session.last_ip_address, "after": ctx.ip_address},
+        )
+    )
     if session.country and location.country and location.country != session.country:
-        changes.events.append(Event.for_session(
-            EventType.NEW_COUNTRY, session, ip_address=ctx.ip_address, user_agent=ctx.user_agent or "", reason=how,
-            details={"before": session.country, "after": location.country, "ip_before": session.last_ip_address}))
+        changes.events.append(
+            Event.for_session(
+                EventType.NEW_COUNTRY,
+                session,
+                ip_address=ctx.ip_address,
+                user_agent=ctx.user_agent or "",
+                reason=how,
+                details={"before": session.country, "after": location.country, "ip_before": session.last_ip_address},
+            )
+        )
     _set_location(changes, location)
 
 
@@ -178,15 +242,34 @@ def _check_user_agent(session: Session, policy: Policy, ctx: RequestContext, cha
     if reason is None:
         changes.fields["last_user_agent"] = ua
         return None
-    details = {"before": last, "after": ua, "change": reason,
-               "before_summary": before.display_name, "after_summary": after.display_name}
+    details = {
+        "before": last,
+        "after": ua,
+        "change": reason,
+        "before_summary": before.display_name,
+        "after_summary": after.display_name,
+    }
     if policy.on_user_agent_change == UaChangeAction.INVALIDATE:
-        end_session(session, reason=EndReason.USER_AGENT_CHANGED,
-                    event_type=EventType.USER_AGENT_CHANGED, details=details)
-        return err(ErrorType.USER_AGENT_CHANGED, "The session ended because the browser changed.",
-                   reason=reason, before=before.display_name, after=after.display_name,
-                   policy=policy.sources.get("on_user_agent_change", ""))
+        end_session(
+            session, reason=EndReason.USER_AGENT_CHANGED, event_type=EventType.USER_AGENT_CHANGED, details=details
+        )
+        return err(
+            ErrorType.USER_AGENT_CHANGED,
+            "The session ended because the browser changed.",
+            reason=reason,
+            before=before.display_name,
+            after=after.display_name,
+            policy=policy.sources.get("on_user_agent_change", ""),
+        )
     changes.fields["last_user_agent"] = ua
-    changes.events.append(Event.for_session(EventType.USER_AGENT_CHANGED, session, ip_address=ctx.ip_address,
-                                            user_agent=ua, reason=reason, details=details))
+    changes.events.append(
+        Event.for_session(
+            EventType.USER_AGENT_CHANGED,
+            session,
+            ip_address=ctx.ip_address,
+            user_agent=ua,
+            reason=reason,
+            details=details,
+        )
+    )
     return None

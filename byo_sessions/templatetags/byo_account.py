@@ -1,4 +1,5 @@
 """Filters of the account pages: relative times, places and end reasons in words."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -17,7 +18,7 @@ register = template.Library()
 
 @register.filter
 def ago(value: datetime | None) -> str:
-    """"just now", "5 minutes ago", "2 days ago" (against the package clock, like every expiry)."""
+    """ "just now", "5 minutes ago", "2 days ago" (against the package clock, like every expiry)."""
     if value is None:
         return ""
     if (clock.now() - value).total_seconds() < 60:
@@ -27,7 +28,7 @@ def ago(value: datetime | None) -> str:
 
 @register.filter
 def place(location: Location | None) -> str:
-    """"Berlin, Germany", "Germany", or "" when nothing is known."""
+    """ "Berlin, Germany", "Germany", or "" when nothing is known."""
     if not location or not location.country:
         return location.city if location else ""
     name = country_name(location.country)

@@ -1,5 +1,6 @@
 """``{% byo_overview_panel %}``: the last 24 hours on the admin index, for staff who may view
 sessions (nothing for anyone else). Loaded by ``admin/byo_sessions/index.html``."""
+
 from __future__ import annotations
 
 from typing import Any

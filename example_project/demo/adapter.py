@@ -1,5 +1,6 @@
 """The demo's ``SessionAdapter`` (``BYO_SESSIONS["ADAPTER"]``): role tags at every login,
 and an email when an account is used from a new device."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,16 @@ class DemoAdapter(SessionAdapter):
         ``auth.login()`` call tag their sessions alike."""
         return LoginOptions(tags=["role:staff"] if user.is_staff else ["role:member"])
 
-    def new_device_detected(self, *, user_ref: str, device_id: str, session_id: str, ip_address: str | None,
-                            user_agent: str, display_name: str) -> None:
+    def new_device_detected(
+        self,
+        *,
+        user_ref: str,
+        device_id: str,
+        session_id: str,
+        ip_address: str | None,
+        user_agent: str,
+        display_name: str,
+    ) -> None:
         User = get_user_model()
         try:
             user = User.objects.filter(pk=user_ref).first()
@@ -29,10 +38,12 @@ class DemoAdapter(SessionAdapter):
             return
         send_mail(
             subject="New device signed in to your account",
-            message=(f"Hello {user.get_username()},\n\nyour account was just used from a new device: "
-                     f"{display_name or 'an unknown browser'} (IP address {ip_address or 'unknown'}).\n"
-                     "If this was not you, end that session on the \"Your sessions\" page and change your "
-                     "password.\n"),
+            message=(
+                f"Hello {user.get_username()},\n\nyour account was just used from a new device: "
+                f"{display_name or 'an unknown browser'} (IP address {ip_address or 'unknown'}).\n"
+                'If this was not you, end that session on the "Your sessions" page and change your '
+                "password.\n"
+            ),
             from_email=None,
             recipient_list=[user.email],
         )

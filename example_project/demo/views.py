@@ -1,4 +1,5 @@
 """The demo site's pages: a thin layer over byo_sessions' services."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -49,8 +50,13 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         session = request.auth  # the ValidatedSession
         # Only a request signed by the session's device gets here, so "device" is true.
-        return Response({"username": request.user.get_username(), "session_id": session.session_id,
-                         "device": session.has_device_registered})
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "session_id": session.session_id,
+                "device": session.has_device_registered,
+            }
+        )
 
 
 class DemoPasswordChangeView(PasswordChangeView):
@@ -77,14 +83,16 @@ def logout(request: HttpRequest) -> HttpResponse:
 # The middleware has validated the session before the view runs (in Django's sync thread);
 # the views only await what touches the database.
 
+
 @login_required
 @device_verification_required
 async def async_me(request: HttpRequest) -> JsonResponse:
     """``GET /api/async/me/``: like ``/api/me/``, an async view that needs a fresh device proof."""
     user = await request.auser()
     session = request.byo_session
-    return JsonResponse({"username": user.get_username(), "session_id": session.session_id,
-                         "device": session.has_device_registered})
+    return JsonResponse(
+        {"username": user.get_username(), "session_id": session.session_id, "device": session.has_device_registered}
+    )
 
 
 @login_required
@@ -92,5 +100,9 @@ async def async_sessions(request: HttpRequest) -> JsonResponse:
     """``GET /api/async/sessions/``: my live sessions, from an async view."""
     user = await request.auser()
     listed = await sessions.afetch_all_for_user(user_id=user.pk)
-    return JsonResponse({"current": request.byo_session.session_id, "sessions": [
-        {"id": info.session_id, "device_bound": info.has_device_registered} for info in listed.data]})
+    return JsonResponse(
+        {
+            "current": request.byo_session.session_id,
+            "sessions": [{"id": info.session_id, "device_bound": info.has_device_registered} for info in listed.data],
+        }
+    )

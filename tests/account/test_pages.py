@@ -1,6 +1,7 @@
 """The end-user account pages (byo_sessions.account) through the example site's URLs and
 the real middleware: the sessions list, ending sessions, why a browser was signed out, and
 the way past a session limit. The browser test is tests/e2e/test_account_pages.py."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -74,6 +75,7 @@ def test_current_session_first_with_location_and_relative_times(client, alice, c
 def test_device_bound_badge(client, alice, clock):
     from tests.dpop_signer import TestDevice
     from tests.services.test_devices import login as device_login
+
     token = device_login(alice, TestDevice(), clock, ip=BERLIN).data.session_token
     html = browser(client, token, ua=CHROME_LINUX).get("/account/sessions/").content.decode().replace("\xa0", " ")
     assert "Device-bound" in html
@@ -83,7 +85,9 @@ def test_end_others_asks_first_then_ends_them(client, alice):
     mine, other = start(alice, CHROME_MAC, BERLIN), start(alice, CHROME_LINUX, PARIS)
     c = browser(client, mine)
     confirm = c.get("/account/sessions/end-others/")
-    assert confirm.status_code == 200 and "Sign out your other sessions?" in confirm.content.decode().replace("\xa0", " ")
+    assert confirm.status_code == 200 and "Sign out your other sessions?" in confirm.content.decode().replace(
+        "\xa0", " "
+    )
     assert [r.info.device.display_name for r in confirm.context["others"]] == ["Chrome 131 on Linux"]
     assert is_ok(sessions.validate(session_token=other))  # nothing ended by looking
     done = c.post("/account/sessions/end-others/", follow=True)
@@ -118,15 +122,24 @@ def test_another_users_session_cannot_be_ended(client, alice, django_user_model)
     assert c.get(f"/account/sessions/{bob_id}/end/").status_code == 405
 
 
-@pytest.mark.parametrize("end,words", [
-    (lambda sid, user: sessions.invalidate_by_id(session_id=sid, reason=EndReason.USER),
-     "this session was ended from another of your devices"),
-    (lambda sid, user: sessions.invalidate_by_id(session_id=sid, reason=EndReason.ADMIN, actor="admin:1"),
-     "You were signed out by an administrator."),
-    (lambda sid, user: TagPolicy.objects.create(selector="org:*", on_country_change="invalidate"),
-     "your session moved to another country"),
-    (lambda sid, user: None, "Your session expired after a period of inactivity."),
-])
+@pytest.mark.parametrize(
+    "end,words",
+    [
+        (
+            lambda sid, user: sessions.invalidate_by_id(session_id=sid, reason=EndReason.USER),
+            "this session was ended from another of your devices",
+        ),
+        (
+            lambda sid, user: sessions.invalidate_by_id(session_id=sid, reason=EndReason.ADMIN, actor="admin:1"),
+            "You were signed out by an administrator.",
+        ),
+        (
+            lambda sid, user: TagPolicy.objects.create(selector="org:*", on_country_change="invalidate"),
+            "your session moved to another country",
+        ),
+        (lambda sid, user: None, "Your session expired after a period of inactivity."),
+    ],
+)
 def test_signed_out_browser_is_told_why(client, alice, clock, end, words):
     token = sessions.create(user_id=alice.pk, ip_address=BERLIN, user_agent=CHROME_MAC, tags=["org:acme"]).data
     end(token.session_id, alice)
@@ -156,8 +169,9 @@ def test_forged_notice_is_ignored(client):
 
 
 def test_session_limit_refusal_offers_to_end_the_oldest(client, alice, clock):
-    TagPolicy.objects.create(selector="role:*", max_concurrent_sessions_per_user=2,
-                             on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="role:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded="reject_new"
+    )
     oldest = sessions.create(user_id=alice.pk, ip_address=PARIS, user_agent=CHROME_LINUX, tags=["role:user"]).data
     clock.advance(3600)
     newer = sessions.create(user_id=alice.pk, ip_address=BERLIN, user_agent=CHROME_MAC, tags=["role:user"]).data
@@ -185,8 +199,9 @@ def test_filters(clock):
 
 
 def test_per_tag_limit_ends_the_oldest_session_with_that_tag(client, alice, clock):
-    TagPolicy.objects.create(selector="role:*", max_concurrent_sessions_per_user_per_tag=1,
-                             on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="role:*", max_concurrent_sessions_per_user_per_tag=1, on_session_limit_exceeded="reject_new"
+    )
     untagged = sessions.create(user_id=alice.pk, ip_address=PARIS, user_agent=CHROME_LINUX).data  # the oldest
     clock.advance(60)
     tagged = sessions.create(user_id=alice.pk, ip_address=BERLIN, user_agent=CHROME_MAC, tags=["role:member"]).data
@@ -200,10 +215,15 @@ def test_per_tag_limit_ends_the_oldest_session_with_that_tag(client, alice, cloc
 
 def test_theft_and_browser_change_notices_name_the_end_reason(client, alice, clock, settings):
     from byo_sessions.values import ErrorType, SessionError
-    assert http.ended_reason(SessionError(ErrorType.TOKEN_REUSE_DETECTED, {"reason": "retired_token"})) \
+
+    assert (
+        http.ended_reason(SessionError(ErrorType.TOKEN_REUSE_DETECTED, {"reason": "retired_token"}))
         == EndReason.TOKEN_REUSE_DETECTED
-    assert http.ended_reason(SessionError(ErrorType.USER_AGENT_CHANGED, {"reason": "os_changed"})) \
+    )
+    assert (
+        http.ended_reason(SessionError(ErrorType.USER_AGENT_CHANGED, {"reason": "os_changed"}))
         == EndReason.USER_AGENT_CHANGED
+    )
     assert http.ended_reason(SessionError(ErrorType.IP_ADDRESS_NOT_ALLOWED, {"reason": "ip_in_blocklist"})) is None
     TagPolicy.objects.create(selector="org:*", on_user_agent_change="invalidate")
     token = sessions.create(user_id=alice.pk, ip_address=BERLIN, user_agent=CHROME_MAC, tags=["org:x"]).data

@@ -1,4 +1,5 @@
 """Admin fixtures: a logged-in staff member holding only the permissions a test names."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,6 +1,7 @@
 """Actions on the page (admin/actions.py): end this session, end all of its user's sessions,
 revoke a device. Each needs end_session, shows what would end before it does, and is
 audited with the acting admin. Also the page itself: links, chips, titles, labels."""
+
 from __future__ import annotations
 
 import pytest
@@ -59,8 +60,14 @@ def test_unknown_session_is_404(admin_client):
 
 def test_revoke_device_ends_its_sessions_and_forgets_it(staff_client, user):
     now = clock.now()
-    device = Device.objects.create(user=user, thumbprint="t" * 43, public_jwk={"kty": "EC"}, display_name="Laptop",
-                                   first_seen_at=now, last_seen_at=now)
+    device = Device.objects.create(
+        user=user,
+        thumbprint="t" * 43,
+        public_jwk={"kty": "EC"},
+        display_name="Laptop",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
     bound = sessions.create(user_id=user.pk).data.session_id
     unbound = sessions.create(user_id=user.pk).data.session_id
     Session.objects.filter(pk=bound).update(device=device, device_thumbprint=device.thumbprint)
@@ -75,8 +82,9 @@ def test_revoke_device_ends_its_sessions_and_forgets_it(staff_client, user):
 
 
 def test_session_page_reads_like_a_product(admin_client, user):
-    target = sessions.create(user_id=user.pk, user_agent=CHROME_MAC, ip_address="203.0.113.7",
-                             tags=["org:acme", "role:admin"]).data.session_id
+    target = sessions.create(
+        user_id=user.pk, user_agent=CHROME_MAC, ip_address="203.0.113.7", tags=["org:acme", "role:admin"]
+    ).data.session_id
     Session.objects.filter(pk=target).update(country="FR", city="Lyon")
     page = admin_client.get(f"{SESSIONS}{target}/change/").content.decode()
     assert '<div class="readonly">FR</div>' in page and '<div class="readonly">Lyon</div>' in page
@@ -108,8 +116,9 @@ def test_audit_list_names_and_links_users_and_sessions(admin_client, user, djang
 
 def test_session_list_links_users_and_filters_by_device_or_user(admin_client, user, other_user):
     now = clock.now()
-    device = Device.objects.create(user=user, thumbprint="t" * 43, public_jwk={"kty": "EC"}, first_seen_at=now,
-                                   last_seen_at=now)
+    device = Device.objects.create(
+        user=user, thumbprint="t" * 43, public_jwk={"kty": "EC"}, first_seen_at=now, last_seen_at=now
+    )
     bound = sessions.create(user_id=user.pk, tags=["org:acme"]).data.session_id
     Session.objects.filter(pk=bound).update(device=device)
     bobs = sessions.create(user_id=other_user.pk).data.session_id

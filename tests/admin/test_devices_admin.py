@@ -1,5 +1,6 @@
 """The devices admin (admin/__init__.py): Django's permissions decide every change;
 staff who may only view devices see them and change nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,14 @@ DEVICES = "/admin/byo_sessions/device/"
 @pytest.fixture
 def device(user):
     now = clock.now()
-    return Device.objects.create(user=user, thumbprint="t" * 43, public_jwk={"kty": "EC"}, display_name="Laptop",
-                                 first_seen_at=now, last_seen_at=now)
+    return Device.objects.create(
+        user=user,
+        thumbprint="t" * 43,
+        public_jwk={"kty": "EC"},
+        display_name="Laptop",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
 
 
 def test_view_only_staff_see_devices_and_change_or_delete_none(staff_client, device):

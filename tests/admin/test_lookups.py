@@ -3,6 +3,7 @@
 The attack: ``?token_hash__startswith=<prefix>`` on the session list answers whether a row
 matches, so a view-only user recovered a whole token hash in about 500 requests.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,9 @@ SECRET_LOOKUPS = [
 
 
 def test_every_registered_admin_of_ours_refuses_secret_lookups():
-    ours = [model_admin for model, model_admin in admin.site._registry.items()
-            if model._meta.app_label == "byo_sessions"]
+    ours = [
+        model_admin for model, model_admin in admin.site._registry.items() if model._meta.app_label == "byo_sessions"
+    ]
     assert ours and all(isinstance(model_admin, SecretSafeAdmin) for model_admin in ours)
 
 
@@ -60,17 +62,20 @@ def test_a_secret_column_is_not_a_to_field_either(admin_client):
     assert admin_client.get(SESSIONS, {"_to_field": "token_hash"}).status_code == 400
 
 
-@pytest.mark.parametrize("url,query", [
-    (SESSIONS, {"status": "active"}),
-    (SESSIONS, {"end_reason": "admin"}),
-    (SESSIONS, {"created_at__year": "2026"}),
-    (SESSIONS, {"q": "alice"}),
-    (SESSIONS, {"user__id__exact": "1"}),
-    (SESSIONS, {"last_ip_address": "203.0.113.7"}),
-    ("/admin/byo_sessions/device/", {"remembered__exact": "1"}),
-    ("/admin/byo_sessions/auditevent/", {"event_type__exact": "session_created"}),
-    ("/admin/byo_sessions/signingkey/", {"kid__startswith": "k"}),
-])
+@pytest.mark.parametrize(
+    "url,query",
+    [
+        (SESSIONS, {"status": "active"}),
+        (SESSIONS, {"end_reason": "admin"}),
+        (SESSIONS, {"created_at__year": "2026"}),
+        (SESSIONS, {"q": "alice"}),
+        (SESSIONS, {"user__id__exact": "1"}),
+        (SESSIONS, {"last_ip_address": "203.0.113.7"}),
+        ("/admin/byo_sessions/device/", {"remembered__exact": "1"}),
+        ("/admin/byo_sessions/auditevent/", {"event_type__exact": "session_created"}),
+        ("/admin/byo_sessions/signingkey/", {"kid__startswith": "k"}),
+    ],
+)
 def test_ordinary_filters_still_work(admin_client, user, url, query):
     sessions.create(user_id=user.pk)
     assert admin_client.get(url, query).status_code == 200
@@ -85,16 +90,19 @@ def test_ordinary_filters_still_select_rows(admin_client, user, other_user):
     assert AuditEvent.objects.filter(session_id=theirs.session_id).exists()
 
 
-@pytest.mark.parametrize("model,lookup,secret", [
-    (Session, "token_hash__startswith", True),
-    (Session, "retired_tokens__token_hash", True),
-    (Session, "user__password", True),
-    (Device, "sessions__previous_token_hash__in", True),
-    (get_user_model(), "byo_sessions__data__contains", True),
-    (Session, "device__thumbprint", False),  # a public key's thumbprint, not a secret
-    (Session, "metadata__token_hash", False),  # a JSON key of a plain column
-    (Session, "user__username__startswith", False),
-    (Session, "no_such_field", False),
-])
+@pytest.mark.parametrize(
+    "model,lookup,secret",
+    [
+        (Session, "token_hash__startswith", True),
+        (Session, "retired_tokens__token_hash", True),
+        (Session, "user__password", True),
+        (Device, "sessions__previous_token_hash__in", True),
+        (get_user_model(), "byo_sessions__data__contains", True),
+        (Session, "device__thumbprint", False),  # a public key's thumbprint, not a secret
+        (Session, "metadata__token_hash", False),  # a JSON key of a plain column
+        (Session, "user__username__startswith", False),
+        (Session, "no_such_field", False),
+    ],
+)
 def test_touches_secret_follows_relations(model, lookup, secret):
     assert touches_secret(model, lookup) is secret

@@ -1,4 +1,5 @@
 """The overview dashboard (admin/overview.py, charts.py) and its panel on the admin index."""
+
 from __future__ import annotations
 
 import re
@@ -21,19 +22,25 @@ def test_overview_numbers_and_svg_charts(admin_client, user):
     page = admin_client.get(URL).content.decode()
     assert re.search(r'id="byo-card-active"><span class="value">4<', page)  # alice's three and the admin's
     assert re.search(r'id="byo-card-security"><span class="value">2<', page)
-    assert page.count('<figure class="byo-chart"><svg') == 4 and "<script" not in page.split('id="byo-overview-page"')[1]
+    assert (
+        page.count('<figure class="byo-chart"><svg') == 4 and "<script" not in page.split('id="byo-overview-page"')[1]
+    )
     assert ", Token reuse detected (theft): 1</title>" in page and '<span class="byo-chip">org:acme</span>' in page
     assert "validation_failed&amp;created_at__gte=" in page and "user_ref=" in page and ">alice<" in page
     week = admin_client.get(URL + "?window=7d").content.decode()
     assert '<strong aria-current="page">Last 7 days</strong>' in week
-    assert '<strong aria-current="page">Last 24 hours</strong>' in admin_client.get(URL + "?window=nope").content.decode()
+    assert (
+        '<strong aria-current="page">Last 24 hours</strong>' in admin_client.get(URL + "?window=nope").content.decode()
+    )
 
 
 def test_overview_permissions(staff_client, user):
     audit.record(Event(EventType.TOKEN_REUSE_DETECTED, user_ref=str(user.pk)))
     client = staff_client("view_session")
     page = client.get(URL).content.decode()
-    assert 'id="byo-card-active"' in page and "Token reuse detected" not in page  # no audit permission: no audit numbers
+    assert (
+        'id="byo-card-active"' in page and "Token reuse detected" not in page
+    )  # no audit permission: no audit numbers
 
 
 def test_overview_needs_view_session(staff_client):

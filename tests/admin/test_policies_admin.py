@@ -1,6 +1,7 @@
 """The policy admin (admin/__init__.py): ``TagPolicyForm`` refuses what ``PolicyRule``
 refuses, in words; a saved rule applies at once; policy settings are validated and
 every change is audited."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,19 +17,30 @@ pytestmark = pytest.mark.django_db
 
 
 def _policy_form(**fields):
-    data = {"selector": "org:acme", "priority": "100", "description": "", "absolute_lifetime_secs": "",
-            "inactivity_timeout_secs": "", "rotation_interval_secs": "", "ip_allowlist": "",
-            "ip_blocklist": "", "disallow_ip_address_changes": "unknown", "on_ip_address_change": "",
-            "on_user_agent_change": "", "on_country_change": "", "device_verification_required": "unknown",
-            "max_concurrent_sessions_per_user": "", "max_concurrent_sessions_per_user_per_tag": "",
-            "on_session_limit_exceeded": ""}
+    data = {
+        "selector": "org:acme",
+        "priority": "100",
+        "description": "",
+        "absolute_lifetime_secs": "",
+        "inactivity_timeout_secs": "",
+        "rotation_interval_secs": "",
+        "ip_allowlist": "",
+        "ip_blocklist": "",
+        "disallow_ip_address_changes": "unknown",
+        "on_ip_address_change": "",
+        "on_user_agent_change": "",
+        "on_country_change": "",
+        "device_verification_required": "unknown",
+        "max_concurrent_sessions_per_user": "",
+        "max_concurrent_sessions_per_user_per_tag": "",
+        "on_session_limit_exceeded": "",
+    }
     data.update(fields)
     return data
 
 
 def test_admin_explains_a_wrong_cidr_in_words(admin_client):
-    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/",
-                                 _policy_form(ip_allowlist='["10.0.0.1/24"]'))
+    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(ip_allowlist='["10.0.0.1/24"]'))
     assert response.status_code == 200
     assert "did you mean 10.0.0.0/24" in response.content.decode()
     assert not TagPolicy.objects.exists()
@@ -66,8 +78,11 @@ _REFUSED = [
     ("on_country_change", "block", {"overrides": {"on_country_change": "block"}}),
     ("max_concurrent_sessions_per_user", "0", {"overrides": {"max_concurrent_sessions_per_user": 0}}),
     ("max_concurrent_sessions_per_user", "1001", {"overrides": {"max_concurrent_sessions_per_user": 1001}}),
-    ("max_concurrent_sessions_per_user_per_tag", "1001",
-     {"overrides": {"max_concurrent_sessions_per_user_per_tag": 1001}}),
+    (
+        "max_concurrent_sessions_per_user_per_tag",
+        "1001",
+        {"overrides": {"max_concurrent_sessions_per_user_per_tag": 1001}},
+    ),
     ("on_session_limit_exceeded", "drop_newest", {"overrides": {"on_session_limit_exceeded": "drop_newest"}}),
     ("max_extended_lifetime_secs", "0", {"overrides": {"max_extended_lifetime_secs": 0}}),
     ("max_extended_lifetime_secs", "34560001", {"overrides": {"max_extended_lifetime_secs": 34_560_001}}),
@@ -99,8 +114,9 @@ def test_every_form_field_is_covered_by_the_refusal_table():
 
 
 def test_every_row_the_form_saves_loads_as_a_rule_with_its_description_as_label():
-    form = TagPolicyForm(data=_policy_form(priority="1000000", description="x" * 300,
-                                           max_concurrent_sessions_per_user="3"))
+    form = TagPolicyForm(
+        data=_policy_form(priority="1000000", description="x" * 300, max_concurrent_sessions_per_user="3")
+    )
     assert form.is_valid(), form.errors
     row = form.save()
     rule = policies.rule_from_row(row)
@@ -112,20 +128,24 @@ def test_every_row_the_form_saves_loads_as_a_rule_with_its_description_as_label(
 def test_admin_saves_a_policy_that_applies_at_once(admin_client, user, clock):
     token = create(user, ["org:acme"]).data.session_token
     clock.advance(4000)
-    response = admin_client.post("/admin/byo_sessions/tagpolicy/add/",
-                                 _policy_form(absolute_lifetime_secs="3600", ip_allowlist='["10.0.0.0/8"]'))
+    response = admin_client.post(
+        "/admin/byo_sessions/tagpolicy/add/", _policy_form(absolute_lifetime_secs="3600", ip_allowlist='["10.0.0.0/8"]')
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert validate(token).error.type == ErrorType.SESSION_EXPIRED
 
 
-@pytest.mark.parametrize("key,value,error", [
-    ("tag_priority", '"org"', "JSON list of tag types"),
-    ("tag_priority", '["org", "org"]', "listed once"),
-    ("tag_priority", '["*"]', "Not tag types"),
-    ("defaults", '{"absolute_lifetime_secs": -1}', "defaults.absolute_lifetime_secs"),
-    ("defaults", '["x"]', "JSON object"),
-    ("defaults", '{"absolute_lifetime_secs": 60, "inactivity_timeout_secs": 120}', "could never apply"),
-])
+@pytest.mark.parametrize(
+    "key,value,error",
+    [
+        ("tag_priority", '"org"', "JSON list of tag types"),
+        ("tag_priority", '["org", "org"]', "listed once"),
+        ("tag_priority", '["*"]', "Not tag types"),
+        ("defaults", '{"absolute_lifetime_secs": -1}', "defaults.absolute_lifetime_secs"),
+        ("defaults", '["x"]', "JSON object"),
+        ("defaults", '{"absolute_lifetime_secs": 60, "inactivity_timeout_secs": 120}', "could never apply"),
+    ],
+)
 def test_admin_policy_settings_are_validated(admin_client, key, value, error):
     response = admin_client.post("/admin/byo_sessions/policysetting/add/", {"key": key, "value": value})
     assert response.status_code == 200 and error in response.content.decode()
@@ -133,8 +153,9 @@ def test_admin_policy_settings_are_validated(admin_client, key, value, error):
 
 
 def test_admin_policy_changes_are_audited(admin_client):
-    response = admin_client.post("/admin/byo_sessions/policysetting/add/",
-                                 {"key": "tag_priority", "value": '["org", "role"]'})
+    response = admin_client.post(
+        "/admin/byo_sessions/policysetting/add/", {"key": "tag_priority", "value": '["org", "role"]'}
+    )
     assert response.status_code == 302
     admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(absolute_lifetime_secs="3600"))
     events = AuditEvent.objects.filter(event_type="policy_changed").order_by("id")
@@ -146,11 +167,14 @@ def test_admin_refuses_an_idle_timeout_below_twice_the_touch_interval(admin_clie
     settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60}
     response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(inactivity_timeout_secs="20"))
     assert response.status_code == 200
-    assert ("The inactivity timeout (20 seconds) must be at least 2 minutes: last activity is recorded at most "
-            "every 1 minute (TOUCH_INTERVAL_SECS)") in response.content.decode()
+    assert (
+        "The inactivity timeout (20 seconds) must be at least 2 minutes: last activity is recorded at most "
+        "every 1 minute (TOUCH_INTERVAL_SECS)"
+    ) in response.content.decode()
     assert not TagPolicy.objects.exists()
-    response = admin_client.post("/admin/byo_sessions/policysetting/add/",
-                                 {"key": "defaults", "value": '{"inactivity_timeout_secs": 20}'})
+    response = admin_client.post(
+        "/admin/byo_sessions/policysetting/add/", {"key": "defaults", "value": '{"inactivity_timeout_secs": 20}'}
+    )
     assert response.status_code == 200 and "must be at least 2 minutes" in response.content.decode()
     assert not PolicySetting.objects.exists()
     response = admin_client.post("/admin/byo_sessions/tagpolicy/add/", _policy_form(inactivity_timeout_secs="120"))

@@ -1,4 +1,5 @@
 """Policy JSON export/import in the admin (byo_sessions/admin/policy_io.py)."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,21 @@ pytestmark = pytest.mark.django_db
 
 EXPORT = "/admin/byo_sessions/tagpolicy/export/"
 IMPORT = "/admin/byo_sessions/tagpolicy/import/"
-DOC = {"tag_priority": ["role", "org"], "on_create_only_tags": ["org"],
-       "defaults": {"absolute_lifetime_secs": 86400},
-       "tags": [{"tag": "org:acme", "label": "Acme Corp", "priority": 0, "absolute_lifetime_secs": 3600,
-                 "ip_allowlist": ["10.0.0.0/8"]},
-                {"tag": "role:*", "inactivity_timeout_secs": 900}]}
+DOC = {
+    "tag_priority": ["role", "org"],
+    "on_create_only_tags": ["org"],
+    "defaults": {"absolute_lifetime_secs": 86400},
+    "tags": [
+        {
+            "tag": "org:acme",
+            "label": "Acme Corp",
+            "priority": 0,
+            "absolute_lifetime_secs": 3600,
+            "ip_allowlist": ["10.0.0.0/8"],
+        },
+        {"tag": "role:*", "inactivity_timeout_secs": 900},
+    ],
+}
 
 
 def test_list_page_links_both(admin_client):
@@ -56,8 +67,10 @@ def test_pasted_text_with_dry_run_changes_nothing(admin_client):
 
 def test_every_error_is_listed_with_its_key_and_nothing_changes(admin_client):
     TagPolicy.objects.create(selector="org:keep", absolute_lifetime_secs=60)
-    bad = {"tags": [{"tag": "org acme"}, {"tag": "org:x", "ip_allowlist": ["10.0.0.1/8"]}],
-           "defaults": {"absolute_lifetime_secs": -5}}
+    bad = {
+        "tags": [{"tag": "org acme"}, {"tag": "org:x", "ip_allowlist": ["10.0.0.1/8"]}],
+        "defaults": {"absolute_lifetime_secs": -5},
+    }
     page = admin_client.post(IMPORT, {"text": json.dumps(bad)}).content.decode()
     assert "Nothing was changed: 3 errors." in page
     for key in ("tags[0]", "tags[1].ip_allowlist", "defaults.absolute_lifetime_secs"):
@@ -66,14 +79,19 @@ def test_every_error_is_listed_with_its_key_and_nothing_changes(admin_client):
     assert not AuditEvent.objects.filter(event_type="policy_changed").exists()
 
 
-@pytest.mark.parametrize("data,message", [
-    ({}, "Choose a file or paste a JSON document."),
-    ({"text": "{not json"}, "That is not JSON"),
-    ({"text": "null"}, "Nothing was changed: 1 error."),
-    ({"text": "[" * 5000 + "]" * 5000}, "That JSON nests too deeply to be a policy set."),
-    ({"document": SimpleUploadedFile("p.json", b"\xff\xfe", content_type="application/json")},
-     "The file is not UTF-8 text."),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({}, "Choose a file or paste a JSON document."),
+        ({"text": "{not json"}, "That is not JSON"),
+        ({"text": "null"}, "Nothing was changed: 1 error."),
+        ({"text": "[" * 5000 + "]" * 5000}, "That JSON nests too deeply to be a policy set."),
+        (
+            {"document": SimpleUploadedFile("p.json", b"\xff\xfe", content_type="application/json")},
+            "The file is not UTF-8 text.",
+        ),
+    ],
+)
 def test_unreadable_input_is_explained(admin_client, data, message):
     response = admin_client.post(IMPORT, data)
     assert response.status_code == 200 and message in response.content.decode()

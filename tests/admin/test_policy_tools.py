@@ -1,6 +1,7 @@
 """Editing policies safely (admin/policy_forms.py, policy_tools.py, policy_io.py's diff):
 networks one per line, durations with units, "inherit" spelled out, the effective policy
 for any tags, and a dry run of a change or an import that names the sessions it would end."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,12 @@ BASE = "/admin/byo_sessions/tagpolicy/"
 
 
 def test_networks_one_per_line_and_durations_with_units(admin_client):
-    response = admin_client.post(f"{BASE}add/", _policy_form(ip_allowlist="10.0.0.0/8\n2001:db8::/32",
-                                                             absolute_lifetime_secs="12 hours",
-                                                             inactivity_timeout_secs="30m"))
+    response = admin_client.post(
+        f"{BASE}add/",
+        _policy_form(
+            ip_allowlist="10.0.0.0/8\n2001:db8::/32", absolute_lifetime_secs="12 hours", inactivity_timeout_secs="30m"
+        ),
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     rule = TagPolicy.objects.get()
     assert rule.ip_allowlist == ["10.0.0.0/8", "2001:db8::/32"]
@@ -56,8 +60,9 @@ def test_effective_policy_for_any_tags(admin_client):
 
 
 def test_dry_run_names_the_sessions_a_change_would_end_and_saves_nothing(admin_client, user, clock):
-    acme = [sessions.create(user_id=user.pk, tags=["org:acme"], ip_address="203.0.113.5").data.session_id
-            for _ in range(2)]
+    acme = [
+        sessions.create(user_id=user.pk, tags=["org:acme"], ip_address="203.0.113.5").data.session_id for _ in range(2)
+    ]
     other = sessions.create(user_id=user.pk, tags=["org:globex"]).data.session_id
     clock.advance(2 * 3600)
     young = sessions.create(user_id=user.pk, tags=["org:acme"]).data.session_id
@@ -65,7 +70,12 @@ def test_dry_run_names_the_sessions_a_change_would_end_and_saves_nothing(admin_c
     page = response.content.decode()
     assert response.status_code == 200 and not TagPolicy.objects.exists()
     assert 'id="byo-would-end"><span class="value">2<' in page
-    assert all(sid in page for sid in acme) and other not in page and f">{user.username}</a>" in page and young not in page.split("byo-affected")[1]
+    assert (
+        all(sid in page for sid in acme)
+        and other not in page
+        and f">{user.username}</a>" in page
+        and young not in page.split("byo-affected")[1]
+    )
     assert "Expired (absolute lifetime)" in page
     # "Save this change" posts the same form to the add view.
     assert f'action="{BASE}add/"' in page and 'name="absolute_lifetime_secs" value="1 hour"' in page
@@ -85,8 +95,9 @@ def test_dry_run_of_an_edit_compares_with_the_rule_in_force(admin_client, user, 
     policies.forget_cached()
     sid = sessions.create(user_id=user.pk, tags=["org:acme"]).data.session_id
     clock.advance(1800)
-    page = admin_client.post(f"{BASE}dry-run/?object_id={rule.pk}",
-                             _policy_form(absolute_lifetime_secs="20 minutes")).content.decode()
+    page = admin_client.post(
+        f"{BASE}dry-run/?object_id={rule.pk}", _policy_form(absolute_lifetime_secs="20 minutes")
+    ).content.decode()
     assert 'id="byo-would-end"><span class="value">1<' in page and sid in page
     assert f'action="{BASE}{rule.pk}/change/"' in page
     assert Session.objects.get(pk=sid).ended_at is None
@@ -103,8 +114,12 @@ def test_dry_run_shows_form_errors_and_needs_permission(admin_client, staff_clie
 def test_import_dry_run_shows_a_diff_and_the_sessions_it_would_end(admin_client, user, clock):
     sid = sessions.create(user_id=user.pk, tags=["org:acme"]).data.session_id
     clock.advance(7200)
-    document = {"defaults": {}, "tag_priority": [], "on_create_only_tags": [],
-                "tags": [{"tag": "org:acme", "priority": 1, "absolute_lifetime_secs": 3600}]}
+    document = {
+        "defaults": {},
+        "tag_priority": [],
+        "on_create_only_tags": [],
+        "tags": [{"tag": "org:acme", "priority": 1, "absolute_lifetime_secs": 3600}],
+    }
     page = admin_client.post(f"{BASE}import/", {"text": json.dumps(document), "dry_run": "on"}).content.decode()
     assert '<span class="add">+      &quot;absolute_lifetime_secs&quot;: 3600,</span>' in page
     assert 'id="byo-would-end"><span class="value">1<' in page and sid in page

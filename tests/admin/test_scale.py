@@ -1,5 +1,6 @@
 """Changelists at scale (admin/scale.py): searches by indexed equality, no full-table
 count or DISTINCT per page view, only the shown columns read."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,9 @@ AUDIT = "/admin/byo_sessions/auditevent/"
 
 
 def make(user=None, external=None, ip="198.51.100.7") -> str:
-    result = sessions.create(user_id=None if user is None else user.pk, external_user_id=external, ip_address=ip,
-                             user_agent=CHROME_MAC)
+    result = sessions.create(
+        user_id=None if user is None else user.pk, external_user_id=external, ip_address=ip, user_agent=CHROME_MAC
+    )
     assert is_ok(result)
     return result.data.session_id
 
@@ -37,8 +39,13 @@ def test_session_search_by_id_current_ip_username_email_pk_or_external_id(admin_
     bobs = make(other_user, ip="2001:db8::1")
     external = make(external="ext-42")
     cases = {alices: "203.0.113.5", bobs: "2001:db8:0::1", external: "ext-42"}
-    for wanted, term in [*cases.items(), (alices, "alice"), (alices, "alice@example.org"), (bobs, str(other_user.pk)),
-                         (bobs, bobs)]:
+    for wanted, term in [
+        *cases.items(),
+        (alices, "alice"),
+        (alices, "alice@example.org"),
+        (bobs, str(other_user.pk)),
+        (bobs, bobs),
+    ]:
         page = listed(admin_client, SESSIONS, q=term)
         assert wanted in page and all(other not in page for other in cases if other != wanted), term
     page = listed(admin_client, SESSIONS, q="nobody-at-all")
@@ -72,8 +79,11 @@ def test_no_date_drill_down_and_no_uncapped_count_of_the_listed_table(admin_clie
             listed(admin_client, url)
         sql = [q["sql"].upper().replace('"', "") for q in ctx.captured_queries]
         assert not [s for s in sql if "DISTINCT" in s and "DATE" in s]  # no date_hierarchy
-        counts = [s for s in sql if f"FROM {table}" in s and "COUNT(" in s
-                  and not any(word in s for word in ("GROUP BY", "FILTER", "CASE"))]  # the overview's aggregates
+        counts = [
+            s
+            for s in sql
+            if f"FROM {table}" in s and "COUNT(" in s and not any(word in s for word in ("GROUP BY", "FILTER", "CASE"))
+        ]  # the overview's aggregates
         assert counts and all("LIMIT" in s for s in counts), counts
 
 
@@ -97,10 +107,19 @@ def test_the_session_list_reads_only_the_shown_columns(admin_client, user):
     Session.objects.filter(user=user).update(metadata={"note": "x" * 50})
     with CaptureQueriesContext(connection) as ctx:
         listed(admin_client, SESSIONS)
-    page_query = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT")
-                  and "FROM \"byo_sessions_session\" LEFT OUTER JOIN" in q["sql"] and "ORDER BY" in q["sql"]]
-    assert page_query and all('"byo_sessions_session"."data"' not in sql and "user_agent" not in sql
-                              and '"byo_sessions_session"."metadata"' not in sql for sql in page_query)
+    page_query = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith("SELECT")
+        and 'FROM "byo_sessions_session" LEFT OUTER JOIN' in q["sql"]
+        and "ORDER BY" in q["sql"]
+    ]
+    assert page_query and all(
+        '"byo_sessions_session"."data"' not in sql
+        and "user_agent" not in sql
+        and '"byo_sessions_session"."metadata"' not in sql
+        for sql in page_query
+    )
     detail = admin_client.get(f"{SESSIONS}{Session.objects.get(user=user).pk}/change/")
     assert detail.status_code == 200 and CHROME_MAC.split(")")[0].encode() in detail.content  # all fields there
 

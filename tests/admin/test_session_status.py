@@ -1,5 +1,6 @@
 """The sessions admin's status (column, filter, overview): expiry under each session's
 policy, inactivity included, as validation decides it (services/expiry.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,7 +50,7 @@ def test_the_overview_counts_from_stored_expiry_without_reading_every_session(ad
     the idle session still counts as active there until its next request marks it, while
     the Status column and filter (per listed row) already say expired."""
     page = admin_client.get(LIST).content.decode()
-    overview = page[page.index('id="byo-overview"'):page.index("</table>", page.index('id="byo-overview"'))]
+    overview = page[page.index('id="byo-overview"') : page.index("</table>", page.index('id="byo-overview"'))]
     assert "<th>Active</th><td>2</td>" in overview  # the admin's own session and the idle one
     assert "<th>Past their absolute expiry, not yet marked</th><td>0</td>" in overview
     assert _listed(admin_client, "?status=expired") == {idle.pk}

@@ -1,5 +1,6 @@
 """The sessions admin (admin/__init__.py): Django's admin login on byo sessions, the
 session list and detail, the bulk end action, the overview and its security-event counts."""
+
 from __future__ import annotations
 
 import html
@@ -38,8 +39,9 @@ def test_admin_refuses_non_staff(client, user):
 def test_admin_bulk_end_action(admin_client, user):
     client = admin_client
     targets = [sessions.create(user_id=user.pk).data for _ in range(3)]
-    response = client.post("/admin/byo_sessions/session/", {
-        "action": "end_selected", "_selected_action": [t.session_id for t in targets]})
+    response = client.post(
+        "/admin/byo_sessions/session/", {"action": "end_selected", "_selected_action": [t.session_id for t in targets]}
+    )
     assert response.status_code == 302
     for t in targets:
         assert sessions.validate(session_token=t.session_token).error.details["reason"] == "admin"
@@ -53,7 +55,7 @@ def test_admin_overview_counts_sessions_by_state(admin_client, user, clock):
     sessions.invalidate_by_id(session_id=ended.session_id, reason="admin")
     sessions.create(user_id=user.pk)
     page = client.get("/admin/byo_sessions/session/").content.decode()
-    overview = page[page.index('id="byo-overview"'):page.index("</table>", page.index('id="byo-overview"'))]
+    overview = page[page.index('id="byo-overview"') : page.index("</table>", page.index('id="byo-overview"'))]
     assert "<th>Active</th><td>2</td>" in overview  # alice's live session and root's own
     assert "Ended: Ended by an admin" in overview
 
@@ -73,7 +75,7 @@ def test_admin_overview_links_the_last_days_security_events(admin_client, user, 
     sessions.validate(session_token=old.session_token)
     sessions.validate(session_token=old.session_token, ip_address="203.0.113.9")  # throttled: a log line, no row
     page = client.get("/admin/byo_sessions/session/").content.decode()
-    recent = page[page.index('id="byo-recent"'):page.index("</table>", page.index('id="byo-recent"'))]
+    recent = page[page.index('id="byo-recent"') : page.index("</table>", page.index('id="byo-recent"'))]
     link = re.search(r'<th>Validation failed</th><td><a href="([^"]+)">1</a>', recent)
     assert link, recent
     assert "<th>Token reuse detected (theft)</th><td>0</td>" in recent
@@ -100,8 +102,9 @@ def test_view_only_staff_are_not_offered_the_end_action_and_cannot_post_it(staff
     assert page.status_code == 200 and target.session_id in page.content.decode()
     assert "end_selected" not in page.content.decode()
     audit_before = AuditEvent.objects.count()
-    response = client.post("/admin/byo_sessions/session/", {
-        "action": "end_selected", "_selected_action": [target.session_id]})
+    response = client.post(
+        "/admin/byo_sessions/session/", {"action": "end_selected", "_selected_action": [target.session_id]}
+    )
     assert response.status_code == 200  # Django ignores an action the user may not run: the list again
     assert is_ok(sessions.validate(session_token=target.session_token))
     assert is_ok(sessions.validate(session_token=client.cookies[COOKIE].value))
@@ -113,8 +116,9 @@ def test_staff_with_the_end_permission_can_end_sessions(staff_client, user):
     client = staff_client("view_session", "end_session")
     target = sessions.create(user_id=user.pk).data
     assert "end_selected" in client.get("/admin/byo_sessions/session/").content.decode()
-    response = client.post("/admin/byo_sessions/session/", {
-        "action": "end_selected", "_selected_action": [target.session_id]})
+    response = client.post(
+        "/admin/byo_sessions/session/", {"action": "end_selected", "_selected_action": [target.session_id]}
+    )
     assert response.status_code == 302
     assert sessions.validate(session_token=target.session_token).error.details["reason"] == "admin"
     assert AuditEvent.objects.filter(actor="admin:staff", event_type="session_invalidated").count() == 1

@@ -1,4 +1,5 @@
 """The signing keys admin (admin/__init__.py): read-only, and no private key on any page."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,6 @@ from byo_sessions.models import SigningKey
 from byo_sessions.services import signing_keys
 
 pytestmark = pytest.mark.django_db
-
 
 
 def test_admin_shows_no_private_key(client, django_user_model):

@@ -5,6 +5,7 @@ reads the session before the view; a middleware after ours reads ``request.user`
 ``__call__``; an async one awaits ``request.auser()``; and one reads it while the URL
 resolves elsewhere (``request.urlconf`` switched, as per-host routing does), so only the
 view passed to ``process_view`` tells the markers."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,8 +30,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.backends.test_db")]
 
 
 def _whoami(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"user": request.user.get_username() if request.user.is_authenticated else None,
-                         "session": request.byo_session is not None})
+    return JsonResponse(
+        {
+            "user": request.user.get_username() if request.user.is_authenticated else None,
+            "session": request.byo_session is not None,
+        }
+    )
 
 
 def _view():  # a function of its own per view: the markers are attributes of the function

@@ -1,5 +1,6 @@
 """Settings every compatibility test shares: this package's templates first (Django's auth
 views need ``registration/*``), Django's login URL, no BYO_SESSIONS keys."""
+
 from __future__ import annotations
 
 import copy

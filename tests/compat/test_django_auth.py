@@ -1,5 +1,6 @@
 """Django's own auth views, admin password forms, login guards and system checks on the
 byo session engine: what a project keeps when it switches SESSION_ENGINE."""
+
 from __future__ import annotations
 
 import re
@@ -30,18 +31,26 @@ class LoginTagsAdapter(SessionAdapter):
     """Tags and metadata for logins through ``auth.login()``."""
 
     def login_options(self, request: HttpRequest | None, user: AbstractBaseUser) -> LoginOptions:
-        return LoginOptions(tags=["login:django", f"role:{'staff' if user.is_staff else 'member'}"],
-                            metadata={"via": "LoginView" if request is not None and request.path else "other"})
+        return LoginOptions(
+            tags=["login:django", f"role:{'staff' if user.is_staff else 'member'}"],
+            metadata={"via": "LoginView" if request is not None and request.path else "other"},
+        )
 
 
 def invalidated(session_id: str, reason: str) -> bool:
     """The session ended for ``reason`` and that was audited."""
     session = Session.objects.get(pk=session_id)
-    return session.ended_at is not None and session.end_reason == reason and AuditEvent.objects.filter(
-        event_type=AuditEvent.Type.SESSION_INVALIDATED, session_id=session_id, reason=reason).exists()
+    return (
+        session.ended_at is not None
+        and session.end_reason == reason
+        and AuditEvent.objects.filter(
+            event_type=AuditEvent.Type.SESSION_INVALIDATED, session_id=session_id, reason=reason
+        ).exists()
+    )
 
 
 # --- 1. LoginView / LogoutView -----------------------------------------------------------
+
 
 def test_login_view_starts_a_byo_session_with_the_adapter_tags(client, user, settings):
     settings.BYO_SESSIONS = {"ADAPTER": f"{__name__}.LoginTagsAdapter"}
@@ -78,6 +87,7 @@ def test_logout_view_ends_the_session_and_clears_the_cookie(client, user):
 
 # --- 2. PasswordChangeView -------------------------------------------------------------
 
+
 def test_password_change_view_ends_other_sessions_and_keeps_this_one(client, user, other_user):
     login_through_django(client, "alice", "pw-alice-123")
     (current,) = live_sessions(user)
@@ -88,8 +98,10 @@ def test_password_change_view_ends_other_sessions_and_keeps_this_one(client, use
     bystander = sessions.create(user_id=other_user.pk).data
     old_cookie = client.cookies[COOKIE].value
 
-    response = client.post("/accounts/password_change/", {
-        "old_password": "pw-alice-123", "new_password1": "new-pw-alice-456", "new_password2": "new-pw-alice-456"})
+    response = client.post(
+        "/accounts/password_change/",
+        {"old_password": "pw-alice-123", "new_password1": "new-pw-alice-456", "new_password2": "new-pw-alice-456"},
+    )
     assert response.status_code == 302 and response["Location"] == "/accounts/password_change/done/"
 
     assert invalidated(api_session.session_id, "password_changed")
@@ -106,6 +118,7 @@ def test_password_change_view_ends_other_sessions_and_keeps_this_one(client, use
 
 
 # --- 3. Password reset -----------------------------------------------------------------
+
 
 def test_password_reset_by_mail_ends_every_session_and_the_new_password_works(client, user, other_user):
     user.email = "alice@example.com"
@@ -126,8 +139,7 @@ def test_password_reset_by_mail_ends_every_session_and_the_new_password_works(cl
     confirm = client.get(link.group(1), follow=True)
     assert confirm.status_code == 200 and confirm.context["validlink"] is True
     assert confirm.redirect_chain[0][0].endswith("/set-password/")
-    done = client.post(confirm.redirect_chain[0][0], {"new_password1": "reset-pw-789",
-                                                      "new_password2": "reset-pw-789"})
+    done = client.post(confirm.redirect_chain[0][0], {"new_password1": "reset-pw-789", "new_password2": "reset-pw-789"})
     assert done.status_code == 302 and done["Location"] == "/accounts/reset/done/"
 
     assert invalidated(api_session.session_id, "password_changed")
@@ -143,13 +155,16 @@ def test_password_reset_by_mail_ends_every_session_and_the_new_password_works(cl
 
 # --- 4. The admin's password forms -------------------------------------------------------
 
+
 def test_admin_changes_own_password_and_stays_logged_in(admin_client, admin_user):
     assert admin_client.get("/admin/").status_code == 200
     (current,) = live_sessions(admin_user)
     elsewhere = sessions.create(user_id=admin_user.pk).data
     old_cookie = admin_client.cookies[COOKIE].value
-    response = admin_client.post("/admin/password_change/", {
-        "old_password": "password", "new_password1": "admin-new-pw-1", "new_password2": "admin-new-pw-1"})
+    response = admin_client.post(
+        "/admin/password_change/",
+        {"old_password": "password", "new_password1": "admin-new-pw-1", "new_password2": "admin-new-pw-1"},
+    )
     assert response.status_code == 302 and response["Location"] == "/admin/password_change/done/"
     assert response.cookies[COOKIE].value not in ("", old_cookie)  # update_session_auth_hash rotated it
     assert invalidated(elsewhere.session_id, "password_changed")
@@ -165,8 +180,9 @@ def test_admin_sets_another_users_password_and_stays_logged_in(admin_client, adm
     (admin_session,) = live_sessions(admin_user)
     page = admin_client.get(f"/admin/auth/user/{user.pk}/password/")
     assert page.status_code == 200
-    response = admin_client.post(f"/admin/auth/user/{user.pk}/password/", {
-        "password1": "set-by-admin-1", "password2": "set-by-admin-1"})
+    response = admin_client.post(
+        f"/admin/auth/user/{user.pk}/password/", {"password1": "set-by-admin-1", "password2": "set-by-admin-1"}
+    )
     assert response.status_code == 302 and response["Location"] == f"/admin/auth/user/{user.pk}/change/"
     assert live_sessions(user) == []
     assert invalidated(api_session.session_id, "password_changed")
@@ -177,6 +193,7 @@ def test_admin_sets_another_users_password_and_stays_logged_in(admin_client, adm
 
 
 # --- 5. Login guards and system checks -------------------------------------------------
+
 
 @pytest.mark.parametrize("url", ["/protected/", "/protected-cbv/"])
 def test_login_required_and_mixin_redirect_visitors_and_serve_users(client, user, url):
@@ -189,13 +206,16 @@ def test_login_required_and_mixin_redirect_visitors_and_serve_users(client, user
 @pytest.fixture
 def login_required_middleware(settings: Any) -> None:
     middleware = list(settings.MIDDLEWARE)
-    middleware.insert(middleware.index("byo_sessions.middleware.AuthenticationMiddleware") + 1,
-                      "django.contrib.auth.middleware.LoginRequiredMiddleware")
+    middleware.insert(
+        middleware.index("byo_sessions.middleware.AuthenticationMiddleware") + 1,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    )
     settings.MIDDLEWARE = middleware
 
 
-def test_login_required_middleware_guards_views_but_not_byo_public_ones(client, user, settings,
-                                                                          login_required_middleware):
+def test_login_required_middleware_guards_views_but_not_byo_public_ones(
+    client, user, settings, login_required_middleware
+):
     settings.BYO_SESSIONS = {"SERVER_INTEGRATION_KEYS": [key_digest(INTEGRATION_KEY)]}
     response = client.get("/plain/")
     assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/plain/"
@@ -205,8 +225,12 @@ def test_login_required_middleware_guards_views_but_not_byo_public_ones(client, 
     assert challenge.status_code == 200 and challenge.json()["deviceChallenge"]
     jwks = client.get("/byo/.well-known/jwks.json")
     assert jwks.status_code == 200 and "keys" in jwks.json()
-    ping = client.post("/byo-server/run-command", {"command": "Ping"}, content_type="application/json",
-                       headers={"Authorization": f"Bearer {INTEGRATION_KEY}"})
+    ping = client.post(
+        "/byo-server/run-command",
+        {"command": "Ping"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {INTEGRATION_KEY}"},
+    )
     assert ping.status_code == 200 and "timestamp" in ping.json()
     refused = client.post("/byo-server/run-command", {"command": "Ping"}, content_type="application/json")
     assert refused.status_code == 401  # its own key check answers, not a login redirect
@@ -231,6 +255,7 @@ def test_system_checks_accept_our_middlewares(settings, login_required_middlewar
 
 
 # --- 11. The hot path through Django's login_required --------------------------------------
+
 
 def test_steady_request_through_login_required_costs_one_select(client, user, django_assert_num_queries):
     login_through_django(client, "alice", "pw-alice-123")

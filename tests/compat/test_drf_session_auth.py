@@ -1,5 +1,6 @@
 """DRF's own ``rest_framework.authentication.SessionAuthentication`` on the byo engine:
 the user comes from ``request._request.user``, CSRF is enforced on unsafe methods."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,10 @@ URL = "/drf/session-me/"
 def test_logged_in_cookie_request_is_authenticated(user, other_user):
     client = Client(enforce_csrf_checks=True)
     client.get("/accounts/login/")  # the login form hands out the CSRF cookie
-    response = client.post("/accounts/login/", {"username": "alice", "password": "pw-alice-123",
-                                                "csrfmiddlewaretoken": client.cookies["csrftoken"].value})
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "pw-alice-123", "csrfmiddlewaretoken": client.cookies["csrftoken"].value},
+    )
     assert response.status_code == 302
     assert client.get(URL).json() == {"user": "alice", "pk": user.pk}
 

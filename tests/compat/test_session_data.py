@@ -1,6 +1,7 @@
 """``request.session`` as Django code uses it, on the byo engine: the test client's session
 API, messages through Django's FallbackStorage, a visitor's cart across login, rotation
 and logout, and CSRF tokens kept in the session."""
+
 from __future__ import annotations
 
 import secrets
@@ -26,6 +27,7 @@ def visitor_rows() -> int:
 
 
 # --- 6. The test client --------------------------------------------------------------------
+
 
 def test_client_login_and_logout(client, user):
     assert client.login(username="alice", password="pw-alice-123") is True
@@ -76,6 +78,7 @@ def test_async_client_aforce_login(async_client, user):
 
 # --- 7. Messages (Django's default FallbackStorage) -----------------------------------------
 
+
 @pytest.mark.parametrize("logged_in", [False, True])
 def test_messages_small_and_too_large_for_the_cookie(client, user, logged_in):
     if logged_in:
@@ -100,6 +103,7 @@ def test_messages_small_and_too_large_for_the_cookie(client, user, logged_in):
 
 
 # --- 8. A visitor's cart -----------------------------------------------------------------------
+
 
 def test_a_visitor_who_stores_nothing_gets_no_row_and_no_cookie(client, db):
     response = client.get("/cart/")
@@ -143,6 +147,7 @@ def test_cart_survives_login_and_rotation_and_ends_with_logout(client, user, clo
 
 # --- 9. CSRF_USE_SESSIONS --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("logged_in", [False, True])
 def test_csrf_token_kept_in_the_session(user, settings, logged_in):
     settings.CSRF_USE_SESSIONS = True
@@ -178,8 +183,11 @@ def test_device_rule_of_a_view_holds_when_csrf_reads_the_session_first(user, set
     settings.CSRF_USE_SESSIONS = csrf_use_sessions
     device = TestDevice()
     login_url = "http://testserver/accounts/login/"
-    registration = DeviceRegistration(signed_device_challenge=device_proof(device, clock, "POST", login_url),
-                                      request_url=login_url, request_method="POST")
+    registration = DeviceRegistration(
+        signed_device_challenge=device_proof(device, clock, "POST", login_url),
+        request_url=login_url,
+        request_method="POST",
+    )
     bound = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=registration)
     unbound = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA)
     client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
@@ -196,6 +204,7 @@ def test_device_rule_of_a_view_holds_when_csrf_reads_the_session_first(user, set
     client.cookies[COOKIE] = unbound.data.session_token
     if csrf_use_sessions:
         client.get("/form/")
-    no_device = client.get("/device-only/", HTTP_DPOP=device_proof(device, clock, "GET", DEVICE_URL),
-                           HTTP_ACCEPT="application/json")
+    no_device = client.get(
+        "/device-only/", HTTP_DPOP=device_proof(device, clock, "GET", DEVICE_URL), HTTP_ACCEPT="application/json"
+    )
     assert no_device.status_code == 401 and no_device.json()["details"]["reason"] == "no_device_registered"

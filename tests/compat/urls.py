@@ -2,6 +2,7 @@
 views guarded by Django's own ``login_required`` / ``LoginRequiredMixin``, a cart kept in
 ``request.session``, messages, a CSRF form, a view under byo's device rule, a DRF view on DRF's ``SessionAuthentication``,
 and byo_sessions' public views (device challenge, JWKS, the session server)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,10 +26,12 @@ from byo_sessions.decorators import login_required as byo_login_required
 
 def whoami(request: HttpRequest) -> JsonResponse:
     """Who the request belongs to, as Django code sees it (``request.user``, ``request.session``)."""
-    return JsonResponse({
-        "user": request.user.get_username() if request.user.is_authenticated else None,
-        "data": {key: request.session.get(key) for key in ("k", "cart")},
-    })
+    return JsonResponse(
+        {
+            "user": request.user.get_username() if request.user.is_authenticated else None,
+            "data": {key: request.session.get(key) for key in ("k", "cart")},
+        }
+    )
 
 
 @login_required

@@ -1,5 +1,6 @@
 """A site with allauth and dj-rest-auth on byo_sessions' engine (the apps, middleware and
 ACCOUNT_*/REST_AUTH settings are in tests/settings.py; what only these tests need is here)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """allauth's account views (login, signup, logout, "remember me") on byo_sessions' engine."""
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,9 @@ def test_login_page_renders_for_a_visitor(client):
 
 
 def test_signup_creates_the_user_and_logs_them_in(client, django_user_model):
-    response = client.post("/accounts/signup/", {
-        "username": "carol", "password1": "Carol-pw-9431", "password2": "Carol-pw-9431"})
+    response = client.post(
+        "/accounts/signup/", {"username": "carol", "password1": "Carol-pw-9431", "password2": "Carol-pw-9431"}
+    )
     assert response.status_code == 302, response.content
     carol = django_user_model.objects.get(username="carol")
     session = Session.objects.get(user=carol)

@@ -2,6 +2,7 @@
 details, password change and logout on byo_sessions' engine, as a single-page app calls
 them: JSON bodies, the session cookie, and Django's CSRF token in ``X-CSRFToken``
 (DRF's SessionAuthentication enforces it for logged-in requests)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,15 +22,17 @@ def spa() -> Client:
 
 
 def api_login(client: Client, username: str = "alice", password: str = "pw-alice-123") -> Any:
-    response = client.post("/api/auth/login/", {"username": username, "password": password},
-                           content_type="application/json")
+    response = client.post(
+        "/api/auth/login/", {"username": username, "password": password}, content_type="application/json"
+    )
     assert response.status_code == 204, response.content  # no token model, no JWT: the session is all
     return response
 
 
 def post(client: Client, path: str, body: dict[str, Any] | None = None) -> Any:
-    return client.post(path, body or {}, content_type="application/json",
-                       HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    return client.post(
+        path, body or {}, content_type="application/json", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value
+    )
 
 
 def test_login_starts_a_session_and_the_user_endpoint_sees_it(user):
@@ -45,8 +48,9 @@ def test_login_starts_a_session_and_the_user_endpoint_sees_it(user):
 
 def test_wrong_password_is_refused_without_a_session(user):
     client = spa()
-    response = client.post("/api/auth/login/", {"username": "alice", "password": "nope"},
-                           content_type="application/json")
+    response = client.post(
+        "/api/auth/login/", {"username": "alice", "password": "nope"}, content_type="application/json"
+    )
     assert response.status_code == 400
     assert COOKIE not in response.cookies and not Session.objects.exists()
     assert client.get("/api/auth/user/").status_code == 403
@@ -58,8 +62,11 @@ def test_password_change_ends_the_other_sessions_and_keeps_this_one(user):
     api_login(elsewhere)
     kept, other = session_of(client), session_of(elsewhere)
     old_cookie = client.cookies[COOKIE].value
-    response = post(client, "/api/auth/password/change/",
-                    {"new_password1": "Alice-new-pw-7788", "new_password2": "Alice-new-pw-7788"})
+    response = post(
+        client,
+        "/api/auth/password/change/",
+        {"new_password1": "Alice-new-pw-7788", "new_password2": "Alice-new-pw-7788"},
+    )
     assert response.status_code == 200, response.content
     other.refresh_from_db()
     assert other.ended_at is not None and other.end_reason == "password_changed"
@@ -77,9 +84,11 @@ def test_password_change_ends_the_other_sessions_and_keeps_this_one(user):
 def test_password_change_needs_the_csrf_token(user):
     client = spa()
     api_login(client)
-    response = client.post("/api/auth/password/change/",
-                           {"new_password1": "Alice-new-pw-7788", "new_password2": "Alice-new-pw-7788"},
-                           content_type="application/json")
+    response = client.post(
+        "/api/auth/password/change/",
+        {"new_password1": "Alice-new-pw-7788", "new_password2": "Alice-new-pw-7788"},
+        content_type="application/json",
+    )
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
     user.refresh_from_db()
     assert user.check_password("pw-alice-123")

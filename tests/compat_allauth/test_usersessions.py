@@ -11,6 +11,7 @@ allauth's column for that key is ``varchar(40)`` and our token has 49 characters
 PostgreSQL (which enforces the length) the app breaks every allauth login: tests/settings.py
 installs it on SQLite only, and this module runs there.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,11 @@ from django.conf import settings
 from django.test import Client
 
 if "allauth.usersessions" not in settings.INSTALLED_APPS:
-    pytest.skip("allauth.usersessions is installed on SQLite only (its session_key column is varchar(40), "
-                "our token is longer): see tests/settings.py", allow_module_level=True)
+    pytest.skip(
+        "allauth.usersessions is installed on SQLite only (its session_key column is varchar(40), "
+        "our token is longer): see tests/settings.py",
+        allow_module_level=True,
+    )
 
 from allauth.usersessions.models import UserSession  # noqa: E402
 
@@ -130,8 +134,12 @@ def test_sessions_from_other_logins_are_not_in_allauths_list(laptop, user):
     signed out by "sign out other sessions" (byo's own ``invalidate_all_for_user_except_one``
     covers them all)."""
     api = Client()
-    assert api.post("/api/auth/login/", {"username": "alice", "password": "pw-alice-123"},
-                    content_type="application/json").status_code == 204
+    assert (
+        api.post(
+            "/api/auth/login/", {"username": "alice", "password": "pw-alice-123"}, content_type="application/json"
+        ).status_code
+        == 204
+    )
     assert [s.user_agent for s in listed(laptop)["sessions"]] == ["Laptop/1.0"]
     laptop.post("/accounts/sessions/")
     assert whoami(api) == "alice"

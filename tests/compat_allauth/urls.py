@@ -1,5 +1,6 @@
 """allauth (with usersessions) at ``accounts/``, dj-rest-auth at ``api/auth/``, and ``whoami/``
 to see who the next request is."""
+
 from __future__ import annotations
 
 from django.urls import include, path

@@ -20,7 +20,9 @@ def issue(*, secret: bytes = SECRET, ip: str | None = IP, ua: str | None = UA, n
     return issue_challenge(secret=secret, ip_address=ip, user_agent=ua, now=now, ttl_secs=ttl)
 
 
-def reason_of(challenge: str, *, secret: bytes = SECRET, ip: str | None = IP, ua: str | None = UA, now: float = NOW) -> str:
+def reason_of(
+    challenge: str, *, secret: bytes = SECRET, ip: str | None = IP, ua: str | None = UA, now: float = NOW
+) -> str:
     with pytest.raises(ChallengeError) as info:
         check_challenge(challenge, secret=secret, ip_address=ip, user_agent=ua, now=now)
     assert info.value.reason in CHALLENGE_ERROR_REASONS
@@ -102,7 +104,16 @@ def test_tag_swapped_between_clients_is_forged() -> None:
 
 @pytest.mark.parametrize(
     "challenge",
-    ["", "c1", "c1.1.2.3.4.5", "c2" + issue()[0][2:], issue()[0] + ".", issue()[0] + "\n", "x" * 1000, "c1.0" + issue()[0][2:]],
+    [
+        "",
+        "c1",
+        "c1.1.2.3.4.5",
+        "c2" + issue()[0][2:],
+        issue()[0] + ".",
+        issue()[0] + "\n",
+        "x" * 1000,
+        "c1.0" + issue()[0][2:],
+    ],
 )
 def test_malformed(challenge: str) -> None:
     assert reason_of(challenge) == "malformed"

@@ -399,13 +399,21 @@ def test_arbitrary_text_only_raises_proof_error(text: str) -> None:
     _check_only_proof_errors(text)
 
 
-@given(st.lists(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/.", max_size=60), max_size=5))
+@given(
+    st.lists(
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/.", max_size=60),
+        max_size=5,
+    )
+)
 def test_base64ish_segments_only_raise_proof_error(parts: list[str]) -> None:
     _check_only_proof_errors(".".join(parts))
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=150)
-@given(header=st.dictionaries(st.sampled_from(["typ", "alg", "jwk", "kid", "crit", "b64", "x"]), json_values, max_size=4), claims=json_values)
+@given(
+    header=st.dictionaries(st.sampled_from(["typ", "alg", "jwk", "kid", "crit", "b64", "x"]), json_values, max_size=4),
+    claims=json_values,
+)
 def test_arbitrary_json_parts_only_raise_proof_error(header: dict, claims: object) -> None:
     base = {"typ": "dpop+jwt", "alg": "ES256", "jwk": _DEVICE.jwk}
     signing_input = f"{b64url_json({**base, **header})}.{b64url_json(claims)}"
@@ -421,14 +429,14 @@ def test_extract_header_only_raises_proof_error(text: str) -> None:
         assert exc.reason == "multiple_headers"
 
 
-
-
 # --- ath (RFC 9449 §4.2) ----------------------------------------------------------
 
 
 def test_access_token_hash_matches_rfc9449_example() -> None:
-    assert access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU") == \
-        "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+    assert (
+        access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU")
+        == "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+    )
 
 
 def test_ath_is_returned_when_present_and_optional(device: TestDevice) -> None:

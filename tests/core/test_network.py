@@ -38,8 +38,22 @@ def test_parse_ip(raw: str, expected: IPv4Address | IPv6Address) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.4/32", "fe80::1%eth0",
-     "[::1]", "1.2.3.4:80", "localhost", "١.٢.٣.٤", "1.2.3.4 5", "x" * 500],
+    [
+        "",
+        "   ",
+        "1.2.3",
+        "1.2.3.4.5",
+        "256.1.1.1",
+        "01.2.3.4",
+        "1.2.3.4/32",
+        "fe80::1%eth0",
+        "[::1]",
+        "1.2.3.4:80",
+        "localhost",
+        "١.٢.٣.٤",
+        "1.2.3.4 5",
+        "x" * 500,
+    ],
 )
 def test_parse_ip_rejects(raw: str) -> None:
     with pytest.raises(InvalidIpAddress) as info:
@@ -341,30 +355,38 @@ def test_a_single_address_header_holding_anything_else_gives_none(value: str) ->
     assert client_ip(meta, trusted_proxies=["10.0.0.0/8"], header="X-Real-IP") is None
 
 
-@pytest.mark.parametrize("meta", [
-    {"REMOTE_ADDR": CLIENT, "HTTP_X_REAL_IP": SPOOF},  # the client talks to the app directly
-    {"REMOTE_ADDR": CLIENT, "HTTP_X_REAL_IP": SPOOF, "HTTP_X_FORWARDED_FOR": SPOOF},
-    {"REMOTE_ADDR": CLIENT, "HTTP_CF_CONNECTING_IP": SPOOF},
-])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"REMOTE_ADDR": CLIENT, "HTTP_X_REAL_IP": SPOOF},  # the client talks to the app directly
+        {"REMOTE_ADDR": CLIENT, "HTTP_X_REAL_IP": SPOOF, "HTTP_X_FORWARDED_FOR": SPOOF},
+        {"REMOTE_ADDR": CLIENT, "HTTP_CF_CONNECTING_IP": SPOOF},
+    ],
+)
 @pytest.mark.parametrize("header", ["X-Real-IP", "CF-Connecting-IP"])
 def test_a_single_address_header_from_an_untrusted_peer_is_ignored(meta: dict[str, str], header: str) -> None:
     assert client_ip(meta, trusted_proxies=["10.0.0.0/8"], header=header) == CLIENT
     assert client_ip(meta, header=header) == CLIENT  # neither PROXY_COUNT nor TRUSTED_PROXIES: no header
 
 
-@pytest.mark.parametrize(("header", "keys"), [
-    ("X-Forwarded-For", ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")),  # the default: as before
-    ("x-forwarded-for", ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")),
-    ("X-Real-IP", ("HTTP_X_REAL_IP",)),
-    ("CF-Connecting-IP", ("HTTP_CF_CONNECTING_IP",)),
-    ("True-Client-IP", ("HTTP_TRUE_CLIENT_IP",)),
-])
+@pytest.mark.parametrize(
+    ("header", "keys"),
+    [
+        ("X-Forwarded-For", ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")),  # the default: as before
+        ("x-forwarded-for", ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")),
+        ("X-Real-IP", ("HTTP_X_REAL_IP",)),
+        ("CF-Connecting-IP", ("HTTP_CF_CONNECTING_IP",)),
+        ("True-Client-IP", ("HTTP_TRUE_CLIENT_IP",)),
+    ],
+)
 def test_forwarded_meta_keys(header: str, keys: tuple[str, ...]) -> None:
     assert forwarded_meta_keys(header) == keys
 
 
-@pytest.mark.parametrize("header", ["HTTP_X_REAL_IP", "X_Real_IP", "X-Real-IP:", "X Real IP", "", "X-Real-IP\r\n",
-                                    "Forwarded", None, ["X-Real-IP"]])
+@pytest.mark.parametrize(
+    "header",
+    ["HTTP_X_REAL_IP", "X_Real_IP", "X-Real-IP:", "X Real IP", "", "X-Real-IP\r\n", "Forwarded", None, ["X-Real-IP"]],
+)
 def test_forwarded_meta_keys_refuses_what_is_not_a_header_name(header: object) -> None:
     with pytest.raises(ValueError):
         forwarded_meta_keys(header)  # type: ignore[arg-type]

@@ -44,11 +44,21 @@ def errors_of(call: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
 
 def test_policy_keys_follow_the_byo_names() -> None:
     assert set(POLICY_KEYS) == {
-        "absolute_lifetime_secs", "inactivity_timeout_secs", "ip_allowlist", "ip_blocklist",
-        "disallow_ip_address_changes", "on_ip_address_change", "on_user_agent_change", "on_country_change",
-        "max_concurrent_sessions_per_user", "max_concurrent_sessions_per_user_per_tag",
-        "on_session_limit_exceeded", "rotation_interval_secs", "device_verification_required",
-        "allow_session_extension", "max_extended_lifetime_secs",
+        "absolute_lifetime_secs",
+        "inactivity_timeout_secs",
+        "ip_allowlist",
+        "ip_blocklist",
+        "disallow_ip_address_changes",
+        "on_ip_address_change",
+        "on_user_agent_change",
+        "on_country_change",
+        "max_concurrent_sessions_per_user",
+        "max_concurrent_sessions_per_user_per_tag",
+        "on_session_limit_exceeded",
+        "rotation_interval_secs",
+        "device_verification_required",
+        "allow_session_extension",
+        "max_extended_lifetime_secs",
     }
 
 
@@ -69,11 +79,16 @@ def test_enum_values() -> None:
         ({LIFETIME: 3600, INACTIVITY: None}, {LIFETIME: 3600}),  # None = not set
         ({LIFETIME: 400 * DAY, "rotation_interval_secs": 1}, {LIFETIME: 400 * DAY, "rotation_interval_secs": 1}),
         ({MAX: 1, PER_TAG: 1000}, {MAX: 1, PER_TAG: 1000}),
-        ({"ip_allowlist": ["10.0.0.0/8", "::1"]}, {"ip_allowlist": (IPv4Network("10.0.0.0/8"), IPv6Network("::1/128"))}),
+        (
+            {"ip_allowlist": ["10.0.0.0/8", "::1"]},
+            {"ip_allowlist": (IPv4Network("10.0.0.0/8"), IPv6Network("::1/128"))},
+        ),
         ({"ip_blocklist": []}, {"ip_blocklist": ()}),
         ({"ip_allowlist": ["::ffff:10.0.0.0/104"]}, {"ip_allowlist": (IPv4Network("10.0.0.0/8"),)}),
-        ({"disallow_ip_address_changes": False, "device_verification_required": True},
-         {"disallow_ip_address_changes": False, "device_verification_required": True}),
+        (
+            {"disallow_ip_address_changes": False, "device_verification_required": True},
+            {"disallow_ip_address_changes": False, "device_verification_required": True},
+        ),
         ({"on_ip_address_change": "challenge"}, {"on_ip_address_change": IpChangeAction.CHALLENGE}),
         ({"on_user_agent_change": UaChangeAction.INVALIDATE}, {"on_user_agent_change": UaChangeAction.INVALIDATE}),
         ({"on_session_limit_exceeded": "reject_new"}, {"on_session_limit_exceeded": LimitAction.REJECT_NEW}),
@@ -88,7 +103,11 @@ def test_validate_overrides_cleans(data: dict, expected: dict) -> None:
 @pytest.mark.parametrize(
     ("data", "path", "message"),
     [
-        ({LIFETIME: 0}, "tags[2].absolute_lifetime_secs", "whole number of seconds from 1 to 34560000 (400 days); got 0"),
+        (
+            {LIFETIME: 0},
+            "tags[2].absolute_lifetime_secs",
+            "whole number of seconds from 1 to 34560000 (400 days); got 0",
+        ),
         ({LIFETIME: 400 * DAY + 1}, "tags[2].absolute_lifetime_secs", "got 34560001"),
         ({LIFETIME: 3600.0}, "tags[2].absolute_lifetime_secs", "got 3600.0"),
         ({LIFETIME: "3600"}, "tags[2].absolute_lifetime_secs", "got '3600'"),
@@ -98,10 +117,22 @@ def test_validate_overrides_cleans(data: dict, expected: dict) -> None:
         ({PER_TAG: 0}, f"tags[2].{PER_TAG}", "from 1 to 1000; got 0"),
         ({"disallow_ip_address_changes": 1}, "tags[2].disallow_ip_address_changes", "must be true or false; got 1"),
         ({"device_verification_required": "yes"}, "tags[2].device_verification_required", "got 'yes'"),
-        ({"on_ip_address_change": "block"}, "tags[2].on_ip_address_change", "one of allow, challenge, invalidate; got 'block'"),
+        (
+            {"on_ip_address_change": "block"},
+            "tags[2].on_ip_address_change",
+            "one of allow, challenge, invalidate; got 'block'",
+        ),
         ({"on_user_agent_change": "challenge"}, "tags[2].on_user_agent_change", "one of allow, invalidate"),
-        ({"on_session_limit_exceeded": "drop_newest"}, "tags[2].on_session_limit_exceeded", "drop_oldest, drop_least_recently_active, reject_new"),
-        ({"ip_allowlist": ["10.0.0.1/24"]}, "tags[2].ip_allowlist[0]", "'10.0.0.1/24' has host bits set; did you mean 10.0.0.0/24?"),
+        (
+            {"on_session_limit_exceeded": "drop_newest"},
+            "tags[2].on_session_limit_exceeded",
+            "drop_oldest, drop_least_recently_active, reject_new",
+        ),
+        (
+            {"ip_allowlist": ["10.0.0.1/24"]},
+            "tags[2].ip_allowlist[0]",
+            "'10.0.0.1/24' has host bits set; did you mean 10.0.0.0/24?",
+        ),
         ({"ip_blocklist": ["1.1.1.1", "nope"]}, "tags[2].ip_blocklist[1]", "'nope' is not an IP network"),
         ({"ip_allowlist": "10.0.0.0/8"}, "tags[2].ip_allowlist", "must be a list of IP networks"),
         ({"ip_allowlist": ["10.0.0.0/8"] * 1001}, "tags[2].ip_allowlist", "at most 1000 networks; got 1001"),
@@ -128,8 +159,14 @@ def test_validate_overrides_needs_a_mapping(data: object) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10, 10**9) | st.floats(allow_nan=False) | st.text(max_size=20)
-    | st.sampled_from(["allow", "challenge", "invalidate", "drop_oldest", "reject_new", "10.0.0.0/8", "::1", "1.2.3.4/24"]),
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10**9)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(
+        ["allow", "challenge", "invalidate", "drop_oldest", "reject_new", "10.0.0.0/8", "::1", "1.2.3.4/24"]
+    ),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
@@ -168,7 +205,9 @@ valid_override_values: dict[str, st.SearchStrategy] = {
     "on_user_agent_change": st.sampled_from([e.value for e in UaChangeAction]),
     "on_country_change": st.sampled_from([e.value for e in CountryChangeAction]),
     "on_session_limit_exceeded": st.sampled_from([e.value for e in LimitAction]),
-    "ip_allowlist": st.lists(st.ip_addresses(v=4).map(lambda a: f"{a}/32") | st.just("10.0.0.0/8") | st.just("2001:db8::/32"), max_size=3),
+    "ip_allowlist": st.lists(
+        st.ip_addresses(v=4).map(lambda a: f"{a}/32") | st.just("10.0.0.0/8") | st.just("2001:db8::/32"), max_size=3
+    ),
     "ip_blocklist": st.lists(st.ip_addresses(v=6).map(str), max_size=2),
 }
 
@@ -214,7 +253,12 @@ def test_document_round_trip(doc: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100)
-@given(documents(), st.lists(st.sampled_from(["org:acme", "org:globex", "role:root", "team:x", "login_type:sso", "org:a:b"]), max_size=4))
+@given(
+    documents(),
+    st.lists(
+        st.sampled_from(["org:acme", "org:globex", "role:root", "team:x", "login_type:sso", "org:a:b"]), max_size=4
+    ),
+)
 def test_resolve_matches_a_naive_reading_of_the_merge_rule(doc: dict[str, Any], tags: list[str]) -> None:
     policy_set = parse_policy_document(doc)
     policy = policy_set.resolve(tags)
@@ -222,7 +266,12 @@ def test_resolve_matches_a_naive_reading_of_the_merge_rule(doc: dict[str, Any], 
 
     def rank(entry: dict[str, Any]) -> tuple:
         type_, _, value = entry["tag"].partition(":")
-        return (priority.index(type_) if type_ in priority else len(priority), entry["priority"], value == "*", entry["tag"])
+        return (
+            priority.index(type_) if type_ in priority else len(priority),
+            entry["priority"],
+            value == "*",
+            entry["tag"],
+        )
 
     def matches(entry: dict[str, Any], tag: str) -> bool:
         type_, _, value = entry["tag"].partition(":")
@@ -270,7 +319,14 @@ BASE = {
         (["org:acme"], {LIFETIME: (3600, "org:acme"), "on_ip_address_change": (IpChangeAction.CHALLENGE, "org:*")}),
         (["org:globex"], {LIFETIME: (7200, "org:*"), "rotation_interval_secs": (900, "org:*"), MAX: (8, "defaults")}),
         # tag_priority: org outranks role even though role:root is stricter
-        (["role:root", "org:acme"], {LIFETIME: (3600, "org:acme"), MAX: (1, "role:root"), "on_user_agent_change": (UaChangeAction.INVALIDATE, "role:root")}),
+        (
+            ["role:root", "org:acme"],
+            {
+                LIFETIME: (3600, "org:acme"),
+                MAX: (1, "role:root"),
+                "on_user_agent_change": (UaChangeAction.INVALIDATE, "role:root"),
+            },
+        ),
         # within one type, priority beats exactness: role:* (-1) over role:root (0) only for keys it sets
         (["role:root"], {"device_verification_required": (True, "role:*"), LIFETIME: (600, "role:root")}),
         # listed types outrank unlisted ones, whatever their priority
@@ -279,7 +335,10 @@ BASE = {
         # among unlisted types, lower priority wins
         (["team:red", "team:blue"], {MAX: (2, "team:blue"), LIFETIME: (60, "team:red")}),
         # same priority and both unlisted: the selector text decides (login_type < team)
-        (["team:blue", "login_type:sso"], {MAX: (4, "login_type:sso"), "ip_allowlist": ((IPv4Network("10.0.0.0/8"),), "team:blue")}),
+        (
+            ["team:blue", "login_type:sso"],
+            {MAX: (4, "login_type:sso"), "ip_allowlist": ((IPv4Network("10.0.0.0/8"),), "team:blue")},
+        ),
         # tag order does not matter
         (["org:acme", "role:root"], {LIFETIME: (3600, "org:acme"), MAX: (1, "role:root")}),
     ],
@@ -299,7 +358,9 @@ def test_resolve_table(tags: list[str], expected: dict[str, tuple[Any, str]]) ->
         (["team"], ["team:red", "org:acme"], (60, "team:red")),
     ],
 )
-def test_tag_priority_decides_between_types(tag_priority: list[str], tags: list[str], lifetime: tuple[int, str]) -> None:
+def test_tag_priority_decides_between_types(
+    tag_priority: list[str], tags: list[str], lifetime: tuple[int, str]
+) -> None:
     doc = {**BASE, "tag_priority": tag_priority}
     policy = parse_policy_document(doc).resolve(tags)
     assert (policy.absolute_lifetime_secs, policy.source(LIFETIME)) == lifetime
@@ -340,7 +401,9 @@ def test_resolve_is_cached_per_set_of_tags() -> None:
 
 
 def test_labels_name_rules_in_sources() -> None:
-    policy = PolicySet(rules=(PolicyRule("org:acme", overrides={MAX: 1}, label="Acme Corp (contract 7)"),)).resolve(["org:acme"])
+    policy = PolicySet(rules=(PolicyRule("org:acme", overrides={MAX: 1}, label="Acme Corp (contract 7)"),)).resolve(
+        ["org:acme"]
+    )
     assert policy.source(MAX) == "Acme Corp (contract 7)"
 
 
@@ -384,8 +447,13 @@ def test_rule_validation(kwargs: dict, path: str, fragment: str) -> None:
 
 
 def test_rule_overrides_are_cleaned_and_frozen() -> None:
-    rule = PolicyRule("org:acme", overrides={"ip_allowlist": ["10.0.0.0/8"], "on_ip_address_change": "invalidate", INACTIVITY: None})
-    assert dict(rule.overrides) == {"ip_allowlist": (IPv4Network("10.0.0.0/8"),), "on_ip_address_change": IpChangeAction.INVALIDATE}
+    rule = PolicyRule(
+        "org:acme", overrides={"ip_allowlist": ["10.0.0.0/8"], "on_ip_address_change": "invalidate", INACTIVITY: None}
+    )
+    assert dict(rule.overrides) == {
+        "ip_allowlist": (IPv4Network("10.0.0.0/8"),),
+        "on_ip_address_change": IpChangeAction.INVALIDATE,
+    }
     with pytest.raises(TypeError):
         rule.overrides["x"] = 1  # type: ignore[index]
     assert rule.label == "org:acme"
@@ -431,8 +499,9 @@ def test_resolved_policy_may_hold_a_timeout_longer_than_the_lifetime() -> None:
         ({}, [("org:a", 0, {LIFETIME: 3600}), ("role:b", 0, {INACTIVITY: 7200})], None),
     ],
 )
-def test_inactivity_longer_than_lifetime_in_one_entry_is_refused_on_import(defaults: dict, rules: list,
-                                                                           bad_path: str | None) -> None:
+def test_inactivity_longer_than_lifetime_in_one_entry_is_refused_on_import(
+    defaults: dict, rules: list, bad_path: str | None
+) -> None:
     doc = {"defaults": defaults, "tags": [{"tag": s, "priority": p, **o} for s, p, o in rules]}
     if bad_path is None:
         policy_set = parse_policy_document(doc)
@@ -446,8 +515,10 @@ def test_inactivity_longer_than_lifetime_in_one_entry_is_refused_on_import(defau
 
 def test_a_policy_set_always_builds_and_resolves_whatever_the_timeouts() -> None:
     # What reached the database (or settings) must never make requests fail.
-    policy_set = PolicySet(defaults={LIFETIME: 3600, INACTIVITY: 7200},
-                           rules=(PolicyRule("org:a", overrides={LIFETIME: 60, INACTIVITY: 120}),))
+    policy_set = PolicySet(
+        defaults={LIFETIME: 3600, INACTIVITY: 7200},
+        rules=(PolicyRule("org:a", overrides={LIFETIME: 60, INACTIVITY: 120}),),
+    )
     assert policy_set.resolve(["org:a"]).absolute_lifetime_secs == 60
 
 
@@ -476,7 +547,9 @@ def test_ip_refusal(ip: str | None, expected: str | None) -> None:
 
 
 def test_empty_allowlist_set_by_a_rule_lifts_the_default() -> None:
-    policy_set = PolicySet(defaults={"ip_allowlist": ["10.0.0.0/8"]}, rules=(PolicyRule("org:open", overrides={"ip_allowlist": []}),))
+    policy_set = PolicySet(
+        defaults={"ip_allowlist": ["10.0.0.0/8"]}, rules=(PolicyRule("org:open", overrides={"ip_allowlist": []}),)
+    )
     assert policy_set.resolve(["org:open"]).ip_refusal("8.8.8.8") is None
     assert policy_set.resolve(["org:other"]).ip_refusal("8.8.8.8") is not None
 
@@ -501,8 +574,17 @@ def test_parse_document_collects_every_error_with_paths() -> None:
     errors = dict(errors_of(parse_policy_document, doc))
     assert errors.pop("tags[0].ip_allowlist[0]") == "'10.0.0.1/24' has host bits set; did you mean 10.0.0.0/24?"
     assert set(errors) == {
-        "version", "defaults.absolute_lifetime_secs", f"defaults.{PER_TAG}", "tag_priority[1]", "on_create_only_tags",
-        "tags[1].tag", "tags[2].priority", "tags[2].tag", "tags[3]", "tags[4].tag", "tags[4].colour",
+        "version",
+        "defaults.absolute_lifetime_secs",
+        f"defaults.{PER_TAG}",
+        "tag_priority[1]",
+        "on_create_only_tags",
+        "tags[1].tag",
+        "tags[2].priority",
+        "tags[2].tag",
+        "tags[3]",
+        "tags[4].tag",
+        "tags[4].colour",
     }
     assert "already has a rule" in errors["tags[2].tag"]
     assert "is required" in errors["tags[1].tag"]
@@ -513,7 +595,9 @@ def test_parse_document_needs_an_object(doc: object) -> None:
     assert errors_of(parse_policy_document, doc)[0][0] == ""
 
 
-@pytest.mark.parametrize("doc", [{}, {"defaults": None, "tags": None, "tag_priority": None, "on_create_only_tags": None}])
+@pytest.mark.parametrize(
+    "doc", [{}, {"defaults": None, "tags": None, "tag_priority": None, "on_create_only_tags": None}]
+)
 def test_every_section_is_optional(doc: dict) -> None:
     assert parse_policy_document(doc) == PolicySet()
 
@@ -563,8 +647,12 @@ def test_the_shared_checks_agree_with_policy_rule(check: Any, value: object, fra
 
 
 def test_labels_survive_export_and_parse() -> None:
-    doc = {"tags": [{"tag": "org:acme", "priority": 0, "label": "Acme Corp", LIFETIME: 3600},
-                    {"tag": "org:*", "priority": 2, MAX: 4}]}
+    doc = {
+        "tags": [
+            {"tag": "org:acme", "priority": 0, "label": "Acme Corp", LIFETIME: 3600},
+            {"tag": "org:*", "priority": 2, MAX: 4},
+        ]
+    }
     exported = policy_document(parse_policy_document(doc))
     assert exported["tags"] == doc["tags"]
     assert policy_document(parse_policy_document(exported)) == exported
@@ -582,18 +670,23 @@ def test_export_shape() -> None:
 
 
 def test_the_module_docstring_example() -> None:
-    policy_set = parse_policy_document({
-        "defaults": {LIFETIME: DAY, MAX: 8},
-        "tag_priority": ["org", "role"],
-        "tags": [
-            {"tag": "org:acme", LIFETIME: 3600},
-            {"tag": "org:*", LIFETIME: 7200, "on_ip_address_change": "challenge"},
-            {"tag": "role:root", LIFETIME: 600, MAX: 1},
-        ],
-    })
+    policy_set = parse_policy_document(
+        {
+            "defaults": {LIFETIME: DAY, MAX: 8},
+            "tag_priority": ["org", "role"],
+            "tags": [
+                {"tag": "org:acme", LIFETIME: 3600},
+                {"tag": "org:*", LIFETIME: 7200, "on_ip_address_change": "challenge"},
+                {"tag": "role:root", LIFETIME: 600, MAX: 1},
+            ],
+        }
+    )
     both = policy_set.resolve(["org:acme", "role:root"])
     assert (both.absolute_lifetime_secs, both.on_ip_address_change, both.max_concurrent_sessions_per_user) == (
-        3600, IpChangeAction.CHALLENGE, 1)
+        3600,
+        IpChangeAction.CHALLENGE,
+        1,
+    )
     globex = policy_set.resolve(["org:globex"])
     assert (globex.absolute_lifetime_secs, globex.max_concurrent_sessions_per_user) == (7200, 8)
     for tags in ([], ["team:x"]):

@@ -105,7 +105,11 @@ def test_parse_tag_only_raises_tag_format_error(raw: object) -> None:
 
 
 def test_normalise_tags_dedupes_keeping_first_order() -> None:
-    assert normalise_tags(["role:admin", "org:acme", "role:admin", "org:Acme"]) == ["role:admin", "org:acme", "org:Acme"]
+    assert normalise_tags(["role:admin", "org:acme", "role:admin", "org:Acme"]) == [
+        "role:admin",
+        "org:acme",
+        "org:Acme",
+    ]
 
 
 @pytest.mark.parametrize("raw", [None, [], ()])
@@ -142,7 +146,9 @@ def test_normalise_tags_property(tags: list[str]) -> None:
         assert normalise_tags(tags) == distinct
 
 
-@pytest.mark.parametrize(("tag", "expected"), [("org:acme", "org"), ("idp:urn:x", "idp"), ("login_type:sso", "login_type")])
+@pytest.mark.parametrize(
+    ("tag", "expected"), [("org:acme", "org"), ("idp:urn:x", "idp"), ("login_type:sso", "login_type")]
+)
 def test_tag_type(tag: str, expected: str) -> None:
     assert tag_type(tag) == expected
 

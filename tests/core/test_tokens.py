@@ -1,5 +1,6 @@
 """Session tokens (core/tokens.py): the format, 256 random bits, the syntax check that keeps
 garbage away from the database, the SHA-256 hash that is all we store, and derived tokens."""
+
 from __future__ import annotations
 
 import base64
@@ -19,7 +20,7 @@ SECRET = "test-secret-key-not-for-production-0123456789abcdef"
 
 
 def _bits(token: str, prefix: str = PREFIX) -> bytes:
-    return base64.urlsafe_b64decode(token[len(prefix):] + "=")
+    return base64.urlsafe_b64decode(token[len(prefix) :] + "=")
 
 
 def test_a_new_token_is_the_prefix_and_256_random_bits_in_url_safe_base64():
@@ -31,7 +32,7 @@ def test_a_new_token_is_the_prefix_and_256_random_bits_in_url_safe_base64():
 def test_new_tokens_do_not_repeat():
     tokens = {new_token() for _ in range(2000)}
     assert len(tokens) == 2000
-    assert len({t[len(PREFIX):len(PREFIX) + 8] for t in tokens}) > 1990  # no shared stem either
+    assert len({t[len(PREFIX) : len(PREFIX) + 8] for t in tokens}) > 1990  # no shared stem either
 
 
 def test_the_prefix_follows_the_setting(settings):
@@ -41,25 +42,43 @@ def test_the_prefix_follows_the_setting(settings):
     assert not is_well_formed(PREFIX + BODY)  # another prefix is another product's secret
 
 
-@pytest.mark.parametrize("token", [
-    PREFIX + BODY,
-    PREFIX + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123-_9",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        PREFIX + BODY,
+        PREFIX + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123-_9",
+    ],
+)
 def test_well_formed(token):
     assert is_well_formed(token)
 
 
-@pytest.mark.parametrize("token", [
-    None, 42, b"byo_s_" + b"A" * 43, ["byo_s_" + BODY],
-    "", PREFIX, BODY,
-    PREFIX + "A" * 42, PREFIX + "A" * 44,
-    PREFIX + "A" * 42 + "=",  # padding is not part of the alphabet
-    PREFIX + "A" * 42 + "+", PREFIX + "A" * 42 + "/", PREFIX + "A" * 42 + ".",  # base64 (not url-safe), JWT dot
-    PREFIX + "A" * 42 + "é", PREFIX + "A" * 42 + "\x00", PREFIX + "A" * 42 + " ",
-    PREFIX + BODY + "\n",  # a trailing newline that a "$" anchor would let through
-    " " + PREFIX + BODY, "BYO_S_" + BODY, "byo_t_" + BODY,
-    PREFIX + BODY + "x" * (MAX_TOKEN_LENGTH * 100),
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        42,
+        b"byo_s_" + b"A" * 43,
+        ["byo_s_" + BODY],
+        "",
+        PREFIX,
+        BODY,
+        PREFIX + "A" * 42,
+        PREFIX + "A" * 44,
+        PREFIX + "A" * 42 + "=",  # padding is not part of the alphabet
+        PREFIX + "A" * 42 + "+",
+        PREFIX + "A" * 42 + "/",
+        PREFIX + "A" * 42 + ".",  # base64 (not url-safe), JWT dot
+        PREFIX + "A" * 42 + "é",
+        PREFIX + "A" * 42 + "\x00",
+        PREFIX + "A" * 42 + " ",
+        PREFIX + BODY + "\n",  # a trailing newline that a "$" anchor would let through
+        " " + PREFIX + BODY,
+        "BYO_S_" + BODY,
+        "byo_t_" + BODY,
+        PREFIX + BODY + "x" * (MAX_TOKEN_LENGTH * 100),
+    ],
+)
 def test_not_well_formed(token):
     assert is_well_formed(token) is False
 
@@ -67,12 +86,16 @@ def test_not_well_formed(token):
 _URL_SAFE = string.ascii_letters + string.digits + "-_"
 
 
-@given(st.one_of(st.text(max_size=200),
-                 st.text(alphabet=_URL_SAFE + "=+/.é", min_size=41, max_size=45).map(lambda body: PREFIX + body)))
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.text(alphabet=_URL_SAFE + "=+/.é", min_size=41, max_size=45).map(lambda body: PREFIX + body),
+    )
+)
 def test_any_text_is_judged_without_raising(text):
     assert is_well_formed(text) is (
-        text.startswith(PREFIX) and len(text) == len(PREFIX) + 43
-        and set(text[len(PREFIX):]) <= set(_URL_SAFE))
+        text.startswith(PREFIX) and len(text) == len(PREFIX) + 43 and set(text[len(PREFIX) :]) <= set(_URL_SAFE)
+    )
 
 
 def test_hash_is_sha256_in_hex():

@@ -30,15 +30,51 @@ def test_rust_regex_backend_is_used() -> None:
     ("name", "browser", "version", "major", "os", "os_version", "device_type", "display"),
     [
         ("CHROME_131_WINDOWS", "Chrome", "131.0.0", 131, "Windows", "10", "Desktop", "Chrome 131 on Windows"),
-        ("CHROME_120_0_6099_109_WINDOWS", "Chrome", "120.0.6099", 120, "Windows", "10", "Desktop", "Chrome 120 on Windows"),
+        (
+            "CHROME_120_0_6099_109_WINDOWS",
+            "Chrome",
+            "120.0.6099",
+            120,
+            "Windows",
+            "10",
+            "Desktop",
+            "Chrome 120 on Windows",
+        ),
         ("CHROME_131_MACOS", "Chrome", "131.0.0", 131, "macOS", "10.15.7", "Desktop", "Chrome 131 on macOS"),
         ("CHROME_131_LINUX", "Chrome", "131.0.0", 131, "Linux", None, "Desktop", "Chrome 131 on Linux"),
-        ("CHROME_131_ANDROID_PHONE", "Chrome Mobile", "131.0.0", 131, "Android", "10", "Mobile", "Chrome Mobile 131 on Android"),
+        (
+            "CHROME_131_ANDROID_PHONE",
+            "Chrome Mobile",
+            "131.0.0",
+            131,
+            "Android",
+            "10",
+            "Mobile",
+            "Chrome Mobile 131 on Android",
+        ),
         ("CHROME_131_ANDROID_TABLET", "Chrome", "131.0.0", 131, "Android", "10", "Tablet", "Chrome 131 on Android"),
-        ("CHROME_126_IPAD", "Chrome Mobile iOS", "126.0.6478", 126, "iOS", "17.5", "Tablet", "Chrome Mobile iOS 126 on iOS"),
+        (
+            "CHROME_126_IPAD",
+            "Chrome Mobile iOS",
+            "126.0.6478",
+            126,
+            "iOS",
+            "17.5",
+            "Tablet",
+            "Chrome Mobile iOS 126 on iOS",
+        ),
         ("EDGE_131_WINDOWS", "Edge", "131.0.0", 131, "Windows", "10", "Desktop", "Edge 131 on Windows"),
         ("FIREFOX_133_MACOS", "Firefox", "133.0", 133, "macOS", "10.15", "Desktop", "Firefox 133 on macOS"),
-        ("FIREFOX_133_ANDROID_TABLET", "Firefox Mobile", "133.0", 133, "Android", "14", "Tablet", "Firefox Mobile 133 on Android"),
+        (
+            "FIREFOX_133_ANDROID_TABLET",
+            "Firefox Mobile",
+            "133.0",
+            133,
+            "Android",
+            "14",
+            "Tablet",
+            "Firefox Mobile 133 on Android",
+        ),
         ("SAFARI_18_IPHONE", "Mobile Safari", "18.1", 18, "iOS", "18.1", "Mobile", "Mobile Safari 18 on iOS"),
         ("SAFARI_17_MACOS", "Safari", "17.6", 17, "macOS", "10.15.7", "Desktop", "Safari 17 on macOS"),
         ("GOOGLEBOT_DESKTOP", "Googlebot", "2.1", 2, None, None, "Bot", "Googlebot 2"),
@@ -46,8 +82,16 @@ def test_rust_regex_backend_is_used() -> None:
         ("CURL", "curl", "8.5.0", 8, None, None, "Unknown", "curl 8"),
     ],
 )
-def test_parsed_fields(name: str, browser: str, version: str, major: int, os: str | None,
-                       os_version: str | None, device_type: str, display: str) -> None:
+def test_parsed_fields(
+    name: str,
+    browser: str,
+    version: str,
+    major: int,
+    os: str | None,
+    os_version: str | None,
+    device_type: str,
+    display: str,
+) -> None:
     summary = parse_user_agent(REAL[name])
     assert summary == UserAgentSummary(browser, version, major, os, os_version, device_type)  # type: ignore[arg-type]
     assert summary.display_name == display
@@ -67,8 +111,30 @@ def test_every_real_string_agrees_with_ua_parser(name: str) -> None:
 @pytest.mark.parametrize(
     ("device_type", "names"),
     [
-        ("Desktop", ["CHROME_131_WINDOWS", "CHROME_131_CHROMEOS", "FIREFOX_133_UBUNTU", "SAFARI_18_MACOS", "OPERA_115_WINDOWS", "CHROME_109_WINDOWS_7"]),
-        ("Mobile", ["CHROME_90_ANDROID_PIXEL_5", "CHROME_126_IPHONE", "EDGE_131_ANDROID", "EDGE_131_IPHONE", "FIREFOX_133_ANDROID_PHONE", "FIREFOX_133_IPHONE", "SAMSUNG_INTERNET_26_GALAXY_S23", "ANDROID_WEBVIEW_PIXEL_7"]),
+        (
+            "Desktop",
+            [
+                "CHROME_131_WINDOWS",
+                "CHROME_131_CHROMEOS",
+                "FIREFOX_133_UBUNTU",
+                "SAFARI_18_MACOS",
+                "OPERA_115_WINDOWS",
+                "CHROME_109_WINDOWS_7",
+            ],
+        ),
+        (
+            "Mobile",
+            [
+                "CHROME_90_ANDROID_PIXEL_5",
+                "CHROME_126_IPHONE",
+                "EDGE_131_ANDROID",
+                "EDGE_131_IPHONE",
+                "FIREFOX_133_ANDROID_PHONE",
+                "FIREFOX_133_IPHONE",
+                "SAMSUNG_INTERNET_26_GALAXY_S23",
+                "ANDROID_WEBVIEW_PIXEL_7",
+            ],
+        ),
         ("Tablet", ["CHROME_120_ANDROID_GALAXY_TAB_S9", "SAFARI_18_IPAD", "CHROME_126_IPAD"]),
         ("Bot", ["BINGBOT", "GPTBOT", "FACEBOOK_EXTERNAL_HIT", "SLACKBOT_LINK_EXPANDING"]),
         ("Unknown", ["PYTHON_REQUESTS"]),
@@ -185,10 +251,11 @@ def test_version_comparison(old: str, new: str | None, expected: str | None) -> 
     assert suspicious_change(before, after) == expected
 
 
-_CHROME_WIN = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-               "Chrome/{} Safari/537.36")
-_SAFARI_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-               "Version/{} Safari/605.1.15")
+_CHROME_WIN = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{} Safari/537.36"
+_SAFARI_MAC = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/{} Safari/605.1.15"
+)
 
 
 @pytest.mark.parametrize(

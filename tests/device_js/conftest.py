@@ -126,14 +126,17 @@ class _Handler(BaseHTTPRequestHandler):
         meta = {"HTTP_DPOP": ", ".join(headers)} if headers else {}  # as WSGI joins repeats
         try:
             proof = extract_proof_header(meta)
-            verified = verify_proof(proof, method=self.command, url=f"http://{self.headers['Host']}{self.path}", now=now)
+            verified = verify_proof(
+                proof, method=self.command, url=f"http://{self.headers['Host']}{self.path}", now=now
+            )
         except ProofError as exc:
             record["reason"] = exc.reason
             if exc.reason in {"iat_too_old", "iat_in_future"}:  # as byo_sessions answers: sign again
                 return 425, self._fresh_challenge()
             return 401, {"error": exc.reason}
-        record.update(thumbprint=verified.thumbprint, jti=verified.jti, htm=verified.htm, htu=verified.htu,
-                      ath=verified.ath)
+        record.update(
+            thumbprint=verified.thumbprint, jti=verified.jti, htm=verified.htm, htu=verified.htu, ath=verified.ath
+        )
         if verified.nonce is None:
             record["reason"] = "nonce_required"
             return 425, self._fresh_challenge()
@@ -204,5 +207,3 @@ def app(app_server: Any) -> AppState:
     _, state = app_server
     state.reset()
     return state
-
-

@@ -71,7 +71,12 @@ def test_stored_private_key_cannot_be_exported(page: Page, app: AppState) -> Non
     result = page.evaluate(INSPECT_STORED_KEY)
     assert result["pkcs8"] == "InvalidAccessError"
     assert result["jwk"] == "InvalidAccessError"
-    assert (result["extractable"], result["type"], result["curve"], result["usages"]) == (False, "private", "P-256", ["sign"])
+    assert (result["extractable"], result["type"], result["curve"], result["usages"]) == (
+        False,
+        "private",
+        "P-256",
+        ["sign"],
+    )
     assert "d" not in result["publicJwk"]
     # The stored key is the one the server saw proofs from.
     assert jwk_thumbprint(result["publicJwk"]) == thumbprint
@@ -111,7 +116,9 @@ def test_post_with_body_survives_the_retry(page: Page, app: AppState) -> None:
     open_app(page)
     payload = json.dumps({"hello": "wörld", "n": [1, 2, 3]})
     app.force_challenge_status = 1
-    result = echo(page, "/api/echo", {"method": "POST", "body": payload, "headers": {"Content-Type": "application/json"}})
+    result = echo(
+        page, "/api/echo", {"method": "POST", "body": payload, "headers": {"Content-Type": "application/json"}}
+    )
     assert result["status"] == 200
     assert result["body"]["htm"] == "POST"
     assert result["body"]["body"] == payload
@@ -235,7 +242,8 @@ def test_a_wrong_system_clock_is_corrected_from_the_server_date(page: Page, app:
     skew_clock(page, offset_secs)
     open_app(page)
     assert page.evaluate(f"() => Math.round((Date.now() - {time.time() * 1000}) / 1000)") in range(
-        offset_secs - 5, offset_secs + 5)  # the page really sees the wrong clock
+        offset_secs - 5, offset_secs + 5
+    )  # the page really sees the wrong clock
     ok_thumbprint(page)
     ok_thumbprint(page)
     # The challenge response's Date header fixed the clock: no 425, one challenge reused.
@@ -283,5 +291,7 @@ def test_get_device_proof_names_an_access_token_when_given_one(page: Page, base_
     token = "byo_s_" + "T" * 43
     with_token = page.evaluate(f"() => window.device.getDeviceProof('GET', '/api/x', {{accessToken: '{token}'}})")
     without = page.evaluate("() => window.device.getDeviceProof('GET', '/api/x')")
-    assert verify_proof(with_token, method="GET", url=f"{base_url}/api/x", now=time.time()).ath == access_token_hash(token)
+    assert verify_proof(with_token, method="GET", url=f"{base_url}/api/x", now=time.time()).ath == access_token_hash(
+        token
+    )
     assert verify_proof(without, method="GET", url=f"{base_url}/api/x", now=time.time()).ath is None

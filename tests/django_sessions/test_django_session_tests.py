@@ -14,6 +14,7 @@ session tests").
 
 Without network the module skips on a developer machine and fails with ``CI=true``.
 """
+
 from __future__ import annotations
 
 import ast
@@ -64,9 +65,23 @@ def django_tests_file(version: str) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                   "--disable-pip-version-check", "--retries", "1", "--timeout", "20",
-                   "--dest", scratch, f"django=={version}"]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--retries",
+            "1",
+            "--timeout",
+            "20",
+            "--dest",
+            scratch,
+            f"django=={version}",
+        ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
@@ -78,8 +93,7 @@ def django_tests_file(version: str) -> Path:
             raise SourceUnavailable(f"`pip download --no-binary :all: django=={version}` failed: {tail}")
         with tarfile.open(archives[0]) as archive:
             # The top directory is django-<version>/ (older sdists: Django-<version>/).
-            member = next((m for m in archive.getmembers()
-                           if m.isfile() and m.name.partition("/")[2] == MEMBER), None)
+            member = next((m for m in archive.getmembers() if m.isfile() and m.name.partition("/")[2] == MEMBER), None)
             if member is None:
                 raise SourceUnavailable(f"{archives[0].name} has no */{MEMBER}")
             extracted = archive.extractfile(member)
@@ -120,8 +134,12 @@ def load_django_classes(path: Path) -> dict[str, type]:
     the file's imports with Django's database store, middleware and model swapped for ours."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(path))
-    imports = [node for node in tree.body if isinstance(node, ast.Import)
-               or (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module not in UNIMPORTABLE)]
+    imports = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.Import)
+        or (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module not in UNIMPORTABLE)
+    ]
     wanted = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
     missing = set(CLASSES) - {node.name for node in wanted}
     if missing:
@@ -139,8 +157,9 @@ def with_expected_failures(cls: type, failures: dict[str, str]) -> type:
     for name, reason in failures.items():
         test = getattr(cls, name, None)
         if not isinstance(test, types.FunctionType):
-            raise LookupError(f"EXPECTED_FAILURES names {name!r}, which Django {django.get_version()} "
-                              f"does not have in {cls.__name__}")
+            raise LookupError(
+                f"EXPECTED_FAILURES names {name!r}, which Django {django.get_version()} does not have in {cls.__name__}"
+            )
         copy = types.FunctionType(test.__code__, test.__globals__, name, test.__defaults__, test.__closure__)
         copy.__qualname__ = test.__qualname__
         setattr(cls, name, pytest.mark.xfail(strict=True, reason=reason)(copy))

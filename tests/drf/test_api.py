@@ -1,4 +1,5 @@
 """The self-service REST API (drf/api.py): my sessions, my devices, and the permissions."""
+
 from __future__ import annotations
 
 import pytest
@@ -78,8 +79,9 @@ def test_end_all_my_others(user, other_user):
     theirs, _ = new_session(other_user)
     response = bearer(token).post("/api/byo/sessions/end-others/")
     assert response.status_code == 200 and response.json() == {"ended": 2}
-    assert list(Session.objects.filter(ended_at__isnull=True).values_list("pk", flat=True).order_by("pk")) \
-        == sorted([mine, theirs])
+    assert list(Session.objects.filter(ended_at__isnull=True).values_list("pk", flat=True).order_by("pk")) == sorted(
+        [mine, theirs]
+    )
 
 
 def test_cookie_clients_need_csrf_to_end_sessions(user):
@@ -91,9 +93,13 @@ def test_cookie_clients_need_csrf_to_end_sessions(user):
 
 
 def test_anonymous_is_refused_everywhere(db):
-    for method, url in [("get", "/api/byo/sessions/"), ("post", "/api/byo/sessions/end-others/"),
-                        ("delete", "/api/byo/sessions/x/"), ("get", "/api/byo/devices/"),
-                        ("delete", "/api/byo/devices/x/")]:
+    for method, url in [
+        ("get", "/api/byo/sessions/"),
+        ("post", "/api/byo/sessions/end-others/"),
+        ("delete", "/api/byo/sessions/x/"),
+        ("get", "/api/byo/devices/"),
+        ("delete", "/api/byo/devices/x/"),
+    ]:
         assert getattr(Client(), method)(url).status_code in (401, 403)
 
 
@@ -111,19 +117,23 @@ def test_my_devices_and_revoking_one(user, other_user, clock):
     their_device = Device.objects.get(user=other_user).pk
     refused = client.delete(f"/api/byo/devices/{their_device}/")
     assert refused.status_code == 404 and refused.json()["type"] == "DeviceNotFound"
-    assert Device.objects.filter(pk=their_device).exists() and Session.objects.get(pk=theirs.session_id).ended_at is None
+    assert (
+        Device.objects.filter(pk=their_device).exists() and Session.objects.get(pk=theirs.session_id).ended_at is None
+    )
     response = client.delete(f"/api/byo/devices/{phone_id}/")
     assert response.status_code == 200 and response.json() == {"ended": 2}
     assert not Device.objects.filter(pk=phone_id).exists()
     assert all(Session.objects.get(pk=sid).ended_at is not None for sid in on_phone)
-    assert AuditEvent.objects.filter(session_id=on_phone[0], event_type="session_invalidated",
-                                     details__device_revoked=True).exists()
+    assert AuditEvent.objects.filter(
+        session_id=on_phone[0], event_type="session_invalidated", details__device_revoked=True
+    ).exists()
     assert [row["id"] for row in client.get("/api/byo/devices/").json()] == [laptop_id]
     # Forgotten: the phone's key is a new device at its next login.
     assert login(user, phone, clock).data.new_device_detected is True
 
 
 # --- permissions ---------------------------------------------------------------------------
+
 
 class AdminOnly(SelfServiceView):
     permission_classes = [IsAuthenticated, HasSessionTag("role:admin")]
@@ -167,11 +177,14 @@ def test_device_verified(user, clock):
     unsigned = client.get("/signed-only/")
     assert unsigned.status_code == 401 and unsigned.json()["type"] == "DeviceVerificationRequired"
     assert unsigned.json()["details"]["reason"] == "missing_proof"
-    signed = client.get("/signed-only/", HTTP_DPOP=proof(device, clock, url=url,
-                                                         claim_overrides={"ath": access_token_hash(token)}))
+    signed = client.get(
+        "/signed-only/", HTTP_DPOP=proof(device, clock, url=url, claim_overrides={"ath": access_token_hash(token)})
+    )
     assert signed.status_code == 200
-    stranger = client.get("/signed-only/", HTTP_DPOP=proof(TestDevice(), clock, url=url,
-                                                           claim_overrides={"ath": access_token_hash(token)}))
+    stranger = client.get(
+        "/signed-only/",
+        HTTP_DPOP=proof(TestDevice(), clock, url=url, claim_overrides={"ath": access_token_hash(token)}),
+    )
     assert stranger.status_code == 401 and stranger.json()["type"] == "DeviceVerificationFailed"
     unbound_token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
     no_device = bearer(unbound_token).get("/signed-only/", HTTP_DPOP=proof(device, clock, url=url))

@@ -1,4 +1,5 @@
 """The code of docs/api/rest.md runs as written: its Python blocks are the urlconfs used here."""
+
 from __future__ import annotations
 
 import re

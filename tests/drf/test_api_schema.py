@@ -5,6 +5,7 @@ no answer is a 500 or off the schema.
 After changing the API, write the file again with
 ``BYO_WRITE_SCHEMA=1 python -m pytest tests/drf/test_api_schema.py -k checked_in``.
 """
+
 from __future__ import annotations
 
 import os

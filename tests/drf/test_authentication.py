@@ -1,4 +1,5 @@
 """DRF: SessionTokenAuthentication over cookie (with CSRF) and Bearer, typed errors, 425."""
+
 from __future__ import annotations
 
 import pytest
@@ -65,8 +66,9 @@ def test_device_required_view_and_425(user, clock):
 
     stale_nonce = challenge()
     clock.advance(301)
-    response = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce,
-                                                          claim_overrides=bound))
+    response = api.get(
+        "/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce, claim_overrides=bound)
+    )
     assert response.status_code == 425 and response.json()["deviceChallenge"]
 
 
@@ -88,11 +90,13 @@ def test_device_refusals_carry_the_rfc_9449_headers(user, clock):
     assert "DPoP-Nonce" not in other
     stale_nonce = challenge()
     clock.advance(301)
-    again = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce,
-                                                       claim_overrides=bound))
+    again = api.get(
+        "/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=stale_nonce, claim_overrides=bound)
+    )
     assert again.status_code == 425
     assert again["WWW-Authenticate"] == 'DPoP error="use_dpop_nonce", algs="ES256"'
     assert again["DPoP-Nonce"] == again.json()["deviceChallenge"]
-    retried = api.get("/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=again["DPoP-Nonce"],
-                                                         claim_overrides=bound))
+    retried = api.get(
+        "/drf/device-me/", HTTP_DPOP=proof(device, clock, url=url, nonce=again["DPoP-Nonce"], claim_overrides=bound)
+    )
     assert retried.status_code == 200

@@ -1,4 +1,5 @@
 """The JWKS view (drf/jwks.py): public keys of stateless tokens over HTTP, no query."""
+
 from __future__ import annotations
 
 import jwt
@@ -9,7 +10,6 @@ from byo_sessions import sessions
 from byo_sessions.services import signing_keys
 
 pytestmark = pytest.mark.django_db
-
 
 
 def test_jwks_view(client, django_assert_num_queries):

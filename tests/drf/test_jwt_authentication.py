@@ -1,5 +1,6 @@
 """``StatelessTokenAuthentication`` (drf/jwt_authentication.py): a DRF view that takes
 stateless tokens beside session tokens, and what each request costs."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,6 @@ from byo_sessions.services import signing_keys
 from tests import urls as base_urls
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.drf.test_jwt_authentication")]
-
 
 
 class JwtMe(APIView):
@@ -39,8 +39,11 @@ class JwtFirstMe(JwtMe):
     authentication_classes = [StatelessTokenAuthentication, SessionTokenAuthentication]
 
 
-urlpatterns = [path("drf/jwt-me/", JwtMe.as_view()), path("drf/jwt-first-me/", JwtFirstMe.as_view()),
-               *base_urls.urlpatterns]
+urlpatterns = [
+    path("drf/jwt-me/", JwtMe.as_view()),
+    path("drf/jwt-first-me/", JwtFirstMe.as_view()),
+    *base_urls.urlpatterns,
+]
 
 
 def test_drf_stateless_authentication(user, django_assert_num_queries):
@@ -126,13 +129,15 @@ class AlwaysCheckedMe(JwtMe):
     authentication_classes = [CheckedStatelessAuthentication]
 
 
-urlpatterns += [path("drf/jwt-setting/", RevocationCheckedMe.as_view()),
-                path("drf/jwt-checked/", AlwaysCheckedMe.as_view())]
+urlpatterns += [
+    path("drf/jwt-setting/", RevocationCheckedMe.as_view()),
+    path("drf/jwt-checked/", AlwaysCheckedMe.as_view()),
+]
 
 
-def test_drf_refuses_tokens_of_ended_sessions_by_setting_or_by_class(revocation_cache, user, settings,
-                                                                      django_assert_num_queries,
-                                                                      django_capture_on_commit_callbacks):
+def test_drf_refuses_tokens_of_ended_sessions_by_setting_or_by_class(
+    revocation_cache, user, settings, django_assert_num_queries, django_capture_on_commit_callbacks
+):
     session = sessions.create(user_id=user.pk).data
     token = sessions.create_stateless_token(session_id=session.session_id).data.stateless_token
     api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -150,8 +155,13 @@ def test_drf_refuses_tokens_of_ended_sessions_by_setting_or_by_class(revocation_
 def test_drf_answers_503_when_the_revocation_cache_is_unreachable(user, settings):
     from tests.services.test_revocation import _closed_port
 
-    settings.CACHES = {**settings.CACHES, "revocation": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0"}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "revocation": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
+        },
+    }
     settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_REVOCATION_CACHE": "revocation"}
     session = sessions.create(user_id=user.pk).data
     token = sessions.create_stateless_token(session_id=session.session_id).data.stateless_token

@@ -1,4 +1,5 @@
 """The device-challenge endpoint (drf/views.py): JSON for any caller, never cached."""
+
 from __future__ import annotations
 
 import pytest

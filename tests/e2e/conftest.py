@@ -5,6 +5,7 @@ The live server runs in a thread of this process, so the tests read the database
 ``mail.outbox`` directly. Playwright's sync API keeps an event loop running in the test
 thread, hence ``DJANGO_ALLOW_ASYNC_UNSAFE`` for the ORM calls made from the tests.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,6 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-
 
 
 @pytest.fixture

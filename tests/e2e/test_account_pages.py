@@ -5,6 +5,7 @@ page as docs/images/account-sessions-<width>.png (shown in docs/guides/account-p
 The client IP comes from ``X-Forwarded-For`` (``PROXY_COUNT=1``), located through Django's
 GeoIP2 over the small databases tests/services/test_geo.py writes.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -31,8 +32,10 @@ pytestmark = [
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 BERLIN, PARIS, MUNICH = "198.51.100.10", "192.0.2.10", "198.51.100.200"
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.5 Mobile/15E148 Safari/604.1")
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 @pytest.fixture
@@ -49,20 +52,25 @@ def other_sessions(user: Any) -> dict[str, str]:
     """A laptop in Paris (active 3 hours ago) and a phone in Munich, and one ended by an admin."""
     now = clock.now()
     made = {}
-    for name, ip, ua, age in (("laptop", PARIS, CHROME_LINUX, timedelta(days=2)),
-                              ("phone", MUNICH, IPHONE, timedelta(days=9)),
-                              ("old", PARIS, CHROME_LINUX, timedelta(days=4))):
+    for name, ip, ua, age in (
+        ("laptop", PARIS, CHROME_LINUX, timedelta(days=2)),
+        ("phone", MUNICH, IPHONE, timedelta(days=9)),
+        ("old", PARIS, CHROME_LINUX, timedelta(days=4)),
+    ):
         created = sessions.create(user_id=user.pk, ip_address=ip, user_agent=ua).data
-        Session.objects.filter(pk=created.session_id).update(created_at=now - age,
-                                                             last_activity_at=now - age / 16)
+        Session.objects.filter(pk=created.session_id).update(created_at=now - age, last_activity_at=now - age / 16)
         made[name] = created.session_id
     sessions.invalidate_by_id(session_id=made["old"], reason=EndReason.ADMIN, actor="admin:1")
     return made
 
 
 def open_browser(browser: Browser, live_server: Any, width: int) -> Page:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900}, user_agent=CHROME_MAC,
-                                  extra_http_headers={"X-Forwarded-For": BERLIN})
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": width, "height": 900},
+        user_agent=CHROME_MAC,
+        extra_http_headers={"X-Forwarded-For": BERLIN},
+    )
     return context.new_page()
 
 

@@ -5,6 +5,7 @@ pages saved as screenshots under docs/images/ (shown in docs/admin.md).
 The data is written through the services (sessions, endings, audit events), then the
 audit rows are spread over the past week so the charts have a shape.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -35,19 +36,43 @@ def seeded(django_user_model: Any, settings: Any) -> str:
     settings.BYO_SESSIONS = {"OVERVIEW_CACHE_SECS": 0}
     django_user_model.objects.create_superuser(username=ADMIN, password=PASSWORD, email="root@example.com")
     browsers = (CHROME_MAC, CHROME_WINDOWS, FIREFOX_LINUX)
-    users = [django_user_model.objects.create_user(username=name, password="pw-x-123456") for name in
-             ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar")]
+    users = [
+        django_user_model.objects.create_user(username=name, password="pw-x-123456")
+        for name in (
+            "alice",
+            "bob",
+            "carol",
+            "dave",
+            "erin",
+            "frank",
+            "grace",
+            "heidi",
+            "ivan",
+            "judy",
+            "mallory",
+            "oscar",
+        )
+    ]
     ids = []
     for i, user in enumerate(users):
         for k in range(1 + (i + 1) % 3):
             tags = [f"org:{('acme', 'globex', 'initech')[i % 3]}"] + (["role:admin"] if i % 4 == 0 else [])
-            ids.append(sessions.create(user_id=user.pk, tags=tags, user_agent=browsers[(i + k) % 3],
-                                       ip_address=f"203.0.113.{10 + i}").data.session_id)
+            ids.append(
+                sessions.create(
+                    user_id=user.pk, tags=tags, user_agent=browsers[(i + k) % 3], ip_address=f"203.0.113.{10 + i}"
+                ).data.session_id
+            )
     for n, sid in enumerate(ids[::3]):
         sessions.invalidate_by_id(session_id=sid, reason=("logout", "admin", "password_changed")[n % 3])
     for n in range(6):
-        audit.record(Event(EventType.VALIDATION_FAILED, user_ref=str(users[n % 2].pk),
-                           ip_address=f"198.51.100.{n % 3}", reason="ip_not_allowed"))
+        audit.record(
+            Event(
+                EventType.VALIDATION_FAILED,
+                user_ref=str(users[n % 2].pk),
+                ip_address=f"198.51.100.{n % 3}",
+                reason="ip_not_allowed",
+            )
+        )
     audit.record(Event(EventType.TOKEN_REUSE_DETECTED, user_ref=str(users[3].pk), ip_address="198.51.100.9"))
     audit.record(Event(EventType.NEW_DEVICE_DETECTED, user_ref=str(users[1].pk)))
     audit.record(Event(EventType.SESSION_LIMIT_EXCEEDED, user_ref=str(users[2].pk)))

@@ -6,6 +6,7 @@ keeps in IndexedDB), then calls the demo's device-bound ``/api/me/`` with
 client IP (without the header it is ``REMOTE_ADDR``, 127.0.0.1), so page script can
 simulate a move to another network.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,12 @@ CALL_API = """async (headers) => {
 
 @pytest.fixture
 def demo(settings: Any, django_user_model: Any) -> Any:
-    settings.BYO_SESSIONS = {"PROXY_COUNT": 1, "ADAPTER": "example_project.demo.adapter.DemoAdapter",
-                             "REAUTH_URL": "reauthenticate", "REAUTH_MAX_AGE_SECS": 900}  # as the demo
+    settings.BYO_SESSIONS = {
+        "PROXY_COUNT": 1,
+        "ADAPTER": "example_project.demo.adapter.DemoAdapter",
+        "REAUTH_URL": "reauthenticate",
+        "REAUTH_MAX_AGE_SECS": 900,
+    }  # as the demo
     TagPolicy.objects.create(selector="role:*", on_ip_address_change="challenge")
     policies.forget_cached()
     return django_user_model.objects.create_user(username=USERNAME, password=PASSWORD, email=EMAIL)
@@ -108,8 +113,7 @@ def test_api_needs_the_device_proof(page: Page, demo: Any) -> None:
     assert plain["body"]["details"]["reason"] == "missing_proof"
 
 
-def test_stolen_cookie_in_another_browser_is_refused(page: Page, demo: Any, browser: Browser,
-                                                       live_server: Any) -> None:
+def test_stolen_cookie_in_another_browser_is_refused(page: Page, demo: Any, browser: Browser, live_server: Any) -> None:
     log_in(page)
     stolen = page.context.cookies()
     assert any(c["name"] == byo_settings.cookie_name for c in stolen)
@@ -132,7 +136,8 @@ def test_ip_change_is_challenged_and_answered_by_the_device(page: Page, demo: An
     log_in(page)
     session = Session.objects.get(user=demo, ended_at__isnull=True)
     assert session.last_ip_address == "127.0.0.1"
-    result = page.evaluate("""async ([url, ip]) => {
+    result = page.evaluate(
+        """async ([url, ip]) => {
       const seen = [];
       const realFetch = window.fetch;
       window.fetch = async (input, init) => {
@@ -149,15 +154,19 @@ def test_ip_change_is_challenged_and_answered_by_the_device(page: Page, demo: An
       } finally {
         window.fetch = realFetch;
       }
-    }""", [DEVICE_JS, MOVED_IP])
+    }""",
+        [DEVICE_JS, MOVED_IP],
+    )
     api_calls = [call for call in result["seen"] if call["path"] == "/api/me/"]
     assert [call["status"] for call in api_calls] == [425, 200], result
     assert all(call["xff"] == MOVED_IP and call["dpop"] for call in api_calls)
     assert result["status"] == 200 and result["body"]["username"] == USERNAME
     session.refresh_from_db()
     assert session.last_ip_address == MOVED_IP
-    assert AuditEvent.objects.filter(event_type="ip_changed", reason="challenge_passed",
-                                     session_id=session.pk).count() == 1
+    assert (
+        AuditEvent.objects.filter(event_type="ip_changed", reason="challenge_passed", session_id=session.pk).count()
+        == 1
+    )
 
 
 def test_stored_private_key_is_not_extractable(page: Page, demo: Any) -> None:
@@ -191,7 +200,8 @@ def _make_authentication_stale(user: Any) -> None:
     from byo_sessions.core import clock
 
     Session.objects.filter(user=user, ended_at__isnull=True).update(
-        authenticated_at=clock.now() - timedelta(hours=1), authentication_factors={})
+        authenticated_at=clock.now() - timedelta(hours=1), authentication_factors={}
+    )
 
 
 def test_a_sensitive_page_is_confirmed_with_the_device_key(page: Page, demo: Any) -> None:

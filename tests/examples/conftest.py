@@ -1,5 +1,6 @@
 """Fixtures of the example apps' tests: our session server on ``live_server`` with one
 integration key and a short rotation interval (tests/examples/scenario.py)."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """The browser scenario both example apps (examples/flask_app, examples/express_app) must pass
 against our session server: the BYO guide's steps, driven in headless Chromium through the
 shared page examples/browser/index.html and device.js."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ def click(page: Any, button: str, expected_label: str) -> dict:
     """Click, wait for the page to show the answer labelled ``expected_label``, return its JSON."""
     page.evaluate("document.getElementById('out').dataset.label = ''")
     page.click(button)
-    page.wait_for_function("label => document.getElementById('out').dataset.label === label",
-                           arg=expected_label, timeout=15_000)
+    page.wait_for_function(
+        "label => document.getElementById('out').dataset.label === label", arg=expected_label, timeout=15_000
+    )
     return json.loads(page.text_content("#out").split(": ", 1)[1])
 
 

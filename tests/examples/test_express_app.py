@@ -2,6 +2,7 @@
 client, pointed at our session server, driven in headless Chromium with ``device.js``
 (tests/examples/scenario.py). ``scripts/express_example.sh`` installs the app's pinned npm
 dependencies; without node or them the test skips, unless CI=true."""
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,18 @@ def pinned(package: str) -> str:
 def express_url(session_server: str) -> Iterator[str]:
     for package in ("express", "@propelauth/byo-node", "cookie-parser"):
         installed_npm_package(package, pinned(package), APP_DIR, "express_example.sh")
-    env = {**os.environ, "BYO_URL": session_server, "BYO_INTEGRATION_KEY": KEY, "PORT": "0", "PROXY_COUNT": "1",
-           "SECURE_COOKIES": "false", "APP_USERS": json.dumps({USERNAME: PASSWORD})}
-    process = subprocess.Popen(["node", str(APP_DIR / "app.mjs")], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "BYO_URL": session_server,
+        "BYO_INTEGRATION_KEY": KEY,
+        "PORT": "0",
+        "PROXY_COUNT": "1",
+        "SECURE_COOKIES": "false",
+        "APP_USERS": json.dumps({USERNAME: PASSWORD}),
+    }
+    process = subprocess.Popen(
+        ["node", str(APP_DIR / "app.mjs")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline()  # blocks until the app listens (or dies)

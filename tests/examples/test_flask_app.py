@@ -1,6 +1,7 @@
 """examples/flask_app: PropelAuth's BYO Flask guide with the published ``propelauth-byo`` client,
 pointed at our session server, driven in headless Chromium with ``device.js``
 (tests/examples/scenario.py). The Flask app runs on werkzeug in a thread of this process."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -31,8 +32,9 @@ def load_example() -> Any:
 def flask_url(session_server: str) -> Iterator[str]:
     from werkzeug.serving import make_server
 
-    app = load_example().create_app(byo_url=session_server, integration_key=KEY, users={USERNAME: PASSWORD},
-                                    secure_cookies=False, proxy_count=1)
+    app = load_example().create_app(
+        byo_url=session_server, integration_key=KEY, users={USERNAME: PASSWORD}, secure_cookies=False, proxy_count=1
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -1,6 +1,7 @@
 """The guide pages show the example apps' code as it is: every code block of
 docs/guides/flask.md and docs/guides/express.md is a verbatim excerpt of the example app
 that test_flask_app.py / test_express_app.py run, so a page cannot drift from its app."""
+
 from __future__ import annotations
 
 import re

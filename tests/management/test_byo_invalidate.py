@@ -1,5 +1,6 @@
 """``manage.py byo_invalidate``: filters that combine, dry run with a sample, confirmation,
 batches that commit one by one (batch size 2 here), interruption and rerun, audit rows."""
+
 from __future__ import annotations
 
 import io
@@ -28,10 +29,17 @@ def live_ids() -> set[str]:
     return set(Session.objects.filter(ended_at__isnull=True).values_list("id", flat=True))
 
 
-def make(user: Any = None, *, external: str | None = None, tags: list[str] | None = None, ip: str = "198.51.100.7",
-         ua: str = CHROME_MAC) -> str:
-    result = sessions.create(user_id=None if user is None else user.pk, external_user_id=external, tags=tags,
-                             ip_address=ip, user_agent=ua)
+def make(
+    user: Any = None,
+    *,
+    external: str | None = None,
+    tags: list[str] | None = None,
+    ip: str = "198.51.100.7",
+    ua: str = CHROME_MAC,
+) -> str:
+    result = sessions.create(
+        user_id=None if user is None else user.pk, external_user_id=external, tags=tags, ip_address=ip, user_agent=ua
+    )
     assert is_ok(result), result
     return result.data.session_id
 
@@ -45,8 +53,9 @@ def test_by_username_email_or_pk_and_tag(user, other_user):
     assert run("--user", "alice", "--tag", "org:a").endswith("Ended 1 session(s).\n")
     assert live_ids() == {untagged, bobs}
     assert Session.objects.get(pk=tagged).end_reason == "bulk"
-    assert AuditEvent.objects.filter(session_id=tagged, actor="command:byo_invalidate",
-                                     event_type="session_invalidated", user_ref=str(user.pk)).exists()
+    assert AuditEvent.objects.filter(
+        session_id=tagged, actor="command:byo_invalidate", event_type="session_invalidated", user_ref=str(user.pk)
+    ).exists()
     assert run("--user", "alice@example.org").endswith("Ended 1 session(s).\n")
     assert run("--user", str(other_user.pk), "--end-reason", "admin").endswith("Ended 1 session(s).\n")
     assert live_ids() == set() and Session.objects.get(pk=bobs).end_reason == "admin"
@@ -105,19 +114,22 @@ def test_created_and_last_active_times(user, clock):
     middle = (clock.now() - timedelta(minutes=90)).isoformat()
     assert run("--created-before", middle, "--dry-run").startswith("Would end 1 ")
     assert run("--created-after", middle, "--dry-run").startswith("Would end 2 ")
-    assert run("--last-active-before", (clock.now() - timedelta(minutes=1)).isoformat()).endswith("Ended 1 "
-                                                                                                   "session(s).\n")
+    assert run("--last-active-before", (clock.now() - timedelta(minutes=1)).isoformat()).endswith(
+        "Ended 1 session(s).\n"
+    )
     assert live_ids() == {old, recent}
     assert run("--created-after", middle, "--created-before", clock.now().isoformat()).endswith("Ended 0 session(s).\n")
-    assert run("--created-before", clock.now().date().isoformat() + "T23:59:59",
-               "--created-after", "2000-01-01").endswith("Ended 2 session(s).\n")
+    assert run(
+        "--created-before", clock.now().date().isoformat() + "T23:59:59", "--created-after", "2000-01-01"
+    ).endswith("Ended 2 session(s).\n")
 
 
 def test_device_and_browser(user, clock):
     chrome = make(user)
     firefox = make(user, ua=FIREFOX_LINUX)
-    device = Device.objects.create(user=user, thumbprint="t" * 43, public_jwk={}, first_seen_at=clock.now(),
-                                   last_seen_at=clock.now())
+    device = Device.objects.create(
+        user=user, thumbprint="t" * 43, public_jwk={}, first_seen_at=clock.now(), last_seen_at=clock.now()
+    )
     Session.objects.filter(pk=chrome).update(device=device)
     bound_firefox = make(user, ua=FIREFOX_LINUX)
     Session.objects.filter(pk=bound_firefox).update(device=device)

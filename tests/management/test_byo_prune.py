@@ -1,5 +1,6 @@
 """``manage.py byo_prune``: deletes sessions ended or expired long ago (their audit trail
 stays) and signing keys expired long ago."""
+
 from __future__ import annotations
 
 import io
@@ -13,7 +14,6 @@ from byo_sessions.models import AuditEvent, Session
 from tests.services.test_policies import create
 
 pytestmark = pytest.mark.django_db
-
 
 
 def test_prune_deletes_only_long_dead_sessions(user, clock):
@@ -71,8 +71,9 @@ def test_batches_delete_children_first_and_a_dry_run_only_counts(user, clock):
     Session.objects.filter(pk=kept.session_id).update(expires_at=clock.now() + timedelta(days=1))
     RetiredToken.objects.create(token_hash="b" * 64, session=kept_row, generation=1, retired_at=clock.now())
     tag_rows, retired = SessionTag.objects.count(), RetiredToken.objects.count()
-    assert prune("--dry-run") == ("Would delete 5 dead session(s), 0 retired token(s), 1 spent proof id(s), "
-                                  "0 expired signing key(s).\n")
+    assert prune("--dry-run") == (
+        "Would delete 5 dead session(s), 0 retired token(s), 1 spent proof id(s), 0 expired signing key(s).\n"
+    )
     assert Session.objects.count() == 6 and SessionTag.objects.count() == tag_rows
     out = prune("--audit-days", "365")
     assert out.startswith("Deleted ") and "1 spent proof id(s)" in out and "0 audit event(s)" in out
@@ -82,8 +83,10 @@ def test_batches_delete_children_first_and_a_dry_run_only_counts(user, clock):
     assert not UsedProof.objects.exists()
     deleted_rows = int(out.split()[1])
     assert deleted_rows == 5 + (tag_rows - 1) + (retired - 1)  # sessions, their tag rows and retired tokens
-    assert prune() == ("Deleted 0 row(s) of dead sessions (with their tags and retired tokens), 0 retired token(s), "
-                       "0 spent proof id(s), 0 expired signing key(s).\n")  # a rerun finds nothing left
+    assert prune() == (
+        "Deleted 0 row(s) of dead sessions (with their tags and retired tokens), 0 retired token(s), "
+        "0 spent proof id(s), 0 expired signing key(s).\n"
+    )  # a rerun finds nothing left
 
 
 def test_retention_per_kind_from_options_and_settings(user, clock, settings):
@@ -99,8 +102,10 @@ def test_retention_per_kind_from_options_and_settings(user, clock, settings):
         sessions.invalidate_by_id(session_id=create(user).data.session_id)
     clock.advance(86400 + 60)
     assert AuditEvent.objects.count() > 3
-    assert "0 audit event(s)" not in prune("--audit-days", "2") and AuditEvent.objects.filter(
-        created_at__lt=clock.now() - timedelta(days=2)).count() == 0
+    assert (
+        "0 audit event(s)" not in prune("--audit-days", "2")
+        and AuditEvent.objects.filter(created_at__lt=clock.now() - timedelta(days=2)).count() == 0
+    )
     settings.BYO_SESSIONS = {"PRUNE_SESSIONS_AFTER_DAYS": 1, "PRUNE_AUDIT_AFTER_DAYS": 1}
     assert prune().startswith("Deleted 3 row(s) of dead sessions")
     assert not Session.objects.filter(ended_at__isnull=False).exists()
@@ -110,7 +115,10 @@ def test_retention_per_kind_from_options_and_settings(user, clock, settings):
 def test_refusals_name_the_value(db):
     from django.core.management import CommandError
 
-    for args, message in ((("--days", "-1"), "--days -1"), (("--audit-days", "-5"), "--audit-days -5"),
-                          (("--batch-size", "0"), "--batch-size 0")):
+    for args, message in (
+        (("--days", "-1"), "--days -1"),
+        (("--audit-days", "-5"), "--audit-days -5"),
+        (("--batch-size", "0"), "--batch-size 0"),
+    ):
         with pytest.raises(CommandError, match=message):
             call_command("byo_prune", *args, stdout=io.StringIO())

@@ -1,4 +1,5 @@
 """``manage.py byo_seed``: rows shaped as the services write them, tokens that validate."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,22 @@ pytestmark = pytest.mark.django_db
 
 def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_audit(db):
     out = io.StringIO()
-    call_command("byo_seed", "--users", "5", "--sessions", "40", "--orgs", "3", "--max-age-days", "10",
-                 "--chunk", "15", "--seed", "7", stdout=out)
+    call_command(
+        "byo_seed",
+        "--users",
+        "5",
+        "--sessions",
+        "40",
+        "--orgs",
+        "3",
+        "--max-age-days",
+        "10",
+        "--chunk",
+        "15",
+        "--seed",
+        "7",
+        stdout=out,
+    )
     assert out.getvalue().splitlines()[-1].startswith("Seeded 5 users, 40 sessions, 120 tags, ")
     assert Session.objects.count() == 40 and SessionTag.objects.count() == 120
     plan = seeding.Plan(users=5, sessions=40, orgs=3, max_age_days=10, seed=7)
@@ -25,8 +40,9 @@ def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_a
     for index in range(40):
         row = Session.objects.get(pk=seeding.seed_session_id(7, index))
         assert f"org:{seeding.org_of(plan, index)}" in row.tags
-        result = sessions.validate(session_token=seeding.seed_token(7, index), ip_address=row.last_ip_address,
-                                   user_agent=row.last_user_agent)
+        result = sessions.validate(
+            session_token=seeding.seed_token(7, index), ip_address=row.last_ip_address, user_agent=row.last_user_agent
+        )
         assert is_ok(result) == (row.ended_at is None), (index, result)
         assert AuditEvent.objects.filter(session_id=row.id, event_type="session_created").exists()
     assert RetiredToken.objects.count() == AuditEvent.objects.filter(event_type="session_rotated").count() > 0

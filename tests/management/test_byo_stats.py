@@ -1,4 +1,5 @@
 """``manage.py byo_stats``: the overview as text and as JSON, from the same function."""
+
 from __future__ import annotations
 
 import io

@@ -1,6 +1,7 @@
 """Run by tests/test_packaging.py with the clean venv's Python, after ``migrate``: a user
 logs in through Django's LoginView over HTTPS and reaches a ``login_required`` view; the
 admin renders the package's own template; ``device.js`` is found as a static file."""
+
 import json
 import os
 
@@ -25,15 +26,19 @@ assert answer.status_code == 302, answer.status_code
 cookie = answer.cookies["sessionid"]
 me = client.get("/me/", secure=True).json()
 admin_page = client.get("/admin/byo_sessions/session/", secure=True)
-print(json.dumps({
-    "package": byo_sessions.__file__,
-    "version": byo_sessions.__version__,
-    "user": me["user"],
-    "session_in_db": Session.objects.filter(id=me["session"], ended_at=None).exists(),
-    "cookie_secure": bool(cookie["secure"]),
-    "cookie_httponly": bool(cookie["httponly"]),
-    "token_prefix": cookie.value[:6],
-    "admin_status": admin_page.status_code,
-    "admin_template": get_template("admin/byo_sessions/session/change_list.html").origin.name,
-    "device_js": finders.find("byo_sessions/device.js"),
-}))
+print(
+    json.dumps(
+        {
+            "package": byo_sessions.__file__,
+            "version": byo_sessions.__version__,
+            "user": me["user"],
+            "session_in_db": Session.objects.filter(id=me["session"], ended_at=None).exists(),
+            "cookie_secure": bool(cookie["secure"]),
+            "cookie_httponly": bool(cookie["httponly"]),
+            "token_prefix": cookie.value[:6],
+            "admin_status": admin_page.status_code,
+            "admin_template": get_template("admin/byo_sessions/session/change_list.html").origin.name,
+            "device_js": finders.find("byo_sessions/device.js"),
+        }
+    )
+)

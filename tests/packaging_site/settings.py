@@ -1,5 +1,6 @@
 """Production-like settings (DEBUG off, HTTPS only, secure cookies): ``check --deploy``
 must be clean with them. ``BYO_SITE_DIR`` holds the SQLite file."""
+
 import os
 from pathlib import Path
 

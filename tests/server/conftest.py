@@ -1,5 +1,6 @@
 """Fixtures for the session server: a configured integration key, the real
 ``propelauth-byo`` client against ``live_server``, and raw-HTTP helpers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -59,13 +60,23 @@ def device() -> TestDevice:
     return TestDevice()
 
 
-def signed(byo: Any, device: TestDevice, clock: Any, method: str = "GET", url: str = APP_URL, *,
-           ip: str = IP, ua: str = UA, iat: float | None = None) -> str:
+def signed(
+    byo: Any,
+    device: TestDevice,
+    clock: Any,
+    method: str = "GET",
+    url: str = APP_URL,
+    *,
+    ip: str = IP,
+    ua: str = UA,
+    iat: float | None = None,
+) -> str:
     """A proof over a fresh challenge the server issued for this IP and User-Agent."""
     challenge = run(byo.session.device.create_challenge(user_agent=ua, ip_address=ip))
     assert challenge.data.device_challenge
-    return device.proof(method, url, challenge.data.device_challenge,
-                        iat=int(clock.now().timestamp()) if iat is None else iat)
+    return device.proof(
+        method, url, challenge.data.device_challenge, iat=int(clock.now().timestamp()) if iat is None else iat
+    )
 
 
 Post = Callable[..., Any]
@@ -76,8 +87,9 @@ def post() -> Post:
     """Raw HTTP through Django's test client: ``post(body, key=KEY)`` -> (status, json)."""
     client = Client(enforce_csrf_checks=True)
 
-    def send(body: Any, *, key: str | None = KEY, auth: str | None = None, raw: bool = False,
-             method: str = "post") -> tuple[int, Any]:
+    def send(
+        body: Any, *, key: str | None = KEY, auth: str | None = None, raw: bool = False, method: str = "post"
+    ) -> tuple[int, Any]:
         headers = {}
         if auth is not None:
             headers["Authorization"] = auth
@@ -87,8 +99,7 @@ def post() -> Post:
         if method == "get":
             response = client.get("/byo-server/run-command", headers=headers)
         else:
-            response = client.post("/byo-server/run-command", payload, content_type="application/json",
-                                   headers=headers)
+            response = client.post("/byo-server/run-command", payload, content_type="application/json", headers=headers)
         assert response["Content-Type"] == "application/json", response.content
         send.last = response  # type: ignore[attr-defined]
         return response.status_code, response.json()

@@ -1,6 +1,7 @@
 """The real ``propelauth-byo`` client against a live server: flows and every error type
 those commands can answer. Any answer outside a command's union would raise ValueError
 in the client and fail the test: passing is the compatibility proof."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,25 +48,41 @@ def test_session_lifecycle(byo, clock, settings):
     assert created.new_device_detected is None
 
     valid = run(byo.session.validate(session_token=created.session_token, ip_address=IP, user_agent=UA)).data
-    assert (valid.session_id, valid.user_id, valid.tags, valid.metadata) == (created.session_id, "u1",
-                                                                             ["org:acme"], {"role": "admin"})
+    assert (valid.session_id, valid.user_id, valid.tags, valid.metadata) == (
+        created.session_id,
+        "u1",
+        ["org:acme"],
+        {"role": "admin"},
+    )
     assert valid.has_device_registered is False and valid.created_at == int(clock.now().timestamp())
 
-    not_due = run(byo.session.validate_and_refresh(session_token=created.session_token, ip_address=IP,
-                                                   user_agent=UA)).data
+    not_due = run(
+        byo.session.validate_and_refresh(session_token=created.session_token, ip_address=IP, user_agent=UA)
+    ).data
     assert not_due.new_session_token is None
     clock.advance(61)
-    rotated = run(byo.session.validate_and_refresh(session_token=created.session_token, ip_address=IP,
-                                                   user_agent=UA)).data
+    rotated = run(
+        byo.session.validate_and_refresh(session_token=created.session_token, ip_address=IP, user_agent=UA)
+    ).data
     token = rotated.new_session_token
     assert token and token != created.session_token and rotated.session_id == created.session_id
     # Inside the grace window the old token leads to the same successor.
-    again = run(byo.session.validate_and_refresh(session_token=created.session_token, ip_address=IP,
-                                                 user_agent=UA)).data
+    again = run(
+        byo.session.validate_and_refresh(session_token=created.session_token, ip_address=IP, user_agent=UA)
+    ).data
     assert again.new_session_token == token
 
-    assert run(byo.session.update(session_id=created.session_id, tags_to_add=["role:admin"],
-                                  tags_to_remove=["org:acme"], patch_metadata={"plan": "pro"})).data is not None
+    assert (
+        run(
+            byo.session.update(
+                session_id=created.session_id,
+                tags_to_add=["role:admin"],
+                tags_to_remove=["org:acme"],
+                patch_metadata={"plan": "pro"},
+            )
+        ).data
+        is not None
+    )
     info = run(byo.session.fetch_by_id(session_id=created.session_id)).data
     assert info.session_tags == ["role:admin"] and info.metadata == {"role": "admin", "plan": "pro"}
     assert (info.device.device_type, info.device.browser, info.device.os) == ("Desktop", "Chrome", "Linux")
@@ -87,8 +104,11 @@ def test_session_lifecycle(byo, clock, settings):
 def test_invalidate_all_and_except_one(byo):
     keep, drop, tagged = create(byo), create(byo), create(byo, tags=["org:acme"])
     foreign = create(byo, user_id="u2")
-    result = run(byo.session.invalidate_all_for_user_except_one(user_id="u1", session_token_to_keep=keep.session_token,
-                                                                session_tags=["org:acme"]))
+    result = run(
+        byo.session.invalidate_all_for_user_except_one(
+            user_id="u1", session_token_to_keep=keep.session_token, session_tags=["org:acme"]
+        )
+    )
     assert result.data.sessions_invalidated == 1
     assert Session.objects.get(pk=tagged.session_id).ended_at is not None
     result = run(byo.session.invalidate_all_for_user_except_one(user_id="u1", session_token_to_keep=keep.session_token))
@@ -122,9 +142,14 @@ def test_fetch_all_pages(byo, clock):
 def test_update_many(byo):
     a, b = create(byo, tags=["org:a"], metadata={"k": 1}), create(byo, tags=["org:a", "team:x"])
     other_org, other_user = create(byo, tags=["org:b"]), create(byo, user_id="u2", tags=["org:a"])
-    result = run(byo.session.update_many(filter=SessionsFilter(user_id="u1", session_tags=["org:a"]),
-                                         tags_to_add=["role:r"], tags_to_remove=["team:x"],
-                                         patch_metadata={"p": True}))
+    result = run(
+        byo.session.update_many(
+            filter=SessionsFilter(user_id="u1", session_tags=["org:a"]),
+            tags_to_add=["role:r"],
+            tags_to_remove=["team:x"],
+            patch_metadata={"p": True},
+        )
+    )
     assert result.data.updated_count == 2
     rows = {s.id: s for s in Session.objects.all()}
     assert rows[a.session_id].tags == ["org:a", "role:r"] and rows[a.session_id].metadata == {"k": 1, "p": True}
@@ -144,23 +169,30 @@ def test_update_many_is_set_based(byo, django_assert_max_num_queries):
     for _ in range(30):
         create(byo, tags=["org:a"])
     with django_assert_max_num_queries(12):  # not one query per session
-        assert svc_sessions.update_many(queryset=bulk.live_sessions("u1", ["org:a"]), max_count=1000,
-                                        tags_to_add=["role:r", "x:y"], tags_to_remove=["org:a"],
-                                        patch_metadata={"p": 1}).data == 30
+        assert (
+            svc_sessions.update_many(
+                queryset=bulk.live_sessions("u1", ["org:a"]),
+                max_count=1000,
+                tags_to_add=["role:r", "x:y"],
+                tags_to_remove=["org:a"],
+                patch_metadata={"p": 1},
+            ).data
+            == 30
+        )
     assert SessionTag.objects.filter(tag="role:r").count() == 30 and not SessionTag.objects.filter(tag="org:a")
 
 
 def test_create_errors(byo, settings):
-    assert error_of(run(byo.session.create(user_id="u1", tags=["Not A Tag"]))).details.invalid_tag_format \
-        == "Not A Tag"
+    assert error_of(run(byo.session.create(user_id="u1", tags=["Not A Tag"]))).details.invalid_tag_format == "Not A Tag"
     bad_ip = error_of(run(byo.session.create(user_id="u1", ip_address="not-an-ip")))
     assert bad_ip.type == "IpAddressError" and bad_ip.details.startswith("InvalidIpAddress")
     bad_metadata = error_of(run(byo.session.create(user_id="u1", metadata=[1, 2])))
     assert bad_metadata.type == "UnexpectedError" and bad_metadata.details.startswith("InvalidMetadata")
     assert error_of(run(byo.session.create(user_id=""))).details.startswith("UnknownUser")
     garbage = DeviceRegistration(signed_device_challenge="garbage", request_url=LOGIN_URL, request_method="POST")
-    assert error_of(run(byo.session.create(user_id="u1", device_registration=garbage))).type \
-        == "InvalidDeviceRegistration"
+    assert (
+        error_of(run(byo.session.create(user_id="u1", device_registration=garbage))).type == "InvalidDeviceRegistration"
+    )
 
     configure(settings, DEFAULT_POLICY={"ip_allowlist": ["10.0.0.0/8"]})
     refused = error_of(run(byo.session.create(user_id="u1", ip_address=IP)))
@@ -212,27 +244,45 @@ def test_validate_errors(byo, clock, settings):
     configure(settings, DEFAULT_POLICY={"on_user_agent_change": "invalidate"})
     browser = create(byo).session_token
     other_ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
-    assert error_of(run(byo.session.validate(session_token=browser, ip_address=IP, user_agent=other_ua))) \
-        .details.startswith("UserAgentChanged")
+    assert error_of(
+        run(byo.session.validate(session_token=browser, ip_address=IP, user_agent=other_ua))
+    ).details.startswith("UserAgentChanged")
 
 
 def test_device_flow_and_device_errors(byo, clock, device, settings):
-    registration = DeviceRegistration(signed_device_challenge=signed(byo, device, clock, "POST", LOGIN_URL),
-                                      remember_device=True, request_url=LOGIN_URL, request_method="POST")
+    registration = DeviceRegistration(
+        signed_device_challenge=signed(byo, device, clock, "POST", LOGIN_URL),
+        remember_device=True,
+        request_url=LOGIN_URL,
+        request_method="POST",
+    )
     created = create(byo, device_registration=registration)
     assert created.new_device_detected is True
 
     def verification(signer=device, **kwargs):
-        return DeviceVerification(signed_device_challenge=signed(byo, signer, clock, **kwargs),
-                                  request_url=APP_URL, request_method="GET")
+        return DeviceVerification(
+            signed_device_challenge=signed(byo, signer, clock, **kwargs), request_url=APP_URL, request_method="GET"
+        )
 
-    ok = run(byo.session.validate(session_token=created.session_token, ip_address=IP, user_agent=UA,
-                                  device_verification=verification()))
+    ok = run(
+        byo.session.validate(
+            session_token=created.session_token, ip_address=IP, user_agent=UA, device_verification=verification()
+        )
+    )
     assert ok.data.has_device_registered is True
 
     def refused(proof, **kwargs):
-        return error_of(run(byo.session.validate_and_refresh(session_token=created.session_token, ip_address=IP,
-                                                             user_agent=UA, device_verification=proof, **kwargs)))
+        return error_of(
+            run(
+                byo.session.validate_and_refresh(
+                    session_token=created.session_token,
+                    ip_address=IP,
+                    user_agent=UA,
+                    device_verification=proof,
+                    **kwargs,
+                )
+            )
+        )
 
     from tests.dpop_signer import TestDevice
 
@@ -245,8 +295,9 @@ def test_device_flow_and_device_errors(byo, clock, device, settings):
     bare = create(byo).session_token
     required = error_of(run(byo.session.validate(session_token=bare, ip_address=IP, user_agent=UA)))
     assert required.type == "DeviceVerificationRequired"
-    skipped = run(byo.session.validate(session_token=bare, ip_address=IP, user_agent=UA,
-                                       ignore_device_for_verification=True))
+    skipped = run(
+        byo.session.validate(session_token=bare, ip_address=IP, user_agent=UA, ignore_device_for_verification=True)
+    )
     assert skipped.data.has_device_registered is False
 
 
@@ -257,20 +308,34 @@ def test_register_device(byo, clock, device):
     def register(proof, **kwargs):
         kwargs.setdefault("session_token", first.session_token)
         kwargs.setdefault("ip_address", IP)
-        return run(byo.session.device.register(signed_device_challenge=proof, remember_device=True,
-                                               request_url=APP_URL, request_method="POST", user_agent=UA,
-                                               **kwargs))
+        return run(
+            byo.session.device.register(
+                signed_device_challenge=proof,
+                remember_device=True,
+                request_url=APP_URL,
+                request_method="POST",
+                user_agent=UA,
+                **kwargs,
+            )
+        )
 
     assert register(signed(byo, device, clock, "POST")).data.new_device_detected is True
-    assert register(signed(byo, device, clock, "POST"), session_token=None,
-                    session_id=second.session_id).data.new_device_detected is False  # same user, same key
+    assert (
+        register(
+            signed(byo, device, clock, "POST"), session_token=None, session_id=second.session_id
+        ).data.new_device_detected
+        is False
+    )  # same user, same key
     assert error_of(register(signed(byo, device, clock, "POST"))).type == "DeviceAlreadyRegistered"
     third = create(byo)
-    assert error_of(register(signed(byo, device, clock, "POST"), session_token="byo_s_nope")).type \
-        == "SessionNotFound"
+    assert error_of(register(signed(byo, device, clock, "POST"), session_token="byo_s_nope")).type == "SessionNotFound"
     assert error_of(register("garbage", session_token=third.session_token)).type == "InvalidDeviceRegistration"
-    stale = error_of(register(signed(byo, device, clock, "POST", iat=int(clock.now().timestamp()) - 3600),
-                              session_token=third.session_token))
+    stale = error_of(
+        register(
+            signed(byo, device, clock, "POST", iat=int(clock.now().timestamp()) - 3600),
+            session_token=third.session_token,
+        )
+    )
     assert stale.type == "NewDeviceChallengeRequired" and stale.details.device_challenge
     bad_ip = error_of(register("x", session_token=third.session_token, ip_address="nope"))
     assert bad_ip.type == "UnexpectedError" and bad_ip.details.startswith("InvalidIpAddress")
@@ -282,8 +347,10 @@ def test_update_and_lookup_errors(byo, settings):
     created = create(byo, tags=["org:a"])
     sid = created.session_id
     assert error_of(run(byo.session.update(session_id="ses_nope", tags_to_add=["x:y"]))).type == "SessionNotFound"
-    assert error_of(run(byo.session.update(session_id=sid, new_metadata={}, patch_metadata={}))).type \
+    assert (
+        error_of(run(byo.session.update(session_id=sid, new_metadata={}, patch_metadata={}))).type
         == "ConflictingMetadataOptions"
+    )
     assert error_of(run(byo.session.update(session_id=sid, tags_to_add=["BAD"]))).details.invalid_tag_format == "BAD"
     bad_md = error_of(run(byo.session.update(session_id=sid, new_metadata="text")))
     assert bad_md.type == "UnexpectedError" and bad_md.details.startswith("InvalidMetadata")
@@ -298,10 +365,13 @@ def test_update_and_lookup_errors(byo, settings):
     assert run(byo.session.update(session_id=sid, tags_to_add=["org:a"])).data is not None  # a no-op is fine
     many = error_of(run(byo.session.update_many(filter=SessionsFilter(user_id="u1"), tags_to_add=["org:z"])))
     assert many.type == "CannotModifyOnCreateOnlyTags" and many.details.tag_names == ["org:z"]
-    assert error_of(run(byo.session.update_many(filter=SessionsFilter(), new_metadata={}, patch_metadata={}))) \
-        .type == "ConflictingMetadataOptions"
-    assert error_of(run(byo.session.update_many(filter=SessionsFilter(), tags_to_add=["BAD"]))).type \
-        == "InvalidTagFormat"
+    assert (
+        error_of(run(byo.session.update_many(filter=SessionsFilter(), new_metadata={}, patch_metadata={}))).type
+        == "ConflictingMetadataOptions"
+    )
+    assert (
+        error_of(run(byo.session.update_many(filter=SessionsFilter(), tags_to_add=["BAD"]))).type == "InvalidTagFormat"
+    )
     too_big = error_of(run(byo.session.update_many(filter=SessionsFilter(), patch_metadata={"x": "y" * 20000})))
     assert too_big.type == "UnexpectedError" and too_big.details.startswith("InvalidMetadata")
     assert Session.objects.get(pk=sid).tags == ["org:a"]
@@ -311,11 +381,15 @@ def test_update_many_refuses_too_many(byo, monkeypatch):
     monkeypatch.setattr(bulk, "MAX_SESSIONS_PER_UPDATE", 2)
     for _ in range(3):
         create(byo)
-    assert error_of(run(byo.session.update_many(filter=SessionsFilter(), tags_to_add=["x:y"]))).type \
+    assert (
+        error_of(run(byo.session.update_many(filter=SessionsFilter(), tags_to_add=["x:y"]))).type
         == "UpdatingTooManySessionsAtOnce"
+    )
     assert not SessionTag.objects.filter(tag="x:y").exists()
-    assert run(byo.session.update_many(filter=SessionsFilter(user_id="nobody"), tags_to_add=["x:y"])) \
-        .data.updated_count == 0
+    assert (
+        run(byo.session.update_many(filter=SessionsFilter(user_id="nobody"), tags_to_add=["x:y"])).data.updated_count
+        == 0
+    )
 
 
 def test_max_tags_after_update_many(byo):
@@ -344,5 +418,6 @@ def test_wrong_integration_key(server_url):
 def test_live_server_shares_the_frozen_clock(byo, clock):
     created = create(byo)
     clock.advance(5)
-    assert run(byo.session.fetch_by_id(session_id=created.session_id)).data.created_at \
-        == int(clock.now().timestamp()) - 5
+    assert (
+        run(byo.session.fetch_by_id(session_id=created.session_id)).data.created_at == int(clock.now().timestamp()) - 5
+    )

@@ -1,6 +1,7 @@
 """The compatibility proof without a server: every ErrorType, for every command, is
 translated into a type of that command's union (read from the client's generated
 types) and parses through the real client without ValueError."""
+
 from __future__ import annotations
 
 import typing
@@ -49,8 +50,7 @@ UNIONS = {
     "InvalidateSessionById": invalidate_session_by_id_error.InvalidateSessionByIdError,
     "InvalidateSessionByToken": invalidate_session_by_token_error.InvalidateSessionByTokenError,
     "InvalidateAllSessionsForUser": invalidate_all_sessions_for_user_error.InvalidateAllSessionsForUserError,
-    "InvalidateAllSessionsForUserExceptOne":
-        invalidate_all_sessions_for_user_except_one_error.InvalidateAllSessionsForUserExceptOneError,
+    "InvalidateAllSessionsForUserExceptOne": invalidate_all_sessions_for_user_except_one_error.InvalidateAllSessionsForUserExceptOneError,
     "CreateDeviceChallenge": create_device_challenge_error.CreateDeviceChallengeError,
     "RegisterDevice": register_device_error.RegisterDeviceError,
     "CreateStatelessToken": create_stateless_token_error.CreateStatelessTokenError,
@@ -60,8 +60,16 @@ UNIONS = {
 }
 
 # What our services put in details, all keys at once.
-DETAILS = {"message": "m", "reason": "r", "tag": "org:x", "tag_names": ["org:x"], "current_count": 3,
-           "max_allowed": 2, "device_challenge": "c", "expires_at": 1700000000}
+DETAILS = {
+    "message": "m",
+    "reason": "r",
+    "tag": "org:x",
+    "tag_names": ["org:x"],
+    "current_count": 3,
+    "max_allowed": 2,
+    "device_challenge": "c",
+    "expires_at": 1700000000,
+}
 
 
 def union_types(alias: Any) -> set[str]:
@@ -92,8 +100,9 @@ def call(command: str, answer: dict[str, Any]) -> Any:
         "InvalidateSessionById": lambda: session.invalidate_by_id(session_id="s"),
         "InvalidateSessionByToken": lambda: session.invalidate_by_token(),
         "InvalidateAllSessionsForUser": lambda: session.invalidate_all_for_user(user_id="u"),
-        "InvalidateAllSessionsForUserExceptOne":
-            lambda: session.invalidate_all_for_user_except_one(user_id="u", session_token_to_keep="t"),
+        "InvalidateAllSessionsForUserExceptOne": lambda: session.invalidate_all_for_user_except_one(
+            user_id="u", session_token_to_keep="t"
+        ),
         "CreateDeviceChallenge": lambda: session.device.create_challenge(),
         "RegisterDevice": lambda: session.device.register(signed_device_challenge="x", remember_device=True),
         "CreateStatelessToken": lambda: session.create_stateless_token(user_id="u"),
@@ -109,8 +118,13 @@ def test_every_implemented_command_is_covered():
 
 
 def test_unions_are_read_from_the_client():
-    assert union_types(UNIONS["CreateSession"]) == {"SessionLimitExceeded", "IpAddressError", "TagParseError",
-                                                    "InvalidDeviceRegistration", "UnexpectedError"}
+    assert union_types(UNIONS["CreateSession"]) == {
+        "SessionLimitExceeded",
+        "IpAddressError",
+        "TagParseError",
+        "InvalidDeviceRegistration",
+        "UnexpectedError",
+    }
     assert union_types(UNIONS["Ping"]) == {"UnexpectedError"}
 
 
@@ -124,16 +138,23 @@ def test_every_error_type_lands_in_the_union_and_parses(command, error_type):
     assert is_err(result) and result.error.type == wire.type
 
 
-@pytest.mark.parametrize("command, error_type, wire_type, parsed", [
-    ("ValidateSession", ErrorType.SESSION_EXPIRED, "InvalidSessionToken", "SessionExpired (r): m"),
-    ("ValidateAndRefreshSession", ErrorType.TOKEN_REUSE_DETECTED, "InvalidSessionToken",
-     "TokenReuseDetected (r): m"),
-    ("ValidateSession", ErrorType.MISSING_REQUIRED_TAGS, "InvalidSessionToken", "MissingRequiredTags (r): m"),
-    ("ValidateSession", ErrorType.IP_ADDRESS_CHANGED, "IpAddressError", "IpAddressChanged (r): m"),
-    ("CreateSession", ErrorType.IP_ADDRESS_NOT_ALLOWED, "IpAddressError", "IpAddressNotAllowed (r): m"),
-    ("CreateSession", ErrorType.INVALID_METADATA, "UnexpectedError", "InvalidMetadata (r): m"),
-    ("RegisterDevice", ErrorType.INVALID_IP_ADDRESS, "UnexpectedError", "InvalidIpAddress (r): m"),
-])
+@pytest.mark.parametrize(
+    "command, error_type, wire_type, parsed",
+    [
+        ("ValidateSession", ErrorType.SESSION_EXPIRED, "InvalidSessionToken", "SessionExpired (r): m"),
+        (
+            "ValidateAndRefreshSession",
+            ErrorType.TOKEN_REUSE_DETECTED,
+            "InvalidSessionToken",
+            "TokenReuseDetected (r): m",
+        ),
+        ("ValidateSession", ErrorType.MISSING_REQUIRED_TAGS, "InvalidSessionToken", "MissingRequiredTags (r): m"),
+        ("ValidateSession", ErrorType.IP_ADDRESS_CHANGED, "IpAddressError", "IpAddressChanged (r): m"),
+        ("CreateSession", ErrorType.IP_ADDRESS_NOT_ALLOWED, "IpAddressError", "IpAddressNotAllowed (r): m"),
+        ("CreateSession", ErrorType.INVALID_METADATA, "UnexpectedError", "InvalidMetadata (r): m"),
+        ("RegisterDevice", ErrorType.INVALID_IP_ADDRESS, "UnexpectedError", "InvalidIpAddress (r): m"),
+    ],
+)
 def test_string_details_carry_our_type_and_reason(command, error_type, wire_type, parsed):
     result = call(command, to_wire(command, SessionError(error_type, dict(DETAILS))).body())
     assert result.error.type == wire_type and result.error.details == parsed

@@ -11,6 +11,7 @@ only documented statuses, strict JSON, a non-200 answer in the command's error u
 the real client parses, and nothing half-written. Each example runs in a savepoint that is
 rolled back, so every example sees the same world.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,10 +49,22 @@ OWNER = "fuzz-user"
 # The known field names of every command (docs/server.md, byo-protocol.md, commands.py).
 FIELDS: dict[str, tuple[str, ...]] = {
     "CreateSession": ("userId", "tags", "userAgent", "ipAddress", "metadata", "deviceRegistration"),
-    "ValidateSession": ("sessionToken", "userAgent", "ipAddress", "requiredTags", "deviceVerification",
-                        "ignoreDeviceForVerification"),
-    "ValidateAndRefreshSession": ("sessionToken", "userAgent", "ipAddress", "requiredTags", "deviceVerification",
-                                  "ignoreDeviceForVerification"),
+    "ValidateSession": (
+        "sessionToken",
+        "userAgent",
+        "ipAddress",
+        "requiredTags",
+        "deviceVerification",
+        "ignoreDeviceForVerification",
+    ),
+    "ValidateAndRefreshSession": (
+        "sessionToken",
+        "userAgent",
+        "ipAddress",
+        "requiredTags",
+        "deviceVerification",
+        "ignoreDeviceForVerification",
+    ),
     "FetchAllSessionsForUser": ("userId", "sessionTags"),
     "FetchAllSessions": ("userId", "sessionTags", "page"),
     "FetchSessionById": ("sessionId",),
@@ -62,10 +75,25 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "InvalidateAllSessionsForUser": ("userId", "sessionTags"),
     "InvalidateAllSessionsForUserExceptOne": ("userId", "sessionTokenToKeep", "sessionTags"),
     "CreateDeviceChallenge": ("userAgent", "ipAddress"),
-    "RegisterDevice": ("signedDeviceChallenge", "rememberDevice", "sessionToken", "sessionId", "requestUrl",
-                       "requestMethod", "ipAddress", "userAgent"),
-    "CreateStatelessToken": ("userId", "sessionId", "customClaims", "issuer", "audience", "notBeforeUnixtime",
-                             "lifetimeSecs"),
+    "RegisterDevice": (
+        "signedDeviceChallenge",
+        "rememberDevice",
+        "sessionToken",
+        "sessionId",
+        "requestUrl",
+        "requestMethod",
+        "ipAddress",
+        "userAgent",
+    ),
+    "CreateStatelessToken": (
+        "userId",
+        "sessionId",
+        "customClaims",
+        "issuer",
+        "audience",
+        "notBeforeUnixtime",
+        "lifetimeSecs",
+    ),
     "GetJwks": (),
     "RotateStatelessTokenKey": ("secsBeforeNewKeyBecomesDefault", "secsBeforeExistingKeysAreDeactivated"),
     "Ping": (),
@@ -97,28 +125,61 @@ REGISTRATION = {"signedDeviceChallenge": PROOF, "rememberDevice": True, "request
 # A request that succeeds, per command: examples start from it and break some fields, so
 # the services' own checks (not only the wire's type checks) meet the nasty values.
 VALID: dict[str, dict[str, Any]] = {
-    "CreateSession": {"userId": OWNER, "tags": ["org:acme"], "userAgent": UA, "ipAddress": IP, "metadata": {"k": 1},
-                      "deviceRegistration": REGISTRATION},
-    "ValidateSession": {"sessionToken": SESSION_TOKEN, "userAgent": UA, "ipAddress": IP, "requiredTags": ["org:acme"],
-                        "ignoreDeviceForVerification": False},
-    "ValidateAndRefreshSession": {"sessionToken": SESSION_TOKEN, "userAgent": UA, "ipAddress": IP,
-                                  "requiredTags": ["org:acme"], "ignoreDeviceForVerification": True},
+    "CreateSession": {
+        "userId": OWNER,
+        "tags": ["org:acme"],
+        "userAgent": UA,
+        "ipAddress": IP,
+        "metadata": {"k": 1},
+        "deviceRegistration": REGISTRATION,
+    },
+    "ValidateSession": {
+        "sessionToken": SESSION_TOKEN,
+        "userAgent": UA,
+        "ipAddress": IP,
+        "requiredTags": ["org:acme"],
+        "ignoreDeviceForVerification": False,
+    },
+    "ValidateAndRefreshSession": {
+        "sessionToken": SESSION_TOKEN,
+        "userAgent": UA,
+        "ipAddress": IP,
+        "requiredTags": ["org:acme"],
+        "ignoreDeviceForVerification": True,
+    },
     "FetchAllSessionsForUser": {"userId": OWNER, "sessionTags": ["org:acme"]},
     "FetchAllSessions": {"userId": OWNER, "sessionTags": ["org:acme"], "page": 0},
     "FetchSessionById": {"sessionId": SESSION_ID},
-    "UpdateSession": {"sessionId": SESSION_ID, "tagsToAdd": ["team:x"], "tagsToRemove": ["role:admin"],
-                      "patchMetadata": {"k2": [1, 2]}},
-    "UpdateSessions": {"filter": {"userId": OWNER, "sessionTags": ["org:acme"]}, "tagsToAdd": ["team:x"],
-                       "tagsToRemove": ["role:admin"], "newMetadata": {"k": "v2"}},
+    "UpdateSession": {
+        "sessionId": SESSION_ID,
+        "tagsToAdd": ["team:x"],
+        "tagsToRemove": ["role:admin"],
+        "patchMetadata": {"k2": [1, 2]},
+    },
+    "UpdateSessions": {
+        "filter": {"userId": OWNER, "sessionTags": ["org:acme"]},
+        "tagsToAdd": ["team:x"],
+        "tagsToRemove": ["role:admin"],
+        "newMetadata": {"k": "v2"},
+    },
     "InvalidateSessionById": {"sessionId": SESSION_ID, "userId": OWNER},
     "InvalidateSessionByToken": {"sessionToken": SESSION_TOKEN},
     "InvalidateAllSessionsForUser": {"userId": OWNER, "sessionTags": ["org:acme"]},
-    "InvalidateAllSessionsForUserExceptOne": {"userId": OWNER, "sessionTokenToKeep": SESSION_TOKEN,
-                                              "sessionTags": ["org:acme"]},
+    "InvalidateAllSessionsForUserExceptOne": {
+        "userId": OWNER,
+        "sessionTokenToKeep": SESSION_TOKEN,
+        "sessionTags": ["org:acme"],
+    },
     "CreateDeviceChallenge": {"userAgent": UA, "ipAddress": IP},
     "RegisterDevice": {**REGISTRATION, "sessionToken": SESSION_TOKEN, "ipAddress": IP, "userAgent": UA},
-    "CreateStatelessToken": {"userId": OWNER, "sessionId": SESSION_ID, "customClaims": {"role": "x"},
-                             "issuer": "https://issuer.example", "audience": "api", "lifetimeSecs": 300},
+    "CreateStatelessToken": {
+        "userId": OWNER,
+        "sessionId": SESSION_ID,
+        "customClaims": {"role": "x"},
+        "issuer": "https://issuer.example",
+        "audience": "api",
+        "lifetimeSecs": 300,
+    },
     "GetJwks": {},
     "RotateStatelessTokenKey": {"secsBeforeNewKeyBecomesDefault": 0, "secsBeforeExistingKeysAreDeactivated": 3600},
     "Ping": {},
@@ -126,25 +187,112 @@ VALID: dict[str, dict[str, Any]] = {
 
 # --- the nasty pool --------------------------------------------------------------------
 
-JSONISH = ["NaN", "Infinity", "-Infinity", "null", "true", "false", "{}", "[]", '{"a": 1}', "[1, 2]", "1e309",
-           "0x10", "-0", "undefined", "None", "'", '"', "\\", "%s%n%x", "${jndi:ldap://x/a}", "<script>x</script>",
-           "'; DROP TABLE byo_sessions_session; --", "../../etc/passwd"]
-BAD_IPS = ["999.1.1.1", "1.2.3", "1.2.3.4/24", "fe80::1%eth0", "::ffff:999.1.1.1", "2001:db8::g", "localhost", "0",
-           "-1", "1.2.3.4\x00", "١٢٣.١.١.١", "1.2.3.4, 5.6.7.8", " 203.0.113.7 ", "::ffff:203.0.113.7", "::1",
-           "x" * 101]
-ODD_STRINGS = ["", " ", "\t\n", "\x00", "a\x00b", "\ud800", "x\udfffy", "\U0001f600" * 20, "é" * 300, "ﬀ",
-               "\u202e" + "gnp.exe", "x" * 10_000, "é" * 70_000, "byo_s_" + "A" * 43, "byo_s_" + "é" * 43,
-               "ses_" + "A" * 22, "ses_" + "A" * 300, "a.b.c", "GET, POST", "https://app.example/api/me#x"]
+JSONISH = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "null",
+    "true",
+    "false",
+    "{}",
+    "[]",
+    '{"a": 1}',
+    "[1, 2]",
+    "1e309",
+    "0x10",
+    "-0",
+    "undefined",
+    "None",
+    "'",
+    '"',
+    "\\",
+    "%s%n%x",
+    "${jndi:ldap://x/a}",
+    "<script>x</script>",
+    "'; DROP TABLE byo_sessions_session; --",
+    "../../etc/passwd",
+]
+BAD_IPS = [
+    "999.1.1.1",
+    "1.2.3",
+    "1.2.3.4/24",
+    "fe80::1%eth0",
+    "::ffff:999.1.1.1",
+    "2001:db8::g",
+    "localhost",
+    "0",
+    "-1",
+    "1.2.3.4\x00",
+    "١٢٣.١.١.١",
+    "1.2.3.4, 5.6.7.8",
+    " 203.0.113.7 ",
+    "::ffff:203.0.113.7",
+    "::1",
+    "x" * 101,
+]
+ODD_STRINGS = [
+    "",
+    " ",
+    "\t\n",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfffy",
+    "\U0001f600" * 20,
+    "é" * 300,
+    "ﬀ",
+    "\u202e" + "gnp.exe",
+    "x" * 10_000,
+    "é" * 70_000,
+    "byo_s_" + "A" * 43,
+    "byo_s_" + "é" * 43,
+    "ses_" + "A" * 22,
+    "ses_" + "A" * 300,
+    "a.b.c",
+    "GET, POST",
+    "https://app.example/api/me#x",
+]
 GOOD_TAGS = ["org:acme", "role:admin", "team:x", "org:other", "idp:urn:acme", "t:" + "a" * 128]
-BAD_TAGS = ["org:" + "a" * 200, "a" * 40 + ":x", "Org:acme", "org:", ":acme", "org acme", "org:a\x00", "org:\ud800",
-            "org", "", "org:a b", "org:é", "org:acme\n"]
-NUMBERS = [0, -1, 1, 2**31, 2**63, -(2**63) - 1, 10**30, 10**300, 0.5, -0.0, 1e308, 3600, 10**6, 315_360_001,
-           float("nan"), float("inf"), float("-inf")]  # sent as bare NaN/Infinity, which json.loads takes
+BAD_TAGS = [
+    "org:" + "a" * 200,
+    "a" * 40 + ":x",
+    "Org:acme",
+    "org:",
+    ":acme",
+    "org acme",
+    "org:a\x00",
+    "org:\ud800",
+    "org",
+    "",
+    "org:a b",
+    "org:é",
+    "org:acme\n",
+]
+NUMBERS = [
+    0,
+    -1,
+    1,
+    2**31,
+    2**63,
+    -(2**63) - 1,
+    10**30,
+    10**300,
+    0.5,
+    -0.0,
+    1e308,
+    3600,
+    10**6,
+    315_360_001,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+]  # sent as bare NaN/Infinity, which json.loads takes
 
 texts = st.one_of(st.text(max_size=40), st.sampled_from(JSONISH + BAD_IPS + ODD_STRINGS))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(NUMBERS), st.floats(), texts)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) |
-                           st.dictionaries(texts, inner, max_size=3), max_leaves=8)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3), max_leaves=8
+)
 tag_lists = st.one_of(
     st.lists(st.sampled_from(GOOD_TAGS + BAD_TAGS), max_size=4),
     st.integers(30, 40).map(lambda n: [f"n:{i}" for i in range(n)]),  # around MAX_TAGS (32)
@@ -152,21 +300,62 @@ tag_lists = st.one_of(
     st.lists(scalars, min_size=1, max_size=3),  # wrong-type entries
     st.sampled_from(GOOD_TAGS + BAD_TAGS),  # a single tag instead of a list
 )
-plausible = st.sampled_from([SESSION_ID, SESSION_TOKEN, OTHER_TOKEN, PROOF, OWNER, "someone-else", IP, "2001:db8::1",
-                             UA, APP_URL, "GET", "post"])
+plausible = st.sampled_from(
+    [
+        SESSION_ID,
+        SESSION_TOKEN,
+        OTHER_TOKEN,
+        PROOF,
+        OWNER,
+        "someone-else",
+        IP,
+        "2001:db8::1",
+        UA,
+        APP_URL,
+        "GET",
+        "post",
+    ]
+)
 # What each known field gets, beyond the generic pool: values of the right JSON type.
 KINDS: dict[str, Any] = {
-    **dict.fromkeys(["userId", "userAgent", "ipAddress", "sessionToken", "sessionId", "signedDeviceChallenge",
-                     "requestUrl", "requestMethod", "issuer", "audience", "sessionTokenToKeep"],
-                    st.one_of(plausible, texts)),
+    **dict.fromkeys(
+        [
+            "userId",
+            "userAgent",
+            "ipAddress",
+            "sessionToken",
+            "sessionId",
+            "signedDeviceChallenge",
+            "requestUrl",
+            "requestMethod",
+            "issuer",
+            "audience",
+            "sessionTokenToKeep",
+        ],
+        st.one_of(plausible, texts),
+    ),
     **dict.fromkeys(["tags", "requiredTags", "sessionTags", "tagsToAdd", "tagsToRemove"], tag_lists),
-    **dict.fromkeys(["metadata", "newMetadata", "patchMetadata", "customClaims"],
-                    st.one_of(st.dictionaries(texts, json_values, max_size=4), json_values,
-                              st.sampled_from([{"iss": "x"}, {"sub": "y"}, {"big": "x" * 20_000}, {"n": float("nan")},
-                                               {"": None}, {"\x00": "\x00"}]))),
+    **dict.fromkeys(
+        ["metadata", "newMetadata", "patchMetadata", "customClaims"],
+        st.one_of(
+            st.dictionaries(texts, json_values, max_size=4),
+            json_values,
+            st.sampled_from(
+                [{"iss": "x"}, {"sub": "y"}, {"big": "x" * 20_000}, {"n": float("nan")}, {"": None}, {"\x00": "\x00"}]
+            ),
+        ),
+    ),
     **dict.fromkeys(["rememberDevice", "ignoreDeviceForVerification"], st.one_of(st.booleans(), scalars)),
-    **dict.fromkeys(["page", "notBeforeUnixtime", "lifetimeSecs", "secsBeforeNewKeyBecomesDefault",
-                     "secsBeforeExistingKeysAreDeactivated"], st.one_of(st.integers(), st.sampled_from(NUMBERS))),
+    **dict.fromkeys(
+        [
+            "page",
+            "notBeforeUnixtime",
+            "lifetimeSecs",
+            "secsBeforeNewKeyBecomesDefault",
+            "secsBeforeExistingKeysAreDeactivated",
+        ],
+        st.one_of(st.integers(), st.sampled_from(NUMBERS)),
+    ),
 }
 anything = st.one_of(scalars, json_values, tag_lists, plausible)
 
@@ -200,6 +389,7 @@ def data_objects(draw: Any, names: tuple[str, ...], valid: dict[str, Any]) -> di
 
 # --- helpers ---------------------------------------------------------------------------
 
+
 def resolve(value: Any, refs: dict[str, str]) -> Any:
     if isinstance(value, Ref):
         return refs[value.name]
@@ -217,8 +407,9 @@ def no_constants(name: str) -> Any:
 def send(payload: bytes | str, *, content_type: str = "application/json", method: str = "post") -> tuple[int, Any]:
     """POST raw bytes; the answer must be strict JSON, not cached, never a 500."""
     client = Client(raise_request_exception=False)
-    response = getattr(client, method)(URL, payload, content_type=content_type,
-                                       headers={"Authorization": f"Bearer {KEY}"})
+    response = getattr(client, method)(
+        URL, payload, content_type=content_type, headers={"Authorization": f"Bearer {KEY}"}
+    )
     assert response.status_code != 500, response.content[:500]
     assert response["Content-Type"] == "application/json", response.content[:500]
     assert response["Cache-Control"] == "no-store"
@@ -241,8 +432,10 @@ def check_error_shape(status: int, body: Any, command: str | None) -> None:
 
 
 def snapshot() -> dict[str, list[dict[str, Any]]]:
-    return {model.__name__: list(model.objects.order_by("pk").values())
-            for model in (Session, SessionTag, Device, UsedProof, RetiredToken, SigningKey)}
+    return {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (Session, SessionTag, Device, UsedProof, RetiredToken, SigningKey)
+    }
 
 
 def assert_tag_rows_match() -> None:
@@ -259,8 +452,9 @@ def world(settings: Any, clock: Any) -> dict[str, str]:
     """Two live sessions of OWNER, a signing key, and "org" tags create-only."""
     configure(settings, CREATE_ONLY_TAG_TYPES=["org"])
     policies.forget_cached()
-    first = svc.create(external_user_id=OWNER, tags=["org:acme", "role:admin"], metadata={"k": "v"},
-                       ip_address=IP, user_agent=UA)
+    first = svc.create(
+        external_user_id=OWNER, tags=["org:acme", "role:admin"], metadata={"k": "v"}, ip_address=IP, user_agent=UA
+    )
     other = svc.create(external_user_id=OWNER, tags=["org:acme"], ip_address=IP, user_agent=UA)
     assert isinstance(first, Ok) and isinstance(other, Ok)
     signing_keys.signing_key()  # made once, outside the per-example savepoints (RSA generation is slow)
@@ -268,8 +462,12 @@ def world(settings: Any, clock: Any) -> dict[str, str]:
     assert isinstance(challenge, Ok)
     # Single use, but every example's savepoint is rolled back, so it stays fresh.
     proof = TestDevice().proof("GET", APP_URL, challenge.data.device_challenge, iat=int(clock.now().timestamp()))
-    return {"session_id": first.data.session_id, "session_token": first.data.session_token,
-            "other_token": other.data.session_token, "proof": proof}
+    return {
+        "session_id": first.data.session_id,
+        "session_token": first.data.session_token,
+        "other_token": other.data.session_token,
+        "proof": proof,
+    }
 
 
 def run_example(command: str, payload: str) -> tuple[int, Any]:
@@ -286,8 +484,9 @@ def run_example(command: str, payload: str) -> tuple[int, Any]:
         if status != 200:
             if command in LOOSE_ON_FAILURE:
                 assert len(after["Session"]) == len(before["Session"])
-                assert {k: after[k] for k in ("SessionTag", "Device", "SigningKey")} == \
-                    {k: before[k] for k in ("SessionTag", "Device", "SigningKey")}
+                assert {k: after[k] for k in ("SessionTag", "Device", "SigningKey")} == {
+                    k: before[k] for k in ("SessionTag", "Device", "SigningKey")
+                }
             else:
                 assert after == before, f"{command} failed ({status} {body}) but wrote to the database"
         if command == "CreateSession" and status == 200:
@@ -299,6 +498,7 @@ def run_example(command: str, payload: str) -> tuple[int, Any]:
 
 
 # --- the property test -----------------------------------------------------------------
+
 
 def test_fields_cover_every_command():
     assert set(FIELDS) == set(VALID) == set(COMMANDS)
@@ -314,8 +514,11 @@ def test_the_examples_start_from_requests_that_succeed(world):
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @given(draw=st.data())
-@hsettings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
+@hsettings(
+    max_examples=35,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 def test_any_data_gets_a_typed_answer_and_no_half_write(world, command, draw):
     data = resolve(draw.draw(data_objects(FIELDS[command], VALID[command]), label="data"), world)
     run_example(command, json.dumps({"command": command, "data": data}))
@@ -323,23 +526,37 @@ def test_any_data_gets_a_typed_answer_and_no_half_write(world, command, draw):
 
 # --- bodies that are not a run-command object ------------------------------------------
 
-@given(body=st.one_of(
-    st.binary(max_size=200),
-    st.text(max_size=200).map(str.encode),
-    json_values.filter(lambda v: not isinstance(v, dict)).map(json.dumps),  # JSON, not an object
-    st.dictionaries(st.sampled_from(["command", "data", "Command", ""]), json_values, max_size=3).map(json.dumps),
-    st.builds(lambda command, data: json.dumps({"command": command, "data": data}),  # data a list/str/number
-              st.sampled_from(sorted(COMMANDS)), st.one_of(st.lists(scalars, max_size=3), st.text(max_size=10),
-                                                           st.integers(), st.floats(), st.booleans())),
-))
+
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(str.encode),
+        json_values.filter(lambda v: not isinstance(v, dict)).map(json.dumps),  # JSON, not an object
+        st.dictionaries(st.sampled_from(["command", "data", "Command", ""]), json_values, max_size=3).map(json.dumps),
+        st.builds(
+            lambda command, data: json.dumps({"command": command, "data": data}),  # data a list/str/number
+            st.sampled_from(sorted(COMMANDS)),
+            st.one_of(st.lists(scalars, max_size=3), st.text(max_size=10), st.integers(), st.floats(), st.booleans()),
+        ),
+    )
+)
 @hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_body_gets_a_typed_answer(world, body):
     status, answer = run_example("", body)
     assert status in (200, 400, 413, 501), answer
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
-                                          "application/xml", "application/json; charset=latin-1", ""])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/xml",
+        "application/json; charset=latin-1",
+        "",
+    ],
+)
 def test_content_type_is_not_what_decides(content_type):
     status, body = send(json.dumps({"command": "Ping"}), content_type=content_type)
     assert status == 200 and "timestamp" in body
@@ -368,6 +585,7 @@ def test_data_that_is_not_an_object_is_a_typed_400(data):
 
 # --- regressions -----------------------------------------------------------------------
 
+
 def nested(depth: int, inner: str = "") -> str:
     return "[" * depth + inner + "]" * depth
 
@@ -377,16 +595,24 @@ def with_metadata(value: str) -> str:
     return '{"command": "CreateSession", "data": {"userId": "u", "metadata": {"a": ' + value + "}}}"
 
 
-TOO_DEEP = (400, {"type": "UnexpectedError",
-                  "details": f"InvalidRequest: the body nests arrays/objects deeper than {MAX_DEPTH} levels."})
+TOO_DEEP = (
+    400,
+    {
+        "type": "UnexpectedError",
+        "details": f"InvalidRequest: the body nests arrays/objects deeper than {MAX_DEPTH} levels.",
+    },
+)
 
 
-@pytest.mark.parametrize("payload", [
-    nested(10_000),  # json.loads raised RecursionError: a Django 500 page
-    '{"command": "Ping", "data": ' + nested(10_000) + "}",
-    with_metadata(nested(10_000)),
-    '{"command": "Ping", "data": ' + '{"a": ' * 10_000 + "1" + "}" * 10_000 + "}",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        nested(10_000),  # json.loads raised RecursionError: a Django 500 page
+        '{"command": "Ping", "data": ' + nested(10_000) + "}",
+        with_metadata(nested(10_000)),
+        '{"command": "Ping", "data": ' + '{"a": ' * 10_000 + "1" + "}" * 10_000 + "}",
+    ],
+)
 def test_ten_thousand_levels_are_a_typed_400(payload):
     assert send(payload) == TOO_DEEP
 
@@ -421,12 +647,15 @@ def test_depth_limit_boundary():
     assert send(json.dumps({"command": "Ping", "data": {"many": [[1]] * 5000}}))[0] == 200  # wide is fine
 
 
-@pytest.mark.parametrize("command, data", [
-    ("CreateSession", {"userId": "\ud800"}),
-    ("FetchSessionById", {"sessionId": "x\udfff"}),
-    ("UpdateSessions", {"filter": {"userId": "\ud83d"}}),
-    ("CreateStatelessToken", {"userId": "u", "sessionId": "\ud800"}),
-])
+@pytest.mark.parametrize(
+    "command, data",
+    [
+        ("CreateSession", {"userId": "\ud800"}),
+        ("FetchSessionById", {"sessionId": "x\udfff"}),
+        ("UpdateSessions", {"filter": {"userId": "\ud83d"}}),
+        ("CreateStatelessToken", {"userId": "u", "sessionId": "\ud800"}),
+    ],
+)
 def test_lone_surrogates_are_a_typed_400(command, data):
     # They reached sqlite3, which cannot encode them: UnicodeEncodeError, a 500.
     status, body = send(json.dumps({"command": command, "data": data}))

@@ -9,6 +9,7 @@ The Node client does no parsing of its own (``ok`` is ``response.ok``, the JSON 
 through): unlike the Python client it never raises on an unknown error type, so what is
 checked here is the exact JSON a Node app receives, against the client's ``index.d.ts``.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,16 @@ def node_client() -> Path:
 
 
 def run_node(server_url: str, client_dir: Path, **extra: str) -> dict[str, Any]:
-    env = {**os.environ, "BYO_SERVER_URL": server_url, "BYO_INTEGRATION_KEY": KEY, "BYO_OTHER_KEY": OTHER_KEY,
-           "BYO_NODE_CLIENT_DIR": str(client_dir), "BYO_IP": IP, "BYO_UA": UA, **extra}
+    env = {
+        **os.environ,
+        "BYO_SERVER_URL": server_url,
+        "BYO_INTEGRATION_KEY": KEY,
+        "BYO_OTHER_KEY": OTHER_KEY,
+        "BYO_NODE_CLIENT_DIR": str(client_dir),
+        "BYO_IP": IP,
+        "BYO_UA": UA,
+        **extra,
+    }
     done = subprocess.run(["node", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, f"node exited {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
     return json.loads(done.stdout)
@@ -91,16 +100,24 @@ def test_node_client_scenario(node_client, server_url, clock, settings):
     assert sid.startswith("ses_") and token.startswith("byo_s_")
     assert created["expiresAt"] == now + 14 * DAY and "newDeviceDetected" not in created
     valid = s.ok("validate")
-    assert valid == {"sessionId": sid, "userId": USER, "createdAt": now, "expiresAt": now + 7 * DAY,
-                     "hasDeviceRegistered": False, "tags": ["org:acme", "team:blue"],
-                     "metadata": {"role": "admin", "n": 1}}
+    assert valid == {
+        "sessionId": sid,
+        "userId": USER,
+        "createdAt": now,
+        "expiresAt": now + 7 * DAY,
+        "hasDeviceRegistered": False,
+        "tags": ["org:acme", "team:blue"],
+        "metadata": {"role": "admin", "n": 1},
+    }
     assert s.ok("validateRequiredTags") == valid
     assert s.err("validateMissingTag", "InvalidSessionToken")["details"].startswith("MissingRequiredTags")
     assert s.ok("validateAndRefreshNotDue") == valid  # no newSessionToken: rotation is not due
     assert s.err("validateUnknownToken", "InvalidSessionToken")["details"].startswith(
-        "InvalidSessionToken (unknown_token)")
+        "InvalidSessionToken (unknown_token)"
+    )
     assert s.err("validateNoToken", "InvalidSessionToken")["details"].startswith(
-        "InvalidSessionToken (malformed_token)")
+        "InvalidSessionToken (malformed_token)"
+    )
 
     # --- rotation of a token that is due, and the grace window
     rotated = s.ok("refreshAged")
@@ -111,20 +128,25 @@ def test_node_client_scenario(node_client, server_url, clock, settings):
     assert "newSessionToken" not in s.ok("validateRotated")
     row = Session.objects.get(pk=aged.session_id)
     assert (row.generation, row.token_hash, row.previous_token_hash) == (
-        1, hash_token(new_token), hash_token(aged.session_token))
+        1,
+        hash_token(new_token),
+        hash_token(aged.session_token),
+    )
 
     # --- non-ASCII strings round-trip; a lone surrogate (a JS string cut mid-pair) is a 400
     unicode = s.ok("createUnicode")
     assert s.ok("validateUnicode")["userId"] == "nöde-üser-😀"
-    assert s.ok("validateUnicode")["metadata"] == {"name": "Zoë 🚀 «quoted»",
-                                                   "nested": {"list": [1, 2.5, None, True]}}
+    assert s.ok("validateUnicode")["metadata"] == {"name": "Zoë 🚀 «quoted»", "nested": {"list": [1, 2.5, None, True]}}
     assert Session.objects.get(pk=unicode["sessionId"]).external_user_id == "nöde-üser-😀"
-    for name, where in [("createLoneSurrogateMetadata", "data.metadata.name"),
-                        ("createLoneSurrogateUser", "data.userId"),
-                        ("validateLoneSurrogateUserAgent", "data.userAgent"),
-                        ("updateLoneSurrogateTag", "data.tagsToAdd[0]")]:
+    for name, where in [
+        ("createLoneSurrogateMetadata", "data.metadata.name"),
+        ("createLoneSurrogateUser", "data.userId"),
+        ("validateLoneSurrogateUserAgent", "data.userAgent"),
+        ("updateLoneSurrogateTag", "data.tagsToAdd[0]"),
+    ]:
         assert s.err(name, "UnexpectedError")["details"] == (
-            f"InvalidRequest: {where} is not valid Unicode (it holds a lone UTF-16 surrogate).")
+            f"InvalidRequest: {where} is not valid Unicode (it holds a lone UTF-16 surrogate)."
+        )
 
     # --- fetch
     second, third = s.ok("createSecond"), s.ok("createThird")
@@ -134,12 +156,25 @@ def test_node_client_scenario(node_client, server_url, clock, settings):
     page = s.ok("fetchAll")
     assert (page["page"], page["pageSize"], page["totalCount"], page["hasMoreResults"]) == (0, 100, 3, False)
     info = s.ok("fetchById")
-    assert {k: info[k] for k in ("sessionId", "createdAt", "expiresAt", "lastActivityAt", "ipAddress",
-                                 "sessionTags", "metadata")} == {
-        "sessionId": sid, "createdAt": now, "expiresAt": now + 7 * DAY, "lastActivityAt": now, "ipAddress": IP,
-        "sessionTags": ["org:acme", "team:blue"], "metadata": {"role": "admin", "n": 1}}
-    assert info["device"] == {"displayName": "Chrome 131 on Linux", "deviceType": "Desktop", "browser": "Chrome",
-                              "browserVersion": "131.0.0", "os": "Linux"}
+    assert {
+        k: info[k]
+        for k in ("sessionId", "createdAt", "expiresAt", "lastActivityAt", "ipAddress", "sessionTags", "metadata")
+    } == {
+        "sessionId": sid,
+        "createdAt": now,
+        "expiresAt": now + 7 * DAY,
+        "lastActivityAt": now,
+        "ipAddress": IP,
+        "sessionTags": ["org:acme", "team:blue"],
+        "metadata": {"role": "admin", "n": 1},
+    }
+    assert info["device"] == {
+        "displayName": "Chrome 131 on Linux",
+        "deviceType": "Desktop",
+        "browser": "Chrome",
+        "browserVersion": "131.0.0",
+        "os": "Linux",
+    }
     assert s.err("fetchByIdMissing", "SessionNotFound")
 
     # --- update: tags and metadata, then the errors of its union
@@ -200,7 +235,13 @@ def test_node_client_scenario(node_client, server_url, clock, settings):
     verified = seen["verifyStatelessToken"]
     assert verified["verified"] is True and verified["header"]["kid"] == jwk["kid"]
     assert {k: verified["claims"][k] for k in ("sub", "sid", "aud", "iss", "plan", "exp")} == {
-        "sub": USER, "sid": sid, "aud": "api", "iss": "byo_sessions", "plan": "pro", "exp": now + 120}
+        "sub": USER,
+        "sid": sid,
+        "aud": "api",
+        "iss": "byo_sessions",
+        "plan": "pro",
+        "exp": now + 120,
+    }
     rotation = s.ok("rotateKey")
     assert (rotation["newKeyBecomesDefaultAt"], rotation["existingKeysExpireAt"]) == (now + 600, now + 4200)
     after = [k["kid"] for k in s.ok("getJwksAfterRotate")["keys"]]
@@ -215,14 +256,18 @@ def test_node_client_scenario(node_client, server_url, clock, settings):
 
 # --- the fix the Node client led to: lone surrogates are a typed 400, not a 500/503 -------
 
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("data, where", [
-    ({"userId": "u-\ud83d"}, "data.userId"),
-    ({"userId": "u1", "userAgent": "UA \udc00"}, "data.userAgent"),
-    ({"userId": "u1", "metadata": {"a": [1, {"b": "x\ud800"}]}}, "data.metadata.a[1].b"),
-    ({"userId": "u1", "metadata": {"k\udfff": 1}}, "a member name in data.metadata"),
-    ({"userId": "u1", "tags": ["x:\ud83d"]}, "data.tags[0]"),
-])
+@pytest.mark.parametrize(
+    "data, where",
+    [
+        ({"userId": "u-\ud83d"}, "data.userId"),
+        ({"userId": "u1", "userAgent": "UA \udc00"}, "data.userAgent"),
+        ({"userId": "u1", "metadata": {"a": [1, {"b": "x\ud800"}]}}, "data.metadata.a[1].b"),
+        ({"userId": "u1", "metadata": {"k\udfff": 1}}, "a member name in data.metadata"),
+        ({"userId": "u1", "tags": ["x:\ud83d"]}, "data.tags[0]"),
+    ],
+)
 def test_lone_surrogates_are_refused_as_invalid_requests(post, data, where):
     status, body = post({"command": "CreateSession", "data": data})  # json.dumps escapes them as \udXXX
     assert (status, body["type"]) == (400, "UnexpectedError")

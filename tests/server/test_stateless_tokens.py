@@ -1,6 +1,7 @@
 """CreateStatelessToken, GetJwks and RotateStatelessTokenKey through the real
 ``propelauth-byo`` client: answers parse, errors land in each command's union, and a
 token verifies offline with the JWKS the server hands out."""
+
 from __future__ import annotations
 
 import jwt
@@ -15,7 +16,6 @@ from tests.server.conftest import IP, UA, run
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.server.urls")]
 
 
-
 def ok(result):
     assert result.__class__.__name__ == "Ok", result
     return result.data
@@ -28,16 +28,25 @@ def error_of(result):
 
 def test_token_from_a_session_verifies_with_the_jwks(byo, clock):
     created = ok(run(byo.session.create(user_id="u1", ip_address=IP, user_agent=UA)))
-    token = ok(run(byo.session.create_stateless_token(user_id="u1", session_id=created.session_id,
-                                                      custom_claims={"plan": "pro"}, audience="api",
-                                                      lifetime_secs=120)))
+    token = ok(
+        run(
+            byo.session.create_stateless_token(
+                user_id="u1",
+                session_id=created.session_id,
+                custom_claims={"plan": "pro"},
+                audience="api",
+                lifetime_secs=120,
+            )
+        )
+    )
     assert token.expires_at == int(clock.now().timestamp()) + 120
     jwks = ok(run(byo.session.get_jwks()))
     (key,) = jwks.keys
     assert (key.kty, key.use, key.alg) == ("RSA", "sig", "RS256")
     verifier = jwt.PyJWK.from_dict(key._to_request(), algorithm="RS256")
-    claims = jwt.decode(token.stateless_token, verifier.key, algorithms=["RS256"], audience="api",
-                        issuer="byo_sessions")
+    claims = jwt.decode(
+        token.stateless_token, verifier.key, algorithms=["RS256"], audience="api", issuer="byo_sessions"
+    )
     assert (claims["sub"], claims["sid"], claims["plan"]) == ("u1", created.session_id, "pro")
     assert jwt.get_unverified_header(token.stateless_token)["kid"] == key.kid
     assert sessions.verify_stateless_token(token.stateless_token, audience="api").data["sub"] == "u1"
@@ -74,11 +83,17 @@ def test_rotation(byo, clock):
 
 def test_raw_wire_shapes(post):
     status, body = post({"command": "GetJwks", "data": {}})
-    assert status == 200 and body == {"keys": []} or all(set(k) == {"kty", "kid", "use", "alg", "n", "e"}
-                                                         for k in body["keys"])
+    assert (
+        status == 200
+        and body == {"keys": []}
+        or all(set(k) == {"kty", "kid", "use", "alg", "n", "e"} for k in body["keys"])
+    )
     status, body = post({"command": "RotateStatelessTokenKey", "data": {"secsBeforeNewKeyBecomesDefault": 0}})
-    assert status == 400 and body["type"] == "UnexpectedError" and "secsBeforeExistingKeysAreDeactivated" \
-        in body["details"]
+    assert (
+        status == 400
+        and body["type"] == "UnexpectedError"
+        and "secsBeforeExistingKeysAreDeactivated" in body["details"]
+    )
     status, body = post({"command": "CreateStatelessToken", "data": {"userId": "u", "lifetimeSecs": "60"}})
     assert status == 400 and body["type"] == "TokenCreationFailed"
     status, body = post({"command": "CreateStatelessToken", "data": {"userId": "u"}})
@@ -96,9 +111,14 @@ def test_signing_keys_unreadable_answer_503_unexpected_error(post, clock, monkey
         raise OperationalError("connection refused")
 
     monkeypatch.setattr(signing_keys, "_unexpired_rows", down)
-    for command, data in [("GetJwks", {}), ("CreateStatelessToken", {"userId": "u"}),
-                          ("RotateStatelessTokenKey", {"secsBeforeNewKeyBecomesDefault": 0,
-                                                       "secsBeforeExistingKeysAreDeactivated": 3600})]:
+    for command, data in [
+        ("GetJwks", {}),
+        ("CreateStatelessToken", {"userId": "u"}),
+        (
+            "RotateStatelessTokenKey",
+            {"secsBeforeNewKeyBecomesDefault": 0, "secsBeforeExistingKeysAreDeactivated": 3600},
+        ),
+    ]:
         status, body = post({"command": command, "data": data})
         assert (status, body["type"]) == (503, "UnexpectedError"), (command, body)
         assert body["cause"]["details"]["reason"] == "key_store_unavailable"

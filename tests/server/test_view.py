@@ -1,4 +1,5 @@
 """The run-command view over raw HTTP (Django's test client): keys, parsing, dispatch."""
+
 from __future__ import annotations
 
 import json
@@ -25,14 +26,17 @@ def test_ping_and_create_over_raw_http(post, clock):
     assert post.last["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("auth, expected", [
-    (None, "NoIntegrationKeyFoundInHeader"),
-    ("Basic abc", "NoIntegrationKeyFoundInHeader"),
-    ("Bearer ", "NoIntegrationKeyFoundInHeader"),
-    ("Bearer sk_live_abc", "InvalidPrefix"),
-    (f"Bearer {OTHER_KEY}", "IntegrationKeyNotFound"),
-    (f"Bearer {KEY}x", "IntegrationKeyNotFound"),
-])
+@pytest.mark.parametrize(
+    "auth, expected",
+    [
+        (None, "NoIntegrationKeyFoundInHeader"),
+        ("Basic abc", "NoIntegrationKeyFoundInHeader"),
+        ("Bearer ", "NoIntegrationKeyFoundInHeader"),
+        ("Bearer sk_live_abc", "InvalidPrefix"),
+        (f"Bearer {OTHER_KEY}", "IntegrationKeyNotFound"),
+        (f"Bearer {KEY}x", "IntegrationKeyNotFound"),
+    ],
+)
 def test_integration_key_errors(post, auth, expected):
     status, body = post({"command": "Ping"}, key=None, auth=auth)
     assert status == 401 and body["type"] == expected and isinstance(body["details"], str)
@@ -63,31 +67,38 @@ def test_new_key_format():
     assert check_authorization(f"bearer {KEY}") is None  # the scheme is case-insensitive
 
 
-@pytest.mark.parametrize("payload, fragment", [
-    ("{not json", "not JSON"),
-    ("\xff", "not JSON"),
-    ("[]", "command"),
-    ('{"data": {}}', "command"),
-    ('{"command": 7}', "command"),
-    ('{"command": "Ping", "data": []}', "data must be a JSON object"),
-    ('{"command": "CreateSession", "data": {}}', "data.userId is required"),
-    ('{"command": "CreateSession", "data": {"userId": 5}}', "data.userId must be a string"),
-    ('{"command": "CreateSession", "data": {"userId": "u", "tags": "org:a"}}', "data.tags must be a list"),
-    ('{"command": "CreateSession", "data": {"userId": "u", "tags": [1]}}', "data.tags must be a list"),
-    ('{"command": "CreateSession", "data": {"userId": "u", "deviceRegistration": "x"}}',
-     "data.deviceRegistration must be a JSON object"),
-    ('{"command": "CreateSession", "data": {"userId": "u", "deviceRegistration": {}}}',
-     "data.deviceRegistration.signedDeviceChallenge is required"),
-    ('{"command": "ValidateSession", "data": {"sessionToken": 1}}', "data.sessionToken must be a string"),
-    ('{"command": "ValidateSession", "data": {"ignoreDeviceForVerification": "yes"}}', "true or false"),
-    ('{"command": "FetchAllSessions", "data": {"page": -1}}', "data.page must be an integer"),
-    ('{"command": "FetchAllSessions", "data": {"page": 1.5}}', "data.page must be an integer"),
-    ('{"command": "FetchAllSessions", "data": {"page": true}}', "data.page must be an integer"),
-    ('{"command": "FetchAllSessions", "data": {"page": 100000000000000000000}}', "data.page must be an integer"),
-    ('{"command": "UpdateSessions", "data": {}}', "data.filter is required"),
-    ('{"command": "UpdateSessions", "data": {"filter": {"userId": 3}}}', "data.filter.userId must be a string"),
-    ('{"command": "RegisterDevice", "data": {"signedDeviceChallenge": "x"}}', "data.rememberDevice is required"),
-])
+@pytest.mark.parametrize(
+    "payload, fragment",
+    [
+        ("{not json", "not JSON"),
+        ("\xff", "not JSON"),
+        ("[]", "command"),
+        ('{"data": {}}', "command"),
+        ('{"command": 7}', "command"),
+        ('{"command": "Ping", "data": []}', "data must be a JSON object"),
+        ('{"command": "CreateSession", "data": {}}', "data.userId is required"),
+        ('{"command": "CreateSession", "data": {"userId": 5}}', "data.userId must be a string"),
+        ('{"command": "CreateSession", "data": {"userId": "u", "tags": "org:a"}}', "data.tags must be a list"),
+        ('{"command": "CreateSession", "data": {"userId": "u", "tags": [1]}}', "data.tags must be a list"),
+        (
+            '{"command": "CreateSession", "data": {"userId": "u", "deviceRegistration": "x"}}',
+            "data.deviceRegistration must be a JSON object",
+        ),
+        (
+            '{"command": "CreateSession", "data": {"userId": "u", "deviceRegistration": {}}}',
+            "data.deviceRegistration.signedDeviceChallenge is required",
+        ),
+        ('{"command": "ValidateSession", "data": {"sessionToken": 1}}', "data.sessionToken must be a string"),
+        ('{"command": "ValidateSession", "data": {"ignoreDeviceForVerification": "yes"}}', "true or false"),
+        ('{"command": "FetchAllSessions", "data": {"page": -1}}', "data.page must be an integer"),
+        ('{"command": "FetchAllSessions", "data": {"page": 1.5}}', "data.page must be an integer"),
+        ('{"command": "FetchAllSessions", "data": {"page": true}}', "data.page must be an integer"),
+        ('{"command": "FetchAllSessions", "data": {"page": 100000000000000000000}}', "data.page must be an integer"),
+        ('{"command": "UpdateSessions", "data": {}}', "data.filter is required"),
+        ('{"command": "UpdateSessions", "data": {"filter": {"userId": 3}}}', "data.filter.userId must be a string"),
+        ('{"command": "RegisterDevice", "data": {"signedDeviceChallenge": "x"}}', "data.rememberDevice is required"),
+    ],
+)
 def test_malformed_requests_are_typed_400s(post, payload, fragment):
     status, body = post(payload, raw=True)
     assert status == 400 and body["type"] == "UnexpectedError"
@@ -101,9 +112,17 @@ def test_missing_data_means_empty_object(post):
 
 def test_unknown_and_unoffered_commands(post):
     status, body = post({"command": "MakeCoffee", "data": {}})
-    assert status == 400 and body == {"type": "UnexpectedError", "details": "UnknownCommand: 'MakeCoffee' is not a command."}
-    for name in ("StartPasskeyRegistration",
-                 "ValidateApiKey", "ScimRequest", "InitiateOidcLogin", "CreateImpersonationSession"):
+    assert status == 400 and body == {
+        "type": "UnexpectedError",
+        "details": "UnknownCommand: 'MakeCoffee' is not a command.",
+    }
+    for name in (
+        "StartPasskeyRegistration",
+        "ValidateApiKey",
+        "ScimRequest",
+        "InitiateOidcLogin",
+        "CreateImpersonationSession",
+    ):
         status, body = post({"command": name, "data": {}})
         assert status == 501 and body["type"] == "UnexpectedError"
         assert body["details"] == f"CommandNotAvailable: {name} is not available in byo-sessions."
@@ -112,8 +131,9 @@ def test_unknown_and_unoffered_commands(post):
 def test_not_offered_lists_every_other_protocol_command():
     from propelauth_byo.generated import command
 
-    protocol = {cls.command for name, cls in vars(command).items()
-                if name.startswith("Command") and hasattr(cls, "command")}
+    protocol = {
+        cls.command for name, cls in vars(command).items() if name.startswith("Command") and hasattr(cls, "command")
+    }
     assert len(protocol) > 50
     assert protocol == set(commands.COMMANDS) | commands.NOT_OFFERED
     assert not set(commands.COMMANDS) & commands.NOT_OFFERED
@@ -150,8 +170,10 @@ def test_database_error_is_a_typed_503(post, monkeypatch):
 def test_a_bug_is_a_typed_500_without_internals(post, monkeypatch):
     monkeypatch.setattr("byo_sessions.services.sessions.fetch_by_id", lambda **kw: 1 / 0)
     status, body = post({"command": "FetchSessionById", "data": {"sessionId": "ses_x"}})
-    assert status == 500 and body == {"type": "UnexpectedError",
-                                      "details": "InternalError: the command failed; see the server log."}
+    assert status == 500 and body == {
+        "type": "UnexpectedError",
+        "details": "InternalError: the command failed; see the server log.",
+    }
 
 
 def test_too_large_body_is_a_typed_413(post, settings):
@@ -167,14 +189,17 @@ def test_errors_carry_our_cause(post):
     assert body["cause"]["type"] == "InvalidSessionToken" and body["cause"]["details"]["reason"] == "unknown_token"
 
 
-@pytest.mark.parametrize("value, ok", [
-    ([], True),
-    ([key_digest("x")], True),
-    ([KEY], False),  # a key, not a digest
-    ([key_digest("x").upper()], False),
-    ("abc", False),
-    ([1], False),
-])
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ([], True),
+        ([key_digest("x")], True),
+        ([KEY], False),  # a key, not a digest
+        ([key_digest("x").upper()], False),
+        ("abc", False),
+        ([1], False),
+    ],
+)
 def test_system_check_for_integration_keys(settings, value, ok):
     configure(settings, SERVER_INTEGRATION_KEYS=value)
     ids = [e.id for e in check_settings()]
@@ -197,8 +222,13 @@ def test_management_command_prints_a_matching_pair():
 def test_session_info_device_display_name(post):
     token = post({"command": "CreateSession", "data": {"userId": "u1", "userAgent": UA}})[1]["sessionId"]
     device = post({"command": "FetchSessionById", "data": {"sessionId": token}})[1]["device"]
-    assert device == {"displayName": "Chrome 131 on Linux", "deviceType": "Desktop", "browser": "Chrome",
-                      "browserVersion": "131.0.0", "os": "Linux"}
+    assert device == {
+        "displayName": "Chrome 131 on Linux",
+        "deviceType": "Desktop",
+        "browser": "Chrome",
+        "browserVersion": "131.0.0",
+        "os": "Linux",
+    }
 
 
 def test_bot_device_type_is_unknown_on_the_wire(post):

@@ -1,6 +1,7 @@
 """The audit trail (services/audit.py): a row now and a JSON log line once the transaction
 commits, many events in one INSERT, log-only events for what has no session, and never
 a raw token in either."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,17 @@ def _lines(caplog: pytest.LogCaptureFixture, logger: str = AUDIT) -> list[dict]:
 
 
 def _event(n: int = 0, **kwargs) -> Event:
-    return Event(event_type=EventType.SESSION_INVALIDATED, session_id=f"ses_{n}", user_ref="42", ip_address=IP,
-                 user_agent=UA, reason="admin", actor="admin:root", details={"n": n}, **kwargs)
+    return Event(
+        event_type=EventType.SESSION_INVALIDATED,
+        session_id=f"ses_{n}",
+        user_ref="42",
+        ip_address=IP,
+        user_agent=UA,
+        reason="admin",
+        actor="admin:root",
+        details={"n": n},
+        **kwargs,
+    )
 
 
 def test_tokens_never_reach_logs_or_audit(user, caplog, django_capture_on_commit_callbacks):
@@ -60,8 +70,9 @@ def test_audit_log_line_is_json(user, caplog, django_capture_on_commit_callbacks
 def test_a_rolled_back_event_leaves_no_log_line(user, caplog):
     from byo_sessions.models import TagPolicy
 
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1,
-                             on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="org:*", max_concurrent_sessions_per_user=1, on_session_limit_exceeded="reject_new"
+    )
     make(user, tags=["org:a"])
     other = sessions.create(user_id=user.pk, tags=["org:a"])  # refused; nothing it started may show
     caplog.set_level(logging.INFO, logger="byo_sessions.audit")
@@ -72,26 +83,50 @@ def test_a_rolled_back_event_leaves_no_log_line(user, caplog):
     assert len(events) == 1 and "session_limit_exceeded" in events[0]
 
 
-def test_record_writes_the_row_at_once_and_the_line_only_on_commit(caplog, clock,
-                                                                    django_capture_on_commit_callbacks):
+def test_record_writes_the_row_at_once_and_the_line_only_on_commit(caplog, clock, django_capture_on_commit_callbacks):
     caplog.set_level(logging.INFO, logger=AUDIT)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         record(_event(1))
         row = AuditEvent.objects.get()
         assert _lines(caplog) == []  # not committed yet: no line
-    assert (row.event_type, row.session_id, row.user_ref, row.ip_address, row.user_agent, row.reason, row.actor,
-            row.details, row.created_at) == ("session_invalidated", "ses_1", "42", IP, UA, "admin", "admin:root",
-                                             {"n": 1}, clock.now())
+    assert (
+        row.event_type,
+        row.session_id,
+        row.user_ref,
+        row.ip_address,
+        row.user_agent,
+        row.reason,
+        row.actor,
+        row.details,
+        row.created_at,
+    ) == ("session_invalidated", "ses_1", "42", IP, UA, "admin", "admin:root", {"n": 1}, clock.now())
     for callback in callbacks:
         callback()
-    assert _lines(caplog) == [{"event": "session_invalidated", "at": clock.now().isoformat(), "session_id": "ses_1",
-                               "user": "42", "ip": IP, "ua": UA, "reason": "admin", "actor": "admin:root",
-                               "details": {"n": 1}}]
+    assert _lines(caplog) == [
+        {
+            "event": "session_invalidated",
+            "at": clock.now().isoformat(),
+            "session_id": "ses_1",
+            "user": "42",
+            "ip": IP,
+            "ua": UA,
+            "reason": "admin",
+            "actor": "admin:root",
+            "details": {"n": 1},
+        }
+    ]
 
 
 def test_record_cuts_free_text_to_its_column():
-    record(Event(event_type=EventType.SESSION_INVALIDATED, user_ref="u" * 300, user_agent="a" * 2000,
-                 reason="r" * 100, actor="x" * 300))
+    record(
+        Event(
+            event_type=EventType.SESSION_INVALIDATED,
+            user_ref="u" * 300,
+            user_agent="a" * 2000,
+            reason="r" * 100,
+            actor="x" * 300,
+        )
+    )
     row = AuditEvent.objects.get()
     assert (len(row.user_ref), len(row.user_agent), len(row.reason), len(row.actor)) == (255, 1024, 60, 200)
 
@@ -120,7 +155,11 @@ def test_log_only_writes_a_line_and_no_row(caplog, clock, django_assert_num_quer
     assert not AuditEvent.objects.exists()
     (line,) = _lines(caplog)
     assert (line["event"], line["reason"], line["ip"], line["at"]) == (
-        "validation_failed", "malformed_token", IP, clock.now().isoformat())
+        "validation_failed",
+        "malformed_token",
+        IP,
+        clock.now().isoformat(),
+    )
 
 
 def test_lines_go_to_the_logger_named_by_audit_logger(settings, caplog, django_capture_on_commit_callbacks):
@@ -142,8 +181,9 @@ def test_a_garbage_token_is_logged_without_the_token_and_without_a_row(caplog):
     assert "Z" * 30 not in caplog.text
 
 
-def test_record_throttled_writes_one_row_per_session_type_reason_and_window(caplog, clock,
-                                                                             django_capture_on_commit_callbacks):
+def test_record_throttled_writes_one_row_per_session_type_reason_and_window(
+    caplog, clock, django_capture_on_commit_callbacks
+):
     caplog.set_level(logging.INFO, logger=AUDIT)
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(50):
@@ -153,7 +193,11 @@ def test_record_throttled_writes_one_row_per_session_type_reason_and_window(capl
         clock.advance(61)
         record_throttled(_event(1))
     assert list(AuditEvent.objects.order_by("id").values_list("session_id", "reason")) == [
-        ("ses_1", "admin"), ("ses_2", "admin"), ("ses_1", "other"), ("ses_1", "admin")]
+        ("ses_1", "admin"),
+        ("ses_2", "admin"),
+        ("ses_1", "other"),
+        ("ses_1", "admin"),
+    ]
     assert len(_lines(caplog)) == 53
 
 
@@ -177,8 +221,7 @@ def test_garbage_token_lines_carry_the_client_ip_and_user_agent(caplog, token, r
     assert (line["reason"], line["ip"], line["ua"]) == (reason, IP, UA)
 
 
-def test_unknown_tokens_from_one_ip_are_one_row_per_window(settings, clock, caplog,
-                                                          django_capture_on_commit_callbacks):
+def test_unknown_tokens_from_one_ip_are_one_row_per_window(settings, clock, caplog, django_capture_on_commit_callbacks):
     settings.BYO_SESSIONS = {"UNKNOWN_TOKEN_THRESHOLD": 5, "UNKNOWN_TOKEN_WINDOW_SECS": 60}
     caplog.set_level(logging.INFO, logger=AUDIT)
     with django_capture_on_commit_callbacks(execute=True):
@@ -216,7 +259,8 @@ class UnusableCache(BaseCache):
 
 
 def test_the_steady_request_makes_no_cache_call_and_a_cache_outage_refuses_as_before(
-        user, settings, caplog, django_assert_num_queries):
+    user, settings, caplog, django_assert_num_queries
+):
     settings.CACHES = {"default": {"BACKEND": f"{__name__}.UnusableCache"}}
     settings.BYO_SESSIONS = {"UNKNOWN_TOKEN_THRESHOLD": 1}
     created = make(user)

@@ -1,6 +1,7 @@
 """Bulk ending in committed batches (services/bulk.py) on PostgreSQL, with threads: rows a
 batch has not reached are never locked, and two runs over one selection end (and audit)
 each session once. The command's filters, errors and reruns: tests/management/test_byo_invalidate.py."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,8 +36,7 @@ def test_a_selected_row_the_run_has_not_reached_is_writable_at_once(user):
 
 def test_two_runs_over_one_selection_end_and_audit_each_session_once(user):
     ids = make_sessions(user, 12)
-    ended = run_in_parallel(2, lambda: BulkRun(selection=Selection(user_ids=(user.pk,)), batch_size=2,
-                                               actor="t").run())
+    ended = run_in_parallel(2, lambda: BulkRun(selection=Selection(user_ids=(user.pk,)), batch_size=2, actor="t").run())
     assert sum(ended) == 12, ended
     rows = AuditEvent.objects.filter(event_type="session_invalidated")
     assert sorted(rows.values_list("session_id", flat=True)) == ids

@@ -1,6 +1,7 @@
 """Device binding (services/devices.py) through the services and over HTTP (docs/devices.md).
 The device decorators are in tests/test_decorators.py, the challenge endpoint in
 tests/drf/test_views.py."""
+
 from __future__ import annotations
 
 import json
@@ -46,16 +47,21 @@ def challenge(ip: str = IP, ua: str = UA) -> str:
     return sessions.device.create_challenge(ip_address=ip, user_agent=ua).data.device_challenge
 
 
-def proof(device: TestDevice, clock, method: str = "GET", url: str = API_URL, nonce: str | None = None,
-          **kwargs) -> str:
-    return device.proof(method, url, nonce if nonce is not None else challenge(), iat=int(clock.now().timestamp()),
-                        **kwargs)
+def proof(
+    device: TestDevice, clock, method: str = "GET", url: str = API_URL, nonce: str | None = None, **kwargs
+) -> str:
+    return device.proof(
+        method, url, nonce if nonce is not None else challenge(), iat=int(clock.now().timestamp()), **kwargs
+    )
 
 
 def login(user, device: TestDevice, clock, *, remember: bool = True, ip: str = IP, tags=None):
-    registration = DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL,
-                                                                    nonce=challenge(ip)),
-                                      remember_device=remember, request_url=LOGIN_URL, request_method="POST")
+    registration = DeviceRegistration(
+        signed_device_challenge=proof(device, clock, "POST", LOGIN_URL, nonce=challenge(ip)),
+        remember_device=remember,
+        request_url=LOGIN_URL,
+        request_method="POST",
+    )
     return sessions.create(user_id=user.pk, ip_address=ip, user_agent=UA, tags=tags, device_registration=registration)
 
 
@@ -97,8 +103,11 @@ def test_unremembered_device_is_new_again(user, clock):
 
 def test_bad_registration_creates_nothing(user, clock):
     device = TestDevice()
-    bad = DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", "http://evil/login/"),
-                             request_url=LOGIN_URL, request_method="POST")
+    bad = DeviceRegistration(
+        signed_device_challenge=proof(device, clock, "POST", "http://evil/login/"),
+        request_url=LOGIN_URL,
+        request_method="POST",
+    )
     result = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=bad)
     assert is_err(result) and result.error.type == ErrorType.INVALID_DEVICE_REGISTRATION
     assert result.error.details["reason"] == "htu_mismatch"
@@ -119,8 +128,11 @@ def test_stale_challenge_at_login_asks_for_a_new_one(user, clock):
     device = TestDevice()
     nonce = challenge()
     clock.advance(301)
-    registration = DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL, nonce=nonce),
-                                      request_url=LOGIN_URL, request_method="POST")
+    registration = DeviceRegistration(
+        signed_device_challenge=proof(device, clock, "POST", LOGIN_URL, nonce=nonce),
+        request_url=LOGIN_URL,
+        request_method="POST",
+    )
     result = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=registration)
     assert result.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
     assert result.error.details["reason"] == "challenge_expired"
@@ -131,8 +143,13 @@ def verify(token, device, clock, **kwargs):
     kwargs.setdefault("ip_address", IP)
     kwargs.setdefault("user_agent", UA)
     signed = proof(device, clock, "GET", API_URL, nonce=challenge(kwargs["ip_address"]))
-    return sessions.validate(session_token=token, device_verification=DeviceVerification(
-        signed_device_challenge=signed, request_url=API_URL, request_method="GET"), **kwargs)
+    return sessions.validate(
+        session_token=token,
+        device_verification=DeviceVerification(
+            signed_device_challenge=signed, request_url=API_URL, request_method="GET"
+        ),
+        **kwargs,
+    )
 
 
 def test_per_request_verification(user, clock):
@@ -158,11 +175,16 @@ def test_policy_requires_device(user, clock):
     assert result.error.details["reason"] == "no_device_registered"
     device = TestDevice()
     bound = login(user, device, clock, tags=["role:root"]).data
-    assert sessions.validate(session_token=bound.session_token, ip_address=IP, user_agent=UA).error.type == \
-        ErrorType.DEVICE_VERIFICATION_REQUIRED
+    assert (
+        sessions.validate(session_token=bound.session_token, ip_address=IP, user_agent=UA).error.type
+        == ErrorType.DEVICE_VERIFICATION_REQUIRED
+    )
     assert is_ok(verify(bound.session_token, device, clock))
-    assert is_ok(sessions.validate(session_token=bound.session_token, ip_address=IP, user_agent=UA,
-                                   ignore_device_for_verification=True))
+    assert is_ok(
+        sessions.validate(
+            session_token=bound.session_token, ip_address=IP, user_agent=UA, ignore_device_for_verification=True
+        )
+    )
 
 
 def test_reused_proof_is_refused(user, clock):
@@ -198,14 +220,30 @@ def test_ip_change_under_challenge_policy(user, clock):
     asked = sessions.validate(session_token=token, ip_address=new_ip, user_agent=UA)
     assert asked.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED and asked.error.details["reason"] == "ip_changed"
     # A proof over a challenge issued for the old IP is not enough either.
-    stale = sessions.validate(session_token=token, ip_address=new_ip, user_agent=UA, device_verification=(
-        DeviceVerification(signed_device_challenge=proof(device, clock, nonce=challenge(IP)), request_url=API_URL,
-                           request_method="GET")))
+    stale = sessions.validate(
+        session_token=token,
+        ip_address=new_ip,
+        user_agent=UA,
+        device_verification=(
+            DeviceVerification(
+                signed_device_challenge=proof(device, clock, nonce=challenge(IP)),
+                request_url=API_URL,
+                request_method="GET",
+            )
+        ),
+    )
     assert stale.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
     fresh = asked.error.details["device_challenge"]
-    answered = sessions.validate(session_token=token, ip_address=new_ip, user_agent=UA, device_verification=(
-        DeviceVerification(signed_device_challenge=proof(device, clock, nonce=fresh), request_url=API_URL,
-                           request_method="GET")))
+    answered = sessions.validate(
+        session_token=token,
+        ip_address=new_ip,
+        user_agent=UA,
+        device_verification=(
+            DeviceVerification(
+                signed_device_challenge=proof(device, clock, nonce=fresh), request_url=API_URL, request_method="GET"
+            )
+        ),
+    )
     assert is_ok(answered)
     assert Session.objects.get(token_hash__isnull=False).last_ip_address == new_ip
     assert AuditEvent.objects.filter(event_type="ip_changed", reason="challenge_passed").count() == 1
@@ -224,13 +262,25 @@ def test_register_after_login(user, clock):
     token = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
     device = TestDevice()
     url = "http://testserver/devices/register"
-    result = sessions.device.register(signed_device_challenge=proof(device, clock, "POST", url), remember_device=True,
-                                      session_token=token, request_url=url, request_method="POST", ip_address=IP,
-                                      user_agent=UA)
+    result = sessions.device.register(
+        signed_device_challenge=proof(device, clock, "POST", url),
+        remember_device=True,
+        session_token=token,
+        request_url=url,
+        request_method="POST",
+        ip_address=IP,
+        user_agent=UA,
+    )
     assert is_ok(result) and result.data is True
-    again = sessions.device.register(signed_device_challenge=proof(device, clock, "POST", url), remember_device=True,
-                                     session_token=token, request_url=url, request_method="POST", ip_address=IP,
-                                     user_agent=UA)
+    again = sessions.device.register(
+        signed_device_challenge=proof(device, clock, "POST", url),
+        remember_device=True,
+        session_token=token,
+        request_url=url,
+        request_method="POST",
+        ip_address=IP,
+        user_agent=UA,
+    )
     assert again.error.type == ErrorType.DEVICE_ALREADY_REGISTERED
     assert is_ok(verify(token, device, clock))
     missing = sessions.device.register(signed_device_challenge="x", remember_device=True, session_id="ses_nope")
@@ -239,14 +289,16 @@ def test_register_after_login(user, clock):
 
 # --- over HTTP: the middleware and hostile proofs -----------------------------------------------------------
 
+
 @pytest.fixture
 def device_client(user, clock, settings):
     settings.BYO_SESSIONS = {}
     device = TestDevice()
     client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=UA)
     nonce = client.get("/byo/device/challenge").json()["deviceChallenge"]
-    response = client.post("/login/", {"username": "alice", "device_proof": proof(device, clock, "POST", LOGIN_URL,
-                                                                                   nonce=nonce)})
+    response = client.post(
+        "/login/", {"username": "alice", "device_proof": proof(device, clock, "POST", LOGIN_URL, nonce=nonce)}
+    )
     assert response.status_code == 200
     return client, device
 
@@ -301,10 +353,12 @@ def _hostile(name: str, client: Client, device: TestDevice, clock) -> str:
         "alg_rs256": lambda: device.proof("GET", API_URL, nonce, iat=now, alg="RS256"),
         "typ_wrong": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={"typ": "JWT"}),
         "typ_missing": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={"typ": OMIT}),
-        "jwk_with_d": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={
-            "jwk": {**device.jwk, "d": "AAAA"}}),
-        "oct_key": lambda: device.proof("GET", API_URL, nonce, iat=now, header_overrides={
-            "jwk": {"kty": "oct", "k": "c2VjcmV0"}}),
+        "jwk_with_d": lambda: device.proof(
+            "GET", API_URL, nonce, iat=now, header_overrides={"jwk": {**device.jwk, "d": "AAAA"}}
+        ),
+        "oct_key": lambda: device.proof(
+            "GET", API_URL, nonce, iat=now, header_overrides={"jwk": {"kty": "oct", "k": "c2VjcmV0"}}
+        ),
         "p384_alg_es384": lambda: TestDevice("P-384").proof("GET", API_URL, nonce, iat=now, alg="ES384"),
         # alg passes; the P-384 jwk is what the curve check refuses.
         "p384_key_alg_es256": lambda: TestDevice("P-384").proof("GET", API_URL, nonce, iat=now, alg="ES256"),
@@ -330,17 +384,29 @@ _FAILED = (401, "DeviceVerificationFailed", "device_verification_failed")
 _AGAIN = (425, "NewDeviceChallengeRequired", "device_challenge_issued")
 # name -> (status, error type, audit event, reason)
 HOSTILE = {
-    "alg_none": (*_FAILED, "bad_alg"), "alg_hs256": (*_FAILED, "bad_alg"), "alg_rs256": (*_FAILED, "bad_alg"),
-    "typ_wrong": (*_FAILED, "bad_typ"), "typ_missing": (*_FAILED, "bad_typ"),
-    "jwk_with_d": (*_FAILED, "private_key_in_jwk"), "oct_key": (*_FAILED, "bad_key"),
-    "p384_alg_es384": (*_FAILED, "bad_alg"), "p384_key_alg_es256": (*_FAILED, "bad_key"),
-    "other_method": (*_FAILED, "htm_mismatch"), "other_url": (*_FAILED, "htu_mismatch"),
+    "alg_none": (*_FAILED, "bad_alg"),
+    "alg_hs256": (*_FAILED, "bad_alg"),
+    "alg_rs256": (*_FAILED, "bad_alg"),
+    "typ_wrong": (*_FAILED, "bad_typ"),
+    "typ_missing": (*_FAILED, "bad_typ"),
+    "jwk_with_d": (*_FAILED, "private_key_in_jwk"),
+    "oct_key": (*_FAILED, "bad_key"),
+    "p384_alg_es384": (*_FAILED, "bad_alg"),
+    "p384_key_alg_es256": (*_FAILED, "bad_key"),
+    "other_method": (*_FAILED, "htm_mismatch"),
+    "other_url": (*_FAILED, "htu_mismatch"),
     "forged_challenge": (*_FAILED, "challenge_forged"),
-    "malformed_base64": (*_FAILED, "malformed"), "der_signature": (*_FAILED, "bad_signature"),
-    "oversized": (*_FAILED, "too_large"), "two_headers": (*_FAILED, "multiple_headers"),
-    "missing_jti": (*_FAILED, "missing_claim"), "reused_jti": (*_FAILED, "jti_reused"),
-    "iat_old": (*_AGAIN, "iat_too_old"), "iat_future": (*_AGAIN, "iat_in_future"), "expired_challenge": (*_AGAIN, "challenge_expired"),
-    "challenge_other_ip": (*_AGAIN, "ip_changed"), "no_nonce": (*_AGAIN, "missing_challenge"),
+    "malformed_base64": (*_FAILED, "malformed"),
+    "der_signature": (*_FAILED, "bad_signature"),
+    "oversized": (*_FAILED, "too_large"),
+    "two_headers": (*_FAILED, "multiple_headers"),
+    "missing_jti": (*_FAILED, "missing_claim"),
+    "reused_jti": (*_FAILED, "jti_reused"),
+    "iat_old": (*_AGAIN, "iat_too_old"),
+    "iat_future": (*_AGAIN, "iat_in_future"),
+    "expired_challenge": (*_AGAIN, "challenge_expired"),
+    "challenge_other_ip": (*_AGAIN, "ip_changed"),
+    "no_nonce": (*_AGAIN, "missing_challenge"),
 }
 
 
@@ -366,19 +432,20 @@ def test_stolen_cookie_with_another_key_is_refused(device_client, clock):
     assert response.status_code == 401 and response.json()["details"]["reason"] == "unrecognised_device"
 
 
-
 def test_challenges_survive_a_secret_key_rotation(user, clock, settings):
     device = TestDevice()
     token = login(user, device, clock).data.session_token
     nonce = challenge()
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-brand-new-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-    dv = DeviceVerification(signed_device_challenge=proof(device, clock, nonce=nonce), request_url=API_URL,
-                            request_method="GET")
+    dv = DeviceVerification(
+        signed_device_challenge=proof(device, clock, nonce=nonce), request_url=API_URL, request_method="GET"
+    )
     assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
     settings.SECRET_KEY_FALLBACKS = []
-    dv = DeviceVerification(signed_device_challenge=proof(device, clock, nonce=nonce), request_url=API_URL,
-                            request_method="GET")
+    dv = DeviceVerification(
+        signed_device_challenge=proof(device, clock, nonce=nonce), request_url=API_URL, request_method="GET"
+    )
     forged = sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)
     assert forged.error.type == ErrorType.DEVICE_VERIFICATION_FAILED
     assert forged.error.details["reason"] == "challenge_forged"
@@ -387,8 +454,9 @@ def test_challenges_survive_a_secret_key_rotation(user, clock, settings):
 def test_non_standard_method_is_compared_as_sent(user, clock):
     device = TestDevice()
     token = login(user, device, clock).data.session_token
-    dv = DeviceVerification(signed_device_challenge=proof(device, clock, "patch"), request_url=API_URL,
-                            request_method="patch")
+    dv = DeviceVerification(
+        signed_device_challenge=proof(device, clock, "patch"), request_url=API_URL, request_method="patch"
+    )
     assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
 
 
@@ -408,13 +476,15 @@ def test_page_navigation_after_an_ip_change_is_not_a_raw_425(user, clock, settin
 
 # --- refused registrations are audited (login and device.register) -------------------------------------------
 
+
 def _registration_proof(name: str, device: TestDevice, clock, url: str, spend: Callable[[str], Any]) -> str:
     now = int(clock.now().timestamp())
     nonce = challenge()
     builders: dict[str, Callable[[], str]] = {
         "alg_none": lambda: device.proof("POST", url, nonce, iat=now, alg="none"),
-        "jwk_with_d": lambda: device.proof("POST", url, nonce, iat=now, header_overrides={
-            "jwk": {**device.jwk, "d": "AAAA"}}),
+        "jwk_with_d": lambda: device.proof(
+            "POST", url, nonce, iat=now, header_overrides={"jwk": {**device.jwk, "d": "AAAA"}}
+        ),
         "forged_challenge": lambda: device.proof("POST", url, nonce[:-4] + "AAAA", iat=now),
         "der_signature": lambda: device.proof("POST", url, nonce, iat=now, der_signature=True),
         "reused_jti": lambda: spend(device.proof("POST", url, nonce, iat=now)),
@@ -423,9 +493,14 @@ def _registration_proof(name: str, device: TestDevice, clock, url: str, spend: C
     return builders[name]()
 
 
-REGISTRATION_HOSTILE = {"alg_none": "bad_alg", "jwk_with_d": "private_key_in_jwk",
-                        "forged_challenge": "challenge_forged", "der_signature": "bad_signature",
-                        "reused_jti": "jti_reused", "wrong_htu": "htu_mismatch"}
+REGISTRATION_HOSTILE = {
+    "alg_none": "bad_alg",
+    "jwk_with_d": "private_key_in_jwk",
+    "forged_challenge": "challenge_forged",
+    "der_signature": "bad_signature",
+    "reused_jti": "jti_reused",
+    "wrong_htu": "htu_mismatch",
+}
 
 
 def _audit_lines(caplog) -> list[dict[str, Any]]:
@@ -433,23 +508,36 @@ def _audit_lines(caplog) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", list(REGISTRATION_HOSTILE))
-def test_hostile_proof_at_login_is_refused_and_audited(user, clock, caplog, django_capture_on_commit_callbacks,
-                                                        name):
+def test_hostile_proof_at_login_is_refused_and_audited(user, clock, caplog, django_capture_on_commit_callbacks, name):
     reason = REGISTRATION_HOSTILE[name]
     device = TestDevice()
 
     def spend(signed: str) -> str:
-        first = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=DeviceRegistration(
-            signed_device_challenge=signed, request_url=LOGIN_URL, request_method="POST"))
+        first = sessions.create(
+            user_id=user.pk,
+            ip_address=IP,
+            user_agent=UA,
+            device_registration=DeviceRegistration(
+                signed_device_challenge=signed, request_url=LOGIN_URL, request_method="POST"
+            ),
+        )
         assert is_ok(first)
         return signed
 
     signed = _registration_proof(name, device, clock, LOGIN_URL, spend)
     live_sessions, mark = Session.objects.count(), audit_mark()
-    with caplog.at_level(logging.INFO, logger=byo_settings.AUDIT_LOGGER), \
-            django_capture_on_commit_callbacks(execute=True):
-        result = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=(
-            DeviceRegistration(signed_device_challenge=signed, request_url=LOGIN_URL, request_method="POST")))
+    with (
+        caplog.at_level(logging.INFO, logger=byo_settings.AUDIT_LOGGER),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = sessions.create(
+            user_id=user.pk,
+            ip_address=IP,
+            user_agent=UA,
+            device_registration=(
+                DeviceRegistration(signed_device_challenge=signed, request_url=LOGIN_URL, request_method="POST")
+            ),
+        )
     assert is_err(result) and result.error.type == ErrorType.INVALID_DEVICE_REGISTRATION
     assert result.error.details["reason"] == reason
     assert audit_since(mark) == [("device_verification_failed", reason)]  # the refused create left only this
@@ -457,8 +545,9 @@ def test_hostile_proof_at_login_is_refused_and_audited(user, clock, caplog, djan
     assert (row.user_ref, row.ip_address, row.user_agent, row.session_id) == (str(user.pk), IP, UA, "")
     assert row.details == {"error": "InvalidDeviceRegistration", "during": "login"}
     assert Session.objects.count() == live_sessions
-    assert [(line["event"], line["reason"]) for line in _audit_lines(caplog)] == [("device_verification_failed",
-                                                                                  reason)]
+    assert [(line["event"], line["reason"]) for line in _audit_lines(caplog)] == [
+        ("device_verification_failed", reason)
+    ]
 
 
 @pytest.mark.parametrize("name", list(REGISTRATION_HOSTILE))
@@ -469,16 +558,30 @@ def test_hostile_proof_at_register_is_refused_and_audited(user, clock, name):
 
     def spend(signed: str) -> str:
         other = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data
-        assert is_ok(sessions.device.register(signed_device_challenge=signed, remember_device=True,
-                                              session_id=other.session_id, request_url=REGISTER_URL,
-                                              request_method="POST", ip_address=IP, user_agent=UA))
+        assert is_ok(
+            sessions.device.register(
+                signed_device_challenge=signed,
+                remember_device=True,
+                session_id=other.session_id,
+                request_url=REGISTER_URL,
+                request_method="POST",
+                ip_address=IP,
+                user_agent=UA,
+            )
+        )
         return signed
 
     signed = _registration_proof(name, device, clock, REGISTER_URL, spend)
     mark = audit_mark()
-    result = sessions.device.register(signed_device_challenge=signed, remember_device=True,
-                                      session_token=target.session_token, request_url=REGISTER_URL,
-                                      request_method="POST", ip_address=IP, user_agent=UA)
+    result = sessions.device.register(
+        signed_device_challenge=signed,
+        remember_device=True,
+        session_token=target.session_token,
+        request_url=REGISTER_URL,
+        request_method="POST",
+        ip_address=IP,
+        user_agent=UA,
+    )
     assert is_err(result) and result.error.type == ErrorType.INVALID_DEVICE_REGISTRATION
     assert result.error.details["reason"] == reason
     assert audit_since(mark) == [("device_verification_failed", reason)]
@@ -492,9 +595,16 @@ def test_stale_proof_at_login_is_audited_as_a_challenge(user, clock):
     nonce = challenge()
     clock.advance(301)
     mark = audit_mark()
-    result = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=DeviceRegistration(
-        signed_device_challenge=proof(TestDevice(), clock, "POST", LOGIN_URL, nonce=nonce), request_url=LOGIN_URL,
-        request_method="POST"))
+    result = sessions.create(
+        user_id=user.pk,
+        ip_address=IP,
+        user_agent=UA,
+        device_registration=DeviceRegistration(
+            signed_device_challenge=proof(TestDevice(), clock, "POST", LOGIN_URL, nonce=nonce),
+            request_url=LOGIN_URL,
+            request_method="POST",
+        ),
+    )
     assert result.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
     assert audit_since(mark) == [("device_challenge_issued", "challenge_expired")]
 
@@ -507,10 +617,17 @@ def test_registration_is_audited(user, clock):
     assert row.details == {"device_id": created.device_id, "new": True}
 
     later = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data
-    assert is_ok(sessions.device.register(signed_device_challenge=proof(device, clock, "POST", REGISTER_URL),
-                                          remember_device=True, session_token=later.session_token,
-                                          request_url=REGISTER_URL, request_method="POST", ip_address=IP,
-                                          user_agent=UA))
+    assert is_ok(
+        sessions.device.register(
+            signed_device_challenge=proof(device, clock, "POST", REGISTER_URL),
+            remember_device=True,
+            session_token=later.session_token,
+            request_url=REGISTER_URL,
+            request_method="POST",
+            ip_address=IP,
+            user_agent=UA,
+        )
+    )
     row = AuditEvent.objects.filter(event_type="device_registered", session_id=later.session_id).get()
     assert (row.user_ref, row.ip_address, row.user_agent) == (str(user.pk), IP, UA)
     assert row.details == {"device_id": created.device_id, "new": False}  # the same key, remembered
@@ -518,10 +635,17 @@ def test_registration_is_audited(user, clock):
 
 # --- device.register needs a session that validate would accept ---------------------------------------------
 
+
 def _register(token: str, clock) -> Any:
-    return sessions.device.register(signed_device_challenge=proof(TestDevice(), clock, "POST", REGISTER_URL),
-                                    remember_device=True, session_token=token, request_url=REGISTER_URL,
-                                    request_method="POST", ip_address=IP, user_agent=UA)
+    return sessions.device.register(
+        signed_device_challenge=proof(TestDevice(), clock, "POST", REGISTER_URL),
+        remember_device=True,
+        session_token=token,
+        request_url=REGISTER_URL,
+        request_method="POST",
+        ip_address=IP,
+        user_agent=UA,
+    )
 
 
 def test_register_refuses_a_session_past_its_inactivity_timeout(user, clock):
@@ -559,20 +683,40 @@ LONG_UA = (UA + " " + "x" * 1300)[:1300]
 def test_long_user_agent_matches_its_challenge(user, clock):
     device = TestDevice()
     nonce = sessions.device.create_challenge(ip_address=IP, user_agent=LONG_UA).data.device_challenge
-    created = sessions.create(user_id=user.pk, ip_address=IP, user_agent=LONG_UA, device_registration=(
-        DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL, nonce=nonce),
-                           request_url=LOGIN_URL, request_method="POST")))
+    created = sessions.create(
+        user_id=user.pk,
+        ip_address=IP,
+        user_agent=LONG_UA,
+        device_registration=(
+            DeviceRegistration(
+                signed_device_challenge=proof(device, clock, "POST", LOGIN_URL, nonce=nonce),
+                request_url=LOGIN_URL,
+                request_method="POST",
+            )
+        ),
+    )
     assert is_ok(created), created
-    verified = sessions.validate(session_token=created.data.session_token, ip_address=IP, user_agent=LONG_UA,
-                                 device_verification=DeviceVerification(
-                                     signed_device_challenge=proof(device, clock, nonce=challenge(ua=LONG_UA)),
-                                     request_url=API_URL, request_method="GET"))
+    verified = sessions.validate(
+        session_token=created.data.session_token,
+        ip_address=IP,
+        user_agent=LONG_UA,
+        device_verification=DeviceVerification(
+            signed_device_challenge=proof(device, clock, nonce=challenge(ua=LONG_UA)),
+            request_url=API_URL,
+            request_method="GET",
+        ),
+    )
     assert is_ok(verified), verified
     later = sessions.create(user_id=user.pk, ip_address=IP, user_agent=LONG_UA).data
     registered = sessions.device.register(
         signed_device_challenge=proof(device, clock, "POST", REGISTER_URL, nonce=challenge(ua=LONG_UA)),
-        remember_device=True, session_token=later.session_token, request_url=REGISTER_URL, request_method="POST",
-        ip_address=IP, user_agent=LONG_UA)
+        remember_device=True,
+        session_token=later.session_token,
+        request_url=REGISTER_URL,
+        request_method="POST",
+        ip_address=IP,
+        user_agent=LONG_UA,
+    )
     assert is_ok(registered), registered
 
 
@@ -581,13 +725,15 @@ def test_long_user_agent_logs_in_with_a_device_over_http(user, clock, settings):
     device = TestDevice()
     client = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=LONG_UA)
     nonce = client.get("/byo/device/challenge").json()["deviceChallenge"]
-    response = client.post("/login/", {"username": "alice",
-                                       "device_proof": proof(device, clock, "POST", LOGIN_URL, nonce=nonce)})
+    response = client.post(
+        "/login/", {"username": "alice", "device_proof": proof(device, clock, "POST", LOGIN_URL, nonce=nonce)}
+    )
     assert response.status_code == 200, response.content
     assert Session.objects.get().device_thumbprint == device.thumbprint
 
 
 # --- ath: a proof may name the session token it is sent with (RFC 9449 §4.2) --------------------------------
+
 
 def _with_ath(device: TestDevice, clock, token: str, method: str = "GET", url: str = API_URL) -> str:
     return proof(device, clock, method, url, claim_overrides={"ath": access_token_hash(token)})
@@ -598,8 +744,14 @@ def test_ath_must_name_the_presented_session_token(user, clock):
     token = login(user, device, clock).data.session_token
 
     def check(signed: str) -> Any:
-        return sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=(
-            DeviceVerification(signed_device_challenge=signed, request_url=API_URL, request_method="GET")))
+        return sessions.validate(
+            session_token=token,
+            ip_address=IP,
+            user_agent=UA,
+            device_verification=(
+                DeviceVerification(signed_device_challenge=signed, request_url=API_URL, request_method="GET")
+            ),
+        )
 
     assert is_ok(check(_with_ath(device, clock, token)))
     other = login(user, device, clock).data.session_token
@@ -617,8 +769,15 @@ def test_ath_at_register(user, clock):
     other = sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA).data.session_token
 
     def register(signed: str) -> Any:
-        return sessions.device.register(signed_device_challenge=signed, remember_device=True, session_token=token,
-                                        request_url=REGISTER_URL, request_method="POST", ip_address=IP, user_agent=UA)
+        return sessions.device.register(
+            signed_device_challenge=signed,
+            remember_device=True,
+            session_token=token,
+            request_url=REGISTER_URL,
+            request_method="POST",
+            ip_address=IP,
+            user_agent=UA,
+        )
 
     refused = register(_with_ath(device, clock, other, "POST", REGISTER_URL))
     assert refused.error.type == ErrorType.INVALID_DEVICE_REGISTRATION
@@ -633,13 +792,18 @@ def test_bearer_client_sends_ath_over_http(device_client, clock):
     ok = api.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_DPOP=_with_ath(device, clock, token))
     assert ok.status_code == 200, ok.content
     mark = audit_mark()
-    wrong = api.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {token}",
-                    HTTP_DPOP=_with_ath(device, clock, token[:-1] + ("A" if token[-1] != "A" else "B")))
+    wrong = api.get(
+        "/device-api/",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_DPOP=_with_ath(device, clock, token[:-1] + ("A" if token[-1] != "A" else "B")),
+    )
     assert wrong.status_code == 401 and wrong.json()["details"]["reason"] == "ath_mismatch"
     missing = api.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_DPOP=proof(device, clock))
     assert missing.status_code == 401 and missing.json()["details"]["reason"] == "ath_missing"
-    assert audit_since(mark) == [("device_verification_failed", "ath_mismatch"),
-                                 ("device_verification_failed", "ath_missing")]
+    assert audit_since(mark) == [
+        ("device_verification_failed", "ath_mismatch"),
+        ("device_verification_failed", "ath_missing"),
+    ]
 
 
 def test_ath_of_the_previous_token_is_refused_once_rotated(user, clock, settings):
@@ -648,14 +812,26 @@ def test_ath_of_the_previous_token_is_refused_once_rotated(user, clock, settings
     device = TestDevice()
     old = login(user, device, clock).data.session_token
     clock.advance(61)
-    new = sessions.validate_and_refresh(session_token=old, ip_address=IP, user_agent=UA, device_verification=(
-        DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL,
-                           request_method="GET"))).data.new_session_token
+    new = sessions.validate_and_refresh(
+        session_token=old,
+        ip_address=IP,
+        user_agent=UA,
+        device_verification=(
+            DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+        ),
+    ).data.new_session_token
     assert new
     clock.advance(3600)
-    refused = sessions.validate(session_token=new, ip_address=IP, user_agent=UA, device_verification=(
-        DeviceVerification(signed_device_challenge=_with_ath(device, clock, old), request_url=API_URL,
-                           request_method="GET")))
+    refused = sessions.validate(
+        session_token=new,
+        ip_address=IP,
+        user_agent=UA,
+        device_verification=(
+            DeviceVerification(
+                signed_device_challenge=_with_ath(device, clock, old), request_url=API_URL, request_method="GET"
+            )
+        ),
+    )
     assert refused.error.details["reason"] == "ath_mismatch"
 
 
@@ -663,19 +839,26 @@ def test_cookie_session_ignores_an_ath_that_names_the_authorization_token(device
     """A cookie session with a stateless JWT in Authorization (which the session layer
     leaves alone): device.js puts the JWT's hash in ``ath``; that is not the session's to check."""
     client, device = device_client
-    jwt_value = sessions.create_stateless_token(
-        session_id=Session.objects.get().pk).data.stateless_token
-    response = client.get("/device-api/", HTTP_AUTHORIZATION=f"Bearer {jwt_value}",
-                          HTTP_DPOP=_with_ath(device, clock, jwt_value))
+    jwt_value = sessions.create_stateless_token(session_id=Session.objects.get().pk).data.stateless_token
+    response = client.get(
+        "/device-api/", HTTP_AUTHORIZATION=f"Bearer {jwt_value}", HTTP_DPOP=_with_ath(device, clock, jwt_value)
+    )
     assert response.status_code == 200, response.content
 
 
 # --- concurrency (PostgreSQL, real threads) ------------------------------------------------
 
+
 def _register_call(token: str, signed: str) -> Callable[[], Any]:
-    return lambda: sessions.device.register(signed_device_challenge=signed, remember_device=True, session_token=token,
-                                            request_url=REGISTER_URL, request_method="POST", ip_address=IP,
-                                            user_agent=UA)
+    return lambda: sessions.device.register(
+        signed_device_challenge=signed,
+        remember_device=True,
+        session_token=token,
+        request_url=REGISTER_URL,
+        request_method="POST",
+        ip_address=IP,
+        user_agent=UA,
+    )
 
 
 def _run_all(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -721,12 +904,21 @@ def test_parallel_registrations_of_one_key_make_one_device_row(user, clock):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_logins_from_one_new_device_report_it_once(user, clock):
     device = TestDevice()
-    registrations = [DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL),
-                                        remember_device=True, request_url=LOGIN_URL, request_method="POST")
-                     for _ in range(6)]
-    results = _run_all([
-        (lambda r=r: sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=r))
-        for r in registrations])
+    registrations = [
+        DeviceRegistration(
+            signed_device_challenge=proof(device, clock, "POST", LOGIN_URL),
+            remember_device=True,
+            request_url=LOGIN_URL,
+            request_method="POST",
+        )
+        for _ in range(6)
+    ]
+    results = _run_all(
+        [
+            (lambda r=r: sessions.create(user_id=user.pk, ip_address=IP, user_agent=UA, device_registration=r))
+            for r in registrations
+        ]
+    )
     assert all(is_ok(r) for r in results), results
     assert sorted(r.data.new_device_detected for r in results) == [False] * 5 + [True]
     assert Device.objects.count() == 1
@@ -743,16 +935,22 @@ def _repeat_over_http(client: Client, times: int, **headers: str) -> set[int]:
 
 @pytest.mark.parametrize("name", ["junk", "no_nonce", "none"])
 def test_a_repeated_refused_proof_is_one_row_per_minute_and_a_line_each_time(
-        device_client, clock, caplog, django_capture_on_commit_callbacks, name):
+    device_client, clock, caplog, django_capture_on_commit_callbacks, name
+):
     """Junk in DPoP (401), a proof that only earns a new challenge (425), no proof at all
     (401 DeviceVerificationRequired): the session is unchanged, so the client may repeat it at
     will; the audit table must not grow with it."""
     client, device = device_client
-    headers = {"junk": {"HTTP_DPOP": "junk"}, "none": {},
-               "no_nonce": {"HTTP_DPOP": device.proof("GET", API_URL, None, iat=int(clock.now().timestamp()))}}[name]
-    status, event, reason = {"junk": (401, "device_verification_failed", "malformed"),
-                             "none": (401, "validation_failed", "missing_proof"),
-                             "no_nonce": (425, "device_challenge_issued", "missing_challenge")}[name]
+    headers = {
+        "junk": {"HTTP_DPOP": "junk"},
+        "none": {},
+        "no_nonce": {"HTTP_DPOP": device.proof("GET", API_URL, None, iat=int(clock.now().timestamp()))},
+    }[name]
+    status, event, reason = {
+        "junk": (401, "device_verification_failed", "malformed"),
+        "none": (401, "validation_failed", "missing_proof"),
+        "no_nonce": (425, "device_challenge_issued", "missing_challenge"),
+    }[name]
     mark = audit_mark()
     caplog.set_level(logging.INFO, logger="byo_sessions.audit")
     with django_capture_on_commit_callbacks(execute=True):
@@ -769,30 +967,41 @@ def test_a_repeated_refused_proof_is_one_row_per_minute_and_a_line_each_time(
 
 # --- devices_of / revoke (the self-service API's "my devices") -----------------------------
 
+
 def test_devices_of_and_revoke_for_an_outside_owner(clock):
     """The session server's owners (external ids) have devices too; revoking is owner-scoped."""
     device = TestDevice()
-    registration = DeviceRegistration(signed_device_challenge=proof(device, clock, "POST", LOGIN_URL),
-                                      remember_device=True, request_url=LOGIN_URL, request_method="POST")
-    created = sessions.create(external_user_id="ext-1", ip_address=IP, user_agent=UA,
-                              device_registration=registration).data
+    registration = DeviceRegistration(
+        signed_device_challenge=proof(device, clock, "POST", LOGIN_URL),
+        remember_device=True,
+        request_url=LOGIN_URL,
+        request_method="POST",
+    )
+    created = sessions.create(
+        external_user_id="ext-1", ip_address=IP, user_agent=UA, device_registration=registration
+    ).data
     listed = devices.devices_of(external_user_id="ext-1").data
     assert [d.pk for d in listed] == [created.device_id]
     assert devices.devices_of(external_user_id="ext-2").data == []
-    assert devices.revoke(device_id=created.device_id, external_user_id="ext-2").error.type \
-        == ErrorType.DEVICE_NOT_FOUND
+    assert (
+        devices.revoke(device_id=created.device_id, external_user_id="ext-2").error.type == ErrorType.DEVICE_NOT_FOUND
+    )
     assert devices.revoke(device_id=created.device_id, external_user_id="ext-1").data == 1
     assert not Device.objects.exists() and Session.objects.get(pk=created.session_id).ended_at is not None
-    assert devices.revoke(device_id=created.device_id, external_user_id="ext-1").error.type \
-        == ErrorType.DEVICE_NOT_FOUND  # gone
+    assert (
+        devices.revoke(device_id=created.device_id, external_user_id="ext-1").error.type == ErrorType.DEVICE_NOT_FOUND
+    )  # gone
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({}, ErrorType.UNKNOWN_USER),
-    ({"user_id": 1, "external_user_id": "x"}, ErrorType.UNKNOWN_USER),
-    ({"user_id": "not-a-pk"}, ErrorType.UNKNOWN_USER),
-    ({"external_user_id": ""}, ErrorType.UNKNOWN_USER),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({}, ErrorType.UNKNOWN_USER),
+        ({"user_id": 1, "external_user_id": "x"}, ErrorType.UNKNOWN_USER),
+        ({"user_id": "not-a-pk"}, ErrorType.UNKNOWN_USER),
+        ({"external_user_id": ""}, ErrorType.UNKNOWN_USER),
+    ],
+)
 def test_devices_of_and_revoke_refuse_bad_owners(kwargs, error):
     assert devices.devices_of(**kwargs).error.type == error
     assert devices.revoke(device_id="dev_x", **kwargs).error.type == error

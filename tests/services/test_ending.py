@@ -1,6 +1,7 @@
 """Ending sessions (services/ending.py): set-based (one UPDATE, one audit INSERT for any
 number of sessions), an ended session is never ended or audited twice, free text is cut to
 its column, and listeners hear of it only once the transaction commits."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,8 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _statements(ctx: CaptureQueriesContext, verb: str, table: str) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries
-            if q["sql"].lstrip().upper().startswith(verb) and table in q["sql"]]
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(verb) and table in q["sql"]]
 
 
 def test_a_long_free_text_reason_is_cut_to_the_column_not_refused(user):
@@ -54,7 +54,8 @@ def test_an_ended_session_is_neither_counted_nor_audited_again(user, clock):
     assert (first_row.end_reason, first_row.ended_at) == ("admin", ended_at)  # the first ending stands
     audited = AuditEvent.objects.filter(event_type="session_invalidated")
     assert sorted(audited.values_list("session_id", "reason")) == sorted(
-        [(first.session_id, "admin"), (second.session_id, "admin"), (third.session_id, "bulk")])
+        [(first.session_id, "admin"), (second.session_id, "admin"), (third.session_id, "bulk")]
+    )
 
 
 def test_an_ended_session_keeps_no_data(user):

@@ -1,5 +1,6 @@
 """Expiry (services/expiry.py): when a session ends under its current policy, whether it
 is alive, and the live/expired split the limits and the admin use."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -22,34 +23,50 @@ def policy(**defaults):
 
 
 def test_the_stored_end_when_the_policy_sets_nothing_sooner():
-    ends = expiry.expiry_from(created_at=T0, last_activity_at=T0, expires_at=T0 + 10 * HOUR,
-                              policy=policy(absolute_lifetime_secs=None, inactivity_timeout_secs=None))
+    ends = expiry.expiry_from(
+        created_at=T0,
+        last_activity_at=T0,
+        expires_at=T0 + 10 * HOUR,
+        policy=policy(absolute_lifetime_secs=None, inactivity_timeout_secs=None),
+    )
     assert ends == (T0 + 10 * HOUR, T0 + 10 * HOUR, EndReason.EXPIRED_ABSOLUTE)
 
 
 def test_a_lifetime_shortened_since_creation_brings_the_absolute_end_closer():
-    absolute, end, why = expiry.expiry_from(created_at=T0, last_activity_at=T0, expires_at=T0 + 10 * HOUR,
-                                            policy=policy(absolute_lifetime_secs=3600, inactivity_timeout_secs=None))
+    absolute, end, why = expiry.expiry_from(
+        created_at=T0,
+        last_activity_at=T0,
+        expires_at=T0 + 10 * HOUR,
+        policy=policy(absolute_lifetime_secs=3600, inactivity_timeout_secs=None),
+    )
     assert absolute == end == T0 + HOUR and why == EndReason.EXPIRED_ABSOLUTE
 
 
 def test_inactivity_ends_a_session_before_its_absolute_end():
-    absolute, end, why = expiry.expiry_from(created_at=T0, last_activity_at=T0 + HOUR, expires_at=T0 + 10 * HOUR,
-                                            policy=policy(inactivity_timeout_secs=600))
+    absolute, end, why = expiry.expiry_from(
+        created_at=T0, last_activity_at=T0 + HOUR, expires_at=T0 + 10 * HOUR, policy=policy(inactivity_timeout_secs=600)
+    )
     assert absolute == T0 + 10 * HOUR
     assert end == T0 + HOUR + timedelta(seconds=600) and why == EndReason.EXPIRED_INACTIVITY
 
 
 def test_an_inactivity_deadline_past_the_absolute_end_does_not_apply():
-    _absolute, end, why = expiry.expiry_from(created_at=T0, last_activity_at=T0 + 9 * HOUR,
-                                             expires_at=T0 + 10 * HOUR, policy=policy(inactivity_timeout_secs=7200))
+    _absolute, end, why = expiry.expiry_from(
+        created_at=T0,
+        last_activity_at=T0 + 9 * HOUR,
+        expires_at=T0 + 10 * HOUR,
+        policy=policy(inactivity_timeout_secs=7200),
+    )
     assert end == T0 + 10 * HOUR and why == EndReason.EXPIRED_ABSOLUTE
 
 
 def test_no_policy_means_the_stored_end():
     """A visitor's data-only session: no policy governs it."""
     assert expiry.expiry_from(created_at=T0, last_activity_at=T0, expires_at=T0 + HOUR, policy=None) == (
-        T0 + HOUR, T0 + HOUR, EndReason.EXPIRED_ABSOLUTE)
+        T0 + HOUR,
+        T0 + HOUR,
+        EndReason.EXPIRED_ABSOLUTE,
+    )
 
 
 def _session(user, tags=None):
@@ -127,5 +144,8 @@ def test_with_status_and_status_counts_agree(user, clock):
     assert list(expiry.with_status(everyone, expiry.ACTIVE, now)) == [alive]
     assert list(expiry.with_status(everyone, expiry.EXPIRED, now)) == [idle]
     assert list(expiry.with_status(everyone, expiry.ENDED, now)) == [ended]
-    assert expiry.status_counts(now) == {"active": 1, "expired_unmarked": 1,
-                                         "ended": [("admin", "Ended by an admin", 1)]}
+    assert expiry.status_counts(now) == {
+        "active": 1,
+        "expired_unmarked": 1,
+        "ended": [("admin", "Ended by an admin", 1)],
+    }

@@ -3,6 +3,7 @@
 ``max_extended_lifetime_secs``, never for a policy that does not allow it, folded into the
 write validation already makes, audited as ``session_extended``. Runs on SQLite and, in the
 PostgreSQL pass, on PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -26,8 +27,13 @@ EXTENDING = {"allow_session_extension": True, "max_extended_lifetime_secs": 4 * 
 
 @pytest.fixture
 def extending(settings):
-    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "ABSOLUTE_LIFETIME_SECS": HOUR, "INACTIVITY_TIMEOUT_SECS": None,
-                             "ROTATION_INTERVAL_SECS": None, "DEFAULT_POLICY": EXTENDING}
+    settings.BYO_SESSIONS = {
+        **settings.BYO_SESSIONS,
+        "ABSOLUTE_LIFETIME_SECS": HOUR,
+        "INACTIVITY_TIMEOUT_SECS": None,
+        "ROTATION_INTERVAL_SECS": None,
+        "DEFAULT_POLICY": EXTENDING,
+    }
 
 
 def stored_expiry(session_id):
@@ -86,8 +92,10 @@ def test_an_extension_never_shortens(extending, user, clock):
     assert stored_expiry(created.session_id) == created.expires_at and not extended_events(created.session_id)
 
 
-@pytest.mark.parametrize("policy", [{}, {"allow_session_extension": True},
-                                    {"allow_session_extension": False, "max_extended_lifetime_secs": 4 * HOUR}])
+@pytest.mark.parametrize(
+    "policy",
+    [{}, {"allow_session_extension": True}, {"allow_session_extension": False, "max_extended_lifetime_secs": 4 * HOUR}],
+)
 def test_no_extension_unless_the_policy_allows_it_with_a_maximum(settings, user, clock, policy):
     settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "ABSOLUTE_LIFETIME_SECS": HOUR, "DEFAULT_POLICY": policy}
     created = sessions.create(user_id=user.pk).data
@@ -125,7 +133,9 @@ def test_extension_rides_on_the_rotation_update(extending, settings, user, clock
 def test_a_bad_duration_is_a_typed_error(extending, user, minutes):
     created = sessions.create(user_id=user.pk).data
     result = sessions.validate(session_token=created.session_token, session_duration_minutes=minutes)
-    assert result.error.type == ErrorType.INVALID_PARAMETERS and result.error.details["reason"] == "bad_session_duration"
+    assert (
+        result.error.type == ErrorType.INVALID_PARAMETERS and result.error.details["reason"] == "bad_session_duration"
+    )
     assert stored_expiry(created.session_id) == created.expires_at
 
 
@@ -135,13 +145,15 @@ def test_policy_values_are_checked():
     with pytest.raises(PolicyValueError, match="max_extended_lifetime_secs: must be a whole number"):
         PolicySet(defaults={"max_extended_lifetime_secs": 0})
     with pytest.raises(PolicyValueError, match="shorter than the absolute lifetime"):
-        parse_policy_document({"tags": [{"tag": "org:a", "absolute_lifetime_secs": 7200,
-                                         "max_extended_lifetime_secs": 3600}]})
+        parse_policy_document(
+            {"tags": [{"tag": "org:a", "absolute_lifetime_secs": 7200, "max_extended_lifetime_secs": 3600}]}
+        )
     document = parse_policy_document({"tags": [{"tag": "org:a", **EXTENDING}]})
     assert document.resolve(["org:a"]).extends and not document.resolve(["org:b"]).extends
 
 
 # --- the sliding absolute lifetime: middleware and DRF ------------------------------------------
+
 
 @pytest.fixture
 def sliding(extending, settings):
@@ -170,8 +182,9 @@ def test_sliding_lifetime_through_drf_with_a_bearer_token(sliding, user, clock):
     for _ in range(3):  # active every 40 minutes, past the first hour, up to the 4 h cap
         clock.advance(40 * 60)
         assert api.get("/drf/me/").status_code == 200
-    assert stored_expiry(created.session_id) == clock.now() + timedelta(hours=2) == \
-        created.created_at + timedelta(hours=4)
+    assert (
+        stored_expiry(created.session_id) == clock.now() + timedelta(hours=2) == created.created_at + timedelta(hours=4)
+    )
     assert len(extended_events(created.session_id)) == 3
     clock.advance(2 * HOUR)
     response = api.get("/drf/me/")

@@ -5,6 +5,7 @@ Most tests read a small MaxMind-format City and ASN database written here with m
 and served through Django's own GeoIP2 (``GEOIP_PATH``), so the countries are the test's
 own; one test reads the offline country package's shipped data.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,15 +48,19 @@ def written_databases() -> Path:
 
 
 def _write_databases(directory: Path) -> None:
-    city = MMDBWriter(ip_version=6, database_type="GeoLite2-City", languages=["en"], description={"en": "test"},
-                      ipv4_compatible=True)
-    asn = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", languages=["en"], description={"en": "test"},
-                     ipv4_compatible=True)
+    city = MMDBWriter(
+        ip_version=6, database_type="GeoLite2-City", languages=["en"], description={"en": "test"}, ipv4_compatible=True
+    )
+    asn = MMDBWriter(
+        ip_version=6, database_type="GeoLite2-ASN", languages=["en"], description={"en": "test"}, ipv4_compatible=True
+    )
     for network, (code, country, town) in _PLACES.items():
-        city.insert_network(IPSet([network]), {"country": {"iso_code": code, "names": {"en": country}},
-                                               "city": {"names": {"en": town}}})
-        asn.insert_network(IPSet([network]), {"autonomous_system_number": 64500,
-                                              "autonomous_system_organization": f"{town} Telecom"})
+        city.insert_network(
+            IPSet([network]), {"country": {"iso_code": code, "names": {"en": country}}, "city": {"names": {"en": town}}}
+        )
+        asn.insert_network(
+            IPSet([network]), {"autonomous_system_number": 64500, "autonomous_system_organization": f"{town} Telecom"}
+        )
     city.to_db_file(str(directory / "GeoLite2-City.mmdb"))
     asn.to_db_file(str(directory / "GeoLite2-ASN.mmdb"))
 
@@ -78,6 +83,7 @@ def events(event_type: str) -> list[AuditEvent]:
 
 # --- lookups ----------------------------------------------------------------------------
 
+
 def test_geoip2_gives_country_city_and_network(geoip):
     assert geo.source_in_use() == "geoip2"
     assert geo.locate(BERLIN) == Location(country="DE", city="Berlin", network="Berlin Telecom")
@@ -86,8 +92,13 @@ def test_geoip2_gives_country_city_and_network(geoip):
 
 
 def test_geoip2_country_database_without_asn(settings, tmp_path):
-    writer = MMDBWriter(ip_version=6, database_type="GeoLite2-Country", languages=["en"],
-                        description={"en": "test"}, ipv4_compatible=True)
+    writer = MMDBWriter(
+        ip_version=6,
+        database_type="GeoLite2-Country",
+        languages=["en"],
+        description={"en": "test"},
+        ipv4_compatible=True,
+    )
     writer.insert_network(IPSet(["192.0.2.0/24"]), {"country": {"iso_code": "FR", "names": {"en": "France"}}})
     writer.to_db_file(str(tmp_path / "GeoLite2-Country.mmdb"))
     settings.GEOIP_PATH = str(tmp_path)
@@ -122,6 +133,7 @@ def test_unreadable_database_gives_no_location_not_an_error(settings, tmp_path):
 
 def test_country_names_follow_the_active_language(settings):
     from django.utils import translation
+
     assert geo.country_name("DE") == "Germany"
     with translation.override("de"):
         assert geo.country_name("DE") == "Deutschland"
@@ -140,6 +152,7 @@ def test_setting_checks(settings):
 
 
 # --- where it is stored ---------------------------------------------------------------
+
 
 def test_session_and_its_audit_rows_are_located(user, geoip):
     token = start(user)
@@ -160,8 +173,7 @@ def test_device_is_located(user, geoip, clock):
     assert Device.objects.get().location == Location(country="FR", city="Paris", network="Paris Telecom")
 
 
-def test_steady_request_costs_one_query_no_write_and_no_lookup(client: Client, user, geoip,
-                                                              django_assert_num_queries):
+def test_steady_request_costs_one_query_no_write_and_no_lookup(client: Client, user, geoip, django_assert_num_queries):
     client.force_login(user)  # through byo_sessions' engine (tests/settings.py)
     client.get("/whoami/", REMOTE_ADDR=BERLIN)  # locates the session's first address
     client.get("/whoami/", REMOTE_ADDR=BERLIN)  # warm caches
@@ -175,14 +187,14 @@ def test_steady_request_costs_one_query_no_write_and_no_lookup(client: Client, u
 
 # --- the country-change rule -----------------------------------------------------------
 
+
 def test_move_to_another_country_is_audited_and_allowed_by_default(user, geoip):
     token = start(user)
     assert is_ok(sessions.validate(session_token=token, ip_address=PARIS, user_agent=UA))
     session = Session.objects.get()
     assert (session.country, session.city, session.last_ip_address) == ("FR", "Paris", PARIS)
     [moved] = events("new_country")
-    assert (moved.reason, moved.details["before"], moved.details["after"], moved.country) == \
-        ("allow", "DE", "FR", "FR")
+    assert (moved.reason, moved.details["before"], moved.details["after"], moved.country) == ("allow", "DE", "FR", "FR")
     assert is_ok(sessions.validate(session_token=token, ip_address=PARIS, user_agent=UA))
     assert len(events("new_country")) == 1  # acted on once
 
@@ -226,9 +238,18 @@ def test_country_change_challenge_needs_the_device(user, geoip, clock):
     assert asked.error.type == ErrorType.NEW_DEVICE_CHALLENGE_REQUIRED
     bound = Session.objects.get(device__isnull=False)
     assert (bound.country, bound.last_ip_address) == ("DE", MUNICH)  # not accepted yet
-    answered = sessions.validate(session_token=token, ip_address=PARIS, user_agent=UA, device_verification=(
-        DeviceVerification(signed_device_challenge=proof(device, clock, nonce=asked.error.details["device_challenge"]),
-                           request_url=API_URL, request_method="GET")))
+    answered = sessions.validate(
+        session_token=token,
+        ip_address=PARIS,
+        user_agent=UA,
+        device_verification=(
+            DeviceVerification(
+                signed_device_challenge=proof(device, clock, nonce=asked.error.details["device_challenge"]),
+                request_url=API_URL,
+                request_method="GET",
+            )
+        ),
+    )
     assert is_ok(answered)
     bound.refresh_from_db()
     assert (bound.country, bound.last_ip_address) == ("FR", PARIS)

@@ -1,6 +1,7 @@
 """Concurrent session limits (services/limits.py): drop or refuse beyond the limit, per
 user and per tag, exactly under parallel logins; idle sessions do not count; making room
 is set-based."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,10 +16,13 @@ from tests.services.test_policies import create, validate
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("action,expected_survivor", [
-    ("drop_oldest", [1, 2]),
-    ("drop_least_recently_active", [0, 2]),
-])
+@pytest.mark.parametrize(
+    "action,expected_survivor",
+    [
+        ("drop_oldest", [1, 2]),
+        ("drop_least_recently_active", [0, 2]),
+    ],
+)
 def test_limit_drops_a_session(user, clock, action, expected_survivor):
     TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded=action)
     first = create(user, ["org:acme"]).data.session_token
@@ -34,7 +38,9 @@ def test_limit_drops_a_session(user, clock, action, expected_survivor):
 
 
 def test_limit_reject_new(user):
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1, on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="org:*", max_concurrent_sessions_per_user=1, on_session_limit_exceeded="reject_new"
+    )
     assert is_ok(create(user, ["org:acme"]))
     refused = create(user, ["org:acme"])
     assert refused.error.type == ErrorType.SESSION_LIMIT_EXCEEDED
@@ -43,8 +49,9 @@ def test_limit_reject_new(user):
 
 
 def test_limit_per_tag(user):
-    TagPolicy.objects.create(selector="device:*", max_concurrent_sessions_per_user_per_tag=1,
-                             on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="device:*", max_concurrent_sessions_per_user_per_tag=1, on_session_limit_exceeded="reject_new"
+    )
     assert is_ok(create(user, ["device:kiosk"]))
     assert is_ok(create(user, ["device:laptop"]))
     assert is_ok(create(user))
@@ -70,7 +77,9 @@ def test_limit_holds_exactly_under_parallel_logins(user, action):
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_external_user_limit_holds_under_parallel_creates(db):
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded="reject_new"
+    )
     results = run_in_parallel(10, lambda: sessions.create(external_user_id="ext-1", tags=["org:x"]))
     assert sum(is_ok(r) for r in results) == 2
 
@@ -79,8 +88,9 @@ def test_external_user_limit_holds_under_parallel_creates(db):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("action", ["reject_new", "drop_least_recently_active"])
 def test_per_tag_limit_holds_exactly_under_parallel_logins(user, action):
-    TagPolicy.objects.create(selector="device:*", max_concurrent_sessions_per_user_per_tag=2,
-                             on_session_limit_exceeded=action)
+    TagPolicy.objects.create(
+        selector="device:*", max_concurrent_sessions_per_user_per_tag=2, on_session_limit_exceeded=action
+    )
     assert is_ok(create(user, ["device:laptop"]))  # another tag value: its own count
     results = run_in_parallel(12, lambda: create(user, ["device:kiosk"]))
     assert not [r for r in results if isinstance(r, Exception)], results
@@ -88,15 +98,22 @@ def test_per_tag_limit_holds_exactly_under_parallel_logins(user, action):
     assert sorted(tag for s in live for tag in s.tags) == ["device:kiosk", "device:kiosk", "device:laptop"]
     if action == "reject_new":
         assert sum(is_ok(r) for r in results) == 2
-        assert all(r.error.type == ErrorType.SESSION_LIMIT_EXCEEDED and r.error.details["scope"] == "tag device:kiosk"
-                   for r in results if is_err(r))
+        assert all(
+            r.error.type == ErrorType.SESSION_LIMIT_EXCEEDED and r.error.details["scope"] == "tag device:kiosk"
+            for r in results
+            if is_err(r)
+        )
     else:
         assert all(is_ok(r) for r in results)
 
 
 def test_an_idle_session_does_not_count_against_the_limit(user, clock):
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=1, inactivity_timeout_secs=1800,
-                             on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="org:*",
+        max_concurrent_sessions_per_user=1,
+        inactivity_timeout_secs=1800,
+        on_session_limit_exceeded="reject_new",
+    )
     idle = create(user, ["org:acme"]).data
     clock.advance(1801)
     assert is_ok(create(user, ["org:acme"]))
@@ -104,8 +121,7 @@ def test_an_idle_session_does_not_count_against_the_limit(user, clock):
 
 
 def _statements(ctx: CaptureQueriesContext, verb: str, table: str) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries
-            if q["sql"].lstrip().upper().startswith(verb) and table in q["sql"]]
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(verb) and table in q["sql"]]
 
 
 def test_making_room_for_one_login_ends_every_victim_in_one_update(user, clock):
@@ -115,8 +131,9 @@ def test_making_room_for_one_login_ends_every_victim_in_one_update(user, clock):
     for _ in range(5):
         tokens.append(create(user, ["org:acme"]).data.session_token)
         clock.advance(10)
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=2,
-                             on_session_limit_exceeded="drop_oldest")
+    TagPolicy.objects.create(
+        selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded="drop_oldest"
+    )
     with CaptureQueriesContext(connection) as ctx:
         newest = create(user, ["org:acme"]).data.session_token
     ending = [sql for sql in _statements(ctx, "UPDATE", "byo_sessions_session") if "end_reason" in sql]
@@ -129,8 +146,9 @@ def test_making_room_for_one_login_ends_every_victim_in_one_update(user, clock):
 
 
 def test_refusing_a_login_ends_nothing_and_writes_no_session(user):
-    TagPolicy.objects.create(selector="org:*", max_concurrent_sessions_per_user=2,
-                             on_session_limit_exceeded="reject_new")
+    TagPolicy.objects.create(
+        selector="org:*", max_concurrent_sessions_per_user=2, on_session_limit_exceeded="reject_new"
+    )
     kept = [create(user, ["org:acme"]).data.session_token for _ in range(2)]
     refused = create(user, ["org:acme"])
     assert is_err(refused) and refused.error.details["scope"] == "user"

@@ -1,4 +1,5 @@
 """Owners (services/owners.py): naming a session's owner, the owner's rows, tag narrowing."""
+
 from __future__ import annotations
 
 import pytest

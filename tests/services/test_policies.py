@@ -1,6 +1,7 @@
 """Tag policies in the database (services/policies.py): live effect, caching, IP and
 User-Agent rules, JSON import/export (docs/policies.md). Session limits are in
 test_limits.py, the policy admin in tests/admin/test_policies_admin.py."""
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,9 @@ def test_inactivity_timeout_from_a_role_rule(user, clock):
     assert is_ok(validate(member))
 
 
-def test_policy_cache_costs_no_query_per_request_and_follows_other_processes(user, clock, settings,
-                                                                           django_assert_num_queries):
+def test_policy_cache_costs_no_query_per_request_and_follows_other_processes(
+    user, clock, settings, django_assert_num_queries
+):
     settings.BYO_SESSIONS = {"POLICY_REFRESH_SECS": 5}
     token = create(user, ["org:acme"]).data.session_token
     validate(token)
@@ -64,8 +66,9 @@ def test_policy_cache_costs_no_query_per_request_and_follows_other_processes(use
 
 
 def test_ip_allowlist_and_blocklist(user):
-    TagPolicy.objects.create(selector="org:acme", ip_allowlist=["10.0.0.0/8", "2001:db8::/32"],
-                             ip_blocklist=["10.66.0.0/16"])
+    TagPolicy.objects.create(
+        selector="org:acme", ip_allowlist=["10.0.0.0/8", "2001:db8::/32"], ip_blocklist=["10.66.0.0/16"]
+    )
     token = create(user, ["org:acme"]).data.session_token
     assert is_ok(validate(token, ip="10.9.9.9"))
     assert is_ok(validate(token, ip="::ffff:10.9.9.9"))
@@ -103,8 +106,9 @@ def test_ip_change_invalidate(user):
 
 
 def test_ip_change_error_names_the_rule_by_its_label(user):
-    TagPolicy.objects.create(selector="org:*", description="Every org: end on IP change",
-                             on_ip_address_change="invalidate")
+    TagPolicy.objects.create(
+        selector="org:*", description="Every org: end on IP change", on_ip_address_change="invalidate"
+    )
     token = create(user, ["org:acme"]).data.session_token
     assert validate(token, ip="10.1.2.4").error.details["policy"] == "Every org: end on IP change"
 
@@ -118,10 +122,13 @@ def test_ip_change_allowed_is_recorded_once(user):
     assert events.get().details == {"before": OFFICE_IP, "after": "10.1.2.4"}
 
 
-@pytest.mark.parametrize("new_ua,suspicious", [
-    (CHROME_MAC_UPDATED, False),
-    (CHROME_WINDOWS, True),
-])
+@pytest.mark.parametrize(
+    "new_ua,suspicious",
+    [
+        (CHROME_MAC_UPDATED, False),
+        (CHROME_WINDOWS, True),
+    ],
+)
 def test_user_agent_change_recorded_once_with_before_and_after(user, new_ua, suspicious):
     token = create(user).data.session_token
     for _ in range(2):
@@ -164,8 +171,13 @@ DOC = {
     "tag_priority": ["org", "role"],
     "on_create_only_tags": ["org"],
     "tags": [
-        {"tag": "org:acme", "priority": 0, "label": "Acme Corp (contract 7)", "absolute_lifetime_secs": 43200,
-         "ip_allowlist": ["10.0.0.0/8"]},
+        {
+            "tag": "org:acme",
+            "priority": 0,
+            "label": "Acme Corp (contract 7)",
+            "absolute_lifetime_secs": 43200,
+            "ip_allowlist": ["10.0.0.0/8"],
+        },
         {"tag": "role:root", "priority": 0, "inactivity_timeout_secs": 900, "on_user_agent_change": "invalidate"},
     ],
 }
@@ -200,17 +212,22 @@ def test_imported_policy_governs_sessions(tmp_path, user):
     call_command("byo_policies", "import", str(path), stdout=io.StringIO())
     assert create(user, ["org:acme"], ip="192.0.2.1").error.type == ErrorType.IP_ADDRESS_NOT_ALLOWED
     created = create(user, ["org:acme"]).data
-    assert sessions.update(session_id=created.session_id, tags_to_remove=["org:acme"]).error.type == \
-        ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS
+    assert (
+        sessions.update(session_id=created.session_id, tags_to_remove=["org:acme"]).error.type
+        == ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS
+    )
 
 
 def test_import_is_all_or_nothing_and_names_every_error(tmp_path):
     TagPolicy.objects.create(selector="org:old", absolute_lifetime_secs=60)
-    bad = {**DOC, "tags": [
-        {"tag": "org:acme", "ip_allowlist": ["10.0.0.1/24"]},
-        {"tag": "role:root", "inactivity_timeout_secs": -5},
-        {"tag": "Bad Tag"},
-    ]}
+    bad = {
+        **DOC,
+        "tags": [
+            {"tag": "org:acme", "ip_allowlist": ["10.0.0.1/24"]},
+            {"tag": "role:root", "inactivity_timeout_secs": -5},
+            {"tag": "Bad Tag"},
+        ],
+    }
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
     err = io.StringIO()
@@ -237,6 +254,7 @@ def test_import_dry_run_changes_nothing(tmp_path):
 
 
 # --- an inactivity timeout shorter than twice the touch interval (issue 11, item 5) -----------
+
 
 @pytest.mark.parametrize("where", ["settings", "rule"])
 def test_a_short_idle_timeout_never_logs_out_an_active_user(user, clock, settings, where):
@@ -272,8 +290,13 @@ def test_touch_interval_is_half_a_shorter_idle_timeout(settings):
 
 def test_import_refuses_an_idle_timeout_below_twice_the_touch_interval(tmp_path, settings):
     settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60}
-    doc = {"defaults": {"inactivity_timeout_secs": 90}, "tags": [{"tag": "org:kiosk", "inactivity_timeout_secs": 20},
-                                                                  {"tag": "org:ok", "inactivity_timeout_secs": 120}]}
+    doc = {
+        "defaults": {"inactivity_timeout_secs": 90},
+        "tags": [
+            {"tag": "org:kiosk", "inactivity_timeout_secs": 20},
+            {"tag": "org:ok", "inactivity_timeout_secs": 120},
+        ],
+    }
     with pytest.raises(PolicyValueError) as caught:
         policies.import_document(doc, dry_run=True)
     errors = dict(caught.value.errors)
@@ -281,7 +304,8 @@ def test_import_refuses_an_idle_timeout_below_twice_the_touch_interval(tmp_path,
     assert errors["tags[0].inactivity_timeout_secs"] == (
         "The inactivity timeout (20 seconds) must be at least 2 minutes: last activity is recorded at most "
         "every 1 minute (TOUCH_INTERVAL_SECS), so a shorter timeout would log out users who are still active. "
-        "Lower TOUCH_INTERVAL_SECS to allow it.")
+        "Lower TOUCH_INTERVAL_SECS to allow it."
+    )
     settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 10}
     policies.import_document(doc)  # a shorter touch interval allows it
     assert TagPolicy.objects.get(selector="org:kiosk").inactivity_timeout_secs == 20

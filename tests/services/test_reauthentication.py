@@ -1,5 +1,6 @@
 """services/reauthentication.py: what a login records, how recent is recent, marking a
 re-authentication, and wrong passwords counted until the session ends (ASVS 3.7.1)."""
+
 from __future__ import annotations
 
 import pytest
@@ -69,13 +70,17 @@ def test_factors_narrow_what_counts(user, clock):
 def test_marking_refreshes_the_time_and_is_audited(user, clock):
     created = sessions.create(user_id=user.pk, authentication=["password"]).data
     clock.advance(1000)
-    marked = reauthentication.mark_reauthenticated(session_id=created.session_id, factor="password",
-                                                   actor="user:1", ip_address="203.0.113.9", user_agent="UA/2")
+    marked = reauthentication.mark_reauthenticated(
+        session_id=created.session_id, factor="password", actor="user:1", ip_address="203.0.113.9", user_agent="UA/2"
+    )
     assert marked.data.authenticated_at == clock.now()
     assert _row(created.session_id).authentication_factors["password"] == clock.now().isoformat()
     event = AuditEvent.objects.get(event_type="session_reauthenticated")
-    assert (event.session_id, event.details, event.ip_address) == (created.session_id, {"factor": "password"},
-                                                                   "203.0.113.9")
+    assert (event.session_id, event.details, event.ip_address) == (
+        created.session_id,
+        {"factor": "password"},
+        "203.0.113.9",
+    )
 
 
 @pytest.mark.parametrize("factor", ["", "Password", "x" * 41, None, 3, "has space"])
@@ -88,28 +93,39 @@ def test_a_malformed_factor_is_refused(user, factor):
 def test_an_ended_session_cannot_be_reauthenticated(user, clock):
     created = sessions.create(user_id=user.pk).data
     sessions.invalidate_by_id(session_id=created.session_id)
-    assert reauthentication.mark_reauthenticated(session_id=created.session_id,
-                                                 factor="password").error.type == ErrorType.SESSION_NOT_FOUND
+    assert (
+        reauthentication.mark_reauthenticated(session_id=created.session_id, factor="password").error.type
+        == ErrorType.SESSION_NOT_FOUND
+    )
     assert reauthentication.require_recent(session_id=created.session_id).error.type == ErrorType.SESSION_NOT_FOUND
-    assert reauthentication.reauthenticate_with_password(
-        session_id=created.session_id, user=user, password="pw-alice-123").error.type == ErrorType.SESSION_NOT_FOUND
+    assert (
+        reauthentication.reauthenticate_with_password(
+            session_id=created.session_id, user=user, password="pw-alice-123"
+        ).error.type
+        == ErrorType.SESSION_NOT_FOUND
+    )
 
 
 def test_the_right_password_reauthenticates(user, clock):
     created = sessions.create(user_id=user.pk).data
     clock.advance(1000)
-    assert reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user,
-                                                         password="pw-alice-123").data
+    assert reauthentication.reauthenticate_with_password(
+        session_id=created.session_id, user=user, password="pw-alice-123"
+    ).data
     assert reauthentication.require_recent(session_id=created.session_id, max_age_secs=1, factors=["password"]).data
 
 
 def test_wrong_passwords_count_down_then_end_the_session(user, clock, settings):
     settings.BYO_SESSIONS = {"REAUTH_MAX_FAILURES": 3}
     created = sessions.create(user_id=user.pk).data
-    lefts = [reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user,
-                                                           password="wrong").error for _ in range(2)]
-    assert [(e.type, e.details["attempts_left"]) for e in lefts] == [(ErrorType.REAUTHENTICATION_FAILED, 2),
-                                                                      (ErrorType.REAUTHENTICATION_FAILED, 1)]
+    lefts = [
+        reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user, password="wrong").error
+        for _ in range(2)
+    ]
+    assert [(e.type, e.details["attempts_left"]) for e in lefts] == [
+        (ErrorType.REAUTHENTICATION_FAILED, 2),
+        (ErrorType.REAUTHENTICATION_FAILED, 1),
+    ]
     last = reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user, password="wrong")
     assert last.error.type == ErrorType.SESSION_INVALIDATED
     row = _row(created.session_id)
@@ -122,8 +138,9 @@ def test_a_right_answer_clears_the_count(user, clock, settings):
     settings.BYO_SESSIONS = {"REAUTH_MAX_FAILURES": 2}
     created = sessions.create(user_id=user.pk).data
     reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user, password="wrong")
-    assert reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user,
-                                                         password="pw-alice-123").data
+    assert reauthentication.reauthenticate_with_password(
+        session_id=created.session_id, user=user, password="pw-alice-123"
+    ).data
     again = reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user, password="wrong")
     assert again.error.details["attempts_left"] == 1
 
@@ -131,15 +148,15 @@ def test_a_right_answer_clears_the_count(user, clock, settings):
 @pytest.mark.parametrize("password", ["", None, 12, ["pw-alice-123"]])
 def test_a_missing_or_non_text_password_is_a_wrong_answer(user, password):
     created = sessions.create(user_id=user.pk).data
-    refused = reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user,
-                                                            password=password)
+    refused = reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user, password=password)
     assert refused.error.type == ErrorType.REAUTHENTICATION_FAILED
 
 
 def test_another_users_session_is_not_found(user, other_user):
     created = sessions.create(user_id=user.pk).data
-    refused = reauthentication.reauthenticate_with_password(session_id=created.session_id, user=other_user,
-                                                            password="pw-bob-123")
+    refused = reauthentication.reauthenticate_with_password(
+        session_id=created.session_id, user=other_user, password="pw-bob-123"
+    )
     assert refused.error.type == ErrorType.SESSION_NOT_FOUND
     assert _row(created.session_id).reauthentication_failures == 0
 
@@ -147,16 +164,20 @@ def test_another_users_session_is_not_found(user, other_user):
 def test_an_inactive_user_cannot_reauthenticate(user):
     created = sessions.create(user_id=user.pk).data
     user.is_active = False
-    refused = reauthentication.reauthenticate_with_password(session_id=created.session_id, user=user,
-                                                            password="pw-alice-123")
+    refused = reauthentication.reauthenticate_with_password(
+        session_id=created.session_id, user=user, password="pw-alice-123"
+    )
     assert refused.error.type == ErrorType.REAUTHENTICATION_FAILED
 
 
-@pytest.mark.parametrize(("backend", "factors"), [
-    ("django.contrib.auth.backends.ModelBackend", ("password",)),
-    ("allauth.account.auth_backends.AuthenticationBackend", ()),
-    (None, ()),
-])
+@pytest.mark.parametrize(
+    ("backend", "factors"),
+    [
+        ("django.contrib.auth.backends.ModelBackend", ("password",)),
+        ("allauth.account.auth_backends.AuthenticationBackend", ()),
+        (None, ()),
+    ],
+)
 def test_factors_for_backend(backend, factors):
     assert reauthentication.factors_for_backend(backend) == factors
 
@@ -168,8 +189,12 @@ def test_parallel_wrong_guesses_get_no_more_than_the_limit(user, clock, settings
     are answered as wrong (the last one ending the session), the rest find it ended."""
     settings.BYO_SESSIONS = {"REAUTH_MAX_FAILURES": 5}
     created = sessions.create(user_id=user.pk).data
-    results = run_in_parallel(12, lambda: reauthentication.reauthenticate_with_password(
-        session_id=created.session_id, user=user, password="wrong"))
+    results = run_in_parallel(
+        12,
+        lambda: reauthentication.reauthenticate_with_password(
+            session_id=created.session_id, user=user, password="wrong"
+        ),
+    )
     types = sorted(str(r.error.type) for r in results)
     assert types.count(ErrorType.REAUTHENTICATION_FAILED) == 4
     assert types.count(ErrorType.SESSION_INVALIDATED) == 1

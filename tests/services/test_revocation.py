@@ -6,6 +6,7 @@ Each test runs on Django's local-memory cache and on a real Redis through
 ``django.core.cache.backends.redis.RedisCache`` (``revocation_cache``, tests/conftest.py).
 Endings record after commit: the tests run them under ``django_capture_on_commit_callbacks``.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,6 +48,7 @@ def refused_as_ended(token: str) -> bool:
 
 # --- every path that ends sessions ---------------------------------------------------------
 
+
 def _logout(user, created, client):
     client.cookies["session_token"] = created.session_token
     assert client.get("/logout/").status_code == 200
@@ -79,8 +81,9 @@ def _bulk_command(user, created, client):
 def _admin_action(user, created, client, django_user_model=None):
     admin = type(user)._default_manager.create_superuser(username="root", password="pw-root-123")
     client.force_login(admin)
-    response = client.post("/admin/byo_sessions/session/", {"action": "end_selected",
-                                                            "_selected_action": [created.session_id]})
+    response = client.post(
+        "/admin/byo_sessions/session/", {"action": "end_selected", "_selected_action": [created.session_id]}
+    )
     assert response.status_code == 302
 
 
@@ -123,13 +126,27 @@ def _user_deleted(user, created, client):
     user.delete()
 
 
-ENDERS = [_logout, _engine_flush, _by_token, _by_id, _all_for_user, _all_but_one, _bulk_command, _admin_action,
-          _password_change, _token_reuse, _policy_ip_change, _session_limit, _user_deleted]
+ENDERS = [
+    _logout,
+    _engine_flush,
+    _by_token,
+    _by_id,
+    _all_for_user,
+    _all_but_one,
+    _bulk_command,
+    _admin_action,
+    _password_change,
+    _token_reuse,
+    _policy_ip_change,
+    _session_limit,
+    _user_deleted,
+]
 
 
 @pytest.mark.parametrize("end", ENDERS, ids=lambda f: f.__name__.strip("_"))
-def test_every_ending_revokes_the_tokens_of_the_session(end, revocation_cache, user, client,
-                                                        django_capture_on_commit_callbacks):
+def test_every_ending_revokes_the_tokens_of_the_session(
+    end, revocation_cache, user, client, django_capture_on_commit_callbacks
+):
     created = sessions.create(user_id=user.pk).data
     token = mint(created.session_id)
     assert not refused_as_ended(token)
@@ -147,15 +164,23 @@ def test_the_session_servers_invalidate_commands_revoke(revocation_cache, settin
         ("InvalidateSessionByToken", lambda s: {"sessionToken": s.session_token}),
         ("InvalidateSessionById", lambda s: {"sessionId": s.session_id}),
         ("InvalidateAllSessionsForUser", lambda s: {"userId": "ext-1"}),
-        ("InvalidateAllSessionsForUserExceptOne", lambda s: {"userId": "ext-1", "sessionTokenToKeep": sessions.create(
-            external_user_id="ext-1").data.session_token}),
+        (
+            "InvalidateAllSessionsForUserExceptOne",
+            lambda s: {
+                "userId": "ext-1",
+                "sessionTokenToKeep": sessions.create(external_user_id="ext-1").data.session_token,
+            },
+        ),
     ]
     for command, data in commands:
         created = sessions.create(external_user_id="ext-1").data
         token = mint(created.session_id)
         with django_capture_on_commit_callbacks(execute=True):
-            response = api.post("/byo-server/run-command", json.dumps({"command": command, "data": data(created)}),
-                                content_type="application/json")
+            response = api.post(
+                "/byo-server/run-command",
+                json.dumps({"command": command, "data": data(created)}),
+                content_type="application/json",
+            )
         assert response.status_code == 200, (command, response.content)
         assert refused_as_ended(token), command
 
@@ -171,8 +196,9 @@ def test_an_ending_that_rolls_back_revokes_nothing(revocation_cache, user, djang
     assert not refused_as_ended(token)
 
 
-def test_bulk_endings_write_the_cache_in_the_batches_of_the_update(revocation_cache, user, monkeypatch,
-                                                                   django_capture_on_commit_callbacks):
+def test_bulk_endings_write_the_cache_in_the_batches_of_the_update(
+    revocation_cache, user, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(ending, "BATCH_SIZE", 3)
     created = [sessions.create(user_id=user.pk).data for _ in range(7)]
     tokens = [mint(c.session_id) for c in created]
@@ -191,8 +217,9 @@ def test_bulk_endings_write_the_cache_in_the_batches_of_the_update(revocation_ca
     assert all(refused_as_ended(t) for t in tokens)
 
 
-def test_records_live_as_long_as_the_longest_lived_token(revocation_cache, settings, user,
-                                                         django_capture_on_commit_callbacks):
+def test_records_live_as_long_as_the_longest_lived_token(
+    revocation_cache, settings, user, django_capture_on_commit_callbacks
+):
     settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_TOKEN_MAX_LIFETIME_SECS": 900}
     created = sessions.create(user_id=user.pk).data
     with django_capture_on_commit_callbacks(execute=True):
@@ -211,8 +238,10 @@ def test_records_live_as_long_as_the_longest_lived_token(revocation_cache, setti
 
 # --- verification ------------------------------------------------------------------------
 
-def test_the_check_costs_no_query_and_one_cache_read(revocation_cache, user, settings, monkeypatch,
-                                                     django_assert_num_queries):
+
+def test_the_check_costs_no_query_and_one_cache_read(
+    revocation_cache, user, settings, monkeypatch, django_assert_num_queries
+):
     settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_REVOCATION_CHECK": True}
     created = sessions.create(user_id=user.pk).data
     token = mint(created.session_id)
@@ -220,8 +249,9 @@ def test_the_check_costs_no_query_and_one_cache_read(revocation_cache, user, set
     cache = caches[revocation_cache]
     reads: list[str] = []
     real_get = cache.get
-    monkeypatch.setattr(cache, "get", lambda key, default=None, version=None: reads.append(key) or real_get(
-        key, default, version))
+    monkeypatch.setattr(
+        cache, "get", lambda key, default=None, version=None: reads.append(key) or real_get(key, default, version)
+    )
     with django_assert_num_queries(0):
         assert sessions.verify_stateless_token(token).data["sid"] == created.session_id
     assert reads == [revocation.key(created.session_id)]
@@ -251,6 +281,7 @@ def test_asking_for_the_check_without_a_cache_is_a_503_not_a_pass(user):
 
 # --- an unreachable cache ------------------------------------------------------------------
 
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -260,11 +291,19 @@ def _closed_port() -> int:
 @pytest.fixture
 def unreachable_redis(settings):
     """A RedisCache whose server is not there (stopped, or the network is down)."""
-    settings.CACHES = {**settings.CACHES, "revocation": {
-        "BACKEND": REDIS_BACKEND, "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
-        "OPTIONS": {"socket_connect_timeout": 1}}}
-    settings.BYO_SESSIONS = {**settings.BYO_SESSIONS, "STATELESS_REVOCATION_CACHE": "revocation",
-                             "STATELESS_REVOCATION_CHECK": True}
+    settings.CACHES = {
+        **settings.CACHES,
+        "revocation": {
+            "BACKEND": REDIS_BACKEND,
+            "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 1},
+        },
+    }
+    settings.BYO_SESSIONS = {
+        **settings.BYO_SESSIONS,
+        "STATELESS_REVOCATION_CACHE": "revocation",
+        "STATELESS_REVOCATION_CHECK": True,
+    }
     pytest.importorskip("redis", reason="the redis package (test extra) is not installed")
     return "revocation"
 
@@ -285,8 +324,9 @@ def test_fail_open_accepts_tokens_while_the_cache_is_unreachable(unreachable_red
     assert "unchecked" in caplog.text
 
 
-def test_an_ending_while_the_cache_is_unreachable_still_ends_and_says_so(unreachable_redis, user, caplog,
-                                                                          django_capture_on_commit_callbacks):
+def test_an_ending_while_the_cache_is_unreachable_still_ends_and_says_so(
+    unreachable_redis, user, caplog, django_capture_on_commit_callbacks
+):
     created = sessions.create(user_id=user.pk).data
     with caplog.at_level(logging.ERROR, logger="byo_sessions"):
         with django_capture_on_commit_callbacks(execute=True):

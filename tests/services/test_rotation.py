@@ -1,4 +1,5 @@
 """Token rotation with theft detection (services/rotation.py, docs/rotation.md)."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,11 @@ COOKIE = "rotation_token"  # SESSION_COOKIE_NAME in these tests (rotation_settin
 @pytest.fixture(autouse=True)
 def rotation_settings(settings):
     settings.SESSION_COOKIE_NAME = COOKIE
-    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": INTERVAL, "ROTATION_GRACE_SECS": GRACE,
-                             "INACTIVITY_TIMEOUT_SECS": None}
+    settings.BYO_SESSIONS = {
+        "ROTATION_INTERVAL_SECS": INTERVAL,
+        "ROTATION_GRACE_SECS": GRACE,
+        "INACTIVITY_TIMEOUT_SECS": None,
+    }
 
 
 def refresh(token, **kwargs):
@@ -244,7 +248,8 @@ def test_secret_key_rotation_inside_the_window_is_not_theft(user, clock, setting
 
 @pytest.mark.django_db
 def test_replaying_a_stolen_token_after_the_theft_is_one_row_per_minute_and_a_line_each_time(
-        user, clock, caplog, django_capture_on_commit_callbacks):
+    user, clock, caplog, django_capture_on_commit_callbacks
+):
     created = new_session(user)
     clock.advance(INTERVAL)
     refresh(created.session_token)

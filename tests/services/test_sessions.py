@@ -1,6 +1,7 @@
 """The session service (services/sessions.py, public as ``byo_sessions.sessions``): create,
 validate, invalidate, list, update, and every error type. Ending sessions in bulk is in
 test_ending.py, the audit trail in test_audit.py."""
+
 from __future__ import annotations
 
 import logging
@@ -51,8 +52,20 @@ def test_validate_returns_user_and_metadata(user):
     assert result.data.new_session_token is None
 
 
-@pytest.mark.parametrize("token", ["", "byo_s_", "x" * 10_000, "byo_s_" + "é" * 43, "wrong_" + "a" * 43,
-                                   None, 12345, "byo_s_" + "a" * 42, "byo_s_" + "a" * 43 + "\x00"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "byo_s_",
+        "x" * 10_000,
+        "byo_s_" + "é" * 43,
+        "wrong_" + "a" * 43,
+        None,
+        12345,
+        "byo_s_" + "a" * 42,
+        "byo_s_" + "a" * 43 + "\x00",
+    ],
+)
 def test_garbage_tokens_are_invalid_session_token(token):
     result = sessions.validate(session_token=token)
     assert is_err(result)
@@ -96,8 +109,7 @@ def test_expiry_by_inactivity(user, clock, settings):
     assert result.error.details["reason"] == "expired_inactivity"
 
 
-def test_last_activity_written_at_most_once_per_touch_interval(user, clock, settings,
-                                                               django_assert_num_queries):
+def test_last_activity_written_at_most_once_per_touch_interval(user, clock, settings, django_assert_num_queries):
     settings.BYO_SESSIONS = {"TOUCH_INTERVAL_SECS": 60, "POLICY_REFRESH_SECS": 3600}
     created = make(user)
     kw = dict(session_token=created.session_token, ip_address=IP, user_agent=CHROME_MAC)
@@ -159,8 +171,7 @@ def test_except_one_keeps_the_session_whose_token_was_just_rotated(user, clock, 
     settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 60, "ROTATION_GRACE_SECS": 30}
     keep, drop = make(user), make(user)
     clock.advance(61)
-    rotated = sessions.validate_and_refresh(session_token=keep.session_token, ip_address=IP,
-                                            user_agent=CHROME_MAC).data
+    rotated = sessions.validate_and_refresh(session_token=keep.session_token, ip_address=IP, user_agent=CHROME_MAC).data
     assert rotated.new_session_token  # the request's own token is now the previous one
     result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_token_to_keep=keep.session_token)
     assert result.data == 1
@@ -178,10 +189,13 @@ def test_except_one_by_session_id(user):
 @pytest.mark.parametrize("bad", ["org:acme", ["bad tag"], ["org:"], [5]])
 def test_bulk_calls_refuse_a_malformed_tag_selection_instead_of_selecting_all(user, bad):
     a = make(user, tags=["org:acme"])
-    for call in (lambda: sessions.invalidate_all_for_user(user_id=user.pk, session_tags=bad),
-                 lambda: sessions.invalidate_all_for_user_except_one(user_id=user.pk, session_tags=bad,
-                                                                     session_id_to_keep="ses_x"),
-                 lambda: sessions.fetch_all_for_user(user_id=user.pk, session_tags=bad)):
+    for call in (
+        lambda: sessions.invalidate_all_for_user(user_id=user.pk, session_tags=bad),
+        lambda: sessions.invalidate_all_for_user_except_one(
+            user_id=user.pk, session_tags=bad, session_id_to_keep="ses_x"
+        ),
+        lambda: sessions.fetch_all_for_user(user_id=user.pk, session_tags=bad),
+    ):
         result = call()
         assert is_err(result) and result.error.type == ErrorType.INVALID_TAG_FORMAT, result
     assert is_ok(sessions.validate(session_token=a.session_token))
@@ -207,8 +221,14 @@ def test_fetch_by_id(user):
 
 def test_update_tags_and_metadata(user):
     created = make(user, tags=["org:acme"], metadata={"a": 1, "b": 2})
-    assert is_ok(sessions.update(session_id=created.session_id, tags_to_add=["role:root"],
-                                 tags_to_remove=["org:acme"], patch_metadata={"b": 3, "c": 4}))
+    assert is_ok(
+        sessions.update(
+            session_id=created.session_id,
+            tags_to_add=["role:root"],
+            tags_to_remove=["org:acme"],
+            patch_metadata={"b": 3, "c": 4},
+        )
+    )
     data = sessions.validate(session_token=created.session_token).data
     assert data.tags == ("role:root",)
     assert data.metadata == {"a": 1, "b": 3, "c": 4}
@@ -232,14 +252,17 @@ def test_update_errors(user, settings):
     assert sessions.validate(session_token=created.session_token).data.tags == ("org:acme",)
 
 
-@pytest.mark.parametrize("kwargs,error_type", [
-    ({"tags": ["bad tag"]}, ErrorType.INVALID_TAG_FORMAT),
-    ({"tags": "org:acme"}, ErrorType.INVALID_TAG_FORMAT),
-    ({"metadata": ["not", "a", "dict"]}, ErrorType.INVALID_METADATA),
-    ({"metadata": {"x": object()}}, ErrorType.INVALID_METADATA),
-    ({"metadata": {"x": "y" * 20_000}}, ErrorType.INVALID_METADATA),
-    ({"ip_address": "999.1.1.1"}, ErrorType.INVALID_IP_ADDRESS),
-])
+@pytest.mark.parametrize(
+    "kwargs,error_type",
+    [
+        ({"tags": ["bad tag"]}, ErrorType.INVALID_TAG_FORMAT),
+        ({"tags": "org:acme"}, ErrorType.INVALID_TAG_FORMAT),
+        ({"metadata": ["not", "a", "dict"]}, ErrorType.INVALID_METADATA),
+        ({"metadata": {"x": object()}}, ErrorType.INVALID_METADATA),
+        ({"metadata": {"x": "y" * 20_000}}, ErrorType.INVALID_METADATA),
+        ({"ip_address": "999.1.1.1"}, ErrorType.INVALID_IP_ADDRESS),
+    ],
+)
 def test_create_input_errors_write_nothing(user, kwargs, error_type):
     result = sessions.create(user_id=user.pk, **kwargs)
     assert is_err(result) and result.error.type == error_type
@@ -306,8 +329,10 @@ def test_async_twins(user):
 def test_bulk_calls_need_an_owner(user):
     make(user)
     assert sessions.invalidate_all_for_user().error.type == ErrorType.UNKNOWN_USER
-    assert sessions.invalidate_all_for_user_except_one(
-        session_token_to_keep="byo_s_" + "A" * 43).error.type == ErrorType.UNKNOWN_USER
+    assert (
+        sessions.invalidate_all_for_user_except_one(session_token_to_keep="byo_s_" + "A" * 43).error.type
+        == ErrorType.UNKNOWN_USER
+    )
     assert sessions.fetch_all_for_user().error.type == ErrorType.UNKNOWN_USER
     assert sessions.fetch_all_for_user(user_id="abc").error.type == ErrorType.UNKNOWN_USER
     assert Session.objects.filter(ended_at__isnull=True).count() == 1
@@ -329,8 +354,10 @@ def test_update_many_is_all_or_nothing_and_capped(user, settings):
     settings.BYO_SESSIONS = {"CREATE_ONLY_TAG_TYPES": ["org"]}
     a, b = make(user, tags=["org:acme"]), make(user)
     mine = Session.objects.filter(user=user)
-    assert sessions.update_many(queryset=mine, max_count=1, tags_to_add=["role:x"]).error.type == \
-        ErrorType.UPDATING_TOO_MANY_SESSIONS
+    assert (
+        sessions.update_many(queryset=mine, max_count=1, tags_to_add=["role:x"]).error.type
+        == ErrorType.UPDATING_TOO_MANY_SESSIONS
+    )
     refused = sessions.update_many(queryset=mine, max_count=10, tags_to_add=["org:other"], patch_metadata={"k": 1})
     assert refused.error.type == ErrorType.CANNOT_MODIFY_CREATE_ONLY_TAGS
     assert all(s.metadata == {} for s in Session.objects.all())  # nothing half-written
@@ -341,7 +368,8 @@ def test_update_many_is_all_or_nothing_and_capped(user, settings):
 
 
 def test_an_ended_sessions_token_is_audited_once_a_minute_and_logged_every_time(
-        user, clock, caplog, django_capture_on_commit_callbacks):
+    user, clock, caplog, django_capture_on_commit_callbacks
+):
     caplog.set_level(logging.INFO, logger="byo_sessions.audit")
     created = make(user)
     sessions.invalidate_by_token(session_token=created.session_token)
@@ -361,20 +389,26 @@ def test_an_ended_sessions_token_is_audited_once_a_minute_and_logged_every_time(
 def test_missing_required_tags_is_audited(user):
     created = make(user, tags=["org:acme"])
     result = sessions.validate(session_token=created.session_token, required_tags=["role:admin", "org:acme"])
-    assert result.error.type == ErrorType.MISSING_REQUIRED_TAGS and result.error.details["missing_tags"] == ["role:admin"]
+    assert result.error.type == ErrorType.MISSING_REQUIRED_TAGS and result.error.details["missing_tags"] == [
+        "role:admin"
+    ]
     row = AuditEvent.objects.get(session_id=created.session_id, event_type="validation_failed")
     assert row.reason == "missing_required_tags" and row.details["missing_tags"] == ["role:admin"]
 
 
 # --- text the database cannot store (NUL, lone surrogates): typed errors, never a driver error ---
 
-@pytest.mark.parametrize("kwargs,error", [
-    (dict(external_user_id="a\x00b"), ErrorType.UNKNOWN_USER),
-    (dict(external_user_id="\ud800"), ErrorType.UNKNOWN_USER),
-    (dict(external_user_id="u", metadata={"a": "x\x00y"}), ErrorType.INVALID_METADATA),
-    (dict(external_user_id="u", metadata={"a\x00": 1}), ErrorType.INVALID_METADATA),
-    (dict(external_user_id="u", metadata={"a": ["ok", {"b": "\udfff"}]}), ErrorType.INVALID_METADATA),
-])
+
+@pytest.mark.parametrize(
+    "kwargs,error",
+    [
+        (dict(external_user_id="a\x00b"), ErrorType.UNKNOWN_USER),
+        (dict(external_user_id="\ud800"), ErrorType.UNKNOWN_USER),
+        (dict(external_user_id="u", metadata={"a": "x\x00y"}), ErrorType.INVALID_METADATA),
+        (dict(external_user_id="u", metadata={"a\x00": 1}), ErrorType.INVALID_METADATA),
+        (dict(external_user_id="u", metadata={"a": ["ok", {"b": "\udfff"}]}), ErrorType.INVALID_METADATA),
+    ],
+)
 def test_unstorable_identifiers_and_metadata_are_typed_errors(kwargs, error):
     result = sessions.create(**kwargs)
     assert is_err(result) and result.error.type == error, result
@@ -418,11 +452,20 @@ def test_malformed_required_tags_are_a_typed_error(user, required):
     assert not AuditEvent.objects.filter(event_type="validation_failed").exists()
 
 
-@pytest.mark.parametrize("keep", [
-    dict(), dict(session_id_to_keep=12345), dict(session_id_to_keep=["ses_x"]), dict(session_id_to_keep=""),
-    dict(session_id_to_keep="a\x00"), dict(session_token_to_keep=""), dict(session_token_to_keep="garbage"),
-    dict(session_token_to_keep="a\x00b"), dict(session_token_to_keep=12345),
-])
+@pytest.mark.parametrize(
+    "keep",
+    [
+        dict(),
+        dict(session_id_to_keep=12345),
+        dict(session_id_to_keep=["ses_x"]),
+        dict(session_id_to_keep=""),
+        dict(session_id_to_keep="a\x00"),
+        dict(session_token_to_keep=""),
+        dict(session_token_to_keep="garbage"),
+        dict(session_token_to_keep="a\x00b"),
+        dict(session_token_to_keep=12345),
+    ],
+)
 def test_except_one_without_a_usable_session_to_keep_is_refused_not_all(user, keep):
     created = make(user)
     result = sessions.invalidate_all_for_user_except_one(user_id=user.pk, **keep)
@@ -433,8 +476,9 @@ def test_except_one_without_a_usable_session_to_keep_is_refused_not_all(user, ke
 def test_a_tag_both_removed_and_added_ends_up_present_in_the_list_and_the_index(user):
     """Found by the session server's property test: the JSON list and the SessionTag rows disagreed."""
     created = make(user, tags=["org:acme", "role:admin"])
-    assert is_ok(sessions.update(session_id=created.session_id, tags_to_add=["role:admin"],
-                                 tags_to_remove=["role:admin"]))
+    assert is_ok(
+        sessions.update(session_id=created.session_id, tags_to_add=["role:admin"], tags_to_remove=["role:admin"])
+    )
     row = Session.objects.get(pk=created.session_id)
     assert row.tags == ["org:acme", "role:admin"]
     assert sorted(SessionTag.objects.filter(session=row).values_list("tag", flat=True)) == ["org:acme", "role:admin"]

@@ -1,6 +1,7 @@
 """Signing keys of stateless tokens (services/signing_keys.py): the lazy first key,
 encryption at rest under SECRET_KEY (and its fallbacks), re-encryption, rotation,
 expiry and pruning."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,6 @@ from tests.services.test_stateless import b64, claims_for, reason
 pytestmark = pytest.mark.django_db
 
 
-
 def test_first_key_is_created_once_and_audited():
     sessions.create_stateless_token(external_user_id="u")
     sessions.create_stateless_token(external_user_id="v")
@@ -38,15 +38,18 @@ def test_private_key_is_encrypted_at_rest_and_follows_secret_key_fallbacks(setti
     key = signing_keys.signing_key()
     row = SigningKey.objects.get()
     assert row.private_key_encrypted.startswith("v1:")
-    pem = key.private_key().private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption())
+    pem = key.private_key().private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     assert b64(pem)[:40] not in row.private_key_encrypted and "BEGIN" not in row.private_key_encrypted
     assert set(row.public_jwk) == {"kty", "kid", "use", "alg", "n", "e"}
     old = settings.SECRET_KEY
     settings.SECRET_KEY = "a-new-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
     settings.SECRET_KEY_FALLBACKS = [old]
-    assert signing_keys.decrypt_private_key(row.private_key_encrypted, row.kid).private_numbers() \
+    assert (
+        signing_keys.decrypt_private_key(row.private_key_encrypted, row.kid).private_numbers()
         == key.private_key().private_numbers()
+    )
     settings.SECRET_KEY_FALLBACKS = []
     with pytest.raises(signing_keys.KeyDecryptionError) as raised:
         signing_keys.decrypt_private_key(row.private_key_encrypted, row.kid)
@@ -78,13 +81,15 @@ def test_reencrypt_moves_keys_to_the_new_secret_key_so_the_fallback_can_go(setti
 def test_reencrypt_is_all_or_nothing_when_a_key_cannot_be_decrypted(settings):
     signing_keys.signing_key()
     first = SigningKey.objects.get()
-    sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=0,
-                                        secs_before_existing_keys_are_deactivated=100000)
+    sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=0, secs_before_existing_keys_are_deactivated=100000
+    )
     old = settings.SECRET_KEY
     settings.SECRET_KEY = "a-new-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
     settings.SECRET_KEY_FALLBACKS = [old]
     SigningKey.objects.exclude(kid=first.kid).update(
-        private_key_encrypted=first.private_key_encrypted)  # sealed for another kid: decrypts with nothing
+        private_key_encrypted=first.private_key_encrypted
+    )  # sealed for another kid: decrypts with nothing
     before = dict(SigningKey.objects.values_list("kid", "private_key_encrypted"))
     with pytest.raises(CommandError, match="Nothing was re-encrypted"):
         call_command("byo_rotate_keys", "--reencrypt", stdout=StringIO())
@@ -94,8 +99,9 @@ def test_reencrypt_is_all_or_nothing_when_a_key_cannot_be_decrypted(settings):
 
 def test_rotation_publishes_next_key_then_switches_then_expires_old(clock):
     first = sessions.create_stateless_token(external_user_id="u").data
-    rotation = sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=600,
-                                                   secs_before_existing_keys_are_deactivated=600 + 3600).data
+    rotation = sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=600, secs_before_existing_keys_are_deactivated=600 + 3600
+    ).data
     now = clock.now()
     assert int(rotation.new_key_becomes_default_at.timestamp()) == int(now.timestamp()) + 600
     kids = [k["kid"] for k in sessions.get_jwks().data["keys"]]
@@ -119,8 +125,9 @@ def test_rotation_publishes_next_key_then_switches_then_expires_old(clock):
 
 def test_a_token_signed_just_before_the_switch_verifies_until_its_expiry(clock):
     sessions.create_stateless_token(external_user_id="u")
-    sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=60,
-                                        secs_before_existing_keys_are_deactivated=60 + 3600)
+    sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=60, secs_before_existing_keys_are_deactivated=60 + 3600
+    )
     clock.advance(59)
     last = sessions.create_stateless_token(external_user_id="u", lifetime_secs=3600).data
     clock.advance(3599)
@@ -130,22 +137,32 @@ def test_a_token_signed_just_before_the_switch_verifies_until_its_expiry(clock):
     assert reason(sessions.verify_stateless_token(last.stateless_token)) in ("expired", "unknown_kid")
 
 
-@pytest.mark.parametrize("becomes, deactivate, why", [
-    (-1, 4000, "out_of_range"), (0, -5, "out_of_range"), ("60", 4000, "out_of_range"), (True, 4000, "out_of_range"),
-    (600, 600 + 3599, "deactivation_too_early"), (0, 0, "deactivation_too_early"),
-])
+@pytest.mark.parametrize(
+    "becomes, deactivate, why",
+    [
+        (-1, 4000, "out_of_range"),
+        (0, -5, "out_of_range"),
+        ("60", 4000, "out_of_range"),
+        (True, 4000, "out_of_range"),
+        (600, 600 + 3599, "deactivation_too_early"),
+        (0, 0, "deactivation_too_early"),
+    ],
+)
 def test_rotation_parameters_are_validated(becomes, deactivate, why):
-    error = sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=becomes,
-                                                secs_before_existing_keys_are_deactivated=deactivate).error
+    error = sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=becomes, secs_before_existing_keys_are_deactivated=deactivate
+    ).error
     assert error.type == ErrorType.INVALID_PARAMETERS and error.details["reason"] == why
     assert SigningKey.objects.count() == 0
 
 
 def test_a_shorter_existing_end_is_kept(clock):
-    sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=0,
-                                        secs_before_existing_keys_are_deactivated=3600)
-    sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=0,
-                                        secs_before_existing_keys_are_deactivated=7200)
+    sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=0, secs_before_existing_keys_are_deactivated=3600
+    )
+    sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=0, secs_before_existing_keys_are_deactivated=7200
+    )
     ends = sorted((row.serial, row.expires_at) for row in SigningKey.objects.all())
     now = clock.now()
     assert [(e - now).total_seconds() if e else None for _, e in ends] == [3600, 7200, None]
@@ -160,8 +177,13 @@ def test_rotate_command(clock, capsys):
     old = SigningKey.objects.order_by("serial").first()
     assert (old.expires_at - clock.now()).total_seconds() == 60 + 3600 + 300
     with pytest.raises(CommandError, match="InvalidParameters"):
-        call_command("byo_rotate_keys", "--secs-before-new-key-becomes-default", "60",
-                     "--secs-before-existing-keys-are-deactivated", "61")
+        call_command(
+            "byo_rotate_keys",
+            "--secs-before-new-key-becomes-default",
+            "60",
+            "--secs-before-existing-keys-are-deactivated",
+            "61",
+        )
 
 
 @pytest.mark.postgres_only
@@ -175,24 +197,31 @@ def test_concurrent_first_use_creates_one_key():
 
 
 def test_an_expired_key_stops_verifying_even_from_a_warm_cache(settings, clock):
-    settings.BYO_SESSIONS = {"STATELESS_TOKEN_MAX_LIFETIME_SECS": 60, "STATELESS_TOKEN_LIFETIME_SECS": 60,
-                             "STATELESS_KEY_REFRESH_SECS": 300}
+    settings.BYO_SESSIONS = {
+        "STATELESS_TOKEN_MAX_LIFETIME_SECS": 60,
+        "STATELESS_TOKEN_LIFETIME_SECS": 60,
+        "STATELESS_KEY_REFRESH_SECS": 300,
+    }
     old = signing_keys.signing_key()
-    sessions.rotate_stateless_token_key(secs_before_new_key_becomes_default=0,
-                                        secs_before_existing_keys_are_deactivated=60)
+    sessions.rotate_stateless_token_key(
+        secs_before_new_key_becomes_default=0, secs_before_existing_keys_are_deactivated=60
+    )
     now = int(clock.now().timestamp())
     # A token we would never issue (exp past the key's end), signed by the old key.
-    late = jwt.encode(claims_for(clock, exp=now + 600), old.private_key(), algorithm="RS256",
-                      headers={"typ": "at+jwt", "kid": old.kid})
+    late = jwt.encode(
+        claims_for(clock, exp=now + 600),
+        old.private_key(),
+        algorithm="RS256",
+        headers={"typ": "at+jwt", "kid": old.kid},
+    )
     assert sessions.verify_stateless_token(late).data  # warms the cache; the old key is retired, not expired
     clock.advance(60)
     assert reason(sessions.verify_stateless_token(late)) == "unknown_kid"
     assert old.kid not in [k["kid"] for k in sessions.get_jwks().data["keys"]]
 
 
-
-
 # --- a database outage ----------------------------------------------------------------
+
 
 class KeyStoreDown:
     """The database refuses the refresh's one read; ``calls`` counts the attempts."""
@@ -235,9 +264,14 @@ def test_an_outage_keeps_the_last_good_key_set_within_the_staleness_bound(settin
     assert unavailable(sessions.verify_stateless_token(token)) == "key_store_unavailable"
     assert unavailable(sessions.get_jwks()) == "key_store_unavailable"
     assert unavailable(sessions.create_stateless_token(external_user_id="v")) == "key_store_unavailable"
-    assert unavailable(sessions.rotate_stateless_token_key(
-        secs_before_new_key_becomes_default=0, secs_before_existing_keys_are_deactivated=3600)) \
+    assert (
+        unavailable(
+            sessions.rotate_stateless_token_key(
+                secs_before_new_key_becomes_default=0, secs_before_existing_keys_are_deactivated=3600
+            )
+        )
         == "key_store_unavailable"
+    )
 
     monkeypatch.undo()  # the database answers again
     clock.advance(5)

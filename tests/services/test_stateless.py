@@ -1,6 +1,7 @@
 """Stateless tokens (services/stateless.py): creation from live sessions and verification
 against the PyJWT pitfalls. The keys' life cycle is in test_signing_keys.py, the DRF class
 in tests/drf/test_jwt_authentication.py, the JWKS view in tests/drf/test_jwks.py."""
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,6 @@ from byo_sessions.services import signing_keys
 from byo_sessions.values import ErrorType
 
 pytestmark = pytest.mark.django_db
-
 
 
 def b64(data: bytes) -> str:
@@ -38,8 +38,15 @@ def active_private_key():
 
 def claims_for(clock, **overrides):
     now = int(clock.now().timestamp())
-    claims = {"iss": "byo_sessions", "aud": "byo_sessions", "sub": "u1", "iat": now, "nbf": now, "exp": now + 60,
-              "jti": "j1"}
+    claims = {
+        "iss": "byo_sessions",
+        "aud": "byo_sessions",
+        "sub": "u1",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 60,
+        "jti": "j1",
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -57,6 +64,7 @@ def reason(result):
 
 
 # --- creation --------------------------------------------------------------------------
+
 
 def test_token_from_a_session_carries_the_registered_claims(user, clock):
     created = sessions.create(user_id=user.pk).data
@@ -77,10 +85,12 @@ def test_token_from_a_session_token_and_for_an_external_user(clock):
     created = sessions.create(external_user_id="ext-7").data
     by_token = sessions.create_stateless_token(session_token=created.session_token, external_user_id="ext-7")
     assert sessions.verify_stateless_token(by_token.data.stateless_token).data["sid"] == created.session_id
-    plain = sessions.create_stateless_token(external_user_id="ext-9", lifetime_secs=60,
-                                            issuer="https://auth.example", audience="api")
-    claims = sessions.verify_stateless_token(plain.data.stateless_token, audience="api",
-                                             issuer="https://auth.example").data
+    plain = sessions.create_stateless_token(
+        external_user_id="ext-9", lifetime_secs=60, issuer="https://auth.example", audience="api"
+    )
+    claims = sessions.verify_stateless_token(
+        plain.data.stateless_token, audience="api", issuer="https://auth.example"
+    ).data
     assert claims["sub"] == "ext-9" and "sid" not in claims and claims["exp"] - claims["iat"] == 60
 
 
@@ -101,8 +111,10 @@ def test_a_dead_session_gets_no_token(user, clock, end):
 
 def test_session_must_belong_to_the_named_user(user, other_user):
     created = sessions.create(user_id=user.pk).data
-    assert sessions.create_stateless_token(session_id=created.session_id, user_id=other_user.pk).error.type \
+    assert (
+        sessions.create_stateless_token(session_id=created.session_id, user_id=other_user.pk).error.type
         == ErrorType.SESSION_NOT_FOUND
+    )
     assert sessions.create_stateless_token(session_id="ses_nope").error.type == ErrorType.SESSION_NOT_FOUND
 
 
@@ -114,23 +126,35 @@ def test_inactive_or_unknown_users_get_no_token(user):
     assert sessions.create_stateless_token().error.type == ErrorType.UNKNOWN_USER
 
 
-@pytest.mark.parametrize("claims", [{"sub": "admin"}, {"exp": 9999999999}, {"iss": "x", "role": "r"}, {"sid": "s"},
-                                    {"aud": "other"}, {"jti": "fixed"}])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "admin"},
+        {"exp": 9999999999},
+        {"iss": "x", "role": "r"},
+        {"sid": "s"},
+        {"aud": "other"},
+        {"jti": "fixed"},
+    ],
+)
 def test_custom_claims_cannot_override_registered_ones(claims):
     error = sessions.create_stateless_token(external_user_id="u", custom_claims=claims).error
     assert error.type == ErrorType.INVALID_PARAMETERS and error.details["reason"] == "reserved_claims"
 
 
-@pytest.mark.parametrize("kwargs, why", [
-    ({"lifetime_secs": 0}, "bad_lifetime"),
-    ({"lifetime_secs": 3601}, "bad_lifetime"),
-    ({"lifetime_secs": True}, "bad_lifetime"),
-    ({"custom_claims": ["x"]}, "custom_claims_not_object"),
-    ({"custom_claims": {"x": float("nan")}}, "custom_claims_not_json"),
-    ({"custom_claims": {"x": "y" * 20000}}, "custom_claims_too_large"),
-    ({"issuer": ""}, "bad_issuer"),
-    ({"not_before_unixtime": "soon"}, "bad_nbf"),
-])
+@pytest.mark.parametrize(
+    "kwargs, why",
+    [
+        ({"lifetime_secs": 0}, "bad_lifetime"),
+        ({"lifetime_secs": 3601}, "bad_lifetime"),
+        ({"lifetime_secs": True}, "bad_lifetime"),
+        ({"custom_claims": ["x"]}, "custom_claims_not_object"),
+        ({"custom_claims": {"x": float("nan")}}, "custom_claims_not_json"),
+        ({"custom_claims": {"x": "y" * 20000}}, "custom_claims_too_large"),
+        ({"issuer": ""}, "bad_issuer"),
+        ({"not_before_unixtime": "soon"}, "bad_nbf"),
+    ],
+)
 def test_bad_parameters_are_typed(kwargs, why):
     error = sessions.create_stateless_token(external_user_id="u", **kwargs).error
     assert error.type == ErrorType.INVALID_PARAMETERS and error.details["reason"] == why
@@ -147,14 +171,19 @@ def test_not_before_must_come_before_expiry(clock):
 
 
 def test_lifetime_defaults_follow_settings(settings, clock):
-    settings.BYO_SESSIONS = {"STATELESS_TOKEN_LIFETIME_SECS": 90, "STATELESS_TOKEN_ISSUER": "https://i",
-                             "STATELESS_TOKEN_AUDIENCE": "a"}
+    settings.BYO_SESSIONS = {
+        "STATELESS_TOKEN_LIFETIME_SECS": 90,
+        "STATELESS_TOKEN_ISSUER": "https://i",
+        "STATELESS_TOKEN_AUDIENCE": "a",
+    }
     claims = sessions.verify_stateless_token(
-        sessions.create_stateless_token(external_user_id="u").data.stateless_token).data
+        sessions.create_stateless_token(external_user_id="u").data.stateless_token
+    ).data
     assert claims["exp"] - claims["iat"] == 90 and (claims["iss"], claims["aud"]) == ("https://i", "a")
 
 
 # --- verification: the PyJWT pitfalls --------------------------------------------------
+
 
 def test_alg_none_is_refused(clock):
     kid = signing_keys.signing_key().kid
@@ -164,11 +193,12 @@ def test_alg_none_is_refused(clock):
 
 def test_hs256_with_the_public_key_as_secret_is_refused(clock):
     key = signing_keys.signing_key()
-    for secret in (key.public_key.public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo),
-                   json.dumps(key.jwk).encode(),
-                   key.public_key.public_bytes(serialization.Encoding.DER,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)):
+    for secret in (
+        key.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        json.dumps(key.jwk).encode(),
+        key.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+    ):
+
         def sign(data: bytes, secret=secret) -> bytes:
             mac = hmac.HMAC(secret, hashes.SHA256())
             mac.update(data)
@@ -184,8 +214,11 @@ def test_pinned_algorithm_even_without_the_header_precheck(clock, monkeypatch):
     key = signing_keys.signing_key()
     secret = key.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     mac = hmac.HMAC(secret, hashes.SHA256())
-    token = forge({"alg": "HS256", "typ": "at+jwt", "kid": key.kid}, claims_for(clock),
-                  lambda data: (mac.update(data), mac.finalize())[1])
+    token = forge(
+        {"alg": "HS256", "typ": "at+jwt", "kid": key.kid},
+        claims_for(clock),
+        lambda data: (mac.update(data), mac.finalize())[1],
+    )
     monkeypatch.undo()
     assert reason(sessions.verify_stateless_token(token)) in ("bad_alg", "invalid")
 
@@ -206,13 +239,16 @@ def test_missing_required_claims_are_refused(clock, claim):
     assert reason(result) == "missing_claim" and result.error.details["claim"] == claim
 
 
-@pytest.mark.parametrize("claims, why", [
-    ({"aud": "someone-else"}, "bad_audience"),
-    ({"aud": ["someone-else"]}, "bad_audience"),
-    ({"iss": "https://evil.example"}, "bad_issuer"),
-    ({"exp": "never"}, "bad_claim"),
-    ({"sub": 42}, "bad_claim"),
-])
+@pytest.mark.parametrize(
+    "claims, why",
+    [
+        ({"aud": "someone-else"}, "bad_audience"),
+        ({"aud": ["someone-else"]}, "bad_audience"),
+        ({"iss": "https://evil.example"}, "bad_issuer"),
+        ({"exp": "never"}, "bad_claim"),
+        ({"sub": 42}, "bad_claim"),
+    ],
+)
 def test_wrong_audience_issuer_and_claim_types(clock, claims, why):
     assert reason(sessions.verify_stateless_token(signed(clock, **claims))) == why
 
@@ -251,8 +287,10 @@ def test_tampered_payload_and_signature(clock):
     head, payload, signature = token.split(".")
     claims = json.loads(unb64(payload))
     claims["sub"] = "admin"
-    assert reason(sessions.verify_stateless_token(f"{head}.{b64(json.dumps(claims).encode())}.{signature}")) \
+    assert (
+        reason(sessions.verify_stateless_token(f"{head}.{b64(json.dumps(claims).encode())}.{signature}"))
         == "bad_signature"
+    )
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
     assert reason(sessions.verify_stateless_token(f"{head}.{payload}.{flipped}")) == "bad_signature"
 

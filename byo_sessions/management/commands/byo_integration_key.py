@@ -3,6 +3,7 @@
 Only the SHA-256 digest goes into ``BYO_SESSIONS["SERVER_INTEGRATION_KEYS"]``; the key
 itself goes to the backend that calls the server, and is shown only this once.
 """
+
 from __future__ import annotations
 
 from typing import Any

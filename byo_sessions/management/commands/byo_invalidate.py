@@ -5,6 +5,7 @@ ended, audited and committed on its own, so a run holds no lock longer than a ba
 interrupted run keeps what it did and a rerun ends the rest. Only live sessions are
 ended unless ``--include-expired``.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, time
@@ -64,8 +65,9 @@ def resolve_user(value: str) -> Any:
         except model.DoesNotExist:
             found = None
         except MultipleObjectsReturned:
-            raise CommandError(f"--user {value!r}: several users have this e-mail address; name one by "
-                               "username or id.") from None
+            raise CommandError(
+                f"--user {value!r}: several users have this e-mail address; name one by username or id."
+            ) from None
     if found is None and value.isdigit():
         found = users.filter(pk=int(value)).values_list("pk", flat=True).first()
     if found is None:
@@ -99,43 +101,84 @@ class Progress:
 
 
 class Command(BaseCommand):
-    help = ("End live sessions selected by filters that combine (AND; tags: all of them, or any with --any-tag). "
-            "Ask for a --dry-run first.")
+    help = (
+        "End live sessions selected by filters that combine (AND; tags: all of them, or any with --any-tag). "
+        "Ask for a --dry-run first."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         which = parser.add_argument_group("which sessions (combine; at least one, or --all)")
-        which.add_argument("--user", action="append", default=[],
-                           help="a Django user by username, e-mail or id (repeatable: any of them)")
-        which.add_argument("--external-user", action="append", default=[],
-                           help="a session-server caller's user id (repeatable: any of them)")
+        which.add_argument(
+            "--user",
+            action="append",
+            default=[],
+            help="a Django user by username, e-mail or id (repeatable: any of them)",
+        )
+        which.add_argument(
+            "--external-user",
+            action="append",
+            default=[],
+            help="a session-server caller's user id (repeatable: any of them)",
+        )
         which.add_argument("--tag", action="append", default=[], help="a session tag such as org:acme (repeatable)")
         tags = which.add_mutually_exclusive_group()
-        tags.add_argument("--all-tags", dest="any_tag", action="store_false",
-                          help="sessions carrying every --tag (the default)")
+        tags.add_argument(
+            "--all-tags", dest="any_tag", action="store_false", help="sessions carrying every --tag (the default)"
+        )
         tags.add_argument("--any-tag", dest="any_tag", action="store_true", help="sessions carrying any --tag")
         parser.set_defaults(any_tag=False)
-        which.add_argument("--ip", action="append", default=[],
-                           help="current IP address or CIDR network, e.g. 203.0.113.0/24 (repeatable: any)")
-        which.add_argument("--created-ip", action="append", default=[],
-                           help="IP address or CIDR the session was created from (repeatable: any)")
+        which.add_argument(
+            "--ip",
+            action="append",
+            default=[],
+            help="current IP address or CIDR network, e.g. 203.0.113.0/24 (repeatable: any)",
+        )
+        which.add_argument(
+            "--created-ip",
+            action="append",
+            default=[],
+            help="IP address or CIDR the session was created from (repeatable: any)",
+        )
         which.add_argument("--created-before", help="created before this date or date-time (ISO 8601)")
         which.add_argument("--created-after", help="created at or after this date or date-time")
         which.add_argument("--last-active-before", help="last active before this date or date-time")
         which.add_argument("--device", action="append", default=[], help="a device id (dev_...) (repeatable: any)")
-        which.add_argument("--browser", action="append", default=[],
-                           help="User-Agent family as the admin shows it, e.g. Chrome (repeatable: any)")
+        which.add_argument(
+            "--browser",
+            action="append",
+            default=[],
+            help="User-Agent family as the admin shows it, e.g. Chrome (repeatable: any)",
+        )
         which.add_argument("--all", action="store_true", help="every live session (no other filter)")
-        which.add_argument("--include-expired", action="store_true",
-                           help="also end sessions past their absolute expiry that were not marked ended")
+        which.add_argument(
+            "--include-expired",
+            action="store_true",
+            help="also end sessions past their absolute expiry that were not marked ended",
+        )
         parser.add_argument("--reason", default="", help="why (free text, recorded in the audit trail)")
-        parser.add_argument("--end-reason", default=EndReason.BULK, choices=[c.value for c in EndReason],
-                            help="end reason stored on each session (default: bulk)")
+        parser.add_argument(
+            "--end-reason",
+            default=EndReason.BULK,
+            choices=[c.value for c in EndReason],
+            help="end reason stored on each session (default: bulk)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="count and show a sample; change nothing")
         parser.add_argument("--sample", type=int, default=10, help="sessions shown by --dry-run (default 10)")
-        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                            help=f"sessions per committed batch (default {DEFAULT_BATCH_SIZE})")
-        parser.add_argument("--noinput", "--no-input", "--yes", "-y", dest="interactive", action="store_false",
-                            help="do not ask for confirmation")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"sessions per committed batch (default {DEFAULT_BATCH_SIZE})",
+        )
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            "--yes",
+            "-y",
+            dest="interactive",
+            action="store_false",
+            help="do not ask for confirmation",
+        )
 
     def _selection(self, options: dict[str, Any]) -> Selection:
         try:
@@ -153,22 +196,27 @@ class Command(BaseCommand):
         selection = Selection(
             user_ids=tuple(resolve_user(u) for u in options["user"]),
             external_user_ids=tuple(options["external_user"]),
-            tags=tags, any_tag=bool(options["any_tag"]),
+            tags=tags,
+            any_tag=bool(options["any_tag"]),
             networks=parse_networks(options["ip"], "--ip"),
             created_networks=parse_networks(options["created_ip"], "--created-ip"),
             created_before=self._when(options, "created_before"),
             created_after=self._when(options, "created_after"),
             last_active_before=self._when(options, "last_active_before"),
-            device_ids=devices, browsers=tuple(b.strip() for b in options["browser"] if b.strip()),
-            everything=options["all"], include_expired=options["include_expired"],
+            device_ids=devices,
+            browsers=tuple(b.strip() for b in options["browser"] if b.strip()),
+            everything=options["all"],
+            include_expired=options["include_expired"],
         )
         if options["browser"] and not selection.browsers:
             raise CommandError("--browser needs a name, e.g. Chrome.")
         if options["any_tag"] and not tags:
             raise CommandError("--any-tag needs --tag.")
         if selection.is_empty and not selection.everything:
-            raise CommandError("Say which sessions: --user, --external-user, --tag, --ip, --created-ip, "
-                               "--created-before/--created-after, --last-active-before, --device, --browser, or --all.")
+            raise CommandError(
+                "Say which sessions: --user, --external-user, --tag, --ip, --created-ip, "
+                "--created-before/--created-after, --last-active-before, --device, --browser, or --all."
+            )
         if selection.everything and not selection.is_empty:
             raise CommandError("--all ends every live session: leave out the other filters, or drop --all.")
         if selection.created_after and selection.created_before and selection.created_after >= selection.created_before:
@@ -199,7 +247,7 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"Would end {total} session(s).")
             if total and options["sample"]:
-                shown = list(selected.select_related("user").order_by("pk")[:options["sample"]])
+                shown = list(selected.select_related("user").order_by("pk")[: options["sample"]])
                 self._show_sample(shown)
             return
         if total == 0:
@@ -210,15 +258,21 @@ class Command(BaseCommand):
             if answer.strip().lower() != "yes":
                 self.stdout.write("Cancelled: nothing was ended.")
                 return
-        run = BulkRun(selection=selection, reason=options["end_reason"], actor=ACTOR,
-                      note=storable(options["reason"])[:MAX_NOTE_LENGTH], batch_size=options["batch_size"])
+        run = BulkRun(
+            selection=selection,
+            reason=options["end_reason"],
+            actor=ACTOR,
+            note=storable(options["reason"])[:MAX_NOTE_LENGTH],
+            batch_size=options["batch_size"],
+        )
         progress = Progress(self.stdout, total)
         try:
             run.run(progress=progress)
         except KeyboardInterrupt:
             progress.finish()
-            raise CommandError(f"Interrupted after ending {run.ended} session(s); run the same command again to "
-                               "end the rest.", returncode=INTERRUPTED_EXIT_CODE) from None
+            raise CommandError(
+                f"Interrupted after ending {run.ended} session(s); run the same command again to end the rest.",
+                returncode=INTERRUPTED_EXIT_CODE,
+            ) from None
         progress.finish()
         self.stdout.write(f"Ended {run.ended} session(s).")
-

@@ -1,4 +1,5 @@
 """``manage.py byo_policies export [FILE]`` / ``import FILE [--dry-run]``."""
+
 from __future__ import annotations
 
 import json

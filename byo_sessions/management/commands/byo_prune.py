@@ -5,6 +5,7 @@ Ended and expired sessions are kept for inspection until they are older than ``-
 ``--retired-token-days``, audit events for ``--audit-days`` (default: kept). The defaults
 come from the ``PRUNE_*`` settings. Django's ``clearsessions`` does the same with them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,25 +14,47 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...services import pruning
 
-LABELS = {"sessions": "row(s) of dead sessions (with their tags and retired tokens)",
-          "retired_tokens": "retired token(s)", "proofs": "spent proof id(s)",
-          "signing_keys": "expired signing key(s)", "audit_events": "audit event(s)"}
+LABELS = {
+    "sessions": "row(s) of dead sessions (with their tags and retired tokens)",
+    "retired_tokens": "retired token(s)",
+    "proofs": "spent proof id(s)",
+    "signing_keys": "expired signing key(s)",
+    "audit_events": "audit event(s)",
+}
 COUNTED = {**LABELS, "sessions": "dead session(s)"}
 
 
 class Command(BaseCommand):
-    help = "Delete sessions that ended or expired long ago, old retired tokens, spent proof ids, expired signing " \
-           "keys and (with --audit-days) old audit events, in batches."
+    help = (
+        "Delete sessions that ended or expired long ago, old retired tokens, spent proof ids, expired signing "
+        "keys and (with --audit-days) old audit events, in batches."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--days", type=int, default=None,
-                            help="keep dead sessions this many days (default: PRUNE_SESSIONS_AFTER_DAYS, 30)")
-        parser.add_argument("--retired-token-days", type=int, default=None,
-                            help="keep retired tokens this many days (default: PRUNE_RETIRED_TOKENS_AFTER_DAYS, 30)")
-        parser.add_argument("--audit-days", type=int, default=None,
-                            help="delete audit events older than this (default: PRUNE_AUDIT_AFTER_DAYS; none: keep)")
-        parser.add_argument("--batch-size", type=int, default=pruning.DEFAULT_BATCH_SIZE,
-                            help=f"rows per committed batch (default {pruning.DEFAULT_BATCH_SIZE})")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help="keep dead sessions this many days (default: PRUNE_SESSIONS_AFTER_DAYS, 30)",
+        )
+        parser.add_argument(
+            "--retired-token-days",
+            type=int,
+            default=None,
+            help="keep retired tokens this many days (default: PRUNE_RETIRED_TOKENS_AFTER_DAYS, 30)",
+        )
+        parser.add_argument(
+            "--audit-days",
+            type=int,
+            default=None,
+            help="delete audit events older than this (default: PRUNE_AUDIT_AFTER_DAYS; none: keep)",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=pruning.DEFAULT_BATCH_SIZE,
+            help=f"rows per committed batch (default {pruning.DEFAULT_BATCH_SIZE})",
+        )
         parser.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -43,14 +66,18 @@ class Command(BaseCommand):
         defaults = pruning.Retention.from_settings()
         retention = pruning.Retention(
             session_days=defaults.session_days if options["days"] is None else options["days"],
-            retired_token_days=(defaults.retired_token_days if options["retired_token_days"] is None
-                                else options["retired_token_days"]),
-            audit_days=defaults.audit_days if options["audit_days"] is None else options["audit_days"])
+            retired_token_days=(
+                defaults.retired_token_days if options["retired_token_days"] is None else options["retired_token_days"]
+            ),
+            audit_days=defaults.audit_days if options["audit_days"] is None else options["audit_days"],
+        )
         if options["dry_run"]:
             counts = pruning.count(retention=retention)
-            self.stdout.write("Would delete " + ", ".join(
-                f"{counts[kind]} {COUNTED[kind]}" for kind in pruning.KINDS
-                if kind in counts) + ".")
+            self.stdout.write(
+                "Would delete "
+                + ", ".join(f"{counts[kind]} {COUNTED[kind]}" for kind in pruning.KINDS if kind in counts)
+                + "."
+            )
             return
         tty = bool(getattr(self.stdout, "isatty", lambda: False)())
         shown: dict[str, int] = {}
@@ -66,5 +93,6 @@ class Command(BaseCommand):
         done = pruning.prune(retention=retention, batch_size=options["batch_size"], progress=progress)
         if tty:
             self.stdout.write("")
-        self.stdout.write("Deleted " + ", ".join(f"{done[kind]} {LABELS[kind]}" for kind in pruning.KINDS
-                                                 if kind in done) + ".")
+        self.stdout.write(
+            "Deleted " + ", ".join(f"{done[kind]} {LABELS[kind]}" for kind in pruning.KINDS if kind in done) + "."
+        )

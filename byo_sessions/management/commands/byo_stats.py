@@ -3,6 +3,7 @@
 Both come from ``byo_sessions.stats.overview`` (never cached here: an operator running
 the command wants the numbers of this moment).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,12 @@ class Command(BaseCommand):
     help = "Print the session overview: active now, new sessions, logins, ended by reason, security events, tags."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--window", choices=list(WINDOWS), default=DEFAULT_WINDOW,
-                            help=f"the period counted (default {DEFAULT_WINDOW})")
+        parser.add_argument(
+            "--window",
+            choices=list(WINDOWS),
+            default=DEFAULT_WINDOW,
+            help=f"the period counted (default {DEFAULT_WINDOW})",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,4 +1,5 @@
 """Create the demo's user, admin and tag policy (idempotent) and print how to log in."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -9,10 +10,13 @@ ADMIN = ("admin", "admin-password")
 # Sessions made by the demo's login page are tagged role:member or role:staff
 # (DemoLoginView; admin logins through /admin/login/ are untagged); under this policy a
 # request from a new IP address must be signed by the session's device.
-IP_CHALLENGE_POLICY = {"selector": "role:*", "defaults": {
-    "on_ip_address_change": "challenge",
-    "description": "Demo: an IP change needs a fresh proof from the session's device.",
-}}
+IP_CHALLENGE_POLICY = {
+    "selector": "role:*",
+    "defaults": {
+        "on_ip_address_change": "challenge",
+        "description": "Demo: an IP change needs a fresh proof from the session's device.",
+    },
+}
 
 
 class Command(BaseCommand):
@@ -27,5 +31,4 @@ class Command(BaseCommand):
         _policy, created = TagPolicy.objects.get_or_create(**IP_CHALLENGE_POLICY)
         self.stdout.write(f"Demo user:  {DEMO[0]} / {DEMO[1]}")
         self.stdout.write(f"Admin:      {ADMIN[0]} / {ADMIN[1]}")
-        self.stdout.write(f"Tag policy: role:* on_ip_address_change=challenge"
-                          f"{' (created)' if created else ''}")
+        self.stdout.write(f"Tag policy: role:* on_ip_address_change=challenge{' (created)' if created else ''}")
