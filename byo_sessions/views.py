@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib import auth as django_auth
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -39,7 +40,8 @@ class ReauthenticatePage(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         store = request.session
-        assert isinstance(store, SessionStore) and store.byo_session is not None  # login_required held
+        if not isinstance(store, SessionStore) or store.byo_session is None:  # login_required let a non-byo user in
+            raise ImproperlyConfigured("ReauthenticatePage needs byo_sessions' session engine and middleware.")
         client = http.client_info(request)
         result = reauthentication.reauthenticate_with_password(
             session_id=store.byo_session.session_id,

@@ -3,6 +3,7 @@ device proof) that ``reauth_required`` sends API clients to."""
 
 from __future__ import annotations
 
+from rest_framework import exceptions
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -33,7 +34,8 @@ class DeviceChallengeView(APIView):
 
 def _session(request: Request) -> ValidatedSession:
     session = request.auth
-    assert isinstance(session, ValidatedSession)  # SessionTokenAuthentication + IsAuthenticated held
+    if not isinstance(session, ValidatedSession):  # SessionTokenAuthentication + IsAuthenticated should hold
+        raise exceptions.NotAuthenticated()
     return session
 
 

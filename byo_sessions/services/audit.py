@@ -28,6 +28,22 @@ from ..models import AuditEvent, Session
 from . import geo
 
 EventType = AuditEvent.Type
+# An audit row's columns in the order the set-based writers (ending's INSERT ... SELECT, the
+# seeding COPY) fill them.
+ROW_COLUMNS = (
+    "created_at",
+    "event_type",
+    "session_id",
+    "user_ref",
+    "ip_address",
+    "user_agent",
+    "reason",
+    "actor",
+    "details",
+    "country",
+    "city",
+    "network",
+)
 
 REPEATABLE_WINDOW_SECS = 60
 MAX_AUDIT_UA_LENGTH = 1024

@@ -41,23 +41,7 @@ def _audit_ending(
     qn = connection.ops.quote_name
     event_fields = {f.name: f for f in AuditEvent._meta.concrete_fields}
     text = connection.ops.cast_char_field_without_max_length
-    columns = ", ".join(
-        qn(str(event_fields[name].column))
-        for name in (
-            "created_at",
-            "event_type",
-            "session_id",
-            "user_ref",
-            "ip_address",
-            "user_agent",
-            "reason",
-            "actor",
-            "details",
-            "country",
-            "city",
-            "network",
-        )
-    )
+    columns = ", ".join(qn(str(event_fields[name].column)) for name in audit.ROW_COLUMNS)
     session = {f.name: qn(str(f.column)) for f in Session._meta.concrete_fields}
     placeholders = ", ".join(["%s"] * len(ids))
     sql = (

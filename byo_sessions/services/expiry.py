@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db.models import Q
 
@@ -162,15 +161,3 @@ def with_status(queryset: SessionQuerySet, wanted: str, now: datetime) -> Sessio
     if wanted == EXPIRED:
         return queryset.filter(ended_at__isnull=True).filter(Q(expires_at__lte=now) | Q(pk__in=late))
     return queryset
-
-
-def status_counts(now: datetime) -> dict[str, Any]:
-    """Active, expired-not-yet-marked and ended-by-reason counts over every session (the
-    admin's overview): two aggregates, plus the read that finds the policy-expired ones."""
-    counts = selectors.session_counts(now)
-    late = len(sort_live(Session.objects.all(), now).expired_ids)
-    return {
-        "active": counts.live - late,
-        "expired_unmarked": counts.expired_unmarked + late,
-        "ended": counts.ended_by_reason,
-    }

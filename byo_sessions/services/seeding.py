@@ -28,6 +28,7 @@ from ..core import clock
 from ..core.tokens import hash_token
 from ..core.user_agent import parse_user_agent
 from ..models import AuditEvent, EndReason, RetiredToken, Session, SessionTag
+from . import audit
 
 USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
@@ -120,20 +121,7 @@ SESSION_COLUMNS = (
 )
 TAG_COLUMNS = ("session_id", "tag")
 RETIRED_COLUMNS = ("token_hash", "session_id", "generation", "retired_at")
-EVENT_COLUMNS = (
-    "created_at",
-    "event_type",
-    "session_id",
-    "user_ref",
-    "ip_address",
-    "user_agent",
-    "reason",
-    "actor",
-    "details",
-    "country",
-    "city",
-    "network",
-)
+EVENT_COLUMNS = audit.ROW_COLUMNS
 
 
 def _chunk(plan: Plan, user_ids: list[Any], start: int, stop: int, now: datetime) -> Rows:
