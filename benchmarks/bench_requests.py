@@ -324,7 +324,12 @@ def probe_queries(driver: Driver) -> list[str]:
 
 
 def is_write(sql: str) -> bool:
-    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    text = sql.lstrip()
+    if text.startswith(("EXECUTE byo_hot_", "PREPARE byo_hot_")):  # selectors: the read that records a proof writes
+        from byo_sessions import selectors
+
+        return f"byo_hot_{selectors._plan('default').read_recording_proof.digest}_" in text.split("(", 1)[0]
+    head = text.split(None, 1)[0].upper() if text else ""
     return head in ("INSERT", "UPDATE", "DELETE")
 
 

@@ -87,8 +87,13 @@ STACKS: dict[str, Stack] = {
     "byo_rules": Stack(
         "ours, IP/UA rules + tag policy", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db", queries=1, writes=0
     ),
-    "byo_device": Stack(
-        "ours, DPoP proof per request", PATH, BYO_MIDDLEWARE, engine="byo_sessions.backends.db", per_request_proof=True
+    "byo_device": Stack(  # PostgreSQL: 1 query that also records the proof's jti; SQLite: 2
+        "ours, DPoP proof per request",
+        PATH,
+        BYO_MIDDLEWARE,
+        engine="byo_sessions.backends.db",
+        writes=1,
+        per_request_proof=True,
     ),
     "byo_jwt": Stack("ours, stateless JWT (DRF class)", "/api/jwt/whoami/", [COMMON], queries=0, writes=0),
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,16 +27,36 @@ from django.db.models.signals import ModelSignal, post_init, pre_init
 from django.dispatch.dispatcher import NO_RECEIVERS
 
 from .conf import byo_settings
-from .models import AuditEvent, EndReason, RetiredToken, Session, SessionQuerySet
+from .models import AuditEvent, EndReason, RetiredToken, Session, SessionQuerySet, UsedProof
 
 Converter = Callable[[Any, Any, Any], Any]
 
 
 @dataclass(frozen=True)
-class _Plan:
-    sql: str
-    prepare_sql: str  # the statement as PREPARE takes it (``$1``)
+class _Statement:
+    """One hot statement, written with ``$n`` parameters as PREPARE takes them."""
+
+    prepare_sql: str
     digest: str  # names its prepared statement (one per statement text)
+    sql: str  # the same with ``%s`` placeholders, for a cursor
+    order: tuple[int, ...]  # which parameter each ``%s`` takes (0-based)
+
+    @classmethod
+    def of(cls, prepare_sql: str) -> _Statement:
+        return cls(
+            prepare_sql=prepare_sql,
+            digest=hashlib.sha256(prepare_sql.encode()).hexdigest()[:12],
+            sql=re.sub(r"\$\d+", "%s", prepare_sql),
+            order=tuple(int(n) - 1 for n in re.findall(r"\$(\d+)", prepare_sql)),
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    read: _Statement  # the session and its user by token hash
+    # The same read that also records a device proof as spent (``session_recording_proof``):
+    # a data-modifying CTE, so PostgreSQL only.
+    read_recording_proof: _Statement
     user_model: type[models.Model]
     session_fields: list[str]
     user_fields: list[str]
@@ -89,7 +110,7 @@ def _plan(alias: str) -> _Plan:
     sql = (
         f"SELECT {', '.join(columns)} FROM {qn(s_table)} s "
         f"LEFT OUTER JOIN {qn(u_table)} u ON s.{qn(user_fk.column)} = u.{qn(user_model._meta.pk.column)} "
-        f"WHERE s.{qn(Session._meta.get_field('token_hash').column)} = %s"
+        f"WHERE s.{qn(Session._meta.get_field('token_hash').column)} = $1"
     )
     converters = []
     for index, (field, alias_name) in enumerate([(f, "s") for f in s_fields] + [(f, "u") for f in u_fields]):
@@ -98,9 +119,10 @@ def _plan(alias: str) -> _Plan:
         if funcs:
             converters.append((index, funcs, expression))
     plan = _Plan(
-        sql=sql,
-        prepare_sql=sql.replace("%s", "$1"),
-        digest=hashlib.sha256(sql.encode()).hexdigest()[:12],
+        read=_Statement.of(sql),
+        read_recording_proof=_Statement.of(
+            _recording_proof(connection, qn) + sql.replace(" FROM ", ", (SELECT COUNT(*) FROM recorded) FROM ", 1)
+        ),
         user_model=user_model,
         session_fields=[f.attname for f in s_fields],
         user_fields=[f.attname for f in u_fields],
@@ -111,15 +133,67 @@ def _plan(alias: str) -> _Plan:
     return plan
 
 
+def _recording_proof(connection: Any, qn: Callable[[str | None], str]) -> str:
+    """``WITH recorded AS (INSERT ...)``: a proof's replay key ($2, remembered until $3),
+    recorded when the session of token hash $1 is bound to the key of thumbprint $4."""
+    used = UsedProof._meta
+    jti, expires = used.get_field("jti_hash"), used.get_field("expires_at")
+    token_hash, thumbprint = (Session._meta.get_field(name) for name in ("token_hash", "device_thumbprint"))
+    return (
+        f"WITH recorded AS (INSERT INTO {qn(used.db_table)} ({qn(jti.column)}, {qn(expires.column)}) "  # type: ignore[union-attr]
+        f"SELECT $2::{jti.db_type(connection)}, $3::{expires.db_type(connection)} "  # type: ignore[union-attr]
+        f"FROM {qn(Session._meta.db_table)} "
+        f"WHERE {qn(token_hash.column)} = $1 AND {qn(thumbprint.column)} = $4 "  # type: ignore[union-attr]
+        f"ON CONFLICT ({qn(jti.column)}) DO NOTHING RETURNING 1) "  # type: ignore[union-attr]
+    )
+
+
 def session_by_token_hash(token_hash: str, *, using: str = "default") -> Session | None:
     """The session whose *current* token has this hash, with its user loaded (one query)."""
     plan = _plan(using)
     connection = connections[using]
     with connection.cursor() as cursor:
-        row = _fetch_hot_row(connection, cursor, plan, token_hash)
+        row = _fetch_hot_row(connection, cursor, plan.read, [token_hash])
+    return None if row is None else _instances(plan, using, connection, list(row))
+
+
+@dataclass(frozen=True, slots=True)
+class ProofToRecord:
+    """A request's device proof as read before verifying it (``dpop.peek_replay_key``)."""
+
+    thumbprint: str
+    replay_key: str
+    expires_at: datetime
+
+
+def can_record_proof_with_session(using: str = "default") -> bool:
+    """Whether ``session_recording_proof`` can fold the proof's INSERT into the read."""
+    return connections[using].vendor == "postgresql"
+
+
+def session_recording_proof(
+    token_hash: str, proof: ProofToRecord, *, using: str = "default"
+) -> tuple[Session | None, bool]:
+    """``session_by_token_hash`` that records the proof as spent in the same statement
+    (PostgreSQL only: ``can_record_proof_with_session``), so a proved request costs one
+    round trip, as an unproved one does. The proof is recorded only when this token's
+    session is bound to the proof's key (a stolen cookie without the key records nothing),
+    before the proof is verified: a proof that then fails has spent a ``jti`` its honest
+    signer will never send again. Returns the session and whether this statement recorded
+    the proof (False: already spent, or not this session's key)."""
+    plan = _plan(using)
+    connection = connections[using]
+    params = [token_hash, proof.replay_key, proof.expires_at, proof.thumbprint]
+    with connection.cursor() as cursor:
+        row = _fetch_hot_row(connection, cursor, plan.read_recording_proof, params)
     if row is None:
-        return None
+        return None, False
     values = list(row)
+    recorded = bool(values.pop())
+    return _instances(plan, using, connection, values), recorded
+
+
+def _instances(plan: _Plan, using: str, connection: Any, values: list[Any]) -> Session:
     for index, funcs, expression in plan.converters:
         value = values[index]
         for func in funcs:
@@ -139,7 +213,7 @@ _prepared: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDicti
 _attempts = itertools.count()
 
 
-def _fetch_hot_row(connection: Any, cursor: Any, plan: _Plan, token_hash: str) -> Any:
+def _fetch_hot_row(connection: Any, cursor: Any, statement: _Statement, params: list[Any]) -> Any:
     """The hot row, through a prepared statement where that is safe.
 
     Planning the join costs PostgreSQL more than running it (EXPLAIN: ~2x). A statement
@@ -152,20 +226,21 @@ def _fetch_hot_row(connection: Any, cursor: Any, plan: _Plan, token_hash: str) -
     ``DISABLE_SERVER_SIDE_CURSORS`` (Django's flag for transaction-pooling PgBouncer), or
     server-side binding (psycopg prepares by itself under ``prepare_threshold``)."""
     if not _can_prepare(connection):
-        cursor.execute(plan.sql, [token_hash])
+        cursor.execute(statement.sql, [params[i] for i in statement.order])
         return cursor.fetchone()
     raw = connection.connection
     names = _prepared.get(raw)
-    name = names.get(plan.digest) if names is not None else None
+    name = names.get(statement.digest) if names is not None else None
+    arguments = ", ".join(["%s"] * len(params))
     if name is not None:
-        cursor.execute(f"EXECUTE {name}(%s)", [token_hash])
+        cursor.execute(f"EXECUTE {name}({arguments})", params)
         return cursor.fetchone()
     # A new name per attempt: if an attempt fails after its PREPARE ran, the name is taken.
-    name = f"byo_hot_{plan.digest}_{next(_attempts)}"
-    cursor.execute(f"PREPARE {name} AS {plan.prepare_sql}; EXECUTE {name}(%s)", [token_hash])
+    name = f"byo_hot_{statement.digest}_{next(_attempts)}"
+    cursor.execute(f"PREPARE {name} AS {statement.prepare_sql}; EXECUTE {name}({arguments})", params)
     cursor.nextset()
     row = cursor.fetchone()
-    _prepared.setdefault(raw, {})[plan.digest] = name
+    _prepared.setdefault(raw, {})[statement.digest] = name
     return row
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -62,6 +63,8 @@ __all__ = [
     "extract_proof_header",
     "jwk_thumbprint",
     "normalise_htu",
+    "peek_replay_key",
+    "replay_key",
     "verify_proof",
 ]
 
@@ -186,8 +189,16 @@ def _refuse_constant(name: str) -> None:
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 thumbprint of an EC key: SHA-256 of the canonical required members."""
+    members = (jwk["crv"], jwk["kty"], jwk["x"], jwk["y"])
+    if all(isinstance(member, str) for member in members):
+        return _thumbprint(*members)
+    return _thumbprint.__wrapped__(*members)  # not a key we accept: computed, not cached
+
+
+@functools.lru_cache(maxsize=1024)
+def _thumbprint(crv: Any, kty: Any, x: Any, y: Any) -> str:  # once per key and process, as _p256_key
     canonical = json.dumps(
-        {k: jwk[k] for k in ("crv", "kty", "x", "y")},
+        {"crv": crv, "kty": kty, "x": x, "y": y},
         separators=(",", ":"),
         sort_keys=True,
         ensure_ascii=False,
@@ -205,12 +216,23 @@ def _public_key(jwk: object) -> tuple[ec.EllipticCurvePublicKey, dict[str, str]]
         raise ProofError("bad_key", f"jwk kty must be EC, got {_snip(jwk.get('kty'))}")
     if jwk.get("crv") != "P-256":
         raise ProofError("bad_key", f"jwk crv must be P-256, got {_snip(jwk.get('crv'))}")
+    x, y = jwk.get("x"), jwk.get("y")
+    for name, value in (("x", x), ("y", y)):
+        if not isinstance(value, str):
+            raise ProofError("bad_key", f"jwk {name} is not base64url")
+    key = _p256_key(x, y)
+    public = {"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
+    return key, public
+
+
+@functools.lru_cache(maxsize=1024)
+def _p256_key(x: str, y: str) -> ec.EllipticCurvePublicKey:
+    """The key object for one point, built once per process: a device signs every request
+    with the same key, and decoding plus the on-curve check cost more than the lookup.
+    Keys are immutable; a refused point raises and is not cached."""
     coords: list[int] = []
-    for name in ("x", "y"):
-        value = jwk.get(name)
+    for name, value in (("x", x), ("y", y)):
         try:
-            if not isinstance(value, str):
-                raise ValueError("not a string")
             raw = _b64url_decode(value)
         except ValueError as exc:
             raise ProofError("bad_key", f"jwk {name} is not base64url") from exc
@@ -218,11 +240,9 @@ def _public_key(jwk: object) -> tuple[ec.EllipticCurvePublicKey, dict[str, str]]
             raise ProofError("bad_key", f"jwk {name} must be {_COORD_BYTES} bytes")
         coords.append(int.from_bytes(raw, "big"))
     try:
-        key = ec.EllipticCurvePublicNumbers(coords[0], coords[1], ec.SECP256R1()).public_key()
+        return ec.EllipticCurvePublicNumbers(coords[0], coords[1], ec.SECP256R1()).public_key()
     except ValueError as exc:  # point not on the curve (invalid-curve attacks)
         raise ProofError("bad_key", "jwk point is not on P-256") from exc
-    public = {"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
-    return key, public
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -426,7 +446,8 @@ def verify_proof(
     if htm != method:
         raise ProofError("htm_mismatch", f"htm {_snip(htm)} does not match the request method")
     try:
-        matches = normalise_htu(htu) == normalise_htu(url)
+        normalised_htu = normalise_htu(htu)
+        matches = normalised_htu == normalise_htu(url)
     except ValueError:
         matches = False
     if not matches:
@@ -444,6 +465,32 @@ def verify_proof(
         nonce=nonce,
         iat=iat,
         htm=htm,
-        htu=normalise_htu(htu),
+        htu=normalised_htu,
         ath=ath,
     )
+
+
+def replay_key(thumbprint: str, jti: str) -> str:
+    """What a spent proof is remembered by: its key's thumbprint and ``jti``, hashed (a
+    ``jti`` is unique per key, RFC 9449 §11.1; the hash bounds the stored length)."""
+    return hashlib.sha256(f"{thumbprint}:{jti}".encode()).hexdigest()
+
+
+def peek_replay_key(proof: str | None) -> tuple[str, str] | None:
+    """``(thumbprint, replay_key)`` of a proof read WITHOUT verifying it, or None when it is
+    not even shaped like one. Lets the caller record the ``jti`` in the same round trip that
+    reads the session (``selectors``); the proof is verified afterwards, and only a proof
+    whose verified key and ``jti`` give the same replay key counts as recorded."""
+    if not isinstance(proof, str) or len(proof) > 4096 or not proof.isascii():
+        return None
+    segments = proof.split(".")
+    if len(segments) != 3:
+        return None
+    try:
+        header = _json_object(segments[0], "header")
+        jti = _claim_str(_json_object(segments[1], "payload"), "jti", MAX_JTI_LENGTH)
+        _, public_jwk = _public_key(header.get("jwk"))
+    except ProofError:
+        return None
+    thumbprint = jwk_thumbprint(public_jwk)
+    return thumbprint, replay_key(thumbprint, jti)

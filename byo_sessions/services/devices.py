@@ -16,17 +16,18 @@ and a row at most once per session (or user), reason and minute (``audit.record_
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
 
-from .. import signals
+from .. import selectors, signals
 from ..adapter import get_adapter
 from ..conf import byo_settings, secret_keys
 from ..core import clock
 from ..core.challenges import ChallengeError, check_challenge, issue_challenge
-from ..core.dpop import ProofError, VerifiedProof, check_ath, verify_proof
+from ..core.dpop import ProofError, VerifiedProof, check_ath, peek_replay_key, replay_key, verify_proof
 from ..core.network import InvalidIpAddress, normalise_ip
 from ..core.policy import Policy
 from ..core.text import usable_identifier
@@ -134,22 +135,49 @@ def check_proof(
 
 
 def consume_jti(verified: VerifiedProof, failure: ErrorType) -> Err | None:
-    """Record the proof's ``jti``; a second use of the same proof is refused."""
-    now = clock.now()
-    digest = hashlib.sha256(f"{verified.thumbprint}:{verified.jti}".encode()).hexdigest()
-    window = byo_settings.DEVICE_PROOF_MAX_AGE_SECS + 60
-    used = UsedProof(jti_hash=digest, expires_at=now + timedelta(seconds=window))
-    try:
-        if connections[
-            router.db_for_write(UsedProof)
-        ].in_atomic_block:  # a refused INSERT must not break the caller's transaction
-            with transaction.atomic():
-                used.save(force_insert=True)
-        else:  # autocommit: the INSERT is its own transaction, with no BEGIN/COMMIT round trips
-            used.save(force_insert=True)
-    except IntegrityError:
+    """Record the proof's ``jti``; a second use of the same proof is refused.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite): a replay inserts no row
+    and raises nothing, so inside a caller's transaction no savepoint is needed (two round
+    trips fewer) and the ORM's save machinery stays off the per-proof path (about half the
+    CPU). Other databases take the ORM's ``IntegrityError`` route."""
+    digest = replay_key(verified.thumbprint, verified.jti)
+    expires_at = spent_proof_expiry(clock.now())
+    connection = connections[router.db_for_write(UsedProof)]
+    if connection.vendor in ("postgresql", "sqlite"):
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_jti_sql(connection), [digest, connection.ops.adapt_datetimefield_value(expires_at)])
+            inserted = cursor.rowcount == 1
+    else:
+        inserted = _insert_jti_orm(UsedProof(jti_hash=digest, expires_at=expires_at), connection)
+    if not inserted:
         return err(failure, "This proof was already used.", reason="jti_reused")
     return None
+
+
+def spent_proof_expiry(now: datetime) -> datetime:
+    """How long a spent proof is remembered: past the age at which it is refused anyway."""
+    return now + timedelta(seconds=byo_settings.DEVICE_PROOF_MAX_AGE_SECS + 60)
+
+
+def _insert_jti_sql(connection: Any) -> str:
+    qn = connection.ops.quote_name
+    table = qn(UsedProof._meta.db_table)
+    jti = qn(UsedProof._meta.get_field("jti_hash").column)
+    expires = qn(UsedProof._meta.get_field("expires_at").column)
+    return f"INSERT INTO {table} ({jti}, {expires}) VALUES (%s, %s) ON CONFLICT ({jti}) DO NOTHING"
+
+
+def _insert_jti_orm(used: UsedProof, connection: Any) -> bool:
+    try:
+        if connection.in_atomic_block:  # a refused INSERT must not break the caller's transaction
+            with transaction.atomic(using=connection.alias):
+                used.save(force_insert=True, using=connection.alias)
+        else:
+            used.save(force_insert=True, using=connection.alias)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _ath_refusal(verified: VerifiedProof, presented_token_hash: str, failure: ErrorType) -> Err | None:
@@ -494,10 +522,37 @@ def check_request_device(session: Session, policy: Policy, ctx: Any, *, ip_chang
             wrong_token.error.message,
             wrong_token.error.details["reason"],
         )
-    refused = consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)
+    refused = _spend(verified, ctx.proof_read)
     if refused is not None:
         return _refuse(session, ctx, ErrorType.DEVICE_VERIFICATION_FAILED, refused.error.message, "jti_reused")
     return None
+
+
+def read_session(token_hash: str, ctx: Any) -> tuple[Session | None, Any]:
+    """The session of a presented token, read as ``selectors.session_by_token_hash``; on
+    PostgreSQL a request that carries a device proof records the proof as spent in the
+    same statement (one round trip instead of two), noted in the returned context for
+    ``check_request_device``."""
+    proof = ctx.device_verification
+    if proof is None or ctx.ignore_device or not selectors.can_record_proof_with_session():
+        return selectors.session_by_token_hash(token_hash), ctx
+    peeked = peek_replay_key(proof.signed_device_challenge)
+    if peeked is None:  # not shaped like a proof: verification refuses it with its reason
+        return selectors.session_by_token_hash(token_hash), ctx
+    thumbprint, key = peeked
+    to_record = selectors.ProofToRecord(thumbprint, key, spent_proof_expiry(ctx.now))
+    session, recorded = selectors.session_recording_proof(token_hash, to_record)
+    if session is None:  # perhaps an old token within its grace: found and spent elsewhere
+        return None, ctx
+    return session, replace(ctx, proof_read=(key, recorded))
+
+
+def _spend(verified: VerifiedProof, proof_read: tuple[str, bool] | None) -> Err | None:
+    """Refuse a proof already spent: as the session read recorded it, else by its own INSERT."""
+    if proof_read is not None and proof_read[0] == replay_key(verified.thumbprint, verified.jti):
+        recorded = proof_read[1]
+        return None if recorded else err(ErrorType.DEVICE_VERIFICATION_FAILED, "This proof was already used.")
+    return consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)
 
 
 def devices_of(*, user_id: Any = None, external_user_id: str | None = None) -> Ok[list[Device]] | Err:

@@ -427,7 +427,7 @@ def _validate(
         device_required=rules.device_required,
         presented_token_hash=token_hash,
     )
-    session = selectors.session_by_token_hash(token_hash)
+    session, ctx = devices.read_session(token_hash, ctx)
     successor: str | None = None
     if session is None:
         found = _find_by_old_token(session_token, token_hash, ctx)

@@ -32,6 +32,9 @@ class RequestContext:
     ignore_device: bool = False  # the view opted out of device checks
     device_required: bool = False  # the view demands a device proof whatever the policy says
     presented_token_hash: str = ""  # SHA-256 hex of the token this request presented (for ``ath``)
+    # The proof's replay key as the session read recorded it (``devices.read_session``), and
+    # whether that read spent it; None where the read did not try.
+    proof_read: tuple[str, bool] | None = None
 
     @property
     def ip_address(self) -> str | None:

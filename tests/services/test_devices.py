@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from byo_sessions import DeviceRegistration, DeviceVerification, ErrorType, is_err, is_ok, sessions, signals
 from byo_sessions.conf import byo_settings
+from byo_sessions.core import dpop
 from byo_sessions.core.dpop import access_token_hash
-from byo_sessions.models import AuditEvent, Device, Session, TagPolicy
+from byo_sessions.models import AuditEvent, Device, Session, TagPolicy, UsedProof
 from byo_sessions.services import devices
 from tests.concurrency import run_in_parallel
 from tests.constants import IP, UA
@@ -187,6 +189,18 @@ def test_policy_requires_device(user, clock):
     )
 
 
+# A proved request: the session row and the proof's jti. PostgreSQL records the jti in the
+# statement that reads the session (selectors.session_recording_proof), one query; SQLite
+# has no data-modifying CTE, so the INSERT is a second one.
+_PROVED_READ = 1 if connection.vendor == "postgresql" else 2
+
+
+def _proof_spent(dv: DeviceVerification) -> bool:
+    """The proof's replay key is stored (whichever statement stored it)."""
+    peeked = dpop.peek_replay_key(dv.signed_device_challenge)
+    return peeked is not None and UsedProof.objects.filter(jti_hash=peeked[1]).exists()
+
+
 def test_reused_proof_is_refused(user, clock):
     device = TestDevice()
     token = login(user, device, clock).data.session_token
@@ -204,12 +218,63 @@ def test_reused_proof_is_refused_outside_a_transaction(user, clock, django_asser
     device = TestDevice()
     token = login(user, device, clock).data.session_token
     dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
-    with django_assert_num_queries(2) as captured:  # the session row, the proof's jti
+    with django_assert_num_queries(_PROVED_READ) as captured:
         assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
-    assert captured.captured_queries[1]["sql"].startswith("INSERT")
+    assert _proof_spent(dv)
+    if _PROVED_READ == 2:
+        assert captured.captured_queries[1]["sql"].startswith("INSERT")
     again = sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)
     assert again.error.type == ErrorType.DEVICE_VERIFICATION_FAILED and again.error.details["reason"] == "jti_reused"
     assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA))
+
+
+def test_reused_proof_inside_a_transaction_needs_no_savepoint(user, clock, django_assert_num_queries):
+    """Inside a transaction (ATOMIC_REQUESTS, a caller's atomic block) the jti INSERT skips a
+    conflict instead of failing: no SAVEPOINT round trips, and after a refused replay the
+    transaction still works."""
+    from django.db import transaction
+
+    device = TestDevice()
+    token = login(user, device, clock).data.session_token
+    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    with transaction.atomic():
+        with django_assert_num_queries(_PROVED_READ) as captured:
+            assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
+        assert "SAVEPOINT" not in " ".join(q["sql"] for q in captured.captured_queries)
+        with django_assert_num_queries(_PROVED_READ + 2) as captured:  # + the refusal's audit row (check, insert)
+            again = sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)
+        assert again.error.details["reason"] == "jti_reused"
+        assert "SAVEPOINT" not in " ".join(q["sql"] for q in captured.captured_queries)
+        assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA))
+    assert UsedProof.objects.count() == 2  # the login's registration proof and this one, once
+
+
+def test_a_proof_signed_by_another_key_is_refused_and_spends_nothing(user, clock):
+    """A stolen cookie with a proof from the thief's own key: refused, and nothing is recorded
+    (the read records a proof only for the key the session is bound to)."""
+    token = login(user, TestDevice(), clock).data.session_token
+    dv = DeviceVerification(
+        signed_device_challenge=proof(TestDevice(), clock), request_url=API_URL, request_method="GET"
+    )
+    refused = sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)
+    assert refused.error.details["reason"] == "unrecognised_device"
+    assert not _proof_spent(dv)
+
+
+def test_a_proof_with_the_previous_token_in_its_grace_is_spent_once(user, clock, settings):
+    """The old token (within ROTATION_GRACE_SECS) is not the current one, so the read that
+    records proofs finds no row for it: the proof is then spent by its own INSERT, not
+    refused as a replay, and a replay of it is."""
+    settings.BYO_SESSIONS = {"ROTATION_INTERVAL_SECS": 60, "ROTATION_GRACE_SECS": 30}
+    device = TestDevice()
+    old = login(user, device, clock).data.session_token
+    clock.advance(61)
+    assert sessions.validate_and_refresh(session_token=old, ip_address=IP, user_agent=UA).data.new_session_token
+    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    assert is_ok(sessions.validate(session_token=old, ip_address=IP, user_agent=UA, device_verification=dv))
+    assert _proof_spent(dv)
+    again = sessions.validate(session_token=old, ip_address=IP, user_agent=UA, device_verification=dv)
+    assert again.error.details["reason"] == "jti_reused"
 
 
 def test_ip_change_under_challenge_policy(user, clock):
@@ -1011,3 +1076,16 @@ def test_devices_of_and_revoke_refuse_bad_owners(kwargs, error):
 def test_revoke_refuses_ids_that_name_no_device_without_a_query(user, device_id, django_assert_num_queries):
     with django_assert_num_queries(0):
         assert devices.revoke(device_id=device_id, user_id=user.pk).error.type == ErrorType.DEVICE_NOT_FOUND
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_one_proof_sent_by_parallel_requests_is_accepted_once(user, clock):
+    """Replays racing the honest request (the jti recorded in the session read): one wins."""
+    device = TestDevice()
+    token = login(user, device, clock).data.session_token
+    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    call = lambda: sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)  # noqa: E731
+    results = _run_all([call] * 8)
+    assert sum(is_ok(r) for r in results) == 1
+    assert sorted({r.error.details["reason"] for r in results if is_err(r)}) == ["jti_reused"]
