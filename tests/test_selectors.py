@@ -206,3 +206,35 @@ def test_instances_built_through_init_when_someone_listens(user):
     assert tracked.user.__dict__.keys() - {"_state"} == untracked.user.__dict__.keys() - {"_state"}
     assert not untracked.user._state.adding and untracked.user._state.db == "default"
     assert untracked.get_deferred_fields() == set(COLD_SESSION_COLUMNS)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_read_that_records_a_proof(user, settings, prepared, django_assert_num_queries):
+    """``session_recording_proof``: one statement reads the session and records the proof's
+    replay key, only for the key the session is bound to; a second recording of the same key
+    reports False. Prepared or as a plain statement (PREPARED_HOT_QUERY False), alike."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from byo_sessions.models import UsedProof
+    from byo_sessions.selectors import ProofToRecord, session_recording_proof
+
+    settings.BYO_SESSIONS = {"PREPARED_HOT_QUERY": prepared}
+    created = _create(user)
+    Session.objects.filter(pk=created.session_id).update(device_thumbprint="T" * 43)
+    token_hash = hash_token(created.session_token)
+    later = timezone.now() + timedelta(minutes=2)
+    with django_assert_num_queries(1) as captured:
+        session, recorded = session_recording_proof(token_hash, ProofToRecord("T" * 43, "k" * 64, later))
+    assert (session.id, session.user.pk, recorded) == (created.session_id, user.pk, True)
+    assert ("PREPARE" in _hot_sql(captured)[0] or "EXECUTE" in _hot_sql(captured)[0]) is prepared
+    assert session_recording_proof(token_hash, ProofToRecord("T" * 43, "k" * 64, later))[1] is False  # spent
+    assert session_recording_proof(token_hash, ProofToRecord("U" * 43, "u" * 64, later))[1] is False  # other key
+    assert session_recording_proof(hash_token("byo_s_" + "C" * 43), ProofToRecord("T" * 43, "c" * 64, later)) == (
+        None,
+        False,
+    )
+    assert list(UsedProof.objects.values_list("jti_hash", flat=True)) == ["k" * 64]
+    assert UsedProof.objects.get().expires_at == later
