@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models import Count, Q
 from django.db.models.base import ModelState
 from django.db.models.signals import ModelSignal, post_init, pre_init
@@ -167,8 +167,9 @@ class ProofToRecord:
 
 
 def can_record_proof_with_session(using: str = "default") -> bool:
-    """Whether ``session_recording_proof`` can fold the proof's INSERT into the read."""
-    return connections[using].vendor == "postgresql"
+    """Whether ``session_recording_proof`` can fold the proof's INSERT into the read: on
+    PostgreSQL, when spent proofs are written to the database the session is read from."""
+    return connections[using].vendor == "postgresql" and router.db_for_write(UsedProof) == using
 
 
 def session_recording_proof(
