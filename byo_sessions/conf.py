@@ -139,7 +139,9 @@ class Settings:
         values = self._load()
         if name not in values:
             raise AttributeError(f"Unknown byo_sessions setting {name!r}")
-        return values[name]
+        value = values[name]
+        self.__dict__[name] = value  # later reads skip __getattr__ (a dozen per request) until reload()
+        return value
 
     def user_keys(self) -> dict[str, Any]:
         """The raw dict the project set (for system checks)."""
@@ -152,6 +154,8 @@ class Settings:
 
     def reload(self) -> None:
         self._cache = None
+        for name in [name for name in self.__dict__ if not name.startswith("_")]:
+            del self.__dict__[name]
 
 
 byo_settings = Settings()
