@@ -1,25 +1,29 @@
 """The overview numbers: what the admin dashboard draws and ``manage.py byo_stats`` prints.
 
 One function, ``overview(window=...)``, answers everything for one window (24 hours,
-7 or 30 days) in five aggregate queries, so the page and the command can never disagree:
+7 or 30 days), so the page and the command can never disagree:
 
 * live sessions now: one COUNT over ``ended_at IS NULL`` (indexed), split by the stored
   expiry (indexed);
-* everything over time (new sessions, users who logged in (distinct per bucket), ended by reason, security events, failed
-  validations by user and by IP) comes from the audit trail, whose ``created_at`` is
-  indexed: the window is an index range, grouped once by (bucket, type, reason);
+* everything over time (new sessions, users who logged in (distinct per bucket), ended by
+  reason, security events, failed validations by user and by IP) comes from the audit
+  trail: closed days from the daily rollups (``DailyCount``, one range read) where
+  ``byo_rollup`` made them, the rest (today, any day not rolled up, and the 24-hour window)
+  from the audit rows, whose ``created_at`` is indexed: ``raw_tally`` reads those ranges,
+  grouped once by (bucket, type, reason). The rollups are ``raw_tally`` of one day, stored;
 * sessions by tag: the tag index joined to the live sessions, top ``TOP_N`` only.
 
 "Active" here is what SQL can decide (not ended, before the absolute expiry stored on the
 row); a session a policy's inactivity timeout ended but that nobody touched since still
 counts until ``byo_prune`` or its next request marks it. The admin caches an overview for
-``OVERVIEW_CACHE_SECS`` so page views do not repeat the window's scan.
+``OVERVIEW_CACHE_SECS`` so page views do not repeat the window's reads.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -29,10 +33,14 @@ from django.db.models.functions import Trunc
 
 from .conf import byo_settings
 from .core import clock
-from .models import AuditEvent, EndReason, Session, SessionTag
+from .models import AuditEvent, DailyCount, EndReason, Session, SessionTag
 
 EventType = AuditEvent.Type
 TOP_N = 10
+# Failed validations a day's rollup keeps per user and per IP address: a window's top
+# ``TOP_N`` is summed from each day's top ``ROLLUP_TOP`` (exact unless more than that many
+# users or addresses failed on one day, where one just outside a day's top is not counted).
+ROLLUP_TOP = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,12 @@ class Overview:
     by_tag: list[Ranked] = field(default_factory=list)
     failed_by_user: list[Ranked] = field(default_factory=list)
     failed_by_ip: list[Ranked] = field(default_factory=list)
+    closed_days: int = 0  # the window's whole days before today (none for 24 hours)
+    days_from_rollups: int = 0  # of those, read from the daily rollups (the rest: counted live)
+
+    @property
+    def days_computed_live(self) -> int:
+        return self.closed_days - self.days_from_rollups
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON types (ISO times), the ``--json`` output."""
@@ -148,43 +162,49 @@ def _user_labels(refs: list[str]) -> dict[str, str]:
     }
 
 
-def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None) -> Overview:
-    """Every number of the dashboard for one window; raises ``UnknownWindow``."""
-    spec = window(window_key)
-    now = clock.now() if now is None else now
-    buckets = _buckets(spec, now)
-    since = buckets[0]
-    index = {b: i for i, b in enumerate(buckets)}
+@dataclass(slots=True)
+class Tally:
+    """What the audit trail says over some time, per bucket: the part of an overview that a
+    daily rollup can keep (``services/rollups.py``) and the raw rows can recount."""
 
-    unended = Session.objects.filter(ended_at__isnull=True).aggregate(
-        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now))
-    )
+    size: int
+    events: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (type, reason) -> points
+    logins: list[int] = field(default_factory=list)
+    failed_by_user: Counter[str] = field(default_factory=Counter)
+    failed_by_ip: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.logins = self.logins or [0] * self.size
+
+    def add_event(self, i: int, kind: str, reason: str, n: int) -> None:
+        self.events.setdefault((kind, reason), [0] * self.size)[i] += n
+
+
+def raw_tally(*, where: Q, bucket: str, buckets: list[datetime]) -> Tally:
+    """Count the audit rows ``where`` selects (ranges of ``created_at``, an index range) into
+    ``buckets``: grouped once by (bucket, type, reason), distinct users per bucket, and the
+    top ``ROLLUP_TOP`` users and IP addresses by failed validations. Four queries."""
+    index = {b: i for i, b in enumerate(buckets)}
 
     def slot(at: datetime) -> int | None:
         return index.get(at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC))
 
-    in_window = AuditEvent.objects.filter(created_at__gte=since, created_at__lte=now)
-    at = Trunc("created_at", spec.bucket, tzinfo=UTC)
+    tally = Tally(len(buckets))
+    rows = AuditEvent.objects.filter(where)
+    at = Trunc("created_at", bucket, tzinfo=UTC)
     grouped = (
-        in_window.filter(event_type__in=_COUNTED)
+        rows.filter(event_type__in=_COUNTED)
         .annotate(at=at)
         .values("at", "event_type", "reason")
         .annotate(n=Count("id"))
         .order_by()
     )
-    per_type: dict[str, list[int]] = {}
-    per_reason: dict[str, list[int]] = {}
     for row in grouped:
         i = slot(row["at"])
-        if i is None:
-            continue
-        kind, n = row["event_type"], row["n"]
-        per_type.setdefault(kind, [0] * len(buckets))[i] += n
-        if kind in _ENDING_EVENTS:
-            per_reason.setdefault(row["reason"] or kind, [0] * len(buckets))[i] += n
-    logins = [0] * len(buckets)
+        if i is not None:
+            tally.add_event(i, row["event_type"], row["reason"], row["n"])
     for users in (
-        in_window.filter(event_type=EventType.SESSION_CREATED)
+        rows.filter(event_type=EventType.SESSION_CREATED)
         .exclude(user_ref="")
         .annotate(at=at)
         .values("at")
@@ -193,9 +213,93 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None) -
     ):
         i = slot(users["at"])
         if i is not None:
-            logins[i] = users["n"]
+            tally.logins[i] = users["n"]
+    failed = rows.filter(event_type=EventType.VALIDATION_FAILED)
+    by_user = failed.exclude(user_ref="").values("user_ref").annotate(n=Count("id")).order_by("-n", "user_ref")
+    tally.failed_by_user.update({row["user_ref"]: row["n"] for row in by_user[:ROLLUP_TOP]})
+    by_ip = failed.exclude(ip_address=None).values("ip_address").annotate(n=Count("id")).order_by("-n", "ip_address")
+    tally.failed_by_ip.update({str(row["ip_address"]): row["n"] for row in by_ip[:ROLLUP_TOP]})
+    return tally
+
+
+def _rolled_tally(rows: list[DailyCount], buckets: list[datetime]) -> Tally:
+    """The rollup rows of the window's closed days, as a tally of day buckets."""
+    index = {b.date(): i for i, b in enumerate(buckets)}
+    tally = Tally(len(buckets))
+    for row in rows:
+        i = index.get(row.day)
+        if i is None:
+            continue
+        if row.kind == DailyCount.Kind.EVENT:
+            tally.add_event(i, row.key, row.reason, row.count)
+        elif row.kind == DailyCount.Kind.LOGINS:
+            tally.logins[i] += row.count
+        elif row.kind == DailyCount.Kind.FAILED_USER:
+            tally.failed_by_user[row.key] += row.count
+        elif row.kind == DailyCount.Kind.FAILED_IP:
+            tally.failed_by_ip[row.key] += row.count
+    return tally
+
+
+def _live_where(buckets: list[datetime], rolled: set[date], now: datetime) -> Q:
+    """``created_at`` ranges of the buckets no rollup holds (today always): consecutive
+    days merged, so a window with every closed day rolled up reads only today's rows."""
+    step = buckets[1] - buckets[0] if len(buckets) > 1 else timedelta(days=1)
+    spans: list[list[datetime]] = []
+    for start in buckets:
+        if start.date() in rolled and start != buckets[-1]:
+            continue
+        if spans and spans[-1][1] == start:
+            spans[-1][1] = start + step
+        else:
+            spans.append([start, start + step])
+    where = Q()
+    for begin, end in spans:
+        where |= Q(created_at__gte=begin, created_at__lt=end) if end <= now else Q(created_at__gte=begin)
+    return where & Q(created_at__lte=now)
+
+
+def _top(counts: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
+
+
+def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None, use_rollups: bool = True) -> Overview:
+    """Every number of the dashboard for one window; raises ``UnknownWindow``.
+
+    Per day windows read their closed days from the daily rollups where ``byo_rollup`` (or
+    ``byo_prune``) made them, and only the rest (today, and any day not rolled up) from
+    the audit rows; ``use_rollups=False`` recounts everything from the audit rows."""
+    spec = window(window_key)
+    now = clock.now() if now is None else now
+    buckets = _buckets(spec, now)
+    since = buckets[0]
+    closed_days = [b.date() for b in buckets[:-1]] if spec.bucket == "day" else []
+
+    unended = Session.objects.filter(ended_at__isnull=True).aggregate(
+        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now))
+    )
+    rows: list[DailyCount] = []
+    if closed_days and use_rollups:
+        rows = list(DailyCount.objects.filter(day__gte=closed_days[0], day__lte=closed_days[-1]))
+    rolled = {row.day for row in rows if row.kind == DailyCount.Kind.DAY}
+    tally = raw_tally(where=_live_where(buckets, rolled, now), bucket=spec.bucket, buckets=buckets)
+    kept = _rolled_tally(rows, buckets)
+    for key, points in kept.events.items():
+        for i, n in enumerate(points):
+            if n:
+                tally.add_event(i, key[0], key[1], n)
+    tally.logins = [a + b for a, b in zip(tally.logins, kept.logins, strict=True)]
+    tally.failed_by_user.update(kept.failed_by_user)
+    tally.failed_by_ip.update(kept.failed_by_ip)
 
     zero = [0] * len(buckets)
+    per_type: dict[str, list[int]] = {}
+    per_reason: dict[str, list[int]] = {}
+    for (kind, reason), points in tally.events.items():
+        per_type[kind] = [a + b for a, b in zip(per_type.get(kind, zero), points, strict=True)]
+        if kind in _ENDING_EVENTS:
+            reason = reason or kind
+            per_reason[reason] = [a + b for a, b in zip(per_reason.get(reason, zero), points, strict=True)]
     reasons = dict(EndReason.choices)
     ended = sorted(
         (Series(reason, str(reasons.get(reason, reason)), points) for reason, points in per_reason.items()),
@@ -209,19 +313,8 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None) -
         .annotate(n=Count("id"))
         .order_by("-n", "tag")[:TOP_N]
     )
-    failed = AuditEvent.objects.filter(
-        created_at__gte=since, created_at__lte=now, event_type=EventType.VALIDATION_FAILED
-    )
-    by_user = list(
-        failed.exclude(user_ref="").values("user_ref").annotate(n=Count("id")).order_by("-n", "user_ref")[:TOP_N]
-    )
-    by_ip = list(
-        failed.exclude(ip_address=None)
-        .values("ip_address")
-        .annotate(n=Count("id"))
-        .order_by("-n", "ip_address")[:TOP_N]
-    )
-    names = _user_labels([row["user_ref"] for row in by_user])
+    by_user = _top(tally.failed_by_user)
+    names = _user_labels([ref for ref, _n in by_user])
 
     return Overview(
         window=spec.key,
@@ -233,14 +326,14 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None) -
         active=unended["live"],
         expired_unmarked=unended["expired"],
         new_sessions=Series("new_sessions", "New sessions", per_type.get(EventType.SESSION_CREATED, zero)),
-        logins=Series("logins", "Users who logged in", logins),
+        logins=Series("logins", "Users who logged in", tally.logins),
         ended=ended,
         security=security,
         by_tag=[Ranked(row["tag"], row["tag"], row["n"]) for row in tags],
-        failed_by_user=[
-            Ranked(row["user_ref"], names.get(row["user_ref"], row["user_ref"]), row["n"]) for row in by_user
-        ],
-        failed_by_ip=[Ranked(str(row["ip_address"]), str(row["ip_address"]), row["n"]) for row in by_ip],
+        failed_by_user=[Ranked(ref, names.get(ref, ref), n) for ref, n in by_user],
+        failed_by_ip=[Ranked(ip, ip, n) for ip, n in _top(tally.failed_by_ip)],
+        closed_days=len(closed_days),
+        days_from_rollups=len(rolled),
     )
 
 

@@ -1,6 +1,7 @@
 """Deleting what is dead, in committed batches: sessions ended or expired long ago (with
 their tag rows and retired tokens), retired tokens past their retention, spent proof ids,
-expired signing keys, and old audit events.
+expired signing keys, and old audit events (after rolling up the days they belong to:
+``rollups.before_prune``).
 
 Each batch takes at most ``batch_size`` primary keys after the previous batch's (an index
 walk, never a rescan of what was deleted) and deletes children first, then the rows, with
@@ -22,6 +23,7 @@ from django.db.models import Model, Q, QuerySet
 from ..conf import byo_settings
 from ..core import clock
 from ..models import AuditEvent, RetiredToken, Session, SessionTag, SigningKey, UsedProof
+from . import rollups
 
 DEFAULT_BATCH_SIZE = 5000
 KINDS = ("sessions", "retired_tokens", "proofs", "signing_keys", "audit_events")
@@ -116,6 +118,8 @@ def prune(
         "proofs": _rows_batch(UsedProof),
         "audit_events": _rows_batch(AuditEvent),
     }
+    if retention.audit_days is not None:  # first, so the charts keep the days about to go
+        rollups.before_prune(cutoff=now - timedelta(days=retention.audit_days), now=now)
     done: dict[str, int] = {}
     for kind, queryset in selections(retention, now).items():
         done[kind] = 0

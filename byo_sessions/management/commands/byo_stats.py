@@ -1,7 +1,8 @@
 """``manage.py byo_stats``: the admin overview's numbers as text or ``--json``.
 
 Both come from ``byo_sessions.stats.overview`` (never cached here: an operator running
-the command wants the numbers of this moment).
+the command wants the numbers of this moment), which reads closed days from the daily
+rollups (``byo_rollup``) where they exist; ``--live`` recounts them from the audit rows.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ class Command(BaseCommand):
             help=f"the period counted (default {DEFAULT_WINDOW})",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+        parser.add_argument(
+            "--live", action="store_true", help="count every day from the audit rows, ignoring the daily rollups"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        numbers = overview(window_key=options["window"])
+        numbers = overview(window_key=options["window"], use_rollups=not options["live"])
         if options["json"]:
             self.stdout.write(json.dumps(numbers.as_json(), indent=2, sort_keys=True))
             return
@@ -63,4 +67,6 @@ def _text(o: Overview) -> list[str]:
     lines += _ranked_lines("Active sessions by tag (top 10)", o.by_tag) + [""]
     lines += _ranked_lines("Failed validations by user (top 10)", o.failed_by_user) + [""]
     lines += _ranked_lines("Failed validations by IP address (top 10)", o.failed_by_ip)
+    if o.closed_days:
+        lines += ["", f"Closed days from the daily rollups: {o.days_from_rollups} of {o.closed_days}."]
     return lines
