@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.lookups import Exact
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -33,7 +34,16 @@ from ..core.policy import (
 )
 from ..core.tags import is_valid_tag_type
 from ..core.user_agent import UserAgentSummary, parse_user_agent
-from ..models import AuditEvent, Device, EndReason, PolicySetting, Session, SessionQuerySet, TagPolicy
+from ..models import (
+    AuditEvent,
+    BrowserFamily,
+    Device,
+    EndReason,
+    PolicySetting,
+    Session,
+    SessionQuerySet,
+    TagPolicy,
+)
 from ..services import devices as devices_service
 from ..services import expiry, policies
 from ..services import sessions as session_service
@@ -47,7 +57,7 @@ from .overview import OverviewMixin
 from .policy_forms import CidrListField, DurationField, InheritBooleanSelect, spell_out_inherit
 from .policy_io import PolicyJsonMixin
 from .policy_tools import PolicyToolsMixin
-from .scale import EstimatedCountPaginator, audit_search, session_search
+from .scale import EstimatedCountPaginator, audit_search, looks_like_ip, session_search
 
 
 def _actor(request: HttpRequest) -> str:
@@ -113,6 +123,17 @@ class ScaleMixin:
         return queryset
 
 
+def session_or_browser_search(term: str) -> Q:
+    """``session_search``, and for a term that is no IP address or session id, also the
+    sessions whose browser (the family read at login: "Firefox", "Chrome Mobile") it names,
+    in any case: an equality on the indexed ``BrowserFamily`` expression."""
+    term = term.strip()
+    found = session_search(term)
+    if looks_like_ip(term) is not None or term.startswith("ses_"):
+        return found
+    return found | Q(Exact(BrowserFamily(), term.lower()))
+
+
 class ReasonFilter(admin.SimpleListFilter):
     """The reasons an operator filters by, without the ``DISTINCT reason`` scan of the
     audit table Django's default filter runs on every page view."""
@@ -143,7 +164,10 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
     list_filter = (StatusFilter, "end_reason", "created_at")
     search_fields = ("id", "user__username", "user__email", "external_user_id", "ip_address", "last_ip_address")
     list_select_related = ("user",)
-    search_q = session_search
+    search_q = session_or_browser_search
+    search_help_text = (
+        "A session id, an IP address, a user name, e-mail or id, an external user id, or a browser (Firefox)."
+    )
     list_only = (
         "id",
         "user",
@@ -278,7 +302,12 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
 
     @admin.display(description="browser")
     def client_display(self, obj: Session) -> str:
-        return UserAgentSummary.from_dict(obj.client).display_name
+        summary = UserAgentSummary.from_dict(obj.client)
+        if summary.browser is None:
+            return summary.display_name
+        # The browser's other sessions are one click away (the search by browser).
+        url = reverse("admin:byo_sessions_session_changelist") + "?" + urlencode({"q": summary.browser})
+        return format_html('<a href="{}" title="Sessions in {}">{}</a>', url, summary.browser, summary.display_name)
 
     @admin.display(description="tags")
     def tags_display(self, obj: Session) -> str:

@@ -7,9 +7,8 @@ replaces all of its rows in one transaction, so running it again is always safe;
 cron (``manage.py byo_rollup``) keeps them, and ``byo_prune`` rolls up every day it is
 about to delete audit rows of first, so pruning never takes history out of the charts.
 
-A day's rollup is recomputed only while all its audit rows are still there: after the
-oldest remaining audit row's day (a prune deletes by ``created_at``, so that day may have
-lost rows; the days before it have). Older rollups are kept as they are.
+Audit rows are only ever deleted by a prune, so a recount that finds fewer events than a
+day's stored rollup means the day was pruned since: the stored rollup is kept.
 """
 
 from __future__ import annotations
@@ -64,16 +63,21 @@ def count_day(day: date, *, computed_at: datetime) -> list[DailyCount]:
     return rows
 
 
-def roll_up_day(day: date, *, now: datetime | None = None) -> int:
-    """Replace ``day``'s rollup with a fresh count (idempotent); returns the rows written."""
+def roll_up_day(day: date, *, now: datetime | None = None) -> bool:
+    """Replace ``day``'s rollup with a fresh count (idempotent). A recount that finds fewer
+    events than the stored rollup keeps it (audit rows are only ever deleted by a prune, so
+    the day's rows were pruned) and returns False."""
     now = now or clock.now()
     for attempt in range(_ATTEMPTS):
         rows = count_day(day, computed_at=now)
         try:
             with transaction.atomic():
+                stored = DailyCount.objects.filter(day=day, kind=Kind.DAY).values_list("count", flat=True).first()
+                if stored is not None and rows[0].count < stored:
+                    return False
                 DailyCount.objects.filter(day=day).delete()
                 DailyCount.objects.bulk_create(rows)
-            return len(rows)
+            return True
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise
@@ -98,8 +102,7 @@ def roll_up(
     now: datetime | None = None,
 ) -> Result:
     """Roll up the last ``days`` closed days that have no rollup yet and recount the last
-    ``recompute`` closed days (or exactly the days in ``only``), skipping days whose audit
-    rows were pruned and that already have a rollup."""
+    ``recompute`` closed days (or exactly the closed days in ``only``)."""
     now = now or clock.now()
     yesterday = today(now) - timedelta(days=1)
     wanted = sorted(set(only)) or [yesterday - timedelta(days=i) for i in range(days - 1, -1, -1)]
@@ -107,18 +110,12 @@ def roll_up(
     if not wanted:
         return Result()
     existing = rolled_days(wanted[0], wanted[-1])
-    complete_after = oldest_audit_day()
     fresh = {yesterday - timedelta(days=i) for i in range(recompute)}
     result = Result()
     for day in wanted:
-        if day in existing:
-            if not (only or day in fresh):
-                continue
-            if complete_after is None or day <= complete_after:
-                result.kept.append(day)
-                continue
-        roll_up_day(day, now=now)
-        result.rolled.append(day)
+        if day in existing and not (only or day in fresh):
+            continue
+        (result.rolled if roll_up_day(day, now=now) else result.kept).append(day)
     return result
 
 

@@ -74,3 +74,37 @@ def test_our_pages_use_the_admins_breadcrumb_markup(admin_client, url):
     page = admin_client.get(url).content.decode()
     expected = '<ol class="breadcrumbs">' if django.VERSION >= (6, 0) else '<div class="breadcrumbs">'
     assert expected in page and 'href="/admin/">Home</a>' in page
+
+
+def test_overview_says_which_days_are_counted_live_and_how_to_roll_them_up(admin_client, user, settings):
+    from byo_sessions.services import rollups
+
+    settings.BYO_SESSIONS = {"OVERVIEW_CACHE_SECS": 0}
+    sessions.create(user_id=user.pk)
+    page = admin_client.get(URL + "?window=30d").content.decode()
+    assert "Computed live from the audit trail: 29 of the\n29 whole days" in page and "manage.py byo_rollup" in page
+    rollups.roll_up(days=3)
+    page = admin_client.get(URL + "?window=7d").content.decode()
+    assert "Computed live from the audit trail: 3 of the\n6 whole days" in page
+    rollups.roll_up(days=31)
+    page = admin_client.get(URL + "?window=7d").content.decode()
+    assert "come from the daily rollups" in page and "Computed live" not in page
+    assert 'id="byo-rollup-note"' not in admin_client.get(URL).content.decode()  # 24 hours: always live, per hour
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_overview_page_queries(admin_client, user, settings, clock, rolled_up, django_assert_num_queries):
+    from byo_sessions.services import rollups
+
+    settings.BYO_SESSIONS = {"OVERVIEW_CACHE_SECS": 0}
+    for _ in range(5):
+        sessions.create(user_id=user.pk, tags=["org:acme"])
+        audit.record(Event(EventType.VALIDATION_FAILED, user_ref=str(user.pk), ip_address="203.0.113.9"))
+        clock.advance(86400)
+    if rolled_up:
+        rollups.roll_up()
+    admin_client.get(URL)  # five days on, the admin's own session rotates its token first
+    # the admin's session (with its user), then the overview's 8: unended, the rollups,
+    # grouped audit, logins, tags, failed by user and by IP, usernames
+    with django_assert_num_queries(9):
+        assert admin_client.get(URL + "?window=30d").status_code == 200

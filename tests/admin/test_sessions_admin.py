@@ -130,3 +130,42 @@ def test_no_admin_page_changes_or_deletes_a_session_even_for_a_superuser(admin_c
         assert admin_client.post(path, {"post": "yes"}).status_code == 403
     admin_client.post(f"/admin/byo_sessions/session/{target.session_id}/change/", {"end_reason": "admin"})
     assert is_ok(sessions.validate(session_token=target.session_token))
+
+
+def test_search_by_browser_finds_the_sessions_of_that_browser_by_index(admin_client, user, other_user):
+    from django.db import connection
+    from django.db.models import Q
+
+    from byo_sessions.admin import session_or_browser_search
+    from tests.constants import FIREFOX_LINUX
+
+    chrome = sessions.create(user_id=user.pk, user_agent=CHROME_MAC).data.session_id
+    firefox = sessions.create(user_id=other_user.pk, user_agent=FIREFOX_LINUX).data.session_id
+    unknown = sessions.create(user_id=user.pk, user_agent="").data.session_id
+    every = {chrome, firefox, unknown}
+    for term, wanted in (
+        ("firefox", {firefox}),
+        ("Chrome", {chrome}),
+        (" CHROME ", {chrome}),
+        ("Safari", set()),
+        ("alice", {chrome, unknown}),  # user names are still found
+    ):
+        page = admin_client.get("/admin/byo_sessions/session/", {"q": term}).content.decode()
+        assert {sid for sid in every if sid in page} == wanted, term
+    # Each browser cell links to that browser's sessions.
+    listing = admin_client.get("/admin/byo_sessions/session/").content.decode()
+    assert '<a href="/admin/byo_sessions/session/?q=Firefox" title="Sessions in Firefox">Firefox 133 on Linux</a>' in (
+        listing
+    )
+
+    # The browser arm is an index lookup (the table is tiny, so sequential scans are ruled out).
+    query = Session.objects.filter(Q(session_or_browser_search("firefox"))).values("id").query
+    sql, params = query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, params)
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "byo_session_browser_idx" in plan, plan
