@@ -222,22 +222,25 @@ def raw_tally(*, where: Q, bucket: str, buckets: list[datetime]) -> Tally:
     return tally
 
 
-def _rolled_tally(rows: list[DailyCount], buckets: list[datetime]) -> Tally:
+RolledRow = tuple[date, str, str, str, int]  # DailyCount's day, kind, key, reason, count
+
+
+def _rolled_tally(rows: list[RolledRow], buckets: list[datetime]) -> Tally:
     """The rollup rows of the window's closed days, as a tally of day buckets."""
     index = {b.date(): i for i, b in enumerate(buckets)}
     tally = Tally(len(buckets))
-    for row in rows:
-        i = index.get(row.day)
+    for day, kind, key, reason, count in rows:
+        i = index.get(day)
         if i is None:
             continue
-        if row.kind == DailyCount.Kind.EVENT:
-            tally.add_event(i, row.key, row.reason, row.count)
-        elif row.kind == DailyCount.Kind.LOGINS:
-            tally.logins[i] += row.count
-        elif row.kind == DailyCount.Kind.FAILED_USER:
-            tally.failed_by_user[row.key] += row.count
-        elif row.kind == DailyCount.Kind.FAILED_IP:
-            tally.failed_by_ip[row.key] += row.count
+        if kind == DailyCount.Kind.EVENT:
+            tally.add_event(i, key, reason, count)
+        elif kind == DailyCount.Kind.LOGINS:
+            tally.logins[i] += count
+        elif kind == DailyCount.Kind.FAILED_USER:
+            tally.failed_by_user[key] += count
+        elif kind == DailyCount.Kind.FAILED_IP:
+            tally.failed_by_ip[key] += count
     return tally
 
 
@@ -278,10 +281,14 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None, u
     unended = Session.objects.filter(ended_at__isnull=True).aggregate(
         live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now))
     )
-    rows: list[DailyCount] = []
+    rows: list[RolledRow] = []
     if closed_days and use_rollups:
-        rows = list(DailyCount.objects.filter(day__gte=closed_days[0], day__lte=closed_days[-1]))
-    rolled = {row.day for row in rows if row.kind == DailyCount.Kind.DAY}
+        rows = list(
+            DailyCount.objects.filter(day__gte=closed_days[0], day__lte=closed_days[-1])
+            .order_by()
+            .values_list("day", "kind", "key", "reason", "count")
+        )
+    rolled = {row[0] for row in rows if row[1] == DailyCount.Kind.DAY}
     tally = raw_tally(where=_live_where(buckets, rolled, now), bucket=spec.bucket, buckets=buckets)
     kept = _rolled_tally(rows, buckets)
     for key, points in kept.events.items():
