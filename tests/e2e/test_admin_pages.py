@@ -108,6 +108,7 @@ def test_overview_dashboard(page: Page, seeded: str, form: str) -> None:
     page.click("text=Last 7 days")
     expect(page.locator(".byo-windows strong")).to_have_text("Last 7 days")
     expect(page.locator("#byo-chart-security svg rect")).not_to_have_count(0)
+    expect(page.locator("#byo-rollup-note")).to_contain_text("manage.py byo_rollup")  # no rollups in this data
     for chart in page.locator("figure.byo-chart svg").all():  # every chart fits its column
         box = chart.bounding_box()
         assert box is not None and 0 < box["width"] <= width
@@ -123,6 +124,12 @@ def test_session_page_and_ending_it(page: Page, seeded: str, form: str) -> None:
     for listing in ("session", "device", "auditevent"):  # the lists scroll inside their box, not the page
         page.goto(f"/admin/byo_sessions/{listing}/")
         no_sideways_scroll(page)
+    page.goto("/admin/byo_sessions/session/")
+    page.fill("#searchbar", "firefox")  # search by browser
+    page.press("#searchbar", "Enter")
+    firefox = Session.objects.filter(client__browser="Firefox").count()
+    expect(page.locator("#result_list tbody tr")).to_have_count(firefox)
+    expect(page.locator("#result_list td.field-client_display").first).to_contain_text("Firefox 133 on Linux")
     page.goto(f"/admin/byo_sessions/session/{seeded}/change/")
     expect(page.locator(".field-tags_display .byo-chip").first).to_have_text("org:acme")
     expect(page.locator("#byo-timeline")).to_contain_text("Session created")
