@@ -43,13 +43,14 @@ def _frame(top: int, buckets: Sequence[datetime], bucket: str, label: str) -> tu
     """Axes, grid lines and time ticks; answers the width of one bucket."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(buckets), 1)
+    levels = (0, 1, 2) if top % 2 == 0 else (0, 2)  # counts are whole: no "2.5" line
     grid = format_html_join(
         "",
         '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
         '<text x="{}" y="{}" class="axis" text-anchor="end">{}</text>',
         (
             (LEFT, WIDTH - RIGHT, _n(y), _n(y), LEFT - 4, _n(y + 4), value)
-            for value, y in ((f"{top * k / 2:g}", TOP + plot_h - plot_h * k / 2) for k in (0, 1, 2))
+            for value, y in ((str(top * k // 2), TOP + plot_h - plot_h * k / 2) for k in levels)
         ),
     )
     every = max(1, len(buckets) // 6)
