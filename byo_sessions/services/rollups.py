@@ -17,17 +17,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from .. import stats
 from ..core import clock
 from ..models import AuditEvent, DailyCount
+from .locks import lock_for_transaction
 
 Kind = DailyCount.Kind
 DEFAULT_DAYS = 31  # the 30-day window's closed days, and one more
 DEFAULT_RECOMPUTE = 2  # closed days recounted on every run: rows written late (a request in flight at midnight)
-_ATTEMPTS = 3  # two runs writing one day at once: the loser's INSERT collides; it tries again
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +66,17 @@ def count_day(day: date, *, computed_at: datetime) -> list[DailyCount]:
 def roll_up_day(day: date, *, now: datetime | None = None) -> bool:
     """Replace ``day``'s rollup with a fresh count (idempotent). A recount that finds fewer
     events than the stored rollup keeps it (audit rows are only ever deleted by a prune, so
-    the day's rows were pruned) and returns False."""
+    the day's rows were pruned) and returns False. Runs for one day take turns (a named lock)."""
     now = now or clock.now()
-    for attempt in range(_ATTEMPTS):
-        rows = count_day(day, computed_at=now)
-        try:
-            with transaction.atomic():
-                stored = DailyCount.objects.filter(day=day, kind=Kind.DAY).values_list("count", flat=True).first()
-                if stored is not None and rows[0].count < stored:
-                    return False
-                DailyCount.objects.filter(day=day).delete()
-                DailyCount.objects.bulk_create(rows)
-            return True
-        except IntegrityError:
-            if attempt == _ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    rows = count_day(day, computed_at=now)
+    with transaction.atomic():
+        lock_for_transaction(f"rollup:{day.isoformat()}")
+        stored = DailyCount.objects.filter(day=day, kind=Kind.DAY).values_list("count", flat=True).first()
+        if stored is not None and rows[0].count < stored:
+            return False
+        DailyCount.objects.filter(day=day).delete()
+        DailyCount.objects.bulk_create(rows)
+    return True
 
 
 def oldest_audit_day() -> date | None:

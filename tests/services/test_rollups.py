@@ -154,3 +154,17 @@ def test_overview_queries_do_not_grow_with_rolled_up_days(users, django_assert_n
         overview(window_key="30d")
     with django_assert_num_queries(7):  # no rollup read for hours
         overview(window_key="24h")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_rollups_of_one_day_leave_one_rollup(users):
+    from tests.concurrency import run_in_parallel
+
+    history(users, days=2)
+    byo_clock.freeze(NOW)
+    results = run_in_parallel(8, lambda: rollups.roll_up_day(YESTERDAY, now=NOW))
+    assert results == [True] * 8, results
+    once = sorted(DailyCount.objects.values_list("day", "kind", "key", "reason", "count"))
+    assert len(once) == len(set(once)) and DailyCount.objects.filter(kind="day").count() == 1
+    assert numbers(overview(window_key="7d")) == numbers(overview(window_key="7d", use_rollups=False))
