@@ -266,21 +266,55 @@ def _top(counts: Counter[str]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
 
 
-def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None, use_rollups: bool = True) -> Overview:
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The numbers of this moment, the same in every window (and no rollup can hold them):
+    live sessions and the live sessions by tag. Both read every live session, so the admin
+    caches them once for all windows."""
+
+    active: int
+    expired_unmarked: int
+    by_tag: list[Ranked]
+
+
+def right_now(now: datetime) -> Current:
+    """Two queries: the unended sessions by stored expiry, and the top tags of the live ones."""
+    unended = Session.objects.filter(ended_at__isnull=True).aggregate(
+        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now))
+    )
+    tags = (
+        SessionTag.objects.filter(session__ended_at__isnull=True, session__expires_at__gt=now)
+        .values("tag")
+        .annotate(n=Count("id"))
+        .order_by("-n", "tag")[:TOP_N]
+    )
+    return Current(
+        active=unended["live"],
+        expired_unmarked=unended["expired"],
+        by_tag=[Ranked(row["tag"], row["tag"], row["n"]) for row in tags],
+    )
+
+
+def overview(
+    *,
+    window_key: str = DEFAULT_WINDOW,
+    now: datetime | None = None,
+    use_rollups: bool = True,
+    current: Current | None = None,
+) -> Overview:
     """Every number of the dashboard for one window; raises ``UnknownWindow``.
 
     Per day windows read their closed days from the daily rollups where ``byo_rollup`` (or
     ``byo_prune``) made them, and only the rest (today, and any day not rolled up) from
-    the audit rows; ``use_rollups=False`` recounts everything from the audit rows."""
+    the audit rows; ``use_rollups=False`` recounts everything from the audit rows.
+    ``current``: this moment's numbers when the caller has them (``right_now``)."""
     spec = window(window_key)
     now = clock.now() if now is None else now
     buckets = _buckets(spec, now)
     since = buckets[0]
     closed_days = [b.date() for b in buckets[:-1]] if spec.bucket == "day" else []
 
-    unended = Session.objects.filter(ended_at__isnull=True).aggregate(
-        live=Count("id", filter=Q(expires_at__gt=now)), expired=Count("id", filter=Q(expires_at__lte=now))
-    )
+    current = right_now(now) if current is None else current
     rows: list[RolledRow] = []
     if closed_days and use_rollups:
         rows = list(
@@ -314,12 +348,6 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None, u
     )
     security = [Series(str(kind), label, per_type.get(kind, zero)) for kind, label in SECURITY_EVENTS]
 
-    tags = (
-        SessionTag.objects.filter(session__ended_at__isnull=True, session__expires_at__gt=now)
-        .values("tag")
-        .annotate(n=Count("id"))
-        .order_by("-n", "tag")[:TOP_N]
-    )
     by_user = _top(tally.failed_by_user)
     names = _user_labels([ref for ref, _n in by_user])
 
@@ -330,13 +358,13 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None, u
         since=since,
         until=now,
         buckets=buckets,
-        active=unended["live"],
-        expired_unmarked=unended["expired"],
+        active=current.active,
+        expired_unmarked=current.expired_unmarked,
         new_sessions=Series("new_sessions", "New sessions", per_type.get(EventType.SESSION_CREATED, zero)),
         logins=Series("logins", "Users who logged in", tally.logins),
         ended=ended,
         security=security,
-        by_tag=[Ranked(row["tag"], row["tag"], row["n"]) for row in tags],
+        by_tag=current.by_tag,
         failed_by_user=[Ranked(ref, names.get(ref, ref), n) for ref, n in by_user],
         failed_by_ip=[Ranked(ip, ip, n) for ip, n in _top(tally.failed_by_ip)],
         closed_days=len(closed_days),
@@ -346,7 +374,8 @@ def overview(*, window_key: str = DEFAULT_WINDOW, now: datetime | None = None, u
 
 def cached_overview(*, window_key: str = DEFAULT_WINDOW) -> Overview:
     """``overview`` kept in Django's cache for ``OVERVIEW_CACHE_SECS`` (0: never cached),
-    so a busy admin does not repeat the window's aggregate on every page view."""
+    so a busy admin does not repeat the window's reads on every page view; this moment's
+    numbers (``right_now``) are cached once for every window."""
     spec = window(window_key)
     ttl = byo_settings.OVERVIEW_CACHE_SECS
     if not ttl:
@@ -355,6 +384,13 @@ def cached_overview(*, window_key: str = DEFAULT_WINDOW) -> Overview:
     found = cache.get(key)
     if isinstance(found, Overview):
         return found
-    fresh = overview(window_key=spec.key)
+    current = cache.get(CURRENT_KEY)
+    if not isinstance(current, Current):
+        current = right_now(clock.now())
+        cache.set(CURRENT_KEY, current, ttl)
+    fresh = overview(window_key=spec.key, current=current)
     cache.set(key, fresh, ttl)
     return fresh
+
+
+CURRENT_KEY = "byo_sessions:overview:now"
