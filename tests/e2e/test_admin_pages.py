@@ -130,6 +130,8 @@ def test_session_page_and_ending_it(page: Page, seeded: str, form: str) -> None:
     firefox = Session.objects.filter(client__browser="Firefox").count()
     expect(page.locator("#result_list tbody tr")).to_have_count(firefox)
     expect(page.locator("#result_list td.field-client_display").first).to_contain_text("Firefox 133 on Linux")
+    no_sideways_scroll(page)
+    page.screenshot(path=str(IMAGES / f"admin-sessions-{width}.png"), full_page=True)
     page.goto(f"/admin/byo_sessions/session/{seeded}/change/")
     expect(page.locator(".field-tags_display .byo-chip").first).to_have_text("org:acme")
     expect(page.locator("#byo-timeline")).to_contain_text("Session created")
