@@ -489,6 +489,7 @@ class DailyCount(models.Model):
         LOGINS = "logins", "Users who logged in"
         FAILED_USER = "failed_user", "Failed validations of a user"
         FAILED_IP = "failed_ip", "Failed validations from an IP address"
+        NEW_BY_COUNTRY = "country", "New sessions from a country"
 
     day = models.DateField()
     kind = models.CharField(max_length=20, choices=Kind.choices)

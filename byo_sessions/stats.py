@@ -34,6 +34,7 @@ from django.db.models.functions import Trunc
 from .conf import byo_settings
 from .core import clock
 from .models import AuditEvent, DailyCount, EndReason, Session, SessionTag
+from .services.geo import country_name
 
 EventType = AuditEvent.Type
 TOP_N = 10
@@ -116,6 +117,7 @@ class Overview:
     ended: list[Series] = field(default_factory=list)  # by reason, most frequent first
     security: list[Series] = field(default_factory=list)
     by_tag: list[Ranked] = field(default_factory=list)
+    new_by_country: list[Ranked] = field(default_factory=list)  # "" (unknown) included
     failed_by_user: list[Ranked] = field(default_factory=list)
     failed_by_ip: list[Ranked] = field(default_factory=list)
     closed_days: int = 0  # the window's whole days before today (none for 24 hours)
@@ -172,6 +174,7 @@ class Tally:
     logins: list[int] = field(default_factory=list)
     failed_by_user: Counter[str] = field(default_factory=Counter)
     failed_by_ip: Counter[str] = field(default_factory=Counter)
+    new_by_country: Counter[str] = field(default_factory=Counter)  # ISO code; "" when unknown
 
     def __post_init__(self) -> None:
         self.logins = self.logins or [0] * self.size
@@ -182,8 +185,9 @@ class Tally:
 
 def raw_tally(*, where: Q, bucket: str, buckets: list[datetime]) -> Tally:
     """Count the audit rows ``where`` selects (ranges of ``created_at``, an index range) into
-    ``buckets``: grouped once by (bucket, type, reason), distinct users per bucket, and the
-    top ``ROLLUP_TOP`` users and IP addresses by failed validations. Four queries."""
+    ``buckets``: grouped once by (bucket, type, reason), distinct users per bucket, the top
+    ``ROLLUP_TOP`` users and IP addresses by failed validations, and new sessions by
+    country (the audit row's, looked up at login). Five queries."""
     index = {b: i for i, b in enumerate(buckets)}
 
     def slot(at: datetime) -> int | None:
@@ -219,6 +223,8 @@ def raw_tally(*, where: Q, bucket: str, buckets: list[datetime]) -> Tally:
     tally.failed_by_user.update({row["user_ref"]: row["n"] for row in by_user[:ROLLUP_TOP]})
     by_ip = failed.exclude(ip_address=None).values("ip_address").annotate(n=Count("id")).order_by("-n", "ip_address")
     tally.failed_by_ip.update({str(row["ip_address"]): row["n"] for row in by_ip[:ROLLUP_TOP]})
+    created = rows.filter(event_type=EventType.SESSION_CREATED).values("country").annotate(n=Count("id")).order_by()
+    tally.new_by_country.update({row["country"]: row["n"] for row in created})
     return tally
 
 
@@ -241,6 +247,8 @@ def _rolled_tally(rows: list[RolledRow], buckets: list[datetime]) -> Tally:
             tally.failed_by_user[key] += count
         elif kind == DailyCount.Kind.FAILED_IP:
             tally.failed_by_ip[key] += count
+        elif kind == DailyCount.Kind.NEW_BY_COUNTRY:
+            tally.new_by_country[key] += count
     return tally
 
 
@@ -332,6 +340,7 @@ def overview(
     tally.logins = [a + b for a, b in zip(tally.logins, kept.logins, strict=True)]
     tally.failed_by_user.update(kept.failed_by_user)
     tally.failed_by_ip.update(kept.failed_by_ip)
+    tally.new_by_country.update(kept.new_by_country)
 
     zero = [0] * len(buckets)
     per_type: dict[str, list[int]] = {}
@@ -367,6 +376,9 @@ def overview(
         by_tag=current.by_tag,
         failed_by_user=[Ranked(ref, names.get(ref, ref), n) for ref, n in by_user],
         failed_by_ip=[Ranked(ip, ip, n) for ip, n in _top(tally.failed_by_ip)],
+        new_by_country=[
+            Ranked(code, country_name(code) if code else "Unknown", n) for code, n in _top(tally.new_by_country)
+        ],
         closed_days=len(closed_days),
         days_from_rollups=len(rolled),
     )

@@ -80,8 +80,8 @@ def test_cached_overview_is_reused_until_it_expires(user, settings, django_asser
     sessions.create(user_id=user.pk)
     with django_assert_num_queries(0):
         assert cached_overview(window_key="24h").active == 1  # the cached numbers
-    # another window: the rollups and its audit reads only (grouped, logins, by user, by IP)
-    with django_assert_num_queries(5):
+    # another window: the rollups and its audit reads only (grouped, logins, by user, by IP, by country)
+    with django_assert_num_queries(6):
         assert cached_overview(window_key="7d").active == 1  # this moment's numbers: shared
     settings.BYO_SESSIONS = {"OVERVIEW_CACHE_SECS": 0}
     assert cached_overview(window_key="24h").active == 2
@@ -92,6 +92,19 @@ def test_overview_costs_a_fixed_number_of_queries(user, other_user, django_asser
         for _ in range(3):
             sessions.create(user_id=owner.pk, tags=["org:a"])
     audit.record(Event(EventType.VALIDATION_FAILED, user_ref=str(user.pk), ip_address="203.0.113.9"))
-    # unended, the daily rollups, grouped audit, logins, tags, by user, by IP, usernames
-    with django_assert_num_queries(8):
+    # unended, the daily rollups, grouped audit, logins, tags, by user, by IP, by country, usernames
+    with django_assert_num_queries(9):
         overview(window_key="30d")
+
+
+def test_new_sessions_by_country(user, admin_client):
+    for ip in ("193.0.6.139", "193.0.6.139", "8.8.8.8", None):
+        sessions.create(user_id=user.pk, ip_address=ip)
+    o = overview(window_key="7d")
+    assert [(r.key, r.label, r.count) for r in o.new_by_country] == [
+        ("", "Unknown", 2),  # the admin's own login (a loopback address) and no address
+        ("NL", "Netherlands", 2),
+        ("US", "United States", 1),
+    ]
+    page = admin_client.get("/admin/byo_sessions/session/overview/?window=7d").content.decode()
+    assert 'Netherlands <span class="byo-chip">NL</span></td><td class="count">2<' in page

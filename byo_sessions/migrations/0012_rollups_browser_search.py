@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
                             ("logins", "Users who logged in"),
                             ("failed_user", "Failed validations of a user"),
                             ("failed_ip", "Failed validations from an IP address"),
+                            ("country", "New sessions from a country"),
                         ],
                         max_length=20,
                     ),

@@ -2,7 +2,8 @@
 
 A rollup of a UTC day is ``stats.raw_tally`` of that day's audit rows, stored as
 ``DailyCount`` rows (events by type and reason, users who logged in, each day's top
-failed validations by user and by IP address) plus a ``day`` marker row. Rolling up a day
+failed validations by user and by IP address, new sessions by country) plus a ``day``
+marker row. Rolling up a day
 replaces all of its rows in one transaction, so running it again is always safe; a daily
 cron (``manage.py byo_rollup``) keeps them, and ``byo_prune`` rolls up every day it is
 about to delete audit rows of first, so pruning never takes history out of the charts.
@@ -45,7 +46,7 @@ def today(now: datetime) -> date:
 
 
 def count_day(day: date, *, computed_at: datetime) -> list[DailyCount]:
-    """The rollup rows of one day, from its audit rows (four aggregate queries)."""
+    """The rollup rows of one day, from its audit rows (five aggregate queries)."""
     start = day_start(day)
     tally = stats.raw_tally(
         where=Q(created_at__gte=start, created_at__lt=start + timedelta(days=1)), bucket="day", buckets=[start]
@@ -60,6 +61,7 @@ def count_day(day: date, *, computed_at: datetime) -> list[DailyCount]:
         rows.append(row(Kind.LOGINS, tally.logins[0]))
     rows += [row(Kind.FAILED_USER, n, ref) for ref, n in tally.failed_by_user.items()]
     rows += [row(Kind.FAILED_IP, n, ip) for ip, n in tally.failed_by_ip.items()]
+    rows += [row(Kind.NEW_BY_COUNTRY, n, code) for code, n in tally.new_by_country.items()]
     return rows
 
 

@@ -104,7 +104,7 @@ def test_overview_page_queries(admin_client, user, settings, clock, rolled_up, d
     if rolled_up:
         rollups.roll_up()
     admin_client.get(URL)  # five days on, the admin's own session rotates its token first
-    # the admin's session (with its user), then the overview's 8: unended, the rollups,
-    # grouped audit, logins, tags, failed by user and by IP, usernames
-    with django_assert_num_queries(9):
+    # the admin's session (with its user), then the overview's 9: unended, the rollups,
+    # grouped audit, logins, tags, failed by user and by IP, new by country, usernames
+    with django_assert_num_queries(10):
         assert admin_client.get(URL + "?window=30d").status_code == 200

@@ -32,7 +32,8 @@ def history(users, days: int = 12) -> None:
         for k in range(day % 4 + 1):
             byo_clock.advance(3600 * (k + 1) + 17)
             owner = users[(day + k) % len(users)]
-            made = sessions.create(user_id=owner.pk, tags=["org:acme"]).data
+            ip = ("193.0.6.139", "8.8.8.8", None)[(day + k) % 3]  # NL, US, unknown
+            made = sessions.create(user_id=owner.pk, tags=["org:acme"], ip_address=ip).data
             if (day + k) % 3 == 0:
                 sessions.invalidate_by_id(session_id=made.session_id, reason=["logout", "admin"][k % 2])
             audit.record(
@@ -69,6 +70,7 @@ def test_rollups_give_the_same_numbers_as_the_audit_rows(users, window):
     history(users)
     live = overview(window_key=window, use_rollups=False)
     assert live.new_sessions.total > 10 and live.ended and live.failed_by_ip and live.failed_by_user
+    assert {r.key for r in live.new_by_country} == {"NL", "US", ""}
     result = rollups.roll_up()
     assert result.rolled[0] == TODAY - timedelta(days=31) and result.rolled[-1] == YESTERDAY
     read = overview(window_key=window)
@@ -149,10 +151,10 @@ def test_overview_queries_do_not_grow_with_rolled_up_days(users, django_assert_n
     history(users, days=5)
     rollups.roll_up()
     # unended, rollup rows, grouped audit (today), logins (today), failed by user and by IP
-    # (today), tags, usernames
-    with django_assert_num_queries(8):
+    # (today), new by country (today), tags, usernames
+    with django_assert_num_queries(9):
         overview(window_key="30d")
-    with django_assert_num_queries(7):  # no rollup read for hours
+    with django_assert_num_queries(8):  # no rollup read for hours
         overview(window_key="24h")
 
 

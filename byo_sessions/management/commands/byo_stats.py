@@ -16,7 +16,10 @@ from ...stats import DEFAULT_WINDOW, WINDOWS, Overview, Ranked, Series, overview
 
 
 class Command(BaseCommand):
-    help = "Print the session overview: active now, new sessions, logins, ended by reason, security events, tags."
+    help = (
+        "Print the session overview: active now, new sessions, logins, ended by reason, security events, tags, "
+        "countries."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -65,6 +68,7 @@ def _text(o: Overview) -> list[str]:
     lines += _series_lines("Ended, by reason", o.ended) + [""]
     lines += _series_lines("Security events", o.security) + [""]
     lines += _ranked_lines("Active sessions by tag (top 10)", o.by_tag) + [""]
+    lines += _ranked_lines("New sessions by country (top 10)", o.new_by_country) + [""]
     lines += _ranked_lines("Failed validations by user (top 10)", o.failed_by_user) + [""]
     lines += _ranked_lines("Failed validations by IP address (top 10)", o.failed_by_ip)
     if o.closed_days:
