@@ -36,6 +36,7 @@ def seeded(django_user_model: Any, settings: Any) -> str:
     settings.BYO_SESSIONS = {"OVERVIEW_CACHE_SECS": 0}
     django_user_model.objects.create_superuser(username=ADMIN, password=PASSWORD, email="root@example.com")
     browsers = (CHROME_MAC, CHROME_WINDOWS, FIREFOX_LINUX)
+    ips = ("203.0.113.{}", "193.0.6.{}", "8.8.4.{}", "203.0.113.{}")  # unknown, NL, US (the offline lookup)
     users = [
         django_user_model.objects.create_user(username=name, password="pw-x-123456")
         for name in (
@@ -59,7 +60,7 @@ def seeded(django_user_model: Any, settings: Any) -> str:
             tags = [f"org:{('acme', 'globex', 'initech')[i % 3]}"] + (["role:admin"] if i % 4 == 0 else [])
             ids.append(
                 sessions.create(
-                    user_id=user.pk, tags=tags, user_agent=browsers[(i + k) % 3], ip_address=f"203.0.113.{10 + i}"
+                    user_id=user.pk, tags=tags, user_agent=browsers[(i + k) % 3], ip_address=ips[i % 4].format(10 + i)
                 ).data.session_id
             )
     for n, sid in enumerate(ids[::3]):
