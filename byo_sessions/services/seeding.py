@@ -1,9 +1,13 @@
-"""Seeding a database for load and benchmark work: users, sessions, tag rows, retired
-tokens and audit rows shaped as the services write them.
+"""Seeding a database for load and benchmark work: users, devices, sessions, tag rows,
+retired tokens and audit rows shaped as the services write them.
 
 Every value is derived from ``(seed, index)``, so a benchmark recomputes any session's
 token with :func:`seed_token` and it validates (its SHA-256 is the stored ``token_hash``).
 Anyone who knows the seed can do the same: seed benchmark databases only.
+
+A share of the users (``Plan.device_percent``) has one remembered device (a P-256 key
+derived from the seed, :func:`seed_device_key`), and their sessions are bound to it (a
+proof is needed only where a policy asks for one, as for any bound session).
 
 Rows are generated in chunks and written with PostgreSQL's ``COPY`` (psycopg) or, on
 other databases, ``bulk_create``: memory is bounded by the chunk.
@@ -19,15 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Model
 
 from ..conf import byo_settings
 from ..core import clock
+from ..core.dpop import jwk_thumbprint
 from ..core.tokens import hash_token
 from ..core.user_agent import parse_user_agent
-from ..models import AuditEvent, EndReason, RetiredToken, Session, SessionTag
+from ..models import AuditEvent, Device, EndReason, RetiredToken, Session, SessionTag
 from . import audit
 
 USER_AGENTS = (
@@ -70,6 +76,7 @@ class Plan:
     max_age_days: int = 30
     ended_percent: int = 30
     rotated_percent: int = 50
+    device_percent: int = 10
     seed: int = 1
     lifetime: timedelta = timedelta(days=14)
 
@@ -81,6 +88,31 @@ def org_of(plan: Plan, index: int) -> int:
 
 def _number(seed: int, index: int, what: str) -> int:
     return int.from_bytes(_digest(seed, f"{what}:{index}")[:8], "big")
+
+
+def has_device(plan: Plan, user_index: int) -> bool:
+    """Whether seeded user ``user_index`` has a device (and its sessions are bound to it)."""
+    return _number(plan.seed, user_index, "device") % 100 < plan.device_percent
+
+
+def _b64url(number: int) -> str:
+    return base64.urlsafe_b64encode(number.to_bytes(32, "big")).rstrip(b"=").decode("ascii")
+
+
+def seed_device_key(seed: int, user_index: int) -> ec.EllipticCurvePrivateKey:
+    """The private key of seeded user ``user_index``'s device (to sign proofs in benchmarks)."""
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's group order
+    secret = int.from_bytes(_digest(seed, f"device:{user_index}"), "big") % (order - 1) + 1
+    return ec.derive_private_key(secret, ec.SECP256R1())
+
+
+def seed_device_id(seed: int, user_index: int) -> str:
+    return "dev_" + base64.urlsafe_b64encode(_digest(seed, f"device_id:{user_index}")).decode("ascii")[:16]
+
+
+def device_jwk(seed: int, user_index: int) -> dict[str, str]:
+    numbers = seed_device_key(seed, user_index).public_key().public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": _b64url(numbers.x), "y": _b64url(numbers.y)}
 
 
 @dataclass(slots=True)
@@ -110,6 +142,7 @@ SESSION_COLUMNS = (
     "client",
     "tags",
     "metadata",
+    "device_id",
     "device_thumbprint",
     "data",
     "authenticated_at",
@@ -122,9 +155,27 @@ SESSION_COLUMNS = (
 TAG_COLUMNS = ("session_id", "tag")
 RETIRED_COLUMNS = ("token_hash", "session_id", "generation", "retired_at")
 EVENT_COLUMNS = audit.ROW_COLUMNS
+DEVICE_COLUMNS = (
+    "id",
+    "user_id",
+    "external_user_id",
+    "thumbprint",
+    "public_jwk",
+    "display_name",
+    "remembered",
+    "first_seen_at",
+    "last_seen_at",
+    "last_ip_address",
+    "last_user_agent",
+    "country",
+    "city",
+    "network",
+)
 
 
-def _chunk(plan: Plan, user_ids: list[Any], start: int, stop: int, now: datetime) -> Rows:
+def _chunk(
+    plan: Plan, user_ids: list[Any], bindings: dict[int, tuple[str, str]], start: int, stop: int, now: datetime
+) -> Rows:
     clients = [json.dumps(parse_user_agent(ua).to_dict()) for ua in USER_AGENTS]
     rows = Rows([], [], [], [])
     for i in range(start, stop):
@@ -162,7 +213,7 @@ def _chunk(plan: Plan, user_ids: list[Any], start: int, stop: int, now: datetime
                 clients[ua_index],
                 json.dumps(tags),
                 "{}",
-                "",
+                *bindings.get(i % plan.users, (None, "")),
                 "",
                 created,
                 json.dumps({"password": created.isoformat()}),
@@ -237,12 +288,54 @@ def _users(plan: Plan) -> list[Any]:
     return [by_name[name] for name in names]
 
 
+def _devices(
+    plan: Plan, user_ids: list[Any], now: datetime
+) -> tuple[dict[int, tuple[str, str]], list[tuple[Any, ...]]]:
+    """(device id, thumbprint) by user index, and the device rows."""
+    bindings: dict[int, tuple[str, str]] = {}
+    thumbprints: dict[int, str] = {}
+    jwks: dict[int, dict[str, str]] = {}
+    for u in range(plan.users):
+        if has_device(plan, u):
+            jwks[u] = device_jwk(plan.seed, u)
+            thumbprints[u] = jwk_thumbprint(jwks[u])
+    rows = []
+    for u, thumbprint in thumbprints.items():
+        seen = now - timedelta(seconds=_number(plan.seed, u, "device_seen") % (3 * 86400))
+        first = seen - timedelta(seconds=_number(plan.seed, u, "device_first") % (plan.max_age_days * 86400))
+        ua = USER_AGENTS[u % len(USER_AGENTS)]
+        device_id = seed_device_id(plan.seed, u)
+        bindings[u] = (device_id, thumbprint)
+        rows.append(
+            (device_id, user_ids[u], None, thumbprint, json.dumps(jwks[u]), "", True, first, seen, None, ua, "", "", "")
+        )
+    return bindings, rows
+
+
 def seed(plan: Plan, *, chunk: int = 20_000, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Write ``plan``; each chunk is one transaction. Returns rows written per table."""
     now = clock.now()
     user_ids = _users(plan)
-    written = {"users": len(user_ids), "sessions": 0, "tags": 0, "retired_tokens": 0, "audit_events": 0}
+    bindings, devices = _devices(plan, user_ids, now)
+    written = {
+        "users": len(user_ids),
+        "devices": len(devices),
+        "sessions": 0,
+        "tags": 0,
+        "retired_tokens": 0,
+        "audit_events": 0,
+    }
     postgres = connection.vendor == "postgresql"
+
+    def put(model: type[Model], columns: tuple[str, ...], batch: list[tuple[Any, ...]]) -> None:
+        if postgres:
+            _copy(model._meta.db_table, columns, batch)
+        else:
+            _bulk(model, columns, batch)
+
+    with transaction.atomic():
+        connection.ensure_connection()
+        put(Device, DEVICE_COLUMNS, devices)
     tables: list[tuple[type[Model], tuple[str, ...], str, str]] = [
         (Session, SESSION_COLUMNS, "sessions", "sessions"),
         (SessionTag, TAG_COLUMNS, "tags", "tags"),
@@ -250,15 +343,12 @@ def seed(plan: Plan, *, chunk: int = 20_000, progress: Callable[[int], None] | N
         (AuditEvent, EVENT_COLUMNS, "events", "audit_events"),
     ]
     for start in range(0, plan.sessions, chunk):
-        rows = _chunk(plan, user_ids, start, min(plan.sessions, start + chunk), now)
+        rows = _chunk(plan, user_ids, bindings, start, min(plan.sessions, start + chunk), now)
         with transaction.atomic():
             connection.ensure_connection()
             for model, columns, attr, key in tables:
                 batch = getattr(rows, attr)
-                if postgres:
-                    _copy(model._meta.db_table, columns, batch)
-                else:
-                    _bulk(model, columns, batch)
+                put(model, columns, batch)
                 written[key] += len(batch)
         if progress is not None:
             progress(written["sessions"])

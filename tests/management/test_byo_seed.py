@@ -8,7 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from byo_sessions import is_ok, sessions
-from byo_sessions.models import AuditEvent, RetiredToken, Session, SessionTag
+from byo_sessions.core.dpop import jwk_thumbprint
+from byo_sessions.models import AuditEvent, Device, RetiredToken, Session, SessionTag
 from byo_sessions.services import seeding
 
 pytestmark = pytest.mark.django_db
@@ -30,11 +31,15 @@ def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_a
         "15",
         "--seed",
         "7",
+        "--device-percent",
+        "40",
         stdout=out,
     )
-    assert out.getvalue().splitlines()[-1].startswith("Seeded 5 users, 40 sessions, 120 tags, ")
+    plan = seeding.Plan(users=5, sessions=40, orgs=3, max_age_days=10, seed=7, device_percent=40)
+    with_device = [u for u in range(5) if seeding.has_device(plan, u)]
+    assert 0 < len(with_device) < 5
+    assert out.getvalue().splitlines()[-1].startswith(f"Seeded 5 users, {len(with_device)} devices, 40 sessions, 120 tags, ")
     assert Session.objects.count() == 40 and SessionTag.objects.count() == 120
-    plan = seeding.Plan(users=5, sessions=40, orgs=3, max_age_days=10, seed=7)
     live = Session.objects.filter(ended_at__isnull=True)
     assert 0 < live.count() < 40  # about 30% ended
     for index in range(40):
@@ -43,9 +48,16 @@ def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_a
         result = sessions.validate(
             session_token=seeding.seed_token(7, index), ip_address=row.last_ip_address, user_agent=row.last_user_agent
         )
-        assert is_ok(result) == (row.ended_at is None), (index, result)
+        bound = seeding.has_device(plan, index % 5)
+        assert row.device_thumbprint == (jwk_thumbprint(seeding.device_jwk(7, index % 5)) if bound else "")
+        assert row.device_id == (seeding.seed_device_id(7, index % 5) if bound else None)
+        assert is_ok(result) == (row.ended_at is None), (index, result)  # no policy asks for a proof
         assert AuditEvent.objects.filter(session_id=row.id, event_type="session_created").exists()
     assert RetiredToken.objects.count() == AuditEvent.objects.filter(event_type="session_rotated").count() > 0
+    assert Device.objects.count() == len(with_device)
+    assert set(Device.objects.values_list("thumbprint", flat=True)) == {
+        jwk_thumbprint(seeding.device_jwk(7, u)) for u in with_device
+    }
     tagged = set(SessionTag.objects.filter(tag="org:1").values_list("session_id", flat=True))
     assert tagged == {seeding.seed_session_id(7, i) for i in seeding.sessions_of_org(plan, 1)}
 

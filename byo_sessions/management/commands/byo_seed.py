@@ -1,4 +1,4 @@
-"""``manage.py byo_seed``: fill a database with users, sessions, tag rows, retired tokens and
+"""``manage.py byo_seed``: fill a database with users, devices, sessions, tag rows, retired tokens and
 audit rows for load and benchmark work (``services/seeding.py``). Tokens derive from
 ``--seed``: benchmark databases only."""
 
@@ -25,6 +25,12 @@ class Command(BaseCommand):
             help="sessions were created up to this long ago (older than 14 days: expired)",
         )
         parser.add_argument("--ended-percent", type=int, default=30)
+        parser.add_argument(
+            "--device-percent",
+            type=int,
+            default=10,
+            help="share of users with a device; their sessions are bound to it (need proofs)",
+        )
         parser.add_argument("--seed", type=int, default=1, help="tokens and ids derive from it")
         parser.add_argument("--chunk", type=int, default=20_000, help="sessions per transaction")
 
@@ -32,14 +38,16 @@ class Command(BaseCommand):
         for name in ("users", "sessions", "orgs", "max_age_days", "chunk"):
             if options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} {options[name]} must be at least 1.")
-        if not 0 <= options["ended_percent"] <= 100:
-            raise CommandError(f"--ended-percent {options['ended_percent']} must be from 0 to 100.")
+        for name in ("ended_percent", "device_percent"):
+            if not 0 <= options[name] <= 100:
+                raise CommandError(f"--{name.replace('_', '-')} {options[name]} must be from 0 to 100.")
         plan = seeding.Plan(
             users=options["users"],
             sessions=options["sessions"],
             orgs=options["orgs"],
             max_age_days=options["max_age_days"],
             ended_percent=options["ended_percent"],
+            device_percent=options["device_percent"],
             seed=options["seed"],
         )
         written = seeding.seed(
