@@ -4,8 +4,8 @@ An operator after an incident ends thousands of sessions at once ("everyone at a
 "everything from this range"). Doing that in one transaction holds every selected row
 until the end, so a request of a selected user that writes its own row (a rotation, the
 last-activity update) waits for the whole run. Here each batch is its own transaction:
-``end_sessions`` (the one place that ends sessions) runs once per batch of ids taken in
-primary-key order after the last batch's, so memory and lock time are bounded by the
+``ending.end_first`` (the one place that ends sessions) runs once per batch of sessions
+taken in primary-key order after the last batch's, so memory and lock time are bounded by the
 batch, an interrupted run keeps what it committed, and a rerun ends the rest.
 """
 
@@ -28,7 +28,7 @@ from ..core.network import InvalidIpAddress, IpNetwork, parse_ip
 from ..models import EndReason, Session, SessionQuerySet, SessionTag
 from . import audit
 from .audit import Event, EventType
-from .ending import end_sessions
+from .ending import IdIn, end_first
 
 DEFAULT_BATCH_SIZE = 1000
 SAMPLE_COLUMNS = ("id", "user_id", "external_user_id", "last_ip_address", "client", "created_at")
@@ -206,32 +206,37 @@ class BulkRun:
         yields each batch's count. Stops when a batch finds nothing left."""
         queryset = sessions_selected(self.selection, now=now)
         after = ""
+        tag_walk = bool(self.selection.tags and not self.selection.any_tag)
         while True:
-            ids = self._next_ids(queryset, after)
-            if not ids:
-                return
-            after = ids[-1]
-            # The selection is checked again under the rows' locks: a row that changed since
-            # (ended by a logout, say) is skipped, never ended or audited twice.
-            ended = end_sessions(
-                queryset.filter(pk__in=ids), reason=self.reason, actor=self.actor, details=self.details()
-            )
+            # The selection is checked under the rows' locks: a row that changed since it was
+            # a candidate (ended by a logout, say) is skipped, never ended or audited twice.
+            if tag_walk:
+                ids = self._tag_candidates(after)
+                if not ids:
+                    return
+                after = ids[-1]
+                ended, _last = end_first(queryset.filter(IdIn("pk", ids)), limit=None, **self._ending())
+            else:  # the next batch along the primary key, found and locked by one statement
+                ended, last = end_first(queryset.filter(pk__gt=after), limit=self.batch_size, **self._ending())
+                if last is None:
+                    return
+                after = last
             self.ended += ended
             self.batches += 1
             yield ended
 
-    def _next_ids(self, queryset: SessionQuerySet, after: str) -> list[str]:
-        """The next batch's candidate ids in primary-key order. With a tag that every
-        selected session carries, the walk follows the (tag, session) index, which holds
-        only that tag's sessions; otherwise the primary key (the selection narrows it)."""
-        if self.selection.tags and not self.selection.any_tag:
-            # Candidates: end_sessions applies the whole selection to them under their locks.
-            return list(
-                SessionTag.objects.filter(tag=self.selection.tags[0], session_id__gt=after)
-                .order_by("session_id")
-                .values_list("session_id", flat=True)[: self.batch_size]
-            )
-        return list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[: self.batch_size])
+    def _ending(self) -> dict[str, Any]:
+        return {"reason": self.reason, "actor": self.actor, "details": self.details()}
+
+    def _tag_candidates(self, after: str) -> list[str]:
+        """The next batch's candidates when every selected session carries a tag: the walk
+        follows the (tag, session) index, which holds only that tag's sessions (the
+        primary key would pass every other session too)."""
+        return list(
+            SessionTag.objects.filter(tag=self.selection.tags[0], session_id__gt=after)
+            .order_by("session_id")
+            .values_list("session_id", flat=True)[: self.batch_size]
+        )
 
     def run(self, *, progress: Callable[[int], None] | None = None, now: datetime | None = None) -> int:
         """All batches, then the summary event (also when interrupted: what was done is

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import BooleanField, F, Func, QuerySet
 
 from .. import signals
 from ..core import clock
@@ -33,6 +33,33 @@ def _ref(user_id: Any, external_user_id: str | None) -> str:
     return "" if external_user_id is None else external_user_id
 
 
+def _ids_in(column: str, ids: list[Any]) -> tuple[str, list[Any]]:
+    """``column`` is one of ``ids``: one array parameter on PostgreSQL (a batch's statement
+    text stays short, so the driver need not re-parse a thousand placeholders per batch),
+    an ``IN`` list elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [ids]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+class IdIn(Func):
+    """``field`` is one of ``ids``, as a filter (``queryset.filter(IdIn("pk", ids))``): the
+    ORM's ``pk__in`` with :func:`_ids_in`'s single array parameter on PostgreSQL."""
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, ids: list[Any]) -> None:
+        super().__init__(F(field))
+        self.ids = list(ids)
+
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
+        if not self.ids:
+            return "1 = 0", []
+        column, params = compiler.compile(self.source_expressions[0])
+        condition, id_params = _ids_in(column, self.ids)
+        return condition, [*params, *id_params]
+
+
 def _audit_ending(
     ids: list[str], *, event_type: str, reason: str, actor: str, details: dict[str, Any], now: Any
 ) -> None:
@@ -43,7 +70,7 @@ def _audit_ending(
     text = connection.ops.cast_char_field_without_max_length
     columns = ", ".join(qn(str(event_fields[name].column)) for name in audit.ROW_COLUMNS)
     session = {f.name: qn(str(f.column)) for f in Session._meta.concrete_fields}
-    placeholders = ", ".join(["%s"] * len(ids))
+    chosen, id_params = _ids_in(session["id"], ids)
     sql = (
         f"INSERT INTO {qn(AuditEvent._meta.db_table)} ({columns}) "
         f"SELECT %s, %s, {session['id']}, COALESCE(CAST({session['user']} AS {text}), "
@@ -51,7 +78,7 @@ def _audit_ending(
         f"SUBSTR({session['last_user_agent']}, 1, {audit.MAX_AUDIT_UA_LENGTH}), %s, %s, %s, "
         # the session's stored location is its last IP's: what geo.locate gives the row
         f"{session['country']}, {session['city']}, {session['network']} "
-        f"FROM {qn(Session._meta.db_table)} WHERE {session['id']} IN ({placeholders})"
+        f"FROM {qn(Session._meta.db_table)} WHERE {chosen}"
     )
     params = [
         event_fields["created_at"].get_db_prep_save(now, connection),
@@ -59,10 +86,28 @@ def _audit_ending(
         reason[:60],
         actor[:200],
         event_fields["details"].get_db_prep_save(details, connection),
-        *ids,
+        *id_params,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def _mark_ended(ids: list[str], *, reason: str, actor: str, now: Any) -> int:
+    """One UPDATE of the still-unended rows of ``ids``. It writes only columns no index
+    names (models.Session.Meta), so on PostgreSQL each row is a HOT update."""
+    qn = connection.ops.quote_name
+    fields = {f.name: f for f in Session._meta.concrete_fields}
+    column = {name: qn(str(field.column)) for name, field in fields.items()}
+    chosen, id_params = _ids_in(column["id"], ids)
+    sql = (
+        f"UPDATE {qn(Session._meta.db_table)} SET {column['ended_at']} = %s, {column['end_reason']} = %s, "
+        f"{column['ended_by']} = %s, {column['data']} = %s "  # request.session's data ends with it
+        f"WHERE {chosen} AND {column['ended_at']} IS NULL"
+    )
+    params = [fields["ended_at"].get_db_prep_save(now, connection), reason, actor, "", *id_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
 
 
 def end_sessions(
@@ -80,24 +125,34 @@ def end_sessions(
     ids, and each batch is one write to the revocation cache after commit
     (``services/revocation.py``, when ``STATELESS_REVOCATION_CACHE`` is set).
     """
+    return end_first(queryset, limit=None, reason=reason, actor=actor, details=details, event_type=event_type)[0]
+
+
+def end_first(
+    queryset: QuerySet[Session],
+    *,
+    limit: int | None,
+    reason: str,
+    actor: str = "",
+    details: dict[str, Any] | None = None,
+    event_type: str = EventType.SESSION_INVALIDATED,
+) -> tuple[int, str | None]:
+    """``end_sessions`` of the first ``limit`` still-active sessions of ``queryset`` in
+    primary-key order (all when None); returns how many it ended and the last id it
+    locked (None when none was left), so a caller walking the table in batches finds its
+    batch and locks it in one statement."""
     reason, actor = _reason(reason), storable(str(actor))[:MAX_ACTOR_LENGTH]
     now = clock.now()
     with transaction.atomic():
-        rows = list(
-            queryset.filter(ended_at__isnull=True).order_by("pk").select_for_update().values_list(*_AUDIT_COLUMNS)
-        )
+        locked = queryset.filter(ended_at__isnull=True).order_by("pk").select_for_update()
+        rows = list((locked if limit is None else locked[:limit]).values_list(*_AUDIT_COLUMNS))
         if not rows:
-            return 0
+            return 0, None
         ended = 0
         for start in range(0, len(rows), BATCH_SIZE):
             ids = [row[0] for row in rows[start : start + BATCH_SIZE]]
             _audit_ending(ids, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now)
-            ended += Session.objects.filter(id__in=ids, ended_at__isnull=True).update(
-                ended_at=now,
-                end_reason=reason,
-                ended_by=actor,
-                data="",  # request.session's data ends with it
-            )
+            ended += _mark_ended(ids, reason=reason, actor=actor, now=now)
             revocation.record_ended(ids, now)
         audit.log_after_commit(
             Event(
@@ -121,7 +176,7 @@ def end_sessions(
                 )
 
         transaction.on_commit(announce)
-    return ended
+    return ended, rows[-1][0]
 
 
 def end_session(

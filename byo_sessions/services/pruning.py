@@ -24,6 +24,7 @@ from ..conf import byo_settings
 from ..core import clock
 from ..models import AuditEvent, RetiredToken, Session, SessionTag, SigningKey, UsedProof
 from . import rollups
+from .ending import IdIn
 
 DEFAULT_BATCH_SIZE = 5000
 KINDS = ("sessions", "retired_tokens", "proofs", "signing_keys", "audit_events")
@@ -91,14 +92,16 @@ def _batches(queryset: QuerySet[Any], batch_size: int, delete_batch: Callable[[l
 
 
 def _session_batch(ids: list[str]) -> int:
-    """A batch of sessions: their tag rows and retired tokens first, set-based."""
-    rows = _delete(SessionTag.objects.filter(session_id__in=ids))
-    rows += _delete(RetiredToken.objects.filter(session_id__in=ids))
-    return rows + _delete(Session.objects.filter(pk__in=ids))
+    """A batch of sessions: their tag rows and retired tokens first (each found through
+    its index on the session), set-based. ``IdIn``: the ids are one array parameter on
+    PostgreSQL, not thousands of placeholders the driver would parse per statement."""
+    rows = _delete(SessionTag.objects.filter(IdIn("session_id", ids)))
+    rows += _delete(RetiredToken.objects.filter(IdIn("session_id", ids)))
+    return rows + _delete(Session.objects.filter(IdIn("pk", ids)))
 
 
 def _rows_batch(model: type[Model]) -> Callable[[list[Any]], int]:
-    return lambda ids: _delete(model._default_manager.filter(pk__in=ids))
+    return lambda ids: _delete(model._default_manager.filter(IdIn("pk", ids)))
 
 
 def prune(

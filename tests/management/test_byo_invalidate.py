@@ -216,23 +216,23 @@ def test_batches_audit_each_session_and_one_summary_with_the_operators_reason(us
 def test_an_interrupted_run_keeps_its_committed_batches_and_a_rerun_ends_the_rest(user, monkeypatch):
     for _ in range(7):
         make(user, tags=["org:acme"])
-    real = bulk.end_sessions
+    real = bulk.end_first
     calls = []
 
-    def interrupted_on_the_third_batch(*args: Any, **kwargs: Any) -> int:
+    def interrupted_on_the_third_batch(*args: Any, **kwargs: Any) -> tuple[int, str | None]:
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bulk, "end_sessions", interrupted_on_the_third_batch)
+    monkeypatch.setattr(bulk, "end_first", interrupted_on_the_third_batch)
     with pytest.raises(CommandError, match="Interrupted after ending 4 session") as raised:
         run("--tag", "org:acme")
     assert raised.value.returncode == 130
     assert len(live_ids()) == 3
     summary = AuditEvent.objects.get(event_type="bulk_invalidation")
     assert summary.details["interrupted"] is True and summary.details["ended"] == 4
-    monkeypatch.setattr(bulk, "end_sessions", real)
+    monkeypatch.setattr(bulk, "end_first", real)
     assert run("--tag", "org:acme").endswith("Ended 3 session(s).\n")
     assert live_ids() == set()
     ended = AuditEvent.objects.filter(event_type="session_invalidated")

@@ -38,7 +38,11 @@ def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_a
     plan = seeding.Plan(users=5, sessions=40, orgs=3, max_age_days=10, seed=7, device_percent=40)
     with_device = [u for u in range(5) if seeding.has_device(plan, u)]
     assert 0 < len(with_device) < 5
-    assert out.getvalue().splitlines()[-1].startswith(f"Seeded 5 users, {len(with_device)} devices, 40 sessions, 120 tags, ")
+    assert (
+        out.getvalue()
+        .splitlines()[-1]
+        .startswith(f"Seeded 5 users, {len(with_device)} devices, 40 sessions, 120 tags, ")
+    )
     assert Session.objects.count() == 40 and SessionTag.objects.count() == 120
     live = Session.objects.filter(ended_at__isnull=True)
     assert 0 < live.count() < 40  # about 30% ended
