@@ -33,13 +33,20 @@ def _ref(user_id: Any, external_user_id: str | None) -> str:
     return "" if external_user_id is None else external_user_id
 
 
-def _ids_in(column: str, ids: list[Any]) -> tuple[str, list[Any]]:
-    """``column`` is one of ``ids``: one array parameter on PostgreSQL (a batch's statement
-    text stays short, so the driver need not re-parse a thousand placeholders per batch),
-    an ``IN`` list elsewhere."""
+def _ids_in(column: str, ids: list[Any], db_type: str) -> tuple[str, list[Any]]:
+    """``column`` (of SQL type ``db_type``) is one of ``ids``. On PostgreSQL the ids are one
+    array parameter, unnested: the statement text stays short (the driver need not parse a
+    thousand placeholders per batch), and the planner joins it through the column's index
+    (with ``= ANY(array)`` it guessed a match per element and scanned a child table whole).
+    An ``IN`` list elsewhere."""
+    if not ids:
+        return "1 = 0", []
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [ids]
+        return f"{column} IN (SELECT UNNEST(CAST(%s AS {db_type}[])))", [ids]
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+_SESSION_ID_TYPE = "varchar"  # what Session.id is compared as in _ids_in (a CharField)
 
 
 class IdIn(Func):
@@ -53,10 +60,10 @@ class IdIn(Func):
         self.ids = list(ids)
 
     def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
-        if not self.ids:
-            return "1 = 0", []
-        column, params = compiler.compile(self.source_expressions[0])
-        condition, id_params = _ids_in(column, self.ids)
+        column_expression = self.source_expressions[0]
+        column, params = compiler.compile(column_expression)
+        db_type = column_expression.output_field.cast_db_type(connection)
+        condition, id_params = _ids_in(column, self.ids, db_type)
         return condition, [*params, *id_params]
 
 
@@ -70,7 +77,7 @@ def _audit_ending(
     text = connection.ops.cast_char_field_without_max_length
     columns = ", ".join(qn(str(event_fields[name].column)) for name in audit.ROW_COLUMNS)
     session = {f.name: qn(str(f.column)) for f in Session._meta.concrete_fields}
-    chosen, id_params = _ids_in(session["id"], ids)
+    chosen, id_params = _ids_in(session["id"], ids, _SESSION_ID_TYPE)
     sql = (
         f"INSERT INTO {qn(AuditEvent._meta.db_table)} ({columns}) "
         f"SELECT %s, %s, {session['id']}, COALESCE(CAST({session['user']} AS {text}), "
@@ -98,7 +105,7 @@ def _mark_ended(ids: list[str], *, reason: str, actor: str, now: Any) -> int:
     qn = connection.ops.quote_name
     fields = {f.name: f for f in Session._meta.concrete_fields}
     column = {name: qn(str(field.column)) for name, field in fields.items()}
-    chosen, id_params = _ids_in(column["id"], ids)
+    chosen, id_params = _ids_in(column["id"], ids, _SESSION_ID_TYPE)
     sql = (
         f"UPDATE {qn(Session._meta.db_table)} SET {column['ended_at']} = %s, {column['end_reason']} = %s, "
         f"{column['ended_by']} = %s, {column['data']} = %s "  # request.session's data ends with it

@@ -132,3 +132,21 @@ def test_paginator_counts_filtered_rows_up_to_the_cap(user):
     whole = EstimatedCountPaginator(AuditEvent.objects.order_by("pk"), 2)
     assert whole.count == AuditEvent.objects.count()  # small tables: exact (the estimate is for > COUNT_CAP)
     assert COUNT_CAP >= 1000
+
+
+def test_the_sessions_list_counts_come_from_one_query(user, clock, django_assert_num_queries):
+    from byo_sessions import selectors
+    from byo_sessions.core import clock as byo_clock
+
+    live = [make(user) for _ in range(3)]
+    sessions.invalidate_by_id(session_id=live[0], reason="admin")
+    sessions.invalidate_by_id(session_id=live[1], reason="logout")
+    make(user)
+    clock.advance(15 * 86400)  # past the 14-day absolute expiry of those two
+    fresh = make(user)
+    sessions.invalidate_by_id(session_id=fresh, reason="logout")
+    make(user)
+    with django_assert_num_queries(1):
+        counts = selectors.session_counts(byo_clock.now())
+    assert (counts.live, counts.expired_unmarked) == (1, 2)
+    assert [(reason, n) for reason, _label, n in counts.ended_by_reason] == [("logout", 2), ("admin", 1)]

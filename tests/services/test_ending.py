@@ -92,3 +92,37 @@ def test_listeners_hear_of_each_ended_session_only_after_commit(user, django_cap
         signals.session_invalidated.disconnect(dispatch_uid="test_ending.listen")
     assert sorted(h["session_id"] for h in heard) == sorted([a.session_id, b.session_id])
     assert {(h["user_ref"], h["reason"], h["actor"]) for h in heard} == {(str(user.pk), "bulk", "ops")}
+
+
+ENDING_WRITES = {"ended_at", "end_reason", "ended_by", "data"}
+
+
+def test_no_index_of_the_session_table_names_a_column_an_ending_writes(on_postgres):
+    """What keeps an ending a HOT update on PostgreSQL (models.Session.Meta, migration 0012):
+    a column an ending writes in any index, or in a partial index's condition, would give
+    each ended row a new entry in every index of the table."""
+    table = Session._meta.db_table
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, table)
+        assert all(not ENDING_WRITES & set(info["columns"] or ()) for info in indexes.values()), indexes
+        if on_postgres:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+            definitions = [row[0] for row in cursor.fetchall()]
+            assert len(definitions) == 9 and not [d for d in definitions if any(c in d for c in ENDING_WRITES)]
+            cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [table])
+            assert cursor.fetchone()[0] == ["fillfactor=70"]  # room on each page for the new row version
+
+
+def test_on_postgresql_an_ending_is_a_hot_update(user, on_postgres):
+    if not on_postgres:
+        pytest.skip("HOT updates are PostgreSQL's")
+    created = [make(user) for _ in range(5)]
+    with connection.cursor() as cursor:
+        counts = (
+            "SELECT pg_stat_get_xact_tuples_updated(%s::regclass), pg_stat_get_xact_tuples_hot_updated(%s::regclass)"
+        )
+        cursor.execute(counts, [Session._meta.db_table] * 2)
+        updated, hot = cursor.fetchone()
+        assert end_sessions(Session.objects.filter(user=user), reason="bulk") == len(created)
+        cursor.execute(counts, [Session._meta.db_table] * 2)
+        assert cursor.fetchone() == (updated + len(created), hot + len(created))  # each new version on its own page
