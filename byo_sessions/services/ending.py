@@ -62,7 +62,7 @@ class IdIn(Func):
     def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         column_expression = self.source_expressions[0]
         column, params = compiler.compile(column_expression)
-        db_type = column_expression.output_field.cast_db_type(connection)
+        db_type = column_expression.output_field.cast_db_type(connection) or "text"  # None: no SQL type
         condition, id_params = _ids_in(column, self.ids, db_type)
         return condition, [*params, *id_params]
 
