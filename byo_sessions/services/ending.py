@@ -67,53 +67,75 @@ class IdIn(Func):
         return condition, [*params, *id_params]
 
 
-def _audit_ending(
-    ids: list[str], *, event_type: str, reason: str, actor: str, details: dict[str, Any], now: Any
-) -> None:
-    """One ``INSERT ... SELECT`` of an audit row per session in ``ids``, built from the rows
-    themselves: no Python object per row, so a batch of thousands costs one statement."""
+def _columns() -> tuple[dict[str, str], dict[str, str]]:
+    """Quoted column names of the session and audit tables, by field name."""
     qn = connection.ops.quote_name
-    event_fields = {f.name: f for f in AuditEvent._meta.concrete_fields}
-    text = connection.ops.cast_char_field_without_max_length
-    columns = ", ".join(qn(str(event_fields[name].column)) for name in audit.ROW_COLUMNS)
     session = {f.name: qn(str(f.column)) for f in Session._meta.concrete_fields}
-    chosen, id_params = _ids_in(session["id"], ids, _SESSION_ID_TYPE)
-    sql = (
+    event = {f.name: qn(str(f.column)) for f in AuditEvent._meta.concrete_fields}
+    return session, event
+
+
+def _audit_insert(source: str) -> str:
+    """``INSERT ... SELECT`` of an audit row per session row of ``source`` (a table or a CTE
+    with the session's columns), built from the rows themselves: no Python object per row.
+    Parameters: created_at, event_type, reason, actor, details."""
+    qn = connection.ops.quote_name
+    session, event = _columns()
+    text = connection.ops.cast_char_field_without_max_length
+    columns = ", ".join(event[name] for name in audit.ROW_COLUMNS)
+    return (
         f"INSERT INTO {qn(AuditEvent._meta.db_table)} ({columns}) "
         f"SELECT %s, %s, {session['id']}, COALESCE(CAST({session['user']} AS {text}), "
         f"{session['external_user_id']}, ''), {session['last_ip_address']}, "
         f"SUBSTR({session['last_user_agent']}, 1, {audit.MAX_AUDIT_UA_LENGTH}), %s, %s, %s, "
         # the session's stored location is its last IP's: what geo.locate gives the row
-        f"{session['country']}, {session['city']}, {session['network']} "
-        f"FROM {qn(Session._meta.db_table)} WHERE {chosen}"
+        f"{session['country']}, {session['city']}, {session['network']} FROM {source}"
     )
-    params = [
+
+
+def _end_and_audit(
+    ids: list[str], *, event_type: str, reason: str, actor: str, details: dict[str, Any], now: Any
+) -> int:
+    """Mark the still-unended rows of ``ids`` ended and write an audit row for each:
+    returns how many. The UPDATE writes only columns no index names (models.Session.Meta),
+    so on PostgreSQL each row is a HOT update; there both writes are one statement (the
+    audit rows are built from the UPDATE's RETURNING, exactly the rows it ended),
+    elsewhere an ``INSERT ... SELECT`` then the UPDATE."""
+    qn = connection.ops.quote_name
+    session, _event = _columns()
+    chosen, id_params = _ids_in(session["id"], ids, _SESSION_ID_TYPE)
+    update = (
+        f"UPDATE {qn(Session._meta.db_table)} SET {session['ended_at']} = %s, {session['end_reason']} = %s, "
+        f"{session['ended_by']} = %s, {session['data']} = %s "  # request.session's data ends with it
+        f"WHERE {chosen} AND {session['ended_at']} IS NULL"
+    )
+    ended_at = Session._meta.get_field("ended_at").get_db_prep_save(now, connection)
+    update_params = [ended_at, reason, actor, "", *id_params]
+    event_fields = {f.name: f for f in AuditEvent._meta.concrete_fields}
+    audit_params = [
         event_fields["created_at"].get_db_prep_save(now, connection),
         event_type,
         reason[:60],
         actor[:200],
         event_fields["details"].get_db_prep_save(details, connection),
-        *id_params,
     ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _mark_ended(ids: list[str], *, reason: str, actor: str, now: Any) -> int:
-    """One UPDATE of the still-unended rows of ``ids``. It writes only columns no index
-    names (models.Session.Meta), so on PostgreSQL each row is a HOT update."""
-    qn = connection.ops.quote_name
-    fields = {f.name: f for f in Session._meta.concrete_fields}
-    column = {name: qn(str(field.column)) for name, field in fields.items()}
-    chosen, id_params = _ids_in(column["id"], ids, _SESSION_ID_TYPE)
-    sql = (
-        f"UPDATE {qn(Session._meta.db_table)} SET {column['ended_at']} = %s, {column['end_reason']} = %s, "
-        f"{column['ended_by']} = %s, {column['data']} = %s "  # request.session's data ends with it
-        f"WHERE {chosen} AND {column['ended_at']} IS NULL"
-    )
-    params = [fields["ended_at"].get_db_prep_save(now, connection), reason, actor, "", *id_params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            returned = ", ".join(
+                session[name]
+                for name in ("id", "user", "external_user_id", "last_ip_address", "last_user_agent")
+                + ("country", "city", "network")
+            )
+            cursor.execute(
+                f"WITH ended AS ({update} RETURNING {returned}) {_audit_insert('ended')}",
+                [*update_params, *audit_params],
+            )
+            return int(cursor.rowcount)
+        cursor.execute(
+            f"{_audit_insert(qn(Session._meta.db_table))} WHERE {chosen} AND {session['ended_at']} IS NULL",
+            [*audit_params, *id_params],
+        )
+        cursor.execute(update, update_params)
         return int(cursor.rowcount)
 
 
@@ -158,8 +180,9 @@ def end_first(
         ended = 0
         for start in range(0, len(rows), BATCH_SIZE):
             ids = [row[0] for row in rows[start : start + BATCH_SIZE]]
-            _audit_ending(ids, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now)
-            ended += _mark_ended(ids, reason=reason, actor=actor, now=now)
+            ended += _end_and_audit(
+                ids, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now
+            )
             revocation.record_ended(ids, now)
         audit.log_after_commit(
             Event(

@@ -30,13 +30,18 @@ def test_a_long_free_text_reason_is_cut_to_the_column_not_refused(user):
     assert result.error.details["reason"] == "x" * 40
 
 
-def test_ending_many_sessions_is_one_update_and_one_audit_insert(user):
+def test_ending_many_sessions_is_one_update_and_one_audit_insert(user, on_postgres):
     created = [make(user) for _ in range(6)]
     with CaptureQueriesContext(connection) as ctx:
         ended = end_sessions(Session.objects.filter(user=user), reason="bulk", actor="ops")
     assert ended == 6
-    assert len(_statements(ctx, "UPDATE", "byo_sessions_session")) == 1
-    assert len(_statements(ctx, "INSERT", "byo_sessions_auditevent")) == 1
+    if on_postgres:  # one statement: the audit rows come from the UPDATE's RETURNING
+        (both,) = _statements(ctx, "WITH", "byo_sessions_session")
+        assert 'UPDATE "byo_sessions_session"' in both and 'INSERT INTO "byo_sessions_auditevent"' in both
+        assert not _statements(ctx, "UPDATE", "") and not _statements(ctx, "INSERT", "")
+    else:
+        assert len(_statements(ctx, "UPDATE", "byo_sessions_session")) == 1
+        assert len(_statements(ctx, "INSERT", "byo_sessions_auditevent")) == 1
     rows = AuditEvent.objects.filter(event_type="session_invalidated")
     assert sorted(rows.values_list("session_id", flat=True)) == sorted(c.session_id for c in created)
     assert set(rows.values_list("reason", "actor", "user_ref")) == {("bulk", "ops", str(user.pk))}
