@@ -1,5 +1,5 @@
-"""Ending sessions (services/ending.py): set-based (one UPDATE, one audit INSERT for any
-number of sessions), an ended session is never ended or audited twice, free text is cut to
+"""Ending sessions (services/ending.py): set-based (one UPDATE and one audit INSERT for any
+number of sessions, one statement on PostgreSQL, where an ending is a HOT update), an ended session is never ended or audited twice, free text is cut to
 its column, and listeners hear of it only once the transaction commits."""
 
 from __future__ import annotations
