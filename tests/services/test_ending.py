@@ -4,6 +4,8 @@ its column, and listeners hear of it only once the transaction commits."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -103,7 +105,7 @@ ENDING_WRITES = {"ended_at", "end_reason", "ended_by", "data"}
 
 
 def test_no_index_of_the_session_table_names_a_column_an_ending_writes(on_postgres):
-    """What keeps an ending a HOT update on PostgreSQL (models.Session.Meta, migration 0012):
+    """What keeps an ending a HOT update on PostgreSQL (models.Session.Meta, migration 0013):
     a column an ending writes in any index, or in a partial index's condition, would give
     each ended row a new entry in every index of the table."""
     table = Session._meta.db_table
@@ -113,7 +115,9 @@ def test_no_index_of_the_session_table_names_a_column_an_ending_writes(on_postgr
         if on_postgres:
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
             definitions = [row[0] for row in cursor.fetchall()]
-            assert len(definitions) == 9 and not [d for d in definitions if any(c in d for c in ENDING_WRITES)]
+            written = re.compile(r"\b(" + "|".join(ENDING_WRITES) + r")\b")
+            assert len(definitions) >= len(Session._meta.indexes)
+            assert not [d for d in definitions if written.search(d)], definitions
             cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [table])
             assert cursor.fetchone()[0] == ["fillfactor=70"]  # room on each page for the new row version
 
