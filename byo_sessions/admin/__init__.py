@@ -124,10 +124,18 @@ class ScaleMixin:
 
 
 def _short_time(at: Any) -> str:
-    """A list cell's time, "2026-11-29 14:12" in the admin's time zone (the full one is on
-    the session's page): the list's columns fit a 1280 px screen."""
+    """A list cell's time in the admin's time zone, as short as it can be told apart: the
+    time alone today, the day and month this year, else the date; the full time in the
+    tooltip (and on the session's page), so the list's columns fit a 1280 px screen."""
+    local, today = timezone.localtime(at), timezone.localdate(clock.now())
+    if local.date() == today:
+        shown = local.strftime("%H:%M")
+    elif local.year == today.year:
+        shown = local.strftime("%d %b %H:%M")
+    else:
+        shown = local.strftime("%Y-%m-%d")
     return format_html(
-        '<time datetime="{}">{}</time>', at.isoformat(), timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
+        '<time datetime="{}" title="{}">{}</time>', at.isoformat(), local.strftime("%Y-%m-%d %H:%M:%S %Z"), shown
     )
 
 
@@ -156,19 +164,23 @@ class ReasonFilter(admin.SimpleListFilter):
         return queryset if self.value() is None else queryset.filter(reason=self.value())
 
 
+SHORT_ID_CHARS = 12  # "ses_" and 8 of its random characters
+
+
 @admin.register(Session)
 class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdmin):
+    # Eight short columns, so the list fits beside the admin's sidebars at 1280 px.
     list_display = (
-        "id",
+        "short_id",
         "owner",
         "client_display",
         "last_ip_address",
         "created_short",
         "active_short",
-        "status",
-        "end_reason",
+        "status_and_reason",
         "tags_display",
     )
+    list_display_links = ("short_id",)
     list_filter = (StatusFilter, "end_reason", "created_at")
     search_fields = ("id", "user__username", "user__email", "external_user_id", "ip_address", "last_ip_address")
     list_select_related = ("user",)
@@ -352,6 +364,21 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
     @admin.display(description="status")
     def status(self, obj: Session) -> str:
         return expiry.status(obj, clock.now())
+
+    @admin.display(description="session", ordering="id")
+    def short_id(self, obj: Session) -> str:
+        """The id's first characters (the rest in the tooltip and the link): ids are unique
+        long before their end, and a full one takes a fifth of the list's width."""
+        shown = obj.id if len(obj.id) <= SHORT_ID_CHARS + 1 else obj.id[:SHORT_ID_CHARS] + "\u2026"
+        return format_html('<span title="{}">{}</span>', obj.id, shown)
+
+    @admin.display(description="status")
+    def status_and_reason(self, obj: Session) -> str:
+        """One column for the state and, once ended, why (the reason in words)."""
+        state = expiry.status(obj, clock.now())
+        if state == expiry.ENDED and obj.end_reason:
+            return f"Ended: {EndReason(obj.end_reason).label}" if obj.end_reason in EndReason.values else "Ended"
+        return {expiry.ACTIVE: "Active", expiry.EXPIRED: "Expired, not yet marked"}.get(state, state.capitalize())
 
     @admin.display(description="timeline")
     def timeline(self, obj: Session) -> str:

@@ -7,6 +7,7 @@ import html
 import re
 
 import pytest
+from django.contrib.admin.utils import quote
 
 from byo_sessions import is_ok, sessions
 from byo_sessions.models import AuditEvent, Session
@@ -64,6 +65,32 @@ def test_admin_session_list_shows_the_browser(admin_client, user):
     client = admin_client
     sessions.create(user_id=user.pk, user_agent=CHROME_MAC)
     assert "Chrome 131 on macOS" in client.get("/admin/byo_sessions/session/").content.decode()
+
+
+def test_admin_session_list_shows_short_ids_and_the_end_reason_in_words(admin_client, user):
+    """Eight columns fit at 1280 px: the id cut to its first characters (whole in the
+    tooltip and the link), the state and, once ended, why in one column."""
+    live = sessions.create(user_id=user.pk, user_agent=CHROME_MAC).data.session_id
+    ended = sessions.create(user_id=user.pk, user_agent=CHROME_MAC).data.session_id
+    assert is_ok(sessions.invalidate_by_id(session_id=ended, reason="admin"))
+    page = admin_client.get("/admin/byo_sessions/session/").content.decode()
+    for sid in (live, ended):
+        assert f'<span title="{sid}">{sid[:12]}\u2026</span>' in page
+        assert f'href="/admin/byo_sessions/session/{quote(sid)}/change/' in page
+    rows = {sid: re.search(rf'title="{sid}".*?</tr>', page, re.S).group(0) for sid in (live, ended)}
+    assert '<td class="field-status_and_reason">Active</td>' in rows[live]
+    assert '<td class="field-status_and_reason">Ended: Ended by an admin</td>' in rows[ended]
+    columns = re.findall(r'<th scope="col" class="[^"]*column-([a-z_]+)', page)
+    assert columns == [
+        "short_id",
+        "owner",
+        "client_display",
+        "last_ip_address",
+        "created_short",
+        "active_short",
+        "status_and_reason",
+        "tags_display",
+    ]
 
 
 def test_admin_overview_links_the_last_days_security_events(admin_client, user, clock):
@@ -171,3 +198,16 @@ def test_search_by_browser_finds_the_sessions_of_that_browser_by_index(admin_cli
             cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " ".join(str(row) for row in cursor.fetchall())
     assert "byo_session_browser_idx" in plan, plan
+
+
+def test_admin_session_list_times_are_as_short_as_they_can_be(admin_client, user, clock):
+    """Today's times show the time alone, older ones more; the full time is in the tooltip."""
+    from datetime import timedelta
+
+    sid = sessions.create(user_id=user.pk, user_agent=CHROME_MAC).data.session_id
+    cell = r'<td class="field-created_short"><time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [^"]*">'
+    page = admin_client.get("/admin/byo_sessions/session/").content.decode()
+    assert re.search(cell + r"\d\d:\d\d</time>", page), page
+    Session.objects.filter(pk=sid).update(created_at=clock.now() - timedelta(days=400))  # another year
+    page = admin_client.get("/admin/byo_sessions/session/").content.decode()
+    assert re.search(cell + r"\d{4}-\d\d-\d\d</time>", page), page
