@@ -207,6 +207,24 @@ def test_record_throttled_without_a_session_is_bounded_per_user():
     assert sorted(AuditEvent.objects.values_list("user_ref", flat=True)) == ["7", "8"]
 
 
+def test_record_throttled_checks_through_one_index(django_assert_num_queries):
+    """The check names only (session_id, created_at), or (user_ref, created_at) without a
+    session, so no stale statistics can send it down the event-type index through a burst
+    (selectors.recent_refusal_exists); the type and reason are compared on the few rows."""
+    record_throttled(_event(1))
+    with django_assert_num_queries(1) as captured:
+        record_throttled(_event(1))  # throttled: the check only
+    where = captured.captured_queries[0]["sql"].partition(" WHERE ")[2]
+    assert '"session_id"' in where and '"created_at"' in where
+    assert '"event_type"' not in where and '"reason"' not in where and '"user_ref"' not in where
+    record_throttled(Event(event_type=EventType.SESSION_LIMIT_EXCEEDED, user_ref="7", reason="reject_new"))
+    with django_assert_num_queries(1) as captured:
+        record_throttled(Event(event_type=EventType.SESSION_LIMIT_EXCEEDED, user_ref="7", reason="reject_new"))
+    where = captured.captured_queries[0]["sql"].partition(" WHERE ")[2]
+    assert '"user_ref"' in where and '"event_type"' not in where and '"session_id"' not in where
+    assert AuditEvent.objects.count() == 2
+
+
 def _guess(ip: str = IP, ua: str = UA, token: str = "byo_s_" + "G" * 43):
     result = sessions.validate(session_token=token, ip_address=ip, user_agent=ua)
     assert is_err(result) and result.error.type == "InvalidSessionToken"
