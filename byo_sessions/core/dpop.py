@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import get_default_algorithms
 
 __all__ = [
     "PROOF_ERROR_REASONS",
@@ -91,6 +91,7 @@ PROOF_ERROR_REASONS = frozenset(
 
 PROOF_TYP = "dpop+jwt"
 PROOF_ALG = "ES256"
+_ES256 = get_default_algorithms()[PROOF_ALG]  # PyJWT's implementation, and only this one
 MAX_JTI_LENGTH = 128
 MAX_NONCE_LENGTH = 512
 _ATH = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest
@@ -368,7 +369,7 @@ def verify_proof(
     """Verify one DPoP proof for a request to ``method url`` at time ``now``.
 
     Checks are ordered cheap-to-expensive: size and structure, header, key,
-    then the signature (PyJWT, ``ES256`` pinned), then the claims. Raises
+    then the signature (PyJWT's ``ES256`` algorithm, pinned), then the claims. Raises
     :class:`ProofError`; never anything else for any string input.
     """
     if proof is None or proof == "":
@@ -399,29 +400,11 @@ def verify_proof(
         raise ProofError("malformed", "signature is not base64url") from exc
     if len(signature) != _ECDSA_SIG_BYTES:  # DER or truncated signatures
         raise ProofError("bad_signature", "ES256 signature must be 64 raw bytes (r || s)")
-    try:
-        jwt.decode(
-            proof,
-            key=key,
-            algorithms=[PROOF_ALG],
-            # PyJWT only verifies the signature here; the DPoP claim rules
-            # (required claims, iat window) are enforced below, with our clock.
-            options={
-                "verify_signature": True,
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": False,
-                "verify_iss": False,
-                "verify_sub": False,
-                "verify_jti": False,
-                "require": [],
-            },
-        )
-    except jwt.InvalidSignatureError as exc:
-        raise ProofError("bad_signature", "signature does not verify") from exc
-    except jwt.PyJWTError as exc:
-        raise ProofError("malformed", "proof rejected by the JWS parser") from exc
+    # PyJWT's ES256 over the signing input exactly as sent. Not ``jwt.decode``: it would
+    # parse again the header and claims this function has already checked more strictly
+    # (about 70 of its 150 CPU us per proof), and it checks no DPoP claim anyway.
+    if not _ES256.verify(f"{segments[0]}.{segments[1]}".encode("ascii"), key, signature):
+        raise ProofError("bad_signature", "signature does not verify")
 
     jti = _claim_str(claims, "jti", MAX_JTI_LENGTH)
     htm = _claim_str(claims, "htm", 32)
