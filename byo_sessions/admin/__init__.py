@@ -169,15 +169,16 @@ SHORT_ID_CHARS = 12  # "ses_" and 8 of its random characters
 
 @admin.register(Session)
 class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdmin):
-    # Eight short columns, so the list fits beside the admin's sidebars at 1280 px.
+    # Eight short columns, the state before the times, so what matters most shows beside the
+    # admin's two sidebars at 1280 px (IP and tags may need the box's scroll there).
     list_display = (
         "short_id",
         "owner",
         "client_display",
-        "last_ip_address",
+        "status_and_reason",
         "created_short",
         "active_short",
-        "status_and_reason",
+        "last_ip_address",
         "tags_display",
     )
     list_display_links = ("short_id",)

@@ -85,10 +85,10 @@ def test_admin_session_list_shows_short_ids_and_the_end_reason_in_words(admin_cl
         "short_id",
         "owner",
         "client_display",
-        "last_ip_address",
+        "status_and_reason",
         "created_short",
         "active_short",
-        "status_and_reason",
+        "last_ip_address",
         "tags_display",
     ]
 
