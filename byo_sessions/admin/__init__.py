@@ -377,9 +377,9 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
     def status_and_reason(self, obj: Session) -> str:
         """One column for the state and, once ended, why (the reason in words)."""
         state = expiry.status(obj, clock.now())
-        if state == expiry.ENDED and obj.end_reason:
-            return f"Ended: {EndReason(obj.end_reason).label}" if obj.end_reason in EndReason.values else "Ended"
-        return {expiry.ACTIVE: "Active", expiry.EXPIRED: "Expired, not yet marked"}.get(state, state.capitalize())
+        if state == expiry.ENDED and obj.end_reason in EndReason.values:
+            return f"Ended: {EndReason(obj.end_reason).label}"
+        return {expiry.ACTIVE: "Active", expiry.EXPIRED: "Expired, not yet marked", expiry.ENDED: "Ended"}[state]
 
     @admin.display(description="timeline")
     def timeline(self, obj: Session) -> str:

@@ -48,6 +48,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -170,7 +171,18 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _json_object(segment: str, what: str) -> dict[str, Any]:
+def _json_object(segment: str, what: str) -> Mapping[str, Any]:
+    """A segment's JSON object, read-only. Parsed once per process for the last few
+    segments: a request's proof is read before it is verified (``peek_replay_key``, so the
+    session read can record it) and again by ``verify_proof``."""
+    try:
+        return _parsed_object(segment)
+    except ValueError as exc:
+        raise ProofError("malformed", f"{what} is not {exc}") from exc
+
+
+@functools.lru_cache(maxsize=128)
+def _parsed_object(segment: str) -> Mapping[str, Any]:
     try:
         value = json.loads(
             _b64url_decode(segment).decode("utf-8"),
@@ -178,10 +190,10 @@ def _json_object(segment: str, what: str) -> dict[str, Any]:
             parse_constant=_refuse_constant,
         )
     except (ValueError, UnicodeDecodeError, RecursionError, binascii.Error) as exc:
-        raise ProofError("malformed", f"{what} is not base64url JSON") from exc
+        raise ValueError("base64url JSON") from exc
     if not isinstance(value, dict):
-        raise ProofError("malformed", f"{what} is not a JSON object")
-    return value
+        raise ValueError("a JSON object")
+    return MappingProxyType(value)
 
 
 def _refuse_constant(name: str) -> None:

@@ -150,9 +150,11 @@ def consume_jti(verified: VerifiedProof, failure: ErrorType) -> Err | None:
             inserted = cursor.rowcount == 1
     else:
         inserted = _insert_jti_orm(UsedProof(jti_hash=digest, expires_at=expires_at), connection)
-    if not inserted:
-        return err(failure, "This proof was already used.", reason="jti_reused")
-    return None
+    return None if inserted else _reused(failure)
+
+
+def _reused(failure: ErrorType) -> Err:
+    return err(failure, "This proof was already used.", reason="jti_reused")
 
 
 def spent_proof_expiry(now: datetime) -> datetime:
@@ -550,8 +552,7 @@ def read_session(token_hash: str, ctx: Any) -> tuple[Session | None, Any]:
 def _spend(verified: VerifiedProof, proof_read: tuple[str, bool] | None) -> Err | None:
     """Refuse a proof already spent: as the session read recorded it, else by its own INSERT."""
     if proof_read is not None and proof_read[0] == replay_key(verified.thumbprint, verified.jti):
-        recorded = proof_read[1]
-        return None if recorded else err(ErrorType.DEVICE_VERIFICATION_FAILED, "This proof was already used.")
+        return None if proof_read[1] else _reused(ErrorType.DEVICE_VERIFICATION_FAILED)
     return consume_jti(verified, ErrorType.DEVICE_VERIFICATION_FAILED)
 
 

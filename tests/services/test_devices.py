@@ -57,6 +57,11 @@ def proof(
     )
 
 
+def api_proof(device: TestDevice, clock) -> DeviceVerification:
+    """A fresh proof for ``GET API_URL``, as a request would carry it (kept to be replayed)."""
+    return DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+
+
 def login(user, device: TestDevice, clock, *, remember: bool = True, ip: str = IP, tags=None):
     registration = DeviceRegistration(
         signed_device_challenge=proof(device, clock, "POST", LOGIN_URL, nonce=challenge(ip)),
@@ -217,7 +222,7 @@ def test_reused_proof_is_refused_outside_a_transaction(user, clock, django_asser
     refused and the connection stays usable."""
     device = TestDevice()
     token = login(user, device, clock).data.session_token
-    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    dv = api_proof(device, clock)
     with django_assert_num_queries(_PROVED_READ) as captured:
         assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
     assert _proof_spent(dv)
@@ -236,7 +241,7 @@ def test_reused_proof_inside_a_transaction_needs_no_savepoint(user, clock, djang
 
     device = TestDevice()
     token = login(user, device, clock).data.session_token
-    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    dv = api_proof(device, clock)
     with transaction.atomic():
         with django_assert_num_queries(_PROVED_READ) as captured:
             assert is_ok(sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv))
@@ -253,9 +258,7 @@ def test_a_proof_signed_by_another_key_is_refused_and_spends_nothing(user, clock
     """A stolen cookie with a proof from the thief's own key: refused, and nothing is recorded
     (the read records a proof only for the key the session is bound to)."""
     token = login(user, TestDevice(), clock).data.session_token
-    dv = DeviceVerification(
-        signed_device_challenge=proof(TestDevice(), clock), request_url=API_URL, request_method="GET"
-    )
+    dv = api_proof(TestDevice(), clock)
     refused = sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)
     assert refused.error.details["reason"] == "unrecognised_device"
     assert not _proof_spent(dv)
@@ -270,7 +273,7 @@ def test_a_proof_with_the_previous_token_in_its_grace_is_spent_once(user, clock,
     old = login(user, device, clock).data.session_token
     clock.advance(61)
     assert sessions.validate_and_refresh(session_token=old, ip_address=IP, user_agent=UA).data.new_session_token
-    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    dv = api_proof(device, clock)
     assert is_ok(sessions.validate(session_token=old, ip_address=IP, user_agent=UA, device_verification=dv))
     assert _proof_spent(dv)
     again = sessions.validate(session_token=old, ip_address=IP, user_agent=UA, device_verification=dv)
@@ -881,9 +884,7 @@ def test_ath_of_the_previous_token_is_refused_once_rotated(user, clock, settings
         session_token=old,
         ip_address=IP,
         user_agent=UA,
-        device_verification=(
-            DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
-        ),
+        device_verification=(api_proof(device, clock)),
     ).data.new_session_token
     assert new
     clock.advance(3600)
@@ -1084,7 +1085,7 @@ def test_one_proof_sent_by_parallel_requests_is_accepted_once(user, clock):
     """Replays racing the honest request (the jti recorded in the session read): one wins."""
     device = TestDevice()
     token = login(user, device, clock).data.session_token
-    dv = DeviceVerification(signed_device_challenge=proof(device, clock), request_url=API_URL, request_method="GET")
+    dv = api_proof(device, clock)
     call = lambda: sessions.validate(session_token=token, ip_address=IP, user_agent=UA, device_verification=dv)  # noqa: E731
     results = _run_all([call] * 8)
     assert sum(is_ok(r) for r in results) == 1
