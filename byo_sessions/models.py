@@ -221,11 +221,26 @@ class Session(LocatedModel):
         return self.user_id is None and self.external_user_id is None
 
 
+# CHILD_OF_SESSION: the tag rows and retired tokens of a session refer to it without a
+# database foreign-key constraint. PostgreSQL checks such a constraint with per-row queries
+# when a session is deleted, even after its children were deleted first: pruning a million
+# dead sessions spent 15-53 s of its 55-108 s in those checks (docs/benchmarks.md). The
+# rows stay consistent through the code: pruning deletes a batch's children before the
+# sessions, the ORM still cascades (``on_delete=CASCADE``) for ``Session.delete()`` and a
+# deleted user, and sessions are never deleted any other way. A child written for a
+# session deleted at that very moment (a rotation racing a prune of a just-expired
+# session) would outlive it: retired tokens age out through their own retention, and a
+# tag row only counts where it joins a session.
+
+
 class SessionTag(models.Model):
     """One row per (session, tag): the indexed form of ``Session.tags`` for bulk selection."""
 
-    # Not indexed alone: the unique (session, tag) constraint's index leads with it.
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tag_rows", db_index=False)
+    # Not indexed alone: the unique (session, tag) constraint's index leads with it. No
+    # database constraint: CHILD_OF_SESSION below.
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="tag_rows", db_index=False, db_constraint=False
+    )
     tag = models.CharField(max_length=161)
 
     class Meta:
@@ -239,7 +254,9 @@ class RetiredToken(models.Model):
     """Hashes of tokens older than ``previous``; presenting one is token theft."""
 
     token_hash = models.CharField(max_length=64, unique=True)
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="retired_tokens")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="retired_tokens", db_constraint=False
+    )  # no database constraint: CHILD_OF_SESSION
     generation = models.PositiveIntegerField()
     retired_at = models.DateTimeField()
 

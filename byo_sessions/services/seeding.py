@@ -95,6 +95,20 @@ def has_device(plan: Plan, user_index: int) -> bool:
     return _number(plan.seed, user_index, "device") % 100 < plan.device_percent
 
 
+AGE_JITTER_SECONDS = 3600
+
+
+def _age(plan: Plan, index: int) -> timedelta:
+    """Older sessions first, as a site accumulates them: session ``index`` was created
+    ``(sessions - index) / sessions`` of ``max_age_days`` ago, give or take up to an hour.
+    Rows are written in index order, so the table's physical order follows creation time,
+    as in production (what pruning and bulk ending walk benefit from, or would miss)."""
+    span = plan.max_age_days * 86400
+    base = span * (plan.sessions - index) // plan.sessions
+    jitter = _number(plan.seed, index, "age") % AGE_JITTER_SECONDS
+    return timedelta(seconds=max(0, min(span - 1, base - jitter)))
+
+
 def _b64url(number: int) -> str:
     return base64.urlsafe_b64encode(number.to_bytes(32, "big")).rstrip(b"=").decode("ascii")
 
@@ -182,8 +196,8 @@ def _chunk(
         user = user_ids[i % plan.users]
         org = org_of(plan, i)
         sid = seed_session_id(plan.seed, i)
-        age = timedelta(seconds=_number(plan.seed, i, "age") % (plan.max_age_days * 86400))
-        created = now - age
+        created = now - _age(plan, i)
+        age = now - created
         # Last seen within the last three days (or at creation): live under the 7-day idle default.
         idle = _number(plan.seed, i, "active") % max(1, int(min(age, timedelta(days=3)).total_seconds()))
         active = now - timedelta(seconds=idle)

@@ -122,3 +122,38 @@ def test_refusals_name_the_value(db):
     ):
         with pytest.raises(CommandError, match=message):
             call_command("byo_prune", *args, stdout=io.StringIO())
+
+
+def test_a_batch_spans_live_sessions_and_leaves_them_whole(user, clock):
+    """Each batch's id range (the range PostgreSQL scans) holds live sessions between the
+    dead ones: only the batch's own rows and children go."""
+    from byo_sessions.models import RetiredToken, SessionTag
+
+    for n in range(10):
+        row = Session.objects.get(pk=create(user, ["org:a", "role:x"]).data.session_id)
+        RetiredToken.objects.create(token_hash=f"{n:064x}", session=row, generation=0, retired_at=clock.now())
+    in_db_order = list(Session.objects.order_by("pk").values_list("pk", flat=True))
+    dead, live = in_db_order[::2], in_db_order[1::2]
+    for session_id in dead:
+        sessions.invalidate_by_id(session_id=session_id)
+    clock.advance(31 * 86400)
+    Session.objects.filter(pk__in=live).update(expires_at=clock.now() + timedelta(days=1))
+
+    def children(ids: list[str]) -> dict[str, tuple[int, int]]:
+        return {
+            sid: (
+                SessionTag.objects.filter(session_id=sid).count(),
+                RetiredToken.objects.filter(session_id=sid).count(),
+            )
+            for sid in ids
+        }
+
+    live_children, dead_children = children(live), children(dead)
+    assert all(tags == 2 and retired == 1 for tags, retired in [*live_children.values(), *dead_children.values()])
+    assert prune("--retired-token-days", "60").startswith(
+        f"Deleted {5 + sum(t + r for t, r in dead_children.values())} row(s)"
+    )
+    assert sorted(Session.objects.values_list("pk", flat=True)) == sorted(live)
+    assert children(live) == live_children
+    assert not SessionTag.objects.filter(session_id__in=dead).exists()
+    assert not RetiredToken.objects.filter(session_id__in=dead).exists()
