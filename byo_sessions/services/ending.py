@@ -46,9 +46,6 @@ def _ids_in(column: str, ids: list[Any], db_type: str) -> tuple[str, list[Any]]:
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
-_SESSION_ID_TYPE = "varchar"  # what Session.id is compared as in _ids_in (a CharField)
-
-
 class IdIn(Func):
     """``field`` is one of ``ids``, as a filter (``queryset.filter(IdIn("pk", ids))``): the
     ORM's ``pk__in`` with :func:`_ids_in`'s single array parameter on PostgreSQL."""
@@ -93,49 +90,47 @@ def _audit_insert(source: str) -> str:
     )
 
 
-def _end_and_audit(
-    ids: list[str], *, event_type: str, reason: str, actor: str, details: dict[str, Any], now: Any
-) -> int:
-    """Mark the still-unended rows of ``ids`` ended and write an audit row for each:
-    returns how many. The UPDATE writes only columns no index names (models.Session.Meta),
-    so on PostgreSQL each row is a HOT update; there both writes are one statement (the
-    audit rows are built from the UPDATE's RETURNING, exactly the rows it ended),
-    elsewhere an ``INSERT ... SELECT`` then the UPDATE."""
+def _update_sql(chosen: str, reason: str, actor: str, now: Any) -> tuple[str, list[Any]]:
+    """The UPDATE that ends the still-unended sessions whose id is in ``chosen`` (an SQL
+    set: a subquery or an ``IN`` list). It writes only columns no index names
+    (models.Session.Meta), so on PostgreSQL each row is a HOT update."""
     qn = connection.ops.quote_name
     session, _event = _columns()
-    chosen, id_params = _ids_in(session["id"], ids, _SESSION_ID_TYPE)
-    update = (
+    ended_at = Session._meta.get_field("ended_at").get_db_prep_save(now, connection)
+    return (
         f"UPDATE {qn(Session._meta.db_table)} SET {session['ended_at']} = %s, {session['end_reason']} = %s, "
         f"{session['ended_by']} = %s, {session['data']} = %s "  # request.session's data ends with it
-        f"WHERE {chosen} AND {session['ended_at']} IS NULL"
+        f"WHERE {session['id']} IN {chosen} AND {session['ended_at']} IS NULL",
+        [ended_at, reason, actor, ""],
     )
-    ended_at = Session._meta.get_field("ended_at").get_db_prep_save(now, connection)
-    update_params = [ended_at, reason, actor, "", *id_params]
+
+
+def _audit_params(*, event_type: str, reason: str, actor: str, details: dict[str, Any], now: Any) -> list[Any]:
+    """``_audit_insert``'s parameters."""
     event_fields = {f.name: f for f in AuditEvent._meta.concrete_fields}
-    audit_params = [
+    return [
         event_fields["created_at"].get_db_prep_save(now, connection),
         event_type,
         reason[:60],
         actor[:200],
         event_fields["details"].get_db_prep_save(details, connection),
     ]
+
+
+def _end_and_audit(ids: list[str], **ending: Any) -> int:
+    """Databases other than PostgreSQL: an audit row for each still-unended row of ``ids``
+    (``INSERT ... SELECT``), then the UPDATE that ends them, under the rows' lock."""
+    qn = connection.ops.quote_name
+    session, _event = _columns()
+    placeholders = f"({', '.join(['%s'] * len(ids))})"
+    update, update_params = _update_sql(placeholders, ending["reason"], ending["actor"], ending["now"])
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            returned = ", ".join(
-                session[name]
-                for name in ("id", "user", "external_user_id", "last_ip_address", "last_user_agent")
-                + ("country", "city", "network")
-            )
-            cursor.execute(
-                f"WITH ended AS ({update} RETURNING {returned}) {_audit_insert('ended')}",
-                [*update_params, *audit_params],
-            )
-            return int(cursor.rowcount)
         cursor.execute(
-            f"{_audit_insert(qn(Session._meta.db_table))} WHERE {chosen} AND {session['ended_at']} IS NULL",
-            [*audit_params, *id_params],
+            f"{_audit_insert(qn(Session._meta.db_table))} WHERE {session['id']} IN {placeholders} "
+            f"AND {session['ended_at']} IS NULL",
+            [*_audit_params(**ending), *ids],
         )
-        cursor.execute(update, update_params)
+        cursor.execute(update, [*update_params, *ids])
         return int(cursor.rowcount)
 
 
@@ -149,10 +144,11 @@ def end_sessions(
 ) -> int:
     """End every still-active session in ``queryset``; returns how many this call ended.
 
-    Rows are locked (PostgreSQL) before the UPDATE so two concurrent bulk calls never
-    both report (and audit) the same session. The UPDATE runs in batches of ``BATCH_SIZE``
-    ids, and each batch is one write to the revocation cache after commit
-    (``services/revocation.py``, when ``STATELESS_REVOCATION_CACHE`` is set).
+    Two concurrent calls never both report (and audit) the same session: on PostgreSQL
+    the UPDATE rechecks each row it had to wait for (``_end_in_one_statement``), elsewhere
+    the rows are read under a lock first (``_end_locked``). Each ``BATCH_SIZE`` ended ids
+    are one write to the revocation cache after commit (``services/revocation.py``, when
+    ``STATELESS_REVOCATION_CACHE`` is set).
     """
     return end_first(queryset, limit=None, reason=reason, actor=actor, details=details, event_type=event_type)[0]
 
@@ -168,45 +164,111 @@ def end_first(
 ) -> tuple[int, str | None]:
     """``end_sessions`` of the first ``limit`` still-active sessions of ``queryset`` in
     primary-key order (all when None); returns how many it ended and the last id it
-    locked (None when none was left), so a caller walking the table in batches finds its
-    batch and locks it in one statement."""
+    considered (None when none was left), so a caller walking the table in batches
+    continues after it."""
     reason, actor = _reason(reason), storable(str(actor))[:MAX_ACTOR_LENGTH]
     now = clock.now()
+    candidates = queryset.filter(ended_at__isnull=True).order_by("pk")
     with transaction.atomic():
-        locked = queryset.filter(ended_at__isnull=True).order_by("pk").select_for_update()
-        rows = list((locked if limit is None else locked[:limit]).values_list(*_AUDIT_COLUMNS))
-        if not rows:
+        if connection.vendor == "postgresql":
+            ended_rows, last = _end_in_one_statement(
+                candidates, limit, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now
+            )
+        else:
+            ended_rows, last = _end_locked(
+                candidates, limit, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now
+            )
+        if last is None:
             return 0, None
-        ended = 0
-        for start in range(0, len(rows), BATCH_SIZE):
-            ids = [row[0] for row in rows[start : start + BATCH_SIZE]]
-            ended += _end_and_audit(
-                ids, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now
-            )
-            revocation.record_ended(ids, now)
-        audit.log_after_commit(
-            Event(
-                event_type=event_type,
-                session_id=sid,
-                user_ref=_ref(uid, ext),
-                ip_address=ip,
-                user_agent=ua,
-                reason=reason,
-                actor=actor,
-                details=details or {},
-            )
-            for sid, uid, ext, ip, ua in rows
+        _announce(ended_rows, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now)
+    return len(ended_rows), last
+
+
+# What each ended session leaves for the log lines and signals: (id, owner ref, IP, User-Agent).
+EndedRow = tuple[str, str, str | None, str]
+
+
+def _end_in_one_statement(
+    candidates: QuerySet[Session], limit: int | None, **ending: Any
+) -> tuple[list[EndedRow], str | None]:
+    """PostgreSQL: find and lock the batch, end it and write its audit rows in one
+    statement (``WITH batch AS (SELECT ... FOR UPDATE), ended AS (UPDATE ... RETURNING
+    ...) INSERT ... RETURNING``); the log lines and signals follow the audit rows it
+    returns. The lock rechecks the selection on any row a concurrent transaction changed
+    (a session ended by a logout meanwhile is skipped, never audited twice), and the batch
+    never travels to Python and back as an id list."""
+    session, event = _columns()
+    locked = candidates.select_for_update(of=("self",))
+    batch = locked if limit is None else locked[:limit]
+    batch_sql, batch_params = batch.values_list("pk").query.sql_with_params()
+    update, update_params = _update_sql("(SELECT id FROM batch)", ending["reason"], ending["actor"], ending["now"])
+    returned = ", ".join(
+        session[name]
+        for name in (
+            "id",
+            "user",
+            "external_user_id",
+            "last_ip_address",
+            "last_user_agent",
+            "country",
+            "city",
+            "network",
         )
-        ended_refs = [(sid, _ref(uid, ext)) for sid, uid, ext, _ip, _ua in rows]
+    )
+    audited = ", ".join(event[name] for name in ("session_id", "user_ref", "ip_address", "user_agent"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH batch (id) AS ({batch_sql}), "
+            f"ended AS ({update} RETURNING {returned}), "
+            f"audited AS ({_audit_insert('ended')} RETURNING {audited}) "
+            f"SELECT (SELECT MAX(id) FROM batch), audited.* FROM (SELECT 1) AS one LEFT JOIN audited ON TRUE",
+            [*batch_params, *update_params, *_audit_params(**ending)],
+        )
+        result = cursor.fetchall()
+    last = result[0][0]
+    return [(sid, ref, ip, ua) for _last, sid, ref, ip, ua in result if sid is not None], last
 
-        def announce() -> None:
-            for sid, ref in ended_refs:
-                signals.session_invalidated.send(
-                    sender=Session, session_id=sid, user_ref=ref, reason=reason, actor=actor
-                )
 
-        transaction.on_commit(announce)
-    return ended, rows[-1][0]
+def _end_locked(candidates: QuerySet[Session], limit: int | None, **ending: Any) -> tuple[list[EndedRow], str | None]:
+    """Elsewhere: read the batch (locked where the database can), then end it in chunks of
+    ``BATCH_SIZE`` ids (``_end_and_audit``)."""
+    locked = candidates.select_for_update()
+    rows = list((locked if limit is None else locked[:limit]).values_list(*_AUDIT_COLUMNS))
+    if not rows:
+        return [], None
+    for start in range(0, len(rows), BATCH_SIZE):
+        ids = [row[0] for row in rows[start : start + BATCH_SIZE]]
+        _end_and_audit(ids, **ending)
+    return [(sid, _ref(uid, ext), ip, ua) for sid, uid, ext, ip, ua in rows], rows[-1][0]
+
+
+def _announce(
+    rows: list[EndedRow], *, event_type: str, reason: str, actor: str, details: dict[str, Any], now: Any
+) -> None:
+    """After commit: the revocation cache, a log line and a ``session_invalidated`` signal
+    per ended session."""
+    ids = [sid for sid, _ref_, _ip, _ua in rows]
+    for start in range(0, len(ids), BATCH_SIZE):
+        revocation.record_ended(ids[start : start + BATCH_SIZE], now)
+    audit.log_after_commit(
+        Event(
+            event_type=event_type,
+            session_id=sid,
+            user_ref=ref,
+            ip_address=ip,
+            user_agent=ua,
+            reason=reason,
+            actor=actor,
+            details=details,
+        )
+        for sid, ref, ip, ua in rows
+    )
+
+    def announce() -> None:
+        for sid, ref, _ip, _ua in rows:
+            signals.session_invalidated.send(sender=Session, session_id=sid, user_ref=ref, reason=reason, actor=actor)
+
+    transaction.on_commit(announce)
 
 
 def end_session(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from byo_sessions import sessions
+from byo_sessions import sessions, signals
 from byo_sessions.models import AuditEvent, Session
 from byo_sessions.services.bulk import BulkRun, Selection
 from tests.concurrency import run_in_parallel
@@ -34,10 +34,22 @@ def test_a_selected_row_the_run_has_not_reached_is_writable_at_once(user):
     assert not Session.objects.filter(ended_at__isnull=True).exists()
 
 
-def test_two_runs_over_one_selection_end_and_audit_each_session_once(user):
+def test_two_runs_over_one_selection_end_audit_and_signal_each_session_once(user):
     ids = make_sessions(user, 12)
-    ended = run_in_parallel(2, lambda: BulkRun(selection=Selection(user_ids=(user.pk,)), batch_size=2, actor="t").run())
+    signalled: list[str] = []
+
+    def heard(sender, session_id, **kwargs):
+        signalled.append(session_id)  # list.append is atomic across threads
+
+    signals.session_invalidated.connect(heard, dispatch_uid="test_bulk.heard")
+    try:
+        ended = run_in_parallel(
+            2, lambda: BulkRun(selection=Selection(user_ids=(user.pk,)), batch_size=2, actor="t").run()
+        )
+    finally:
+        signals.session_invalidated.disconnect(dispatch_uid="test_bulk.heard")
     assert sum(ended) == 12, ended
     rows = AuditEvent.objects.filter(event_type="session_invalidated")
     assert sorted(rows.values_list("session_id", flat=True)) == ids
+    assert sorted(signalled) == ids
     assert AuditEvent.objects.filter(event_type="bulk_invalidation").count() == 2
