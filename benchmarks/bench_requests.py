@@ -354,8 +354,9 @@ def _reads_hot_row(sql: str) -> bool:
     text = sql.lstrip()
     if text.startswith("EXECUTE byo_hot_"):
         return ";" not in text
-    if text.startswith("PREPARE byo_hot_"):
+    if text.startswith("PREPARE byo_hot_"):  # its select list holds "EXTRACT(EPOCH FROM ...)"
         text = text.partition(" AS ")[2]
+        return text.upper().startswith("SELECT") and ' FROM "byo_sessions_session" ' in text
     return text.upper().startswith("SELECT") and _from_table(text) == "byo_sessions_session"
 
 

@@ -238,3 +238,101 @@ def test_the_read_that_records_a_proof(user, settings, prepared, django_assert_n
     )
     assert list(UsedProof.objects.values_list("jti_hash", flat=True)) == ["k" * 64]
     assert UsedProof.objects.get().expires_at == later
+
+
+# --- the row's timestamps and the literal token hash (PostgreSQL) ----------------------------
+
+
+def _same_as_the_orm(fast: Session, orm: Session) -> None:
+    """Every timestamp of the hot row is the ORM's, to the microsecond and in its time zone."""
+    for name in ("created_at", "last_activity_at", "expires_at", "token_issued_at"):
+        ours, theirs = getattr(fast, name), getattr(orm, name)
+        assert (ours, ours.tzinfo, ours.utcoffset()) == (theirs, theirs.tzinfo, theirs.utcoffset()), name
+    assert fast.ended_at is None and orm.ended_at is None
+    assert (fast.user.last_login, fast.user.date_joined) == (orm.user.last_login, orm.user.date_joined)
+
+
+@pytest.mark.postgres_only
+def test_timestamps_read_as_integers_are_the_orms_datetimes(user):
+    """Under ``USE_TZ`` with a UTC connection the timestamps travel as microseconds since the
+    epoch (``_reads_micros``) and come back as the very datetimes the ORM reads, microseconds
+    and all; an ended session's ``ended_at`` too."""
+    from datetime import UTC, datetime
+
+    from django.db import connection
+
+    from byo_sessions.core import clock
+    from byo_sessions.selectors import _plan
+
+    clock.freeze(datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC))  # a second's last microsecond
+    user.last_login = datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)  # before the epoch
+    user.save(update_fields=["last_login"])
+    created = _create(user)
+    assert _plan(connection.alias).micros_columns  # this path is the one under test
+    fast = session_by_token_hash(hash_token(created.session_token))
+    _same_as_the_orm(fast, Session.objects.select_related("user").get(pk=created.session_id))
+    assert fast.created_at == datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
+    assert fast.user.last_login == datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)
+
+    Session.objects.filter(pk=created.session_id).update(ended_at=datetime(2026, 3, 29, 1, 0, 0, 7, tzinfo=UTC))
+    ended = session_by_token_hash(hash_token(created.session_token))
+    assert ended.ended_at == Session.objects.get(pk=created.session_id).ended_at
+
+
+@pytest.mark.postgres_only
+def test_timestamps_in_another_connection_time_zone_are_read_as_they_are(user):
+    """A database ``TIME_ZONE`` gives the ORM datetimes in that zone: the hot row then reads
+    its timestamps as they are (another statement), with the same values and zone."""
+    from django.db import connection, connections
+
+    from byo_sessions.selectors import _plan
+
+    created = _create(user)
+    saved = connection.settings_dict.get("TIME_ZONE")
+
+    def use(zone: str | None) -> None:  # as Django's own setting_changed receiver does
+        wrapper = connections[connection.alias]
+        wrapper.settings_dict["TIME_ZONE"] = zone
+        for cached in ("timezone", "timezone_name"):
+            wrapper.__dict__.pop(cached, None)
+        wrapper.ensure_timezone()
+
+    use("Asia/Kathmandu")  # +05:45: any offset mix-up shows
+    try:
+        assert not _plan(connection.alias).micros_columns
+        fast = session_by_token_hash(hash_token(created.session_token))
+        orm = Session.objects.select_related("user").get(pk=created.session_id)
+        assert str(fast.created_at.tzinfo) == "Asia/Kathmandu"
+        _same_as_the_orm(fast, orm)
+    finally:
+        use(saved)
+    assert _plan(connection.alias).micros_columns
+
+
+def test_only_plain_strings_are_written_as_literals():
+    """A value that could end its quotes (or is not text) is sent as a parameter instead."""
+    from datetime import UTC, datetime
+
+    from byo_sessions.selectors import _plain_literals
+
+    assert _plain_literals([hash_token("byo_s_" + "A" * 43), "T-_9" * 10]) == (
+        f"'{hash_token('byo_s_' + 'A' * 43)}', '{'T-_9' * 10}'"
+    )
+    for unsafe in ["a'b", "a\\b", "", "a b", "é", "a\nb"]:
+        assert _plain_literals([unsafe]) is None, unsafe
+    assert _plain_literals(["abc", datetime.now(UTC)]) is None
+    assert _plain_literals(["abc", 7]) is None
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)  # the test closes the connection
+def test_the_steady_read_sends_the_hash_as_a_literal(user, django_assert_num_queries):
+    from django.db import connection
+
+    created = _create(user)
+    token_hash = hash_token(created.session_token)
+    connection.close()
+    session_by_token_hash(token_hash)  # prepares
+    with django_assert_num_queries(1) as captured:
+        assert session_by_token_hash(token_hash).id == created.session_id
+    assert _hot_sql(captured)[0].startswith("EXECUTE byo_hot_") and _hot_sql(captured)[0].endswith(f"('{token_hash}')")
