@@ -235,11 +235,16 @@ def _instances(plan: _Plan, using: str, connection: Any, values: list[Any]) -> S
         values[index] = value
     session = _from_db(Session, using, plan.session_fields, values[: plan.n_session])
     user_values = values[plan.n_session :]
+    # Into the relation's cache, as ``select_related`` leaves it (the assignment's descriptor
+    # would also ask the routers whether two rows of one query may be related).
     if session.user_id is not None and user_values[0] is not None:
-        session.user = _from_db(plan.user_model, using, plan.user_fields, user_values)  # type: ignore[assignment]
+        _USER_FIELD.set_cached_value(session, _from_db(plan.user_model, using, plan.user_fields, user_values))
     elif session.user_id is None:
-        session.user = None
+        _USER_FIELD.set_cached_value(session, None)
     return session
+
+
+_USER_FIELD = Session._meta.get_field("user")
 
 
 # Per physical PostgreSQL connection: the name its hot statement is prepared under.

@@ -96,9 +96,17 @@ def _address(text: str) -> IpAddress:
 
 
 def parse_ip(value: str) -> IpAddress:
-    """Parse an address (surrounding whitespace ignored, mapped IPv6 -> IPv4)."""
+    """Parse an address (surrounding whitespace ignored, mapped IPv6 -> IPv4).
+
+    A policy's IP lists check the request's address on every request, and client addresses
+    repeat, so parsed addresses (immutable) are cached like canonical forms; failures are not."""
     if not isinstance(value, str):
         raise InvalidIpAddress(value, f"{_shown(value)} is not an IP address (expected text).")
+    return _parsed_ip(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_ip(value: str) -> IpAddress:
     text = value.strip()
     if not text:
         raise InvalidIpAddress(value, "The IP address is empty.")

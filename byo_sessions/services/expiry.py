@@ -46,16 +46,6 @@ def expiry_from(
     return absolute, absolute, EndReason.EXPIRED_ABSOLUTE
 
 
-def absolute_expiry(session: Session, policy: Policy) -> datetime:
-    """The hard end: the expiry fixed at creation, or sooner if the policy got shorter since."""
-    return expiry_from(
-        created_at=session.created_at,
-        last_activity_at=session.last_activity_at,
-        expires_at=session.expires_at,
-        policy=policy,
-    )[0]
-
-
 def effective_expiry(session: Session, policy: Policy) -> tuple[datetime, str]:
     """The moment the session ends under the *current* policy, and which rule ends it."""
     _absolute, end, why = expiry_from(

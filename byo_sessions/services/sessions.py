@@ -45,7 +45,7 @@ from ..values import (
 from . import audit, devices, geo, limits, owners, policies, reauthentication, rotation
 from .audit import Event, EventType
 from .ending import end_sessions
-from .expiry import absolute_expiry, effective_expiry, ended_error, expiry_from, extension
+from .expiry import effective_expiry, ended_error, expiry_from, extension
 from .validation import RequestContext, _fail_repeatable, check_session
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -350,9 +350,13 @@ def _invalid_token(
     return err(ErrorType.INVALID_SESSION_TOKEN, message, reason=reason)
 
 
-def _validated(
-    session: Session, policy: Any, policy_expiry: Any, new_token_value: str | None, extended: bool = False
-) -> ValidatedSession:
+def _validated(session: Session, policy: Any, new_token_value: str | None, extended: bool = False) -> ValidatedSession:
+    absolute, policy_expiry, _why = expiry_from(
+        created_at=session.created_at,
+        last_activity_at=session.last_activity_at,
+        expires_at=session.expires_at,
+        policy=policy,
+    )
     return ValidatedSession(
         session_id=session.id,
         user_id=session.user_id if session.user_id is not None else session.external_user_id,
@@ -365,7 +369,7 @@ def _validated(
         device_id=session.device_id,
         new_session_token=new_token_value,
         user=session.user if session.user_id is not None else None,
-        absolute_expires_at=absolute_expiry(session, policy),
+        absolute_expires_at=absolute,
         session_data=session.data,
         extended=extended,
     )
@@ -419,9 +423,12 @@ def _validate(
         return wanted_tags
     now = clock.now()
     token_hash = hash_token(session_token)
+    cleaned = client
+    if (ip, ua) != (client.ip_address, client.user_agent):  # the edge has usually cleaned them already
+        cleaned = replace(client, ip_address=ip, user_agent=ua)
     ctx = RequestContext(
         now=now,
-        client=replace(client, ip_address=ip, user_agent=ua),
+        client=cleaned,
         required_tags=tuple(wanted_tags),
         ignore_device=rules.ignore_device,
         device_required=rules.device_required,
@@ -496,10 +503,7 @@ def _validate(
     if checked.events:
         for event in checked.events:
             audit.record(event)
-    expiry, _why = effective_expiry(session, policy)
-    return Ok(
-        _validated(session, policy, expiry, new_token_value if refresh else None, extended=session.expires_at > before)
-    )
+    return Ok(_validated(session, policy, new_token_value if refresh else None, extended=session.expires_at > before))
 
 
 @sensitive_variables()  # raw tokens in locals: keep them out of error reports

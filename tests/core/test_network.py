@@ -62,6 +62,15 @@ def test_parse_ip_rejects(raw: str) -> None:
     assert info.value.reason
 
 
+def test_parse_ip_answers_a_repeated_address_alike_and_refuses_garbage_every_time() -> None:
+    """Parsed addresses are cached per process (policies check the request's on every
+    request); a refusal is not, so garbage is refused with its reason each time."""
+    assert parse_ip(" ::ffff:10.1.2.3 ") == parse_ip(" ::ffff:10.1.2.3 ") == IPv4Address("10.1.2.3")
+    for _ in range(2):
+        with pytest.raises(InvalidIpAddress, match="not an IPv4 or IPv6 address"):
+            parse_ip("10.1.2.300")
+
+
 @pytest.mark.parametrize("raw", [None, 16909060, b"1.2.3.4", IPv4Address("1.2.3.4")])
 def test_parse_ip_rejects_non_strings(raw: object) -> None:
     with pytest.raises(InvalidIpAddress):
