@@ -91,6 +91,7 @@ def err(type_: ErrorType, message: str, **details: Any) -> Err:
 # --- inputs (what callers and the edge pass down) --------------------------------------
 
 AthRule = Literal["if_present", "required", "ignored"]
+_ATH_RULES = get_args(AthRule)  # checked for every proof (``DeviceVerification``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +119,8 @@ class DeviceVerification:
     ath_rule: AthRule = "if_present"
 
     def __post_init__(self) -> None:
-        if self.ath_rule not in get_args(AthRule):  # a typo must not quietly relax the check
-            raise ValueError(f"ath_rule must be one of {get_args(AthRule)}, not {self.ath_rule!r}")
+        if self.ath_rule not in _ATH_RULES:  # a typo must not quietly relax the check
+            raise ValueError(f"ath_rule must be one of {_ATH_RULES}, not {self.ath_rule!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ lifetime is not prevented here; the proof's ``jti`` single-use check does that.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -76,6 +77,7 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+@functools.lru_cache(maxsize=32)  # three labels per secret; checked on every proved request
 def _key(secret: bytes, label: bytes) -> bytes:
     return hmac.new(secret, b"byo-sessions/challenge/" + label, hashlib.sha256).digest()
 

@@ -184,11 +184,7 @@ def _json_object(segment: str, what: str) -> Mapping[str, Any]:
 @functools.lru_cache(maxsize=128)
 def _parsed_object(segment: str) -> Mapping[str, Any]:
     try:
-        value = json.loads(
-            _b64url_decode(segment).decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_refuse_constant,
-        )
+        value = _PROOF_JSON.decode(_b64url_decode(segment).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError, binascii.Error) as exc:
         raise ValueError("base64url JSON") from exc
     if not isinstance(value, dict):
@@ -198,6 +194,10 @@ def _parsed_object(segment: str) -> Mapping[str, Any]:
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"non-standard JSON constant {name}")
+
+
+# ``json.loads`` with hooks builds a new decoder per call; a proof has two segments to read.
+_PROOF_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -306,8 +306,18 @@ def normalise_htu(url: str) -> str:
     fragment, normalises percent-encoding and dot segments, and turns an empty
     path into ``/``. Raises ``ValueError`` for anything that is not an absolute
     URL with a host.
+
+    Both URLs of a proof's check (its ``htu`` and the request's) repeat from request to
+    request, so their normal forms are cached per process; a refusal is not.
     """
-    if not isinstance(url, str) or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+    if not isinstance(url, str):
+        raise ValueError("URL must be a string without whitespace or controls")
+    return _normalised_htu(url)
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised_htu(url: str) -> str:
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise ValueError("URL must be a string without whitespace or controls")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

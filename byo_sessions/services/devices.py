@@ -15,6 +15,7 @@ and a row at most once per session (or user), reason and minute (``audit.record_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ DEVICE_ID_MAX_LENGTH = Device._meta.get_field("id").max_length or 40
 _RECHALLENGE = {"expired": "challenge_expired", "ip_mismatch": "ip_changed", "ua_mismatch": "user_agent_changed"}
 
 
+@functools.lru_cache(maxsize=8)  # SECRET_KEY and its fallbacks; checked on every proved request
 def _secret(key: str) -> bytes:
     return hashlib.sha256(b"byo_sessions.device_challenge:" + key.encode()).digest()
 

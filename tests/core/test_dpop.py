@@ -329,8 +329,15 @@ def test_normalise_htu(url: str, expected: str) -> None:
 
 @pytest.mark.parametrize("url", ["/relative", "example.com/x", "http://", "https://h:99999/", "http://a b/"])
 def test_normalise_htu_rejects_non_urls(url: str) -> None:
+    for _ in range(2):  # normal forms are cached per process, refusals are not
+        with pytest.raises(ValueError):
+            normalise_htu(url)
+
+
+@pytest.mark.parametrize("url", [None, b"https://example.com/", ["https://example.com/"]])
+def test_normalise_htu_rejects_what_is_not_text(url: object) -> None:
     with pytest.raises(ValueError):
-        normalise_htu(url)
+        normalise_htu(url)  # type: ignore[arg-type]
 
 
 def test_iat_window_edges(device: TestDevice) -> None:
