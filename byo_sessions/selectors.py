@@ -294,9 +294,12 @@ def _plain_literals(params: list[Any]) -> str | None:
     """``params`` written as SQL literals, when every one is a string of letters, digits,
     ``-`` and ``_`` (a token hash): such a value cannot end or escape its quotes. Sent
     without parameters, psycopg has nothing to adapt and quote (~15 CPU us per request)."""
-    if all(isinstance(value, str) and _PLAIN.fullmatch(value) for value in params):
-        return ", ".join(f"'{value}'" for value in params)
-    return None
+    literals = []
+    for value in params:
+        if not isinstance(value, str) or _PLAIN.fullmatch(value) is None:
+            return None
+        literals.append(f"'{value}'")
+    return ", ".join(literals)
 
 
 def _can_prepare(connection: Any) -> bool:
@@ -337,9 +340,10 @@ _MODEL_FROM_DB = models.Model.from_db.__func__  # type: ignore[attr-defined]
 
 
 def _heard(signal: ModelSignal, model: type[models.Model]) -> bool:
-    """Whether a receiver listens to ``signal`` for ``model``: the answer ``send()`` caches
+    """Whether a receiver listens to ``signal`` for ``model``: none when the signal has no
+    receiver at all (the usual case for ``pre_init``), else the answer ``send()`` caches
     (cleared by ``connect``/``disconnect``), else ``has_listeners``."""
-    if signal.sender_receivers_cache.get(model) is NO_RECEIVERS:
+    if not signal.receivers or signal.sender_receivers_cache.get(model) is NO_RECEIVERS:
         return False
     return signal.has_listeners(model)
 
