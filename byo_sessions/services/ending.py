@@ -91,16 +91,16 @@ def _audit_insert(source: str) -> str:
 
 
 def _update_sql(chosen: str, reason: str, actor: str, now: Any) -> tuple[str, list[Any]]:
-    """The UPDATE that ends the still-unended sessions whose id is in ``chosen`` (an SQL
-    set: a subquery or an ``IN`` list). It writes only columns no index names
-    (models.Session.Meta), so on PostgreSQL each row is a HOT update."""
+    """The UPDATE that ends the still-unended sessions that ``chosen`` (an SQL condition on
+    the session's id, without parameters of its own) names. It writes only columns no index
+    names (models.Session.Meta), so on PostgreSQL each row is a HOT update."""
     qn = connection.ops.quote_name
     session, _event = _columns()
     ended_at = Session._meta.get_field("ended_at").get_db_prep_save(now, connection)
     return (
         f"UPDATE {qn(Session._meta.db_table)} SET {session['ended_at']} = %s, {session['end_reason']} = %s, "
         f"{session['ended_by']} = %s, {session['data']} = %s "  # request.session's data ends with it
-        f"WHERE {session['id']} IN {chosen} AND {session['ended_at']} IS NULL",
+        f"WHERE {chosen} AND {session['ended_at']} IS NULL",
         [ended_at, reason, actor, ""],
     )
 
@@ -122,15 +122,14 @@ def _end_and_audit(ids: list[str], **ending: Any) -> int:
     (``INSERT ... SELECT``), then the UPDATE that ends them, under the rows' lock."""
     qn = connection.ops.quote_name
     session, _event = _columns()
-    placeholders = f"({', '.join(['%s'] * len(ids))})"
-    update, update_params = _update_sql(placeholders, ending["reason"], ending["actor"], ending["now"])
+    chosen, id_params = _ids_in(session["id"], ids, "varchar")
+    update, update_params = _update_sql(chosen, ending["reason"], ending["actor"], ending["now"])
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{_audit_insert(qn(Session._meta.db_table))} WHERE {session['id']} IN {placeholders} "
-            f"AND {session['ended_at']} IS NULL",
-            [*_audit_params(**ending), *ids],
+            f"{_audit_insert(qn(Session._meta.db_table))} WHERE {chosen} AND {session['ended_at']} IS NULL",
+            [*_audit_params(**ending), *id_params],
         )
-        cursor.execute(update, [*update_params, *ids])
+        cursor.execute(update, [*update_params, *id_params])
         return int(cursor.rowcount)
 
 
@@ -184,6 +183,8 @@ def end_first(
     return len(ended_rows), last
 
 
+# The session columns an ended row hands to its audit row (``_audit_insert``).
+_ENDED_COLUMNS = ("id", "user", "external_user_id", "last_ip_address", "last_user_agent", "country", "city", "network")
 # What each ended session leaves for the log lines and signals: (id, owner ref, IP, User-Agent).
 EndedRow = tuple[str, str, str | None, str]
 
@@ -201,20 +202,10 @@ def _end_in_one_statement(
     locked = candidates.select_for_update(of=("self",))
     batch = locked if limit is None else locked[:limit]
     batch_sql, batch_params = batch.values_list("pk").query.sql_with_params()
-    update, update_params = _update_sql("(SELECT id FROM batch)", ending["reason"], ending["actor"], ending["now"])
-    returned = ", ".join(
-        session[name]
-        for name in (
-            "id",
-            "user",
-            "external_user_id",
-            "last_ip_address",
-            "last_user_agent",
-            "country",
-            "city",
-            "network",
-        )
+    update, update_params = _update_sql(
+        f"{session['id']} IN (SELECT id FROM batch)", ending["reason"], ending["actor"], ending["now"]
     )
+    returned = ", ".join(session[name] for name in _ENDED_COLUMNS)
     audited = ", ".join(event[name] for name in ("session_id", "user_ref", "ip_address", "user_agent"))
     with connection.cursor() as cursor:
         cursor.execute(
