@@ -101,8 +101,9 @@ AGE_JITTER_SECONDS = 3600
 def _age(plan: Plan, index: int) -> timedelta:
     """Older sessions first, as a site accumulates them: session ``index`` was created
     ``(sessions - index) / sessions`` of ``max_age_days`` ago, give or take up to an hour.
-    Rows are written in index order, so the table's physical order follows creation time,
-    as in production (what pruning and bulk ending walk benefit from, or would miss)."""
+    Rows are written in index order, so the tables' physical order follows creation time
+    as on a real site; with random ages, benchmarks of pruning and bulk ending would measure
+    a layout no site has."""
     span = plan.max_age_days * 86400
     base = span * (plan.sessions - index) // plan.sessions
     jitter = _number(plan.seed, index, "age") % AGE_JITTER_SECONDS

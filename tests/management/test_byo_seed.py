@@ -64,6 +64,9 @@ def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_a
     }
     tagged = set(SessionTag.objects.filter(tag="org:1").values_list("session_id", flat=True))
     assert tagged == {seeding.seed_session_id(7, i) for i in seeding.sessions_of_org(plan, 1)}
+    # Written oldest first, as a site accumulates them (6 hours apart here, an hour of jitter).
+    by_creation = list(Session.objects.order_by("created_at").values_list("id", flat=True))
+    assert by_creation == [seeding.seed_session_id(7, i) for i in range(40)]
 
 
 def test_refusals(db):
