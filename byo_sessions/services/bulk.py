@@ -44,10 +44,6 @@ class InNetwork(Func):
         super().__init__(column)
         self.network = network
 
-    @property
-    def conditional(self) -> bool:  # usable directly in .filter()
-        return True
-
     def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         sql, params = compiler.compile(self.source_expressions[0])
         return f"({sql} <<= %s::inet)", [*params, str(self.network)]

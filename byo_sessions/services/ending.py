@@ -64,6 +64,23 @@ class IdIn(Func):
         return condition, [*params, *id_params]
 
 
+class InBatch(Func):
+    """``field = ANY(ids)`` tested on the rows an index range scan yields, never used to
+    look ids up one by one: the column goes in as ``column || ''``, an expression no index
+    matches, and PostgreSQL checks a constant array of more than eight elements through a
+    hash. PostgreSQL only (``pruning._of_batch`` pairs it with the range)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, ids: list[str]) -> None:
+        super().__init__(F(field))
+        self.ids = list(ids)
+
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"({column} || '') = ANY(CAST(%s AS text[]))", [*params, self.ids]
+
+
 def _columns() -> tuple[dict[str, str], dict[str, str]]:
     """Quoted column names of the session and audit tables, by field name."""
     qn = connection.ops.quote_name

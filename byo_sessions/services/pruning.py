@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, F, Func, Model, Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from ..conf import byo_settings
 from ..core import clock
 from ..models import AuditEvent, RetiredToken, Session, SessionTag, SigningKey, UsedProof
 from . import rollups
-from .ending import IdIn
+from .ending import IdIn, InBatch
 
 DEFAULT_BATCH_SIZE = 5000
 KINDS = ("sessions", "retired_tokens", "proofs", "signing_keys", "audit_events")
@@ -71,27 +71,6 @@ def selections(retention: Retention, now: datetime) -> dict[str, QuerySet[Any]]:
     if retention.audit_days is not None:
         chosen["audit_events"] = AuditEvent.objects.filter(created_at__lt=now - timedelta(days=retention.audit_days))
     return chosen
-
-
-class InBatch(Func):
-    """``field = ANY(ids)`` tested on the rows an index range scan yields, never used to
-    look ids up one by one: the column goes in as ``column || ''``, an expression no index
-    matches, and PostgreSQL checks a constant array of more than eight elements through a
-    hash. PostgreSQL only (``_of_batch``)."""
-
-    output_field = BooleanField()
-
-    def __init__(self, field: str, ids: list[str]) -> None:
-        super().__init__(F(field))
-        self.ids = list(ids)
-
-    @property
-    def conditional(self) -> bool:  # usable directly in .filter()
-        return True
-
-    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
-        column, params = compiler.compile(self.source_expressions[0])
-        return f"({column} || '') = ANY(CAST(%s AS text[]))", [*params, self.ids]
 
 
 def _delete(queryset: QuerySet[Any]) -> int:
