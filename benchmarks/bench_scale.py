@@ -40,19 +40,21 @@ def _setup() -> None:
 
 def _tokens(tag: str | None, seed: int, limit: int) -> list[str]:
     """Tokens of live seeded sessions (of ``tag`` when given)."""
+    from byo_sessions.core.tokens import hash_token
     from byo_sessions.models import Session, SessionTag
     from byo_sessions.services import seeding
 
     live = Session.objects.filter(ended_at__isnull=True, expires_at__gt=time_now())
     if tag:
         live = live.filter(id__in=SessionTag.objects.filter(tag=tag).values("session_id"))
-    wanted = set(live.order_by("?").values_list("id", flat=True)[:limit])
+    wanted = set(live.order_by("?").values_list("token_hash", flat=True)[:limit])
     tokens = []
     index = 0
     total = Session.objects.count()
     while len(tokens) < len(wanted) and index < total * 2:
-        if seeding.seed_session_id(seed, index) in wanted:
-            tokens.append(seeding.seed_token(seed, index))
+        token = seeding.seed_token(seed, index)
+        if hash_token(token) in wanted:
+            tokens.append(token)
         index += 1
     return tokens
 

@@ -21,6 +21,8 @@ from django.db.models import F, Func, Q
 from django.db.models.fields.json import KT
 from django.utils.deconstruct import deconstructible
 
+from .core import clock
+from .core.ids import time_ordered_id
 from .core.policy import MAX_LABEL_LENGTH, PolicyValueError, priority_error, selector_error, validate_overrides
 from .values import Location
 
@@ -56,8 +58,12 @@ class LocatedModel(models.Model):
         self.country, self.city, self.network = location.country, location.city, location.network
 
 
+SESSION_ID_PREFIX = "ses_"
+
+
 def new_session_id() -> str:
-    return "ses_" + secrets.token_urlsafe(16)
+    """Time first, then 128 random bits (core/ids.py says why the order)."""
+    return time_ordered_id(SESSION_ID_PREFIX, clock.now())
 
 
 def new_device_id() -> str:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import types
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,7 +297,27 @@ def _page_param(page: Path) -> Any:
     return pytest.param(page, id=str(page.relative_to(DOCS)), marks=pytest.mark.django_db(transaction=wants_server))
 
 
+@pytest.fixture
+def page_receivers_disconnected() -> Iterator[None]:
+    """A page's ``@receiver`` examples stay connected only for the page. A receiver is held
+    weakly, but the function and the page's namespace refer to each other, so it lives
+    until a garbage collection, sometimes into later tests, where the example's names
+    (``new_devices``) are missing and the signal raises."""
+    from django.dispatch import Signal
+
+    from byo_sessions import signals
+
+    ours = [value for value in vars(signals).values() if isinstance(value, Signal)]
+    before = {signal: list(signal.receivers) for signal in ours}
+    yield
+    for signal, receivers in before.items():
+        with signal.lock:
+            signal.receivers = receivers
+            signal.sender_receivers_cache.clear()
+
+
 @pytest.mark.parametrize("doc_page", [_page_param(page) for page in PAGES_WITH_CODE])
+@pytest.mark.usefixtures("page_receivers_disconnected")
 def test_code_blocks_of_page(doc_page: Path, doc_namespace: dict[str, Any], monkeypatch: Any) -> None:
     """The page's blocks in order, python blocks sharing one namespace (like a doctest);
     ``title="<dotted/path>.py"`` blocks become importable modules first."""

@@ -35,6 +35,7 @@ from ..core.policy import (
 from ..core.tags import is_valid_tag_type
 from ..core.user_agent import UserAgentSummary, parse_user_agent
 from ..models import (
+    SESSION_ID_PREFIX,
     AuditEvent,
     BrowserFamily,
     Device,
@@ -145,7 +146,7 @@ def session_or_browser_search(term: str) -> Q:
     in any case: an equality on the indexed ``BrowserFamily`` expression."""
     term = term.strip()
     found = session_search(term)
-    if looks_like_ip(term) is not None or term.startswith("ses_"):
+    if looks_like_ip(term) is not None or term.startswith(SESSION_ID_PREFIX):
         return found
     return found | Q(Exact(BrowserFamily(), term.lower()))
 
@@ -164,7 +165,7 @@ class ReasonFilter(admin.SimpleListFilter):
         return queryset if self.value() is None else queryset.filter(reason=self.value())
 
 
-SHORT_ID_CHARS = 12  # "ses_" and 8 of its random characters
+SHORT_ID_RANDOM_CHARS = 8  # the end of an id: its first characters after "ses_" are its creation time
 
 
 @admin.register(Session)
@@ -368,9 +369,13 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
 
     @admin.display(description="session", ordering="id")
     def short_id(self, obj: Session) -> str:
-        """The id's first characters (the rest in the tooltip and the link): ids are unique
-        long before their end, and a full one takes a fifth of the list's width."""
-        shown = obj.id if len(obj.id) <= SHORT_ID_CHARS + 1 else obj.id[:SHORT_ID_CHARS] + "\u2026"
+        """The prefix and the id's last characters (the whole id in the tooltip and the
+        link): an id starts with its creation time, shared by the sessions of the same
+        second, and ends with random characters, unique long before 8; a full id takes a
+        fifth of the list's width."""
+        prefix = SESSION_ID_PREFIX if obj.id.startswith(SESSION_ID_PREFIX) else ""
+        cut = len(prefix) + SHORT_ID_RANDOM_CHARS
+        shown = obj.id if len(obj.id) <= cut + 1 else prefix + "\u2026" + obj.id[-SHORT_ID_RANDOM_CHARS:]
         return format_html('<span title="{}">{}</span>', obj.id, shown)
 
     @admin.display(description="status")

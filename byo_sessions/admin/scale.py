@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils.functional import cached_property
 
 from ..core.network import InvalidIpAddress, normalise_ip
-from ..models import SESSION_ID_MAX_LENGTH
+from ..models import SESSION_ID_MAX_LENGTH, SESSION_ID_PREFIX
 
 COUNT_CAP = 10_000
 
@@ -71,7 +71,7 @@ def session_search(term: str) -> Q:
     ip = looks_like_ip(term)
     if ip is not None:
         return Q(last_ip_address=ip)
-    if term.startswith("ses_") and len(term) <= SESSION_ID_MAX_LENGTH:
+    if term.startswith(SESSION_ID_PREFIX) and len(term) <= SESSION_ID_MAX_LENGTH:
         return Q(pk=term)
     user_model = get_user_model()
     users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})

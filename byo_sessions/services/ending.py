@@ -68,9 +68,16 @@ class InBatch(Func):
     """``field = ANY(ids)`` tested on the rows an index range scan yields, never used to
     look ids up one by one: the column goes in as ``column || ''``, an expression no index
     matches, and PostgreSQL checks a constant array of more than eight elements through a
-    hash. PostgreSQL only (``pruning._of_batch`` pairs it with the range)."""
+    hash. PostgreSQL only (``pruning._of_batch`` pairs it with the range).
+
+    The ids travel as one string split on the server (``string_to_array``), not as a list:
+    psycopg quotes a list element by element through a regular expression, which took a
+    third of a prune's time at 1M sessions (5,000 ids, three statements per batch); one
+    string is escaped in C. A batch whose ids hold the separator (none of ours do) goes as
+    a list."""
 
     output_field = BooleanField()
+    SEPARATOR = "\x1f"  # the ASCII unit separator: no session id has it
 
     def __init__(self, field: str, ids: list[str]) -> None:
         super().__init__(F(field))
@@ -78,7 +85,10 @@ class InBatch(Func):
 
     def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         column, params = compiler.compile(self.source_expressions[0])
-        return f"({column} || '') = ANY(CAST(%s AS text[]))", [*params, self.ids]
+        joined = self.SEPARATOR.join(self.ids)
+        if not joined or joined.count(self.SEPARATOR) != len(self.ids) - 1:  # "" alone, or a separator inside
+            return f"({column} || '') = ANY(CAST(%s AS text[]))", [*params, self.ids]
+        return f"({column} || '') = ANY(string_to_array(%s, chr(31)))", [*params, joined]
 
 
 def _columns() -> tuple[dict[str, str], dict[str, str]]:

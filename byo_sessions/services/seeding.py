@@ -31,9 +31,10 @@ from django.db.models import Model
 from ..conf import byo_settings
 from ..core import clock
 from ..core.dpop import jwk_thumbprint
+from ..core.ids import RANDOM_BYTES, time_ordered_id
 from ..core.tokens import hash_token
 from ..core.user_agent import parse_user_agent
-from ..models import AuditEvent, Device, EndReason, RetiredToken, Session, SessionTag
+from ..models import SESSION_ID_PREFIX, AuditEvent, Device, EndReason, RetiredToken, Session, SessionTag
 from . import audit
 
 USER_AGENTS = (
@@ -64,8 +65,9 @@ def seed_token(seed: int, index: int) -> str:
     return byo_settings.TOKEN_PREFIX + body
 
 
-def seed_session_id(seed: int, index: int) -> str:
-    return "ses_" + base64.urlsafe_b64encode(_digest(seed, f"id:{index}")).decode("ascii")[:22]
+def seed_session_id(seed: int, index: int, created_at: datetime) -> str:
+    """Seeded session ``index``'s id, made at its creation as ``new_session_id`` makes one."""
+    return time_ordered_id(SESSION_ID_PREFIX, created_at, _digest(seed, f"id:{index}")[:RANDOM_BYTES])
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +198,8 @@ def _chunk(
     for i in range(start, stop):
         user = user_ids[i % plan.users]
         org = org_of(plan, i)
-        sid = seed_session_id(plan.seed, i)
         created = now - _age(plan, i)
+        sid = seed_session_id(plan.seed, i, created)
         age = now - created
         # Last seen within the last three days (or at creation): live under the 7-day idle default.
         idle = _number(plan.seed, i, "active") % max(1, int(min(age, timedelta(days=3)).total_seconds()))

@@ -68,14 +68,15 @@ def test_admin_session_list_shows_the_browser(admin_client, user):
 
 
 def test_admin_session_list_shows_short_ids_and_the_end_reason_in_words(admin_client, user):
-    """Eight columns fit at 1280 px: the id cut to its first characters (whole in the
-    tooltip and the link), the state and, once ended, why in one column."""
+    """Eight columns fit at 1280 px: the id cut to its prefix and random end (whole in the
+    tooltip and the link; its start is the creation time, the same for sessions made in
+    the same second), the state and, once ended, why in one column."""
     live = sessions.create(user_id=user.pk, user_agent=CHROME_MAC).data.session_id
     ended = sessions.create(user_id=user.pk, user_agent=CHROME_MAC).data.session_id
     assert is_ok(sessions.invalidate_by_id(session_id=ended, reason="admin"))
     page = admin_client.get("/admin/byo_sessions/session/").content.decode()
     for sid in (live, ended):
-        assert f'<span title="{sid}">{sid[:12]}\u2026</span>' in page
+        assert f'<span title="{sid}">ses_\u2026{sid[-8:]}</span>' in page
         assert f'href="/admin/byo_sessions/session/{quote(sid)}/change/' in page
     rows = {sid: re.search(rf'title="{sid}".*?</tr>', page, re.S).group(0) for sid in (live, ended)}
     assert '<td class="field-status_and_reason">Active</td>' in rows[live]

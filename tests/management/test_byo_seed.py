@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from byo_sessions import is_ok, sessions
 from byo_sessions.core.dpop import jwk_thumbprint
+from byo_sessions.core.tokens import hash_token
 from byo_sessions.models import AuditEvent, Device, RetiredToken, Session, SessionTag
 from byo_sessions.services import seeding
 
@@ -46,8 +47,10 @@ def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_a
     assert Session.objects.count() == 40 and SessionTag.objects.count() == 120
     live = Session.objects.filter(ended_at__isnull=True)
     assert 0 < live.count() < 40  # about 30% ended
-    for index in range(40):
-        row = Session.objects.get(pk=seeding.seed_session_id(7, index))
+    # Each seeded session found by its derived token (its id holds its creation time).
+    by_index = {index: Session.objects.get(token_hash=hash_token(seeding.seed_token(7, index))) for index in range(40)}
+    for index, row in by_index.items():
+        assert row.id == seeding.seed_session_id(7, index, row.created_at)
         assert f"org:{seeding.org_of(plan, index)}" in row.tags
         result = sessions.validate(
             session_token=seeding.seed_token(7, index), ip_address=row.last_ip_address, user_agent=row.last_user_agent
@@ -63,10 +66,12 @@ def test_seeded_sessions_validate_with_their_derived_tokens_and_carry_tags_and_a
         jwk_thumbprint(seeding.device_jwk(7, u)) for u in with_device
     }
     tagged = set(SessionTag.objects.filter(tag="org:1").values_list("session_id", flat=True))
-    assert tagged == {seeding.seed_session_id(7, i) for i in seeding.sessions_of_org(plan, 1)}
-    # Written oldest first, as a site accumulates them (6 hours apart here, an hour of jitter).
+    assert tagged == {by_index[i].id for i in seeding.sessions_of_org(plan, 1)}
+    # Written oldest first, as a site accumulates them (6 hours apart here, an hour of
+    # jitter), with ids that sort as they were created, as the services make them.
     by_creation = list(Session.objects.order_by("created_at").values_list("id", flat=True))
-    assert by_creation == [seeding.seed_session_id(7, i) for i in range(40)]
+    assert by_creation == [by_index[i].id for i in range(40)]
+    assert list(Session.objects.order_by("id").values_list("id", flat=True)) == by_creation
 
 
 def test_refusals(db):
