@@ -42,8 +42,32 @@ def _ids_in(column: str, ids: list[Any], db_type: str) -> tuple[str, list[Any]]:
     if not ids:
         return "1 = 0", []
     if connection.vendor == "postgresql":
-        return f"{column} IN (SELECT UNNEST(CAST(%s AS {db_type}[])))", [ids]
+        return f"{column} IN (SELECT UNNEST({_array_sql(ids, db_type)}))", [_array_param(ids)]
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+ID_SEPARATOR = "\x1f"  # the ASCII unit separator: in no id of ours
+
+
+def _joined(ids: list[Any]) -> str | None:
+    """Text ids as one string to split on the server, or None when they cannot travel so
+    (not all strings, an empty id alone, an id holding the separator). psycopg quotes a
+    list parameter element by element through a regular expression, which took a third
+    of a prune's time at 1M sessions; one string is escaped in C."""
+    if not all(isinstance(i, str) for i in ids):
+        return None
+    joined = ID_SEPARATOR.join(ids)
+    return joined if joined and joined.count(ID_SEPARATOR) == len(ids) - 1 else None
+
+
+def _array_sql(ids: list[Any], db_type: str) -> str:
+    """The SQL of ``_array_param(ids)``: an array of ``db_type`` (text when split)."""
+    return "string_to_array(%s, chr(31))" if _joined(ids) is not None else f"CAST(%s AS {db_type}[])"
+
+
+def _array_param(ids: list[Any]) -> Any:
+    joined = _joined(ids)
+    return list(ids) if joined is None else joined
 
 
 class IdIn(Func):
@@ -68,16 +92,10 @@ class InBatch(Func):
     """``field = ANY(ids)`` tested on the rows an index range scan yields, never used to
     look ids up one by one: the column goes in as ``column || ''``, an expression no index
     matches, and PostgreSQL checks a constant array of more than eight elements through a
-    hash. PostgreSQL only (``pruning._of_batch`` pairs it with the range).
-
-    The ids travel as one string split on the server (``string_to_array``), not as a list:
-    psycopg quotes a list element by element through a regular expression, which took a
-    third of a prune's time at 1M sessions (5,000 ids, three statements per batch); one
-    string is escaped in C. A batch whose ids hold the separator (none of ours do) goes as
-    a list."""
+    hash. PostgreSQL only (``pruning._of_batch`` pairs it with the range). The ids
+    travel as one string where they can (``_joined``)."""
 
     output_field = BooleanField()
-    SEPARATOR = "\x1f"  # the ASCII unit separator: no session id has it
 
     def __init__(self, field: str, ids: list[str]) -> None:
         super().__init__(F(field))
@@ -85,10 +103,7 @@ class InBatch(Func):
 
     def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         column, params = compiler.compile(self.source_expressions[0])
-        joined = self.SEPARATOR.join(self.ids)
-        if not joined or joined.count(self.SEPARATOR) != len(self.ids) - 1:  # "" alone, or a separator inside
-            return f"({column} || '') = ANY(CAST(%s AS text[]))", [*params, self.ids]
-        return f"({column} || '') = ANY(string_to_array(%s, chr(31)))", [*params, joined]
+        return f"({column} || '') = ANY({_array_sql(self.ids, 'text')})", [*params, _array_param(self.ids)]
 
 
 def _columns() -> tuple[dict[str, str], dict[str, str]]:

@@ -137,21 +137,23 @@ def test_on_postgresql_an_ending_is_a_hot_update(user, on_postgres):
         assert cursor.fetchone() == (updated + len(created), hot + len(created))  # each new version on its own page
 
 
-def test_in_batch_names_exactly_its_ids_sent_as_one_string_or_as_a_list(user, on_postgres):
+def test_id_filters_name_exactly_their_ids_sent_as_one_string_or_as_a_list(user, on_postgres):
     """The batch travels as one string split on the server; ids it cannot carry that way (an
     empty id alone, an id holding the separator) go as a list, with the same answer."""
     if not on_postgres:
-        pytest.skip("InBatch is PostgreSQL's (ANY over an array)")
-    from byo_sessions.services.ending import InBatch
+        pytest.skip("the ids travel as one array parameter on PostgreSQL only")
+    from byo_sessions.services.ending import ID_SEPARATOR, IdIn, InBatch
 
     made = sorted(make(user).session_id for _ in range(4))
 
-    def chosen(ids: list[str]) -> list[str]:
-        return sorted(Session.objects.filter(InBatch("pk", ids)).values_list("pk", flat=True))
+    for filter_of in (InBatch, IdIn):
 
-    assert chosen(made[1:3]) == made[1:3]
-    assert chosen([made[0]]) == [made[0]]
-    assert chosen([""]) == []
-    assert chosen([made[3], "x" + InBatch.SEPARATOR + "y", ""]) == [made[3]]
-    compiled = str(Session.objects.filter(InBatch("pk", made)).query)
-    assert "string_to_array" in compiled and InBatch.SEPARATOR.join(made) in compiled
+        def chosen(ids: list[str], filter_of: type = filter_of) -> list[str]:
+            return sorted(Session.objects.filter(filter_of("pk", ids)).values_list("pk", flat=True))
+
+        assert chosen(made[1:3]) == made[1:3]
+        assert chosen([made[0]]) == [made[0]]
+        assert chosen([""]) == []
+        assert chosen([made[3], "x" + ID_SEPARATOR + "y", ""]) == [made[3]]
+        compiled = str(Session.objects.filter(filter_of("pk", made)).query)
+        assert "string_to_array" in compiled and ID_SEPARATOR.join(made) in compiled
