@@ -42,32 +42,27 @@ def _ids_in(column: str, ids: list[Any], db_type: str) -> tuple[str, list[Any]]:
     if not ids:
         return "1 = 0", []
     if connection.vendor == "postgresql":
-        return f"{column} IN (SELECT UNNEST({_array_sql(ids, db_type)}))", [_array_param(ids)]
+        array, param = _array(ids, db_type)
+        return f"{column} IN (SELECT UNNEST({array}))", [param]
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
 ID_SEPARATOR = "\x1f"  # the ASCII unit separator: in no id of ours
 
 
-def _joined(ids: list[Any]) -> str | None:
-    """Text ids as one string to split on the server, or None when they cannot travel so
-    (not all strings, an empty id alone, an id holding the separator). psycopg quotes a
-    list parameter element by element through a regular expression, which took a third
-    of a prune's time at 1M sessions; one string is escaped in C."""
-    if not all(isinstance(i, str) for i in ids):
-        return None
-    joined = ID_SEPARATOR.join(ids)
-    return joined if joined and joined.count(ID_SEPARATOR) == len(ids) - 1 else None
-
-
-def _array_sql(ids: list[Any], db_type: str) -> str:
-    """The SQL of ``_array_param(ids)``: an array of ``db_type`` (text when split)."""
-    return "string_to_array(%s, chr(31))" if _joined(ids) is not None else f"CAST(%s AS {db_type}[])"
-
-
-def _array_param(ids: list[Any]) -> Any:
-    joined = _joined(ids)
-    return list(ids) if joined is None else joined
+def _array(ids: list[Any], db_type: str) -> tuple[str, Any]:
+    """An array parameter of ``ids``: (its SQL, its value). Text ids go as one string split
+    on the server (``string_to_array``): psycopg quotes a list parameter element by element
+    through a regular expression, which took a third of a prune's time at 1M sessions; one
+    string is escaped in C. Other ids, an empty id alone, and ids holding the separator go
+    as a list of ``db_type``."""
+    try:
+        joined = ID_SEPARATOR.join(ids)
+    except TypeError:  # not all strings
+        return f"CAST(%s AS {db_type}[])", list(ids)
+    if not joined or joined.count(ID_SEPARATOR) != len(ids) - 1:
+        return f"CAST(%s AS {db_type}[])", list(ids)
+    return "string_to_array(%s, chr(31))", joined
 
 
 class IdIn(Func):
@@ -93,7 +88,7 @@ class InBatch(Func):
     look ids up one by one: the column goes in as ``column || ''``, an expression no index
     matches, and PostgreSQL checks a constant array of more than eight elements through a
     hash. PostgreSQL only (``pruning._of_batch`` pairs it with the range). The ids
-    travel as one string where they can (``_joined``)."""
+    travel as one string where they can (``_array``)."""
 
     output_field = BooleanField()
 
@@ -103,7 +98,8 @@ class InBatch(Func):
 
     def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
         column, params = compiler.compile(self.source_expressions[0])
-        return f"({column} || '') = ANY({_array_sql(self.ids, 'text')})", [*params, _array_param(self.ids)]
+        array, param = _array(self.ids, "text")
+        return f"({column} || '') = ANY({array})", [*params, param]
 
 
 def _columns() -> tuple[dict[str, str], dict[str, str]]:
