@@ -61,9 +61,10 @@ class LocatedModel(models.Model):
 SESSION_ID_PREFIX = "ses_"
 
 
-def new_session_id() -> str:
-    """Time first, then 128 random bits (core/ids.py says why the order)."""
-    return time_ordered_id(SESSION_ID_PREFIX, clock.now())
+def new_session_id(created_at: datetime | None = None) -> str:
+    """Time first (``created_at``, the clock's now by default), then 128 random bits
+    (core/ids.py says why the order)."""
+    return time_ordered_id(SESSION_ID_PREFIX, created_at or clock.now())
 
 
 def new_device_id() -> str:

@@ -4,7 +4,7 @@ An operator after an incident ends thousands of sessions at once ("everyone at a
 "everything from this range"). Doing that in one transaction holds every selected row
 until the end, so a request of a selected user that writes its own row (a rotation, the
 last-activity update) waits for the whole run. Here each batch is its own transaction:
-``ending.end_first`` (the one place that ends sessions) runs once per batch of sessions,
+``ending.end_sessions`` (the one place that ends sessions) runs once per batch of sessions,
 taken along the primary key after the last span's (``BulkRun.batches_ended``), so memory
 and lock time are bounded by the batch, an interrupted run keeps what it committed, and a
 rerun ends the rest.
@@ -29,7 +29,7 @@ from ..core.network import InvalidIpAddress, IpNetwork, parse_ip
 from ..models import EndReason, Session, SessionQuerySet, SessionTag
 from . import audit
 from .audit import Event, EventType
-from .ending import IdIn, end_first
+from .ending import IdIn, end_sessions
 
 DEFAULT_BATCH_SIZE = 1000
 INTERLEAVE = 5  # batches a span of candidates is ended in, each taking every fifth (batches_ended)
@@ -212,7 +212,11 @@ class BulkRun:
         entry per row. Interleaved, a page's rows are ended over several transactions, and
         the space of the versions each one left is reclaimed before the next (measured at
         1M sessions: 82.5% of the updates HOT in id order, 98.6% interleaved)."""
-        queryset = sessions_selected(self.selection, now=now)
+        started = now or clock.now()
+        # Sessions created after the run started are left alone: ids follow creation time, so
+        # every new login sorts after the walk's position, and a user who signs in again
+        # during an incident's run must not be signed out by it (nor the run chase them).
+        queryset = sessions_selected(self.selection, now=started).filter(created_at__lte=started)
         after = ""
         while True:
             span = self._candidates(queryset, after, self.batch_size * INTERLEAVE)
@@ -224,7 +228,7 @@ class BulkRun:
                 ids = span[phase::phases]
                 # The selection is checked again under the rows' locks: a row that changed since
                 # it was a candidate (ended by a logout, say) is skipped, never ended twice.
-                ended, _last = end_first(queryset.filter(IdIn("pk", ids)), limit=None, **self._ending())
+                ended = end_sessions(queryset.filter(IdIn("pk", ids)), **self._ending())
                 self.ended += ended
                 self.batches += 1
                 yield ended

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import connection, transaction
@@ -44,18 +45,23 @@ def _ids_in(column: str, ids: list[Any], db_type: str) -> tuple[str, list[Any]]:
     if connection.vendor == "postgresql":
         array, param = _array(ids, db_type)
         return f"{column} IN (SELECT UNNEST({array}))", [param]
+    if connection.vendor == "sqlite":  # one parameter: a batch may hold more ids than SQLite takes variables
+        return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
 ID_SEPARATOR = "\x1f"  # the ASCII unit separator: in no id of ours
+TEXT_TYPES = ("varchar", "text", "char")  # columns compared with the text[] string_to_array gives
 
 
 def _array(ids: list[Any], db_type: str) -> tuple[str, Any]:
     """An array parameter of ``ids``: (its SQL, its value). Text ids go as one string split
     on the server (``string_to_array``): psycopg quotes a list parameter element by element
     through a regular expression, which took a third of a prune's time at 1M sessions; one
-    string is escaped in C. Other ids, an empty id alone, and ids holding the separator go
-    as a list of ``db_type``."""
+    string is escaped in C. Ids of other types (or of a column that is not text), an empty
+    id alone, and ids holding the separator go as a list of ``db_type``."""
+    if not db_type.startswith(TEXT_TYPES):
+        return f"CAST(%s AS {db_type}[])", list(ids)
     try:
         joined = ID_SEPARATOR.join(ids)
     except TypeError:  # not all strings
@@ -187,38 +193,25 @@ def end_sessions(
     are one write to the revocation cache after commit (``services/revocation.py``, when
     ``STATELESS_REVOCATION_CACHE`` is set).
     """
-    return end_first(queryset, limit=None, reason=reason, actor=actor, details=details, event_type=event_type)[0]
-
-
-def end_first(
-    queryset: QuerySet[Session],
-    *,
-    limit: int | None,
-    reason: str,
-    actor: str = "",
-    details: dict[str, Any] | None = None,
-    event_type: str = EventType.SESSION_INVALIDATED,
-) -> tuple[int, str | None]:
-    """``end_sessions`` of the first ``limit`` still-active sessions of ``queryset`` in
-    primary-key order (all when None); returns how many it ended and the last id it
-    considered (None when none was left), so a caller walking the table in batches
-    continues after it."""
     reason, actor = _reason(reason), storable(str(actor))[:MAX_ACTOR_LENGTH]
     now = clock.now()
+    # Primary-key order: concurrent runs lock rows in the same order and never deadlock.
     candidates = queryset.filter(ended_at__isnull=True).order_by("pk")
+    ending: dict[str, Any] = {
+        "event_type": event_type,
+        "reason": reason,
+        "actor": actor,
+        "details": details or {},
+        "now": now,
+    }
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            ended_rows, last = _end_in_one_statement(
-                candidates, limit, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now
-            )
+            ended_rows = _end_in_one_statement(candidates, **ending)
         else:
-            ended_rows, last = _end_locked(
-                candidates, limit, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now
-            )
-        if last is None:
-            return 0, None
-        _announce(ended_rows, event_type=event_type, reason=reason, actor=actor, details=details or {}, now=now)
-    return len(ended_rows), last
+            ended_rows = _end_locked(candidates, **ending)
+        if ended_rows:
+            _announce(ended_rows, **ending)
+    return len(ended_rows)
 
 
 # The session columns an ended row hands to its audit row (``_audit_insert``).
@@ -227,18 +220,14 @@ _ENDED_COLUMNS = ("id", "user", "external_user_id", "last_ip_address", "last_use
 EndedRow = tuple[str, str, str | None, str]
 
 
-def _end_in_one_statement(
-    candidates: QuerySet[Session], limit: int | None, **ending: Any
-) -> tuple[list[EndedRow], str | None]:
-    """PostgreSQL: find and lock the batch, end it and write its audit rows in one
-    statement (``WITH batch AS (SELECT ... FOR UPDATE), ended AS (UPDATE ... RETURNING
-    ...) INSERT ... RETURNING``); the log lines and signals follow the audit rows it
-    returns. The lock rechecks the selection on any row a concurrent transaction changed
-    (a session ended by a logout meanwhile is skipped, never audited twice), and the batch
-    never travels to Python and back as an id list."""
+def _end_in_one_statement(candidates: QuerySet[Session], **ending: Any) -> list[EndedRow]:
+    """PostgreSQL: lock the rows, end them and write their audit rows in one statement
+    (``WITH batch AS (SELECT ... FOR UPDATE), ended AS (UPDATE ... RETURNING ...) INSERT
+    ... RETURNING``); the log lines and signals follow the audit rows it returns. The lock
+    rechecks the selection on any row a concurrent transaction changed (a session ended by
+    a logout meanwhile is skipped, never audited twice)."""
     session, event = _columns()
-    locked = candidates.select_for_update(of=("self",))
-    batch = locked if limit is None else locked[:limit]
+    batch = candidates.select_for_update(of=("self",))
     batch_sql, batch_params = batch.values_list("pk").query.sql_with_params()
     update, update_params = _update_sql(
         f"{session['id']} IN (SELECT id FROM batch)", ending["reason"], ending["actor"], ending["now"]
@@ -250,25 +239,20 @@ def _end_in_one_statement(
             f"WITH batch (id) AS ({batch_sql}), "
             f"ended AS ({update} RETURNING {returned}), "
             f"audited AS ({_audit_insert('ended')} RETURNING {audited}) "
-            f"SELECT (SELECT MAX(id) FROM batch), audited.* FROM (SELECT 1) AS one LEFT JOIN audited ON TRUE",
+            "SELECT * FROM audited",
             [*batch_params, *update_params, *_audit_params(**ending)],
         )
-        result = cursor.fetchall()
-    last = result[0][0]
-    return [(sid, ref, ip, ua) for _last, sid, ref, ip, ua in result if sid is not None], last
+        return list(cursor.fetchall())
 
 
-def _end_locked(candidates: QuerySet[Session], limit: int | None, **ending: Any) -> tuple[list[EndedRow], str | None]:
+def _end_locked(candidates: QuerySet[Session], **ending: Any) -> list[EndedRow]:
     """Elsewhere: read the batch (locked where the database can), then end it in chunks of
     ``BATCH_SIZE`` ids (``_end_and_audit``)."""
-    locked = candidates.select_for_update()
-    rows = list((locked if limit is None else locked[:limit]).values_list(*_AUDIT_COLUMNS))
-    if not rows:
-        return [], None
+    rows = list(candidates.select_for_update().values_list(*_AUDIT_COLUMNS))
     for start in range(0, len(rows), BATCH_SIZE):
         ids = [row[0] for row in rows[start : start + BATCH_SIZE]]
         _end_and_audit(ids, **ending)
-    return [(sid, _ref(uid, ext), ip, ua) for sid, uid, ext, ip, ua in rows], rows[-1][0]
+    return [(sid, _ref(uid, ext), ip, ua) for sid, uid, ext, ip, ua in rows]
 
 
 def _announce(

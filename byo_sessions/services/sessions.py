@@ -27,7 +27,7 @@ from ..core.tags import MAX_TAGS, TagFormatError, is_create_only, normalise_tags
 from ..core.text import json_depth, unstorable_in_json, usable_identifier
 from ..core.tokens import hash_token, is_well_formed, new_token
 from ..core.user_agent import UserAgentSummary, clean_user_agent, parse_user_agent
-from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag
+from ..models import SESSION_ID_MAX_LENGTH, EndReason, Session, SessionTag, new_session_id
 from ..values import (
     ClientDevice,
     ClientInfo,
@@ -174,6 +174,7 @@ def create(
     token = new_token()
     lifetime_end = now + timedelta(seconds=policy.absolute_lifetime_secs or byo_settings.ABSOLUTE_LIFETIME_SECS)
     session = Session(
+        id=new_session_id(now),  # the id's time is the row's created_at (to the millisecond)
         user_id=owner.user_id,
         external_user_id=owner.external_user_id,
         token_hash=hash_token(token),

@@ -68,3 +68,10 @@ def test_natural_language_collations_keep_the_order(on_postgres):
         for collation in collations:
             cursor.execute(f'SELECT x FROM unnest(%s::text[]) AS x ORDER BY x COLLATE "{collation}"', [ids[::-1]])
             assert [row[0] for row in cursor.fetchall()] == ids, collation
+
+
+@pytest.mark.django_db
+def test_a_created_session_id_holds_its_creation_time(user, clock):
+    clock.advance(0.0123456)
+    row = Session.objects.get(pk=sessions.create(user_id=user.pk).data.session_id)
+    assert row.id[:14] == time_ordered_id("ses_", row.created_at, bytes(RANDOM_BYTES))[:14]

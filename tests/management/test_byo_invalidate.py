@@ -216,23 +216,23 @@ def test_batches_audit_each_session_and_one_summary_with_the_operators_reason(us
 def test_an_interrupted_run_keeps_its_committed_batches_and_a_rerun_ends_the_rest(user, monkeypatch):
     for _ in range(7):
         make(user, tags=["org:acme"])
-    real = bulk.end_first
+    real = bulk.end_sessions
     calls = []
 
-    def interrupted_on_the_third_batch(*args: Any, **kwargs: Any) -> tuple[int, str | None]:
+    def interrupted_on_the_third_batch(*args: Any, **kwargs: Any) -> int:
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bulk, "end_first", interrupted_on_the_third_batch)
+    monkeypatch.setattr(bulk, "end_sessions", interrupted_on_the_third_batch)
     with pytest.raises(CommandError, match="Interrupted after ending 4 session") as raised:
         run("--tag", "org:acme")
     assert raised.value.returncode == 130
     assert len(live_ids()) == 3
     summary = AuditEvent.objects.get(event_type="bulk_invalidation")
     assert summary.details["interrupted"] is True and summary.details["ended"] == 4
-    monkeypatch.setattr(bulk, "end_first", real)
+    monkeypatch.setattr(bulk, "end_sessions", real)
     assert run("--tag", "org:acme").endswith("Ended 3 session(s).\n")
     assert live_ids() == set()
     ended = AuditEvent.objects.filter(event_type="session_invalidated")
@@ -256,3 +256,53 @@ def test_ended_sessions_refuse_validation(user, other_user):
     run("--tag", "org:acme")
     assert all(validate(t).error.details["reason"] == "bulk" for t in acme)
     assert is_ok(validate(other))
+
+
+@pytest.mark.parametrize("by_tag", [False, True], ids=["primary key walk", "tag walk"])
+def test_each_span_is_ended_in_batches_taking_every_nth_candidate(user, by_tag, monkeypatch):
+    """Five batches' candidates at a time, each batch every fifth of them (a page's rows
+    over several transactions); the last, shorter span in as many batches as it needs."""
+    made = sorted(make(user, tags=["org:acme"]) for _ in range(23))
+    selection = bulk.Selection(tags=("org:acme",)) if by_tag else bulk.Selection(user_ids=(user.pk,))
+    batches: list[list[str]] = []
+
+    def recorded(field: str, ids: list[str]) -> Any:
+        batches.append(sorted(ids))
+        return real_id_in(field, ids)
+
+    real_id_in = bulk.IdIn
+    monkeypatch.setattr(bulk, "IdIn", recorded)
+    counts = list(bulk.BulkRun(selection=selection, batch_size=2, actor="t").batches_ended())
+    assert counts == [2] * 10 + [2, 1]
+    spans = [made[0:10], made[10:20], made[20:23]]
+    expected = (
+        [spans[0][p::5] for p in range(5)] + [spans[1][p::5] for p in range(5)] + [spans[2][p::2] for p in range(2)]
+    )
+    assert batches == expected
+    ended = AuditEvent.objects.filter(event_type="session_invalidated")
+    assert ended.count() == 23 and ended.values("session_id").distinct().count() == 23
+    assert live_ids() == set()
+
+
+def test_a_session_created_during_the_run_is_left_alone(user, clock):
+    """Ids follow creation time, so a login during the run sorts after the walk's position;
+    the run ends only what existed when it started."""
+    before = sorted(make(user) for _ in range(4))
+    runner = bulk.BulkRun(selection=bulk.Selection(user_ids=(user.pk,)), batch_size=2, actor="t").batches_ended()
+    assert next(runner) == 2
+    clock.advance(1)
+    again = make(user)  # the user signs in again between two batches
+    assert list(runner) == [2]
+    assert live_ids() == {again} and again > before[-1]
+
+
+def test_id_filters_take_more_ids_than_sqlite_has_variables(user):
+    """A batch's ids are one parameter (a bulk run with a large ``--batch-size`` on SQLite)."""
+    from django.db import connection
+
+    from byo_sessions.services.ending import IdIn
+
+    kept = make(user)
+    variables = connection.features.max_query_params or 40_000  # SQLite's limit (32,766 or more); none elsewhere
+    many = [f"ses_missing{n}" for n in range(variables)]
+    assert list(Session.objects.filter(IdIn("pk", [*many, kept])).values_list("pk", flat=True)) == [kept]
