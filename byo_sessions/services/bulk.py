@@ -205,13 +205,13 @@ class BulkRun:
 
         Candidates are read ``INTERLEAVE`` batches at a time in primary-key order (a span),
         and each batch takes every ``INTERLEAVE``-th of the span (every n-th of a shorter
-        last span, n its number of batches). Ids follow creation time
-        and so does the table's layout: consecutive candidates share pages, and ending all
-        of a page's live rows in one transaction leaves no room on the page for their new
-        versions (PostgreSQL's HOT update needs it), so every index of the table gets a new
-        entry per row. Interleaved, a page's rows are ended over several transactions, and
-        the space of the versions each one left is reclaimed before the next (measured at
-        1M sessions: 82.5% of the updates HOT in id order, 98.6% interleaved)."""
+        last span, n its number of batches). Ids follow creation time and so does the
+        table's layout: consecutive candidates share pages, and ending all of a page's live
+        rows in one transaction leaves no room on the page for their new versions
+        (PostgreSQL's HOT update needs it), so every index of the table gets a new entry per
+        row. Interleaved, a page's rows are ended over several transactions, and the space
+        of the versions each one left is reclaimed before the next (measured at 1M
+        sessions: 82.5% of the updates HOT in id order, 98.6% interleaved)."""
         started = now or clock.now()
         # Sessions created after the run started are left alone: ids follow creation time, so
         # every new login sorts after the walk's position, and a user who signs in again
