@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.db.models.lookups import Exact
@@ -297,7 +298,8 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> Any:
-        session = Session.objects.select_related("user").filter(pk=object_id).first()
+        # The admin's links quote the id ("_" is "_5F"): unquote it as Django's own view does.
+        session = Session.objects.select_related("user").filter(pk=unquote(object_id)).first()
         context: dict[str, Any] = {"title": "Session", **(extra_context or {})}
         if session is not None:
             context.update(
@@ -347,7 +349,7 @@ class SessionAdmin(SessionActionsMixin, OverviewMixin, ScaleMixin, SecretSafeAdm
     def device_link(self, obj: Session) -> str:
         if obj.device_id is None:
             return "Not bound to a device"
-        url = reverse("admin:byo_sessions_device_change", args=[obj.device_id])
+        url = reverse("admin:byo_sessions_device_change", args=[quote(obj.device_id)])
         return format_html('<a href="{}">{}</a>', url, obj.device_id)
 
     @admin.display(description="lifetime")

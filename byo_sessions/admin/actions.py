@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -73,14 +74,14 @@ class SessionActionsMixin:
     def _session(self, request: HttpRequest, object_id: str) -> Session:
         if not may_end(request):
             raise PermissionDenied
-        session = Session.objects.select_related("user").filter(pk=object_id).first()
+        session = Session.objects.select_related("user").filter(pk=unquote(object_id)).first()
         if session is None:
             raise Http404("No such session.")
         return session
 
     def end_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         session = self._session(request, object_id)
-        back = reverse("admin:byo_sessions_session_change", args=[session.pk])
+        back = reverse("admin:byo_sessions_session_change", args=[quote(session.pk)])
         if request.method != "POST":
             return _confirm(
                 request,
@@ -102,7 +103,7 @@ class SessionActionsMixin:
 
     def end_all_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         session = self._session(request, object_id)
-        back = reverse("admin:byo_sessions_session_change", args=[session.pk])
+        back = reverse("admin:byo_sessions_session_change", args=[quote(session.pk)])
         if session.is_anonymous:
             raise Http404("An anonymous session has no user.")
         owner = (
@@ -142,7 +143,7 @@ class DeviceActionsMixin:
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not may_end(request):
             raise PermissionDenied
-        device = Device.objects.select_related("user").filter(pk=object_id).first()
+        device = Device.objects.select_related("user").filter(pk=unquote(object_id)).first()
         if device is None:
             raise Http404("No such device.")
         if request.method != "POST":
@@ -151,7 +152,7 @@ class DeviceActionsMixin:
                 self,
                 title="Revoke this device",
                 button="Revoke the device and end its sessions",
-                back=reverse("admin:byo_sessions_device_change", args=[device.pk]),
+                back=reverse("admin:byo_sessions_device_change", args=[quote(device.pk)]),
                 question=f"Revoke {device} of {owner_label(device)}? Its sessions end and the "
                 f"device is forgotten: its next login counts as a new device.",
                 doomed=Session.objects.filter(device_id=device.pk),

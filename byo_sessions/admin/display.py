@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
@@ -45,8 +46,10 @@ def chips(tags: Any) -> SafeString:
 
 
 def _admin_url(name: str, *args: Any) -> str | None:
+    """An admin page's URL; object ids quoted as the admin quotes them (its views unquote
+    ``_3A`` and the like, which random ids can hold)."""
     try:
-        return reverse(name, args=args)
+        return reverse(name, args=[quote(arg) for arg in args])
     except NoReverseMatch:
         return None
 

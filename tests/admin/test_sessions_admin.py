@@ -25,7 +25,7 @@ def test_admin_login_and_logout_go_through_byo_sessions(client, django_user_mode
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/byo_sessions/session/").status_code == 200
     session = Session.objects.get()
-    detail = client.get(f"/admin/byo_sessions/session/{session.pk}/change/")
+    detail = client.get(f"/admin/byo_sessions/session/{quote(session.pk)}/change/")
     assert detail.status_code == 200 and b"<td>Session created</td>" in detail.content  # titles, not codes
     assert session.token_hash.encode() not in detail.content
     client.post("/admin/logout/")
@@ -154,9 +154,9 @@ def test_staff_with_the_end_permission_can_end_sessions(staff_client, user):
 
 def test_no_admin_page_changes_or_deletes_a_session_even_for_a_superuser(admin_client, user):
     target = sessions.create(user_id=user.pk).data
-    for path in (f"/admin/byo_sessions/session/{target.session_id}/delete/", "/admin/byo_sessions/session/add/"):
+    for path in (f"/admin/byo_sessions/session/{quote(target.session_id)}/delete/", "/admin/byo_sessions/session/add/"):
         assert admin_client.post(path, {"post": "yes"}).status_code == 403
-    admin_client.post(f"/admin/byo_sessions/session/{target.session_id}/change/", {"end_reason": "admin"})
+    admin_client.post(f"/admin/byo_sessions/session/{quote(target.session_id)}/change/", {"end_reason": "admin"})
     assert is_ok(sessions.validate(session_token=target.session_token))
 
 

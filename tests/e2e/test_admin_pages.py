@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.admin.utils import quote
 from playwright.sync_api import Page, expect
 
 from byo_sessions import sessions
@@ -133,7 +134,7 @@ def test_session_page_and_ending_it(page: Page, seeded: str, form: str) -> None:
     expect(page.locator("#result_list td.field-client_display").first).to_contain_text("Firefox 133 on Linux")
     no_sideways_scroll(page)
     page.screenshot(path=str(IMAGES / f"admin-sessions-{width}.png"), full_page=True)
-    page.goto(f"/admin/byo_sessions/session/{seeded}/change/")
+    page.goto(f"/admin/byo_sessions/session/{quote(seeded)}/change/")
     expect(page.locator(".field-tags_display .byo-chip").first).to_have_text("org:acme")
     expect(page.locator("#byo-timeline")).to_contain_text("Session created")
     no_sideways_scroll(page)
