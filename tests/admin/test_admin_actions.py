@@ -10,6 +10,7 @@ from django.contrib.admin.utils import quote
 from byo_sessions import sessions
 from byo_sessions.core import clock
 from byo_sessions.models import AuditEvent, Device, Session, SessionTag
+from tests.admin.test_devices_admin import make_device
 from tests.constants import CHROME_MAC
 
 pytestmark = pytest.mark.django_db
@@ -60,15 +61,7 @@ def test_unknown_session_is_404(admin_client):
 
 
 def test_revoke_device_ends_its_sessions_and_forgets_it(staff_client, user):
-    now = clock.now()
-    device = Device.objects.create(
-        user=user,
-        thumbprint="t" * 43,
-        public_jwk={"kty": "EC"},
-        display_name="Laptop",
-        first_seen_at=now,
-        last_seen_at=now,
-    )
+    device = make_device(user)
     bound = sessions.create(user_id=user.pk).data.session_id
     unbound = sessions.create(user_id=user.pk).data.session_id
     Session.objects.filter(pk=bound).update(device=device, device_thumbprint=device.thumbprint)
@@ -140,16 +133,7 @@ def test_ids_holding_the_admins_escapes_link_and_act(admin_client, user):
     odd = made[:14] + "_3A_5Fx" + made[21:]
     for model, field in ((Session, "id"), (SessionTag, "session_id"), (AuditEvent, "session_id")):
         model.objects.filter(**{field: made}).update(**{field: odd})
-    now = clock.now()
-    device = Device.objects.create(
-        id="dev__3Aodd_5F",
-        user=user,
-        thumbprint="u" * 43,
-        public_jwk={"kty": "EC"},
-        display_name="Odd",
-        first_seen_at=now,
-        last_seen_at=now,
-    )
+    device = make_device(user, id="dev__3Aodd_5F", thumbprint="u" * 43, display_name="Odd")
     Session.objects.filter(pk=odd).update(device=device, device_thumbprint=device.thumbprint)
     session_page, device_page = (
         f"{SESSIONS}{quote(odd)}/change/",

@@ -14,17 +14,16 @@ pytestmark = pytest.mark.django_db
 DEVICES = "/admin/byo_sessions/device/"
 
 
+def make_device(user, **fields):
+    """A remembered device of ``user`` seen now (``fields`` override the defaults)."""
+    now = clock.now()
+    defaults = {"thumbprint": "t" * 43, "public_jwk": {"kty": "EC"}, "display_name": "Laptop"}
+    return Device.objects.create(user=user, first_seen_at=now, last_seen_at=now, **{**defaults, **fields})
+
+
 @pytest.fixture
 def device(user):
-    now = clock.now()
-    return Device.objects.create(
-        user=user,
-        thumbprint="t" * 43,
-        public_jwk={"kty": "EC"},
-        display_name="Laptop",
-        first_seen_at=now,
-        last_seen_at=now,
-    )
+    return make_device(user)
 
 
 def test_view_only_staff_see_devices_and_change_or_delete_none(staff_client, device):
