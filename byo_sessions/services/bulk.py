@@ -240,8 +240,7 @@ class BulkRun:
         if self.selection.tags and not self.selection.any_tag:
             walk = SessionTag.objects.filter(tag=self.selection.tags[0], session_id__gt=after).order_by("session_id")
             return list(walk.values_list("session_id", flat=True)[:size])
-        live = queryset.filter(pk__gt=after, ended_at__isnull=True).order_by("pk")
-        return list(live.values_list("pk", flat=True)[:size])
+        return list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:size])
 
     def _ending(self) -> dict[str, Any]:
         return {"reason": self.reason, "actor": self.actor, "details": self.details()}

@@ -60,15 +60,13 @@ def _array(ids: list[Any], db_type: str) -> tuple[str, Any]:
     through a regular expression, which took a third of a prune's time at 1M sessions; one
     string is escaped in C. Ids of other types (or of a column that is not text), an empty
     id alone, and ids holding the separator go as a list of ``db_type``."""
-    if not db_type.startswith(TEXT_TYPES):
-        return f"CAST(%s AS {db_type}[])", list(ids)
     try:
-        joined = ID_SEPARATOR.join(ids)
+        joined = ID_SEPARATOR.join(ids) if db_type.startswith(TEXT_TYPES) else ""
     except TypeError:  # not all strings
-        return f"CAST(%s AS {db_type}[])", list(ids)
-    if not joined or joined.count(ID_SEPARATOR) != len(ids) - 1:
-        return f"CAST(%s AS {db_type}[])", list(ids)
-    return "string_to_array(%s, chr(31))", joined
+        joined = ""
+    if joined and joined.count(ID_SEPARATOR) == len(ids) - 1:
+        return "string_to_array(%s, chr(31))", joined
+    return f"CAST(%s AS {db_type}[])", list(ids)
 
 
 class IdIn(Func):

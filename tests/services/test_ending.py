@@ -157,3 +157,6 @@ def test_id_filters_name_exactly_their_ids_sent_as_one_string_or_as_a_list(user,
         assert chosen([made[3], "x" + ID_SEPARATOR + "y", ""]) == [made[3]]
         compiled = str(Session.objects.filter(filter_of("pk", made)).query)
         assert "string_to_array" in compiled and ID_SEPARATOR.join(made) in compiled
+    # Ids of a column that is not text go as a typed list, even when given as strings.
+    event = AuditEvent.objects.filter(session_id=made[0]).first()
+    assert list(AuditEvent.objects.filter(IdIn("pk", [str(event.pk)])).values_list("pk", flat=True)) == [event.pk]
