@@ -228,7 +228,9 @@ class BulkRun:
                 ids = span[phase::phases]
                 # The selection is checked again under the rows' locks: a row that changed since
                 # it was a candidate (ended by a logout, say) is skipped, never ended twice.
-                ended = end_sessions(queryset.filter(IdIn("pk", ids)), **self._ending())
+                # Each batch commits without waiting for the disk; the summary event's commit
+                # (record_summary) waits, and with it every batch's before it.
+                ended = end_sessions(queryset.filter(IdIn("pk", ids)), wait_for_disk=False, **self._ending())
                 self.ended += ended
                 self.batches += 1
                 yield ended

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, F, Func, QuerySet
+from django.db.models.expressions import RawSQL
 
 from .. import signals
 from ..core import clock
@@ -182,6 +184,7 @@ def end_sessions(
     actor: str = "",
     details: dict[str, Any] | None = None,
     event_type: str = EventType.SESSION_INVALIDATED,
+    wait_for_disk: bool = True,
 ) -> int:
     """End every still-active session in ``queryset``; returns how many this call ended.
 
@@ -190,6 +193,12 @@ def end_sessions(
     the rows are read under a lock first (``_end_locked``). Each ``BATCH_SIZE`` ended ids
     are one write to the revocation cache after commit (``services/revocation.py``, when
     ``STATELESS_REVOCATION_CACHE`` is set).
+
+    ``wait_for_disk=False`` (PostgreSQL; a bulk run's batches) commits without waiting for
+    the write-ahead log to reach the disk: the endings are visible to every request at
+    once, as always, and durable within ``wal_writer_delay`` (three times it at most), or
+    when a later commit that does wait returns, as the run's summary event does. A crash
+    in between loses the last batches, which the failed run's rerun ends.
     """
     reason, actor = _reason(reason), storable(str(actor))[:MAX_ACTOR_LENGTH]
     now = clock.now()
@@ -203,6 +212,9 @@ def end_sessions(
         "now": now,
     }
     with transaction.atomic():
+        if not wait_for_disk and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         if connection.vendor == "postgresql":
             ended_rows = _end_in_one_statement(candidates, **ending)
         else:
@@ -223,24 +235,54 @@ def _end_in_one_statement(candidates: QuerySet[Session], **ending: Any) -> list[
     (``WITH batch AS (SELECT ... FOR UPDATE), ended AS (UPDATE ... RETURNING ...) INSERT
     ... RETURNING``); the log lines and signals follow the audit rows it returns. The lock
     rechecks the selection on any row a concurrent transaction changed (a session ended by
-    a logout meanwhile is skipped, never audited twice)."""
+    a logout meanwhile is skipped, never audited twice).
+
+    The UPDATE finds the locked rows by the physical address the lock read (``ctid``),
+    not by a second lookup of each id in the index: about a sixth of a bulk batch's time at
+    1M sessions. A row that a transaction changed and committed while the lock waited for
+    it is locked in its new version, which the statement's snapshot (taken before that
+    commit) does not see at that address; the statement reports how many rows it locked,
+    and when it ended fewer, the same candidates (still locked by us) are ended again by
+    id (``by_address=False``), where PostgreSQL follows the old version to the new one."""
+    ended = _end_locked_rows(candidates, by_address=True, **ending)
+    if ended.locked > len(ended.rows):  # a row moved while we waited for it: rare
+        ended.rows.extend(_end_locked_rows(candidates, by_address=False, **ending).rows)
+    return ended.rows
+
+
+@dataclass(slots=True)
+class _Ended:
+    locked: int
+    rows: list[EndedRow]
+
+
+def _end_locked_rows(candidates: QuerySet[Session], *, by_address: bool, **ending: Any) -> _Ended:
+    """One statement of ``_end_in_one_statement``: the UPDATE finds the locked rows by
+    address (``by_address``) or by id."""
     session, event = _columns()
+    table = connection.ops.quote_name(Session._meta.db_table)
     batch = candidates.select_for_update(of=("self",))
-    batch_sql, batch_params = batch.values_list("pk").query.sql_with_params()
-    update, update_params = _update_sql(
-        f"{session['id']} IN (SELECT id FROM batch)", ending["reason"], ending["actor"], ending["now"]
-    )
+    if by_address:
+        batch_sql, batch_params = (
+            batch.annotate(_row=RawSQL(f"{table}.ctid", ())).values_list("_row").query.sql_with_params()
+        )
+        chosen = "ctid = ANY(ARRAY(SELECT row FROM batch))"
+    else:
+        batch_sql, batch_params = batch.values_list("pk").query.sql_with_params()
+        chosen = f"{session['id']} IN (SELECT row FROM batch)"
+    update, update_params = _update_sql(chosen, ending["reason"], ending["actor"], ending["now"])
     returned = ", ".join(session[name] for name in _ENDED_COLUMNS)
     audited = ", ".join(event[name] for name in ("session_id", "user_ref", "ip_address", "user_agent"))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH batch (id) AS ({batch_sql}), "
+            f"WITH batch (row) AS ({batch_sql}), "
             f"ended AS ({update} RETURNING {returned}), "
             f"audited AS ({_audit_insert('ended')} RETURNING {audited}) "
-            "SELECT * FROM audited",
+            "SELECT locked.n, audited.* FROM (SELECT count(*) AS n FROM batch) AS locked LEFT JOIN audited ON true",
             [*batch_params, *update_params, *_audit_params(**ending)],
         )
-        return list(cursor.fetchall())
+        rows = cursor.fetchall()
+    return _Ended(locked=rows[0][0], rows=[tuple(row[1:]) for row in rows if row[1] is not None])  # type: ignore[misc]
 
 
 def _end_locked(candidates: QuerySet[Session], **ending: Any) -> list[EndedRow]:
@@ -279,7 +321,8 @@ def _announce(
         for sid, ref, _ip, _ua in rows:
             signals.session_invalidated.send(sender=Session, session_id=sid, user_ref=ref, reason=reason, actor=actor)
 
-    transaction.on_commit(announce)
+    if signals.session_invalidated.has_listeners(Session):  # a bulk run's 300,000 sends cost a third of a second
+        transaction.on_commit(announce)
 
 
 def end_session(

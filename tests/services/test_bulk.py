@@ -4,12 +4,16 @@ each session once. The command's filters, errors and reruns: tests/management/te
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from byo_sessions import sessions, signals
 from byo_sessions.models import AuditEvent, Session
 from byo_sessions.services.bulk import BulkRun, Selection
+from byo_sessions.services.ending import IdIn, end_sessions
 from tests.concurrency import run_in_parallel
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
@@ -53,3 +57,75 @@ def test_two_runs_over_one_selection_end_audit_and_signal_each_session_once(user
     assert sorted(rows.values_list("session_id", flat=True)) == ids
     assert sorted(signalled) == ids
     assert AuditEvent.objects.filter(event_type="bulk_invalidation").count() == 2
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def test_a_row_a_request_changed_while_the_batch_waited_is_ended_in_its_new_version(user):
+    """The batch locks its rows, then updates them by the address the lock gave: when a row
+    was changed meanwhile (here a new IP, a new row version elsewhere on the page), the lock
+    waits for that transaction and yields the new version, which the batch then ends."""
+    ids = make_sessions(user, 3)
+    changed, release = threading.Event(), threading.Event()
+
+    def request_writing_its_row() -> None:
+        try:
+            with transaction.atomic():
+                Session.objects.filter(pk=ids[1]).update(last_ip_address="192.0.2.9")
+                changed.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    request = threading.Thread(target=request_writing_its_row, daemon=True)
+    request.start()
+    assert changed.wait(30)
+    results: list[int] = []
+    batch = threading.Thread(
+        target=lambda: (
+            results.append(end_sessions(Session.objects.filter(IdIn("pk", ids)), reason="bulk")),
+            connection.close(),
+        ),
+        daemon=True,
+    )
+    batch.start()
+    deadline = time.monotonic() + 30
+    while not _waiting_on_a_lock():  # the batch now waits on the changed row
+        assert time.monotonic() < deadline and batch.is_alive()
+        time.sleep(0.02)
+    release.set()
+    request.join(30)
+    batch.join(30)
+    assert results == [3]
+    row = Session.objects.get(pk=ids[1])
+    assert row.ended_at is not None and str(row.last_ip_address) == "192.0.2.9"
+    audited = AuditEvent.objects.filter(event_type="session_invalidated", session_id=ids[1])
+    assert [str(ip) for ip in audited.values_list("ip_address", flat=True)] == ["192.0.2.9"]
+
+
+def test_batches_commit_without_waiting_for_the_disk_and_the_summary_waits(user):
+    """Each batch's transaction turns synchronous_commit off for itself alone; the summary
+    event commits as the connection does (waiting, and so flushing every batch before it)."""
+    from django.test.utils import CaptureQueriesContext
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    make_sessions(user, 4)
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")  # this connection only (the test server runs with it off)
+    with CaptureQueriesContext(connection) as queries:
+        assert BulkRun(selection=Selection(user_ids=(user.pk,)), batch_size=2, actor="t").run() == 4
+    statements = [q["sql"] for q in queries.captured_queries]
+    relaxed = [i for i, sql in enumerate(statements) if sql == "SET LOCAL synchronous_commit TO OFF"]
+    summary = next(i for i, sql in enumerate(statements) if "bulk_invalidation" in sql)
+    assert len(relaxed) == 2 and relaxed[-1] < summary
+    assert setting() == "on"  # SET LOCAL ended with each batch's transaction
