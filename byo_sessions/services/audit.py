@@ -74,6 +74,11 @@ def _logger() -> logging.Logger:
     return logging.getLogger(byo_settings.AUDIT_LOGGER)
 
 
+def logs_events() -> bool:
+    """Whether audit log lines are written (the audit logger takes INFO)."""
+    return _logger().isEnabledFor(logging.INFO)
+
+
 def _log(event: Event, when: str) -> None:
     logger = _logger()
     if logger.isEnabledFor(logging.INFO):

@@ -216,12 +216,18 @@ def end_sessions(
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         if connection.vendor == "postgresql":
-            ended_rows = _end_in_one_statement(candidates, **ending)
+            ended = _end_in_one_statement(candidates, rows_wanted=_rows_wanted(), **ending)
         else:
-            ended_rows = _end_locked(candidates, **ending)
-        if ended_rows:
-            _announce(ended_rows, **ending)
-    return len(ended_rows)
+            ended = _end_locked(candidates, **ending)
+        if ended.rows:
+            _announce(ended.rows, **ending)
+    return ended.count
+
+
+def _rows_wanted() -> bool:
+    """Whether anything after commit reads the ended rows (the revocation cache, log lines,
+    ``session_invalidated`` listeners); when nothing does, PostgreSQL returns only counts."""
+    return revocation.is_recording() or audit.logs_events() or signals.session_invalidated.has_listeners(Session)
 
 
 # The session columns an ended row hands to its audit row (``_audit_insert``).
@@ -230,12 +236,13 @@ _ENDED_COLUMNS = ("id", "user", "external_user_id", "last_ip_address", "last_use
 EndedRow = tuple[str, str, str | None, str]
 
 
-def _end_in_one_statement(candidates: QuerySet[Session], **ending: Any) -> list[EndedRow]:
+def _end_in_one_statement(candidates: QuerySet[Session], *, rows_wanted: bool, **ending: Any) -> _Ended:
     """PostgreSQL: lock the rows, end them and write their audit rows in one statement
     (``WITH batch AS (SELECT ... FOR UPDATE), ended AS (UPDATE ... RETURNING ...) INSERT
-    ... RETURNING``); the log lines and signals follow the audit rows it returns. The lock
-    rechecks the selection on any row a concurrent transaction changed (a session ended by
-    a logout meanwhile is skipped, never audited twice).
+    ... RETURNING``); the log lines and signals follow the audit rows it returns (only
+    their count when ``rows_wanted`` is false). The lock rechecks the selection on any row
+    a concurrent transaction changed (a session ended by a logout meanwhile is skipped,
+    never audited twice).
 
     The UPDATE finds the locked rows by the physical address the lock read (``ctid``),
     not by a second lookup of each id in the index: about a sixth of a bulk batch's time at
@@ -244,19 +251,24 @@ def _end_in_one_statement(candidates: QuerySet[Session], **ending: Any) -> list[
     commit) does not see at that address; the statement reports how many rows it locked,
     and when it ended fewer, the same candidates (still locked by us) are ended again by
     id (``by_address=False``), where PostgreSQL follows the old version to the new one."""
-    ended = _end_locked_rows(candidates, by_address=True, **ending)
-    if ended.locked > len(ended.rows):  # a row moved while we waited for it: rare
-        ended.rows.extend(_end_locked_rows(candidates, by_address=False, **ending).rows)
-    return ended.rows
+    ended = _end_locked_rows(candidates, by_address=True, rows_wanted=rows_wanted, **ending)
+    if ended.locked > ended.count:  # a row moved while we waited for it: rare
+        again = _end_locked_rows(candidates, by_address=False, rows_wanted=rows_wanted, **ending)
+        ended = _Ended(ended.locked, ended.count + again.count, ended.rows + again.rows)
+    return ended
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Ended:
+    """What one ending statement did: rows it locked, sessions it ended, and the ended
+    rows themselves when they were wanted."""
+
     locked: int
+    count: int
     rows: list[EndedRow]
 
 
-def _end_locked_rows(candidates: QuerySet[Session], *, by_address: bool, **ending: Any) -> _Ended:
+def _end_locked_rows(candidates: QuerySet[Session], *, by_address: bool, rows_wanted: bool, **ending: Any) -> _Ended:
     """One statement of ``_end_in_one_statement``: the UPDATE finds the locked rows by
     address (``by_address``) or by id."""
     session, event = _columns()
@@ -273,26 +285,33 @@ def _end_locked_rows(candidates: QuerySet[Session], *, by_address: bool, **endin
     update, update_params = _update_sql(chosen, ending["reason"], ending["actor"], ending["now"])
     returned = ", ".join(session[name] for name in _ENDED_COLUMNS)
     audited = ", ".join(event[name] for name in ("session_id", "user_ref", "ip_address", "user_agent"))
+    if rows_wanted:
+        result = "SELECT locked.n, audited.* FROM (SELECT count(*) AS n FROM batch) AS locked LEFT JOIN audited ON true"
+    else:
+        result = "SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM audited)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH batch (row) AS ({batch_sql}), "
             f"ended AS ({update} RETURNING {returned}), "
-            f"audited AS ({_audit_insert('ended')} RETURNING {audited}) "
-            "SELECT locked.n, audited.* FROM (SELECT count(*) AS n FROM batch) AS locked LEFT JOIN audited ON true",
+            f"audited AS ({_audit_insert('ended')} RETURNING {audited}) {result}",
             [*batch_params, *update_params, *_audit_params(**ending)],
         )
-        rows = cursor.fetchall()
-    return _Ended(locked=rows[0][0], rows=[tuple(row[1:]) for row in rows if row[1] is not None])  # type: ignore[misc]
+        found = cursor.fetchall()
+    if not rows_wanted:
+        return _Ended(locked=found[0][0], count=found[0][1], rows=[])
+    rows: list[EndedRow] = [tuple(row[1:]) for row in found if row[1] is not None]  # type: ignore[misc]
+    return _Ended(locked=found[0][0], count=len(rows), rows=rows)
 
 
-def _end_locked(candidates: QuerySet[Session], **ending: Any) -> list[EndedRow]:
+def _end_locked(candidates: QuerySet[Session], **ending: Any) -> _Ended:
     """Elsewhere: read the batch (locked where the database can), then end it in chunks of
     ``BATCH_SIZE`` ids (``_end_and_audit``)."""
     rows = list(candidates.select_for_update().values_list(*_AUDIT_COLUMNS))
     for start in range(0, len(rows), BATCH_SIZE):
         ids = [row[0] for row in rows[start : start + BATCH_SIZE]]
         _end_and_audit(ids, **ending)
-    return [(sid, _ref(uid, ext), ip, ua) for sid, uid, ext, ip, ua in rows]
+    ended: list[EndedRow] = [(sid, _ref(uid, ext), ip, ua) for sid, uid, ext, ip, ua in rows]
+    return _Ended(locked=len(ended), count=len(ended), rows=ended)
 
 
 def _announce(

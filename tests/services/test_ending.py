@@ -4,6 +4,8 @@ its column, and listeners hear of it only once the transaction commits."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 
 import pytest
@@ -99,6 +101,28 @@ def test_listeners_hear_of_each_ended_session_only_after_commit(user, django_cap
         signals.session_invalidated.disconnect(dispatch_uid="test_ending.listen")
     assert sorted(h["session_id"] for h in heard) == sorted([a.session_id, b.session_id])
     assert {(h["user_ref"], h["reason"], h["actor"]) for h in heard} == {(str(user.pk), "bulk", "ops")}
+
+
+def test_each_ended_session_has_its_log_line_and_unread_rows_come_back_as_a_count(
+    user, caplog, on_postgres, django_capture_on_commit_callbacks
+):
+    """When the audit logger takes INFO the ended rows come back for the log lines; when
+    nothing reads them (no listener, no log, no revocation cache) PostgreSQL returns counts."""
+    a, b, c = make(user), make(user), make(user)
+    caplog.set_level(logging.INFO, logger="byo_sessions.audit")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert end_sessions(Session.objects.filter(pk__in=[a.session_id, b.session_id]), reason="bulk") == 2
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "byo_sessions.audit"]
+    assert sorted((line["event"], line["session_id"]) for line in lines) == sorted(
+        ("session_invalidated", s.session_id) for s in (a, b)
+    )
+    caplog.set_level(logging.WARNING, logger="byo_sessions.audit")
+    with CaptureQueriesContext(connection) as ctx:
+        assert end_sessions(Session.objects.filter(user=user), reason="bulk") == 1
+    if on_postgres:
+        (statement,) = _statements(ctx, "WITH", "byo_sessions_session")
+        assert statement.endswith("SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM audited)")
+    assert AuditEvent.objects.filter(event_type="session_invalidated", session_id=c.session_id).count() == 1
 
 
 ENDING_WRITES = {"ended_at", "end_reason", "ended_by", "data"}
