@@ -455,6 +455,10 @@ class PolicyVersion(models.Model):
 
 # The audit event types byo_audit_type_idx leaves out (see AuditEvent.Meta).
 AUDIT_TYPES_NOT_INDEXED_BY_TYPE = ("session_created", "session_rotated", "session_invalidated")
+# Endings, written from the session's row (services/ending.py): their IP address is the
+# session's last seen, not a request's, so byo_audit_ip_idx and the admin's IP search
+# leave them out (see AuditEvent.Meta).
+AUDIT_TYPES_WITH_THE_SESSIONS_IP = ("session_invalidated", "session_expired")
 
 
 class AuditEvent(LocatedModel):
@@ -518,7 +522,15 @@ class AuditEvent(LocatedModel):
                 name="byo_audit_type_idx",
                 condition=~Q(event_type__in=AUDIT_TYPES_NOT_INDEXED_BY_TYPE),
             ),
-            models.Index(fields=["ip_address", "created_at"], name="byo_audit_ip_idx"),  # the admin's IP search
+            # The admin's IP search: the events requests from an address caused. An ending's
+            # row holds the session's last address, where its earlier rows (created, IP
+            # changed) already put it; leaving endings out spares a bulk run an index entry
+            # per session (about a sixth of its time at 1M sessions).
+            models.Index(
+                fields=["ip_address", "created_at"],
+                name="byo_audit_ip_idx",
+                condition=~Q(event_type__in=AUDIT_TYPES_WITH_THE_SESSIONS_IP),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils.functional import cached_property
 
 from ..core.network import InvalidIpAddress, normalise_ip
-from ..models import SESSION_ID_MAX_LENGTH, SESSION_ID_PREFIX
+from ..models import AUDIT_TYPES_WITH_THE_SESSIONS_IP, SESSION_ID_MAX_LENGTH, SESSION_ID_PREFIX
 
 COUNT_CAP = 10_000
 
@@ -84,10 +84,11 @@ def session_search(term: str) -> Q:
 
 
 def audit_search(term: str) -> Q:
-    """Audit events matching ``term`` by indexed equality: session id or user reference
-    (an IP address: the events from it, read along the newest-first index)."""
+    """Audit events matching ``term`` by indexed equality: session id or user reference;
+    an IP address: the events requests from it caused (not the endings, whose address is
+    the session's last: ``AUDIT_TYPES_WITH_THE_SESSIONS_IP``), along their index."""
     term = term.strip()
     ip = looks_like_ip(term)
     if ip is not None:
-        return Q(ip_address=ip)
+        return Q(ip_address=ip) & ~Q(event_type__in=AUDIT_TYPES_WITH_THE_SESSIONS_IP)
     return Q(session_id=term) | Q(user_ref=term)

@@ -61,6 +61,23 @@ def test_audit_search_by_session_id_user_ref_or_ip(admin_client, user, other_use
     assert alices in page and bobs not in page
 
 
+def test_audit_search_by_ip_lists_what_requests_from_it_caused_not_endings_and_reads_the_index(admin_client, user):
+    """An ending's row holds the session's last IP (written from the session row); the IP
+    search lists the events requests from the address caused, along byo_audit_ip_idx,
+    which leaves the endings out."""
+    from byo_sessions.admin.scale import audit_search
+    from byo_sessions.models import AUDIT_TYPES_WITH_THE_SESSIONS_IP
+
+    assert set(AUDIT_TYPES_WITH_THE_SESSIONS_IP) <= set(AuditEvent.Type.values)
+    alices = make(user, ip="203.0.113.5")
+    sessions.invalidate_by_id(session_id=alices, reason="logout")
+    assert AuditEvent.objects.filter(session_id=alices, ip_address="203.0.113.5").count() == 2  # created, ended
+    response = admin_client.get(AUDIT, {"q": "203.0.113.5"})
+    assert [(e.event_type, e.session_id) for e in response.context["cl"].result_list] == [("session_created", alices)]
+    if connection.vendor == "postgresql":
+        assert "byo_audit_ip_idx" in _plan(AuditEvent.objects.filter(audit_search("203.0.113.5")).order_by("-created_at"))
+
+
 def test_audit_reason_filter_offers_fixed_choices_without_reading_the_table(admin_client, user):
     ended = make(user)
     kept = make(user)
