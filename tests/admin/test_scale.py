@@ -75,7 +75,9 @@ def test_audit_search_by_ip_lists_what_requests_from_it_caused_not_endings_and_r
     response = admin_client.get(AUDIT, {"q": "203.0.113.5"})
     assert [(e.event_type, e.session_id) for e in response.context["cl"].result_list] == [("session_created", alices)]
     if connection.vendor == "postgresql":
-        assert "byo_audit_ip_idx" in _plan(AuditEvent.objects.filter(audit_search("203.0.113.5")).order_by("-created_at"))
+        assert "byo_audit_ip_idx" in _plan(
+            AuditEvent.objects.filter(audit_search("203.0.113.5")).order_by("-created_at")
+        )
 
 
 def test_audit_reason_filter_offers_fixed_choices_without_reading_the_table(admin_client, user):
