@@ -194,11 +194,12 @@ def end_sessions(
     are one write to the revocation cache after commit (``services/revocation.py``, when
     ``STATELESS_REVOCATION_CACHE`` is set).
 
-    ``wait_for_disk=False`` (PostgreSQL; a bulk run's batches) commits without waiting for
-    the write-ahead log to reach the disk: the endings are visible to every request at
-    once, as always, and durable within ``wal_writer_delay`` (three times it at most), or
-    when a later commit that does wait returns, as the run's summary event does. A crash
-    in between loses the last batches, which the failed run's rerun ends.
+    ``wait_for_disk=False`` (PostgreSQL, outside any transaction; a bulk run's batches)
+    commits without waiting for the write-ahead log to reach the disk: the endings are
+    visible to every request at once, as always, and durable within ``wal_writer_delay``
+    (three times it at most), or when a later commit that does wait returns, as the run's
+    summary event does. A crash in between loses the last batches, which the failed run's
+    rerun ends. Inside a caller's transaction it is ignored: that commit is the caller's.
     """
     reason, actor = _reason(reason), storable(str(actor))[:MAX_ACTOR_LENGTH]
     now = clock.now()
@@ -211,8 +212,9 @@ def end_sessions(
         "details": details or {},
         "now": now,
     }
+    relax_commit = not wait_for_disk and connection.vendor == "postgresql" and not connection.in_atomic_block
     with transaction.atomic():
-        if not wait_for_disk and connection.vendor == "postgresql":
+        if relax_commit:  # this transaction's own commit only, never a caller's
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         if connection.vendor == "postgresql":
@@ -236,6 +238,16 @@ _ENDED_COLUMNS = ("id", "user", "external_user_id", "last_ip_address", "last_use
 EndedRow = tuple[str, str, str | None, str]
 
 
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """What one ending statement did: sessions it ended, the ended rows themselves when
+    they were wanted, and the ids it locked without ending them (``_end_in_one_statement``)."""
+
+    count: int
+    rows: list[EndedRow]
+    missed: list[str]
+
+
 def _end_in_one_statement(candidates: QuerySet[Session], *, rows_wanted: bool, **ending: Any) -> _Ended:
     """PostgreSQL: lock the rows, end them and write their audit rows in one statement
     (``WITH batch AS (SELECT ... FOR UPDATE), ended AS (UPDATE ... RETURNING ...) INSERT
@@ -248,24 +260,15 @@ def _end_in_one_statement(candidates: QuerySet[Session], *, rows_wanted: bool, *
     not by a second lookup of each id in the index: about a sixth of a bulk batch's time at
     1M sessions. A row that a transaction changed and committed while the lock waited for
     it is locked in its new version, which the statement's snapshot (taken before that
-    commit) does not see at that address; the statement reports how many rows it locked,
-    and when it ended fewer, the same candidates (still locked by us) are ended again by
-    id (``by_address=False``), where PostgreSQL follows the old version to the new one."""
+    commit) does not see at that address; the statement returns the ids it locked without
+    ending them, and exactly those rows (still locked by us, so no new row is selected and
+    no new lock taken) are ended by id (``by_address=False``)."""
     ended = _end_locked_rows(candidates, by_address=True, rows_wanted=rows_wanted, **ending)
-    if ended.locked > ended.count:  # a row moved while we waited for it: rare
-        again = _end_locked_rows(candidates, by_address=False, rows_wanted=rows_wanted, **ending)
-        ended = _Ended(ended.locked, ended.count + again.count, ended.rows + again.rows)
-    return ended
-
-
-@dataclass(frozen=True, slots=True)
-class _Ended:
-    """What one ending statement did: rows it locked, sessions it ended, and the ended
-    rows themselves when they were wanted."""
-
-    locked: int
-    count: int
-    rows: list[EndedRow]
+    if not ended.missed:
+        return ended
+    missed = Session.objects.filter(IdIn("pk", ended.missed), ended_at__isnull=True).order_by("pk")
+    again = _end_locked_rows(missed, by_address=False, rows_wanted=rows_wanted, **ending)
+    return _Ended(ended.count + again.count, ended.rows + again.rows, again.missed)
 
 
 def _end_locked_rows(candidates: QuerySet[Session], *, by_address: bool, rows_wanted: bool, **ending: Any) -> _Ended:
@@ -273,34 +276,29 @@ def _end_locked_rows(candidates: QuerySet[Session], *, by_address: bool, rows_wa
     address (``by_address``) or by id."""
     session, event = _columns()
     table = connection.ops.quote_name(Session._meta.db_table)
-    batch = candidates.select_for_update(of=("self",))
-    if by_address:
-        batch_sql, batch_params = (
-            batch.annotate(_row=RawSQL(f"{table}.ctid", ())).values_list("_row").query.sql_with_params()
-        )
-        chosen = "ctid = ANY(ARRAY(SELECT row FROM batch))"
-    else:
-        batch_sql, batch_params = batch.values_list("pk").query.sql_with_params()
-        chosen = f"{session['id']} IN (SELECT row FROM batch)"
+    batch = candidates.select_for_update(of=("self",)).annotate(_row=RawSQL(f"{table}.ctid", ()))
+    batch_sql, batch_params = batch.values_list("_row", "pk").query.sql_with_params()
+    chosen = "ctid = ANY(ARRAY(SELECT row FROM batch))" if by_address else f"{session['id']} IN (SELECT id FROM batch)"
     update, update_params = _update_sql(chosen, ending["reason"], ending["actor"], ending["now"])
     returned = ", ".join(session[name] for name in _ENDED_COLUMNS)
     audited = ", ".join(event[name] for name in ("session_id", "user_ref", "ip_address", "user_agent"))
+    missed = f"ARRAY(SELECT id FROM batch WHERE id NOT IN (SELECT {session['id']} FROM ended))"
     if rows_wanted:
-        result = "SELECT locked.n, audited.* FROM (SELECT count(*) AS n FROM batch) AS locked LEFT JOIN audited ON true"
+        result = f"SELECT locked.missed, audited.* FROM (SELECT {missed} AS missed) AS locked LEFT JOIN audited ON true"
     else:
-        result = "SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM audited)"
+        result = f"SELECT {missed}, (SELECT count(*) FROM audited)"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH batch (row) AS ({batch_sql}), "
+            f"WITH batch (row, id) AS ({batch_sql}), "
             f"ended AS ({update} RETURNING {returned}), "
             f"audited AS ({_audit_insert('ended')} RETURNING {audited}) {result}",
             [*batch_params, *update_params, *_audit_params(**ending)],
         )
         found = cursor.fetchall()
     if not rows_wanted:
-        return _Ended(locked=found[0][0], count=found[0][1], rows=[])
+        return _Ended(count=found[0][1], rows=[], missed=list(found[0][0]))
     rows: list[EndedRow] = [tuple(row[1:]) for row in found if row[1] is not None]  # type: ignore[misc]
-    return _Ended(locked=found[0][0], count=len(rows), rows=rows)
+    return _Ended(count=len(rows), rows=rows, missed=list(found[0][0]))
 
 
 def _end_locked(candidates: QuerySet[Session], **ending: Any) -> _Ended:
@@ -311,7 +309,7 @@ def _end_locked(candidates: QuerySet[Session], **ending: Any) -> _Ended:
         ids = [row[0] for row in rows[start : start + BATCH_SIZE]]
         _end_and_audit(ids, **ending)
     ended: list[EndedRow] = [(sid, _ref(uid, ext), ip, ua) for sid, uid, ext, ip, ua in rows]
-    return _Ended(locked=len(ended), count=len(ended), rows=ended)
+    return _Ended(count=len(ended), rows=ended, missed=[])
 
 
 def _announce(

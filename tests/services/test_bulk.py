@@ -67,11 +67,18 @@ def _waiting_on_a_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def test_a_row_a_request_changed_while_the_batch_waited_is_ended_in_its_new_version(user):
+@pytest.mark.parametrize("listened", [False, True], ids=["counts only", "rows wanted"])
+def test_a_row_a_request_changed_while_the_batch_waited_is_ended_in_its_new_version(user, listened):
     """The batch locks its rows, then updates them by the address the lock gave: when a row
     was changed meanwhile (here a new IP, a new row version elsewhere on the page), the lock
-    waits for that transaction and yields the new version, which the batch then ends."""
+    waits for that transaction and yields the new version, which the batch then ends, once,
+    with one audit row and (with a listener, when the ended rows come back) one signal."""
     ids = make_sessions(user, 3)
+    signalled: list[str] = []
+    if listened:
+        signals.session_invalidated.connect(
+            lambda sender, session_id, **kw: signalled.append(session_id), weak=False, dispatch_uid="test_bulk.moved"
+        )
     changed, release = threading.Event(), threading.Event()
 
     def request_writing_its_row() -> None:
@@ -102,7 +109,10 @@ def test_a_row_a_request_changed_while_the_batch_waited_is_ended_in_its_new_vers
     release.set()
     request.join(30)
     batch.join(30)
+    signals.session_invalidated.disconnect(dispatch_uid="test_bulk.moved")
     assert results == [3]
+    assert sorted(signalled) == (ids if listened else [])
+    assert AuditEvent.objects.filter(event_type="session_invalidated").count() == 3
     row = Session.objects.get(pk=ids[1])
     assert row.ended_at is not None and str(row.last_ip_address) == "192.0.2.9"
     audited = AuditEvent.objects.filter(event_type="session_invalidated", session_id=ids[1])
@@ -119,13 +129,23 @@ def test_batches_commit_without_waiting_for_the_disk_and_the_summary_waits(user)
             cursor.execute("SHOW synchronous_commit")
             return cursor.fetchone()[0]
 
-    make_sessions(user, 4)
+    ids = make_sessions(user, 5)
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO on")  # this connection only (the test server runs with it off)
-    with CaptureQueriesContext(connection) as queries:
-        assert BulkRun(selection=Selection(user_ids=(user.pk,)), batch_size=2, actor="t").run() == 4
-    statements = [q["sql"] for q in queries.captured_queries]
-    relaxed = [i for i, sql in enumerate(statements) if sql == "SET LOCAL synchronous_commit TO OFF"]
-    summary = next(i for i, sql in enumerate(statements) if "bulk_invalidation" in sql)
-    assert len(relaxed) == 2 and relaxed[-1] < summary
-    assert setting() == "on"  # SET LOCAL ended with each batch's transaction
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            assert BulkRun(selection=Selection(user_ids=(user.pk,)), batch_size=2, actor="t").run() == 4 + 1
+        statements = [q["sql"] for q in queries.captured_queries]
+        relaxed = [i for i, sql in enumerate(statements) if sql == "SET LOCAL synchronous_commit TO OFF"]
+        summary = next(i for i, sql in enumerate(statements) if "bulk_invalidation" in sql)
+        assert len(relaxed) == 3 and relaxed[-1] < summary
+        assert setting() == "on"  # SET LOCAL ended with each batch's transaction
+        # Inside a caller's transaction the commit is the caller's: nothing is relaxed.
+        Session.objects.filter(pk__in=ids).update(ended_at=None)
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            assert end_sessions(Session.objects.filter(pk__in=ids), reason="bulk", wait_for_disk=False) == 5
+            assert setting() == "on"
+        assert not [q for q in queries.captured_queries if "synchronous_commit TO OFF" in q["sql"]]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
