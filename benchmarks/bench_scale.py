@@ -164,6 +164,7 @@ def admin(args: argparse.Namespace) -> None:
         "session page": f"/admin/byo_sessions/session/{session.pk}/change/",
         "audit list": "/admin/byo_sessions/auditevent/",
         "audit, type session_rotated": "/admin/byo_sessions/auditevent/?event_type__exact=session_rotated",
+        "audit, type validation_failed": "/admin/byo_sessions/auditevent/?event_type__exact=validation_failed",
         "audit, reason logout": "/admin/byo_sessions/auditevent/?reason=logout",
         "audit, search session id": f"/admin/byo_sessions/auditevent/?q={session.pk}",
         "audit, search user": f"/admin/byo_sessions/auditevent/?q={session.user_id}",
