@@ -11,6 +11,7 @@ from byo_sessions import is_ok, sessions
 from byo_sessions.admin.scale import COUNT_CAP, EstimatedCountPaginator
 from byo_sessions.models import AuditEvent, Session
 from tests.constants import CHROME_MAC
+from tests.sql import query_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +76,7 @@ def test_audit_search_by_ip_lists_what_requests_from_it_caused_not_endings_and_r
     response = admin_client.get(AUDIT, {"q": "203.0.113.5"})
     assert [(e.event_type, e.session_id) for e in response.context["cl"].result_list] == [("session_created", alices)]
     if connection.vendor == "postgresql":
-        assert "byo_audit_ip_idx" in _plan(
+        assert "byo_audit_ip_idx" in query_plan(
             AuditEvent.objects.filter(audit_search("203.0.113.5")).order_by("-created_at")
         )
 
@@ -171,18 +172,6 @@ def test_the_sessions_list_counts_come_from_one_query(user, clock, django_assert
     assert [(reason, n) for reason, _label, n in counts.ended_by_reason] == [("logout", 2), ("admin", 1)]
 
 
-def _plan(queryset) -> str:
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {AuditEvent._meta.db_table}")  # statistics left by earlier tests mislead
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN " + sql, params)
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-        return " ".join(str(row) for row in cursor.fetchall())
-
-
 def test_the_type_index_serves_the_rare_types_and_leaves_out_the_lifecycle_rows(admin_client, user):
     """byo_audit_type_idx holds no row of the per-session lifecycle types (most of the trail,
     written in bulk), so a bulk ending maintains one index fewer per row; a filter on a rarer
@@ -200,6 +189,6 @@ def test_the_type_index_serves_the_rare_types_and_leaves_out_the_lifecycle_rows(
     if connection.vendor != "postgresql":
         return  # SQLite uses a partial index only when the query repeats its condition
     rare = AuditEvent.objects.filter(event_type="device_registered").order_by("-created_at", "-id")
-    assert "byo_audit_type_idx" in _plan(rare)
+    assert "byo_audit_type_idx" in query_plan(rare)
     lifecycle = AuditEvent.objects.filter(event_type="session_invalidated").order_by("-created_at", "-id")
-    assert "byo_audit_type_idx" not in _plan(lifecycle)
+    assert "byo_audit_type_idx" not in query_plan(lifecycle)

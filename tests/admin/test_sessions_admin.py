@@ -12,6 +12,7 @@ from django.contrib.admin.utils import quote
 from byo_sessions import is_ok, sessions
 from byo_sessions.models import AuditEvent, Session
 from tests.constants import CHROME_MAC, COOKIE
+from tests.sql import query_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -161,7 +162,6 @@ def test_no_admin_page_changes_or_deletes_a_session_even_for_a_superuser(admin_c
 
 
 def test_search_by_browser_finds_the_sessions_of_that_browser_by_index(admin_client, user, other_user):
-    from django.db import connection
     from django.db.models import Q
 
     from byo_sessions.admin import session_or_browser_search
@@ -187,17 +187,7 @@ def test_search_by_browser_finds_the_sessions_of_that_browser_by_index(admin_cli
     )
 
     # The browser arm is an index lookup (the table is tiny, so sequential scans are ruled out).
-    query = Session.objects.filter(Q(session_or_browser_search("firefox"))).values("id").query
-    sql, params = query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Statistics left by earlier tests (rows since rolled back) would mislead the planner.
-            cursor.execute(f"ANALYZE {Session._meta.db_table}")
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN " + sql, params)
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-        plan = " ".join(str(row) for row in cursor.fetchall())
+    plan = query_plan(Session.objects.filter(Q(session_or_browser_search("firefox"))).values("id"))
     assert "byo_session_browser_idx" in plan, plan
 
 

@@ -79,37 +79,39 @@ def test_a_row_a_request_changed_while_the_batch_waited_is_ended_in_its_new_vers
         signals.session_invalidated.connect(
             lambda sender, session_id, **kw: signalled.append(session_id), weak=False, dispatch_uid="test_bulk.moved"
         )
-    changed, release = threading.Event(), threading.Event()
+    try:
+        changed, release = threading.Event(), threading.Event()
 
-    def request_writing_its_row() -> None:
-        try:
-            with transaction.atomic():
-                Session.objects.filter(pk=ids[1]).update(last_ip_address="192.0.2.9")
-                changed.set()
-                release.wait(30)
-        finally:
-            connection.close()
+        def request_writing_its_row() -> None:
+            try:
+                with transaction.atomic():
+                    Session.objects.filter(pk=ids[1]).update(last_ip_address="192.0.2.9")
+                    changed.set()
+                    release.wait(30)
+            finally:
+                connection.close()
 
-    request = threading.Thread(target=request_writing_its_row, daemon=True)
-    request.start()
-    assert changed.wait(30)
-    results: list[int] = []
-    batch = threading.Thread(
-        target=lambda: (
-            results.append(end_sessions(Session.objects.filter(IdIn("pk", ids)), reason="bulk")),
-            connection.close(),
-        ),
-        daemon=True,
-    )
-    batch.start()
-    deadline = time.monotonic() + 30
-    while not _waiting_on_a_lock():  # the batch now waits on the changed row
-        assert time.monotonic() < deadline and batch.is_alive()
-        time.sleep(0.02)
-    release.set()
-    request.join(30)
-    batch.join(30)
-    signals.session_invalidated.disconnect(dispatch_uid="test_bulk.moved")
+        request = threading.Thread(target=request_writing_its_row, daemon=True)
+        request.start()
+        assert changed.wait(30)
+        results: list[int] = []
+        batch = threading.Thread(
+            target=lambda: (
+                results.append(end_sessions(Session.objects.filter(IdIn("pk", ids)), reason="bulk")),
+                connection.close(),
+            ),
+            daemon=True,
+        )
+        batch.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_on_a_lock():  # the batch now waits on the changed row
+            assert time.monotonic() < deadline and batch.is_alive()
+            time.sleep(0.02)
+        release.set()
+        request.join(30)
+        batch.join(30)
+    finally:
+        signals.session_invalidated.disconnect(dispatch_uid="test_bulk.moved")
     assert results == [3]
     assert sorted(signalled) == (ids if listened else [])
     assert AuditEvent.objects.filter(event_type="session_invalidated").count() == 3
