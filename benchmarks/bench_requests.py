@@ -6,7 +6,7 @@ pyinstrument; ``wrk`` is the Debian package):
 
     .venv/bin/python benchmarks/bench_requests.py [--http] [--requests N] [--rounds R]
                                                   [--postgres HOST:PORT [--pgname DB] | --sqlite]
-                                                  [--profile [N]] [--only a,b,...]
+                                                  [--profile [N]] [--only a,b,...] [--flat]
 
 One run, one database (a throwaway PostgreSQL by default), the same protected view under
 each stack of ``benchmarks/stacks.py``: no auth, Django's db and cached_db sessions,
@@ -18,6 +18,9 @@ stateless JWT through its DRF class.
   rounds of ``--requests`` requests; the median round's microseconds per request, the
   CPU microseconds (this process plus its PostgreSQL backend, when readable), queries and
   writes per request (one probe request each) and the ratio to stock Django.
+* The flatness figure (``--flat``, ``benchmarks/flatness.py``): afterwards the database
+  is seeded to 10,000 and then 1,000,000 sessions, and stock and ours are measured again
+  at each size.
 * Over HTTP (``--http``): gunicorn sync workers serve the same handlers on loopback
   (``benchmarks/wsgi.py``), ``wrk`` loads each stack for ``--http-secs`` per round, server
   and load generator pinned to separate cores with ``taskset``: requests/s, p50/p99.
@@ -53,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import stacks  # noqa: E402
+from benchmarks import flatness, stacks  # noqa: E402
 from benchmarks.stacks import STACKS  # noqa: E402
 
 TARGETS = {"byo": 0.30, "byo_rules": 0.35, "byo_device": 0.70, "byo_jwt": 0.15}  # issue 10, ratio to stock
@@ -103,8 +106,10 @@ def _find_pg_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
-def start_postgres(cleanup: Cleanup) -> tuple[str, int]:
-    """A throwaway server like scripts/test.sh: trust auth, 127.0.0.1, fsync off, temp dir."""
+def start_postgres(cleanup: Cleanup, *, shared_buffers: str | None = None) -> tuple[str, int]:
+    """A throwaway server like scripts/test.sh: trust auth, 127.0.0.1, fsync off, temp dir.
+    ``shared_buffers`` for a server that will hold a seeded table (``--flat``): the default
+    128MB would send a million sessions' rows to the operating system's cache."""
     pg_bin = _find_pg_bin()
     if pg_bin is None:
         sys.exit(
@@ -144,6 +149,8 @@ def start_postgres(cleanup: Cleanup) -> tuple[str, int]:
         f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={pg_dir} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     )
+    if shared_buffers:
+        options += f" -c shared_buffers={shared_buffers}"
     started = subprocess.run(
         as_pg
         + [
@@ -203,7 +210,7 @@ def configure_database(args: argparse.Namespace, cleanup: Cleanup) -> str:
             sys.exit("error: --postgres wants HOST:PORT")
         port, origin = int(port_text), "existing server"
     else:
-        host, port = start_postgres(cleanup)
+        host, port = start_postgres(cleanup, shared_buffers=flatness.SHARED_BUFFERS if args.flat else None)
         origin = "throwaway server"
     if args.pgname:  # a pre-seeded database (the flatness figure): used as it is, never dropped
         name, origin = args.pgname, f"{origin}, existing database"
@@ -365,6 +372,17 @@ def _from_table(sql: str) -> str:
     return after[0].strip('"`') if after else ""
 
 
+def _per_call(n: int, func: Callable[[], None]) -> float:
+    """Microseconds per call of func over n calls, after up to 200 untimed ones."""
+    for _ in range(min(n, 200)):
+        func()
+    gc.collect()
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        func()
+    return (time.perf_counter_ns() - t0) / n / 1000.0
+
+
 def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
     """Microseconds per call for the database work alone (no HTTP, not part of the ratio)."""
     from django.db import connection
@@ -382,28 +400,38 @@ def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
     def byo_selector() -> None:
         assert selectors.session_by_token_hash(token_hash) is not None
 
-    sample = _random_token_hashes(1000)
+    results = [
+        ("cursor SELECT 1 (round-trip floor)", _per_call(n, select_1)),
+        ("byo selectors.session_by_token_hash (the hot row, as served)", _per_call(n, byo_selector)),
+    ]
+    spread = spread_hot_row(n)
+    if spread is not None:
+        results.append((f"the hot row of {SPREAD_SAMPLE} random sessions of the table, in turn", spread))
+    return results
+
+
+SPREAD_SAMPLE = 1000
+
+
+def spread_hot_row(n: int) -> float | None:
+    """Microseconds per read of the hot rows of SPREAD_SAMPLE sessions picked at random from
+    the table, read in turn (rows spread over the table, not one cached row); None while
+    the table holds fewer (the flatness figure). Each sampled row is read once untimed
+    first, as a server holds its active sessions in memory: what is timed is the lookup
+    in a larger table, not the first read of a page from disk."""
+    from byo_sessions import selectors
+
+    sample = _random_token_hashes(SPREAD_SAMPLE)
+    if not sample:
+        return None
+    for token_hash in sample:
+        selectors.session_by_token_hash(token_hash)
     spread = itertools.cycle(sample)
 
     def byo_selector_spread() -> None:
         selectors.session_by_token_hash(next(spread))
 
-    measured: list[tuple[str, Callable[[], None]]] = [
-        ("cursor SELECT 1 (round-trip floor)", select_1),
-        ("byo selectors.session_by_token_hash (the hot row, as served)", byo_selector),
-    ]
-    if len(sample) >= 1000:  # a seeded table: rows spread over it, not one cached row
-        measured.append((f"the hot row of {len(sample)} random sessions of the table, in turn", byo_selector_spread))
-    results = []
-    for label, func in measured:
-        for _ in range(min(n, 200)):
-            func()
-        gc.collect()
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            func()
-        results.append((label, (time.perf_counter_ns() - t0) / n / 1000.0))
-    return results
+    return _per_call(n, byo_selector_spread)
 
 
 def _random_token_hashes(n: int) -> list[str]:
@@ -579,11 +607,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--http-rounds", type=int, default=3, help="HTTP rounds (3)")
     parser.add_argument("--http-workers", type=int, default=2, help="gunicorn sync workers (2)")
     parser.add_argument("--http-connections", type=int, default=2, help="wrk connections (2)")
+    parser.add_argument(
+        "--flat",
+        action="store_true",
+        help="afterwards, the flatness figure: copies of the database seeded to 10,000 and 1,000,000 "
+        "sessions, stock and ours measured on them in alternation (PostgreSQL; about 6 minutes more)",
+    )
+    parser.add_argument(
+        "--flat-sizes",
+        type=flatness.parse_sizes,
+        default=flatness.DEFAULT_SIZES,
+        metavar="N,M",
+        help="with --flat: the table sizes, ascending (10000,1000000)",
+    )
+    parser.add_argument(
+        "--flat-rounds",
+        type=int,
+        default=flatness.DEFAULT_ROUNDS,
+        help=f"with --flat: rounds, each visiting every size ({flatness.DEFAULT_ROUNDS})",
+    )
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--requests and --rounds must be >= 1, --warmup >= 0")
+    if args.requests < 1 or args.rounds < 1 or args.warmup < 0 or args.flat_rounds < 1:
+        parser.error("--requests, --rounds and --flat-rounds must be >= 1, --warmup >= 0")
     if args.pgname and not args.postgres:
         parser.error("--pgname needs --postgres HOST:PORT")
+    if args.flat and (args.sqlite or args.pgname):
+        parser.error("--flat seeds a database of its own: PostgreSQL, without --sqlite or --pgname")
     names = list(STACKS)
     if args.only:
         wanted = {n.strip() for n in args.only.split(",") if n.strip()} | {"stock"}
@@ -636,6 +685,10 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
         from benchmarks import http_load
 
         http_load.run(args, fixtures, cleanup)
+    if args.flat:
+        sizes = flatness.seed_copies(args, cleanup)
+        flatness.measure(args, drivers, sizes, spread_hot_row)
+        flatness.report(sizes)
     if args.profile:
         profile(drivers[args.profile_stack], args.profile)
     print(f"\nmachine at the end: {machine_facts()}")

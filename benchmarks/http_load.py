@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,8 @@ def _get(url: str, headers: list[str]) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def start_gunicorn(args: argparse.Namespace, cleanup: Any, server_core: str | None) -> str:
+def start_gunicorn(args: argparse.Namespace, cleanup: Any, server_core: str | None) -> tuple[str, Callable[[], None]]:
+    """The server's base URL, and what stops it (also pushed on ``cleanup``, for errors)."""
     port = _free_port()
     command = [
         sys.executable,
@@ -139,7 +141,7 @@ def start_gunicorn(args: argparse.Namespace, cleanup: Any, server_core: str | No
             sys.exit("error: gunicorn exited at startup")
         try:
             if _get(base + stacks.PATH, ["X-Bench-Stack: noauth"])[0] == 200:
-                return base
+                return base, stop
         except OSError:
             time.sleep(0.2)
     sys.exit("error: gunicorn did not answer within 60 s")
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace, fixtures: stacks.Fixtures, cleanup: Any) -> di
         sys.exit("error: --http needs wrk (Debian: apt-get install wrk)")
     cores = _cores()
     server_core, load_core = cores if cores else (None, None)
-    base = start_gunicorn(args, cleanup, server_core)
+    base, stop_server = start_gunicorn(args, cleanup, server_core)
     workdir = Path(tempfile.mkdtemp(prefix="byo-bench-http."))
     cleanup.push("remove wrk files", lambda: shutil.rmtree(workdir, ignore_errors=True))
     (workdir / "proofs.lua").write_text(LUA_PROOFS)
@@ -190,6 +192,7 @@ def run(args: argparse.Namespace, fixtures: stacks.Fixtures, cleanup: Any) -> di
             figures[name].rps.append(rps)
             figures[name].p50_ms.append(p50)
             figures[name].p99_ms.append(p99)
+    stop_server()  # its connections would keep --flat from copying the database
     print_http(args, figures, cores)
     return figures
 
