@@ -352,7 +352,7 @@ def check_queries(name: str, queries: list[str]) -> None:
         raise AssertionError(f"{name}: expected {stack.writes} writes, got {writes}:\n  {listing}")
     if name == "stock" and [_from_table(q) for q in queries] != ["django_session", "auth_user"]:
         raise AssertionError(f"stock: expected a SELECT from django_session then auth_user:\n  {listing}")
-    if name in ("byo", "byo_rules") and not _reads_hot_row(queries[0]):
+    if name in ("byo", "byo_rules", "one_query") and not _reads_hot_row(queries[0]):
         raise AssertionError(f"{name}: expected the hot SELECT of byo_sessions_session:\n  {listing}")
 
 
@@ -548,6 +548,14 @@ def print_in_process(result: InProcess) -> None:
             f"            {name:<11} {micros:>8.1f} {low:>8.1f} {high:>8.1f} "
             f"{(f'{cpu:.1f}' if cpu is not None else '-'):>8} {len(queries):>5} {writes:>5} {ratio:>6} "
             f"{per_round:>9} {cpu_ratio:>9}  {verdict}"
+        )
+    if "one_query" in result.wall and "byo" in result.wall:
+        extra = result.wall["byo"] - result.wall["one_query"]
+        print(
+            f"  one_query is a reference, not a scheme: our one SELECT through Django's cursor with nothing "
+            f"around it ({result.wall['one_query'] / stock:.2f} of stock); ours, steady, adds {extra:.0f} us to it"
+            if stock
+            else ""
         )
     if result.ratios:
         for name in TARGETS:

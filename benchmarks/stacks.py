@@ -96,7 +96,39 @@ STACKS: dict[str, Stack] = {
         per_request_proof=True,
     ),
     "byo_jwt": Stack("ours, stateless JWT (DRF class)", "/api/jwt/whoami/", [COMMON], queries=0, writes=0),
+    # Not a scheme anyone should run: what any per-request database check costs at least.
+    "one_query": Stack(
+        "reference: our one SELECT and nothing else",
+        PATH,
+        ["benchmarks.stacks.OneQueryMiddleware", COMMON],
+        queries=1,
+        writes=0,
+    ),
 }
+
+
+class OneQueryMiddleware:
+    """The ``one_query`` reference stack: the session cookie, our one prepared SELECT of the
+    session and its user (``selectors.session_by_token_hash``), ``request.user``; nothing
+    else: no expiry, end, IP, User-Agent or policy check, no ``request.session``, no auth
+    hash. What is left between it and ``byo`` is what those cost; what is left between it
+    and ``noauth`` is the round trip and the row."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        from django.conf import settings
+
+        from byo_sessions import selectors
+        from byo_sessions.core.tokens import hash_token
+
+        token = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+        session = selectors.session_by_token_hash(hash_token(token))
+        if session is None or session.user is None:
+            raise RuntimeError("one_query: the benchmark's session was not found")
+        request.user = session.user
+        return self.get_response(request)
 
 
 def build_handlers(names: list[str] | None = None) -> dict[str, Any]:
@@ -222,6 +254,7 @@ def make_fixtures(device_url: str) -> Fixtures:
     ids: dict[str, str] = {}
     token, ids["byo"] = _byo_login(user)
     headers["byo"] = with_cookie(token)
+    headers["one_query"] = headers["byo"]  # the same session, read with nothing around it
     _rules_policy()
     token, ids["byo_rules"] = _byo_login(user, tags=[RULES_TAG])
     headers["byo_rules"] = with_cookie(token)
