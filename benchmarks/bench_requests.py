@@ -37,7 +37,6 @@ import atexit
 import gc
 import glob
 import io
-import itertools
 import os
 import shutil
 import signal
@@ -304,6 +303,8 @@ class Driver:
 
     def timed(self, n: int, cpu: Callable[[], int] | None) -> tuple[float, float | None]:
         """(wall us/request, CPU us/request) over n requests; every response is checked."""
+        if n <= 0:  # --warmup 0
+            return 0.0, None
         environs = self.environs(n)
         handler, start_response, name = self.handler, _start_response, self.name
         expected = stacks.expected_body(name)
@@ -406,41 +407,15 @@ def reference_queries(n: int, token: str) -> list[tuple[str, float]]:
     ]
     spread = spread_hot_row(n)
     if spread is not None:
-        results.append((f"the hot row of {SPREAD_SAMPLE} random sessions of the table, in turn", spread))
+        results.append((f"the hot row of {flatness.SPREAD_SAMPLE} random sessions of the table, in turn", spread))
     return results
 
 
-SPREAD_SAMPLE = 1000
-
-
 def spread_hot_row(n: int) -> float | None:
-    """Microseconds per read of the hot rows of SPREAD_SAMPLE sessions picked at random from
-    the table, read in turn (rows spread over the table, not one cached row); None while
-    the table holds fewer (the flatness figure). Each sampled row is read once untimed
-    first, as a server holds its active sessions in memory: what is timed is the lookup
-    in a larger table, not the first read of a page from disk."""
-    from byo_sessions import selectors
-
-    sample = _random_token_hashes(SPREAD_SAMPLE)
-    if not sample:
-        return None
-    for token_hash in sample:
-        selectors.session_by_token_hash(token_hash)
-    spread = itertools.cycle(sample)
-
-    def byo_selector_spread() -> None:
-        selectors.session_by_token_hash(next(spread))
-
-    return _per_call(n, byo_selector_spread)
-
-
-def _random_token_hashes(n: int) -> list[str]:
-    """Token hashes of n sessions picked at random from the table (the flatness figure)."""
-    from byo_sessions.models import Session
-
-    if Session.objects.count() < n:
-        return []
-    return list(Session.objects.order_by("?").values_list("token_hash", flat=True)[:n])
+    """Microseconds per read of the hot rows of 1,000 sessions picked at random from the
+    table, read in turn (``flatness.time_hot_rows``); None while the table holds fewer."""
+    sample = flatness.random_token_hashes(flatness.SPREAD_SAMPLE)
+    return flatness.time_hot_rows(sample, n) if sample else None
 
 
 def profile(driver: Driver, n: int) -> None:
@@ -624,23 +599,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--flat-sizes",
         type=flatness.parse_sizes,
-        default=flatness.DEFAULT_SIZES,
         metavar="N,M",
         help="with --flat: the table sizes, ascending (10000,1000000)",
     )
     parser.add_argument(
         "--flat-rounds",
         type=int,
-        default=flatness.DEFAULT_ROUNDS,
         help=f"with --flat: rounds, each visiting every size ({flatness.DEFAULT_ROUNDS})",
     )
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.rounds < 1 or args.warmup < 0 or args.flat_rounds < 1:
+    if (
+        args.requests < 1
+        or args.rounds < 1
+        or args.warmup < 0
+        or (args.flat_rounds is not None and args.flat_rounds < 1)
+    ):
         parser.error("--requests, --rounds and --flat-rounds must be >= 1, --warmup >= 0")
     if args.pgname and not args.postgres:
         parser.error("--pgname needs --postgres HOST:PORT")
     if args.flat and (args.sqlite or args.pgname):
         parser.error("--flat seeds a database of its own: PostgreSQL, without --sqlite or --pgname")
+    if not args.flat and (args.flat_sizes is not None or args.flat_rounds is not None):
+        parser.error("--flat-sizes and --flat-rounds go with --flat")
+    args.flat_sizes = args.flat_sizes or flatness.DEFAULT_SIZES
+    args.flat_rounds = flatness.DEFAULT_ROUNDS if args.flat_rounds is None else args.flat_rounds
     names = list(STACKS)
     if args.only:
         wanted = {n.strip() for n in args.only.split(",") if n.strip()} | {"stock"}
@@ -695,7 +677,7 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> int:
         http_load.run(args, fixtures, cleanup)
     if args.flat:
         sizes = flatness.seed_copies(args, cleanup)
-        flatness.measure(args, drivers, sizes, spread_hot_row)
+        flatness.measure(args, drivers, sizes, lambda name, driver: check_queries(name, probe_queries(driver)))
         flatness.report(sizes)
     if args.profile:
         profile(drivers[args.profile_stack], args.profile)

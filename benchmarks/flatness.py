@@ -12,19 +12,22 @@ The sizes are then measured in alternation: every round switches Django's connec
 each copy in turn (the order reversed every other round), warms each stack up, and times
 stock and ours there. This machine's speed drifts by more than 15% over the minutes a
 million sessions take to seed; measured one after the other, the sizes would compare the
-machine with itself. In alternation the drift falls on every size alike. Stock (its table
-is the same in every copy) and the stateless JWT (no query) show what noise alone gives.
+machine with itself. In alternation the drift falls on every size alike. Stock (its
+session table is the same in every copy; its user table grows with the seed's users) and
+the stateless JWT (no query) show what noise alone gives.
 
 The verdict (issue 10): ours on its steady path, its median at the largest size within
 15% of its median at the smallest. The median of the rounds' own ratios (each round's
 sizes minutes apart at most) is printed beside it, and the hot row of 1,000 sessions
 picked at random from each table, read in turn (rows spread over the table, not one
-cached row).
+cached row), timed in the same rounds. On every copy each stack is first checked to make
+the queries and writes it makes on the main run (ours: one query, no write).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import time
@@ -38,6 +41,7 @@ FLAT_TOLERANCE = 0.15  # issue 10: the median at 1M within 15% of the median at 
 OURS = ("byo", "byo_rules", "byo_device", "byo_jwt")
 SESSIONS_PER_USER = 10  # byo_seed --users 100000 --sessions 1000000, as in docs/benchmarks.md
 SEED_CHUNK = 50_000
+SPREAD_SAMPLE = 1000
 SHARED_BUFFERS = "1GB"  # the throwaway server's, with --flat: a million sessions' tables are ~3 GB
 
 
@@ -60,7 +64,8 @@ def seed_to(total: int, step: int) -> float:
     missing = total - Session.objects.count()
     started = time.perf_counter()
     if missing > 0:
-        # A seed per step: a table seeded in steps never gets an id, token or device key twice.
+        # A seed per step: seeded again later (a larger size), the table never gets an id,
+        # token or device key twice.
         plan = Plan(users=max(1, total // SESSIONS_PER_USER), sessions=missing, seed=1000 + step)
         seed(plan, chunk=SEED_CHUNK)
         _vacuum_analyze()
@@ -89,10 +94,15 @@ class Size:
     sessions: int = 0
     seeded_in_secs: float = 0.0
     wall: dict[str, list[float]] = field(default_factory=dict)  # us/request per round, by stack
-    spread_hot_row: float | None = None  # us per read of 1,000 random sessions' hot rows
+    sample: list[str] = field(default_factory=list)  # token hashes of SPREAD_SAMPLE random sessions
+    spread: list[float] = field(default_factory=list)  # us per read of the sample's hot rows, per round
 
     def median(self, stack: str) -> float:
         return statistics.median(self.wall[stack])
+
+    @property
+    def spread_hot_row(self) -> float | None:
+        return statistics.median(self.spread) if self.spread else None
 
 
 def _admin(sql: str) -> None:
@@ -124,16 +134,42 @@ def seed_copies(args: argparse.Namespace, cleanup: Any) -> list[Size]:
     sizes = [Size(database=f"{source}_{size}") for size in args.flat_sizes]
     connections.close_all()  # a template database must have no other connection
     for size in sizes:
-        _admin(f'CREATE DATABASE "{size.database}" TEMPLATE "{source}"')
+        # Cleanup first: an interrupt right after the server made the copy still drops it.
         cleanup.push(f"drop database {size.database}", lambda name=size.database: _drop(name))
+        _admin(f'CREATE DATABASE "{size.database}" TEMPLATE "{source}"')
     for step, (size, total) in enumerate(zip(sizes, args.flat_sizes, strict=True)):
         print(f"\nflatness: seeding {size.database} to {total:,} sessions ...", flush=True)
         use_database(size.database)
         size.seeded_in_secs = seed_to(total, step)
         size.sessions = Session.objects.count()
+        size.sample = random_token_hashes(SPREAD_SAMPLE)
         print(f"flatness: {size.sessions:,} sessions ({size.seeded_in_secs:.0f} s to seed)", flush=True)
     use_database(source)
     return sizes
+
+
+def random_token_hashes(n: int) -> list[str]:
+    """Token hashes of n sessions picked at random from the table (empty while it has fewer)."""
+    from byo_sessions.models import Session
+
+    if Session.objects.count() < n:
+        return []
+    return list(Session.objects.order_by("?").values_list("token_hash", flat=True)[:n])
+
+
+def time_hot_rows(sample: list[str], n: int) -> float:
+    """Microseconds per read of the hot rows of ``sample``, in turn, n reads, after one
+    untimed read of each (a server keeps its active sessions in memory: what is timed is the
+    lookup in a larger table, not a first read from disk)."""
+    from byo_sessions import selectors
+
+    for token_hash in sample:
+        selectors.session_by_token_hash(token_hash)
+    rows = itertools.cycle(sample)
+    started = time.perf_counter_ns()
+    for _ in range(n):
+        selectors.session_by_token_hash(next(rows))
+    return (time.perf_counter_ns() - started) / n / 1000.0
 
 
 def _drop(name: str) -> None:
@@ -147,11 +183,12 @@ def measure(
     args: argparse.Namespace,
     drivers: dict[str, Any],
     sizes: list[Size],
-    spread_hot_row: Callable[[int], float | None],
+    check: Callable[[str, Any], None],
 ) -> None:
     """Rounds that visit every size in turn (reversed every other round) and time stock and
     ours there, each stack warmed up after every switch (a new connection prepares its
-    statements again)."""
+    statements again), then the sample's hot rows. On its first visit to a copy, each stack
+    is checked (``check``: its queries and writes, as on the main run)."""
     from django.db import connections
 
     source = connections["default"].settings_dict["NAME"]
@@ -169,13 +206,14 @@ def measure(
             for name, driver in chosen.items():
                 if driver.stack.per_request_proof:
                     driver.fixtures.fresh_challenge()
-                driver.one()  # correct answer on this copy before it counts
+                driver.one()  # a right answer on this copy before anything counts
+                if round_ == 0:  # each copy's first visit, after one() prepared the statement
+                    check(name, driver)
                 driver.timed(args.warmup, None)
                 micros, _cpu = driver.timed(args.requests, None)
                 size.wall[name].append(micros)
-    for size in sizes:
-        use_database(size.database)
-        size.spread_hot_row = spread_hot_row(args.requests)
+            if size.sample:
+                size.spread.append(time_hot_rows(size.sample, args.requests))
     use_database(source)
 
 
@@ -196,8 +234,20 @@ def report(sizes: list[Size]) -> None:
     for name in names:
         change = last.median(name) / first.median(name) - 1
         per_round = statistics.median(b / a for a, b in zip(first.wall[name], last.wall[name], strict=True)) - 1
-        note = {"stock": " (its table is the same in every copy: noise)", "byo_jwt": " (no query: noise)"}.get(name, "")
-        verdict = ""
-        if name == "byo":  # the issue's target: ours on its steady path
-            verdict = f"; within {FLAT_TOLERANCE:.0%}: {'met' if abs(change) <= FLAT_TOLERANCE else 'NOT met'}"
-        print(f"    {name:<11} {change:+7.1%}  ({per_round:+.1%}){note}{verdict}")
+        note = {
+            "stock": " (its session table is the same in every copy: mostly noise)",
+            "byo_jwt": " (no query: noise)",
+        }.get(name, "")
+        print(f"    {name:<11} {change:+7.1%}  ({per_round:+.1%}){note}{verdict_of(name, change)}")
+    if first.spread_hot_row is not None and last.spread_hot_row is not None:
+        print(f"    hot row     {last.spread_hot_row / first.spread_hot_row - 1:+7.1%}  (1,000 random sessions)")
+    if "byo" not in names:
+        print("  no verdict: the byo stack was not measured (--only)")
+
+
+def verdict_of(name: str, change: float) -> str:
+    """Issue 10's verdict, on ours on its steady path only: its median's change between the
+    smallest and largest size within FLAT_TOLERANCE either way."""
+    if name != "byo":
+        return ""
+    return f"; within {FLAT_TOLERANCE:.0%}: {'met' if abs(change) <= FLAT_TOLERANCE else 'NOT met'}"

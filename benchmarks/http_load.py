@@ -15,6 +15,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -123,7 +124,9 @@ def start_gunicorn(args: argparse.Namespace, cleanup: Any, server_core: str | No
     if server_core is not None:
         command = ["taskset", "-c", server_core, *command]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    # Its own process group: a kill reaches the workers too, whose connections would
+    # otherwise outlive the phase (and keep --flat from copying the database).
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
 
     def stop() -> None:
         if server.poll() is None:
@@ -131,7 +134,8 @@ def start_gunicorn(args: argparse.Namespace, cleanup: Any, server_core: str | No
             try:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                server.kill()
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
     cleanup.push("stop gunicorn", stop)
     base = f"http://127.0.0.1:{port}"
