@@ -18,9 +18,9 @@ stateless JWT through its DRF class.
   rounds of ``--requests`` requests; the median round's microseconds per request, the
   CPU microseconds (this process plus its PostgreSQL backend, when readable), queries and
   writes per request (one probe request each) and the ratio to stock Django.
-* The flatness figure (``--flat``, ``benchmarks/flatness.py``): afterwards the database
-  is seeded to 10,000 and then 1,000,000 sessions, and stock and ours are measured again
-  at each size.
+* The flatness figure (``--flat``, ``benchmarks/flatness.py``): afterwards copies of the
+  database are seeded to 10,000 and 1,000,000 sessions, and stock and ours are measured
+  on them in alternating rounds.
 * Over HTTP (``--http``): gunicorn sync workers serve the same handlers on loopback
   (``benchmarks/wsgi.py``), ``wrk`` loads each stack for ``--http-secs`` per round, server
   and load generator pinned to separate cores with ``taskset``: requests/s, p50/p99.
@@ -524,13 +524,11 @@ def print_in_process(result: InProcess) -> None:
             f"{(f'{cpu:.1f}' if cpu is not None else '-'):>8} {len(queries):>5} {writes:>5} {ratio:>6} "
             f"{per_round:>9} {cpu_ratio:>9}  {verdict}"
         )
-    if "one_query" in result.wall and "byo" in result.wall:
+    if stock and "one_query" in result.wall and "byo" in result.wall:
         extra = result.wall["byo"] - result.wall["one_query"]
         print(
             f"  one_query is a reference, not a scheme: our one SELECT through Django's cursor with nothing "
             f"around it ({result.wall['one_query'] / stock:.2f} of stock); ours, steady, adds {extra:.0f} us to it"
-            if stock
-            else ""
         )
     if result.ratios:
         for name in TARGETS:

@@ -96,7 +96,7 @@ STACKS: dict[str, Stack] = {
         per_request_proof=True,
     ),
     "byo_jwt": Stack("ours, stateless JWT (DRF class)", "/api/jwt/whoami/", [COMMON], queries=0, writes=0),
-    # Not a scheme anyone should run: what any per-request database check costs at least.
+    # Not a scheme anyone should run: our one query through Django's cursor, nothing around it.
     "one_query": Stack(
         "reference: our one SELECT and nothing else",
         PATH,
