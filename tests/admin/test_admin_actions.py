@@ -40,8 +40,8 @@ def test_end_all_of_the_users_sessions(staff_client, user, other_user):
     alices = [sessions.create(user_id=user.pk).data.session_id for _ in range(3)]
     bobs = sessions.create(user_id=other_user.pk).data.session_id
     client = staff_client("view_session", "end_session")
-    assert "3 active sessions will end" in client.get(f"{SESSIONS}{alices[0]}/end-all/").content.decode()
-    client.post(f"{SESSIONS}{alices[0]}/end-all/")
+    assert "3 active sessions will end" in client.get(f"{SESSIONS}{quote(alices[0])}/end-all/").content.decode()
+    client.post(f"{SESSIONS}{quote(alices[0])}/end-all/")
     assert live(*alices, bobs) == {bobs}
     assert AuditEvent.objects.filter(actor="admin:staff", event_type="session_invalidated").count() == 3
 
