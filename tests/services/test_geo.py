@@ -8,7 +8,9 @@ own; one test reads the offline country package's shipped data.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +45,7 @@ _PLACES = {
 def written_databases() -> Path:
     """The City and ASN databases, written once per test run (writing takes a few seconds)."""
     directory = Path(tempfile.mkdtemp(prefix="byo-geoip-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)  # one run's files, not every run's
     _write_databases(directory)
     return directory
 
